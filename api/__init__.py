@@ -1,0 +1,1 @@
+"""The ways in: Litestar app, CLI, httpx client and the use cases."""

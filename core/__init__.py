@@ -1,0 +1,1 @@
+"""The vehicle domain, pure: no I/O, no database, no HTTP."""

@@ -1,0 +1,192 @@
+"""DSSE v1: the signed envelope every submission travels in.
+
+Implements the Dead Simple Signing Envelope, secure-systems-lab/dsse ``protocol.md``
+(pre-authentication encoding, signing and verification) and ``envelope.md`` (the
+JSON envelope), with Ed25519 signatures and vinledger's key IDs (core.keys).
+
+Where vinledger is stricter than the envelope spec, it is on purpose:
+
+- ``keyid`` is required and non-empty: the ledger finds the signer's key by it.
+- Unknown fields are refused rather than ignored: the envelope is stored verbatim
+  in the log entry, so it must hold nothing that nobody checked.
+- At most ``MAX_SIGNATURES`` signatures, so a hostile envelope cannot make the
+  server try thousands of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from core.errors import InvalidEnvelope, SignatureError
+from core.keys import key_id
+
+PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
+MAX_SIGNATURES = 8
+
+
+class Signature(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    keyid: str
+    sig: str
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    payload: str
+    payload_type: str = msgspec.field(name="payloadType")
+    signatures: list[Signature]
+
+
+_decoder = msgspec.json.Decoder(Envelope)
+_encoder = msgspec.json.Encoder()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
+
+    The lengths make the encoding self-delimiting, so no (type, body) pair can be
+    passed off as another; LEN is the ASCII decimal byte length.
+    """
+    type_bytes = _utf8(payload_type, "payloadType")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def sign_envelope(
+    payload: bytes, private_key: Ed25519PrivateKey, payload_type: str = PAYLOAD_TYPE
+) -> Envelope:
+    if not payload_type:
+        raise InvalidEnvelope("payloadType is empty; records use " + repr(PAYLOAD_TYPE))
+    sig = private_key.sign(pae(payload_type, payload))
+    return Envelope(
+        payload=base64.b64encode(payload).decode("ascii"),
+        payload_type=payload_type,
+        signatures=[
+            Signature(
+                keyid=key_id(private_key.public_key()),
+                sig=base64.b64encode(sig).decode("ascii"),
+            )
+        ],
+    )
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    return _encoder.encode(env)
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    """The envelope in ``data``; InvalidEnvelope names the first thing wrong with it."""
+    try:
+        env = _decoder.decode(data)
+    except msgspec.ValidationError as err:
+        raise InvalidEnvelope(
+            f"not a DSSE envelope: {err}. Expected "
+            '{"payload": base64, "payloadType": str, "signatures": [{"keyid": hex, "sig": base64}]}'
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        raise InvalidEnvelope(f"not JSON (UTF-8): {err}") from None
+    _check(env)
+    return env
+
+
+def payload_bytes(env: Envelope) -> bytes:
+    return _b64decode(env.payload, "payload")
+
+
+def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:
+    """The signature by ``public_key``, verified over PAE(payloadType, payload).
+
+    Raises SignatureError when no signature carries the key's ID or one that does
+    fails to verify; a signature that claims a key must be that key's.
+    """
+    kid = key_id(public_key)
+    claimed = [s for s in env.signatures if s.keyid == kid]
+    if not claimed:
+        seen = ", ".join(s.keyid or "(empty)" for s in env.signatures) or "none"
+        raise SignatureError(
+            f"the envelope has no signature with keyid {kid} (keyids present: {seen}); "
+            "sign it with that key and put its key ID in keyid"
+        )
+    message = pae(env.payload_type, payload_bytes(env))
+    for s in claimed:
+        try:
+            public_key.verify(_b64decode(s.sig, "sig"), message)
+        except InvalidSignature:
+            raise SignatureError(
+                f"the signature with keyid {kid} does not verify: the payload, its "
+                "payloadType or the signature was changed after signing, or another "
+                "key signed it"
+            ) from None
+    return claimed[0]
+
+
+def envelope_digest(env: Envelope) -> bytes:
+    """SHA-256 identity of an envelope, blind to how its JSON and base64 were written.
+
+    Hashes PAE(payloadType, payload) and then each signature (sorted, so their order
+    does not matter) as keyid || 0x00 || decoded sig. PAE is self-delimiting, so two
+    envelopes with the same digest always carry the same payload and payloadType.
+    """
+    h = hashlib.sha256(pae(env.payload_type, payload_bytes(env)))
+    sigs = sorted((s.keyid.encode("utf-8"), _b64decode(s.sig, "sig")) for s in env.signatures)
+    for keyid, sig in sigs:
+        h.update(keyid + b"\x00" + sig)
+    return h.digest()
+
+
+# ---- helpers ----------------------------------------------------------------
+
+
+def _check(env: Envelope) -> None:
+    """What the JSON schema alone cannot say about a decoded envelope."""
+    if not env.payload_type:
+        raise InvalidEnvelope(
+            f"payloadType is empty; records use {PAYLOAD_TYPE!r}", field="payloadType"
+        )
+    _utf8(env.payload_type, "payloadType")
+    payload_bytes(env)
+    if not env.signatures:
+        raise InvalidEnvelope("the envelope has no signatures; sign it", field="signatures")
+    if len(env.signatures) > MAX_SIGNATURES:
+        raise InvalidEnvelope(
+            f"the envelope has {len(env.signatures)} signatures; at most {MAX_SIGNATURES} "
+            "are accepted",
+            field="signatures",
+        )
+    for i, s in enumerate(env.signatures):
+        if not s.keyid:
+            raise InvalidEnvelope(
+                f"signatures[{i}].keyid is empty; set it to your key ID (the lowercase "
+                "hex SHA-256 of your raw Ed25519 public key)",
+                field=f"signatures[{i}].keyid",
+            )
+        _b64decode(s.sig, f"signatures[{i}].sig")
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, as envelope.md allows.
+
+    One string must keep to one alphabet; anything outside it is an error rather
+    than silently skipped, as Python's lenient decoder would do.
+    """
+    urlsafe = "-" in text or "_" in text
+    if urlsafe and ("+" in text or "/" in text):
+        raise InvalidEnvelope(f"{what} mixes standard and URL-safe base64", field=what)
+    if urlsafe:
+        text = text.replace("-", "+").replace("_", "/")
+    if "=" not in text:
+        text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidEnvelope(f"{what} is not base64", field=what) from None
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEnvelope(f"{what} is not valid Unicode text", field=what) from None

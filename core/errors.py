@@ -1,0 +1,134 @@
+"""One hierarchy for every error vinledger reports.
+
+Each error carries an HTTP status and a short title so the API can turn it into an
+RFC 9457 problem document without a lookup table; the message itself always says
+what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class VinledgerError(Exception):
+    """Base class. ``str(err)`` is the human-readable detail."""
+
+    status: int = 400
+    title: str = "Bad request"
+    slug: str = "bad-request"
+
+    def __init__(self, detail: str, *, field: str | None = None, index: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.index = index
+
+
+# ---- input ------------------------------------------------------------------
+
+
+class InvalidInput(VinledgerError):
+    status = 400
+    title = "Invalid input"
+    slug = "invalid-input"
+
+
+class InvalidVIN(InvalidInput):
+    status = 422
+    title = "Invalid VIN"
+    slug = "invalid-vin"
+
+
+class InvalidRecord(InvalidInput):
+    status = 422
+    title = "Invalid record"
+    slug = "invalid-record"
+
+
+class InvalidEnvelope(InvalidInput):
+    status = 400
+    title = "Invalid DSSE envelope"
+    slug = "invalid-envelope"
+
+
+class InvalidKey(InvalidInput):
+    title = "Invalid key"
+    slug = "invalid-key"
+
+
+class InvalidNote(InvalidInput):
+    title = "Invalid signed note"
+    slug = "invalid-note"
+
+
+class TooLarge(VinledgerError):
+    status = 413
+    title = "Too large"
+    slug = "too-large"
+
+
+# ---- trust ------------------------------------------------------------------
+
+
+class SignatureError(VinledgerError):
+    status = 401
+    title = "Bad signature"
+    slug = "bad-signature"
+
+
+class UnknownKey(VinledgerError):
+    status = 403
+    title = "Unknown key"
+    slug = "unknown-key"
+
+
+class KeyRevoked(VinledgerError):
+    status = 403
+    title = "Key revoked"
+    slug = "key-revoked"
+
+
+class Forbidden(VinledgerError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class Unauthorized(VinledgerError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+# ---- state ------------------------------------------------------------------
+
+
+class NotFound(VinledgerError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(VinledgerError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+# ---- verification -----------------------------------------------------------
+
+
+class VerificationError(VinledgerError):
+    """A proof, a signature or a chain did not check. Raised by verifiers, never ignored."""
+
+    status = 422
+    title = "Verification failed"
+    slug = "verification-failed"
+
+
+class ProofError(VerificationError):
+    title = "Proof does not verify"
+    slug = "bad-proof"
+
+
+class AuditError(VerificationError):
+    title = "Audit failed"
+    slug = "audit-failed"

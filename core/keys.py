@@ -1,0 +1,156 @@
+"""Ed25519 keys (RFC 8032) as vinledger's partners hold and exchange them.
+
+Keys travel as PEM files exactly as OpenSSL writes them: the private key in PKCS#8
+(RFC 5208, RFC 8410 §7) from ``openssl genpkey -algorithm ed25519``, the public key
+as a SubjectPublicKeyInfo (RFC 8410 §4) from ``openssl pkey -pubout``. A key's ID
+is the lowercase hex SHA-256 of its raw 32-byte public key (DESIGN.md,
+"Submissions"); the ledger uses it only to look the key up, never to trust it.
+
+Everything here works on bytes in memory: reading the files is the caller's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from core.errors import InvalidKey
+
+RAW_KEY_SIZE = 32
+_HOW_TO_CREATE = "create one with `openssl genpkey -algorithm ed25519`"
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_to_pem(key: Ed25519PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM, byte for byte what ``openssl genpkey`` writes."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_key_pem(key: Ed25519PublicKey) -> bytes:
+    """SubjectPublicKeyInfo PEM, byte for byte what ``openssl pkey -pubout`` writes."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_key_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_from_raw(raw: bytes) -> Ed25519PublicKey:
+    if not isinstance(raw, bytes | bytearray) or len(raw) != RAW_KEY_SIZE:
+        size = len(raw) if isinstance(raw, bytes | bytearray) else type(raw).__name__
+        raise InvalidKey(f"an Ed25519 public key is {RAW_KEY_SIZE} raw bytes, got {size}")
+    return Ed25519PublicKey.from_public_bytes(bytes(raw))
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """The ``keyid`` a submitter puts in its DSSE signatures."""
+    return hashlib.sha256(public_key_raw(public_key)).hexdigest()
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """The Ed25519 key in a PKCS#8 PEM file; InvalidKey says why any other file is not."""
+    label = _pem_label(pem)
+    if label is None:
+        raise InvalidKey(f"not a PEM file: expected an Ed25519 private key; {_HOW_TO_CREATE}")
+    if label == "ENCRYPTED PRIVATE KEY":
+        raise InvalidKey(
+            "the private key is encrypted, which is not supported: decrypt it with "
+            "`openssl pkey -in KEY -out KEY.plain` and keep that file private (mode 0600)"
+        )
+    if label == "OPENSSH PRIVATE KEY":
+        raise InvalidKey(f"an OpenSSH private key, expected a PKCS#8 PEM file; {_HOW_TO_CREATE}")
+    if label in ("PUBLIC KEY", "RSA PUBLIC KEY"):
+        raise InvalidKey("a public key, expected the private key it belongs to")
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        # cryptography says TypeError when a password would be needed (legacy
+        # "Proc-Type: 4,ENCRYPTED" PEM); the label check above misses those.
+        raise InvalidKey(
+            "the private key is encrypted, which is not supported: decrypt it with "
+            "`openssl pkey -in KEY -out KEY.plain`"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise InvalidKey(
+            f"cannot read the private key in this PEM file ({err}); {_HOW_TO_CREATE}"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidKey(f"{_describe(key)}, expected Ed25519: {_HOW_TO_CREATE}")
+    return key
+
+
+def load_public_key(data: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from a public PEM, a private PEM, or 32 raw bytes."""
+    if isinstance(data, bytes | bytearray) and len(data) == RAW_KEY_SIZE:
+        # No PEM file is this short, so 32 bytes can only be a raw key.
+        return public_key_from_raw(data)
+    label = _pem_label(data)
+    if label is None:
+        hint = " (an OpenSSH public key?)" if data.lstrip().startswith(b"ssh-") else ""
+        raise InvalidKey(
+            f"not a PEM file{hint}: expected an Ed25519 public key as written by "
+            "`openssl pkey -in KEY -pubout`, or 32 raw bytes"
+        )
+    if label.endswith("PRIVATE KEY"):
+        return load_private_key(data).public_key()
+    if label != "PUBLIC KEY":
+        raise InvalidKey(
+            f"a PEM file holding {label!r}, expected 'PUBLIC KEY' as written by "
+            "`openssl pkey -in KEY -pubout`"
+        )
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise InvalidKey(f"cannot read the public key in this PEM file ({err})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidKey(f"{_describe(key)}, expected Ed25519: {_HOW_TO_CREATE}")
+    return key
+
+
+def _pem_label(data: bytes) -> str | None:
+    """The label (``PRIVATE KEY``…) of the PEM block holding a key, or None if no PEM.
+
+    Blocks that hold no key, such as the ``EC PARAMETERS`` that ``openssl ecparam``
+    writes first, are passed over so the error can name the key that is there.
+    """
+    if not isinstance(data, bytes | bytearray):
+        return None
+    labels = re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
+    if not labels:
+        return None
+    keys = [label for label in labels if label.endswith(b"KEY")]
+    return (keys or labels)[0].decode("ascii")
+
+
+def _describe(key: object) -> str:
+    """Names the kind of a key that is not Ed25519, for error messages."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "an RSA key"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return f"an EC key on {key.curve.name}"
+    if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
+        return "an Ed448 key"
+    if isinstance(key, x25519.X25519PrivateKey | x25519.X25519PublicKey):
+        return "an X25519 (key agreement) key"
+    if isinstance(key, x448.X448PrivateKey | x448.X448PublicKey):
+        return "an X448 (key agreement) key"
+    if isinstance(key, dsa.DSAPrivateKey | dsa.DSAPublicKey):
+        return "a DSA key"
+    return f"a {type(key).__name__}"

@@ -1,0 +1,1 @@
+"""Pluggy hookspecs, the plugin manager and the built-in plugins."""
