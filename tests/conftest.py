@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -145,8 +150,13 @@ def inspection(vin: str = VIN, km: int = 48_210, day: int = 4, **extra) -> dict:
         "inspector": "INS-0042",
         "grade": "B",
         "items": [{"code": "engine", "result": "ok"}],
-        "flags": {"accident": False, "flood": False, "fire": False, "structural": False,
-                  "airbag": False},
+        "flags": {
+            "accident": False,
+            "flood": False,
+            "fire": False,
+            "structural": False,
+            "airbag": False,
+        },
     }
     rec.update(extra)
     return rec
@@ -161,3 +171,52 @@ def maintenance(vin: str = VIN, km: int = 40_000, day: int = 1) -> dict:
         "shop": "quicklane",
         "items": [{"description": "oil and filter"}],
     }
+
+
+# ---- a real server, started through the CLI ----------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vinledger(
+    *args: str, data: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Runs the CLI in a child process, as a user would."""
+    extra = ["--data", str(data)] if data is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args, *extra],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``vinledger init`` then ``vinledger serve`` on a free port: (url, vkey, data dir)."""
+    data = tmp_path / "data"
+    out = vinledger("init", data=data).stdout
+    vkey = out.strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + proc.stdout.read().decode())
+    yield url, vkey, data
+    proc.terminate()
+    proc.wait(10)

@@ -1,0 +1,59 @@
+"""The Litestar application."""
+
+from __future__ import annotations
+
+from litestar import Litestar, MediaType, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api.problems import exception_handlers
+from api.routes.admin import AdminController
+from api.routes.log import LogController
+from api.routes.records import RecordsController
+from api.routes.vehicles import VehiclesController
+from api.service import Ledger
+
+
+@get("/healthz", media_type=MediaType.JSON, sync_to_thread=False, include_in_schema=False)
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+def create_app(ledger: Ledger) -> Litestar:
+    def provide_ledger(state: State) -> Ledger:
+        return state.ledger
+
+    def on_shutdown(app: Litestar) -> None:
+        app.state.ledger.close()
+
+    return Litestar(
+        route_handlers=[
+            RecordsController,
+            LogController,
+            VehiclesController,
+            AdminController,
+            healthz,
+        ],
+        dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
+        state=State({"ledger": ledger, "admin_token": ledger.settings.admin_token()}),
+        exception_handlers=exception_handlers,
+        on_shutdown=[on_shutdown],
+        request_max_body_size=16 * 1024 * 1024,
+        openapi_config=OpenAPIConfig(
+            title="vinledger",
+            version="0.1.0",
+            description="A verifiable vehicle history ledger: submit signed records, read "
+            "vehicle histories and the C2SP tlog-tiles log.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+    )
+
+
+def app_from_environment() -> Litestar:
+    """For ``uvicorn --factory api.app:app_from_environment`` (uses VINLEDGER_DATA)."""
+    from api.config import load_settings
+
+    return create_app(Ledger(load_settings()))

@@ -1,0 +1,351 @@
+"""The ``vinledger`` command line, for operators, partners, dealers and buyers."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from core.errors import VinledgerError
+
+DATA_HELP = "data directory (default ./vinledger-data, or $VINLEDGER_DATA)"
+
+
+def data_option(f):
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="VINLEDGER_DATA",
+        default="vinledger-data",
+        show_default=True,
+        help=DATA_HELP,
+    )(f)
+
+
+def fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _open_ledger(data_dir: Path):
+    from api.config import load_settings
+    from api.service import Ledger
+
+    try:
+        return Ledger(load_settings(data_dir))
+    except VinledgerError as err:
+        fail(str(err))
+
+
+class _Group(click.Group):
+    """Every command: a ``VinledgerError`` is a one-line error and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VinledgerError as err:
+            fail(str(err))
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="vinledger")
+def main() -> None:
+    """vinledger: a vehicle history that buyers verify instead of trust."""
+
+
+# ---- operator ------------------------------------------------------------------------
+
+
+def initialise(data_dir: Path, origin: str, database_url: str | None):
+    from api.config import create_data_dir
+    from api.service import Ledger
+    from ledger.storage import Store
+
+    settings = create_data_dir(data_dir, origin=origin, database_url=database_url)
+    store = Store(settings.database_url)
+    store.create_schema()
+    ledger = Ledger(settings, store)
+    ledger.genesis()
+    return ledger
+
+
+@main.command()
+@data_option
+@click.option("--origin", default=None, help="log origin, e.g. ledger.example.com/log")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in DIR)")
+def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
+    """Create a ledger: database, log key, operator key, admin token."""
+    from api.config import DEFAULT_ORIGIN
+
+    try:
+        ledger = initialise(data_dir, origin or DEFAULT_ORIGIN, database_url)
+    except VinledgerError as err:
+        fail(str(err))
+    s = ledger.settings
+    click.echo(f"Created a ledger in {data_dir}")
+    click.echo(f"  database      {s.database_url}")
+    click.echo(f"  log key       {s.log_key_path} (mode 0600)")
+    click.echo(f"  operator key  {s.operator_key_path} (mode 0600)")
+    click.echo(f"  admin token   {s.token_path} (mode 0600)")
+    click.echo("Verifier key of the log (publish it; clients pin it):")
+    click.echo(ledger.vkey)
+    ledger.close()
+
+
+@main.command()
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
+    """Serve the API for the ledger in DIR."""
+    import uvicorn
+
+    _open_ledger(data_dir).close()  # fail early, with a clear message, on a bad DIR
+    os.environ["VINLEDGER_DATA"] = str(data_dir)
+    uvicorn.run(
+        "api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@main.group()
+def actors() -> None:
+    """Onboard inspectors, workshops, insurers, registries, dealers and referrers."""
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "actor"
+
+
+@actors.command("add")
+@data_option
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        ["operator", "inspector", "workshop", "insurer", "registry", "dealer", "referrer"]
+    ),
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM public (or private) key of the actor",
+)
+@click.option("--id", "actor_id", default=None, help="actor id (default: from NAME)")
+@click.option("--upline", default=None, help="upline referrer's actor id")
+def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
+    """Append NAME as an actor with ROLE and grant it the key, signed by the operator."""
+    ledger = _open_ledger(data_dir)
+    actor_id = actor_id or _slug(name)
+    try:
+        appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
+    except VinledgerError as err:
+        fail(str(err))
+    finally:
+        ledger.close()
+    from core.keys import key_id, load_public_key
+
+    click.echo(f"Actor {actor_id} ({role}) key {key_id(load_public_key(public_key.read_bytes()))}")
+    for a in appended:
+        click.echo(f"  appended entry {a.index}")
+
+
+@main.group()
+def keys() -> None:
+    """Revoke keys."""
+
+
+@keys.command("revoke")
+@data_option
+@click.argument("keyid")
+@click.option("--reason", default="revoked by the operator", show_default=True)
+def keys_revoke(data_dir, keyid, reason) -> None:
+    """Append a revocation of KEYID: it signs nothing after this entry."""
+    ledger = _open_ledger(data_dir)
+    try:
+        a = ledger.revoke_key(keyid, reason)
+    except VinledgerError as err:
+        fail(str(err))
+    finally:
+        ledger.close()
+    click.echo(f"Key {keyid} revoked at entry {a.index}")
+
+
+@main.command()
+@data_option
+@click.option(
+    "--signatures/--no-signatures",
+    default=True,
+    show_default=True,
+    help="also verify every DSSE signature against the key valid at its index",
+)
+def audit(data_dir: Path, signatures: bool) -> None:
+    """Replay the whole log and check every hash, chain link, signature and checkpoint."""
+    from core.errors import AuditError
+    from ledger.audit import audit as run_audit
+
+    ledger = _open_ledger(data_dir)
+    try:
+        result = run_audit(ledger.store, ledger.vkey, signatures=signatures)
+    except AuditError as err:
+        fail(f"audit FAILED: {err}")
+    finally:
+        ledger.close()
+    click.secho(
+        f"audit OK: {result.size} entries, {result.checkpoints} checkpoints, "
+        f"{result.vins} vehicles, {result.signatures} signatures verified",
+        fg="green",
+    )
+
+
+# ---- partners and dealers ---------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def keygen(file: Path) -> None:
+    """Write a new Ed25519 key to FILE (mode 0600) and its public key to FILE.pub."""
+    from api.config import write_secret
+    from core.keys import (
+        generate_private_key,
+        key_id,
+        private_key_to_pem,
+        public_key_pem,
+    )
+
+    key = generate_private_key()
+    try:
+        write_secret(file, private_key_to_pem(key))
+    except FileExistsError:
+        fail(f"{file} exists; choose another file name")
+    pub = Path(str(file) + ".pub")
+    pub.write_bytes(public_key_pem(key.public_key()))
+    click.echo(f"private key  {file}")
+    click.echo(f"public key   {pub}")
+    click.echo(f"key id       {key_id(key.public_key())}")
+
+
+@main.command()
+@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+def submit(record: Path, key_file: Path, url: str) -> None:
+    """Sign RECORD.json with your key and submit it; prints where it is in the log."""
+    from api.client import ClientError, VinledgerClient
+    from core.keys import load_private_key
+    from core.records import parse_record
+
+    data = record.read_bytes()
+    try:
+        parse_record(data)
+        key = load_private_key(key_file.read_bytes())
+    except VinledgerError as err:
+        fail(str(err))
+    try:
+        with VinledgerClient(url) as client:
+            r = client.submit_record(data, key)
+    except ClientError as err:
+        fail(str(err))
+    except Exception as err:
+        fail(f"could not reach {url}: {err}")
+    word = "appended" if r["status"] == 201 else "already in the log"
+    click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
+    click.echo(f"included in checkpoint of size {r['size']}:")
+    click.echo(r["checkpoint"], nl=False)
+
+
+# ---- buyers ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source")
+@click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
+def verify(source: str, vkey: str) -> None:
+    """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
+    from api.report import print_report
+    from ledger.verify import verify_bundle_bytes
+
+    if os.path.exists(vkey):
+        vkey = Path(vkey).read_text().strip()
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        url = source.rstrip("/")
+        if not url.endswith("/bundle"):
+            url = re.sub(r"/(history)?$", "", url) + "/bundle"
+        try:
+            r = httpx.get(url, timeout=30)
+        except httpx.HTTPError as err:
+            fail(f"could not fetch {url}: {err}")
+        if r.status_code != 200:
+            fail(f"{url} answered {r.status_code}: {r.text[:300]}")
+        data = r.content
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as err:
+            fail(f"cannot read {source}: {err}")
+    report = verify_bundle_bytes(data, vkey)
+    print_report(report)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
+def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
+    """Create a ledger with realistic demo data, print a history link and serve it."""
+    from api.demo import seed
+
+    if (data_dir / "config.json").exists():
+        click.echo(f"Using the existing ledger in {data_dir}")
+        ledger = _open_ledger(data_dir)
+        featured = None
+    else:
+        from api.config import DEFAULT_ORIGIN
+
+        ledger = initialise(data_dir, DEFAULT_ORIGIN, None)
+        featured = seed(ledger)
+    from ledger.storage import EntryRow
+
+    with ledger.store.reader() as s:
+        row = s.query(EntryRow).filter(EntryRow.vin.is_not(None)).order_by(EntryRow.idx).first()
+    vin = featured or (row.vin if row else None)
+    base = f"http://{host}:{port}"
+    click.echo(f"Ledger in {data_dir}. Verifier key of the log:")
+    click.echo(f"  {ledger.vkey}")
+    if vin:
+        click.echo("Vehicle history:")
+        click.echo(f"  {base}/vehicles/{vin}")
+        click.echo(f"  {base}/vehicles/{vin}/history   (JSON)")
+        click.echo("Verify it yourself, offline:")
+        click.echo(f"  vinledger verify {base}/vehicles/{vin}/bundle --vkey '{ledger.vkey}'")
+    ledger.close()
+    if do_serve:
+        click.echo(f"Serving on {base} (Ctrl-C to stop)")
+        os.environ["VINLEDGER_DATA"] = str(data_dir)
+        import uvicorn
+
+        uvicorn.run(
+            "api.app:app_from_environment", factory=True, host=host, port=port, log_level="warning"
+        )
+
+
+if __name__ == "__main__":
+    main()

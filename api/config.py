@@ -1,0 +1,115 @@
+"""The data directory: where a ledger keeps its database, keys and settings.
+
+::
+
+    vinledger-data/
+      config.json     origin, database URL, disabled plugins
+      ledger.db       the SQLite database (unless config.json names another URL)
+      log.key         the log's Ed25519 key, signs checkpoints       (mode 0600)
+      operator.key    the operator's Ed25519 key, signs trust roots   (mode 0600)
+      admin.token     bearer token for the admin API                  (mode 0600)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import InvalidInput, NotFound
+from core.keys import generate_private_key, load_private_key, private_key_to_pem
+
+DEFAULT_DATA = "vinledger-data"
+DEFAULT_ORIGIN = "vinledger.localhost/log"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("VINLEDGER_DATA", DEFAULT_DATA))
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    origin: str
+    database_url: str
+    disabled_plugins: list[str] = field(default_factory=list)
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.data_dir / "log.key"
+
+    @property
+    def operator_key_path(self) -> Path:
+        return self.data_dir / "operator.key"
+
+    @property
+    def token_path(self) -> Path:
+        return self.data_dir / "admin.token"
+
+    def log_key(self):
+        return load_private_key(self.log_key_path.read_bytes())
+
+    def operator_key(self):
+        return load_private_key(self.operator_key_path.read_bytes())
+
+    def admin_token(self) -> str:
+        return self.token_path.read_text().strip()
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Create ``path`` readable by its owner only, refusing to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) -> Settings:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "config.json"
+    if config.exists():
+        raise InvalidInput(
+            f"{data_dir} already holds a ledger; use another --data directory or remove it"
+        )
+    settings = Settings(
+        data_dir=data_dir,
+        origin=origin,
+        database_url=database_url or sqlite_url(data_dir / "ledger.db"),
+    )
+    write_secret(settings.log_key_path, private_key_to_pem(generate_private_key()))
+    write_secret(settings.operator_key_path, private_key_to_pem(generate_private_key()))
+    write_secret(settings.token_path, secrets.token_urlsafe(32).encode() + b"\n")
+    config.write_text(
+        json.dumps(
+            {
+                "origin": settings.origin,
+                "database_url": settings.database_url,
+                "disabled_plugins": [],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return settings
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    data_dir = data_dir or default_data_dir()
+    config = data_dir / "config.json"
+    if not config.exists():
+        raise NotFound(
+            f"no ledger in {data_dir}: run `vinledger init --data {data_dir}` first "
+            "(or `vinledger demo`)"
+        )
+    raw = json.loads(config.read_text())
+    return Settings(
+        data_dir=data_dir,
+        origin=raw["origin"],
+        database_url=os.environ.get("VINLEDGER_DATABASE_URL", raw["database_url"]),
+        disabled_plugins=list(raw.get("disabled_plugins", [])),
+    )

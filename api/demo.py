@@ -1,0 +1,262 @@
+"""Realistic demo data: partners, dealers and about twenty vehicles with their lives.
+
+Everything goes through the same checks as a partner's submission over HTTP: each
+partner has its own key (kept in ``DIR/demo-keys`` so you can submit more as them),
+and each record is a signed DSSE envelope. The data is seeded from a fixed random
+seed, so every demo ledger tells the same stories:
+
+- one car's odometer was rolled back (a later inspection reads 60,000 km less);
+- one car was in a flood (insurer total loss, registry flood brand, inspection flags);
+- the rest are ordinary cars with services, inspections, owners and dealer sales.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from api.config import write_secret
+from api.service import Ledger
+from core import dsse
+from core.keys import generate_private_key, load_private_key, private_key_to_pem, public_key_pem
+from core.vin import check_digit
+
+PARTNERS = [
+    ("acme-inspections", "Acme Vehicle Inspections", "inspector"),
+    ("huacheng-jiance", "华诚二手车检测 Huacheng Inspection", "inspector"),
+    ("quicklane-service", "QuickLane Service Centre", "workshop"),
+    ("pudong-auto-repair", "浦东汽修 Pudong Auto Repair", "workshop"),
+    ("harbor-mutual", "Harbor Mutual Insurance", "insurer"),
+    ("state-registry", "State Motor Vehicle Registry", "registry"),
+    ("bay-auto-sales", "Bay Auto Sales", "dealer"),
+    ("golden-dragon-motors", "金龙汽车 Golden Dragon Motors", "dealer"),
+]
+
+# (WMI, model-year code (K = 2019, L = 2020), plant code, jurisdiction)
+MODELS = [
+    ("1HG", "K", "A", "US-CA"),
+    ("1FT", "L", "F", "US-TX"),
+    ("5YJ", "L", "F", "US-CA"),
+    ("LSV", "K", "2", "CN-SH"),
+    ("LFV", "L", "3", "CN-JL"),
+    ("WVW", "K", "W", "DE-BY"),
+    ("WBA", "L", "N", "DE-BY"),
+    ("JTD", "K", "J", "US-WA"),
+    ("KMH", "L", "U", "US-NY"),
+    ("VF1", "K", "R", "FR-IDF"),
+]
+
+ROLLED_BACK = 4  # which vehicle had its odometer rolled back
+FLOODED = 7  # which vehicle was in a flood
+
+
+def make_vin(rng: random.Random, wmi: str, year: str, plant: str) -> str:
+    vds = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(5))
+    serial = f"{rng.randrange(10**6):06d}"
+    vin = f"{wmi}{vds}0{year}{plant}{serial}"
+    return vin[:8] + check_digit(vin) + vin[9:]
+
+
+def _t(d: datetime) -> str:
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _commitment(rng: random.Random) -> str:
+    return hashlib.sha256(rng.randbytes(32)).hexdigest()
+
+
+def vehicle_story(
+    rng: random.Random, n: int, vin: str, jurisdiction: str
+) -> list[tuple[str, dict]]:
+    """(partner id, record) in the order things happened."""
+    start = datetime(2019, 3, 1, 9, 0, tzinfo=UTC) + timedelta(days=rng.randrange(0, 700))
+    km = rng.randrange(5, 60)
+    t = start
+    out: list[tuple[str, dict]] = [
+        (
+            "state-registry",
+            {
+                "kind": "transfer",
+                "vin": vin,
+                "occurred_at": _t(t),
+                "owner_commitment": _commitment(rng),
+                "jurisdiction": jurisdiction,
+            },
+        ),
+    ]
+    shop = rng.choice(["quicklane-service", "pudong-auto-repair"])
+    for _ in range(rng.randrange(2, 5)):
+        t += timedelta(days=rng.randrange(150, 330))
+        km += rng.randrange(8_000, 19_000)
+        out.append(
+            (
+                shop,
+                {
+                    "kind": "maintenance",
+                    "vin": vin,
+                    "occurred_at": _t(t),
+                    "odometer_km": km,
+                    "shop": shop,
+                    "items": [
+                        {"code": "oil-service", "description": "engine oil and filter"},
+                        {"code": "brake-check", "description": "brake inspection"},
+                    ],
+                    "parts": [{"name": "oil filter", "quantity": 1}],
+                    "cost": {"amount": f"{rng.randrange(120, 480)}.00", "currency": "USD"},
+                },
+            )
+        )
+    if n == FLOODED:
+        t += timedelta(days=40)
+        out.append(
+            (
+                "harbor-mutual",
+                {
+                    "kind": "insurance_claim",
+                    "vin": vin,
+                    "occurred_at": _t(t),
+                    "odometer_km": km + 900,
+                    "claim_ref": f"HM-{rng.randrange(10**7):07d}",
+                    "cause": "flood",
+                    "severity": "severe",
+                    "areas": ["interior", "engine", "underbody"],
+                    "total_loss": True,
+                },
+            )
+        )
+        t += timedelta(days=21)
+        out.append(
+            (
+                "state-registry",
+                {
+                    "kind": "title_brand",
+                    "vin": vin,
+                    "occurred_at": _t(t),
+                    "brand": "flood",
+                    "jurisdiction": jurisdiction,
+                    "note": "flood damage reported by insurer",
+                },
+            )
+        )
+        km += 900
+    t += timedelta(days=rng.randrange(30, 120))
+    inspected_km = km + rng.randrange(200, 900)
+    if n == ROLLED_BACK:
+        inspected_km = km // 3  # the rollback: a third of the last service reading
+    flood = n == FLOODED
+    inspector = rng.choice(["acme-inspections", "huacheng-jiance"])
+    out.append(
+        (
+            inspector,
+            {
+                "kind": "inspection",
+                "vin": vin,
+                "occurred_at": _t(t),
+                "odometer_km": inspected_km,
+                "provider": inspector,
+                "inspector": f"INS-{rng.randrange(1000):04d}",
+                "grade": "D" if flood else rng.choice(["A", "B", "B", "C"]),
+                "items": [
+                    {"code": "engine", "result": "major" if flood else "ok"},
+                    {"code": "transmission", "result": "ok"},
+                    {"code": "electrics", "result": "fail" if flood else "ok"},
+                    {
+                        "code": "rear-left-door",
+                        "result": rng.choice(["ok", "minor"]),
+                        "note": "repainted, 180 µm",
+                    },
+                ],
+                "flags": {
+                    "accident": False,
+                    "flood": flood,
+                    "fire": False,
+                    "structural": False,
+                    "airbag": False,
+                },
+                "attachments": [
+                    {
+                        "sha256": hashlib.sha256(vin.encode()).hexdigest(),
+                        "size": 734_211,
+                        "media_type": "application/pdf",
+                        "name": "report.pdf",
+                    }
+                ],
+            },
+        )
+    )
+    if n != FLOODED:
+        t += timedelta(days=rng.randrange(3, 20))
+        dealer = rng.choice(["bay-auto-sales", "golden-dragon-motors"])
+        out.append(
+            (
+                dealer,
+                {
+                    "kind": "sale",
+                    "vin": vin,
+                    "occurred_at": _t(t),
+                    "odometer_km": inspected_km + 12,
+                    "dealer": dealer,
+                    "price": {"amount": f"{rng.randrange(9, 38) * 1000}.00", "currency": "USD"},
+                    "buyer_commitment": _commitment(rng),
+                    "policies": [
+                        {"id": "return-7d", "params": {"max_km": 500}},
+                        {"id": "powertrain-30d", "params": {}},
+                    ],
+                },
+            )
+        )
+        out.append(
+            (
+                "state-registry",
+                {
+                    "kind": "transfer",
+                    "vin": vin,
+                    "occurred_at": _t(t + timedelta(days=2)),
+                    "owner_commitment": _commitment(rng),
+                    "jurisdiction": jurisdiction,
+                },
+            )
+        )
+    return out
+
+
+def seed(ledger: Ledger, vehicles: int = 20) -> str:
+    """Seed partners and vehicles; returns the VIN worth looking at first."""
+    rng = random.Random(20261122)
+    keys_dir: Path = ledger.settings.data_dir / "demo-keys"
+    keys_dir.mkdir(exist_ok=True)
+    keys = {}
+    for actor_id, name, role in PARTNERS:
+        path = keys_dir / f"{actor_id}.key"
+        if path.exists():  # a half-seeded directory keeps the keys it handed out
+            key = load_private_key(path.read_bytes())
+        else:
+            key = generate_private_key()
+            write_secret(path, private_key_to_pem(key))
+            (keys_dir / f"{actor_id}.key.pub").write_bytes(public_key_pem(key.public_key()))
+        keys[actor_id] = key
+        ledger.add_actor(actor_id, name, role, public_key_pem(key.public_key()))
+    stories = []
+    vins = []
+    for n in range(vehicles):
+        wmi, year, plant, juris = MODELS[n % len(MODELS)]
+        vin = make_vin(rng, wmi, year, plant)
+        vins.append(vin)
+        stories.append(vehicle_story(rng, n, vin, juris))
+    # Interleave the vehicles' lives in time order, as a real log would see them.
+    events = sorted(
+        (event for story in stories for event in story), key=lambda e: e[1]["occurred_at"]
+    )
+    envelopes = [
+        dsse.encode_envelope(
+            dsse.sign_envelope(json.dumps(rec, ensure_ascii=False).encode(), keys[who])
+        )
+        for who, rec in events
+    ]
+    for outcome in ledger.submit_now(envelopes):
+        if isinstance(outcome, Exception):
+            raise outcome
+    return vins[ROLLED_BACK]

@@ -1,0 +1,89 @@
+"""RFC 9457 problem details for every error the API answers.
+
+One handler maps our error hierarchy (``core.errors``) and Litestar's own HTTP
+exceptions to ``application/problem+json``; anything unexpected becomes a 500
+problem that says nothing about the server's insides.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from core.errors import VinledgerError
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://vinledger.dev/problems/"
+log = logging.getLogger("vinledger.api")
+
+
+def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> dict[str, Any]:
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem_for(err: VinledgerError) -> dict[str, Any]:
+    return problem(err.status, err.title, err.detail, err.slug, field=err.field, index=err.index)
+
+
+def _response(body: dict[str, Any], request: Request) -> Response:
+    body.setdefault("instance", request.url.path)
+    return Response(content=body, status_code=body["status"], media_type=PROBLEM_JSON)
+
+
+def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
+    return _response(problem_for(err), request)
+
+
+_HTTP_HINTS = {
+    404: "no such resource: check the path (see /schema for the API)",
+    405: "this method is not allowed here: see /schema for the API",
+    413: "the request body is too large",
+}
+
+
+def handle_http_exception(request: Request, err: HTTPException) -> Response:
+    status = err.status_code
+    detail = err.detail or _HTTP_HINTS.get(status, "the request could not be processed")
+    if isinstance(err, ValidationException) and err.extra:
+        # Litestar names the offending parameter in ``extra``; pass it on.
+        parts = [
+            f"{e.get('key', '?')}: {e.get('message', '')}" for e in err.extra if isinstance(e, dict)
+        ]
+        if parts:
+            detail = f"{detail} ({'; '.join(parts)})"
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request too large",
+        429: "Too many requests",
+    }
+    return _response(problem(status, title.get(status, "Error"), detail, f"http-{status}"), request)
+
+
+def handle_unexpected(request: Request, err: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _response(
+        problem(
+            500,
+            "Internal error",
+            "the server failed to process the request; nothing was "
+            "appended. Try again; if it persists, tell the operator.",
+            "internal",
+        ),
+        request,
+    )
+
+
+exception_handlers = {
+    VinledgerError: handle_vinledger_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

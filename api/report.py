@@ -1,0 +1,32 @@
+"""A verification report, printed for a person."""
+
+from __future__ import annotations
+
+import click
+
+from ledger.verify import Report
+
+
+def print_report(report: Report) -> None:
+    cp = report.checkpoint
+    click.echo(f"Vehicle {report.vin or '?'}")
+    if cp is not None:
+        click.echo(f"Checkpoint: {cp.origin}, size {cp.size}")
+    for f in report.findings:
+        mark = click.style("ok  ", fg="green") if f.ok else click.style("FAIL", fg="red", bold=True)
+        if f.ok and f.check == "signature":
+            continue  # one line per entry below instead
+        click.echo(f"  {mark} {f.check:<10} {f.detail}")
+    failed = {f.index for f in report.failures}
+    for e in report.entries:
+        state = click.style("FAIL", fg="red", bold=True) if e.index in failed else "    "
+        click.echo(f"  {state} entry {e.index:>6}  {e.kind:<16} signed by {e.signer.actor_id}")
+    if report.ok:
+        click.secho(
+            "VERIFIED: every entry is in the signed log, correctly signed and chained.",
+            fg="green",
+            bold=True,
+        )
+    else:
+        n = len(report.failures)
+        click.secho(f"NOT VERIFIED: {n} check{'s' if n != 1 else ''} failed.", fg="red", bold=True)

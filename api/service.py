@@ -1,0 +1,250 @@
+"""The use cases: what the HTTP API and the CLI do, tied together once.
+
+``Ledger`` checks a submission (envelope, key, signature, schema, role) before it
+queues it for the sequencer, which checks key validity and role once more inside
+its lock. Bad input raises a ``core.errors`` error and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from api.config import Settings
+from core import dsse
+from core.errors import InvalidEnvelope, KeyRevoked, NotFound, TooLarge, UnknownKey, VinledgerError
+from core.history import analyse
+from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
+from core.records import encode_record, parse_record
+from core.roles import check_role_may_submit
+from core.vin import decode_vin, validate_vin
+from ledger.batcher import GroupCommit
+from ledger.bundle import Bundle, build_bundle
+from ledger.entry import MAX_ENTRY_BYTES, decode_entry
+from ledger.reader import LogReader
+from ledger.sequencer import Appended, Outcome, Sequencer, Submission
+from ledger.signing import LogSigner
+from ledger.storage import Store, entries_for_vin, get_actor, get_key
+
+# An envelope's payload is base64 (4/3 of the record) inside an entry of at most
+# 65,535 bytes, so anything much bigger than that can be refused before parsing.
+MAX_ENVELOPE_BYTES = 96 * 1024
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Ledger:
+    def __init__(self, settings: Settings, store: Store | None = None):
+        self.settings = settings
+        self.store = store or Store(settings.database_url)
+        self.signer = LogSigner(settings.origin, settings.log_key())
+        self.sequencer = Sequencer(self.store, self.signer)
+        self.reader = LogReader(self.store)
+        self._batcher: GroupCommit | None = None
+
+    @property
+    def vkey(self) -> str:
+        return self.signer.vkey
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+            self._batcher = None
+        self.store.dispose()
+
+    # ---- submissions -----------------------------------------------------------
+
+    def check(self, raw: bytes) -> Submission:
+        """Everything that can be checked without the sequencer's lock."""
+        if len(raw) > MAX_ENVELOPE_BYTES:
+            raise TooLarge(
+                f"the envelope is {len(raw)} bytes; a record's entry is at most "
+                f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments (by SHA-256)."
+            )
+        env = dsse.decode_envelope(raw)
+        if env.payload_type != dsse.PAYLOAD_TYPE:
+            raise InvalidEnvelope(
+                f"payloadType {env.payload_type!r} is not accepted; use {dsse.PAYLOAD_TYPE!r}",
+                field="payloadType",
+            )
+        with self.store.reader() as s:
+            key = role = None
+            for sig in env.signatures:
+                key = get_key(s, sig.keyid)
+                if key is not None:
+                    role = get_actor(s, key.actor_id).role
+                    break
+        if key is None:
+            ids = ", ".join(sig.keyid[:16] + "…" for sig in env.signatures)
+            raise UnknownKey(
+                f"no signature is by a key granted on this ledger (keyids: {ids}); sign with "
+                "your granted key, or ask the operator to run `vinledger actors add`"
+            )
+        if key.revoked_idx is not None:
+            raise KeyRevoked(
+                f"key {key.key_id} was revoked at log index {key.revoked_idx}; "
+                "sign with a key that is still valid"
+            )
+        dsse.verify_envelope(env, public_key_from_raw(key.public_key))
+        record = parse_record(dsse.payload_bytes(env))
+        check_role_may_submit(role, record.kind)
+        return Submission(env, record, dsse.envelope_digest(env), key.key_id)
+
+    def _batcher_for_loop(self) -> GroupCommit:
+        if self._batcher is None:
+            self._batcher = GroupCommit(self.sequencer)
+        return self._batcher
+
+    def _check_all(self, raws: list[bytes]) -> list[Submission | VinledgerError]:
+        checked: list[Submission | VinledgerError] = []
+        for raw in raws:
+            try:
+                checked.append(self.check(raw))
+            except VinledgerError as err:  # answered per envelope
+                checked.append(err)
+        return checked
+
+    async def submit(self, raws: list[bytes]) -> list[Outcome]:
+        """Check and append many envelopes; one outcome (or error) per envelope."""
+        checked = await asyncio.to_thread(self._check_all, raws)
+        subs = [c for c in checked if isinstance(c, Submission)]
+        outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
+        return [next(outcomes) if isinstance(c, Submission) else c for c in checked]
+
+    def submit_now(self, raws: list[bytes]) -> list[Outcome]:
+        """As ``submit``, in the caller's thread (CLI, demo seeding)."""
+        checked = self._check_all(raws)
+        subs = [c for c in checked if isinstance(c, Submission)]
+        outcomes = iter(self.sequencer.sequence(subs) if subs else [])
+        return [next(outcomes) if isinstance(c, Submission) else c for c in checked]
+
+    # ---- trust roots (signed by the operator key) --------------------------------
+
+    def _operator_append(self, records: list, *, genesis: bool = False) -> list[Appended]:
+        subs = []
+        op_key = self.settings.operator_key()
+        for record in records:
+            env = dsse.sign_envelope(encode_record(record), op_key)
+            subs.append(
+                Submission(env, record, dsse.envelope_digest(env), key_id(op_key.public_key()))
+            )
+        outcomes = self.sequencer.sequence(subs, genesis=genesis)
+        for o in outcomes:
+            if not isinstance(o, Appended):
+                raise o
+        return outcomes
+
+    def genesis(self, name: str = "Ledger operator") -> list[Appended]:
+        """Entries 0 and 1: the operator actor and the grant of its own key."""
+        from core.records import Actor, KeyGrant
+
+        pub = self.settings.operator_key().public_key()
+        at = now_rfc3339()
+        return self._operator_append(
+            [
+                Actor(actor_id="operator", name=name, role="operator", occurred_at=_dt(at)),
+                KeyGrant(
+                    actor_id="operator",
+                    public_key=base64.b64encode(public_key_raw(pub)).decode(),
+                    key_id=key_id(pub),
+                    occurred_at=_dt(at),
+                ),
+            ],
+            genesis=True,
+        )
+
+    def add_actor(
+        self, actor_id: str, name: str, role: str, public_key_pem: bytes, upline: str | None = None
+    ) -> list[Appended]:
+        from core.records import Actor, KeyGrant
+
+        pub = load_public_key(public_key_pem)
+        at = _dt(now_rfc3339())
+        with self.store.reader() as s:
+            exists = get_actor(s, actor_id) is not None
+        records = (
+            []
+            if exists
+            else [Actor(actor_id=actor_id, name=name, role=role, upline=upline, occurred_at=at)]
+        )
+        records.append(
+            KeyGrant(
+                actor_id=actor_id,
+                public_key=base64.b64encode(public_key_raw(pub)).decode(),
+                key_id=key_id(pub),
+                occurred_at=at,
+            )
+        )
+        # Round-trip through the schema so the operator gets the same checks as anyone.
+        records = [parse_record(encode_record(r)) for r in records]
+        return self._operator_append(records)
+
+    def revoke_key(self, keyid: str, reason: str) -> Appended:
+        from core.records import KeyRevoke
+
+        record = parse_record(
+            encode_record(KeyRevoke(key_id=keyid, reason=reason, occurred_at=_dt(now_rfc3339())))
+        )
+        return self._operator_append([record])[0]
+
+    # ---- reading -----------------------------------------------------------------
+
+    def bundle(self, vin: str) -> Bundle:
+        validate_vin(vin)
+        return build_bundle(self.store, vin)
+
+    def history(self, vin: str) -> dict[str, Any]:
+        validate_vin(vin)
+        with self.store.reader() as s:
+            rows = entries_for_vin(s, vin)
+            if not rows:
+                raise NotFound(f"no entries for VIN {vin} in this ledger")
+            actors = {}
+            items = []
+            for row in rows:
+                entry = decode_entry(row.data)
+                if row.actor_id not in actors:
+                    a = get_actor(s, row.actor_id)
+                    actors[row.actor_id] = {"id": a.actor_id, "name": a.name, "role": a.role}
+                record = msgspec.json.decode(dsse.payload_bytes(entry.envelope))
+                items.append(
+                    {
+                        "index": row.idx,
+                        "leaf_hash": base64.b64encode(row.leaf_hash).decode(),
+                        "kind": entry.kind,
+                        "vin_seq": entry.vin_seq,
+                        "prev": entry.prev,
+                        "sequenced_at": entry.sequenced_at,
+                        "signer": actors[row.actor_id],
+                        "record": record,
+                    }
+                )
+        info = decode_vin(vin)
+        return {
+            "vin": vin,
+            "vehicle": msgspec.to_builtins(info),
+            "entries": items,
+            "view": analyse(items),
+        }
+
+    def key_status(self, keyid: str) -> dict[str, Any]:
+        with self.store.reader() as s:
+            key = get_key(s, keyid)
+            if key is None:
+                raise NotFound(f"key {keyid} is not granted on this ledger")
+            return {
+                "key_id": key.key_id,
+                "actor_id": key.actor_id,
+                "granted_at_index": key.granted_idx,
+                "revoked_at_index": key.revoked_idx,
+            }
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,381 @@
+"""The record kinds: the JSON payloads partners sign, as msgspec structs.
+
+A record is one JSON object whose ``kind`` selects its schema (a msgspec tagged
+union). Unknown fields are refused, every string and list is bounded, and times
+are RFC 3339 in UTC. Vehicle kinds carry ``vin``, ``occurred_at`` and an optional
+``odometer_km``; the trust-root kinds (actors, key grants and revocations) carry no
+VIN. ``parse_record`` is the one way in: every problem becomes an ``InvalidRecord``
+(or ``InvalidVIN``) whose message and ``field`` name the JSON path at fault.
+
+Checks a schema cannot express (UTC offsets, key IDs, what a correction may touch)
+live in ``__post_init__``, so they hold for decoded and constructed records alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
+from msgspec import Meta
+
+from core.errors import InvalidRecord
+from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
+from core.roles import ROLES
+from core.vin import validate_vin
+
+# ---- field types --------------------------------------------------------------
+# Patterns end in \Z, not $: Python's $ also matches before a trailing newline.
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Text = Annotated[str, Meta(min_length=1, max_length=2000)]
+Reason = Annotated[str, Meta(min_length=1, max_length=500)]
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}\Z")]
+ActorId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}\Z")]
+Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+Km = Annotated[int, Meta(ge=0, le=3_000_000)]
+UtcTime = Annotated[datetime, Meta(tz=True)]
+# Loosely bounded: validate_vin then says precisely what is wrong with a bad VIN.
+VinText = Annotated[str, Meta(max_length=64)]
+Role = Literal[ROLES]  # the same tuple the role table is built from
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}"  # RFC 6838 restricted-name
+MediaType = Annotated[str, Meta(pattern=rf"^{_TOKEN}/{_TOKEN}\Z")]
+
+CheckResult = Literal["ok", "minor", "major", "fail", "not_checked"]
+OdometerSource = Literal[
+    "registry", "inspection", "workshop", "dealer", "insurer", "telematics", "owner"
+]
+ClaimCause = Literal["collision", "flood", "fire", "hail", "theft", "vandalism", "other"]
+Brand = Literal[
+    "salvage",
+    "rebuilt",
+    "flood",
+    "fire",
+    "hail",
+    "lemon",
+    "odometer_not_actual",
+    "total_loss",
+    "junk",
+]
+
+_FieldName = Annotated[str, Meta(min_length=1, max_length=64)]
+_ParamValue = Annotated[str, Meta(max_length=200)] | int | float | bool
+
+
+class _FieldError(ValueError):
+    """A check raised from ``__post_init__``; msgspec keeps it as the cause of its error."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"`{field}` {message}")
+        self.field = field
+
+
+def _check_utc(at: datetime) -> None:
+    offset = at.utcoffset()
+    if offset is None:
+        raise _FieldError(
+            "occurred_at", "must carry a timezone: write UTC, e.g. 2026-05-04T09:30:00Z"
+        )
+    if offset:
+        try:
+            hint = f" {at.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
+        except OverflowError:  # the converted time falls outside years 1–9999
+            hint = ""
+        raise _FieldError(
+            "occurred_at",
+            f"must be in UTC (offset 0, written with Z), not {at.isoformat()}; "
+            f"convert it to UTC{hint}",
+        )
+
+
+# kw_only is not inherited by msgspec subclasses, so every class repeats it.
+class _Record(
+    msgspec.Struct,
+    tag_field="kind",
+    forbid_unknown_fields=True,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+):
+    @property
+    def kind(self) -> str:
+        return self.__struct_config__.tag
+
+
+class _VehicleRecord(_Record, kw_only=True):
+    vin: VinText
+    occurred_at: UtcTime
+    odometer_km: Km | None = None
+
+    def __post_init__(self) -> None:
+        _check_utc(self.occurred_at)
+
+
+class _TrustRecord(_Record, kw_only=True):
+    occurred_at: UtcTime
+
+    def __post_init__(self) -> None:
+        _check_utc(self.occurred_at)
+
+
+# ---- parts of records -----------------------------------------------------------
+
+
+class _Nested(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+):
+    """Base of the objects inside records: as strict as the records themselves."""
+
+
+class ChecklistItem(_Nested, kw_only=True):
+    code: Slug
+    result: CheckResult
+    note: Text | None = None
+
+
+class DamageFlags(_Nested, kw_only=True):
+    # All required: an inspection must say "no" to each, not stay silent.
+    accident: bool
+    flood: bool
+    fire: bool
+    structural: bool
+    airbag: bool
+
+
+class Attachment(_Nested, kw_only=True):
+    """A document kept outside the ledger, pinned by its SHA-256."""
+
+    sha256: Sha256Hex
+    size: Annotated[int, Meta(ge=0, le=2**53 - 1)]
+    media_type: MediaType
+    name: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+
+
+class WorkItem(_Nested, kw_only=True):
+    code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    description: Text
+
+
+class Part(_Nested, kw_only=True):
+    name: Name
+    part_number: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    quantity: Annotated[int, Meta(ge=1, le=10_000)] = 1
+
+
+class Money(_Nested, kw_only=True):
+    # A decimal string, never a float: amounts must survive every JSON library exactly.
+    amount: Annotated[str, Meta(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z")]
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}\Z")]
+
+
+class PolicyRef(_Nested, kw_only=True):
+    """A warranty or return policy by plugin id, with the terms the dealer chose."""
+
+    id: Slug
+    params: Annotated[dict[_FieldName, _ParamValue], Meta(max_length=32)] = {}
+
+
+# ---- vehicle kinds ----------------------------------------------------------------
+
+
+class Inspection(_VehicleRecord, tag="inspection", kw_only=True):
+    provider: Name
+    inspector: Name
+    grade: Annotated[str, Meta(min_length=1, max_length=8)]
+    items: Annotated[list[ChecklistItem], Meta(max_length=500)]
+    flags: DamageFlags
+    attachments: Annotated[list[Attachment], Meta(max_length=50)] = []
+
+
+class Maintenance(_VehicleRecord, tag="maintenance", kw_only=True):
+    shop: Name
+    items: Annotated[list[WorkItem], Meta(min_length=1, max_length=200)]
+    parts: Annotated[list[Part], Meta(max_length=200)] = []
+    cost: Money | None = None
+
+
+class Odometer(_VehicleRecord, tag="odometer", kw_only=True):
+    odometer_km: Km  # the reading is the point of this kind, so it is required
+    source: OdometerSource
+
+
+class InsuranceClaim(_VehicleRecord, tag="insurance_claim", kw_only=True):
+    claim_ref: Name  # the insurer's own reference, opaque to us
+    cause: ClaimCause = "collision"
+    severity: Literal["minor", "moderate", "severe"]
+    areas: Annotated[list[Slug], Meta(max_length=32)] = []
+    total_loss: bool = False
+    structural: bool = False
+    airbag_deployed: bool = False
+
+
+class TitleBrand(_VehicleRecord, tag="title_brand", kw_only=True):
+    brand: Brand
+    jurisdiction: Annotated[str, Meta(min_length=1, max_length=64)]
+    note: Text | None = None
+
+
+class Transfer(_VehicleRecord, tag="transfer", kw_only=True):
+    # A salted hash of the new owner: enough to count owners, never to name one.
+    owner_commitment: Sha256Hex
+    jurisdiction: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class Sale(_VehicleRecord, tag="sale", kw_only=True):
+    dealer: ActorId
+    price: Money | None = None
+    buyer_commitment: Sha256Hex | None = None
+    policies: Annotated[list[PolicyRef], Meta(max_length=16)] = []
+    referral_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class Recall(_VehicleRecord, tag="recall", kw_only=True):
+    campaign: Annotated[str, Meta(min_length=1, max_length=64)]
+    component: Name
+    description: Text
+    status: Literal["open", "remedied"]
+
+
+class Correction(_VehicleRecord, tag="correction", kw_only=True):
+    """Supersedes fields of an earlier entry, which stays in the log unchanged."""
+
+    corrects: Annotated[int, Meta(ge=0)]
+    reason: Reason
+    fields: Annotated[dict[_FieldName, Any], Meta(min_length=1, max_length=64)]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A correction is filed under one VIN's chain and read as one kind; moving
+        # the entry elsewhere would make two histories disagree.
+        bad = sorted({"kind", "vin"} & self.fields.keys())
+        if bad:
+            raise _FieldError(
+                "fields",
+                f"may not change {', '.join(bad)}; to record a fact about another vehicle "
+                "or of another kind, submit a new record instead",
+            )
+
+
+# ---- trust-root kinds ------------------------------------------------------------
+
+
+class Actor(_TrustRecord, tag="actor", kw_only=True):
+    actor_id: ActorId
+    name: Name
+    role: Role
+    upline: ActorId | None = None  # who referred this actor, for two-level commissions
+
+
+class KeyGrant(_TrustRecord, tag="key_grant", kw_only=True):
+    actor_id: ActorId
+    public_key: Annotated[str, Meta(min_length=1, max_length=64)]  # base64, raw 32 bytes
+    key_id: Sha256Hex
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            raw = base64.b64decode(self.public_key, validate=True)
+        except binascii.Error as err:
+            raise _FieldError("public_key", f"is not standard base64 ({err})") from err
+        if len(raw) != RAW_KEY_SIZE:
+            raise _FieldError(
+                "public_key",
+                f"holds {len(raw)} bytes; it must be the standard base64 of the raw "
+                f"{RAW_KEY_SIZE}-byte Ed25519 public key",
+            )
+        # One key, one spelling: otherwise equal keys could look different in the log.
+        canonical = base64.b64encode(raw).decode()
+        if canonical != self.public_key:
+            raise _FieldError("public_key", f"is not in canonical base64; write {canonical}")
+        expected = key_id(public_key_from_raw(raw))
+        if self.key_id != expected:
+            raise _FieldError(
+                "key_id",
+                f"must be the SHA-256 of the raw public key, {expected}, not {self.key_id}",
+            )
+
+
+class KeyRevoke(_TrustRecord, tag="key_revoke", kw_only=True):
+    key_id: Sha256Hex
+    reason: Reason
+
+
+# ---- the union and its entry points --------------------------------------------------
+
+Record = (
+    Inspection
+    | Maintenance
+    | Odometer
+    | InsuranceClaim
+    | TitleBrand
+    | Transfer
+    | Sale
+    | Recall
+    | Correction
+    | Actor
+    | KeyGrant
+    | KeyRevoke
+)
+
+VEHICLE_KINDS = frozenset(
+    c.__struct_config__.tag for c in get_args(Record) if issubclass(c, _VehicleRecord)
+)
+TRUST_KINDS = frozenset(
+    c.__struct_config__.tag for c in get_args(Record) if issubclass(c, _TrustRecord)
+)
+KINDS = VEHICLE_KINDS | TRUST_KINDS
+
+_decoder = msgspec.json.Decoder(Record)
+_encoder = msgspec.json.Encoder()
+
+_AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_NAMED_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+
+
+def parse_record(payload: bytes) -> Record:
+    """The record in a signed payload; InvalidRecord or InvalidVIN names what is wrong."""
+    try:
+        record = _decoder.decode(payload)
+    except msgspec.ValidationError as err:  # a subclass of DecodeError, so first
+        raise _invalid(err) from err
+    except msgspec.DecodeError as err:
+        raise InvalidRecord(
+            f"payload is not valid JSON: {err}; a record is one UTF-8 JSON object"
+        ) from err
+    except RecursionError as err:  # only `fields` of a correction can nest this deep
+        raise InvalidRecord(
+            "record nests JSON arrays or objects too deeply; flatten the values", field="$"
+        ) from err
+    if isinstance(record, _VehicleRecord):
+        validate_vin(record.vin)
+    return record
+
+
+def encode_record(record: Record) -> bytes:
+    return _encoder.encode(record)
+
+
+def record_warnings(record: Record) -> list[str]:
+    """What is odd but acceptable about a record: so far, VIN check-digit mismatches."""
+    return validate_vin(record.vin) if isinstance(record, _VehicleRecord) else []
+
+
+def _invalid(err: msgspec.ValidationError) -> InvalidRecord:
+    """Turns msgspec's message into ours, with ``field`` the JSON path at fault."""
+    message = str(err)
+    at = _AT_PATH.search(message)
+    path = at.group(1) if at else "$"  # msgspec leaves out the path at top level
+    if isinstance(err.__cause__, _FieldError):
+        path = f"{path}.{err.__cause__.field}"
+    elif named := _NAMED_FIELD.search(message):  # a missing or unknown field
+        path = f"{path}.{named.group(1)}"
+
+    hint = ""
+    if path == "$.kind":
+        hint = f"; `kind` must be one of: {', '.join(sorted(KINDS))}"
+    elif message.startswith("Object contains unknown field"):
+        hint = "; records refuse unknown fields: remove it or check its spelling"
+    return InvalidRecord(f"invalid record: {message}{hint}", field=path)

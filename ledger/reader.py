@@ -1,0 +1,116 @@
+"""Everything the read API serves from storage: checkpoints, tiles, entry bundles,
+inclusion and consistency proofs, and offline receipts.
+
+Stored perfect-subtree hashes never change once written, so every answer for a tree
+size the log has reached stays valid as the log grows; a proof costs one batch read
+of O(log n) nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidInput, NotFound
+from ledger import merkle
+from ledger.checkpoint import format_tlog_proof
+from ledger.storage import (
+    Store,
+    entry_by_index,
+    latest_checkpoint,
+    log_size,
+    read_entries,
+    read_node_range,
+    read_nodes,
+)
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath, encode_entry_bundle
+
+
+def inclusion_proofs(
+    s: Session,
+    indexes: Iterable[int],
+    size: int,
+    known: dict[tuple[int, int], bytes] | None = None,
+) -> dict[int, list[bytes]]:
+    """Inclusion proofs of ``indexes`` in the tree of ``size``, reading each node once.
+
+    ``known`` holds nodes the caller already has (a batch not yet committed, say).
+    """
+    known = dict(known or {})
+    wanted: list[tuple[int, int]] = []
+
+    def note_coords(coords):
+        wanted.extend(c for c in coords if c not in known)
+        return [bytes(32)] * len(coords)
+
+    unique = sorted(set(indexes))
+    # First pass only learns which nodes the proofs need; the second folds real hashes.
+    for i in unique:
+        merkle.inclusion_proof(i, size, note_coords)
+    missing = list(dict.fromkeys(wanted))
+    known.update(zip(missing, read_nodes(s, missing), strict=True))
+    return {i: merkle.inclusion_proof(i, size, lambda cs: [known[c] for c in cs]) for i in unique}
+
+
+class LogReader:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _size(self, s: Session) -> int:
+        return log_size(s)
+
+    def checkpoint(self) -> str:
+        with self.store.reader() as s:
+            row = latest_checkpoint(s)
+            if row is None:
+                raise NotFound("the log has no checkpoint yet; run `vinledger init`")
+            return row.note
+
+    def tile(self, path: TilePath) -> bytes:
+        """A hash tile or entry bundle; 404 until the log has that many leaves."""
+        with self.store.reader() as s:
+            if path.level is None:
+                start = path.index * TILE_WIDTH
+                data = read_entries(s, start, start + path.width)
+                if len(data) < path.width:
+                    raise NotFound(f"entry bundle {path.index} has only {len(data)} entries yet")
+                return encode_entry_bundle(data)
+            start = path.index * TILE_WIDTH
+            hashes = read_node_range(s, path.level * TILE_HEIGHT, start, start + path.width)
+            if len(hashes) < path.width:
+                raise NotFound(f"tile {path.level}/{path.index} has only {len(hashes)} hashes yet")
+            return b"".join(hashes)
+
+    def _check_size(self, s: Session, size: int) -> None:
+        current = self._size(s)
+        if size > current:
+            raise InvalidInput(f"size {size} is larger than the log ({current} entries)")
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        if not 0 <= index < size:
+            raise InvalidInput(
+                f"index must satisfy 0 <= index < size; got index={index}, size={size}"
+            )
+        with self.store.reader() as s:
+            self._check_size(s, size)
+            return inclusion_proofs(s, [index], size)[index]
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        if not 0 < first <= second:
+            raise InvalidInput(
+                f"need 0 < first <= second; got first={first}, second={second} "
+                "(a proof from the empty tree proves nothing)"
+            )
+        with self.store.reader() as s:
+            self._check_size(s, second)
+            return merkle.consistency_proof(first, second, lambda cs: read_nodes(s, cs))
+
+    def receipt(self, index: int) -> str:
+        """A C2SP tlog-proof for entry ``index`` against the latest checkpoint."""
+        with self.store.reader() as s:
+            row = latest_checkpoint(s)
+            if row is None or index >= row.size or index < 0 or entry_by_index(s, index) is None:
+                raise NotFound(f"entry {index} is not in the log")
+            proof = inclusion_proofs(s, [index], row.size)[index]
+            return format_tlog_proof(index, proof, row.note)

@@ -1,0 +1,314 @@
+"""The sequencer: the one place where the log grows.
+
+A batch of already-verified submissions is appended in one database transaction that
+first locks ``log_state`` (``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE``
+on SQLite), so any number of API processes may share one database and still extend
+one linear log. Within the lock every submission is checked once more against the
+state of the log at that point (key granted and not revoked, role may submit the
+kind, corrections and sales reference what they may), gets its index and its VIN
+chain link, and the batch ends with one signed checkpoint.
+
+A submission refused inside the batch is answered with its error and leaves no
+trace; the others go on. If the transaction fails, nothing of the batch was
+acknowledged and nothing is kept.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from core.dsse import Envelope
+from core.errors import (
+    Conflict,
+    Forbidden,
+    KeyRevoked,
+    NotFound,
+    TooLarge,
+    UnknownKey,
+    VinledgerError,
+)
+from core.records import Record
+from core.roles import check_role_may_submit
+from ledger import merkle
+from ledger.checkpoint import Checkpoint
+from ledger.entry import FORMAT_VERSION, MAX_ENTRY_BYTES, Entry, Signer, encode_entry
+from ledger.reader import inclusion_proofs
+from ledger.signing import LogSigner
+from ledger.storage import (
+    ActorRow,
+    CheckpointRow,
+    EntryRow,
+    KeyRow,
+    NodeRow,
+    Store,
+    entry_by_digest,
+    get_actor,
+    get_key,
+    lock_log_state,
+    read_nodes,
+    utcnow,
+    vin_head,
+)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A record whose envelope signature has been verified with the key ``keyid``."""
+
+    envelope: Envelope
+    record: Record
+    digest: bytes
+    keyid: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    index: int
+    leaf_hash: bytes
+    entry: bytes
+    created: bool  # False: the same envelope was already in the log
+    size: int
+    checkpoint: str
+    proof: list[bytes]
+
+
+Outcome = Appended | VinledgerError
+
+
+def format_time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class _Batch:
+    """The state of one batch while it is being sequenced."""
+
+    def __init__(self, s: Session, size: int, rng: merkle.CompactRange, now: datetime):
+        self.s = s
+        self.start = size
+        self.rng = rng
+        self.now = now
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.digests: dict[bytes, int] = {}
+        self.entry_rows: list[dict] = []
+        self.node_rows: dict[tuple[int, int], bytes] = {}
+
+    @property
+    def next_index(self) -> int:
+        return self.rng.size
+
+    def head(self, vin: str) -> tuple[int, bytes] | None:
+        if vin in self.heads:
+            return self.heads[vin]
+        row = vin_head(self.s, vin)
+        return None if row is None else (row.vin_seq, row.leaf_hash)
+
+
+class Sequencer:
+    def __init__(self, store: Store, signer: LogSigner):
+        self.store = store
+        self.signer = signer
+
+    # ---- the batch ---------------------------------------------------------------
+
+    def sequence(self, subs: list[Submission], *, genesis: bool = False) -> list[Outcome]:
+        now = utcnow()
+        with self.store.writer.begin() as s:
+            state = lock_log_state(s)
+            size = state.size
+            if genesis and size:
+                raise Conflict("the log already has entries; it can be initialised only once")
+            rng = merkle.CompactRange(size, read_nodes(s, merkle.CompactRange.coords(size)))
+            batch = _Batch(s, size, rng, now)
+            placed = [self._place(batch, sub, genesis) for sub in subs]
+            if rng.size > size:
+                s.execute(insert(EntryRow), batch.entry_rows)
+                s.execute(
+                    insert(NodeRow),
+                    [{"level": lv, "n": n, "hash": h} for (lv, n), h in batch.node_rows.items()],
+                )
+                note = self.signer.sign(Checkpoint(self.signer.origin, rng.size, rng.root()))
+                s.add(CheckpointRow(size=rng.size, root=rng.root(), note=note, created_at=now))
+                state.size = rng.size
+            else:
+                note = self.signer.latest_note(s)
+            final = rng.size
+            # Proofs for every answer against the new checkpoint, from one node read.
+            indexes = [p[0] for p in placed if isinstance(p, tuple)]
+            proofs = inclusion_proofs(s, indexes, final, batch.node_rows)
+            rows = {r["idx"]: r for r in batch.entry_rows}
+            outcomes: list[Outcome] = []
+            for p in placed:
+                if not isinstance(p, tuple):
+                    outcomes.append(p)
+                    continue
+                index, created = p
+                row = rows.get(index)
+                if row is None:
+                    old = s.get(EntryRow, index)
+                    leaf, data = old.leaf_hash, old.data
+                else:
+                    leaf, data = row["leaf_hash"], row["data"]
+                outcomes.append(Appended(index, leaf, data, created, final, note, proofs[index]))
+        return outcomes
+
+    def _place(
+        self, b: _Batch, sub: Submission, genesis: bool
+    ) -> VinledgerError | tuple[int, bool]:
+        """Check one submission against the log as it stands and give it an index.
+
+        Answers the error, or the index and whether this call created the entry.
+        """
+        try:
+            if sub.digest in b.digests:
+                return b.digests[sub.digest], False
+            existing = entry_by_digest(b.s, sub.digest)
+            if existing is not None:
+                return existing.idx, False
+            actor_id = self._authorise(b, sub, genesis)
+            index = b.next_index
+            vin = getattr(sub.record, "vin", None)
+            seq, prev = 0, None
+            if vin is not None:
+                head = b.head(vin)
+                if head is not None:
+                    seq, prev = head[0] + 1, base64.b64encode(head[1]).decode()
+            entry = Entry(
+                v=FORMAT_VERSION,
+                index=index,
+                kind=sub.record.kind,
+                vin=vin,
+                vin_seq=seq if vin is not None else None,
+                prev=prev,
+                sequenced_at=format_time(b.now),
+                signer=Signer(keyid=sub.keyid, actor_id=actor_id),
+                envelope=sub.envelope,
+            )
+            data = encode_entry(entry)
+            if len(data) > MAX_ENTRY_BYTES:
+                raise TooLarge(
+                    f"the entry would be {len(data)} bytes; an entry is at most "
+                    f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments "
+                    "(referenced by SHA-256) instead of the record."
+                )
+            self._apply_trust_effects(b, sub.record, index)
+            leaf = merkle.hash_leaf(data)
+            for level, n, h in b.rng.append(leaf):
+                b.node_rows[(level, n)] = h
+            if vin is not None:
+                b.heads[vin] = (seq, leaf)
+            b.digests[sub.digest] = index
+            b.entry_rows.append(
+                {
+                    "idx": index,
+                    "leaf_hash": leaf,
+                    "data": data,
+                    "digest": sub.digest,
+                    "kind": sub.record.kind,
+                    "vin": vin,
+                    "vin_seq": seq if vin is not None else None,
+                    "keyid": sub.keyid,
+                    "actor_id": actor_id,
+                    "sequenced_at": b.now,
+                }
+            )
+            return index, True
+        except VinledgerError as err:
+            return err
+
+    # ---- trust -------------------------------------------------------------------
+
+    def _authorise(self, b: _Batch, sub: Submission, genesis: bool) -> str:
+        """The actor behind ``sub`` if its key is valid now and its role may do this."""
+        record = sub.record
+        if genesis:
+            # The first two entries of a log grant the operator its own key.
+            if record.kind == "actor":
+                return record.actor_id
+            if record.kind == "key_grant" and record.key_id == sub.keyid:
+                return record.actor_id
+            raise Forbidden("a new log starts with the operator's actor and key grant")
+        key = get_key(b.s, sub.keyid)
+        if key is None:
+            raise UnknownKey(
+                f"key {sub.keyid} is not granted to any actor of this ledger; "
+                "ask the operator to add it with `vinledger actors add`"
+            )
+        if key.revoked_idx is not None:
+            raise KeyRevoked(
+                f"key {sub.keyid} was revoked at log index {key.revoked_idx}; "
+                "sign with a key that is still valid"
+            )
+        actor = get_actor(b.s, key.actor_id)
+        check_role_may_submit(actor.role, record.kind)
+        if record.kind == "sale" and record.dealer != actor.actor_id and actor.role != "operator":
+            raise Forbidden(
+                f"a dealer records only its own sales: this sale names dealer "
+                f"{record.dealer!r} but is signed by {actor.actor_id!r}"
+            )
+        if record.kind == "correction":
+            self._check_correction(b, record, actor)
+        return actor.actor_id
+
+    def _check_correction(self, b: _Batch, record, actor: ActorRow) -> None:
+        target = b.s.get(EntryRow, record.corrects)
+        pending = next((r for r in b.entry_rows if r["idx"] == record.corrects), None)
+        if target is None and pending is None:
+            raise NotFound(f"correction refers to entry {record.corrects}, which is not in the log")
+        vin = target.vin if target is not None else pending["vin"]
+        author = target.actor_id if target is not None else pending["actor_id"]
+        if vin != record.vin:
+            raise Forbidden(
+                f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
+                "a correction must name the VIN of the entry it corrects"
+            )
+        if actor.actor_id != author and actor.role != "operator":
+            raise Forbidden(
+                f"entry {record.corrects} was signed by {author!r}; only its signer "
+                "or the operator may correct it"
+            )
+
+    def _apply_trust_effects(self, b: _Batch, record, index: int) -> None:
+        s = b.s
+        if record.kind == "actor":
+            if get_actor(s, record.actor_id) is not None:
+                raise Conflict(f"actor {record.actor_id!r} already exists; choose another id")
+            s.add(
+                ActorRow(
+                    actor_id=record.actor_id,
+                    name=record.name,
+                    role=record.role,
+                    upline=record.upline,
+                    idx=index,
+                )
+            )
+        elif record.kind == "key_grant":
+            if get_actor(s, record.actor_id) is None:
+                raise NotFound(f"actor {record.actor_id!r} does not exist; add the actor first")
+            if get_key(s, record.key_id) is not None:
+                raise Conflict(f"key {record.key_id} is already granted")
+            s.add(
+                KeyRow(
+                    key_id=record.key_id,
+                    actor_id=record.actor_id,
+                    public_key=base64.b64decode(record.public_key),
+                    granted_idx=index,
+                    revoked_idx=None,
+                )
+            )
+        elif record.kind == "key_revoke":
+            key = get_key(s, record.key_id)
+            if key is None:
+                raise NotFound(f"key {record.key_id} is not granted on this ledger")
+            if key.revoked_idx is not None:
+                raise Conflict(
+                    f"key {record.key_id} was already revoked at index {key.revoked_idx}"
+                )
+            key.revoked_idx = index
+        else:
+            return
+        s.flush()

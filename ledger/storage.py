@@ -1,0 +1,256 @@
+"""Storage of the log through SQLAlchemy 2: SQLite (the embedded default) or PostgreSQL.
+
+What is stored:
+
+- ``entries``: the entry bytes exactly as hashed, with columns the server looks them
+  up by (VIN and chain position, envelope digest for idempotency);
+- ``nodes``: the hash of every perfect, aligned subtree (``ledger.merkle``'s
+  ``(level, n)`` coordinates), so any proof or tile costs O(log n) point reads;
+- ``checkpoints``: every signed checkpoint, one per sequenced batch;
+- ``log_state``: one row, locked by the sequencer, holding the current size;
+- ``actors`` and ``keys``: the trust roots as the log's actor, key-grant and
+  key-revocation entries left them. They are derived from entries (``audit``
+  recomputes and compares them) and exist so that checking a submission is one read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LogState(Base):
+    __tablename__ = "log_state"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class EntryRow(Base):
+    __tablename__ = "entries"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    vin: Mapped[str | None] = mapped_column(String(17))
+    vin_seq: Mapped[int | None] = mapped_column(BigInteger)
+    keyid: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[str] = mapped_column(String(64), index=True)
+    sequenced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # One position per VIN chain: two processes can never both extend a chain.
+    __table_args__ = (UniqueConstraint("vin", "vin_seq", name="uq_entries_vin_chain"),)
+
+
+class NodeRow(Base):
+    __tablename__ = "nodes"
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ActorRow(Base):
+    __tablename__ = "actors"
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    upline: Mapped[str | None] = mapped_column(String(64))
+    idx: Mapped[int] = mapped_column(BigInteger)
+
+
+class KeyRow(Base):
+    __tablename__ = "keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.actor_id"))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    granted_idx: Mapped[int] = mapped_column(BigInteger)
+    revoked_idx: Mapped[int | None] = mapped_column(BigInteger)
+
+
+Index("ix_keys_actor", KeyRow.actor_id)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock
+    # up front; we switch it off and emit BEGIN ourselves. Writers use BEGIN IMMEDIATE
+    # so two processes never both read the log size and then race to extend it.
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives power loss
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """The two engines of one database: one for the sequencer, one for readers.
+
+    On SQLite they differ in how they begin a transaction (see ``_sqlite_engine``);
+    on PostgreSQL they are the same engine and the sequencer locks ``log_state``.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.write_engine = self.read_engine = create_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+        self.writer = sessionmaker(self.write_engine, expire_on_commit=False)
+        self.reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.write_engine)
+        with self.writer.begin() as s:
+            if s.get(LogState, 1) is None:
+                s.add(LogState(id=1, size=0))
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+
+# ---- queries: each takes the session of the unit of work it belongs to -------------
+
+
+def lock_log_state(s: Session) -> LogState:
+    """The log's size, locked until the end of the transaction (the sequencer's lock)."""
+    state = s.execute(select(LogState).where(LogState.id == 1).with_for_update()).scalar_one()
+    return state
+
+
+def log_size(s: Session) -> int:
+    return s.execute(select(LogState.size).where(LogState.id == 1)).scalar_one()
+
+
+def read_nodes(s: Session, coords: Sequence[tuple[int, int]]) -> list[bytes]:
+    """The stored hashes of ``coords`` in order; KeyError names a missing node."""
+    if not coords:
+        return []
+    found: dict[tuple[int, int], bytes] = {}
+    wanted = list(dict.fromkeys(coords))
+    # Chunked so a big request stays within every backend's parameter limit.
+    for i in range(0, len(wanted), 400):
+        chunk = wanted[i : i + 400]
+        rows = s.execute(
+            select(NodeRow.level, NodeRow.n, NodeRow.hash).where(
+                tuple_(NodeRow.level, NodeRow.n).in_(chunk)
+            )
+        )
+        for level, n, h in rows:
+            found[(level, n)] = h
+    try:
+        return [found[c] for c in coords]
+    except KeyError as err:
+        raise KeyError(f"tree node {err.args[0]} is missing from storage") from None
+
+
+def read_node_range(s: Session, level: int, start: int, stop: int) -> list[bytes]:
+    rows = s.execute(
+        select(NodeRow.hash)
+        .where(NodeRow.level == level, NodeRow.n >= start, NodeRow.n < stop)
+        .order_by(NodeRow.n)
+    )
+    return [r[0] for r in rows]
+
+
+def read_entries(s: Session, start: int, stop: int) -> list[bytes]:
+    rows = s.execute(
+        select(EntryRow.data)
+        .where(EntryRow.idx >= start, EntryRow.idx < stop)
+        .order_by(EntryRow.idx)
+    )
+    return [r[0] for r in rows]
+
+
+def entry_by_index(s: Session, idx: int) -> EntryRow | None:
+    return s.get(EntryRow, idx)
+
+
+def entry_by_digest(s: Session, digest: bytes) -> EntryRow | None:
+    return s.execute(select(EntryRow).where(EntryRow.digest == digest)).scalar_one_or_none()
+
+
+def entries_for_vin(s: Session, vin: str) -> list[EntryRow]:
+    return list(
+        s.execute(select(EntryRow).where(EntryRow.vin == vin).order_by(EntryRow.vin_seq)).scalars()
+    )
+
+
+def vin_head(s: Session, vin: str) -> EntryRow | None:
+    return s.execute(
+        select(EntryRow).where(EntryRow.vin == vin).order_by(EntryRow.vin_seq.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def latest_checkpoint(s: Session) -> CheckpointRow | None:
+    return s.execute(
+        select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def checkpoints(s: Session) -> Iterable[CheckpointRow]:
+    return s.execute(select(CheckpointRow).order_by(CheckpointRow.size)).scalars()
+
+
+def get_key(s: Session, key_id: str) -> KeyRow | None:
+    return s.get(KeyRow, key_id)
+
+
+def get_actor(s: Session, actor_id: str) -> ActorRow | None:
+    return s.get(ActorRow, actor_id)
+
+
+def keys_of(s: Session, actor_ids: Iterable[str]) -> list[KeyRow]:
+    return list(s.execute(select(KeyRow).where(KeyRow.actor_id.in_(list(actor_ids)))).scalars())
+
+
+def count_keys(s: Session) -> int:
+    return len(s.execute(select(KeyRow.key_id).limit(1)).all())

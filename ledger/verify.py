@@ -1,0 +1,226 @@
+"""Offline verification of a vehicle bundle against the log's verifier key only.
+
+What is checked, in order, trusting nothing but ``vkey``:
+
+1. the checkpoint is a C2SP signed note by the log key;
+2. every entry (vehicle and trust) is included in that checkpoint's tree;
+3. the trust entries replay from genesis: entry 0 makes an operator, entry 1 grants
+   it the key that signed both, and every later actor, grant or revocation is
+   signed by an operator key valid at that index;
+4. every vehicle entry's DSSE signature verifies with a key granted to the entry's
+   signer before it and not revoked before it, and that signer's role may submit
+   the record's kind; the record is well formed and names the entry's VIN and kind;
+5. the VIN chain is whole: positions 0, 1, 2, … with each ``prev`` the leaf hash of
+   the entry before.
+
+Every failure is recorded with the entry it concerns; ``Report.ok`` is true only
+when nothing failed.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from core import dsse
+from core.errors import VinledgerError
+from core.keys import public_key_from_raw
+from core.records import parse_record
+from core.roles import KINDS_BY_ROLE
+from ledger import merkle
+from ledger.bundle import Bundle, ProvedEntry, decode_bundle
+from ledger.checkpoint import Checkpoint
+from ledger.entry import Entry, decode_entry
+from ledger.signing import open_checkpoint
+
+
+@dataclass
+class Finding:
+    ok: bool
+    check: str
+    detail: str
+    index: int | None = None
+
+
+@dataclass
+class Report:
+    vin: str = ""
+    checkpoint: Checkpoint | None = None
+    findings: list[Finding] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.findings) and all(f.ok for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    def passed(self, check: str, detail: str, index: int | None = None) -> None:
+        self.findings.append(Finding(True, check, detail, index))
+
+    def failed(self, check: str, detail: str, index: int | None = None) -> None:
+        self.findings.append(Finding(False, check, detail, index))
+
+
+@dataclass
+class _Key:
+    actor_id: str
+    public_raw: bytes
+    granted: int
+    revoked: int | None = None
+
+
+def verify_bundle_bytes(data: bytes, vkey: str) -> Report:
+    report = Report()
+    try:
+        bundle = decode_bundle(data)
+    except VinledgerError as err:
+        report.failed("bundle", str(err))
+        return report
+    return verify_bundle(bundle, vkey, report)
+
+
+def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Report:
+    report = report or Report()
+    report.vin = bundle.vin
+    try:
+        cp = open_checkpoint(bundle.checkpoint, vkey)
+    except VinledgerError as err:
+        report.failed("checkpoint", f"checkpoint signature does not verify: {err}")
+        return report
+    report.checkpoint = cp
+    report.passed("checkpoint", f"signed by the log key, size {cp.size}")
+
+    trust = _included(bundle.trust, cp, report, "trust")
+    vehicle = _included(bundle.entries, cp, report, "vehicle")
+    keys, roles = _replay_trust(trust, report)
+    for index, _leaf, entry in vehicle:
+        _check_signed(entry, index, keys, roles, report)
+        report.entries.append(entry)
+    _check_chain(bundle.vin, vehicle, report)
+    return report
+
+
+def _included(items: list[ProvedEntry], cp: Checkpoint, report: Report, what: str):
+    """(index, leaf hash, entry) of every item whose inclusion proof checks."""
+    out = []
+    for item in items:
+        try:
+            data = item.data
+            proof = [base64.b64decode(h, validate=True) for h in item.proof]
+            leaf = merkle.hash_leaf(data)
+            merkle.verify_inclusion(leaf, item.index, cp.size, proof, cp.root)
+            entry = decode_entry(data)
+        except (VinledgerError, ValueError) as err:
+            report.failed("inclusion", f"entry {item.index}: {err}", item.index)
+            continue
+        if entry.index != item.index:
+            report.failed(
+                "inclusion", f"entry {item.index} says its index is {entry.index}", item.index
+            )
+            continue
+        out.append((item.index, leaf, entry))
+    if out:
+        report.passed("inclusion", f"{len(out)} {what} entries included in the checkpoint's tree")
+    return sorted(out, key=lambda t: t[0])
+
+
+def _replay_trust(trust, report: Report):
+    keys: dict[str, _Key] = {}
+    roles: dict[str, str] = {}
+    by_index = {index: entry for index, _, entry in trust}
+    if 0 not in by_index or 1 not in by_index:
+        report.failed("trust", "the bundle lacks the genesis entries 0 and 1")
+        return keys, roles
+    for index, _, entry in trust:
+        try:
+            record = parse_record(dsse.payload_bytes(entry.envelope))
+            if index in (0, 1):
+                _genesis(index, entry, record, by_index, keys, roles)
+            else:
+                key = _valid_key(keys, entry, index)
+                if roles.get(key.actor_id) != "operator":
+                    raise VinledgerError(f"signed by {key.actor_id!r}, who is not an operator")
+                dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
+                _apply(record, index, keys, roles)
+        except VinledgerError as err:
+            report.failed("trust", f"entry {index} ({entry.kind}): {err}", index)
+    if not report.failures:
+        report.passed("trust", f"{len(keys)} keys and {len(roles)} actors replayed from genesis")
+    return keys, roles
+
+
+def _genesis(index, entry, record, by_index, keys, roles) -> None:
+    grant = parse_record(dsse.payload_bytes(by_index[1].envelope))
+    if grant.kind != "key_grant":
+        raise VinledgerError("entry 1 is not the operator's key grant")
+    public = public_key_from_raw(base64.b64decode(grant.public_key))
+    dsse.verify_envelope(entry.envelope, public)
+    if index == 0:
+        if record.kind != "actor" or record.role != "operator":
+            raise VinledgerError("entry 0 does not create the operator")
+        if grant.actor_id != record.actor_id:
+            raise VinledgerError("entry 1 grants a key to another actor than entry 0 created")
+    _apply(record, index, keys, roles)
+
+
+def _apply(record, index: int, keys: dict[str, _Key], roles: dict[str, str]) -> None:
+    if record.kind == "actor":
+        roles[record.actor_id] = record.role
+    elif record.kind == "key_grant":
+        keys[record.key_id] = _Key(record.actor_id, base64.b64decode(record.public_key), index)
+    elif record.kind == "key_revoke" and record.key_id in keys:
+        keys[record.key_id].revoked = index
+
+
+def _valid_key(keys: dict[str, _Key], entry: Entry, index: int) -> _Key:
+    key = keys.get(entry.signer.keyid)
+    if key is None or key.granted >= index:
+        raise VinledgerError(f"key {entry.signer.keyid[:16]}… was not granted before entry {index}")
+    if key.revoked is not None and key.revoked < index:
+        raise VinledgerError(f"key {entry.signer.keyid[:16]}… was revoked at entry {key.revoked}")
+    if key.actor_id != entry.signer.actor_id:
+        raise VinledgerError(
+            f"key belongs to {key.actor_id!r}, entry claims {entry.signer.actor_id!r}"
+        )
+    return key
+
+
+def _check_signed(entry: Entry, index: int, keys, roles, report: Report) -> None:
+    try:
+        key = _valid_key(keys, entry, index)
+        dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
+        record = parse_record(dsse.payload_bytes(entry.envelope))
+        if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
+            raise VinledgerError("the signed record's kind or VIN differs from the entry's")
+        role = roles.get(key.actor_id, "")
+        if record.kind not in KINDS_BY_ROLE.get(role, ()):
+            raise VinledgerError(f"a {role or 'unknown actor'} may not sign {record.kind!r}")
+    except VinledgerError as err:
+        report.failed("signature", f"entry {index} ({entry.kind}): {err}", index)
+        return
+    report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
+
+
+def _check_chain(vin: str, vehicle, report: Report) -> None:
+    prev_leaf: bytes | None = None
+    prev_index = -1
+    broken = False
+    for seq, (index, leaf, entry) in enumerate(sorted(vehicle, key=lambda t: t[2].vin_seq or 0)):
+        problem = None
+        if entry.vin != vin:
+            problem = f"is about VIN {entry.vin}, not {vin}"
+        elif entry.vin_seq != seq:
+            problem = f"has chain position {entry.vin_seq}, expected {seq}: an entry is missing"
+        elif entry.prev != (None if prev_leaf is None else base64.b64encode(prev_leaf).decode()):
+            problem = "does not link to the previous entry of this VIN (prev mismatch)"
+        elif index <= prev_index:
+            problem = "comes before the entry it follows"
+        if problem:
+            report.failed("chain", f"entry {index} {problem}", index)
+            broken = True
+        prev_leaf, prev_index = leaf, index
+    if vehicle and not broken:
+        report.passed("chain", f"{len(vehicle)} entries form one unbroken chain for {vin}")

@@ -1,0 +1,193 @@
+"""The sequencer and storage, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import pytest
+
+from core.errors import Forbidden, InvalidRecord, KeyRevoked, SignatureError, UnknownKey
+from ledger import merkle
+from ledger.audit import audit
+from ledger.entry import decode_entry
+from ledger.signing import open_checkpoint
+from ledger.storage import EntryRow, log_size
+from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
+
+
+def size_of(ledger) -> int:
+    with ledger.store.reader() as s:
+        return log_size(s)
+
+
+def test_genesis_is_operator_and_its_key(ledger):
+    assert size_of(ledger) == 2
+    with ledger.store.reader() as s:
+        kinds = [decode_entry(s.get(EntryRow, i).data).kind for i in (0, 1)]
+    assert kinds == ["actor", "key_grant"]
+    audit(ledger.store, ledger.vkey)
+
+
+def test_append_answers_with_a_proof_that_verifies(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    (out,) = ledger.submit_now([inspector.envelope(inspection())])
+    assert out.created and out.index == 4 and out.size == 5
+    cp = open_checkpoint(out.checkpoint, ledger.vkey)
+    assert cp.size == 5
+    merkle.verify_inclusion(merkle.hash_leaf(out.entry), out.index, cp.size, out.proof, cp.root)
+    entry = decode_entry(out.entry)
+    assert (entry.vin, entry.vin_seq, entry.prev, entry.signer.actor_id) == (VIN, 0, None, "acme")
+
+
+def test_same_envelope_twice_is_one_entry(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    env = inspector.envelope(inspection())
+    first, again = ledger.submit_now([env]) + ledger.submit_now([env])
+    assert (first.created, again.created) == (True, False)
+    assert again.index == first.index and again.entry == first.entry
+    # Within one batch too.
+    a, b = ledger.submit_now([inspector.envelope(inspection(day=9))] * 2)
+    assert a.index == b.index and (a.created, b.created) == (True, False)
+    assert size_of(ledger) == 6
+
+
+def test_vin_chain_links_each_entry_to_the_previous(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    shop = onboard(ledger, "quicklane", "workshop")
+    outs = ledger.submit_now(
+        [
+            shop.envelope(maintenance()),
+            inspector.envelope(inspection(vin=VIN2)),
+            inspector.envelope(inspection()),
+        ]
+    )
+    e0, other, e1 = (decode_entry(o.entry) for o in outs)
+    assert (e0.vin_seq, e1.vin_seq, other.vin_seq) == (0, 1, 0)
+    assert e1.prev == base64.b64encode(outs[0].leaf_hash).decode()
+    assert other.prev is None
+
+
+@pytest.mark.parametrize(
+    "mutate, error",
+    [
+        ("unknown", UnknownKey),
+        ("role", Forbidden),
+        ("schema", InvalidRecord),
+        ("signature", SignatureError),
+    ],
+)
+def test_refused_submissions_change_nothing(ledger, mutate, error):
+    inspector = onboard(ledger, "acme", "inspector")
+    shop = onboard(ledger, "quicklane", "workshop")
+    before = size_of(ledger)
+    if mutate == "unknown":
+        from core.keys import generate_private_key
+        from tests.conftest import Partner
+
+        raw = Partner("stranger", "inspector", generate_private_key()).envelope(inspection())
+    elif mutate == "role":
+        raw = shop.envelope(inspection())
+    elif mutate == "schema":
+        raw = inspector.envelope(inspection(colour="red"))
+    else:
+        import json
+
+        env = json.loads(inspector.envelope(inspection()))
+        payload = base64.b64decode(env["payload"]).replace(b"48210", b"18210")
+        env["payload"] = base64.b64encode(payload).decode()
+        raw = json.dumps(env).encode()
+    (out,) = ledger.submit_now([raw])
+    assert isinstance(out, error)
+    assert size_of(ledger) == before
+
+
+def test_revoked_key_is_refused_from_its_revocation_on(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    (ok,) = ledger.submit_now([inspector.envelope(inspection())])
+    revocation = ledger.revoke_key(inspector.keyid, "laptop stolen")
+    assert revocation.index > ok.index
+    (out,) = ledger.submit_now([inspector.envelope(inspection(day=20))])
+    assert isinstance(out, KeyRevoked)
+    audit(ledger.store, ledger.vkey)
+
+
+def test_dealer_records_only_its_own_sales(ledger):
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    sale = {
+        "kind": "sale",
+        "vin": VIN,
+        "occurred_at": "2026-06-01T10:00:00Z",
+        "dealer": "another-dealer",
+    }
+    (out,) = ledger.submit_now([dealer.envelope(sale)])
+    assert isinstance(out, Forbidden)
+    (ok,) = ledger.submit_now([dealer.envelope(sale | {"dealer": "bay-auto"})])
+    assert ok.created
+
+
+def test_correction_only_by_signer_or_operator(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    other = onboard(ledger, "other-inspector", "inspector")
+    (orig,) = ledger.submit_now([inspector.envelope(inspection())])
+    fix = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-05-05T09:00:00Z",
+        "corrects": orig.index,
+        "reason": "typo in km",
+        "fields": {"odometer_km": 48120},
+    }
+    (refused,) = ledger.submit_now([other.envelope(fix)])
+    assert isinstance(refused, Forbidden)
+    (ok,) = ledger.submit_now([inspector.envelope(fix)])
+    assert ok.created
+
+
+def test_checkpoints_are_mutually_consistent(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    seen = []
+    for day in range(1, 8):
+        (out,) = ledger.submit_now([inspector.envelope(inspection(day=day, km=1000 * day))])
+        seen.append(open_checkpoint(out.checkpoint, ledger.vkey))
+    last = seen[-1]
+    for cp in seen[:-1]:
+        proof = ledger.reader.consistency(cp.size, last.size)
+        merkle.verify_consistency(cp.size, last.size, proof, cp.root, last.root)
+    audit(ledger.store, ledger.vkey)
+
+
+def test_concurrent_submitters_get_one_consistent_log(ledger, tmp_path):
+    """Several ledgers (as several API processes would) on one database, many threads."""
+    from api.service import Ledger
+
+    inspector = onboard(ledger, "acme", "inspector")
+    base = size_of(ledger)
+    others = [Ledger(ledger.settings) for _ in range(2)]
+    envelopes = [inspector.envelope(inspection(km=10_000 + i, day=1 + i % 28)) for i in range(60)]
+    results: list = []
+    lock = threading.Lock()
+
+    def worker(lg, chunk):
+        import asyncio
+
+        outs = asyncio.run(lg.submit(chunk))
+        with lock:
+            results.extend(outs)
+
+    lgs = [ledger, *others]
+    threads = [
+        threading.Thread(target=worker, args=(lgs[i % 3], envelopes[i::6])) for i in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for lg in others:
+        lg.close()
+    assert all(not isinstance(r, Exception) for r in results), results
+    indexes = sorted(r.index for r in results)
+    assert indexes == list(range(base, base + 60))  # no duplicate, no gap, none lost
+    assert size_of(ledger) == base + 60
+    result = audit(ledger.store, ledger.vkey)
+    assert result.size == base + 60
