@@ -51,11 +51,32 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
                         f"{highest['signer']}) to {r['km']} km (entry {r['index']}, {r['signer']})"
                     ),
                     "entries": [highest["index"], r["index"]],
+                    "facts": {"from_km": highest["km"], "to_km": r["km"]},
                 }
             )
         if highest is None or r["km"] > highest["km"]:
             highest = r
     return alerts
+
+
+def open_recalls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recall campaigns whose latest entry says open (a later ``remedied`` closes one)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if item["kind"] == "recall":
+            latest[item["record"]["campaign"]] = item
+    return [
+        {
+            "type": "recall_open",
+            "severity": "medium",
+            "message": f"open recall {campaign} ({item['record']['component']}), "
+            f"entry {item['index']}",
+            "entries": [item["index"]],
+            "facts": {"campaign": campaign, "component": item["record"]["component"]},
+        }
+        for campaign, item in sorted(latest.items())
+        if item["record"]["status"] == "open"
+    ]
 
 
 def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,6 +95,7 @@ def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
                     "message": f"title branded {rec['brand'].replace('_', ' ')} "
                     f"({rec.get('jurisdiction', '')}), entry {idx}",
                     "entries": [idx],
+                    "facts": {"brand": rec["brand"]},
                 }
             )
         elif kind == "inspection":
@@ -85,9 +107,30 @@ def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
                         "severity": "high" if flag in ("flood", "fire", "structural") else "medium",
                         "message": f"inspection reported {flag} damage, entry {idx}",
                         "entries": [idx],
+                        "facts": {"flag": flag},
                     }
                 )
         elif kind == "insurance_claim":
+            if rec.get("cause") in ("flood", "fire"):
+                alerts.append(
+                    {
+                        "type": f"{rec['cause']}_damage",
+                        "severity": "high",
+                        "message": f"insurance claim for {rec['cause']} damage, entry {idx}",
+                        "entries": [idx],
+                        "facts": {"flag": rec["cause"]},
+                    }
+                )
+            if rec.get("structural"):
+                alerts.append(
+                    {
+                        "type": "structural_damage",
+                        "severity": "high",
+                        "message": f"insurer reported structural damage, entry {idx}",
+                        "entries": [idx],
+                        "facts": {"flag": "structural"},
+                    }
+                )
             if rec.get("total_loss"):
                 alerts.append(
                     {
@@ -95,6 +138,7 @@ def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
                         "severity": "high",
                         "message": f"insurer declared a total loss, entry {idx}",
                         "entries": [idx],
+                        "facts": {},
                     }
                 )
             if rec.get("airbag_deployed"):
@@ -104,8 +148,10 @@ def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
                         "severity": "high",
                         "message": f"airbag deployed in a claim, entry {idx}",
                         "entries": [idx],
+                        "facts": {},
                     }
                 )
+    alerts.extend(open_recalls(items))
     grades = [i for i in items if i["kind"] == "inspection"]
     return {
         "alerts": alerts,

@@ -1,0 +1,104 @@
+"""core.history: what entries mean together, explained by the entries behind it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.history import ROLLBACK_TOLERANCE_KM, analyse
+
+START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def item(index: int, kind: str, day: int, km: int | None = None, signer="acme", **record):
+    rec = {"kind": kind, "occurred_at": (START + timedelta(days=day)).isoformat(), **record}
+    if km is not None:
+        rec["odometer_km"] = km
+    return {"index": index, "kind": kind, "signer": {"id": signer}, "record": rec}
+
+
+def readings_history(kms: list[int]) -> list[dict]:
+    return [item(10 + i, "maintenance", 30 * i, km) for i, km in enumerate(kms)]
+
+
+increasing = st.lists(st.integers(0, 20_000), min_size=1, max_size=30).map(
+    lambda steps: [sum(steps[: i + 1]) for i in range(len(steps))]
+)
+
+
+@given(increasing)
+def test_readings_that_only_increase_never_alert(kms):
+    view = analyse(readings_history(kms))
+    assert view["alerts"] == []
+    assert view["odometer"]["last_km"] == kms[-1]
+
+
+@given(st.integers(0, 3_000), st.integers(0, ROLLBACK_TOLERANCE_KM))
+def test_a_drop_within_tolerance_is_not_a_rollback(km, drop):
+    assert analyse(readings_history([km + drop, km]))["alerts"] == []
+
+
+@given(increasing, st.data())
+def test_an_injected_rollback_always_alerts_naming_both_entries(kms, data):
+    at = data.draw(st.integers(1, len(kms)), label="position")
+    peak = max(kms[:at])
+    rolled = data.draw(st.integers(0, max(0, peak - ROLLBACK_TOLERANCE_KM - 1)), label="km")
+    if peak - rolled <= ROLLBACK_TOLERANCE_KM:
+        return  # the peak is too low to roll back beyond the tolerance
+    history = readings_history([*kms[:at], rolled])
+    alerts = [a for a in analyse(history)["alerts"] if a["type"] == "odometer_rollback"]
+    assert len(alerts) == 1
+    highest = next(h for h in history if h["record"]["odometer_km"] == peak)
+    assert alerts[0]["entries"] == [highest["index"], history[-1]["index"]]
+    assert alerts[0]["facts"] == {"from_km": peak, "to_km": rolled}
+
+
+@given(st.lists(st.integers(0, 100_000), min_size=1, max_size=20), st.randoms())
+def test_the_view_does_not_depend_on_log_order_of_readings(kms, rnd):
+    history = readings_history(kms)
+    shuffled = history[:]
+    rnd.shuffle(shuffled)
+    assert analyse(history)["odometer"] == analyse(shuffled)["odometer"]
+
+
+def test_readings_are_ordered_by_when_they_happened_not_when_logged():
+    late_logged = item(20, "inspection", 10, 5_000, flags={})
+    history = [item(10, "maintenance", 40, 9_000), late_logged]
+    view = analyse(history)
+    assert [r["index"] for r in view["odometer"]["readings"]] == [20, 10]
+    assert view["alerts"] == []
+
+
+def test_brands_damage_claims_and_recalls():
+    flags = {"accident": False, "flood": True, "fire": False, "structural": False, "airbag": False}
+    history = [
+        item(1, "inspection", 1, 100, flags=flags, grade="D"),
+        item(
+            2,
+            "insurance_claim",
+            2,
+            cause="fire",
+            structural=True,
+            total_loss=True,
+            airbag_deployed=True,
+        ),
+        item(3, "title_brand", 3, brand="salvage", jurisdiction="US-TX"),
+        item(4, "recall", 4, campaign="22V-1", component="airbag", status="open"),
+        item(5, "recall", 5, campaign="23V-9", component="brakes", status="open"),
+        item(6, "recall", 6, campaign="23V-9", component="brakes", status="remedied"),
+    ]
+    view = analyse(history)
+    found = {(a["type"], tuple(a["entries"])) for a in view["alerts"]}
+    assert found == {
+        ("flood_damage", (1,)),
+        ("fire_damage", (2,)),
+        ("structural_damage", (2,)),
+        ("total_loss", (2,)),
+        ("airbag_deployed", (2,)),
+        ("title_brand_salvage", (3,)),
+        ("recall_open", (4,)),
+    }
+    assert view["brands"] == [{"brand": "salvage", "index": 3}]
+    assert view["latest_inspection"] == {"index": 1, "grade": "D"}
