@@ -7,12 +7,15 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from api.problems import exception_handlers
 from api.routes.admin import AdminController
 from api.routes.log import LogController
 from api.routes.records import RecordsController
-from api.routes.vehicles import VehiclesController
+from api.routes.vehicles import STATIC, TEMPLATES, AttachmentsController, VehiclesController
 from api.service import Ledger
 
 
@@ -34,8 +37,13 @@ def create_app(ledger: Ledger) -> Litestar:
             LogController,
             VehiclesController,
             AdminController,
+            AttachmentsController,
             healthz,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False
+            ),
         ],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         state=State({"ledger": ledger, "admin_token": ledger.settings.admin_token()}),
         exception_handlers=exception_handlers,

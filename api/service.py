@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from api.config import Settings
 from core import dsse
-from core.errors import InvalidEnvelope, KeyRevoked, NotFound, TooLarge, UnknownKey, VinledgerError
+from core.errors import (
+    InvalidEnvelope,
+    InvalidInput,
+    KeyRevoked,
+    NotFound,
+    TooLarge,
+    UnknownKey,
+    VinledgerError,
+)
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
 from core.records import encode_record, parse_record
@@ -232,6 +243,28 @@ class Ledger:
             "entries": items,
             "view": analyse(items),
         }
+
+    def attachment_path(self, sha256: str) -> Path:
+        """Where a held attachment lives; the name must be a SHA-256, so no path escapes."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise InvalidInput(
+                "an attachment is named by the lowercase hex SHA-256 of its bytes (64 characters)",
+                field="sha256",
+            )
+        return self.settings.data_dir / "attachments" / sha256
+
+    def attachment(self, sha256: str) -> bytes:
+        path = self.attachment_path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(
+                f"this ledger holds no copy of attachment {sha256}; ask the partner who signed "
+                "the entry for it and check its SHA-256 against the entry"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != sha256:  # never serve a file that changed
+            raise NotFound(f"the stored copy of attachment {sha256} does not match its hash")
+        return data
 
     def key_status(self, keyid: str) -> dict[str, Any]:
         with self.store.reader() as s:

@@ -54,7 +54,10 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
                     "facts": {"from_km": highest["km"], "to_km": r["km"]},
                 }
             )
-        if highest is None or r["km"] > highest["km"]:
+            # The lowered reading is the new baseline: readings that go on from it are
+            # not each a new rollback, but a later drop below it is.
+            highest = r
+        elif highest is None or r["km"] > highest["km"]:
             highest = r
     return alerts
 

@@ -1,16 +1,117 @@
-"""A vehicle's history: JSON with the derived view, and the offline bundle."""
+"""A vehicle's history: the buyer's page, JSON with the derived view, and the bundle."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+import json
+from pathlib import Path
 
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+from litestar.response import Template
+
+from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
+from api.pages import badge_svg, page_model, qr_svg
 from api.service import Ledger
 from ledger.bundle import encode_bundle
+from ledger.verify import verify_bundle
+
+SVG = "image/svg+xml"
+HTML = "text/html; charset=utf-8"
+# The words the in-browser verifier shows, in the page's language.
+VERIFY_WORDS = ("verifying", "verified", "failed", "entry", "unsupported")
+
+
+def _words(request: Request, lang: str | None) -> Words:
+    return Words(choose_language(lang, request.headers.get("accept-language")))
+
+
+def _script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element (no "</script>" can close it)."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
 
 
 class VehiclesController(Controller):
     path = "/vehicles"
     tags = ["vehicles"]
+
+    @get("/{vin:str}", sync_to_thread=True, summary="The buyer's page (HTML)", media_type=HTML)
+    def page(
+        self,
+        request: Request,
+        ledger: Ledger,
+        vin: str,
+        lang: str | None = Parameter(default=None, description="en or zh"),
+    ) -> Template:
+        """The history in plain words, verified in the reader's browser against the log key."""
+        t = _words(request, lang)
+        model = page_model(
+            ledger.history(vin), t, held=lambda h: ledger.attachment_path(h).is_file()
+        )
+        return Template(
+            template_name="vehicle.html.j2",
+            context={
+                "m": model,
+                "t": t,
+                "lang": t.lang,
+                "languages": LANGUAGES,
+                "vkey": ledger.vkey,
+                "base_url": _base_url(request),
+                "i18n_json": _script_json({k: MESSAGES[t.lang][k] for k in VERIFY_WORDS}),
+            },
+            headers={
+                "Vary": "Accept-Language",
+                "Content-Language": t.lang,
+                "Cache-Control": "no-cache",
+            },
+        )
+
+    @get(
+        "/{vin:str}/sticker",
+        sync_to_thread=True,
+        summary="Printable window sticker",
+        media_type=HTML,
+    )
+    def sticker(
+        self,
+        request: Request,
+        ledger: Ledger,
+        vin: str,
+        lang: str | None = Parameter(default=None, description="en or zh"),
+    ) -> Template:
+        """A QR code, the VIN and the headline facts, to print and put in the window."""
+        t = _words(request, lang)
+        link = f"{_base_url(request)}/vehicles/{vin}"
+        return Template(
+            template_name="sticker.html.j2",
+            context={
+                "m": page_model(ledger.history(vin), t),
+                "t": t,
+                "lang": t.lang,
+                "qr": qr_svg(link),
+                "link": link,
+            },
+            headers={"Vary": "Accept-Language", "Content-Language": t.lang},
+        )
+
+    @get(
+        "/{vin:str}/qr.svg", sync_to_thread=True, summary="QR code of the page link", media_type=SVG
+    )
+    def qr(self, request: Request, ledger: Ledger, vin: str) -> Response[str]:
+        """A QR code that opens this vehicle's page."""
+        ledger.history(vin)  # 404 for a VIN with no entries, rather than a dead link
+        return Response(qr_svg(f"{_base_url(request)}/vehicles/{vin}"), media_type=SVG)
+
+    @get("/{vin:str}/badge.svg", sync_to_thread=True, summary="Badge for listings", media_type=SVG)
+    def badge(self, ledger: Ledger, vin: str) -> Response[str]:
+        """Verified or not, number of entries and of alerts; link it to the page."""
+        history = ledger.history(vin)
+        report = verify_bundle(ledger.bundle(vin), ledger.vkey)
+        svg = badge_svg(report.ok, len(history["entries"]), len(history["view"]["alerts"]), vin)
+        return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})
 
     @get("/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
     def history(self, ledger: Ledger, vin: str) -> dict:
@@ -29,3 +130,23 @@ class VehiclesController(Controller):
         Check it with `vinledger verify FILE --vkey VKEY`.
         """
         return Response(encode_bundle(ledger.bundle(vin)), media_type="application/json")
+
+
+class AttachmentsController(Controller):
+    path = "/attachments"
+    tags = ["vehicles"]
+
+    @get("/{sha256:str}", sync_to_thread=True, summary="A document an entry pins by SHA-256")
+    def attachment(self, ledger: Ledger, sha256: str) -> Response[bytes]:
+        """The file whose SHA-256 an entry names, if this ledger holds a copy."""
+        data = ledger.attachment(sha256)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": IMMUTABLE, "Content-Disposition": "attachment"},
+        )
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = Path(__file__).resolve().parents[1] / "static"

@@ -102,3 +102,12 @@ def test_brands_damage_claims_and_recalls():
     }
     assert view["brands"] == [{"brand": "salvage", "index": 3}]
     assert view["latest_inspection"] == {"index": 1, "grade": "D"}
+
+
+def test_readings_that_go_on_from_a_rolled_back_value_alert_once():
+    history = readings_history([10_000, 30_000, 9_000, 9_500, 12_000])
+    alerts = analyse(history)["alerts"]
+    assert [a["entries"] for a in alerts] == [[11, 12]]
+    # A second drop below the new baseline is a second rollback.
+    history = readings_history([10_000, 30_000, 9_000, 12_000, 2_000])
+    assert [a["entries"] for a in analyse(history)["alerts"]] == [[11, 12], [13, 14]]

@@ -1,0 +1,266 @@
+"""The words of the buyer's page, in English and Simplified Chinese.
+
+The language comes from ``?lang=`` when given, else from ``Accept-Language`` (RFC 9110
+quality values), else English. Every key exists in every language: a test holds them
+to that, so a page never shows a missing word.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+DEFAULT = "en"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Vehicle history {vin}",
+        "verdict_clean": "No problems reported",
+        "verdict_clean_note": "No odometer rollback, title brand, flood, fire, structural or "
+        "airbag damage, total loss or open recall is on record for this vehicle.",
+        "verdict_problems": "{count} problem(s) reported",
+        "vehicle": "Vehicle",
+        "make": "Make",
+        "country": "Country",
+        "model_year": "Model year",
+        "unknown": "unknown",
+        "latest_grade": "Latest inspection grade",
+        "last_km": "Last odometer reading",
+        "owners": "Owners on record",
+        "entries": "Entries",
+        "terms": "Guarantees attached at sale",
+        "terms_none": "No warranty or return policy is attached to a sale of this vehicle.",
+        "terms_until": "until {date}",
+        "terms_km": "up to {km} km",
+        "terms_ended": "ended",
+        "timeline": "Timeline",
+        "odometer": "Odometer readings",
+        "odometer_none": "No odometer readings on record.",
+        "odometer_backwards": "reading lower than an earlier one",
+        "signed_by": "signed by {name} ({role})",
+        "entry": "entry {index}",
+        "corrected_by": "Corrected by entry {index} ({name}): {reason}",
+        "corrects": "corrects entry {index}",
+        "attachment": "Attachment",
+        "verification": "Verification",
+        "verifying": "Verifying in your browser…",
+        "verified": "Verified in your browser: {entries} entries, checkpoint of {size} entries.",
+        "failed": "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
+        "unsupported": "Your browser cannot check Ed25519 signatures; verify with "
+        "`vinledger verify` instead.",
+        "noscript": "JavaScript is off, so this page has not been verified in your browser. "
+        "Everything below is still shown; to check it, run the command underneath.",
+        "vkey_note": "The log's verifier key. Compare it with the key the ledger operator "
+        "publishes; pin it in your own tools rather than trusting this page.",
+        "verify_offline": "Verify offline",
+        "links": "Downloads",
+        "json": "History (JSON)",
+        "bundle": "Proof bundle",
+        "sticker": "Window sticker",
+        "qr": "QR code",
+        "badge": "Badge for listings",
+        "language": "Language",
+        "scan": "Scan to see this car's verified history",
+        "alert_odometer_rollback": "Odometer went back from {from_km} km to {to_km} km",
+        "alert_title_brand": "Title branded: {brand}",
+        "alert_damage": "{flag} damage reported",
+        "alert_total_loss": "Declared a total loss by an insurer",
+        "alert_airbag_deployed": "Airbag deployed",
+        "alert_recall_open": "Open recall {campaign}: {component}",
+        "kind_inspection": "Inspection",
+        "kind_maintenance": "Maintenance",
+        "kind_odometer": "Odometer reading",
+        "kind_insurance_claim": "Insurance claim",
+        "kind_title_brand": "Title brand",
+        "kind_transfer": "Change of owner",
+        "kind_sale": "Sale",
+        "kind_recall": "Recall",
+        "kind_correction": "Correction",
+        "role_operator": "ledger operator",
+        "role_inspector": "inspector",
+        "role_workshop": "workshop",
+        "role_insurer": "insurer",
+        "role_registry": "registry",
+        "role_dealer": "dealer",
+        "role_referrer": "referrer",
+        "flag_accident": "Accident",
+        "flag_flood": "Flood",
+        "flag_fire": "Fire",
+        "flag_structural": "Structural",
+        "flag_airbag": "Airbag",
+        "brand_salvage": "salvage",
+        "brand_rebuilt": "rebuilt",
+        "brand_flood": "flood",
+        "brand_fire": "fire",
+        "brand_hail": "hail",
+        "brand_lemon": "lemon",
+        "brand_odometer_not_actual": "odometer not actual",
+        "brand_total_loss": "total loss",
+        "brand_junk": "junk",
+        "field_grade": "Grade",
+        "field_provider": "Provider",
+        "field_findings": "Findings",
+        "field_flags": "Damage found",
+        "field_none": "none",
+        "field_shop": "Shop",
+        "field_work": "Work done",
+        "field_parts": "Parts",
+        "field_cost": "Cost",
+        "field_source": "Source",
+        "field_cause": "Cause",
+        "field_severity": "Severity",
+        "field_areas": "Areas",
+        "field_jurisdiction": "Jurisdiction",
+        "field_note": "Note",
+        "field_dealer": "Dealer",
+        "field_price": "Price",
+        "field_policies": "Guarantees",
+        "field_campaign": "Campaign",
+        "field_component": "Component",
+        "field_status": "Status",
+        "field_reason": "Reason",
+        "field_fields": "Changes",
+        "field_total_loss": "Total loss",
+        "yes": "yes",
+    },
+    "zh": {
+        "title": "车辆历史 {vin}",
+        "verdict_clean": "未发现问题",
+        "verdict_clean_note": "本车没有里程回调、产权标记、水泡、火烧、结构或气囊损伤、"
+        "全损或未完成召回的记录。",
+        "verdict_problems": "发现 {count} 个问题",
+        "vehicle": "车辆",
+        "make": "品牌/厂商",
+        "country": "产地",
+        "model_year": "车型年份",
+        "unknown": "未知",
+        "latest_grade": "最近检测等级",
+        "last_km": "最近里程读数",
+        "owners": "登记车主数",
+        "entries": "记录数",
+        "terms": "售车时附带的保障",
+        "terms_none": "本车的销售记录未附带质保或退车政策。",
+        "terms_until": "至 {date}",
+        "terms_km": "{km} 公里以内",
+        "terms_ended": "已结束",
+        "timeline": "时间线",
+        "odometer": "里程读数",
+        "odometer_none": "没有里程读数记录。",
+        "odometer_backwards": "读数低于之前的读数",
+        "signed_by": "签名方：{name}（{role}）",
+        "entry": "记录 {index}",
+        "corrected_by": "已由记录 {index}（{name}）更正：{reason}",
+        "corrects": "更正记录 {index}",
+        "attachment": "附件",
+        "verification": "验证",
+        "verifying": "正在您的浏览器中验证…",
+        "verified": "已在您的浏览器中验证：{entries} 条记录，检查点包含 {size} 条记录。",
+        "failed": "验证失败：{count} 项检查未通过。请勿相信此历史记录。",
+        "unsupported": "您的浏览器无法验证 Ed25519 签名，请改用 `vinledger verify`。",
+        "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"
+        "如需验证，请运行下方的命令。",
+        "vkey_note": "账本的验证公钥。请与账本运营方公布的公钥核对，并在您自己的工具中固定使用，"
+        "而不是相信本页面。",
+        "verify_offline": "离线验证",
+        "links": "下载",
+        "json": "历史记录（JSON）",
+        "bundle": "证明包",
+        "sticker": "车窗贴纸",
+        "qr": "二维码",
+        "badge": "车源页徽章",
+        "language": "语言",
+        "scan": "扫码查看本车经过验证的历史记录",
+        "alert_odometer_rollback": "里程从 {from_km} 公里回退到 {to_km} 公里",
+        "alert_title_brand": "产权标记：{brand}",
+        "alert_damage": "报告有{flag}损伤",
+        "alert_total_loss": "保险公司认定全损",
+        "alert_airbag_deployed": "气囊已弹出",
+        "alert_recall_open": "未完成召回 {campaign}：{component}",
+        "kind_inspection": "检测",
+        "kind_maintenance": "保养维修",
+        "kind_odometer": "里程读数",
+        "kind_insurance_claim": "保险理赔",
+        "kind_title_brand": "产权标记",
+        "kind_transfer": "过户",
+        "kind_sale": "销售",
+        "kind_recall": "召回",
+        "kind_correction": "更正",
+        "role_operator": "账本运营方",
+        "role_inspector": "检测机构",
+        "role_workshop": "维修厂",
+        "role_insurer": "保险公司",
+        "role_registry": "登记机关",
+        "role_dealer": "经销商",
+        "role_referrer": "推荐人",
+        "flag_accident": "事故",
+        "flag_flood": "水泡",
+        "flag_fire": "火烧",
+        "flag_structural": "结构",
+        "flag_airbag": "气囊",
+        "brand_salvage": "残值车",
+        "brand_rebuilt": "修复车",
+        "brand_flood": "水泡车",
+        "brand_fire": "火烧车",
+        "brand_hail": "冰雹损伤",
+        "brand_lemon": "问题车（柠檬车）",
+        "brand_odometer_not_actual": "里程不实",
+        "brand_total_loss": "全损",
+        "brand_junk": "报废",
+        "field_grade": "等级",
+        "field_provider": "检测机构",
+        "field_findings": "检测发现",
+        "field_flags": "发现的损伤",
+        "field_none": "无",
+        "field_shop": "维修厂",
+        "field_work": "作业项目",
+        "field_parts": "配件",
+        "field_cost": "费用",
+        "field_source": "来源",
+        "field_cause": "原因",
+        "field_severity": "严重程度",
+        "field_areas": "部位",
+        "field_jurisdiction": "辖区",
+        "field_note": "备注",
+        "field_dealer": "经销商",
+        "field_price": "价格",
+        "field_policies": "保障",
+        "field_campaign": "召回活动",
+        "field_component": "部件",
+        "field_status": "状态",
+        "field_reason": "原因",
+        "field_fields": "更改",
+        "field_total_loss": "全损",
+        "yes": "是",
+    },
+}
+
+
+def choose_language(query: str | None, accept_language: str | None) -> str:
+    """``?lang=`` if it names a language we have, else the best match of the header."""
+    if query and query.split("-")[0].lower() in MESSAGES:
+        return query.split("-")[0].lower()
+    best, best_q = DEFAULT, 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().split("-")[0].lower()
+        if primary in MESSAGES and q > best_q:
+            best, best_q = primary, q
+    return best
+
+
+class Words:
+    """``t("key", name=value)`` for one language; unknown keys fall back to English."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self._messages = MESSAGES[lang]
+
+    def __call__(self, key: str, **params: object) -> str:
+        text = self._messages.get(key) or MESSAGES[DEFAULT].get(key) or key
+        return text.format(**params) if params else text

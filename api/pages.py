@@ -1,0 +1,321 @@
+"""What the buyer's page shows, built from a vehicle's history; and its pictures.
+
+``page_model`` turns ``Ledger.history`` (entries plus the derived view) into what the
+templates print, in the reader's language. The odometer chart, the QR code and the
+listing badge are SVG drawn here, on the server: the page makes no request to anyone
+but this ledger.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+
+import segno
+
+from api.i18n import Words
+
+# Until policy plugins normalise terms, the built-in policies' defaults: (days, km).
+POLICY_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
+    "return-7d": (7, 500),
+    "powertrain-30d": (30, None),
+    "limited-90d": (90, 6_437),
+    "reinspection-lifetime": (None, None),
+}
+
+# One colour per source of readings; the chart's legend says which is which.
+SOURCE_COLOURS = {
+    "inspection": "#1f6feb",
+    "maintenance": "#2da44e",
+    "sale": "#bf8700",
+    "odometer": "#6e7781",
+    "insurance_claim": "#8250df",
+    "title_brand": "#6e7781",
+    "transfer": "#6e7781",
+    "recall": "#6e7781",
+}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _km(value: int, t: Words) -> str:
+    return f"{value:,} km" if t.lang == "en" else f"{value:,} 公里"
+
+
+def alert_text(alert: dict[str, Any], t: Words) -> str:
+    facts = alert.get("facts", {})
+    kind = alert["type"]
+    if kind == "odometer_rollback":
+        return t(
+            "alert_odometer_rollback", from_km=f"{facts['from_km']:,}", to_km=f"{facts['to_km']:,}"
+        )
+    if kind.startswith("title_brand_"):
+        return t("alert_title_brand", brand=t(f"brand_{facts['brand']}"))
+    if kind.endswith("_damage"):
+        return t("alert_damage", flag=t(f"flag_{facts['flag']}"))
+    if kind == "recall_open":
+        return t("alert_recall_open", **facts)
+    return t(f"alert_{kind}")
+
+
+def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
+    """(label, value) lines that say what an entry records."""
+    out: list[tuple[str, str]] = []
+
+    def add(key: str, value: Any) -> None:
+        if value not in (None, "", [], {}):
+            out.append((t(f"field_{key}"), str(value)))
+
+    if kind == "inspection":
+        add("provider", rec.get("provider"))
+        add("grade", rec.get("grade"))
+        flags = [t(f"flag_{f}") for f, on in rec.get("flags", {}).items() if on]
+        add("flags", ", ".join(flags) or t("field_none"))
+        findings = [
+            f"{i['code']}: {i['result']}" + (f" ({i['note']})" if i.get("note") else "")
+            for i in rec.get("items", [])
+            if i["result"] != "ok"
+        ]
+        add("findings", "; ".join(findings))
+    elif kind == "maintenance":
+        add("shop", rec.get("shop"))
+        add("work", "; ".join(i["description"] for i in rec.get("items", [])))
+        add(
+            "parts",
+            ", ".join(f"{p['name']} × {p.get('quantity', 1)}" for p in rec.get("parts", [])),
+        )
+        if cost := rec.get("cost"):
+            add("cost", f"{cost['amount']} {cost['currency']}")
+    elif kind == "odometer":
+        add("source", rec.get("source"))
+    elif kind == "insurance_claim":
+        add("cause", rec.get("cause", "collision"))
+        add("severity", rec.get("severity"))
+        add("areas", ", ".join(rec.get("areas", [])))
+        flags = [
+            t(f"flag_{f}")
+            for f, key in (("structural", "structural"), ("airbag", "airbag_deployed"))
+            if rec.get(key)
+        ]
+        add("flags", ", ".join(flags))
+        if rec.get("total_loss"):
+            add("total_loss", t("yes"))
+    elif kind == "title_brand":
+        out.append((t("kind_title_brand"), t(f"brand_{rec['brand']}")))
+        add("jurisdiction", rec.get("jurisdiction"))
+        add("note", rec.get("note"))
+    elif kind == "transfer":
+        add("jurisdiction", rec.get("jurisdiction"))
+    elif kind == "sale":
+        add("dealer", rec.get("dealer"))
+        if price := rec.get("price"):
+            add("price", f"{price['amount']} {price['currency']}")
+        add("policies", ", ".join(p["id"] for p in rec.get("policies", [])))
+    elif kind == "recall":
+        add("campaign", rec.get("campaign"))
+        add("component", rec.get("component"))
+        add("status", rec.get("status"))
+    elif kind == "correction":
+        add("reason", rec.get("reason"))
+        add("fields", ", ".join(f"{k} → {v}" for k, v in rec.get("fields", {}).items()))
+    return out
+
+
+def _terms(entries: list[dict[str, Any]], as_of: datetime, t: Words) -> list[dict[str, Any]]:
+    """Each policy attached at a sale, with its end by date and by km."""
+    terms = []
+    for e in entries:
+        if e["kind"] != "sale":
+            continue
+        rec = e["record"]
+        sold = _time(rec["occurred_at"])
+        for policy in rec.get("policies", []):
+            days, km = POLICY_DEFAULTS.get(policy["id"], (None, None))
+            params = policy.get("params", {})
+            days = params.get("days", days)
+            km = params.get("max_km", params.get("km", km))
+            until = sold + timedelta(days=days) if isinstance(days, int) else None
+            km_limit = (
+                rec["odometer_km"] + km
+                if isinstance(km, int) and rec.get("odometer_km") is not None
+                else None
+            )
+            parts = []
+            if until is not None:
+                parts.append(t("terms_until", date=until.date().isoformat()))
+            if km_limit is not None:
+                parts.append(t("terms_km", km=f"{km_limit:,}"))
+            terms.append(
+                {
+                    "id": policy["id"],
+                    "index": e["index"],
+                    "dealer": e["signer"]["name"],
+                    "limits": ", ".join(parts),
+                    "active": until is None or until >= as_of,
+                }
+            )
+    return terms
+
+
+def page_model(
+    history: dict[str, Any],
+    t: Words,
+    as_of: datetime | None = None,
+    held: Callable[[str], bool] = lambda sha256: False,
+) -> dict:
+    """The page in ``t``'s language; ``held`` says whether an attachment can be downloaded."""
+    as_of = as_of or datetime.now(UTC)
+    view = history["view"]
+    entries = history["entries"]
+    corrections: dict[int, list[dict[str, Any]]] = {}
+    for e in entries:
+        if e["kind"] == "correction":
+            corrections.setdefault(e["record"]["corrects"], []).append(e)
+    rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
+    timeline = []
+    for e in entries:
+        rec = e["record"]
+        timeline.append(
+            {
+                "index": e["index"],
+                "date": rec["occurred_at"][:10],
+                "km": _km(rec["odometer_km"], t) if rec.get("odometer_km") is not None else "",
+                "kind": e["kind"],
+                "kind_label": t(f"kind_{e['kind']}"),
+                "signer": t(
+                    "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
+                ),
+                "details": _details(e["kind"], rec, t),
+                "attachments": [
+                    {**a, "held": held(a["sha256"])} for a in rec.get("attachments", [])
+                ],
+                "corrects": rec.get("corrects") if e["kind"] == "correction" else None,
+                "corrected_by": [
+                    t(
+                        "corrected_by",
+                        index=c["index"],
+                        name=c["signer"]["name"],
+                        reason=c["record"]["reason"],
+                    )
+                    for c in corrections.get(e["index"], [])
+                ],
+                "backwards": e["index"] in rollback_low,
+            }
+        )
+    vehicle = history["vehicle"]
+    owners = len({e["record"]["owner_commitment"] for e in entries if e["kind"] == "transfer"})
+    latest = view.get("latest_inspection")
+    last_km = view["odometer"]["last_km"]
+    return {
+        "vin": history["vin"],
+        "vehicle": vehicle,
+        "alerts": [
+            {"text": alert_text(a, t), "severity": a["severity"], "entries": a["entries"]}
+            for a in view["alerts"]
+        ],
+        "latest_grade": latest["grade"] if latest else None,
+        "latest_grade_index": latest["index"] if latest else None,
+        "last_km": _km(last_km, t) if last_km is not None else None,
+        "owners": owners,
+        "count": len(entries),
+        "terms": _terms(entries, as_of, t),
+        "timeline": list(reversed(timeline)),  # newest first, as buyers read
+        "chart": odometer_svg(view["odometer"]["readings"], rollback_low, t),
+    }
+
+
+def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) -> str:
+    """Every reading over time, coloured by source; readings that went back are marked."""
+    if not readings:
+        return ""
+    width, height, left, right, top, bottom = 640, 260, 70, 16, 16, 40
+    times = [_time(r["occurred_at"]).timestamp() for r in readings]
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0) or 86_400.0
+    top_km = max(r["km"] for r in readings) * 1.1 or 1
+
+    def x(ts: float) -> float:
+        return left + (ts - t0) / span * (width - left - right) if t1 > t0 else width / 2
+
+    def y(km: float) -> float:
+        return top + (1 - km / top_km) * (height - top - bottom)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(t("odometer"))}" class="odometer-chart">',
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" '
+        'stroke="#8c959f"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0):.1f}" stroke="#8c959f"/>',
+    ]
+    for frac in (0, 0.5, 1):
+        km = int(top_km / 1.1 * frac)
+        parts.append(
+            f'<text x="{left - 6}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
+            f"{km:,}</text>"
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 12}" font-size="11">{readings[0]["occurred_at"][:10]}'
+        f'</text><text x="{width - right}" y="{height - 12}" font-size="11" '
+        f'text-anchor="end">{readings[-1]["occurred_at"][:10]}</text>'
+    )
+    points = " ".join(
+        f"{x(ts):.1f},{y(r['km']):.1f}" for ts, r in zip(times, readings, strict=True)
+    )
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1.5"/>')
+    for ts, r in zip(times, readings, strict=True):
+        colour = SOURCE_COLOURS.get(r["kind"], "#6e7781")
+        label = escape(
+            f"{r['occurred_at'][:10]} · {r['km']:,} km · {t('kind_' + r['kind'])} · "
+            f"{r['signer']} ({t('entry', index=r['index'])})"
+        )
+        cx, cy = x(ts), y(r["km"])
+        if r["index"] in backwards:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="9" fill="none" stroke="#cf222e" '
+                f'stroke-width="2.5" class="backwards" data-entry="{r["index"]}">'
+                f"<title>{escape(t('odometer_backwards'))}: {label}</title></circle>"
+            )
+        parts.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" fill="{colour}" class="reading" '
+            f'data-entry="{r["index"]}" data-km="{r["km"]}"><title>{label}</title></circle>'
+        )
+    sources = sorted({r["kind"] for r in readings})
+    for i, kind in enumerate(sources):
+        lx, colour = left + 10 + i * 130, SOURCE_COLOURS.get(kind, "#6e7781")
+        parts.append(
+            f'<circle cx="{lx}" cy="{top + 6}" r="4.5" fill="{colour}"/>'
+            f'<text x="{lx + 8}" y="{top + 10}" font-size="11">{escape(t("kind_" + kind))}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def qr_svg(link: str) -> str:
+    out = io.BytesIO()
+    segno.make(link, error="m").save(
+        out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title=link
+    )
+    return out.getvalue().decode()
+
+
+def badge_svg(verified: bool, entries: int, alerts: int, vin: str) -> str:
+    """A small listing badge: verified or not, entries and problems, in the style of CI badges."""
+    left = "vinledger ✓" if verified else "vinledger ✗"
+    right = f"{entries} entries · {alerts} alert" + ("" if alerts == 1 else "s")
+    if not verified:
+        right = "NOT VERIFIED"
+    colour = "#2da44e" if verified and alerts == 0 else "#cf222e" if not verified else "#bf8700"
+    lw, rw = 70, 8 + 6 * len(right)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + rw}" height="20" role="img" '
+        f'aria-label="{escape(left)}: {escape(right)}"><title>{escape(vin)}: {escape(right)}'
+        f'</title><rect width="{lw}" height="20" fill="#24292f"/><rect x="{lw}" width="{rw}" '
+        f'height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,sans-serif" '
+        f'font-size="11"><text x="8" y="14">{escape(left)}</text><text x="{lw + 6}" y="14">'
+        f"{escape(right)}</text></g></svg>"
+    )

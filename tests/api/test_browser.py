@@ -1,0 +1,190 @@
+"""The buyer's page in a real browser: Debian's Chromium, driven by Playwright.
+
+The page must verify the history itself (WebCrypto SHA-256 and Ed25519) and fail
+loudly, naming the entry, when any byte of the bundle it fetched was changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, need, vinledger
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo ledger, served by a real server: (base url, featured VIN, vkey)."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    out = vinledger("demo", "--no-serve", data=data).stdout
+    vkey = out.splitlines()[1].strip()
+    vin = out.split("/vehicles/", 1)[1].split()[0]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + proc.stdout.read().decode())
+    yield url, vin, vkey
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        need(f"Debian's chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    pg = context.new_page()
+    external = []
+    pg.on(
+        "request",
+        lambda r: None if r.url.startswith("http://127.0.0.1") else external.append(r.url),
+    )
+    yield pg
+    context.close()
+    assert external == [], f"the page made requests elsewhere: {external}"
+
+
+def verification(page) -> str:
+    page.wait_for_function(
+        "['verified', 'failed'].includes(document.documentElement.dataset.verification)",
+        timeout=20_000,
+    )
+    return page.get_attribute("#verification", "data-state")
+
+
+def test_the_page_verifies_in_the_browser(demo, page, tmp_path):
+    url, vin, vkey = demo
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    assert verification(page) == "verified", page.inner_text("#verification")
+    assert page.inner_text("#vkey").strip() == vkey  # the key the buyer should compare
+    headline = page.inner_text("#verification-headline")
+    assert "Verified in your browser" in headline
+    report = page.evaluate("window.vinledger.lastReport")
+    assert report["ok"] and report["size"] > 0
+    assert all(f["ok"] for f in report["findings"])
+    # The verdict is on the page for the rolled-back demo car.
+    assert "Odometer went back" in page.inner_text("#verdict")
+    # It reads on a phone: nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=tmp_path / "page.png", full_page=True)
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def _flip(b64: str, at: int | None = None) -> str:
+    raw = bytearray(base64.b64decode(b64))
+    raw[len(raw) // 2 if at is None else at] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def _tamper(bundle: dict, what: str) -> str | None:
+    """Change one byte of the bundle; returns the entry index the failure must name."""
+    item = bundle["entries"][len(bundle["entries"]) // 2]
+    if what == "entry":
+        item["entry"] = _flip(item["entry"])
+        return f"entry {item['index']}"
+    if what == "proof":
+        item["proof"][0] = _flip(item["proof"][0], 0)
+        return f"entry {item['index']}"
+    body, sig = bundle["checkpoint"].rstrip("\n").rsplit("\n", 1)
+    if what == "checkpoint-signature":
+        prefix, b64 = sig.rsplit(" ", 1)
+        bundle["checkpoint"] = f"{body}\n{prefix} {_flip(b64, 10)}\n"
+    else:  # the root hash in the checkpoint body
+        lines = body.split("\n")
+        lines[2] = _flip(lines[2], 0)
+        bundle["checkpoint"] = "\n".join(lines) + f"\n{sig}\n"
+    return "checkpoint"
+
+
+@pytest.mark.parametrize("what", ["entry", "proof", "checkpoint-signature", "checkpoint-root"])
+def test_one_changed_byte_fails_loudly_and_names_the_place(demo, page, what):
+    url, vin, _ = demo
+    bundle = httpx.get(f"{url}/vehicles/{vin}/bundle").json()
+    named = _tamper(bundle, what)
+    body = json.dumps(bundle)
+    page.route(
+        f"{url}/vehicles/{vin}/bundle",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    assert verification(page) == "failed"
+    text = page.inner_text("#verification")
+    assert "FAILED" in text
+    assert named in text, text
+
+
+def test_the_chinese_page_verifies_too(demo, page, tmp_path):
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}?lang=zh")
+    assert verification(page) == "verified"
+    assert "已在您的浏览器中验证" in page.inner_text("#verification-headline")
+    assert "时间线" in page.inner_text("body")
+    page.screenshot(path=tmp_path / "page-zh.png", full_page=True)
+
+
+def test_without_javascript_the_history_is_still_there(demo, browser):
+    url, vin, _ = demo
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    text = page.inner_text("body")
+    assert "Odometer went back" in text and "Timeline" in text
+    assert "JavaScript is off" in text
+    context.close()
+
+
+def test_the_qr_code_decodes_to_the_page_link(demo, page, tmp_path):
+    import zxingcpp
+    from PIL import Image
+
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}/qr.svg")
+    png = page.screenshot(path=tmp_path / "qr.png")
+    codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert [c.text for c in codes] == [f"{url}/vehicles/{vin}"]
+
+
+def test_the_page_script_knows_the_same_roles_as_the_ledger(demo, page):
+    from core.roles import KINDS_BY_ROLE
+
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}")
+    table = page.evaluate("window.vinledger.KINDS_BY_ROLE")
+    assert {role: set(kinds) for role, kinds in table.items()} == {
+        role: set(kinds) for role, kinds in KINDS_BY_ROLE.items()
+    }

@@ -1,0 +1,220 @@
+"""The buyer's page, sticker, QR code and badge, as the server renders them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.i18n import MESSAGES, choose_language
+from ledger.storage import EntryRow
+from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
+
+FLOOD = {"accident": False, "flood": True, "fire": False, "structural": False, "airbag": False}
+
+
+@pytest.fixture
+def client(sqlite_ledger):
+    with TestClient(create_app(sqlite_ledger)) as c:
+        yield c
+
+
+@pytest.fixture
+def seeded(sqlite_ledger):
+    """VIN: serviced, inspected (a rolled-back reading), sold with terms, one correction."""
+    ledger = sqlite_ledger
+    shop = onboard(ledger, "quicklane", "workshop")
+    inspector = onboard(ledger, "acme", "inspector")
+    registry = onboard(ledger, "dmv", "registry")
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    pdf = b"%PDF-1.7 inspection report"
+    att = {
+        "sha256": hashlib.sha256(pdf).hexdigest(),
+        "size": len(pdf),
+        "media_type": "application/pdf",
+        "name": "report.pdf",
+    }
+    outs = ledger.submit_now(
+        [
+            shop.envelope(maintenance(km=30_000, day=1)),
+            inspector.envelope(
+                inspection(
+                    km=12_000,
+                    day=9,
+                    attachments=[att],
+                    items=[
+                        {"code": "door", "result": "minor", "note": "<script>alert(1)</script>"}
+                    ],
+                )
+            ),
+            dealer.envelope(
+                {
+                    "kind": "sale",
+                    "vin": VIN,
+                    "occurred_at": "2026-05-20T10:00:00Z",
+                    "odometer_km": 12_010,
+                    "dealer": "bay-auto",
+                    "policies": [
+                        {"id": "return-7d", "params": {"max_km": 500}},
+                        {"id": "powertrain-30d"},
+                    ],
+                }
+            ),
+            registry.envelope(
+                {
+                    "kind": "title_brand",
+                    "vin": VIN2,
+                    "occurred_at": "2026-05-02T00:00:00Z",
+                    "brand": "flood",
+                    "jurisdiction": "US-TX",
+                }
+            ),
+            inspector.envelope(inspection(vin=VIN2, flags=FLOOD, day=3)),
+        ]
+    )
+    assert all(not isinstance(o, Exception) for o in outs), outs
+    fix = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-05-10T09:00:00Z",
+        "corrects": outs[1].index,
+        "reason": "grade typed wrong",
+        "fields": {"grade": "A"},
+    }
+    (corr,) = ledger.submit_now([inspector.envelope(fix)])
+    assert not isinstance(corr, Exception), corr
+    return {"outs": outs, "correction": corr, "pdf": pdf, "att": att}
+
+
+def entry_block(html: str, index: int) -> str:
+    m = re.search(rf'<li id="entry-{index}".*?</li>', html, re.S)
+    assert m, f"entry {index} is not on the page"
+    return m.group(0)
+
+
+def test_page_says_what_matters_and_links_every_claim_to_its_entry(client, seeded, sqlite_ledger):
+    r = client.get(f"/vehicles/{VIN}", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-language"] == "en"
+    html = r.text
+    service, inspected, sale = (o.index for o in seeded["outs"][:3])
+    assert f'href="#entry-{sale}"' in html  # the terms point at the sale
+    verdict = re.search(r'<section class="verdict problems".*?</section>', html, re.S).group(0)
+    assert "Odometer went back from 30,000 km to 12,000 km" in verdict
+    assert f'href="#entry-{service}"' in verdict and f'href="#entry-{inspected}"' in verdict
+    assert "Honda" in html  # decoded from the VIN
+    assert f'data-vkey="{sqlite_ledger.vkey}"' in html
+    assert f'data-bundle-url="/vehicles/{VIN}/bundle"' in html
+    assert '<script src="/static/verify.js"' in html
+    # The chart marks the reading that went backwards, and only that one.
+    assert re.findall(r'class="backwards" data-entry="(\d+)"', html) == [str(inspected)]
+    # Terms as promised at sale: 7 days and 500 km from the sale's reading.
+    assert "until 2026-05-27, up to 12,510 km" in html
+    assert "until 2026-06-19" in html
+    # The correction sits beside the entry it corrects.
+    block = entry_block(html, inspected)
+    assert f"Corrected by entry {seeded['correction'].index}" in block
+    assert "grade typed wrong" in block
+    # Partner text is escaped, never markup.
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in block
+    # The attachment is named but not linked: this ledger holds no copy.
+    assert "report.pdf" in block and "/attachments/" not in block
+
+
+def test_chinese_page_from_the_header_and_the_switch(client, seeded):
+    r = client.get(f"/vehicles/{VIN}", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert r.headers["content-language"] == "zh"
+    assert '<html lang="zh-Hans">' in r.text
+    assert "里程从 30,000 公里回退到 12,000 公里" in r.text
+    assert "时间线" in r.text and "English" in r.text
+    r = client.get(f"/vehicles/{VIN}?lang=en", headers={"Accept-Language": "zh-CN"})
+    assert r.headers["content-language"] == "en" and "Timeline" in r.text
+
+
+def test_brands_and_damage_in_words(client, seeded):
+    html = client.get(f"/vehicles/{VIN2}").text
+    assert "Title branded: flood" in html and "Flood damage reported" in html
+    zh = client.get(f"/vehicles/{VIN2}?lang=zh").text
+    assert "产权标记：水泡车" in zh
+
+
+def test_a_clean_history_says_so(client, sqlite_ledger):
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=1_000 * d, day=d)) for d in (1, 2)])
+    html = client.get(f"/vehicles/{VIN}").text
+    assert '<section class="verdict clean"' in html and "No problems reported" in html
+    assert 'class="backwards"' not in html
+
+
+def test_unknown_vehicle_and_bad_vin(client, seeded):
+    r = client.get(f"/vehicles/{VIN[:-1]}9")
+    assert r.status_code in (404, 422)
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/vehicles/NOTAVIN").status_code == 422
+
+
+def test_sticker_badge_and_qr(client, seeded, sqlite_ledger):
+    sticker = client.get(f"/vehicles/{VIN}/sticker")
+    assert sticker.status_code == 200 and VIN in sticker.text and "<svg" in sticker.text
+    assert "Odometer went back" in sticker.text
+    qr = client.get(f"/vehicles/{VIN}/qr.svg")
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert f"/vehicles/{VIN}" in qr.text  # the link is its title
+    badge = client.get(f"/vehicles/{VIN}/badge.svg")
+    assert badge.headers["content-type"].startswith("image/svg+xml")
+    assert "vinledger ✓" in badge.text and "4 entries · 1 alert" in badge.text
+    # A changed stored entry turns the badge red: the server checks before it vouches.
+    with sqlite_ledger.store.writer.begin() as s:
+        row = s.get(EntryRow, seeded["outs"][0].index)
+        row.data = row.data.replace(b'"quicklane"', b'"quicklanf"')
+    assert "NOT VERIFIED" in client.get(f"/vehicles/{VIN}/badge.svg").text
+
+
+def test_attachments_are_served_only_by_hash(client, seeded, sqlite_ledger):
+    sha = seeded["att"]["sha256"]
+    assert client.get(f"/attachments/{sha}").status_code == 404
+    held = sqlite_ledger.attachment_path(sha)
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_bytes(seeded["pdf"])
+    r = client.get(f"/attachments/{sha}")
+    assert r.status_code == 200 and r.content == seeded["pdf"]
+    assert f'href="/attachments/{sha}"' in client.get(f"/vehicles/{VIN}").text
+    held.write_bytes(b"changed")
+    assert client.get(f"/attachments/{sha}").status_code == 404
+    r = client.get("/attachments/..%2f..%2fconfig.json")
+    assert r.status_code in (400, 404) and "origin" not in r.text
+    for bad in ("..%2e%2e%2e", sha.upper(), sha[:-1], "x" * 64):
+        r = client.get(f"/attachments/{bad}")
+        assert r.status_code == 400, bad
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_every_word_exists_in_every_language():
+    assert MESSAGES["en"].keys() == MESSAGES["zh"].keys()
+    for key, text in MESSAGES["en"].items():
+        assert set(re.findall(r"{(\w+)}", text)) == set(
+            re.findall(r"{(\w+)}", MESSAGES["zh"][key])
+        ), key
+
+
+@pytest.mark.parametrize(
+    "query, header, expected",
+    [
+        (None, None, "en"),
+        (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        (None, "en-US,en;q=0.9,zh;q=0.95", "en"),
+        (None, "en;q=0.5, zh-TW;q=0.8", "zh"),
+        (None, "fr-FR, de;q=0.5", "en"),
+        (None, "zh;q=0, en", "en"),
+        (None, "zh;q=abc", "en"),
+        ("zh", "en", "zh"),
+        ("zh-Hans", None, "zh"),
+        ("xx", "zh", "zh"),
+    ],
+)
+def test_language_choice(query, header, expected):
+    assert choose_language(query, header) == expected
