@@ -42,7 +42,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "attachment": "Attachment",
         "verification": "Verification",
         "verifying": "Verifying in your browser…",
-        "verified": "Verified in your browser: {entries} entries, checkpoint of {size} entries.",
+        "verified": "Verified in your browser at {time}: {entries} entries against the "
+        "log's checkpoint of {size} entries.",
         "failed": "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
         "unsupported": "Your browser cannot check Ed25519 signatures; verify with "
         "`vinledger verify` instead.",
@@ -152,7 +153,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "attachment": "附件",
         "verification": "验证",
         "verifying": "正在您的浏览器中验证…",
-        "verified": "已在您的浏览器中验证：{entries} 条记录，检查点包含 {size} 条记录。",
+        "verified": "已于 {time} 在您的浏览器中验证：{entries} 条记录，"
+        "账本检查点包含 {size} 条记录。",
         "failed": "验证失败：{count} 项检查未通过。请勿相信此历史记录。",
         "unsupported": "您的浏览器无法验证 Ed25519 签名，请改用 `vinledger verify`。",
         "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"

@@ -299,7 +299,7 @@
   // ---- the page -----------------------------------------------------------------------------
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser…",
-    verified: "Verified in your browser: {entries} entries, checkpoint of {size} entries.",
+    verified: "Verified in your browser at {time}: {entries} entries, checkpoint of {size} entries.",
     failed: "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
     entry: "entry {index}",
     unsupported: "Your browser cannot check Ed25519 signatures; verify with `vinledger verify` instead.",
@@ -350,7 +350,8 @@
     const add = (text) => { const li = document.createElement("li"); li.textContent = text; details.append(li); };
     if (report.ok) {
       const entries = report.findings.filter((f) => f.check === "signature").length;
-      headline.textContent = fill(w.verified, { entries, size: report.size });
+      const time = new Date().toLocaleString(document.documentElement.lang || undefined);
+      headline.textContent = fill(w.verified, { entries, size: report.size, time });
       state("verified");
     } else {
       const failures = report.findings.filter((f) => !f.ok);

@@ -79,6 +79,10 @@ def page(browser):
     assert external == [], f"the page made requests elsewhere: {external}"
 
 
+def report_size(page) -> int:
+    return page.evaluate("window.vinledger.lastReport.size")
+
+
 def verification(page) -> str:
     page.wait_for_function(
         "['verified', 'failed'].includes(document.documentElement.dataset.verification)",
@@ -93,7 +97,9 @@ def test_the_page_verifies_in_the_browser(demo, page, tmp_path):
     assert verification(page) == "verified", page.inner_text("#verification")
     assert page.inner_text("#vkey").strip() == vkey  # the key the buyer should compare
     headline = page.inner_text("#verification-headline")
-    assert "Verified in your browser" in headline
+    assert (
+        "Verified in your browser at " in headline and f"of {report_size(page)} entries" in headline
+    )
     report = page.evaluate("window.vinledger.lastReport")
     assert report["ok"] and report["size"] > 0
     assert all(f["ok"] for f in report["findings"])
@@ -152,7 +158,7 @@ def test_the_chinese_page_verifies_too(demo, page, tmp_path):
     url, vin, _ = demo
     page.goto(f"{url}/vehicles/{vin}?lang=zh")
     assert verification(page) == "verified"
-    assert "已在您的浏览器中验证" in page.inner_text("#verification-headline")
+    assert "在您的浏览器中验证" in page.inner_text("#verification-headline")
     assert "时间线" in page.inner_text("body")
     page.screenshot(path=tmp_path / "page-zh.png", full_page=True)
 
