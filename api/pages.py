@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 import segno
 
 from api.i18n import Words
-
-# Until policy plugins normalise terms, the built-in policies' defaults: (days, km).
-POLICY_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
-    "return-7d": (7, 500),
-    "powertrain-30d": (30, None),
-    "limited-90d": (90, 6_437),
-    "reinspection-lifetime": (None, None),
-}
 
 # One colour per source of readings; the chart's legend says which is which.
 SOURCE_COLOURS = {
@@ -120,6 +112,14 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
         add("campaign", rec.get("campaign"))
         add("component", rec.get("component"))
         add("status", rec.get("status"))
+    elif kind in ("return_request", "warranty_claim"):
+        add("policies", rec.get("policy"))
+        add("component", rec.get("component"))
+        add("reason", rec.get("reason") or rec.get("description"))
+    elif kind == "claim_decision":
+        out.append((t("field_decision"), t("approved" if rec["approved"] else "denied")))
+        add("policies", f"{rec['policy']} v{rec['policy_version']}")
+        add("reason", rec.get("reason"))
     elif kind == "correction":
         add("reason", rec.get("reason"))
         add("fields", ", ".join(f"{k} → {v}" for k, v in rec.get("fields", {}).items()))
@@ -127,36 +127,26 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
 
 
 def _terms(entries: list[dict[str, Any]], as_of: datetime, t: Words) -> list[dict[str, Any]]:
-    """Each policy attached at a sale, with its end by date and by km."""
+    """Each policy attached at a sale, as its plugin stated it when the sale was logged."""
     terms = []
     for e in entries:
-        if e["kind"] != "sale":
-            continue
-        rec = e["record"]
-        sold = _time(rec["occurred_at"])
-        for policy in rec.get("policies", []):
-            days, km = POLICY_DEFAULTS.get(policy["id"], (None, None))
-            params = policy.get("params", {})
-            days = params.get("days", days)
-            km = params.get("max_km", params.get("km", km))
-            until = sold + timedelta(days=days) if isinstance(days, int) else None
-            km_limit = (
-                rec["odometer_km"] + km
-                if isinstance(km, int) and rec.get("odometer_km") is not None
-                else None
-            )
+        for term in e.get("derived", {}).get("terms", []):
             parts = []
-            if until is not None:
-                parts.append(t("terms_until", date=until.date().isoformat()))
-            if km_limit is not None:
-                parts.append(t("terms_km", km=f"{km_limit:,}"))
+            if term["ends"] is not None:
+                parts.append(t("terms_until", date=term["ends"]))
+            if term["km_limit"] is not None:
+                parts.append(t("terms_km", km=f"{term['km_limit']:,}"))
+            ends = term["ends"]
             terms.append(
                 {
-                    "id": policy["id"],
+                    "id": term["policy"],
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": ", ".join(parts),
-                    "active": until is None or until >= as_of,
+                    "summary": term["summary"],
+                    "components": term["components"],
+                    "exclusions": term["exclusions"],
+                    "active": ends is None or ends >= as_of.date().isoformat(),
                 }
             )
     return terms

@@ -27,7 +27,15 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> di
 
 
 def problem_for(err: VinledgerError) -> dict[str, Any]:
-    return problem(err.status, err.title, err.detail, err.slug, field=err.field, index=err.index)
+    return problem(
+        err.status,
+        err.title,
+        err.detail,
+        err.slug,
+        field=err.field,
+        index=err.index,
+        plugin=getattr(err, "plugin", None),
+    )
 
 
 def _response(body: dict[str, Any], request: Request) -> Response:

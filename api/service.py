@@ -20,7 +20,6 @@ import msgspec
 from api.config import Settings
 from core import dsse
 from core.errors import (
-    InvalidEnvelope,
     InvalidInput,
     KeyRevoked,
     NotFound,
@@ -35,11 +34,15 @@ from core.roles import check_role_may_submit
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
 from ledger.bundle import Bundle, build_bundle
-from ledger.entry import MAX_ENTRY_BYTES, decode_entry
+from ledger.entry import MAX_ENTRY_BYTES, decode_entry, record_bytes
 from ledger.reader import LogReader
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
 from ledger.storage import Store, entries_for_vin, get_actor, get_key
+from plugins.claims import ClaimDecider
+from plugins.manager import create_plugin_manager
+from plugins.registry import Registry
+from plugins.submissions import read_record
 
 # An envelope's payload is base64 (4/3 of the record) inside an entry of at most
 # 65,535 bytes, so anything much bigger than that can be refused before parsing.
@@ -51,11 +54,16 @@ def now_rfc3339() -> str:
 
 
 class Ledger:
-    def __init__(self, settings: Settings, store: Store | None = None):
+    def __init__(
+        self, settings: Settings, store: Store | None = None, registry: Registry | None = None
+    ):
         self.settings = settings
         self.store = store or Store(settings.database_url)
         self.signer = LogSigner(settings.origin, settings.log_key())
-        self.sequencer = Sequencer(self.store, self.signer)
+        self.plugins = registry or Registry(create_plugin_manager(settings.disabled_plugins))
+        self.sequencer = Sequencer(
+            self.store, self.signer, follow=ClaimDecider(self.plugins, settings.operator_key())
+        )
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
 
@@ -79,11 +87,6 @@ class Ledger:
                 f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments (by SHA-256)."
             )
         env = dsse.decode_envelope(raw)
-        if env.payload_type != dsse.PAYLOAD_TYPE:
-            raise InvalidEnvelope(
-                f"payloadType {env.payload_type!r} is not accepted; use {dsse.PAYLOAD_TYPE!r}",
-                field="payloadType",
-            )
         with self.store.reader() as s:
             key = role = None
             for sig in env.signatures:
@@ -103,9 +106,9 @@ class Ledger:
                 "sign with a key that is still valid"
             )
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
-        record = parse_record(dsse.payload_bytes(env))
+        record, derived = read_record(self.plugins, env)
         check_role_may_submit(role, record.kind)
-        return Submission(env, record, dsse.envelope_digest(env), key.key_id)
+        return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
 
     def _batcher_for_loop(self) -> GroupCommit:
         if self._batcher is None:
@@ -223,19 +226,20 @@ class Ledger:
                 if row.actor_id not in actors:
                     a = get_actor(s, row.actor_id)
                     actors[row.actor_id] = {"id": a.actor_id, "name": a.name, "role": a.role}
-                record = msgspec.json.decode(dsse.payload_bytes(entry.envelope))
-                items.append(
-                    {
-                        "index": row.idx,
-                        "leaf_hash": base64.b64encode(row.leaf_hash).decode(),
-                        "kind": entry.kind,
-                        "vin_seq": entry.vin_seq,
-                        "prev": entry.prev,
-                        "sequenced_at": entry.sequenced_at,
-                        "signer": actors[row.actor_id],
-                        "record": record,
-                    }
-                )
+                record = msgspec.json.decode(record_bytes(entry))
+                item = {
+                    "index": row.idx,
+                    "leaf_hash": base64.b64encode(row.leaf_hash).decode(),
+                    "kind": entry.kind,
+                    "vin_seq": entry.vin_seq,
+                    "prev": entry.prev,
+                    "sequenced_at": entry.sequenced_at,
+                    "signer": actors[row.actor_id],
+                    "record": record,
+                }
+                if isinstance(entry.derived, dict):
+                    item["derived"] = {k: v for k, v in entry.derived.items() if k != "record"}
+                items.append(item)
         info = decode_vin(vin)
         return {
             "vin": vin,

@@ -132,3 +132,22 @@ class ProofError(VerificationError):
 class AuditError(VerificationError):
     title = "Audit failed"
     slug = "audit-failed"
+
+
+# ---- plugins ----------------------------------------------------------------
+
+
+class PluginFailed(VinledgerError):
+    """A plugin raised where it should have answered; nothing was appended."""
+
+    status = 500
+    title = "Plugin failed"
+    slug = "plugin-failed"
+
+    def __init__(self, plugin: str, detail: str):
+        super().__init__(
+            f"plugin {plugin!r} failed: {detail}; nothing was appended. The ledger operator "
+            f'can disable the plugin in config.json ("disabled_plugins")',
+            field=None,
+        )
+        self.plugin = plugin

@@ -259,6 +259,36 @@ class Correction(_VehicleRecord, tag="correction", kw_only=True):
             )
 
 
+class ReturnRequest(_VehicleRecord, tag="return_request", kw_only=True):
+    """The buyer brought the car back under a return policy of a sale."""
+
+    sale: Annotated[int, Meta(ge=0)]  # log index of the sale
+    policy: Slug
+    reason: Text | None = None
+
+
+class WarrantyClaim(_VehicleRecord, tag="warranty_claim", kw_only=True):
+    """A repair claimed under a warranty of a sale."""
+
+    sale: Annotated[int, Meta(ge=0)]
+    policy: Slug
+    component: Slug
+    description: Text
+
+
+class ClaimDecision(_VehicleRecord, tag="claim_decision", kw_only=True):
+    """How a policy decided a claim, appended by the ledger right after the claim."""
+
+    claim: Annotated[int, Meta(ge=0)]
+    sale: Annotated[int, Meta(ge=0)]
+    policy: Slug
+    policy_version: Annotated[str, Meta(min_length=1, max_length=32)]
+    approved: bool
+    reason: Text
+    days_since_sale: int
+    km_since_sale: int | None = None
+
+
 # ---- trust-root kinds ------------------------------------------------------------
 
 
@@ -315,6 +345,9 @@ Record = (
     | Sale
     | Recall
     | Correction
+    | ReturnRequest
+    | WarrantyClaim
+    | ClaimDecision
     | Actor
     | KeyGrant
     | KeyRevoke

@@ -12,12 +12,24 @@ from core.errors import Forbidden
 ROLES = ("operator", "inspector", "workshop", "insurer", "registry", "dealer", "referrer")
 
 KINDS_BY_ROLE: dict[str, frozenset[str]] = {
-    "operator": frozenset({"actor", "key_grant", "key_revoke", "correction", "recall"}),
+    "operator": frozenset(
+        {
+            "actor",
+            "key_grant",
+            "key_revoke",
+            "correction",
+            "recall",
+            "return_request",
+            "warranty_claim",
+            "claim_decision",
+        }
+    ),
     "inspector": frozenset({"inspection", "odometer", "correction"}),
     "workshop": frozenset({"maintenance", "odometer", "recall", "correction"}),
     "insurer": frozenset({"insurance_claim", "title_brand", "odometer", "correction"}),
     "registry": frozenset({"title_brand", "transfer", "odometer", "recall", "correction"}),
-    "dealer": frozenset({"sale", "odometer", "correction"}),
+    # A dealer files claims on its own sales; the ledger's policies decide them.
+    "dealer": frozenset({"sale", "odometer", "correction", "return_request", "warranty_claim"}),
     # Referrers earn commissions on sales but sign nothing on a vehicle's history.
     "referrer": frozenset(),
 }

@@ -22,7 +22,7 @@ from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
 from core.records import parse_record
 from ledger import merkle
-from ledger.entry import decode_entry
+from ledger.entry import decode_entry, record_bytes
 from ledger.signing import open_checkpoint
 from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store, read_nodes
 
@@ -152,7 +152,7 @@ def _genesis_key(s) -> bytes | None:
 
 def _check_signature(entry, index: int, keys: dict, actors: dict, genesis: bytes | None) -> None:
     try:
-        record = parse_record(dsse.payload_bytes(entry.envelope))
+        record = parse_record(record_bytes(entry))
         if index in (0, 1):
             if genesis is None:
                 raise AuditError("entry 1 is not the operator's key grant", index=1)

@@ -12,10 +12,11 @@ first), which makes each vehicle's history a hash chain inside the global log.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import msgspec
 
-from core.dsse import Envelope
+from core.dsse import Envelope, payload_bytes
 from core.errors import InvalidInput
 
 FORMAT_VERSION = 1
@@ -37,6 +38,10 @@ class Entry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sequenced_at: str
     signer: Signer
     envelope: Envelope
+    # What the ledger derived from the record when it sequenced it: a provider's
+    # normalised inspection ("provider", "record") or a sale's terms ("terms").
+    # Absent from entries that have none, so their bytes are as before.
+    derived: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def prev_hash(self) -> bytes | None:
@@ -58,3 +63,14 @@ def decode_entry(data: bytes) -> Entry:
     if entry.v != FORMAT_VERSION:
         raise InvalidInput(f"entry format version {entry.v} is not supported (expected 1)")
     return entry
+
+
+def record_bytes(entry: Entry) -> bytes:
+    """The JSON of the record an entry stands for.
+
+    The signed payload itself, or, for a report in a provider's own format, the
+    inspection record the ledger normalised it into (``derived.record``).
+    """
+    if isinstance(entry.derived, dict) and "record" in entry.derived:
+        return msgspec.json.encode(entry.derived["record"])
+    return payload_bytes(entry.envelope)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import msgspec
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -58,12 +60,32 @@ from ledger.storage import (
 
 @dataclass(frozen=True)
 class Submission:
-    """A record whose envelope signature has been verified with the key ``keyid``."""
+    """A record whose envelope signature has been verified with the key ``keyid``.
+
+    ``derived`` is what the ledger worked out from the record before the lock (a
+    provider's normalised inspection, a sale's terms); it is stored in the entry.
+    """
 
     envelope: Envelope
     record: Record
     digest: bytes
     keyid: str
+    derived: dict | None = None
+
+
+class Follow(Protocol):
+    """Entries the ledger appends right after a submission of ``kinds`` (a claim's decision).
+
+    Called inside the lock with the session (which sees every entry placed so far),
+    the submission, the index it will get and its signer. If it raises, the
+    submission is refused and nothing of it is placed.
+    """
+
+    kinds: frozenset[str]
+
+    def __call__(
+        self, s: Session, sub: Submission, index: int, actor_id: str
+    ) -> list[Submission]: ...
 
 
 @dataclass(frozen=True)
@@ -94,8 +116,15 @@ class _Batch:
         self.now = now
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.digests: dict[bytes, int] = {}
-        self.entry_rows: list[dict] = []
+        self.entry_rows: list[dict] = []  # every entry of the batch
+        self.unwritten = 0  # how many at the end of entry_rows are not inserted yet
         self.node_rows: dict[tuple[int, int], bytes] = {}
+
+    def write_entries(self) -> None:
+        """Insert the entries placed so far, so queries in this transaction see them."""
+        if self.unwritten:
+            self.s.execute(insert(EntryRow), self.entry_rows[-self.unwritten :])
+            self.unwritten = 0
 
     @property
     def next_index(self) -> int:
@@ -109,9 +138,10 @@ class _Batch:
 
 
 class Sequencer:
-    def __init__(self, store: Store, signer: LogSigner):
+    def __init__(self, store: Store, signer: LogSigner, follow: Follow | None = None):
         self.store = store
         self.signer = signer
+        self.follow = follow
 
     # ---- the batch ---------------------------------------------------------------
 
@@ -126,7 +156,7 @@ class Sequencer:
             batch = _Batch(s, size, rng, now)
             placed = [self._place(batch, sub, genesis) for sub in subs]
             if rng.size > size:
-                s.execute(insert(EntryRow), batch.entry_rows)
+                batch.write_entries()
                 s.execute(
                     insert(NodeRow),
                     [{"level": lv, "n": n, "hash": h} for (lv, n), h in batch.node_rows.items()],
@@ -170,6 +200,10 @@ class Sequencer:
             if existing is not None:
                 return existing.idx, False
             actor_id = self._authorise(b, sub, genesis)
+            followers: list[Submission] = []
+            if self.follow is not None and sub.record.kind in self.follow.kinds:
+                b.write_entries()
+                followers = self.follow(b.s, sub, b.next_index, actor_id)
             index = b.next_index
             vin = getattr(sub.record, "vin", None)
             seq, prev = 0, None
@@ -187,6 +221,7 @@ class Sequencer:
                 sequenced_at=format_time(b.now),
                 signer=Signer(keyid=sub.keyid, actor_id=actor_id),
                 envelope=sub.envelope,
+                derived=msgspec.UNSET if sub.derived is None else sub.derived,
             )
             data = encode_entry(entry)
             if len(data) > MAX_ENTRY_BYTES:
@@ -216,6 +251,11 @@ class Sequencer:
                     "sequenced_at": b.now,
                 }
             )
+            b.unwritten += 1
+            for follower in followers:
+                outcome = self._place(b, follower, genesis)
+                if isinstance(outcome, VinledgerError):  # the ledger's own entry: a bug
+                    raise RuntimeError(f"the ledger could not append its own entry: {outcome}")
             return index, True
         except VinledgerError as err:
             return err

@@ -30,7 +30,7 @@ from core.roles import KINDS_BY_ROLE
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
 from ledger.checkpoint import Checkpoint
-from ledger.entry import Entry, decode_entry
+from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
 
 
@@ -136,7 +136,7 @@ def _replay_trust(trust, report: Report):
         return keys, roles
     for index, _, entry in trust:
         try:
-            record = parse_record(dsse.payload_bytes(entry.envelope))
+            record = parse_record(record_bytes(entry))
             if index in (0, 1):
                 _genesis(index, entry, record, by_index, keys, roles)
             else:
@@ -192,7 +192,7 @@ def _check_signed(entry: Entry, index: int, keys, roles, report: Report) -> None
     try:
         key = _valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
-        record = parse_record(dsse.payload_bytes(entry.envelope))
+        record = parse_record(record_bytes(entry))
         if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
             raise VinledgerError("the signed record's kind or VIN differs from the entry's")
         role = roles.get(key.actor_id, "")

@@ -16,12 +16,13 @@
 (() => {
   // core/roles.py KINDS_BY_ROLE; tests/api/test_browser.py holds the two equal.
   const KINDS_BY_ROLE = {
-    operator: ["actor", "key_grant", "key_revoke", "correction", "recall"],
+    operator: ["actor", "key_grant", "key_revoke", "correction", "recall", "return_request",
+               "warranty_claim", "claim_decision"],
     inspector: ["inspection", "odometer", "correction"],
     workshop: ["maintenance", "odometer", "recall", "correction"],
     insurer: ["insurance_claim", "title_brand", "odometer", "correction"],
     registry: ["title_brand", "transfer", "odometer", "recall", "correction"],
-    dealer: ["sale", "odometer", "correction"],
+    dealer: ["sale", "odometer", "correction", "return_request", "warranty_claim"],
     referrer: [],
   };
   const TRUST_KINDS = ["actor", "key_grant", "key_revoke"];
@@ -254,7 +255,10 @@
       for (const { index, entry } of vehicle) {
         try {
           const key = validKey(entry, index);
-          const record = await verifyEnvelope(entry.envelope, key.raw, entry.signer.keyid);
+          const signed = await verifyEnvelope(entry.envelope, key.raw, entry.signer.keyid);
+          // A report in a provider's own format stands for the inspection the ledger
+          // normalised it into; the signature above covers the report as signed.
+          const record = entry.derived && entry.derived.record ? entry.derived.record : signed;
           if (record.kind !== entry.kind || record.vin !== entry.vin) {
             throw new Failure("the signed record's kind or VIN differs from the entry's");
           }

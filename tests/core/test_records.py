@@ -101,6 +101,28 @@ EXAMPLES = {
         reason="odometer typed with a digit missing",
         fields={"odometer_km": 48_210, "items": [{"code": "engine", "result": "ok"}]},
     ),
+    "return_request": vehicle(
+        "return_request", odometer_km=48_400, sale=12, policy="return-7d", reason="changed mind"
+    ),
+    "warranty_claim": vehicle(
+        "warranty_claim",
+        odometer_km=49_100,
+        sale=12,
+        policy="powertrain-30d",
+        component="transmission",
+        description="slips from 2nd to 3rd",
+    ),
+    "claim_decision": vehicle(
+        "claim_decision",
+        claim=14,
+        sale=12,
+        policy="powertrain-30d",
+        policy_version="1",
+        approved=True,
+        reason="covered",
+        days_since_sale=9,
+        km_since_sale=878,
+    ),
     "actor": {
         "kind": "actor",
         "occurred_at": AT,

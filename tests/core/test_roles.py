@@ -9,12 +9,21 @@ from core.records import KINDS, TRUST_KINDS, VEHICLE_KINDS
 from core.roles import KINDS_BY_ROLE, ROLES, check_role_may_submit
 
 EXPECTED = {
-    "operator": {"actor", "key_grant", "key_revoke", "correction", "recall"},
+    "operator": {
+        "actor",
+        "key_grant",
+        "key_revoke",
+        "correction",
+        "recall",
+        "return_request",
+        "warranty_claim",
+        "claim_decision",
+    },
     "inspector": {"inspection", "odometer", "correction"},
     "workshop": {"maintenance", "odometer", "recall", "correction"},
     "insurer": {"insurance_claim", "title_brand", "odometer", "correction"},
     "registry": {"title_brand", "transfer", "odometer", "recall", "correction"},
-    "dealer": {"sale", "odometer", "correction"},
+    "dealer": {"sale", "odometer", "correction", "return_request", "warranty_claim"},
     "referrer": set(),
 }
 
@@ -37,7 +46,7 @@ def test_only_the_operator_signs_trust_roots():
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("kind", sorted(KINDS | {"warranty_claim"}))
+@pytest.mark.parametrize("kind", sorted(KINDS | {"lease"}))
 def test_check_role_may_submit_allows_exactly_the_table(role, kind):
     if kind in EXPECTED[role]:
         assert check_role_may_submit(role, kind) is None

@@ -1,0 +1,178 @@
+"""What plugins hand to vinledger, and the facts vinledger hands back to them.
+
+A plugin registers objects through the hooks in ``plugins.hookspecs``: inspection
+providers, warranty and return policies, and referral-commission rules. Each is a
+small class with an ``id`` and a ``version``; every result a plugin produces is stored
+or shown together with that id and version, so anyone can tell which rules decided
+what and recompute it.
+
+Plugins refuse bad input by raising ``core.errors.InvalidRecord`` (or another
+``VinledgerError``) with a message that names the field; any other exception is a
+plugin failure, answered as a problem naming the plugin, and nothing is appended.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+# ---- inspection providers ---------------------------------------------------------
+
+
+class InspectionProvider(ABC):
+    """A firm's own signed report format, turned into vinledger's inspection record.
+
+    The partner signs its report as it is (DSSE ``payloadType`` = ``payload_type``);
+    the entry keeps that envelope verbatim and carries the normalised inspection
+    next to it, marked with this provider's id and version.
+    """
+
+    id: ClassVar[str]
+    version: ClassVar[str]
+    payload_type: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def normalise(self, payload: bytes) -> dict[str, Any]:
+        """The report as a vinledger inspection record (a JSON object with
+        ``kind: "inspection"``); raises ``InvalidRecord`` naming the item at fault."""
+
+
+# ---- warranty and return policies ---------------------------------------------------
+
+PolicyKind = Literal["return", "warranty", "reinspection"]
+ClaimKind = Literal["return_request", "warranty_claim"]
+
+
+@dataclass(frozen=True)
+class SaleFacts:
+    """A sale as the ledger records it."""
+
+    vin: str
+    dealer: str
+    sold_at: datetime
+    odometer_km: int | None
+    index: int | None = None  # None while the sale is being submitted
+
+
+class Terms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a dealer promised, normalised: stored in the sale's entry and shown to buyers."""
+
+    policy: str
+    version: str
+    kind: PolicyKind
+    starts: str  # the sale's day, YYYY-MM-DD
+    ends: str | None  # the last day it holds, YYYY-MM-DD; None: no end by date
+    km_limit: int | None  # the odometer reading at which it ends; None: no km limit
+    components: list[str] = []  # covered components; empty: not component-based
+    exclusions: list[str] = []
+    summary: str  # one sentence in plain English
+
+    def ends_on(self) -> date | None:
+        return None if self.ends is None else date.fromisoformat(self.ends)
+
+
+@dataclass(frozen=True)
+class PriorClaim:
+    index: int
+    kind: ClaimKind
+    policy: str
+    component: str | None
+    approved: bool
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """A claim against a sale's policy, with what the ledger knows when it is filed."""
+
+    kind: ClaimKind
+    index: int  # the claim's own log index
+    filed_at: datetime
+    component: str | None
+    days_since_sale: int  # calendar days: 0 on the day of the sale
+    odometer_km: int | None  # the latest reading on the ledger at the claim
+    km_since_sale: int | None  # None when either reading is missing
+    prior_claims: list[PriorClaim] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    reason: str  # plain words a buyer and a dealer both understand
+
+
+class Policy(ABC):
+    """A warranty or return policy a dealer attaches to a sale by ``id``."""
+
+    id: ClassVar[str]
+    version: ClassVar[str]
+    kind: ClassVar[PolicyKind]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def terms(self, params: dict[str, Any], sale: SaleFacts) -> Terms:
+        """Validate the dealer's parameters and state the terms; raises ``InvalidRecord``
+        with ``field`` naming the parameter (e.g. ``max_km``) when one is wrong."""
+
+    @abstractmethod
+    def decide(self, terms: Terms, claim: ClaimFacts) -> Decision:
+        """Decide a claim from the ledger's facts alone: same facts, same decision."""
+
+
+# ---- referral commissions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Referral:
+    code: str
+    referrer: str
+    upline: str | None
+    rule: str
+    params: dict[str, Any]
+    model: str  # what the slots are counted by: WMI and model year of the VIN
+    region: str
+
+
+@dataclass(frozen=True)
+class SaleForCommission:
+    index: int
+    vin: str
+    dealer: str
+    price: Decimal | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class Commission:
+    beneficiary: str
+    amount: Decimal
+    currency: str
+    level: int  # 1: the referrer; 2: its upline
+    rule: str
+    version: str
+
+
+class CommissionRule(ABC):
+    """How a referral's commission is computed from a sale."""
+
+    id: ClassVar[str]
+    version: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters, checked and normalised; raises ``InvalidInput`` naming one."""
+
+    @abstractmethod
+    def compute(self, referral: Referral, sale: SaleForCommission) -> list[Commission]:
+        """The commissions a sale earns; an empty list when it earns none."""
+
+    def admit(self, referral: Referral, active: list[Referral]) -> None:
+        """Refuse (``Conflict``) a new referral that the rule does not allow next to
+        the ``active`` ones for the same model and region. Allows all by default."""
+        return None

@@ -1,0 +1,246 @@
+"""A dealer's sale with guarantees, claims decided by the policy plugins, end to end."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.service import Ledger
+from ledger.bundle import build_bundle
+from ledger.verify import verify_bundle
+from plugins import hookspecs
+from plugins.builtin import policies
+from plugins.hookspecs import hookimpl
+from plugins.interfaces import Policy, Terms
+from plugins.manager import create_plugin_manager
+from plugins.registry import Registry
+from tests.conftest import VIN, inspection, onboard
+
+
+def sale(dealer="bay-auto", policies=None, km=48_000, day="01"):
+    return {
+        "kind": "sale",
+        "vin": VIN,
+        "occurred_at": f"2026-06-{day}T10:00:00Z",
+        "odometer_km": km,
+        "dealer": dealer,
+        "price": {"amount": "18500.00", "currency": "EUR"},
+        "policies": policies
+        if policies is not None
+        else [
+            {"id": "return-7d", "params": {"max_km": 300}},
+            {"id": "powertrain-30d"},
+        ],
+    }
+
+
+def warranty(sale_index, day, km, component="engine", policy="powertrain-30d"):
+    return {
+        "kind": "warranty_claim",
+        "vin": VIN,
+        "occurred_at": f"2026-06-{day:02d}T09:00:00Z",
+        "odometer_km": km,
+        "sale": sale_index,
+        "policy": policy,
+        "component": component,
+        "description": "oil leak at the rear main seal",
+    }
+
+
+def return_request(sale_index, day, km):
+    return {
+        "kind": "return_request",
+        "vin": VIN,
+        "occurred_at": f"2026-06-{day:02d}T09:00:00Z",
+        "odometer_km": km,
+        "sale": sale_index,
+        "policy": "return-7d",
+    }
+
+
+def size(client) -> int:
+    return int(client.get("/log/checkpoint").text.splitlines()[1])
+
+
+def post(client, partner, record):
+    return client.post("/records", content=partner.envelope(record))
+
+
+@pytest.fixture
+def client(sqlite_ledger):
+    with TestClient(create_app(sqlite_ledger)) as c:
+        yield c
+
+
+@pytest.fixture
+def dealer(sqlite_ledger):
+    return onboard(sqlite_ledger, "bay-auto", "dealer")
+
+
+def test_sale_terms_claims_and_decisions(client, dealer, sqlite_ledger):
+    r = post(client, dealer, sale())
+    assert r.status_code == 201, r.text
+    sold = r.json()["index"]
+    history = client.get(f"/vehicles/{VIN}/history").json()
+    terms = history["entries"][-1]["derived"]["terms"]
+    assert [(t["policy"], t["ends"], t["km_limit"]) for t in terms] == [
+        ("return-7d", "2026-06-08", 48_300),
+        ("powertrain-30d", "2026-07-01", None),
+    ]
+    page = client.get(f"/vehicles/{VIN}").text
+    assert "Return the car within 7 days and 300 km" in page
+
+    r = post(client, dealer, warranty(sold, day=10, km=48_900))
+    assert r.status_code == 201, r.text
+    claim = r.json()["index"]
+    r = post(client, dealer, return_request(sold, day=9, km=48_950))
+    assert r.status_code == 201
+    late = r.json()["index"]
+    entries = {e["index"]: e for e in client.get(f"/vehicles/{VIN}/history").json()["entries"]}
+    decided = entries[claim + 1]
+    assert decided["kind"] == "claim_decision" and decided["signer"]["role"] == "operator"
+    assert decided["record"]["claim"] == claim and decided["record"]["approved"] is True
+    assert decided["record"]["days_since_sale"] == 9 and decided["record"]["km_since_sale"] == 900
+    refused = entries[late + 1]["record"]
+    assert refused["approved"] is False and "2026-06-08" in refused["reason"]
+    assert verify_bundle(build_bundle(sqlite_ledger.store, VIN), sqlite_ledger.vkey).ok
+
+
+def test_return_on_day_7_within_the_cap_is_approved(client, dealer):
+    sold = post(client, dealer, sale()).json()["index"]
+    r = post(client, dealer, return_request(sold, day=8, km=48_250))  # June 8 is day 7
+    assert r.status_code == 201
+    decision = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["record"]
+    assert decision["approved"] is True and decision["days_since_sale"] == 7
+    # A second return of the same sale is refused by the policy, from the ledger's facts.
+    post(client, dealer, {**return_request(sold, day=8, km=48_260), "reason": "again"})
+    decision = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["record"]
+    assert decision["approved"] is False and "already returned" in decision["reason"]
+
+
+def test_the_km_since_sale_comes_from_the_ledger_when_the_claim_has_none(
+    client, dealer, sqlite_ledger
+):
+    sold = post(client, dealer, sale()).json()["index"]
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    post(client, inspector, {**inspection(km=48_700), "occurred_at": "2026-06-05T08:00:00Z"})
+    claim = warranty(sold, day=6, km=None)
+    del claim["odometer_km"]
+    assert post(client, dealer, claim).status_code == 201
+    decision = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["record"]
+    assert decision["km_since_sale"] == 700 and decision["odometer_km"] == 48_700
+
+
+def test_only_the_selling_dealer_files_claims_on_a_sale(client, dealer, sqlite_ledger):
+    sold = post(client, dealer, sale()).json()["index"]
+    other = onboard(sqlite_ledger, "rival-cars", "dealer")
+    before = size(client)
+    r = post(client, other, warranty(sold, day=3, km=48_100))
+    assert r.status_code == 403 and "bay-auto" in r.json()["detail"]
+    # Nor may a dealer attach guarantees to another dealer's sale.
+    r = post(client, other, sale(dealer="bay-auto"))
+    assert r.status_code == 403
+    assert size(client) == before
+
+
+@pytest.mark.parametrize(
+    "record, field, words",
+    [
+        (
+            sale(policies=[{"id": "return-7d", "params": {"max_km": 99_999}}]),
+            "$.policies[0].params.max_km",
+            "max_km",
+        ),
+        (sale(policies=[{"id": "lifetime-everything"}]), "$.policies[0].id", "return-7d"),
+        (sale(policies=[{"id": "return-7d"}, {"id": "return-7d"}]), "$.policies[1].id", "twice"),
+        ({**sale(), "odometer_km": None}, "$.odometer_km", "odometer"),
+    ],
+)
+def test_bad_terms_are_refused_naming_the_field(client, dealer, record, field, words):
+    record = {k: v for k, v in record.items() if v is not None}
+    before = size(client)
+    r = post(client, dealer, record)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field and words in r.json()["detail"]
+    assert size(client) == before
+
+
+def test_a_claim_on_a_policy_the_sale_lacks(client, dealer):
+    sold = post(client, dealer, sale(policies=[{"id": "return-7d"}])).json()["index"]
+    r = post(client, dealer, warranty(sold, day=3, km=48_100))
+    assert r.status_code == 422 and r.json()["field"] == "$.policy"
+    assert "return-7d" in r.json()["detail"]
+
+
+class Exploding(Policy):
+    id = "exploding"
+    version = "0.1"
+    kind = "warranty"
+
+    def terms(self, params, sale):
+        return Terms(
+            policy=self.id,
+            version=self.version,
+            kind="warranty",
+            starts="2026-06-01",
+            ends=None,
+            km_limit=None,
+            components=["engine"],
+            summary="explodes on claims",
+        )
+
+    def decide(self, terms, claim):
+        raise ZeroDivisionError("division by zero in the claims table")
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def register_policies(self):
+        return [Exploding()]
+
+
+def test_a_failing_plugin_is_a_problem_naming_it_and_appends_nothing(sqlite_ledger):
+    pm = create_plugin_manager(load_entry_points=False)
+    pm.register(ExplodingPlugin(), name="exploding-plugin")
+    ledger = Ledger(sqlite_ledger.settings, sqlite_ledger.store, registry=Registry(pm))
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    with TestClient(create_app(ledger)) as client:
+        sold = post(client, dealer, sale(policies=[{"id": "exploding"}])).json()["index"]
+        before = size(client)
+        r = post(client, dealer, warranty(sold, day=3, km=48_100, policy="exploding"))
+        assert r.status_code == 500
+        assert r.headers["content-type"].startswith("application/problem+json")
+        body = r.json()
+        assert body["plugin"] == "exploding-plugin" and "exploding-plugin" in body["detail"]
+        assert "ZeroDivisionError" in body["detail"]
+        assert size(client) == before
+        assert client.get("/healthz").status_code == 200  # the server is still up
+
+
+def test_an_operator_can_disable_a_plugin(sqlite_ledger):
+    settings = sqlite_ledger.settings
+    settings.disabled_plugins = ["plugins.builtin.policies"]
+    ledger = Ledger(settings, sqlite_ledger.store)
+    assert ledger.plugins.policies == {}
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    with TestClient(create_app(ledger)) as client:
+        r = post(client, dealer, sale())
+        assert r.status_code == 422 and "no policy 'return-7d'" in r.json()["detail"]
+        assert post(client, dealer, sale(policies=[])).status_code == 201
+
+
+def test_registry_refuses_two_plugins_claiming_one_id():
+    pm = pluggy.PluginManager("vinledger")
+    pm.add_hookspecs(hookspecs)
+    pm.register(policies, name="a")
+
+    class Again:
+        @hookimpl
+        def register_policies(self):
+            return [policies.SevenDayReturn()]
+
+    pm.register(Again(), name="b")
+    with pytest.raises(RuntimeError, match="'return-7d' is registered by both"):
+        Registry(pm)
