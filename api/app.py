@@ -15,6 +15,7 @@ from api.problems import exception_handlers
 from api.routes.admin import AdminController
 from api.routes.log import LogController
 from api.routes.records import RecordsController
+from api.routes.referrals import ReferralsController
 from api.routes.vehicles import STATIC, TEMPLATES, AttachmentsController, VehiclesController
 from api.service import Ledger
 
@@ -38,6 +39,7 @@ def create_app(ledger: Ledger) -> Litestar:
             VehiclesController,
             AdminController,
             AttachmentsController,
+            ReferralsController,
             healthz,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False

@@ -183,6 +183,23 @@ def keys_revoke(data_dir, keyid, reason) -> None:
     click.echo(f"Key {keyid} revoked at entry {a.index}")
 
 
+@main.group()
+def tokens() -> None:
+    """API tokens for dealers and referrers (to read their commissions)."""
+
+
+@tokens.command("issue")
+@data_option
+@click.argument("actor_id")
+def tokens_issue(data_dir, actor_id) -> None:
+    """Print a new bearer token for ACTOR_ID; only its hash is kept."""
+    ledger = _open_ledger(data_dir)
+    try:
+        click.echo(ledger.issue_token(actor_id))
+    finally:
+        ledger.close()
+
+
 @main.command()
 @data_option
 @click.option(
@@ -208,6 +225,38 @@ def audit(data_dir: Path, signatures: bool) -> None:
         f"{result.vins} vehicles, {result.signatures} signatures verified",
         fg="green",
     )
+
+
+@main.command("plugins")
+@data_option
+def plugins_command(data_dir: Path) -> None:
+    """List the plugins this ledger loads, with their versions and what they register."""
+    from api.config import load_settings
+    from plugins.manager import create_plugin_manager, list_plugins
+    from plugins.registry import Registry
+
+    disabled = (
+        load_settings(data_dir).disabled_plugins if (data_dir / "config.json").exists() else []
+    )
+    pm = create_plugin_manager(disabled)
+    registry = Registry(pm)
+    registered: dict[str, list[str]] = {}
+    for kind, table in (
+        ("provider", registry.providers),
+        ("policy", registry.policies),
+        ("rule", registry.rules),
+    ):
+        for key, item in sorted(table.items()):
+            registered.setdefault(registry.plugin_of(item), []).append(f"{kind} {key}")
+    for info in list_plugins(pm):
+        where = "built-in" if info.builtin else "installed"
+        click.echo(f"{info.name} {info.version} ({where})")
+        for line in registered.get(info.name, []):
+            click.echo(f"    {line}")
+        if info.name in registry.failed:
+            click.secho(f"    FAILED: {registry.failed[info.name]}", fg="red")
+    for name in disabled:
+        click.echo(f"{name} (disabled in config.json)")
 
 
 # ---- partners and dealers ---------------------------------------------------------------

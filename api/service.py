@@ -11,7 +11,8 @@ import asyncio
 import base64
 import hashlib
 import re
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,13 @@ from core.errors import (
     KeyRevoked,
     NotFound,
     TooLarge,
+    Unauthorized,
     UnknownKey,
     VinledgerError,
 )
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
-from core.records import encode_record, parse_record
+from core.records import Sale, encode_record, parse_record
 from core.roles import check_role_may_submit
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
@@ -38,9 +40,15 @@ from ledger.entry import MAX_ENTRY_BYTES, decode_entry, record_bytes
 from ledger.reader import LogReader
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
-from ledger.storage import Store, entries_for_vin, get_actor, get_key
+from ledger.storage import Store, TokenRow, entries_for_vin, get_actor, get_key
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
+from plugins.referrals import (
+    check_sale_referral,
+    commissions,
+    create_referral,
+    verify_referral_envelope,
+)
 from plugins.registry import Registry
 from plugins.submissions import read_record
 
@@ -108,6 +116,9 @@ class Ledger:
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         record, derived = read_record(self.plugins, env)
         check_role_may_submit(role, record.kind)
+        if isinstance(record, Sale) and record.referral_code is not None:
+            with self.store.reader() as s:
+                check_sale_referral(s, self.plugins, record)
         return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
 
     def _batcher_for_loop(self) -> GroupCommit:
@@ -247,6 +258,69 @@ class Ledger:
             "entries": items,
             "view": analyse(items),
         }
+
+    # ---- referrals and commissions (private, beside the log) ----------------------
+
+    def _signed_by(self, env: dsse.Envelope) -> str:
+        """The actor whose granted, unrevoked key signed ``env``."""
+        with self.store.reader() as s:
+            for sig in env.signatures:
+                key = get_key(s, sig.keyid)
+                if key is not None:
+                    break
+            else:
+                raise UnknownKey("no signature is by a key granted on this ledger")
+        if key.revoked_idx is not None:
+            raise KeyRevoked(f"key {key.key_id} was revoked at log index {key.revoked_idx}")
+        dsse.verify_envelope(env, public_key_from_raw(key.public_key))
+        return key.actor_id
+
+    def create_referral(self, raw: bytes) -> dict[str, Any]:
+        env = verify_referral_envelope(raw)
+        actor_id = self._signed_by(env)
+        with self.store.writer.begin() as s:
+            referral = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
+        return {
+            "code": referral.code,
+            "referrer": referral.referrer,
+            "upline": referral.upline,
+            "rule": referral.rule,
+            "rule_version": self.plugins.rule(referral.rule).version,
+            "params": referral.params,
+            "model": referral.model,
+            "region": referral.region,
+        }
+
+    def issue_token(self, actor_id: str) -> str:
+        """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""
+        token = secrets.token_urlsafe(32)
+        with self.store.writer.begin() as s:
+            if get_actor(s, actor_id) is None:
+                raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
+            s.add(
+                TokenRow(
+                    token_hash=hashlib.sha256(token.encode()).digest(),
+                    actor_id=actor_id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return token
+
+    def actor_for_token(self, token: str) -> str | None:
+        """The actor a token belongs to; None for the operator's admin token."""
+        if secrets.compare_digest(token.encode(), self.settings.admin_token().encode()):
+            return None
+        with self.store.reader() as s:
+            row = s.get(TokenRow, hashlib.sha256(token.encode()).digest())
+        if row is None:
+            raise Unauthorized("the bearer token is not known to this ledger")
+        return row.actor_id
+
+    def commissions(self, token: str, as_of: date | None = None) -> list[dict[str, Any]]:
+        actor_id = self.actor_for_token(token)
+        as_of = as_of or datetime.now(UTC).date()
+        with self.store.writer.begin() as s:  # stores commissions computed on first read
+            return commissions(s, self.plugins, as_of, actor_id=actor_id)
 
     def attachment_path(self, sha256: str) -> Path:
         """Where a held attachment lives; the name must be a SHA-256, so no path escapes."""

@@ -99,6 +99,46 @@ class KeyRow(Base):
 Index("ix_keys_actor", KeyRow.actor_id)
 
 
+# ---- private: beside the log, never in it ---------------------------------------------
+# Referrals, their commissions and the parties' API tokens are private to the dealer,
+# the referrer and the operator. Nothing here is hashed into the log or served in a
+# public history; a commission cites the public sale entry it was computed from.
+
+
+class ReferralRow(Base):
+    __tablename__ = "referrals"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    referrer: Mapped[str] = mapped_column(ForeignKey("actors.actor_id"))
+    upline: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)  # JSON, as the rule normalised it
+    model: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommissionRow(Base):
+    __tablename__ = "commissions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    sale_idx: Mapped[int] = mapped_column(BigInteger, index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    dealer: Mapped[str] = mapped_column(String(64), index=True)
+    beneficiary: Mapped[str] = mapped_column(String(64), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    amount: Mapped[str] = mapped_column(String(32))  # a decimal string, never a float
+    currency: Mapped[str] = mapped_column(String(3))
+    rule: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("sale_idx", "level", name="uq_commission_sale_level"),)
+
+
+class TokenRow(Base):
+    __tablename__ = "api_tokens"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.actor_id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -76,4 +76,3 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
             raise InvalidRecord(f"policy {ref.id!r}: {err.detail}", field=path) from None
         terms.append(msgspec.to_builtins(stated))
     return {"terms": terms}
-

@@ -35,6 +35,10 @@ class ActorIn(msgspec.Struct, forbid_unknown_fields=True):
     upline: str | None = None
 
 
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    actor_id: str
+
+
 class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: str = "revoked by the operator"
 
@@ -64,6 +68,11 @@ class AdminController(Controller):
     def revoke(self, ledger: Ledger, keyid: str, data: RevokeIn) -> dict:
         """Appends a revocation; the key signs nothing after this entry."""
         return {"key_id": keyid, "entries": _entries([ledger.revoke_key(keyid, data.reason)])}
+
+    @post("/tokens", sync_to_thread=True, status_code=201, summary="Issue an API token")
+    def token(self, ledger: Ledger, data: TokenIn) -> dict:
+        """A bearer token for a dealer or referrer to read its own commissions. Shown once."""
+        return {"actor_id": data.actor_id, "token": ledger.issue_token(data.actor_id)}
 
     @get("/keys/{keyid:str}", sync_to_thread=True, summary="A key's status")
     def key(self, ledger: Ledger, keyid: str) -> dict:

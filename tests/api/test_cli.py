@@ -179,3 +179,16 @@ def _vehicle_entries(ledger) -> list[dict]:
 
     with ledger.store.reader() as s:
         return [{"vin": v} for (v,) in s.query(EntryRow.vin).filter(EntryRow.vin.is_not(None))]
+
+
+def test_plugins_lists_what_is_loaded_and_what_is_disabled(tmp_path):
+    data = tmp_path / "d"
+    vinledger("init", data=data)
+    out = vinledger("plugins", data=data).stdout
+    assert "plugins.builtin.policies" in out and "policy return-7d" in out
+    config = json.loads((data / "config.json").read_text())
+    config["disabled_plugins"] = ["plugins.builtin.policies"]
+    (data / "config.json").write_text(json.dumps(config))
+    out = vinledger("plugins", data=data).stdout
+    assert "policy return-7d" not in out
+    assert "plugins.builtin.policies (disabled in config.json)" in out

@@ -1,0 +1,52 @@
+"""Referral codes and commissions: private to the dealer, the referrer and the operator.
+
+Nothing here is in the log or in any public history. A referrer creates a code by
+signing it with its own key; commissions are read with a bearer token (the
+operator's admin token sees all; a dealer's or referrer's token sees its own).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from api.service import Ledger
+from core.errors import Unauthorized
+
+
+def bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "commissions are private: send 'Authorization: Bearer <token>' (the operator "
+            "issues tokens with `vinledger tokens issue ACTOR`)"
+        )
+    return token.strip()
+
+
+class ReferralsController(Controller):
+    path = "/"
+    tags = ["referrals"]
+
+    @post("/referrals", sync_to_thread=True, status_code=201, summary="Create a referral code")
+    def create(self, body: bytes, ledger: Ledger) -> dict:
+        """A DSSE envelope (payloadType application/vnd.vinledger.referral+json) signed by a
+        referrer: {"code", "rule", "params", "model", "region"}. Kept private."""
+        return ledger.create_referral(body)
+
+    @get("/commissions", sync_to_thread=True, summary="Commissions (private)")
+    def commissions(
+        self,
+        request: Request,
+        ledger: Ledger,
+        as_of: Annotated[
+            date | None,
+            Parameter(description="the day statuses are computed for (default today, UTC)"),
+        ] = None,
+    ) -> dict:
+        """Each commission with its sale's log index, rule id and version, amount and status
+        (held until the sale's return window closes, then payable; voided by a return)."""
+        return {"commissions": ledger.commissions(bearer(request), as_of)}
