@@ -374,7 +374,7 @@ def parse_record(payload: bytes) -> Record:
         record = _decoder.decode(payload)
     except msgspec.ValidationError as err:  # a subclass of DecodeError, so first
         raise _invalid(err) from err
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec lets bad UTF-8 out
         raise InvalidRecord(
             f"payload is not valid JSON: {err}; a record is one UTF-8 JSON object"
         ) from err

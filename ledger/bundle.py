@@ -48,7 +48,7 @@ def encode_bundle(bundle: Bundle) -> bytes:
 def decode_bundle(data: bytes) -> Bundle:
     try:
         bundle = msgspec.json.decode(data, type=Bundle)
-    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidInput(f"not a vinledger bundle: {err}") from None
     if bundle.format != BUNDLE_FORMAT:
         raise InvalidInput(f"bundle format {bundle.format!r} is not {BUNDLE_FORMAT!r}")

@@ -58,7 +58,7 @@ def encode_entry(entry: Entry) -> bytes:
 def decode_entry(data: bytes) -> Entry:
     try:
         entry = _decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidInput(f"not a vinledger entry: {err}") from None
     if entry.v != FORMAT_VERSION:
         raise InvalidInput(f"entry format version {entry.v} is not supported (expected 1)")

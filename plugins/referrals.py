@@ -61,7 +61,7 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
     """Store a referral the referrer ``actor_id`` signed; refuses what the rule refuses."""
     try:
         req = msgspec.json.decode(payload, type=ReferralRequest)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidRecord(f"invalid referral: {err}") from None
     actor = get_actor(s, actor_id)
     if actor is None or actor.role != "referrer":

@@ -126,7 +126,7 @@ class RecordsController(Controller):
             raise TooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; split it")
         try:
             batch = msgspec.json.decode(raw, type=_Batch)
-        except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        except (msgspec.DecodeError, UnicodeDecodeError) as err:
             raise InvalidInput(f'body must be {{"envelopes": [...]}}: {err}') from None
         if not 1 <= len(batch.envelopes) <= MAX_BATCH:
             raise InvalidInput(
