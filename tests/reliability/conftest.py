@@ -1,0 +1,53 @@
+"""Real server processes on one data directory, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from core.vin import check_digit
+from tests.conftest import vinledger
+
+
+def vins(n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        vin = f"1HGCM8263{i % 10}A{i:06d}"
+        out.append(vin[:8] + check_digit(vin) + vin[9:])
+    return out
+
+
+def start(data, port) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the server did not start")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def data_dir(request, tmp_path):
+    data = tmp_path / "data"
+    args = ["init"]
+    if request.param == "postgres":
+        from ledger.storage import Base, Store
+
+        url = request.getfixturevalue("pg_database")
+        store = Store(url)
+        Base.metadata.drop_all(store.write_engine)
+        store.dispose()
+        args += ["--database-url", url]
+    vkey = vinledger(*args, data=data).stdout.strip().splitlines()[-1]
+    return data, vkey
