@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 
 from api.problems import exception_handlers
 from api.routes.admin import AdminController
+from api.routes.dealers import DealersController
 from api.routes.log import LogController
 from api.routes.records import RecordsController
 from api.routes.referrals import ReferralsController
@@ -40,6 +41,7 @@ def create_app(ledger: Ledger) -> Litestar:
             AdminController,
             AttachmentsController,
             ReferralsController,
+            DealersController,
             healthz,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False

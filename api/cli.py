@@ -183,6 +183,20 @@ def keys_revoke(data_dir, keyid, reason) -> None:
     click.echo(f"Key {keyid} revoked at entry {a.index}")
 
 
+@main.command("append")
+@data_option
+@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def append_command(data_dir, record: Path) -> None:
+    """Append RECORD.json as the operator (a dispute, a complaint, a correction, a recall)."""
+    ledger = _open_ledger(data_dir)
+    try:
+        a = ledger.operator_submit(record.read_bytes())
+    finally:
+        ledger.close()
+    word = "appended" if a.created else "already in the log"
+    click.echo(f"{word}: entry {a.index}")
+
+
 @main.group()
 def tokens() -> None:
     """API tokens for dealers and referrers (to read their commissions)."""

@@ -52,6 +52,10 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t("alert_damage", flag=t(f"flag_{facts['flag']}"))
     if kind == "recall_open":
         return t("alert_recall_open", **facts)
+    if kind == "implausible_rate":
+        return t("alert_implausible_rate", km=f"{facts['km']:,}", days=facts["days"])
+    if kind == "service_gap":
+        return t("alert_service_gap", days=facts["days"])
     return t(f"alert_{kind}")
 
 
@@ -167,6 +171,7 @@ def page_model(
         if e["kind"] == "correction":
             corrections.setdefault(e["record"]["corrects"], []).append(e)
     rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
+    disputed = {d["index"] for d in view.get("disputed", [])}
     timeline = []
     for e in entries:
         rec = e["record"]
@@ -192,26 +197,39 @@ def page_model(
                         name=c["signer"]["name"],
                         reason=c["record"]["reason"],
                     )
+                    + " — "
+                    + ", ".join(f"{k}: {v}" for k, v in c["record"]["fields"].items())
                     for c in corrections.get(e["index"], [])
                 ],
                 "backwards": e["index"] in rollback_low,
+                "disputed": e["index"] in disputed,
             }
         )
     vehicle = history["vehicle"]
-    owners = len({e["record"]["owner_commitment"] for e in entries if e["kind"] == "transfer"})
+    owners = view["owners"]["count"]
+    trusted = view["odometer"].get("last_trusted")
     latest = view.get("latest_inspection")
     last_km = view["odometer"]["last_km"]
     return {
         "vin": history["vin"],
         "vehicle": vehicle,
         "alerts": [
-            {"text": alert_text(a, t), "severity": a["severity"], "entries": a["entries"]}
+            {
+                "text": alert_text(a, t) + (f" ({t('disputed')})" if a.get("disputed") else ""),
+                "severity": a["severity"],
+                "entries": a["entries"],
+            }
             for a in view["alerts"]
         ],
         "latest_grade": latest["grade"] if latest else None,
         "latest_grade_index": latest["index"] if latest else None,
         "last_km": _km(last_km, t) if last_km is not None else None,
         "owners": owners,
+        "last_trusted": (
+            {"km": _km(trusted["km"], t), "index": trusted["index"]}
+            if trusted and trusted["km"] != last_km
+            else None
+        ),
         "count": len(entries),
         "terms": _terms(entries, as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
 
 from api.config import Settings
 from core import dsse
@@ -32,6 +33,7 @@ from core.errors import (
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
 from core.records import Sale, encode_record, parse_record
+from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import check_role_may_submit
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
@@ -40,7 +42,15 @@ from ledger.entry import MAX_ENTRY_BYTES, decode_entry, record_bytes
 from ledger.reader import LogReader
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
-from ledger.storage import Store, TokenRow, entries_for_vin, get_actor, get_key
+from ledger.storage import (
+    ActorRow,
+    EntryRow,
+    Store,
+    TokenRow,
+    entries_for_vin,
+    get_actor,
+    get_key,
+)
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
 from plugins.referrals import (
@@ -165,6 +175,15 @@ class Ledger:
                 raise o
         return outcomes
 
+    def operator_submit(self, payload: bytes) -> Appended:
+        """A record the operator files (a dispute, a complaint, a correction, a recall),
+        signed with the operator key and checked like anyone's submission."""
+        env = dsse.sign_envelope(payload, self.settings.operator_key())
+        (outcome,) = self.submit_now([dsse.encode_envelope(env)])
+        if isinstance(outcome, VinledgerError):
+            raise outcome
+        return outcome
+
     def genesis(self, name: str = "Ledger operator") -> list[Appended]:
         """Entries 0 and 1: the operator actor and the grant of its own key."""
         from core.records import Actor, KeyGrant
@@ -258,6 +277,49 @@ class Ledger:
             "entries": items,
             "view": analyse(items),
         }
+
+    # ---- dealer reputation ------------------------------------------------------------
+
+    def _dealer_items(self, s, dealers: list[str]) -> list[dict[str, Any]]:
+        kinds = (
+            "sale",
+            "return_request",
+            "warranty_claim",
+            "claim_decision",
+            "correction",
+            "complaint",
+        )
+        rows = s.scalars(
+            select(EntryRow)
+            .where(EntryRow.kind.in_(kinds) | EntryRow.actor_id.in_(dealers))
+            .order_by(EntryRow.idx)
+        )
+        return [
+            {
+                "index": row.idx,
+                "kind": row.kind,
+                "signer": {"id": row.actor_id},
+                "record": msgspec.json.decode(record_bytes(decode_entry(row.data))),
+            }
+            for row in rows
+        ]
+
+    def dealers(self) -> dict[str, Any]:
+        """Every dealer's figures, ranked by the rule stated with them."""
+        with self.store.reader() as s:
+            actors = {
+                a.actor_id: a.name
+                for a in s.scalars(select(ActorRow).where(ActorRow.role == "dealer"))
+            }
+            items = self._dealer_items(s, list(actors))
+        figures = [{**dealer_figures(d, items), "name": name} for d, name in actors.items()]
+        return {"ranking_rule": RANKING_RULE, "dealers": rank(figures)}
+
+    def dealer(self, dealer_id: str) -> dict[str, Any]:
+        for figures in self.dealers()["dealers"]:
+            if figures["dealer"] == dealer_id:
+                return {"ranking_rule": RANKING_RULE, **figures}
+        raise NotFound(f"{dealer_id!r} is not a dealer of this ledger")
 
     # ---- referrals and commissions (private, beside the log) ----------------------
 

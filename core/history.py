@@ -1,27 +1,100 @@
 """What a vehicle's entries mean together: the derived view of a history.
 
-Pure and deterministic: the same entries always give the same view, and every
-conclusion names the entries (log indexes) behind it so a buyer can check them.
-Input is the list of history items the API builds (``index``, ``kind``, ``signer``,
+Pure and deterministic: the same entries always give the same view (no clock: the
+caller passes ``as_of`` where a date matters), and every conclusion names the
+entries (log indexes) behind it so a buyer can check them. Input is the list of
+history items the API builds (``index``, ``kind``, ``signer`` {id, name, role},
 ``record`` as plain JSON values), in chain order.
+
+The stages:
+
+1. corrections and disputes: a ``correction`` (by the original signer or the
+   operator; the sequencer enforces that) supersedes fields of the entry it
+   corrects, which keeps its original record beside the corrected one; an open
+   ``dispute`` marks an entry's facts as disputed;
+2. odometer: every reading from every source in time order, rollbacks beyond a
+   stated tolerance (naming both entries and their signers), implausible rates,
+   the ``odometer_not_actual`` brand, and the last reading that can be trusted;
+3. damage and brands, owners, service intervals and gaps, recalls.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+from datetime import date, datetime
 from typing import Any
 
 # A reading this much lower than an earlier one is a rollback, not a typo in the
 # last digit or a rounding difference between a dashboard and a workshop system.
 ROLLBACK_TOLERANCE_KM = 50
+# Faster than this between two readings is not driving: one of them is wrong.
+MAX_KM_PER_DAY = 2_000
+# Longer than this without a service is a gap worth a buyer's question.
+SERVICE_GAP_DAYS = 450
 
 _DAMAGE_FLAGS = ("accident", "flood", "fire", "structural", "airbag")
+# Kinds whose odometer_km is not a reading of its own (a decision repeats one).
+_NOT_READINGS = frozenset({"correction", "claim_decision", "dispute", "complaint"})
+
+
+def _day(text: str) -> date:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+
+
+def _alert(kind: str, severity: str, message: str, entries: list[int], **facts) -> dict:
+    return {
+        "type": kind,
+        "severity": severity,
+        "message": message,
+        "entries": entries,
+        "facts": facts,
+    }
+
+
+# ---- 1. corrections and disputes --------------------------------------------------
+
+
+def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items with each correction applied to the entry it corrects.
+
+    A corrected item's ``record`` holds the corrected values; ``original`` the record
+    as first signed, and ``corrections`` who changed what and why. Later corrections
+    win over earlier ones, field by field. Open disputes go into ``disputes``.
+    """
+    out = [copy.deepcopy(item) for item in items]
+    by_index = {item["index"]: item for item in out}
+    for item in out:
+        rec = item["record"]
+        if item["kind"] == "correction" and rec["corrects"] in by_index:
+            target = by_index[rec["corrects"]]
+            target.setdefault("original", copy.deepcopy(target["record"]))
+            target["record"].update(rec["fields"])
+            target.setdefault("corrections", []).append(
+                {
+                    "index": item["index"],
+                    "by": item["signer"]["id"],
+                    "reason": rec["reason"],
+                    "fields": sorted(rec["fields"]),
+                }
+            )
+        elif item["kind"] == "dispute" and rec["disputes"] in by_index:
+            disputes = by_index[rec["disputes"]].setdefault("disputes", [])
+            if rec.get("status", "open") == "resolved":
+                disputes.clear()
+            else:
+                disputes.append({"index": item["index"], "reason": rec["reason"]})
+    return out
+
+
+# ---- 2. odometer -------------------------------------------------------------------
 
 
 def odometer_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     readings = []
     for item in items:
         km = item["record"].get("odometer_km")
-        if km is None:
+        if km is None or item["kind"] in _NOT_READINGS:
             continue
         readings.append(
             {
@@ -30,6 +103,8 @@ def odometer_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "km": km,
                 "kind": item["kind"],
                 "signer": item["signer"]["id"],
+                "corrected": bool(item.get("corrections")),
+                "disputed": bool(item.get("disputes")),
             }
         )
     # Time order of the events, not of logging; ties keep log order.
@@ -43,16 +118,15 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
     for r in readings:
         if highest is not None and r["km"] < highest["km"] - tolerance_km:
             alerts.append(
-                {
-                    "type": "odometer_rollback",
-                    "severity": "high",
-                    "message": (
-                        f"odometer went back from {highest['km']} km (entry {highest['index']}, "
-                        f"{highest['signer']}) to {r['km']} km (entry {r['index']}, {r['signer']})"
-                    ),
-                    "entries": [highest["index"], r["index"]],
-                    "facts": {"from_km": highest["km"], "to_km": r["km"]},
-                }
+                _alert(
+                    "odometer_rollback",
+                    "high",
+                    f"odometer went back from {highest['km']} km (entry {highest['index']}, "
+                    f"{highest['signer']}) to {r['km']} km (entry {r['index']}, {r['signer']})",
+                    [highest["index"], r["index"]],
+                    from_km=highest["km"],
+                    to_km=r["km"],
+                )
             )
             # The lowered reading is the new baseline: readings that go on from it are
             # not each a new rollback, but a later drop below it is.
@@ -62,6 +136,105 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
     return alerts
 
 
+def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    alerts = []
+    for a, b in itertools.pairwise(readings):
+        days = (_day(b["occurred_at"]) - _day(a["occurred_at"])).days
+        driven = b["km"] - a["km"]
+        if driven > MAX_KM_PER_DAY * max(days, 1):
+            alerts.append(
+                _alert(
+                    "implausible_rate",
+                    "medium",
+                    f"{driven} km in {days} days between entry {a['index']} ({a['signer']}) "
+                    f"and entry {b['index']} ({b['signer']}): more than {MAX_KM_PER_DAY} km a day",
+                    [a["index"], b["index"]],
+                    km=driven,
+                    days=days,
+                )
+            )
+    return alerts
+
+
+def last_trusted(readings, rollbacks, not_actual_since: str | None) -> dict[str, Any] | None:
+    """The last reading before anything made the odometer untrustworthy."""
+    cut = min(
+        (r["occurred_at"] for r in readings if r["index"] in {a["entries"][1] for a in rollbacks}),
+        default=None,
+    )
+    if not_actual_since is not None and (cut is None or not_actual_since < cut):
+        cut = not_actual_since
+    trusted = [r for r in readings if (cut is None or r["occurred_at"] < cut) and not r["disputed"]]
+    return trusted[-1] if trusted else None
+
+
+# ---- 3. damage, brands, owners, service, recalls --------------------------------------------
+
+
+def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    alerts, brands = [], []
+    for item in items:
+        rec, idx, kind = item["record"], item["index"], item["kind"]
+        if kind == "title_brand":
+            brands.append({"brand": rec["brand"], "index": idx, "since": rec["occurred_at"]})
+            alerts.append(
+                _alert(
+                    f"title_brand_{rec['brand']}",
+                    "high",
+                    f"title branded {rec['brand'].replace('_', ' ')} "
+                    f"({rec.get('jurisdiction', '')}), entry {idx}",
+                    [idx],
+                    brand=rec["brand"],
+                )
+            )
+        elif kind == "inspection":
+            for flag in (f for f in _DAMAGE_FLAGS if rec.get("flags", {}).get(f)):
+                severity = "high" if flag in ("flood", "fire", "structural") else "medium"
+                alerts.append(
+                    _alert(
+                        f"{flag}_damage",
+                        severity,
+                        f"inspection reported {flag} damage, entry {idx}",
+                        [idx],
+                        flag=flag,
+                    )
+                )
+        elif kind == "insurance_claim":
+            if rec.get("cause") in ("flood", "fire"):
+                alerts.append(
+                    _alert(
+                        f"{rec['cause']}_damage",
+                        "high",
+                        f"insurance claim for {rec['cause']} damage, entry {idx}",
+                        [idx],
+                        flag=rec["cause"],
+                    )
+                )
+            if rec.get("structural"):
+                alerts.append(
+                    _alert(
+                        "structural_damage",
+                        "high",
+                        f"insurer reported structural damage, entry {idx}",
+                        [idx],
+                        flag="structural",
+                    )
+                )
+            if rec.get("total_loss"):
+                alerts.append(
+                    _alert(
+                        "total_loss", "high", f"insurer declared a total loss, entry {idx}", [idx]
+                    )
+                )
+            if rec.get("airbag_deployed"):
+                alerts.append(
+                    _alert(
+                        "airbag_deployed", "high", f"airbag deployed in a claim, entry {idx}", [idx]
+                    )
+                )
+    return alerts, brands
+
+
 def open_recalls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Recall campaigns whose latest entry says open (a later ``remedied`` closes one)."""
     latest: dict[str, dict[str, Any]] = {}
@@ -69,104 +242,107 @@ def open_recalls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if item["kind"] == "recall":
             latest[item["record"]["campaign"]] = item
     return [
-        {
-            "type": "recall_open",
-            "severity": "medium",
-            "message": f"open recall {campaign} ({item['record']['component']}), "
-            f"entry {item['index']}",
-            "entries": [item["index"]],
-            "facts": {"campaign": campaign, "component": item["record"]["component"]},
-        }
+        _alert(
+            "recall_open",
+            "medium",
+            f"open recall {campaign} ({item['record']['component']}), entry {item['index']}",
+            [item["index"]],
+            campaign=campaign,
+            component=item["record"]["component"],
+        )
         for campaign, item in sorted(latest.items())
         if item["record"]["status"] == "open"
     ]
 
 
-def analyse(items: list[dict[str, Any]]) -> dict[str, Any]:
-    readings = odometer_readings(items)
-    alerts = rollback_alerts(readings)
-    brands = []
+def owners(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Owners counted from transfer commitments: how many, never who."""
+    seen: dict[str, int] = {}
     for item in items:
-        rec, idx = item["record"], item["index"]
-        kind = item["kind"]
-        if kind == "title_brand":
-            brands.append({"brand": rec["brand"], "index": idx})
+        if item["kind"] == "transfer":
+            seen.setdefault(item["record"]["owner_commitment"], item["index"])
+    return {"count": len(seen), "entries": sorted(seen.values())}
+
+
+def service(items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
+    visits = sorted(
+        (item["record"]["occurred_at"], item["index"], item["record"].get("odometer_km"))
+        for item in items
+        if item["kind"] == "maintenance"
+    )
+    intervals, alerts = [], []
+    for (t0, i0, km0), (t1, i1, km1) in itertools.pairwise(visits):
+        days = (_day(t1) - _day(t0)).days
+        km = km1 - km0 if km0 is not None and km1 is not None else None
+        intervals.append({"from": i0, "to": i1, "days": days, "km": km})
+        if days > SERVICE_GAP_DAYS:
             alerts.append(
-                {
-                    "type": f"title_brand_{rec['brand']}",
-                    "severity": "high",
-                    "message": f"title branded {rec['brand'].replace('_', ' ')} "
-                    f"({rec.get('jurisdiction', '')}), entry {idx}",
-                    "entries": [idx],
-                    "facts": {"brand": rec["brand"]},
-                }
+                _alert(
+                    "service_gap",
+                    "low",
+                    f"{days} days without a recorded service between entry {i0} and entry {i1}",
+                    [i0, i1],
+                    days=days,
+                )
             )
-        elif kind == "inspection":
-            found = [f for f in _DAMAGE_FLAGS if rec.get("flags", {}).get(f)]
-            for flag in found:
-                alerts.append(
-                    {
-                        "type": f"{flag}_damage",
-                        "severity": "high" if flag in ("flood", "fire", "structural") else "medium",
-                        "message": f"inspection reported {flag} damage, entry {idx}",
-                        "entries": [idx],
-                        "facts": {"flag": flag},
-                    }
-                )
-        elif kind == "insurance_claim":
-            if rec.get("cause") in ("flood", "fire"):
-                alerts.append(
-                    {
-                        "type": f"{rec['cause']}_damage",
-                        "severity": "high",
-                        "message": f"insurance claim for {rec['cause']} damage, entry {idx}",
-                        "entries": [idx],
-                        "facts": {"flag": rec["cause"]},
-                    }
-                )
-            if rec.get("structural"):
-                alerts.append(
-                    {
-                        "type": "structural_damage",
-                        "severity": "high",
-                        "message": f"insurer reported structural damage, entry {idx}",
-                        "entries": [idx],
-                        "facts": {"flag": "structural"},
-                    }
-                )
-            if rec.get("total_loss"):
-                alerts.append(
-                    {
-                        "type": "total_loss",
-                        "severity": "high",
-                        "message": f"insurer declared a total loss, entry {idx}",
-                        "entries": [idx],
-                        "facts": {},
-                    }
-                )
-            if rec.get("airbag_deployed"):
-                alerts.append(
-                    {
-                        "type": "airbag_deployed",
-                        "severity": "high",
-                        "message": f"airbag deployed in a claim, entry {idx}",
-                        "entries": [idx],
-                        "facts": {},
-                    }
-                )
-    alerts.extend(open_recalls(items))
-    grades = [i for i in items if i["kind"] == "inspection"]
+    return {"visits": [i for _, i, _ in visits], "intervals": intervals}, alerts
+
+
+# ---- the view ---------------------------------------------------------------------------
+
+
+def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, Any]:
+    """The derived view; ``as_of`` (RFC 3339) keeps only entries that happened by then."""
+    if as_of is not None:
+        items = [i for i in items if i["record"]["occurred_at"] <= as_of]
+    items = apply_corrections(items)
+    readings = odometer_readings(items)
+    rollbacks = rollback_alerts(readings)
+    damage, brands = _damage(items)
+    serviced, gaps = service(items)
+    not_actual = min(
+        (b["since"] for b in brands if b["brand"] == "odometer_not_actual"), default=None
+    )
+    alerts = [*rollbacks, *rate_alerts(readings), *damage, *open_recalls(items), *gaps]
+    disputed = {i["index"] for i in items if i.get("disputes")}
+    for alert in alerts:
+        alert["disputed"] = bool(disputed & set(alert["entries"]))
+    inspections = [i for i in items if i["kind"] == "inspection"]
+    trusted = last_trusted(readings, rollbacks, not_actual)
     return {
+        "as_of": as_of,
         "alerts": alerts,
         "odometer": {
             "readings": readings,
             "last_km": readings[-1]["km"] if readings else None,
+            "last_trusted": trusted,
+            "not_actual": not_actual is not None,
             "tolerance_km": ROLLBACK_TOLERANCE_KM,
+            "max_km_per_day": MAX_KM_PER_DAY,
         },
-        "brands": brands,
+        "brands": [{"brand": b["brand"], "index": b["index"]} for b in brands],
+        "owners": owners(items),
+        "service": serviced,
+        "recalls": [
+            {
+                "index": i["index"],
+                "campaign": i["record"]["campaign"],
+                "status": i["record"]["status"],
+            }
+            for i in items
+            if i["kind"] == "recall"
+        ],
+        "corrected": [
+            {"index": i["index"], "original": i["original"], "corrections": i["corrections"]}
+            for i in items
+            if i.get("corrections")
+        ],
+        "disputed": [
+            {"index": i["index"], "disputes": i["disputes"]} for i in items if i.get("disputes")
+        ],
         "latest_inspection": (
-            {"index": grades[-1]["index"], "grade": grades[-1]["record"].get("grade")}
-            if grades
+            {"index": inspections[-1]["index"], "grade": inspections[-1]["record"].get("grade")}
+            if inspections
             else None
         ),
         "entries": len(items),

@@ -289,6 +289,23 @@ class ClaimDecision(_VehicleRecord, tag="claim_decision", kw_only=True):
     km_since_sale: int | None = None
 
 
+class Dispute(_VehicleRecord, tag="dispute", kw_only=True):
+    """The operator's note that an entry's facts are disputed (or the dispute resolved)."""
+
+    disputes: Annotated[int, Meta(ge=0)]
+    reason: Text
+    status: Literal["open", "resolved"] = "open"
+
+
+class Complaint(_VehicleRecord, tag="complaint", kw_only=True):
+    """A complaint about a dealer, filed by the operator after review."""
+
+    dealer: ActorId
+    sale: Annotated[int, Meta(ge=0)] | None = None
+    summary: Text
+    upheld: bool = True
+
+
 # ---- trust-root kinds ------------------------------------------------------------
 
 
@@ -348,6 +365,8 @@ Record = (
     | ReturnRequest
     | WarrantyClaim
     | ClaimDecision
+    | Dispute
+    | Complaint
     | Actor
     | KeyGrant
     | KeyRevoke

@@ -22,6 +22,8 @@ KINDS_BY_ROLE: dict[str, frozenset[str]] = {
             "return_request",
             "warranty_claim",
             "claim_decision",
+            "dispute",
+            "complaint",
         }
     ),
     "inspector": frozenset({"inspection", "odometer", "correction"}),

@@ -292,15 +292,24 @@ class Sequencer:
             )
         if record.kind == "correction":
             self._check_correction(b, record, actor)
+        elif record.kind == "dispute":
+            self._check_dispute(b, record)
+        elif record.kind == "complaint":
+            self._check_complaint(b, record)
         return actor.actor_id
 
+    def _target(self, b: _Batch, index: int) -> tuple[str | None, str, str]:
+        """(VIN, signer, kind) of the entry at ``index``, placed before or in this batch."""
+        target = b.s.get(EntryRow, index)
+        if target is not None:
+            return target.vin, target.actor_id, target.kind
+        pending = next((r for r in b.entry_rows if r["idx"] == index), None)
+        if pending is None:
+            raise NotFound(f"entry {index} is not in the log")
+        return pending["vin"], pending["actor_id"], pending["kind"]
+
     def _check_correction(self, b: _Batch, record, actor: ActorRow) -> None:
-        target = b.s.get(EntryRow, record.corrects)
-        pending = next((r for r in b.entry_rows if r["idx"] == record.corrects), None)
-        if target is None and pending is None:
-            raise NotFound(f"correction refers to entry {record.corrects}, which is not in the log")
-        vin = target.vin if target is not None else pending["vin"]
-        author = target.actor_id if target is not None else pending["actor_id"]
+        vin, author, _ = self._target(b, record.corrects)
         if vin != record.vin:
             raise Forbidden(
                 f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
@@ -311,6 +320,22 @@ class Sequencer:
                 f"entry {record.corrects} was signed by {author!r}; only its signer "
                 "or the operator may correct it"
             )
+
+    def _check_dispute(self, b: _Batch, record) -> None:
+        vin, _, _ = self._target(b, record.disputes)
+        if vin != record.vin:
+            raise Forbidden(f"entry {record.disputes} is about VIN {vin}, not {record.vin}")
+
+    def _check_complaint(self, b: _Batch, record) -> None:
+        dealer = get_actor(b.s, record.dealer)
+        if dealer is None or dealer.role != "dealer":
+            raise NotFound(f"{record.dealer!r} is not a dealer of this ledger")
+        if record.sale is not None:
+            vin, author, kind = self._target(b, record.sale)
+            if kind != "sale" or author != record.dealer or vin != record.vin:
+                raise Forbidden(
+                    f"entry {record.sale} is not a sale of {record.vin} by {record.dealer!r}"
+                )
 
     def _apply_trust_effects(self, b: _Batch, record, index: int) -> None:
         s = b.s

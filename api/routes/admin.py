@@ -69,6 +69,17 @@ class AdminController(Controller):
         """Appends a revocation; the key signs nothing after this entry."""
         return {"key_id": keyid, "entries": _entries([ledger.revoke_key(keyid, data.reason)])}
 
+    @post("/records", sync_to_thread=True, status_code=201, summary="File a record as operator")
+    def operator_record(self, ledger: Ledger, body: bytes) -> dict:
+        """A record JSON (dispute, complaint, correction, recall, claim) that the ledger
+        signs with the operator key and appends after the same checks as any submission."""
+        a = ledger.operator_submit(body)
+        return {
+            "index": a.index,
+            "leaf_hash": base64.b64encode(a.leaf_hash).decode(),
+            "created": a.created,
+        }
+
     @post("/tokens", sync_to_thread=True, status_code=201, summary="Issue an API token")
     def token(self, ledger: Ledger, data: TokenIn) -> dict:
         """A bearer token for a dealer or referrer to read its own commissions. Shown once."""

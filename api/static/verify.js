@@ -17,7 +17,7 @@
   // core/roles.py KINDS_BY_ROLE; tests/api/test_browser.py holds the two equal.
   const KINDS_BY_ROLE = {
     operator: ["actor", "key_grant", "key_revoke", "correction", "recall", "return_request",
-               "warranty_claim", "claim_decision"],
+               "warranty_claim", "claim_decision", "dispute", "complaint"],
     inspector: ["inspection", "odometer", "correction"],
     workshop: ["maintenance", "odometer", "recall", "correction"],
     insurer: ["insurance_claim", "title_brand", "odometer", "correction"],

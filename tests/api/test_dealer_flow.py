@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pluggy
 import pytest
 from litestar.testing import TestClient
@@ -244,3 +246,44 @@ def test_registry_refuses_two_plugins_claiming_one_id():
     pm.register(Again(), name="b")
     with pytest.raises(RuntimeError, match="'return-7d' is registered by both"):
         Registry(pm)
+
+
+def test_dealer_reputation_and_operator_complaints_and_disputes(client, dealer, sqlite_ledger):
+    sold = post(client, dealer, sale()).json()["index"]
+    claim = post(client, dealer, warranty(sold, day=5, km=48_300)).json()["index"]
+    admin = {"Authorization": f"Bearer {sqlite_ledger.settings.admin_token()}"}
+    complaint = {
+        "kind": "complaint",
+        "vin": VIN,
+        "occurred_at": "2026-06-20T00:00:00Z",
+        "dealer": "bay-auto",
+        "sale": sold,
+        "summary": "late refund, confirmed",
+    }
+    r = client.post("/admin/records", content=json.dumps(complaint), headers=admin)
+    assert r.status_code == 201, r.text
+    assert client.post("/admin/records", content=json.dumps(complaint)).status_code == 401
+    dispute = {
+        "kind": "dispute",
+        "vin": VIN,
+        "occurred_at": "2026-06-21T00:00:00Z",
+        "disputes": sold,
+        "reason": "buyer disputes the sale mileage",
+    }
+    assert (
+        client.post("/admin/records", content=json.dumps(dispute), headers=admin).status_code == 201
+    )
+    r = client.get("/dealers/bay-auto")
+    assert r.status_code == 200
+    f = r.json()
+    assert f["sales"] == {"count": 1, "entries": [sold]}
+    assert f["warranty_claims"]["honoured"] == [claim]
+    assert f["complaints_upheld"]["count"] == 1 and f["rank"] is None
+    assert "ranked by upheld complaints" in f["ranking_rule"]
+    assert client.get("/dealers/nobody").status_code == 404
+    view = client.get(f"/vehicles/{VIN}/history").json()["view"]
+    assert view["disputed"][0]["index"] == sold
+    assert "disputed" in client.get(f"/vehicles/{VIN}").text
+    # A complaint must name a dealer's own sale of this vehicle.
+    bad = {**complaint, "sale": claim}
+    assert client.post("/admin/records", content=json.dumps(bad), headers=admin).status_code == 403

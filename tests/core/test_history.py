@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -111,3 +112,100 @@ def test_readings_that_go_on_from_a_rolled_back_value_alert_once():
     # A second drop below the new baseline is a second rollback.
     history = readings_history([10_000, 30_000, 9_000, 12_000, 2_000])
     assert [a["entries"] for a in analyse(history)["alerts"]] == [[11, 12], [13, 14]]
+
+
+def correction(index: int, target: int, fields: dict, signer="acme", day=200) -> dict:
+    return item(
+        index, "correction", day, signer=signer, corrects=target, reason="typo", fields=fields
+    )
+
+
+def test_a_correction_supersedes_the_reading_and_keeps_the_original():
+    history = readings_history([10_000, 30_000, 3_000])  # the last one lost a digit
+    assert analyse(history)["alerts"]  # a rollback, until corrected
+    fixed = analyse([*history, correction(50, 12, {"odometer_km": 30_500})])
+    assert fixed["alerts"] == []
+    assert fixed["odometer"]["last_km"] == 30_500
+    (corrected,) = fixed["corrected"]
+    assert corrected["index"] == 12 and corrected["original"]["odometer_km"] == 3_000
+    assert corrected["corrections"] == [
+        {"index": 50, "by": "acme", "reason": "typo", "fields": ["odometer_km"]}
+    ]
+    # The correction entry's own record is no reading.
+    assert [r["index"] for r in fixed["odometer"]["readings"]] == [10, 11, 12]
+
+
+@given(increasing, st.data())
+def test_later_corrections_win_field_by_field(kms, data):
+    history = readings_history(kms)
+    target = data.draw(st.sampled_from(history))["index"]
+    first, second = data.draw(st.integers(0, 10**6)), data.draw(st.integers(0, 10**6))
+    view = analyse(
+        [
+            *history,
+            correction(900, target, {"odometer_km": first}),
+            correction(901, target, {"odometer_km": second}),
+        ]
+    )
+    reading = next(r for r in view["odometer"]["readings"] if r["index"] == target)
+    assert reading["km"] == second and reading["corrected"]
+
+
+def test_implausible_rates_and_the_last_trusted_reading():
+    history = [
+        item(1, "maintenance", 0, 10_000),
+        item(2, "maintenance", 2, 19_000),
+        item(3, "inspection", 40, 20_000, flags={}),
+        item(4, "inspection", 50, 5_000, flags={}),
+    ]
+    view = analyse(history)
+    types = [(a["type"], a["entries"]) for a in view["alerts"]]
+    assert ("implausible_rate", [1, 2]) in types and ("odometer_rollback", [3, 4]) in types
+    assert view["odometer"]["last_trusted"]["index"] == 3  # before the rollback
+
+
+def test_odometer_not_actual_brand_ends_trust():
+    history = [
+        *readings_history([10_000, 20_000]),
+        item(5, "title_brand", 45, brand="odometer_not_actual", jurisdiction="US-TX"),
+        item(6, "maintenance", 60, 25_000),
+    ]
+    view = analyse(history)
+    assert view["odometer"]["not_actual"] is True
+    assert view["odometer"]["last_trusted"]["index"] == 11
+
+
+def test_owners_service_gaps_and_disputes():
+    history = [
+        item(1, "transfer", 0, owner_commitment="a" * 64),
+        item(2, "maintenance", 10, 1_000),
+        item(3, "maintenance", 600, 20_000),
+        item(4, "transfer", 700, owner_commitment="b" * 64),
+        item(5, "transfer", 701, owner_commitment="b" * 64),  # the same owner, registered twice
+        item(6, "dispute", 702, disputes=3, reason="owner says the shop misread it"),
+    ]
+    view = analyse(history)
+    assert view["owners"] == {"count": 2, "entries": [1, 4]}
+    assert view["service"]["intervals"] == [{"from": 2, "to": 3, "days": 590, "km": 19_000}]
+    gap = next(a for a in view["alerts"] if a["type"] == "service_gap")
+    assert gap["entries"] == [2, 3] and gap["disputed"] is True
+    assert view["disputed"] == [
+        {"index": 3, "disputes": [{"index": 6, "reason": "owner says the shop misread it"}]}
+    ]
+    resolved = analyse(
+        [*history, item(7, "dispute", 703, disputes=3, reason="checked", status="resolved")]
+    )
+    assert resolved["disputed"] == []
+
+
+@given(st.lists(st.integers(0, 100_000), min_size=1, max_size=20))
+def test_the_same_entries_always_give_the_same_view(kms):
+    history = readings_history(kms)
+    assert analyse(history) == analyse(copy.deepcopy(history))
+    assert history == readings_history(kms)  # analyse never changes its input
+
+
+def test_as_of_leaves_out_what_happened_later():
+    history = readings_history([10_000, 30_000, 3_000])
+    early = analyse(history, as_of=history[1]["record"]["occurred_at"])
+    assert early["alerts"] == [] and early["entries"] == 2

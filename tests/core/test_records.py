@@ -123,6 +123,12 @@ EXAMPLES = {
         days_since_sale=9,
         km_since_sale=878,
     ),
+    "dispute": vehicle(
+        "dispute", disputes=7, reason="owner disputes the reading", status="resolved"
+    ),
+    "complaint": vehicle(
+        "complaint", dealer="bay-auto-sales", sale=12, summary="refund refused", upheld=False
+    ),
     "actor": {
         "kind": "actor",
         "occurred_at": AT,

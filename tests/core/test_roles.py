@@ -18,6 +18,8 @@ EXPECTED = {
         "return_request",
         "warranty_claim",
         "claim_decision",
+        "dispute",
+        "complaint",
     },
     "inspector": {"inspection", "odometer", "correction"},
     "workshop": {"maintenance", "odometer", "recall", "correction"},

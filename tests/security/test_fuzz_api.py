@@ -51,8 +51,11 @@ OPERATIONS = [
     ("GET", "/attachments/{sha256}"),
     ("POST", "/referrals"),
     ("GET", "/commissions"),
+    ("GET", "/dealers"),
+    ("GET", "/dealers/{dealer_id}"),
     ("POST", "/admin/actors"),
     ("POST", "/admin/tokens"),
+    ("POST", "/admin/records"),
     ("GET", "/admin/keys/{keyid}"),
     ("POST", "/admin/keys/{keyid}/revoke"),
 ]

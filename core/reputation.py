@@ -1,0 +1,101 @@
+"""A dealer's record, in figures with the entries behind them; and how dealers are ranked.
+
+No opaque score: each figure is a count of signed entries a buyer can open, and the
+ranking rule is stated in words (``RANKING_RULE``) and applied exactly as written.
+Input items are ``{"index", "kind", "signer": {"id", ...}, "record"}`` as the API
+builds them for histories.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIN_SALES_TO_RANK = 5
+RANKING_RULE = (
+    "Dealers with at least 5 sales on the ledger are ranked by upheld complaints per 100 "
+    "sales (fewer first), then by the share of return requests and warranty claims on "
+    "their sales that were honoured (more first; none decided counts as all honoured), then "
+    "by number of sales (more first). "
+    "Dealers with fewer sales are listed but not ranked."
+)
+
+
+def dealer_figures(dealer: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the ledger says about ``dealer``: every figure lists its entries."""
+    sales = [
+        i["index"]
+        for i in items
+        if i["kind"] == "sale" and i["record"]["dealer"] == dealer and i["signer"]["id"] == dealer
+    ]
+    sale_set = set(sales)
+    claims = {
+        i["index"]: i
+        for i in items
+        if i["kind"] in ("return_request", "warranty_claim") and i["record"]["sale"] in sale_set
+    }
+    decided = {
+        i["record"]["claim"]: i
+        for i in items
+        if i["kind"] == "claim_decision" and i["record"]["claim"] in claims
+    }
+
+    def tally(kind: str) -> dict[str, list[int]]:
+        mine = [c for c in claims.values() if c["kind"] == kind]
+        return {
+            "filed": [c["index"] for c in mine],
+            "honoured": [
+                c["index"]
+                for c in mine
+                if c["index"] in decided and decided[c["index"]]["record"]["approved"]
+            ],
+            "refused": [
+                c["index"]
+                for c in mine
+                if c["index"] in decided and not decided[c["index"]]["record"]["approved"]
+            ],
+        }
+
+    own = {i["index"] for i in items if i["signer"]["id"] == dealer}
+    corrections = [
+        i["index"] for i in items if i["kind"] == "correction" and i["record"]["corrects"] in own
+    ]
+    complaints = [
+        i["index"]
+        for i in items
+        if i["kind"] == "complaint"
+        and i["record"]["dealer"] == dealer
+        and i["record"].get("upheld", True)
+    ]
+    returns, warranty = tally("return_request"), tally("warranty_claim")
+    decided_count = sum(len(t["honoured"]) + len(t["refused"]) for t in (returns, warranty))
+    honoured = len(returns["honoured"]) + len(warranty["honoured"])
+    return {
+        "dealer": dealer,
+        "sales": {"count": len(sales), "entries": sales},
+        "returns": returns,
+        "warranty_claims": warranty,
+        "corrections_of_its_entries": {"count": len(corrections), "entries": corrections},
+        "complaints_upheld": {"count": len(complaints), "entries": complaints},
+        "honoured_share": round(honoured / decided_count, 4) if decided_count else None,
+        "complaints_per_100_sales": (
+            round(100 * len(complaints) / len(sales), 2) if sales else None
+        ),
+    }
+
+
+def rank(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``figures`` ordered by ``RANKING_RULE``, each with ``rank`` (None: not ranked)."""
+    ranked = [f for f in figures if f["sales"]["count"] >= MIN_SALES_TO_RANK]
+    ranked.sort(
+        key=lambda f: (
+            f["complaints_per_100_sales"],
+            -(f["honoured_share"] if f["honoured_share"] is not None else 1.0),
+            -f["sales"]["count"],
+            f["dealer"],
+        )
+    )
+    out = [{**f, "rank": n} for n, f in enumerate(ranked, 1)]
+    rest = sorted(
+        (f for f in figures if f["sales"]["count"] < MIN_SALES_TO_RANK), key=lambda f: f["dealer"]
+    )
+    return out + [{**f, "rank": None} for f in rest]
