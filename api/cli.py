@@ -340,7 +340,7 @@ def submit(record: Path, key_file: Path, url: str) -> None:
 def verify(source: str, vkey: str) -> None:
     """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
     from api.report import print_report
-    from ledger.verify import verify_bundle_bytes
+    from ledger.verify import compare_view, verify_bundle_bytes
 
     if os.path.exists(vkey):
         vkey = Path(vkey).read_text().strip()
@@ -363,6 +363,15 @@ def verify(source: str, vkey: str) -> None:
         except OSError as err:
             fail(f"cannot read {source}: {err}")
     report = verify_bundle_bytes(data, vkey)
+    if report.ok and source.startswith(("http://", "https://")):
+        # The alerts a server shows must be the ones its signed entries imply.
+        history_url = url[: -len("/bundle")] + "/history"
+        try:
+            served = httpx.get(history_url, timeout=30).json()["view"]
+        except (httpx.HTTPError, ValueError, KeyError) as err:
+            report.failed("view", f"could not read {history_url}: {err}")
+        else:
+            compare_view(report, served)
     print_report(report)
     sys.exit(0 if report.ok else 1)
 

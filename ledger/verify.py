@@ -22,8 +22,11 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
+import msgspec
+
 from core import dsse
 from core.errors import VinledgerError
+from core.history import analyse
 from core.keys import public_key_from_raw
 from core.records import parse_record
 from core.roles import KINDS_BY_ROLE
@@ -224,3 +227,44 @@ def _check_chain(vin: str, vehicle, report: Report) -> None:
         prev_leaf, prev_index = leaf, index
     if vehicle and not broken:
         report.passed("chain", f"{len(vehicle)} entries form one unbroken chain for {vin}")
+
+
+def recompute_view(report: Report) -> dict:
+    """The history view (``core.history.analyse``) recomputed from the verified entries.
+
+    The server's view is derived; this recomputes it from the signed entries alone so a
+    verifier can check that the alerts a server shows are the ones its entries imply.
+    """
+    items = [
+        {
+            "index": e.index,
+            "kind": e.kind,
+            "signer": {"id": e.signer.actor_id},
+            "record": msgspec.json.decode(record_bytes(e)),
+        }
+        for e in sorted(report.entries, key=lambda e: e.vin_seq or 0)
+    ]
+    return analyse(items)
+
+
+def compare_view(report: Report, served: dict) -> None:
+    """Record whether a server's view matches the one its bundle implies."""
+    mine = recompute_view(report)
+    keys = sorted(set(mine) - {"as_of"})
+    differ = [k for k in keys if _strip(mine[k]) != _strip(served.get(k))]
+    if differ:
+        report.failed(
+            "view", f"the server's history view differs from its entries in: {', '.join(differ)}"
+        )
+    else:
+        alerts = len(mine["alerts"])
+        report.passed("view", f"recomputed from the entries: {alerts} alert(s), as served")
+
+
+def _strip(value):
+    """Views compare by facts; signer names and roles are not in the signed entries."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ("name", "role")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value

@@ -74,6 +74,7 @@ def test_partner_submits_and_buyer_verifies(server, tmp_path):
     r = vinledger("verify", bundle_url, "--vkey", vkey, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "VERIFIED:" in r.stdout and f"entry {index:>6}" in r.stdout
+    assert "recomputed from the entries" in r.stdout  # the served view matches
 
     # A bundle whose entry was changed by one byte fails and names the entry.
     bundle = httpx.get(bundle_url).json()
