@@ -119,17 +119,15 @@ class ReferralRow(Base):
 
 class CommissionRow(Base):
     __tablename__ = "commissions"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    sale_idx: Mapped[int] = mapped_column(BigInteger, index=True)
+    sale_idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     code: Mapped[str] = mapped_column(String(64))
     dealer: Mapped[str] = mapped_column(String(64), index=True)
     beneficiary: Mapped[str] = mapped_column(String(64), index=True)
-    level: Mapped[int] = mapped_column(SmallInteger)
     amount: Mapped[str] = mapped_column(String(32))  # a decimal string, never a float
     currency: Mapped[str] = mapped_column(String(3))
     rule: Mapped[str] = mapped_column(String(64))
     rule_version: Mapped[str] = mapped_column(String(32))
-    __table_args__ = (UniqueConstraint("sale_idx", "level", name="uq_commission_sale_level"),)
 
 
 class TokenRow(Base):

@@ -18,7 +18,7 @@ DEFAULT_PLUGINS = (
     "plugins.builtin.native_inspection",
     # "plugins.builtin.checklist_inspection",
     "plugins.builtin.policies",
-    # "plugins.builtin.commissions",
+    "plugins.builtin.commissions",
 )
 
 log = logging.getLogger("vinledger.plugins")
