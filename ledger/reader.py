@@ -28,29 +28,44 @@ from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath, encode_entry_bundle
 
 
 def inclusion_proofs(
-    s: Session,
+    s,
     indexes: Iterable[int],
     size: int,
     known: dict[tuple[int, int], bytes] | None = None,
 ) -> dict[int, list[bytes]]:
     """Inclusion proofs of ``indexes`` in the tree of ``size``, reading each node once.
 
-    ``known`` holds nodes the caller already has (a batch not yet committed, say).
+    ``known`` holds nodes the caller already has. The sequencer passes the nodes its
+    batch completed and the compact range it started from: every node a proof of a
+    leaf of that batch needs is among them, so those proofs cost no read at all.
+    Proofs that need other nodes learn which in a first pass and read them together.
     """
     known = dict(known or {})
+    proofs: dict[int, list[bytes]] = {}
+    rest: list[int] = []
+
+    def from_known(coords):
+        return [known[c] for c in coords]
+
+    for i in sorted(set(indexes)):
+        try:
+            proofs[i] = merkle.inclusion_proof(i, size, from_known)
+        except KeyError:
+            rest.append(i)
+    if not rest:
+        return proofs
     wanted: list[tuple[int, int]] = []
 
     def note_coords(coords):
         wanted.extend(c for c in coords if c not in known)
         return [bytes(32)] * len(coords)
 
-    unique = sorted(set(indexes))
-    # First pass only learns which nodes the proofs need; the second folds real hashes.
-    for i in unique:
+    for i in rest:
         merkle.inclusion_proof(i, size, note_coords)
     missing = list(dict.fromkeys(wanted))
     known.update(zip(missing, read_nodes(s, missing), strict=True))
-    return {i: merkle.inclusion_proof(i, size, lambda cs: [known[c] for c in cs]) for i in unique}
+    proofs.update({i: merkle.inclusion_proof(i, size, from_known) for i in rest})
+    return proofs
 
 
 class LogReader:
@@ -92,9 +107,16 @@ class LogReader:
             raise InvalidInput(
                 f"index must satisfy 0 <= index < size; got index={index}, size={size}"
             )
-        with self.store.reader() as s:
-            self._check_size(s, size)
-            return inclusion_proofs(s, [index], size)[index]
+        # A plain connection, no ORM session: this is the hot path of the read API. No
+        # size query either: a tree larger than the log lacks the node holding its last
+        # leaf, so the read itself refuses it.
+        with self.store.read_engine.connect() as c:
+            try:
+                return inclusion_proofs(c, [index], size)[index]
+            except KeyError:
+                raise InvalidInput(
+                    f"size {size} is larger than the log ({log_size(c)} entries)"
+                ) from None
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         if not 0 < first <= second:

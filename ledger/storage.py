@@ -15,6 +15,7 @@ What is stored:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -32,9 +33,10 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
-    tuple_,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 
 
 class Base(DeclarativeBase):
@@ -208,6 +210,28 @@ def log_size(s: Session) -> int:
     return s.execute(select(LogState.size).where(LogState.id == 1)).scalar_one()
 
 
+@functools.lru_cache(maxsize=512)
+def _point_lookup(table: str, a: str, b: str, count: int, columns: str) -> TextClause:
+    """``SELECT columns FROM table WHERE (a = ? AND b = ?) OR …`` for ``count`` keys.
+
+    An OR of key equalities, not a row-value IN: SQLite answers ``(a, b) IN (…)`` with a
+    full table scan (measured: 490 ms against 0.1 ms for one proof's 19 nodes among 2M
+    nodes) but each equality with a primary-key search, and PostgreSQL uses its index
+    either way. Plain text, cached per count: building the same expression with the ORM
+    cost more than the query.
+    """
+    where = " OR ".join(f"({a} = :a{i} AND {b} = :b{i})" for i in range(count))
+    return text(f"SELECT {columns} FROM {table} WHERE {where}")
+
+
+def _keys_params(keys: Sequence[tuple]) -> dict:
+    params = {}
+    for i, (x, y) in enumerate(keys):
+        params[f"a{i}"] = x
+        params[f"b{i}"] = y
+    return params
+
+
 def read_nodes(s: Session, coords: Sequence[tuple[int, int]]) -> list[bytes]:
     """The stored hashes of ``coords`` in order; KeyError names a missing node."""
     if not coords:
@@ -217,13 +241,9 @@ def read_nodes(s: Session, coords: Sequence[tuple[int, int]]) -> list[bytes]:
     # Chunked so a big request stays within every backend's parameter limit.
     for i in range(0, len(wanted), 400):
         chunk = wanted[i : i + 400]
-        rows = s.execute(
-            select(NodeRow.level, NodeRow.n, NodeRow.hash).where(
-                tuple_(NodeRow.level, NodeRow.n).in_(chunk)
-            )
-        )
-        for level, n, h in rows:
-            found[(level, n)] = h
+        query = _point_lookup("nodes", "level", "n", len(chunk), "level, n, hash")
+        for level, n, h in s.execute(query, _keys_params(chunk)):
+            found[(level, n)] = bytes(h)
     try:
         return [found[c] for c in coords]
     except KeyError as err:
@@ -254,6 +274,44 @@ def entry_by_index(s: Session, idx: int) -> EntryRow | None:
 
 def entry_by_digest(s: Session, digest: bytes) -> EntryRow | None:
     return s.execute(select(EntryRow).where(EntryRow.digest == digest)).scalar_one_or_none()
+
+
+@functools.lru_cache(maxsize=512)
+def _in_lookup(sql: str, count: int) -> TextClause:
+    """``sql`` with ``IN (:k0, …)`` for ``count`` keys: text cached per count, because
+    SQLAlchemy's expanding IN re-renders the statement on every call."""
+    return text(sql.replace("(:keys)", "(" + ", ".join(f":k{i}" for i in range(count)) + ")"))
+
+
+def _in_params(keys: Sequence) -> dict:
+    return {f"k{i}": k for i, k in enumerate(keys)}
+
+
+def indexes_by_digest(s: Session, digests: Sequence[bytes]) -> dict[bytes, int]:
+    """Which of ``digests`` are already in the log, and at which index: one query per 400."""
+    found: dict[bytes, int] = {}
+    for i in range(0, len(digests), 400):
+        chunk = digests[i : i + 400]
+        query = _in_lookup("SELECT digest, idx FROM entries WHERE digest IN (:keys)", len(chunk))
+        found.update({bytes(d): idx for d, idx in s.execute(query, _in_params(chunk))})
+    return found
+
+
+def vin_heads(s: Session, vins: Sequence[str]) -> dict[str, tuple[int, bytes] | None]:
+    """The last chain position and leaf hash of each VIN (None: no entry yet)."""
+    heads: dict[str, tuple[int, bytes] | None] = dict.fromkeys(vins)
+    for i in range(0, len(vins), 400):
+        chunk = vins[i : i + 400]
+        query = _in_lookup(
+            "SELECT vin, max(vin_seq) FROM entries WHERE vin IN (:keys) GROUP BY vin", len(chunk)
+        )
+        last = [tuple(r) for r in s.execute(query, _in_params(chunk))]
+        if not last:
+            continue
+        query = _point_lookup("entries", "vin", "vin_seq", len(last), "vin, vin_seq, leaf_hash")
+        rows = s.execute(query, _keys_params(last))
+        heads.update({vin: (seq, bytes(leaf)) for vin, seq, leaf in rows})
+    return heads
 
 
 def entries_for_vin(s: Session, vin: str) -> list[EntryRow]:
