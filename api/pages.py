@@ -54,6 +54,8 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t("alert_recall_open", **facts)
     if kind == "implausible_rate":
         return t("alert_implausible_rate", km=f"{facts['km']:,}", days=facts["days"])
+    if kind == "accident":
+        return t("alert_accident", severity=facts["severity"])
     if kind == "service_gap":
         return t("alert_service_gap", days=facts["days"])
     return t(f"alert_{kind}")

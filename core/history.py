@@ -42,10 +42,10 @@ def _day(text: str) -> date:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
-def _alert(kind: str, severity: str, message: str, entries: list[int], **facts) -> dict:
+def _alert(kind: str, level: str, message: str, entries: list[int], **facts) -> dict:
     return {
         "type": kind,
-        "severity": severity,
+        "severity": level,
         "message": message,
         "entries": entries,
         "facts": facts,
@@ -200,6 +200,17 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
                     )
                 )
         elif kind == "insurance_claim":
+            if rec.get("cause", "collision") == "collision":
+                severity = rec.get("severity", "minor")
+                alerts.append(
+                    _alert(
+                        "accident",
+                        "high" if severity == "severe" else "medium",
+                        f"{severity} collision reported by an insurer, entry {idx}",
+                        [idx],
+                        severity=severity,
+                    )
+                )
             if rec.get("cause") in ("flood", "fire"):
                 alerts.append(
                     _alert(

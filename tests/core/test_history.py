@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -209,3 +210,14 @@ def test_as_of_leaves_out_what_happened_later():
     history = readings_history([10_000, 30_000, 3_000])
     early = analyse(history, as_of=history[1]["record"]["occurred_at"])
     assert early["alerts"] == [] and early["entries"] == 2
+
+
+@pytest.mark.parametrize("severity, level", [("minor", "medium"), ("severe", "high")])
+def test_a_collision_claim_is_an_accident_with_its_severity(severity, level):
+    view = analyse([item(1, "insurance_claim", 3, claim_ref="c", severity=severity)])
+    (alert,) = view["alerts"]
+    assert (alert["type"], alert["severity"], alert["facts"]) == (
+        "accident",
+        level,
+        {"severity": severity},
+    )
