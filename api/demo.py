@@ -147,7 +147,12 @@ def vehicle_story(
     if n == ROLLED_BACK:
         inspected_km = km // 3  # the rollback: a third of the last service reading
     flood = n == FLOODED
-    inspector = rng.choice(["acme-inspections", "huacheng-jiance"])
+    # The rolled-back car is inspected by a firm that reports in its own checklist format.
+    inspector = (
+        "huacheng-jiance"
+        if n == ROLLED_BACK
+        else rng.choice(["acme-inspections", "huacheng-jiance"])
+    )
     out.append(
         (
             inspector,
@@ -223,6 +228,44 @@ def vehicle_story(
     return out
 
 
+CHECKLIST = "application/vnd.checklist.inspection-report+json"
+
+
+def checklist_report(rec: dict) -> dict:
+    """An inspection as Huacheng writes it: its own multi-point checklist format."""
+    from plugins.builtin.checklist_inspection import AIRBAG, CATALOGUE, FOUND, MEMBER, PAINT
+
+    fine = {PAINT: 110, MEMBER: "ok", FOUND: False, AIRBAG: "intact"}
+    findings = {i["code"]: i for i in rec["items"]}
+    sections: dict[str, list] = {}
+    for code, (section, kind) in CATALOGUE.items():
+        value = fine.get(kind, "ok")
+        if code == "body.rear-left-door" and "rear-left-door" in findings:
+            value = 180 if findings["rear-left-door"]["result"] == "minor" else 110
+        if section == "flood" and rec["flags"]["flood"] and code.endswith(("silt", "rust")):
+            value = True
+        sections.setdefault(section, []).append({"code": code, "value": value})
+    return {
+        "report_no": f"HC-{rec['occurred_at'][:4]}-{rec['odometer_km']:06d}",
+        "firm": "华诚二手车检测 Huacheng Inspection",
+        "inspector": rec["inspector"],
+        "vin": rec["vin"],
+        "inspected_at": rec["occurred_at"],
+        "mileage_km": rec["odometer_km"],
+        "grade": rec["grade"] if rec["grade"] in ("A", "B", "C", "D") else "C",
+        "sections": sections,
+        "attachments": rec.get("attachments", []),
+    }
+
+
+def _envelope(who: str, rec: dict, key) -> bytes:
+    if who == "huacheng-jiance" and rec["kind"] == "inspection":
+        payload = json.dumps(checklist_report(rec), ensure_ascii=False).encode()
+        return dsse.encode_envelope(dsse.sign_envelope(payload, key, CHECKLIST))
+    payload = json.dumps(rec, ensure_ascii=False).encode()
+    return dsse.encode_envelope(dsse.sign_envelope(payload, key))
+
+
 def seed(ledger: Ledger, vehicles: int = 20) -> str:
     """Seed partners and vehicles; returns the VIN worth looking at first."""
     rng = random.Random(20261122)
@@ -250,12 +293,7 @@ def seed(ledger: Ledger, vehicles: int = 20) -> str:
     events = sorted(
         (event for story in stories for event in story), key=lambda e: e[1]["occurred_at"]
     )
-    envelopes = [
-        dsse.encode_envelope(
-            dsse.sign_envelope(json.dumps(rec, ensure_ascii=False).encode(), keys[who])
-        )
-        for who, rec in events
-    ]
+    envelopes = [_envelope(who, rec, keys[who]) for who, rec in events]
     for outcome in ledger.submit_now(envelopes):
         if isinstance(outcome, Exception):
             raise outcome

@@ -16,7 +16,7 @@ ENTRY_POINT_GROUP = "vinledger"
 # Built-in behaviour ships as plugins, registered exactly as a third party's would be.
 DEFAULT_PLUGINS = (
     "plugins.builtin.native_inspection",
-    # "plugins.builtin.checklist_inspection",
+    "plugins.builtin.checklist_inspection",
     "plugins.builtin.policies",
     "plugins.builtin.commissions",
 )

@@ -127,7 +127,8 @@ class _ComponentWarranty(Policy):
         km_limit = None
         if self.miles is not None:
             km_limit = _needs_reading(self.id, sale) + round(self.miles * MILE_KM)
-        covered = ", ".join(self.components)
+        *most, last = self.components
+        covered = f"{', '.join(most)} and {last}" if most else last
         limit = f" or {self.miles:,} miles, whichever comes first" if self.miles else ""
         return Terms(
             policy=self.id,

@@ -1,0 +1,48 @@
+"""A firm's own report format through the API: signed as is, normalised, verifiable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from core import dsse
+from ledger.bundle import build_bundle
+from ledger.verify import verify_bundle
+from tests.conftest import onboard
+
+REPORT = json.loads(
+    (Path(__file__).parents[1] / "plugins" / "data" / "checklist-report.json").read_text()
+)
+TYPE = "application/vnd.checklist.inspection-report+json"
+
+
+def signed(partner, report: dict) -> bytes:
+    payload = json.dumps(report, ensure_ascii=False).encode()
+    return dsse.encode_envelope(dsse.sign_envelope(payload, partner.key, TYPE))
+
+
+def test_a_checklist_report_goes_in_signed_as_is_and_verifies(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "huacheng", "inspector")
+    vin = REPORT["vin"]
+    with TestClient(create_app(sqlite_ledger)) as client:
+        r = client.post("/records", content=signed(inspector, REPORT))
+        assert r.status_code == 201, r.text
+        (entry,) = client.get(f"/vehicles/{vin}/history").json()["entries"]
+        assert entry["derived"] == {"provider": "checklist/1"}
+        assert entry["record"]["kind"] == "inspection" and entry["record"]["grade"] == "B+"
+        assert entry["record"]["odometer_km"] == 48_210
+        page = client.get(f"/vehicles/{vin}").text
+        assert "body-rear-left-door" in page and "repainted, 184 µm" in page
+        # The partner's signature covers the report exactly as the firm wrote it.
+        bundle = build_bundle(sqlite_ledger.store, vin)
+        assert verify_bundle(bundle, sqlite_ledger.vkey).ok
+        assert client.post("/records", content=signed(inspector, REPORT)).status_code == 200
+
+        bad = {**REPORT, "sections": {k: v for k, v in REPORT["sections"].items() if k != "fire"}}
+        before = client.get("/log/checkpoint").text
+        r = client.post("/records", content=signed(inspector, bad))
+        assert r.status_code == 422 and r.json()["field"] == "$.sections.fire"
+        assert client.get("/log/checkpoint").text == before
