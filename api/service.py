@@ -12,6 +12,7 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from ledger.storage import (
     entries_for_vin,
     get_actor,
     get_key,
+    signing_key,
 )
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
@@ -65,6 +67,7 @@ from plugins.submissions import read_record
 # An envelope's payload is base64 (4/3 of the record) inside an entry of at most
 # 65,535 bytes, so anything much bigger than that can be refused before parsing.
 MAX_ENVELOPE_BYTES = 96 * 1024
+KEY_CACHE_SECONDS = 2.0
 
 
 def now_rfc3339() -> str:
@@ -84,6 +87,7 @@ class Ledger:
         )
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
+        self._key_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
 
     @property
     def vkey(self) -> str:
@@ -105,13 +109,7 @@ class Ledger:
                 f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments (by SHA-256)."
             )
         env = dsse.decode_envelope(raw)
-        with self.store.reader() as s:
-            key = role = None
-            for sig in env.signatures:
-                key = get_key(s, sig.keyid)
-                if key is not None:
-                    role = get_actor(s, key.actor_id).role
-                    break
+        key = self._signing_key([sig.keyid for sig in env.signatures])
         if key is None:
             ids = ", ".join(sig.keyid[:16] + "…" for sig in env.signatures)
             raise UnknownKey(
@@ -125,11 +123,30 @@ class Ledger:
             )
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         record, derived = read_record(self.plugins, env)
-        check_role_may_submit(role, record.kind)
+        check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:
                 check_sale_referral(s, self.plugins, record)
         return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
+
+    def _signing_key(self, key_ids: list[str]):
+        """The granted key among ``key_ids``, remembered for a second or two.
+
+        Safe to remember: the sequencer checks grant and revocation again inside its
+        lock, so a key revoked meanwhile is still refused. Unknown keys are never
+        remembered, so a key granted a moment ago works at once.
+        """
+        now = time.monotonic()
+        cached = self._key_cache.get(tuple(key_ids))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.store.read_engine.connect() as c:
+            key = signing_key(c, key_ids)
+        if key is not None:
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            self._key_cache[tuple(key_ids)] = (now + KEY_CACHE_SECONDS, key)
+        return key
 
     def _batcher_for_loop(self) -> GroupCommit:
         if self._batcher is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -334,6 +335,35 @@ def latest_checkpoint(s: Session) -> CheckpointRow | None:
 
 def checkpoints(s: Session) -> Iterable[CheckpointRow]:
     return s.execute(select(CheckpointRow).order_by(CheckpointRow.size)).scalars()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key_id: str
+    actor_id: str
+    public_key: bytes
+    revoked_idx: int | None
+    role: str
+
+
+def signing_key(c, key_ids: Sequence[str]) -> SigningKey | None:
+    """The first of ``key_ids`` granted on this ledger, with its actor's role.
+
+    One plain query on a connection or session: this runs for every submission.
+    """
+    if not key_ids:
+        return None
+    query = _in_lookup(
+        "SELECT k.key_id, k.actor_id, k.public_key, k.revoked_idx, a.role FROM keys k "
+        "JOIN actors a ON a.actor_id = k.actor_id WHERE k.key_id IN (:keys)",
+        len(key_ids),
+    )
+    found = {row[0]: row for row in c.execute(query, _in_params(list(key_ids)))}
+    for key_id in key_ids:
+        if key_id in found:
+            kid, actor, public, revoked, role = found[key_id]
+            return SigningKey(kid, actor, bytes(public), revoked, role)
+    return None
 
 
 def get_key(s: Session, key_id: str) -> KeyRow | None:
