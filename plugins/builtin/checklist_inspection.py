@@ -10,32 +10,60 @@ Payload type ``application/vnd.checklist.inspection-report+json``::
                   "transmission": […], "electrics": […], "interior": […], "chassis": […]},
      "attachments": [… as in vinledger's inspection record …]}
 
+Every field but ``attachments`` is required, and unknown fields are refused.
+``inspected_at`` is RFC 3339 in UTC; ``mileage_km`` an integer 0–3,000,000; ``grade``
+the firm's own: A+, A, B+, B, C, D or E.
+
 178 items in nine sections (``CATALOGUE``); ``body``, ``structure``, ``flood``,
-``fire``, ``engine`` and ``transmission`` are mandatory. Values by section: paint
-thickness in µm per body panel (0–2000); structure members ``ok``, ``repaired``,
-``replaced`` or ``deformed``; flood and fire indicators ``true`` when found;
-mechanical and electrical items ``ok``, ``minor``, ``major`` or ``fail``; airbags
-``intact``, ``deployed`` or ``missing``.
+``fire``, ``engine`` and ``transmission`` are mandatory, the others optional, and an
+item may be left out of its section. Values by section: paint thickness in µm per
+body panel (an integer 0–2000); structure members ``ok``, ``repaired``, ``replaced``
+or ``deformed``; flood and fire indicators ``true`` when found; mechanical and
+electrical items ``ok``, ``minor``, ``major``, ``fail`` or ``not_checked``; the
+interior's airbags ``intact``, ``deployed`` or ``missing``. An unknown item, an item
+in the wrong section, a duplicate or an impossible value is refused naming the item.
 
-How it maps onto vinledger's inspection:
+How it maps onto vinledger's inspection record:
 
-- items: every item that is not fine, its code made a slug (``body-front-bumper``);
-  paint above 160 µm is ``minor`` ("repainted, N µm"), above 500 µm ``major``
-  ("filler, N µm"); a repaired structure member ``major``, replaced or deformed
-  ``fail``; a flood or fire indicator found ``fail``; a deployed or missing airbag
-  ``fail``; other values as they are. Items not checked are left out;
+- provider, inspector, grade, vin, occurred_at, odometer_km, attachments: the
+  report's firm, inspector, grade, vin, inspected_at, mileage_km and attachments.
+  ``report_no`` has no place in the record; the signed report keeps it.
+- items: one for each item that is not fine, its code made a slug
+  (``body.front-bumper`` → ``body-front-bumper``), in the report's order:
+
+  ========================  ==========================  ==========================
+  section / value           result                      note
+  ========================  ==========================  ==========================
+  paint ≤ 160 µm            (left out: factory paint)
+  paint 161–500 µm          minor                       "repainted, N µm"
+  paint > 500 µm            major                       "filler, N µm"
+  structure repaired        major                       "repaired"
+  replaced, deformed        fail                        "replaced", "deformed"
+  flood, fire: found        fail                        "indicator found"
+  airbag deployed, missing  fail                        "deployed", "missing"
+  everything else           the value itself            none
+  ========================  ==========================  ==========================
+
+  As each catalogue item appears at most once, a record holds at most 178 items,
+  within the record's 500, and every note is short: no summary item is needed.
 - flags: structural if any structure member is not ``ok``; flood and fire if any of
   their indicators is found; airbag if any airbag is deployed or missing; accident
-  if structural, or any panel above 500 µm.
+  if structural, or any panel above 500 µm (filler means body repair).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from core.errors import InvalidRecord
+from core.records import Attachment
+from core.vin import validate_vin
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import InspectionProvider
 
@@ -89,6 +117,7 @@ _CHASSIS = (
     "wheel-bearings tyres-front tyres-rear spare-tyre alignment exhaust-mounts underbody"
 )
 
+# What kind of value an item holds.
 PAINT, MEMBER, FOUND, STATE, AIRBAG = "paint", "member", "found", "state", "airbag"
 SECTIONS: dict[str, tuple[str, str]] = {
     "body": (_PANELS, PAINT),
@@ -102,56 +131,147 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "chassis": (_CHASSIS, STATE),
 }
 MANDATORY = ("body", "structure", "flood", "fire", "engine", "transmission")
+# The interior's airbags themselves; electrics.airbag-module is the control unit, a STATE.
 CATALOGUE: dict[str, tuple[str, str]] = {  # code -> (section, kind of value)
-    f"{section}.{name}": (section, AIRBAG if name.startswith("airbag-") else kind)
+    f"{section}.{name}": (
+        section,
+        AIRBAG if section == "interior" and name.startswith("airbag-") else kind,
+    )
     for section, (names, kind) in SECTIONS.items()
     for name in names.split()
 }
 GRADES = ("A+", "A", "B+", "B", "C", "D", "E")
-_VALUES = {
+MAX_PAINT_UM = 2000
+REPAINTED_UM, FILLER_UM = 160, 500  # above factory paint; above any paint job: filler
+MAX_KM = 3_000_000
+
+_ENUMS = {  # value -> vinledger result
     MEMBER: {"ok": "ok", "repaired": "major", "replaced": "fail", "deformed": "fail"},
-    STATE: {
-        "ok": "ok",
-        "minor": "minor",
-        "major": "major",
-        "fail": "fail",
-        "not_checked": "not_checked",
-    },
+    STATE: {v: v for v in ("ok", "minor", "major", "fail", "not_checked")},
     AIRBAG: {"intact": "ok", "deployed": "fail", "missing": "fail"},
 }
-_FIELDS = {
-    "report_no",
-    "firm",
-    "inspector",
-    "vin",
-    "inspected_at",
-    "mileage_km",
-    "grade",
-    "sections",
-    "attachments",
-}
+_TEXT_FIELDS = {"report_no": 64, "firm": 200, "inspector": 200, "vin": 64}  # max lengths
+_FIELDS = {*_TEXT_FIELDS, "inspected_at", "mileage_km", "grade", "sections", "attachments"}
+_Attachments = Annotated[list[Attachment], Meta(max_length=50)]
+_AT_PATH = re.compile(r" - at `\$([^`]*)`$")
 
 
 def _refuse(message: str, field: str) -> InvalidRecord:
     return InvalidRecord(f"checklist report: {message}", field=field)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # The firm signs bytes; with a key twice, other JSON readers may see the other value.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _refuse(f"{key!r} appears twice in one object; write it once", "$")
+        out[key] = value
+    return out
+
+
+def _check_header(report: dict[str, Any]) -> None:
+    unknown = sorted(set(report) - _FIELDS)
+    if unknown:
+        raise _refuse(f"unknown field {unknown[0]!r}; remove it", f"$.{unknown[0]}")
+    for name, limit in _TEXT_FIELDS.items():
+        value = report.get(name)
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            raise _refuse(f"{name} is required: a string of 1 to {limit} characters", f"$.{name}")
+    validate_vin(report["vin"])
+    try:
+        at = msgspec.convert(report.get("inspected_at"), datetime)
+    except msgspec.ValidationError:
+        at = None
+    if at is None or at.utcoffset() is None or at.utcoffset():
+        raise _refuse(
+            "inspected_at is required: an RFC 3339 time in UTC, e.g. 2026-05-04T09:30:00Z",
+            "$.inspected_at",
+        )
+    km = report.get("mileage_km")
+    if isinstance(km, bool) or not isinstance(km, int) or not 0 <= km <= MAX_KM:
+        raise _refuse(f"mileage_km is required: an integer 0–{MAX_KM:,}", "$.mileage_km")
+    if not isinstance(report.get("grade"), str) or report["grade"] not in GRADES:
+        raise _refuse(f"grade must be one of {', '.join(GRADES)}", "$.grade")
+    try:
+        msgspec.convert(report.get("attachments", []), _Attachments)
+    except msgspec.ValidationError as err:
+        at_path = _AT_PATH.search(str(err))
+        raise _refuse(
+            f"attachments: {_AT_PATH.sub('', str(err))}",
+            "$.attachments" + (at_path.group(1) if at_path else ""),
+        ) from None
+
+
 def _result(code: str, kind: str, value: Any, where: str) -> tuple[str, str | None]:
     """(vinledger result, note) of one item; refuses an impossible value by name."""
     if kind == PAINT:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2000:
-            raise _refuse(f"item {code}: paint thickness must be 0–2000 µm, not {value!r}", where)
-        if value > 500:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PAINT_UM:
+            raise _refuse(
+                f"item {code}: paint thickness must be an integer 0–{MAX_PAINT_UM} µm, "
+                f"not {value!r}",
+                where,
+            )
+        if value > FILLER_UM:
             return "major", f"filler, {value} µm"
-        return ("minor", f"repainted, {value} µm") if value > 160 else ("ok", None)
+        return ("minor", f"repainted, {value} µm") if value > REPAINTED_UM else ("ok", None)
     if kind == FOUND:
         if not isinstance(value, bool):
             raise _refuse(f"item {code}: write true (found) or false, not {value!r}", where)
-        return ("fail", "found") if value else ("ok", None)
-    allowed = _VALUES[kind]
-    if value not in allowed:
+        return ("fail", "indicator found") if value else ("ok", None)
+    allowed = _ENUMS[kind]
+    if not isinstance(value, str) or value not in allowed:
         raise _refuse(f"item {code}: {value!r} is not one of {', '.join(allowed)}", where)
-    return allowed[value], (value if allowed[value] not in ("ok", "not_checked") else None)
+    result = allowed[value]
+    # A member's or airbag's own word says more than the result; a state's is the result.
+    return result, (value if kind != STATE and result != "ok" else None)
+
+
+def _findings(sections: Any) -> tuple[list[dict[str, str]], dict[str, bool]]:
+    """The record's items and flags from the report's sections, checked item by item."""
+    if not isinstance(sections, dict):
+        raise _refuse("sections must be an object of section name to items", "$.sections")
+    for name in MANDATORY:
+        if name not in sections:
+            raise _refuse(f"mandatory section {name!r} is missing", f"$.sections.{name}")
+    items: list[dict[str, str]] = []
+    flags = dict.fromkeys(("accident", "flood", "fire", "structural", "airbag"), False)
+    seen: set[str] = set()
+    for section, entries in sections.items():
+        if section not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise _refuse(
+                f"unknown section {section!r}; the sections are {known}", f"$.sections.{section}"
+            )
+        if not isinstance(entries, list):
+            raise _refuse(f"section {section!r} must be a list", f"$.sections.{section}")
+        for n, item in enumerate(entries):
+            where = f"$.sections.{section}[{n}]"
+            if not isinstance(item, dict) or set(item) != {"code", "value"}:
+                raise _refuse(f'{section}[{n}] must be {{"code": …, "value": …}}', where)
+            code = item["code"]
+            if not isinstance(code, str) or code not in CATALOGUE:
+                raise _refuse(f"unknown item code {code!r} in {section}[{n}]", f"{where}.code")
+            home, kind = CATALOGUE[code]
+            if home != section:
+                raise _refuse(f"item {code} belongs in section {home!r}", f"{where}.code")
+            if code in seen:
+                raise _refuse(f"item {code} appears twice", f"{where}.code")
+            seen.add(code)
+            result, note = _result(code, kind, item["value"], f"{where}.value")
+            if result == "ok":
+                continue
+            items.append({"code": code.replace(".", "-"), "result": result})
+            if note:
+                items[-1]["note"] = note
+            if result == "not_checked":
+                continue
+            flags["structural"] |= section == "structure"
+            flags["flood"] |= section == "flood"
+            flags["fire"] |= section == "fire"
+            flags["airbag"] |= kind == AIRBAG
+            flags["accident"] |= section == "structure" or (kind == PAINT and result == "major")
+    return items, flags
 
 
 class ChecklistInspection(InspectionProvider):
@@ -162,74 +282,29 @@ class ChecklistInspection(InspectionProvider):
 
     def normalise(self, payload: bytes) -> dict[str, Any]:
         try:
-            report = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise _refuse(f"not JSON: {err}", "$") from None
+            report = json.loads(payload.decode("utf-8"), object_pairs_hook=_object)
+        except ValueError as err:  # UnicodeDecodeError is one too
+            raise _refuse(f"not UTF-8 JSON: {err}", "$") from None
         if not isinstance(report, dict):
-            raise _refuse("a report is a JSON object", "$")
-        unknown = sorted(set(report) - _FIELDS)
-        if unknown:
-            raise _refuse(f"unknown field {unknown[0]!r}", f"$.{unknown[0]}")
-        for name in ("report_no", "firm", "inspector", "vin", "inspected_at"):
-            if not isinstance(report.get(name), str) or not report[name]:
-                raise _refuse(f"{name} is required (a non-empty string)", f"$.{name}")
-        if report.get("grade") not in GRADES:
-            raise _refuse(f"grade must be one of {', '.join(GRADES)}", "$.grade")
-        sections = report.get("sections")
-        if not isinstance(sections, dict):
-            raise _refuse("sections must be an object of section name to items", "$.sections")
-        for name in MANDATORY:
-            if name not in sections:
-                raise _refuse(f"mandatory section {name!r} is missing", f"$.sections.{name}")
-        items, seen = [], set()
-        flags = dict.fromkeys(("accident", "flood", "fire", "structural", "airbag"), False)
-        for section, entries in sections.items():
-            if section not in SECTIONS:
-                raise _refuse(f"unknown section {section!r}", f"$.sections.{section}")
-            if not isinstance(entries, list):
-                raise _refuse(f"section {section!r} must be a list", f"$.sections.{section}")
-            for n, item in enumerate(entries):
-                where = f"$.sections.{section}[{n}]"
-                if not isinstance(item, dict) or set(item) != {"code", "value"}:
-                    raise _refuse(f'{section}[{n}] must be {{"code", "value"}}', where)
-                code = item["code"]
-                if code not in CATALOGUE:
-                    raise _refuse(f"unknown item code {code!r}", f"{where}.code")
-                if CATALOGUE[code][0] != section:
-                    raise _refuse(
-                        f"item {code} belongs in section {CATALOGUE[code][0]!r}", f"{where}.code"
-                    )
-                if code in seen:
-                    raise _refuse(f"item {code} appears twice", f"{where}.code")
-                seen.add(code)
-                kind = CATALOGUE[code][1]
-                result, note = _result(code, kind, item["value"], f"{where}.value")
-                if result in ("ok", "not_checked"):
-                    continue
-                flags["structural"] |= section == "structure"
-                flags["flood"] |= section == "flood"
-                flags["fire"] |= section == "fire"
-                flags["airbag"] |= kind == AIRBAG
-                flags["accident"] |= section == "structure" or (kind == PAINT and result == "major")
-                slug = re.sub(r"[^a-z0-9-]", "-", code.lower())
-                items.append({"code": slug, "result": result, **({"note": note} if note else {})})
+            raise _refuse("a report is one JSON object", "$")
+        _check_header(report)
+        items, flags = _findings(report.get("sections"))
         record = {
             "kind": "inspection",
-            "vin": report.get("vin"),
-            "occurred_at": report.get("inspected_at"),
-            "provider": report.get("firm"),
-            "inspector": report.get("inspector"),
+            "vin": report["vin"],
+            "occurred_at": report["inspected_at"],
+            "odometer_km": report["mileage_km"],
+            "provider": report["firm"],
+            "inspector": report["inspector"],
             "grade": report["grade"],
             "items": items,
             "flags": flags,
         }
-        if report.get("mileage_km") is not None:
-            record["odometer_km"] = report["mileage_km"]
         if report.get("attachments"):
             record["attachments"] = report["attachments"]
         return record
 
 
 @hookimpl
-def register_inspection_providers():
+def register_inspection_providers() -> list[InspectionProvider]:
     return [ChecklistInspection()]
