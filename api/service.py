@@ -346,14 +346,14 @@ class Ledger:
     # ---- referrals and commissions (private, beside the log) ----------------------
 
     def _signed_by(self, env: dsse.Envelope) -> str:
-        """The actor whose granted, unrevoked key signed ``env``."""
-        with self.store.reader() as s:
-            for sig in env.signatures:
-                key = get_key(s, sig.keyid)
-                if key is not None:
-                    break
-            else:
-                raise UnknownKey("no signature is by a key granted on this ledger")
+        """The actor whose granted, unrevoked key signed ``env``.
+
+        Not through the key cache: nothing re-checks a referral under a lock later.
+        """
+        with self.store.read_engine.connect() as c:
+            key = signing_key(c, [sig.keyid for sig in env.signatures])
+        if key is None:
+            raise UnknownKey("no signature is by a key granted on this ledger")
         if key.revoked_idx is not None:
             raise KeyRevoked(f"key {key.key_id} was revoked at log index {key.revoked_idx}")
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
