@@ -1,0 +1,388 @@
+"""plugins/builtin/commissions.py: exact cents at every boundary, refusals by field name."""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
+
+import pluggy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import plugins.builtin.commissions as commissions
+import plugins.hookspecs
+from core.errors import Conflict, InvalidInput
+from plugins.builtin.commissions import Flat, LimitedSlots, Percentage, Tiered, TwoLevel
+from plugins.interfaces import Commission, Referral, SaleForCommission
+from plugins.registry import Registry
+
+CENT = Decimal("0.01")
+RULES = (Flat(), Percentage(), Tiered(), TwoLevel(), LimitedSlots())
+
+# The range of a sale's price (core.records.Money: ten digits, two places).
+money = st.decimals(min_value=CENT, max_value=Decimal("9999999999.99"), places=2)
+prices = money
+percents = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(50), places=4)
+caps = st.decimals(min_value=CENT, max_value=Decimal(1_000_000), places=2)
+currencies = st.sampled_from(["EUR", "USD", "CNY", "GBP"])
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def referral(rule, params, referrer="amy", upline=None, model="LFV/2020", region="CN-SH"):
+    return Referral("CODE", referrer, upline, rule.id, rule.validate(params), model, region)
+
+
+def sale(price, currency="EUR"):
+    return SaleForCommission(7, "LFVZA611XL3572578", "bay", price, currency)
+
+
+def assert_exact(paid: list[Commission], rule) -> None:
+    for c in paid:
+        assert type(c.amount) is Decimal and c.amount.as_tuple().exponent == -2
+        assert c.amount >= 0
+        assert (c.rule, c.version) == (rule.id, rule.version)
+
+
+# ---- flat ----------------------------------------------------------------------------
+
+
+def test_flat_pays_the_referrer_in_its_own_currency():
+    rule = Flat()
+    r = referral(rule, {"amount": "150", "currency": "EUR"})
+    assert r.params == {"amount": "150.00", "currency": "EUR"}
+    assert rule.compute(r, sale(Decimal("9000"))) == [
+        Commission("amy", Decimal("150.00"), "EUR", 1, "flat", "1")
+    ]
+
+
+def test_flat_earns_nothing_in_another_currency_but_does_not_need_a_price():
+    rule = Flat()
+    r = referral(rule, {"amount": "12.5", "currency": "EUR"}, upline="boss")
+    assert rule.compute(r, sale(Decimal("9000"), "USD")) == []
+    (paid,) = rule.compute(r, sale(None, None))  # the fee does not depend on the price
+    assert (paid.beneficiary, paid.amount, paid.currency) == ("amy", Decimal("12.50"), "EUR")
+
+
+@given(money, currencies, st.one_of(st.none(), prices))
+def test_flat_pays_exactly_the_agreed_amount(amount, currency, price):
+    rule = Flat()
+    r = referral(rule, {"amount": str(amount), "currency": currency})
+    paid = rule.compute(r, sale(price, None if price is None else currency))
+    assert [(c.amount, c.currency, c.level) for c in paid] == [(amount, currency, 1)]
+    assert_exact(paid, rule)
+
+
+# ---- percentage ----------------------------------------------------------------------
+
+
+def test_percentage_rounds_half_up_to_cents():
+    rule = Percentage()
+    r = referral(rule, {"percent": "1.50", "cap": "250"})
+    assert r.params == {"percent": "1.5", "cap": "250.00"}
+    (paid,) = rule.compute(r, sale(Decimal("12345.67")))  # 185.18505
+    assert (paid.amount, paid.currency) == (Decimal("185.19"), "EUR")
+    assert rule.compute(r, sale(Decimal("0.33"))) == [  # 0.00495: rounds to nothing
+        Commission("amy", Decimal("0.00"), "EUR", 1, "percentage", "1")
+    ]
+    assert rule.compute(r, sale(None, None)) == []
+
+
+@given(prices, percents, st.one_of(st.none(), caps), currencies)
+def test_percentage_never_exceeds_its_cap(price, percent, cap, currency):
+    rule = Percentage()
+    params = {"percent": str(percent)} | ({} if cap is None else {"cap": str(cap)})
+    (paid,) = rule.compute(referral(rule, params), sale(price, currency))
+    exact = cents(price * percent / 100)
+    assert paid.amount == (exact if cap is None else min(exact, cap))
+    assert cap is None or paid.amount <= cap
+    assert paid.currency == currency
+    assert_exact([paid], rule)
+
+
+# Percentages that divide 100, so that cap * 100 / percent is a whole number of cents.
+exact_percents = st.sampled_from(
+    ["0.5", "1", "1.25", "2", "2.5", "4", "5", "10", "12.5", "20", "25", "50"]
+)
+
+
+@given(caps, exact_percents)
+def test_percentage_reaches_the_cap_exactly_at_cap_times_100_over_percent(cap, percent):
+    rule = Percentage()
+    at = cap * 100 / Decimal(percent)
+    assert at == at.quantize(CENT)
+    capped = referral(rule, {"percent": percent, "cap": str(cap)})
+    uncapped = referral(rule, {"percent": percent})
+    assert rule.compute(uncapped, sale(at))[0].amount == cap  # the cap is reached here...
+    assert rule.compute(capped, sale(at))[0].amount == cap
+    assert rule.compute(capped, sale(at + CENT))[0].amount == cap  # ...and held above it
+    if at > CENT:
+        assert rule.compute(capped, sale(at - CENT))[0].amount <= cap
+
+
+# ---- tiered --------------------------------------------------------------------------
+
+TIERS = [
+    {"up_to": "10000", "amount": "100"},
+    {"up_to": "25000.50", "amount": "250"},
+    {"up_to": None, "amount": "400"},
+]
+
+
+@pytest.mark.parametrize(
+    "price, amount",
+    [
+        ("0.01", "100.00"),
+        ("10000.00", "100.00"),
+        ("10000.01", "250.00"),
+        ("25000.50", "250.00"),
+        ("25000.51", "400.00"),
+        ("9999999999.99", "400.00"),
+    ],
+)
+def test_tier_boundaries_are_inclusive(price, amount):
+    rule = Tiered()
+    (paid,) = rule.compute(referral(rule, {"tiers": TIERS}), sale(Decimal(price)))
+    assert paid.amount == Decimal(amount)
+    assert rule.compute(referral(rule, {"tiers": TIERS}), sale(None, None)) == []
+
+
+@st.composite
+def tier_lists(draw):
+    bounds = sorted(draw(st.sets(money, min_size=0, max_size=5)))
+    amounts = draw(st.lists(caps, min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+    return [
+        {"up_to": None if up_to is None else str(up_to), "amount": str(amount)}
+        for up_to, amount in zip([*bounds, None], amounts, strict=True)
+    ]
+
+
+@given(tier_lists())
+def test_a_price_equal_to_up_to_is_in_that_tier_and_a_cent_above_is_in_the_next(tiers):
+    rule = Tiered()
+    r = referral(rule, {"tiers": tiers})
+    for tier, following in pairwise(tiers):
+        up_to = Decimal(tier["up_to"])
+        assert rule.compute(r, sale(up_to))[0].amount == Decimal(tier["amount"])
+        assert rule.compute(r, sale(up_to + CENT))[0].amount == Decimal(following["amount"])
+
+
+@given(tier_lists(), prices)
+def test_tiers_pay_the_first_band_the_price_fits(tiers, price):
+    rule = Tiered()
+    paid = rule.compute(referral(rule, {"tiers": tiers}), sale(price))
+    fits = [t for t in tiers if t["up_to"] is None or price <= Decimal(t["up_to"])]
+    assert [c.amount for c in paid] == [Decimal(fits[0]["amount"])]
+    assert_exact(paid, rule)
+
+
+# ---- two-level -----------------------------------------------------------------------
+
+
+def test_two_level_pays_level_2_to_the_upline_only_when_there_is_one():
+    rule = TwoLevel()
+    params = {"percent": "2", "upline_percent": "0.5", "cap": "150"}
+    assert rule.compute(referral(rule, params, upline="boss"), sale(Decimal("10000"))) == [
+        Commission("amy", Decimal("150.00"), "EUR", 1, "two-level", "1"),
+        Commission("boss", Decimal("50.00"), "EUR", 2, "two-level", "1"),
+    ]
+    assert [c.level for c in rule.compute(referral(rule, params), sale(Decimal("10")))] == [1]
+    assert rule.compute(referral(rule, params, upline="boss"), sale(None, None)) == []
+
+
+@given(prices, percents, percents, st.one_of(st.none(), caps), st.booleans())
+def test_two_level_sums_the_two_capped_shares(price, percent, upline_percent, cap, has_upline):
+    rule = TwoLevel()
+    params = {"percent": str(percent), "upline_percent": str(upline_percent)}
+    if cap is not None:
+        params["cap"] = str(cap)
+    upline = "boss" if has_upline else None
+    paid = rule.compute(referral(rule, params, upline=upline), sale(price))
+
+    def share(p: Decimal) -> Decimal:
+        return cents(price * p / 100) if cap is None else min(cents(price * p / 100), cap)
+
+    expected = [("amy", 1, share(percent))] + ([("boss", 2, share(upline_percent))] * has_upline)
+    assert [(c.beneficiary, c.level, c.amount) for c in paid] == expected
+    total = sum((c.amount for c in paid), Decimal(0))
+    assert total == sum((e[2] for e in expected), Decimal(0))
+    # Each share rounds by at most half a cent, so the two never pay much beyond their rates.
+    assert total <= price * (percent + upline_percent * has_upline) / 100 + CENT
+    assert cap is None or all(c.amount <= cap for c in paid)
+    assert_exact(paid, rule)
+
+
+# ---- limited slots -------------------------------------------------------------------
+
+
+def slots_params(n):
+    return {"slots": n, "amount": "100", "currency": "EUR"}
+
+
+@given(st.integers(min_value=1, max_value=8), st.data())
+def test_the_slot_after_the_last_is_refused_and_holders_may_add_codes(slots, data):
+    rule = LimitedSlots()
+    params = slots_params(slots)
+    holders = [f"ref-{n}" for n in range(slots)]
+    codes = data.draw(st.lists(st.sampled_from(holders), min_size=0, max_size=10))
+    active = [referral(rule, params, who) for who in [*holders, *codes]]
+    # Referrals elsewhere do not count against this model and region.
+    active += [referral(rule, params, "far", region="US-CA")]
+    active += [referral(rule, params, "old", model="WDB/2019")]
+    for who in holders:
+        rule.admit(referral(rule, params, who), active)
+    with pytest.raises(Conflict) as err:
+        rule.admit(referral(rule, params, "newcomer"), active)
+    assert "LFV/2020" in str(err.value) and "CN-SH" in str(err.value)
+    rule.admit(referral(rule, params, "newcomer", region="CN-BJ"), active)
+    rule.admit(referral(rule, params, "newcomer", model="LSV/2021"), active)
+    freed = [a for a in active if a.referrer != holders[-1]]  # one holder's codes all ended
+    rule.admit(referral(rule, params, "newcomer"), freed)
+
+
+def test_limited_slots_pays_like_flat():
+    rule = LimitedSlots()
+    r = referral(rule, slots_params(3))
+    assert r.params == {"slots": 3, "amount": "100.00", "currency": "EUR"}
+    assert rule.compute(r, sale(Decimal("5000"))) == [
+        Commission("amy", Decimal("100.00"), "EUR", 1, "limited-slots", "1")
+    ]
+    assert rule.compute(r, sale(Decimal("5000"), "USD")) == []
+    rule.admit(r, [])
+
+
+# ---- every rule ------------------------------------------------------------------------
+
+VALID = {
+    "flat": {"amount": "10", "currency": "EUR"},
+    "percentage": {"percent": "2", "cap": "300"},
+    "tiered": {"tiers": TIERS},
+    "two-level": {"percent": "2", "upline_percent": "0.5", "cap": "300"},
+    "limited-slots": slots_params(2),
+}
+
+
+@st.composite
+def valid_params(draw, rule_id):
+    match rule_id:
+        case "flat":
+            return {"amount": str(draw(money)), "currency": draw(currencies)}
+        case "percentage":
+            cap = draw(st.one_of(st.none(), caps))
+            return {"percent": str(draw(percents))} | ({} if cap is None else {"cap": str(cap)})
+        case "tiered":
+            return {"tiers": draw(tier_lists())}
+        case "two-level":
+            two = {"percent": str(draw(percents)), "upline_percent": str(draw(percents))}
+            return two | {"cap": str(draw(caps))}
+        case "limited-slots":
+            n = draw(st.integers(min_value=1, max_value=100))
+            return {"slots": n, "amount": str(draw(money)), "currency": draw(currencies)}
+
+
+@given(st.data(), st.sampled_from(RULES), st.one_of(st.none(), prices), currencies)
+def test_no_float_ever_appears(data, rule, price, currency):
+    params = rule.validate(data.draw(valid_params(rule.id)))
+    assert json.loads(json.dumps(params), parse_float=Decimal) == params  # stored as JSON
+    assert rule.validate(params) == params  # already canonical
+    r = Referral("CODE", "amy", "boss", rule.id, params, "LFV/2020", "CN-SH")
+    paid = rule.compute(r, sale(price, None if price is None else currency))
+    assert_exact(paid, rule)
+    assert not any(isinstance(v, float) for c in paid for v in vars(c).values())
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_missing_and_unknown_parameters_are_refused_by_name(rule):
+    valid = VALID[rule.id]
+    for name in valid:
+        if name == "cap":
+            continue
+        with pytest.raises(InvalidInput, match=f"'{name}' is missing") as err:
+            rule.validate({k: v for k, v in valid.items() if k != name})
+        assert err.value.field == name
+    with pytest.raises(InvalidInput, match="remove it") as err:
+        rule.validate(valid | {"bonus": "1"})
+    assert err.value.field == "bonus"
+    with pytest.raises(InvalidInput) as err:
+        rule.validate(["not", "an", "object"])
+    assert err.value.field == "params"
+
+
+decimal_fields = [
+    (rule, name)
+    for rule in RULES
+    for name in VALID[rule.id]
+    if name in {"amount", "percent", "upline_percent", "cap"}
+]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [10.5, True, None, [], "", "abc", "1e3", "NaN", "Infinity", "1_000", " 5", "1.23456"],
+)
+@pytest.mark.parametrize("rule, name", decimal_fields, ids=lambda x: getattr(x, "id", x))
+def test_decimal_parameters_of_the_wrong_form_are_refused(rule, name, bad):
+    with pytest.raises(InvalidInput, match="decimal string such as") as err:
+        rule.validate(VALID[rule.id] | {name: bad})
+    assert err.value.field == name
+
+
+@given(st.data(), st.sampled_from(decimal_fields))
+def test_decimal_parameters_out_of_range_are_refused(data, field):
+    rule, name = field
+    high = st.decimals(min_value=Decimal("50.0001"), max_value=Decimal(999), places=4)
+    low = st.decimals(min_value=Decimal(-999), max_value=Decimal(0), places=2)
+    value = data.draw(low if name in {"amount", "cap"} else st.one_of(low, high))
+    with pytest.raises(InvalidInput, match="must be") as err:
+        rule.validate(VALID[rule.id] | {name: str(value)})
+    assert err.value.field == name
+
+
+@pytest.mark.parametrize(
+    "rule, params, field",
+    [
+        (Flat(), {"amount": "1", "currency": "eur"}, "currency"),
+        (Flat(), {"amount": "1", "currency": "EURO"}, "currency"),
+        (Flat(), {"amount": "1", "currency": 978}, "currency"),
+        (Percentage(), {"percent": "50.0001"}, "percent"),
+        (Percentage(), {"percent": "2", "cap": "0"}, "cap"),
+        (Tiered(), {"tiers": []}, "tiers"),
+        (Tiered(), {"tiers": {"up_to": None, "amount": "1"}}, "tiers"),
+        (Tiered(), {"tiers": [{"up_to": "10", "amount": "1"}]}, "tiers[0].up_to"),
+        (Tiered(), {"tiers": [{"up_to": None, "amount": "1"}] * 2}, "tiers[0].up_to"),
+        (Tiered(), {"tiers": [{"up_to": None}]}, "tiers[0]"),
+        (Tiered(), {"tiers": [{"up_to": None, "amount": "1", "x": 1}]}, "tiers[0]"),
+        (Tiered(), {"tiers": ["10"]}, "tiers[0]"),
+        (Tiered(), {"tiers": [{"up_to": "x", "amount": "1"}, TIERS[2]]}, "tiers[0].up_to"),
+        (Tiered(), {"tiers": [{"up_to": None, "amount": "-1"}]}, "tiers[0].amount"),
+        (Tiered(), {"tiers": [TIERS[0], TIERS[0], TIERS[2]]}, "tiers[1].up_to"),
+        (Tiered(), {"tiers": [TIERS[1], TIERS[0], TIERS[2]]}, "tiers[1].up_to"),
+        (LimitedSlots(), slots_params(0), "slots"),
+        (LimitedSlots(), slots_params(101), "slots"),
+        (LimitedSlots(), slots_params("3"), "slots"),
+        (LimitedSlots(), slots_params(True), "slots"),
+        (LimitedSlots(), slots_params(2) | {"currency": "usd"}, "currency"),
+    ],
+)
+def test_other_bad_parameters_are_refused_by_name(rule, params, field):
+    with pytest.raises(InvalidInput) as err:
+        rule.validate(params)
+    assert err.value.field == field
+    assert field.split(".")[0].split("[")[0] in str(err.value)
+
+
+def test_the_module_registers_exactly_the_five_rules():
+    pm = pluggy.PluginManager("vinledger")
+    pm.add_hookspecs(plugins.hookspecs)
+    pm.register(commissions, name="plugins.builtin.commissions")
+    registry = Registry(pm)
+    assert set(registry.rules) == {"flat", "percentage", "tiered", "two-level", "limited-slots"}
+    assert all(r.version == "1" for r in registry.rules.values())
+    assert {registry.plugin_of(r) for r in registry.rules.values()} == {
+        "plugins.builtin.commissions"
+    }
+    assert registry.failed == {}
