@@ -9,6 +9,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from core.errors import VerificationError
 from core.note import open_note, parse_verifier_key, sign_note, verifier_key_text
 from ledger.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
 from ledger.merkle import EMPTY_ROOT
@@ -33,5 +34,12 @@ class LogSigner:
 
 def open_checkpoint(note: str, vkey: str) -> Checkpoint:
     """The checkpoint in ``note`` if the log key ``vkey`` signed it; raises otherwise."""
-    opened = open_note(note, [parse_verifier_key(vkey)])
-    return parse_checkpoint(opened.text)
+    verifier = parse_verifier_key(vkey)
+    opened = open_note(note, [verifier])
+    cp = parse_checkpoint(opened.text)
+    # The key names the log it signs for; a checkpoint of another log is not this log's.
+    if cp.origin != verifier.name:
+        raise VerificationError(
+            f"the checkpoint is for log {cp.origin!r}, but the key is {verifier.name!r}'s"
+        )
+    return cp

@@ -225,7 +225,9 @@ def _check_chain(vin: str, vehicle, report: Report) -> None:
             report.failed("chain", f"entry {index} {problem}", index)
             broken = True
         prev_leaf, prev_index = leaf, index
-    if vehicle and not broken:
+    if not vehicle:
+        report.failed("chain", f"the bundle holds no verified entries for {vin}")
+    elif not broken:
         report.passed("chain", f"{len(vehicle)} entries form one unbroken chain for {vin}")
 
 

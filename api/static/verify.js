@@ -1,20 +1,20 @@
-// vinledger: verify a vehicle's history in the buyer's own browser.
-//
-// The same checks as `vinledger verify` (ledger/verify.py), with WebCrypto only:
-//   1. the checkpoint is a C2SP signed note by the log key the page names;
-//   2. every entry is in that checkpoint's tree (RFC 9162 inclusion proofs);
-//   3. the trust entries replay from genesis (entry 0 makes the operator, entry 1
-//      grants its key; later grants and revocations are signed by an operator key);
-//   4. every vehicle entry's DSSE signature verifies with a key granted to its signer
-//      before the entry and not revoked before it, and the signer's role may sign
-//      that kind of record;
-//   5. the VIN chain is whole: positions 0, 1, 2, … each linking to the one before.
-// Entries are hashed as the exact bytes served; JSON is parsed only to read fields.
-// No request goes anywhere but the bundle URL on this page's own server.
+// vinledger: verify a vehicle bundle in the buyer's own browser, as ledger/verify.py does,
+// trusting nothing but the log's verifier key (vkey). The checks, in the Python order:
+//   "checkpoint"  the checkpoint is a C2SP signed note by the log key;
+//   "inclusion"   every trust and vehicle entry is in that checkpoint's RFC 9162 tree;
+//   "trust"       trust entries replay from genesis (0 = operator actor, 1 = its key grant,
+//                 both signed by that key; later ones by an operator key valid at that index);
+//   "signature"   each vehicle entry verifies with a key granted to its signer before it and
+//                 not revoked before it, whose role may sign the kind, and the record names
+//                 the entry's kind and VIN;
+//   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
+// Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
+// Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
+// (Pure ASCII on purpose: it runs right whatever charset the script is served with.)
 "use strict";
 
 (() => {
-  // core/roles.py KINDS_BY_ROLE; tests/api/test_browser.py holds the two equal.
+  // Mirrors KINDS_BY_ROLE in core/roles.py (tests/api/test_browser.py compares the two).
   const KINDS_BY_ROLE = {
     operator: ["actor", "key_grant", "key_revoke", "correction", "recall", "return_request",
                "warranty_claim", "claim_decision", "dispute", "complaint"],
@@ -25,272 +25,383 @@
     dealer: ["sale", "odometer", "correction", "return_request", "warranty_claim"],
     referrer: [],
   };
+  // core/records.py: the trust-root kinds carry no VIN; the vehicle kinds are all the others
+  // (today every one of them is signable by some role, so the role table names them all).
   const TRUST_KINDS = ["actor", "key_grant", "key_revoke"];
+  const VEHICLE_KINDS = [...new Set(Object.values(KINDS_BY_ROLE).flat())].filter((k) => !TRUST_KINDS.includes(k));
+  const BUNDLE_FORMAT = "vinledger-bundle/1";
+  const MAX_SIZE = 2n ** 64n - 1n;
   const enc = new TextEncoder();
-  const dec = new TextDecoder("utf-8", { fatal: true });
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
   class Failure extends Error {}
+  const fail = (msg) => { throw new Failure(msg); };
 
-  // ---- bytes ----------------------------------------------------------------------
-  function b64decode(text) {
-    if (typeof text !== "string" || text.length % 4 !== 0 ||
-        !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
-      throw new Failure("not standard base64");
-    }
-    const bin = atob(text);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-  function b64encode(bytes) {
-    let bin = "";
-    for (const b of bytes) bin += String.fromCharCode(b);
-    return btoa(bin);
-  }
-  function concat(...parts) {
+  // ---- bytes and base64 ---------------------------------------------------------------
+  const concat = (...parts) => {
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
     return out;
+  };
+  const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const b64encode = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+  // Python's base64.b64decode(text, validate=True): standard alphabet, padded, nothing else
+  // (atob alone would also take missing padding and whitespace).
+  function b64decode(text, what = "value") {
+    if (typeof text !== "string" || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+      fail(`${what} is not standard base64`);
+    }
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   }
-  function equal(a, b) {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
+  // Notes, checkpoints and key grants take only the one canonical spelling.
+  function b64canonical(text, what) {
+    const raw = b64decode(text, what);
+    if (b64encode(raw) !== text) fail(`${what} is not canonical base64`);
+    return raw;
   }
-  function hex(bytes) {
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  // DSSE fields (core/dsse.py _b64decode): standard or URL-safe, padded or not, one alphabet.
+  function b64dsse(text, what) {
+    if (typeof text !== "string") fail(`${what} is not base64`);
+    if (/[-_]/.test(text)) {
+      if (/[+/]/.test(text)) fail(`${what} mixes standard and URL-safe base64`);
+      text = text.replace(/-/g, "+").replace(/_/g, "/");
+    }
+    if (!text.includes("=")) text += "=".repeat((4 - (text.length % 4)) % 4);
+    return b64decode(text, what);
   }
-  async function sha256(bytes) {
-    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  }
+  const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   async function ed25519Verify(publicRaw, signature, message) {
-    const key = await crypto.subtle.importKey("raw", publicRaw, { name: "Ed25519" }, false,
-                                              ["verify"]);
+    const key = await crypto.subtle.importKey("raw", publicRaw, { name: "Ed25519" }, false, ["verify"]);
     return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
   }
+  function parseJSON(bytes, what) {
+    try { return JSON.parse(utf8.decode(bytes)); } catch (err) { return fail(`${what} is not UTF-8 JSON: ${err.message}`); }
+  }
 
-  // ---- RFC 9162 Merkle tree ----------------------------------------------------------
+  // A small stand-in for msgspec's typed decoding: required fields, types, no unknown fields.
+  const isObj = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+  const STR = (v) => typeof v === "string";
+  const INT = (v) => Number.isInteger(v);
+  const OBJ = isObj;
+  const orNull = (t) => (v) => v === null || t(v);
+  const listOf = (t) => (v) => Array.isArray(v) && v.every(t);
+  const struct = (spec, optional = []) => (v) => {
+    if (!isObj(v)) return false;
+    for (const k of Object.keys(v)) if (!Object.hasOwn(spec, k)) throw new Failure(`unknown field ${k}`);
+    return Object.entries(spec).every(([k, t]) => (Object.hasOwn(v, k) ? t(v[k]) : optional.includes(k)));
+  };
+  const PROVED = struct({ index: INT, entry: STR, proof: listOf(STR) });
+  const BUNDLE = struct({ format: STR, vin: STR, checkpoint: STR, entries: listOf(PROVED), trust: listOf(PROVED) });
+  const ENVELOPE = struct({ payload: STR, payloadType: STR, signatures: listOf(struct({ keyid: STR, sig: STR })) });
+  const ENTRY = struct({ v: INT, index: INT, kind: STR, vin: orNull(STR), vin_seq: orNull(INT), prev: orNull(STR),
+    sequenced_at: STR, signer: struct({ keyid: STR, actor_id: STR }), envelope: ENVELOPE, derived: OBJ }, ["derived"]);
+  function decodeEntry(data) {
+    const entry = parseJSON(data, "the entry");
+    if (!ENTRY(entry)) fail("not a vinledger entry: a field is missing or has the wrong type");
+    if (entry.v !== 1) fail(`entry format version ${entry.v} is not supported (expected 1)`);
+    return entry;
+  }
+
+  // ---- RFC 9162 Merkle tree (ledger/merkle.py) ------------------------------------------
   const hashLeaf = (data) => sha256(concat(Uint8Array.of(0), data));
   const hashChildren = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
 
-  // RFC 9162 §2.1.3.2, with numbers kept exact (no 32-bit bit operators).
+  // RFC 9162 section 2.1.3.2, in BigInt: tree sizes are uint64, beyond a Number's exact range.
   async function verifyInclusion(leaf, index, size, proof, root) {
-    if (!(index >= 0 && index < size)) throw new Failure(`index ${index} is not below size ${size}`);
-    let fn = index;
-    let sn = size - 1;
-    let r = leaf;
-    for (const p of proof) {
-      if (p.length !== 32) throw new Failure("a proof hash is not 32 bytes");
-      if (sn === 0) throw new Failure("the inclusion proof is too long");
-      if (fn % 2 === 1 || fn === sn) {
+    if (!(index >= 0n && index < size)) fail(`leaf index ${index} is not in a tree of size ${size}`);
+    if (leaf.length !== 32 || root.length !== 32) fail("the leaf hash and the root must be 32 bytes");
+    let fn = index, sn = size - 1n, r = leaf;
+    for (const [i, p] of proof.entries()) {
+      if (p.length !== 32) fail(`proof hash ${i} is ${p.length} bytes; a SHA-256 hash is 32 bytes`);
+      if (sn === 0n) fail("the inclusion proof is longer than the path to the root");
+      if (fn % 2n === 1n || fn === sn) {
         r = await hashChildren(p, r);
-        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-      } else {
-        r = await hashChildren(r, p);
-      }
-      fn = Math.floor(fn / 2);
-      sn = Math.floor(sn / 2);
+        while (fn !== 0n && fn % 2n === 0n) { fn /= 2n; sn /= 2n; } // levels where fn has no sibling
+      } else r = await hashChildren(r, p);
+      fn /= 2n; sn /= 2n;
     }
-    if (sn !== 0) throw new Failure("the inclusion proof is too short");
-    if (!equal(r, root)) throw new Failure("the inclusion proof does not lead to the checkpoint's root");
+    if (sn !== 0n) fail("the inclusion proof stops short of the root");
+    if (!equal(r, root)) fail(`the proof leads to root ${hex(r)}, not the expected ${hex(root)}`);
   }
 
-  // ---- C2SP signed note and checkpoint --------------------------------------------------
-  async function parseVerifierKey(vkey) {
-    // <name>+<hash>+<key>: the name and hash hold no "+", the base64 key may.
-    const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
-    if (!m) throw new Failure("the verifier key is not <name>+<hash>+<key>");
-    const [, name, hashHex, keyB64] = m;
-    const key = b64decode(keyB64);
-    if (key.length !== 33 || key[0] !== 1) throw new Failure("the verifier key is not an Ed25519 key");
+  // ---- C2SP signed note (core/note.py) and checkpoint (ledger/checkpoint.py) ---------------
+  // The Unicode White_Space set core/note.py uses for key names, and its forbidden characters:
+  // ASCII controls but "\n", and lone surrogates.
+  const SPACES = /[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+  const FORBIDDEN = /[\x00-\x09\x0b-\x1f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const isKeyName = (name) => name.length > 0 && !name.includes("+") && !SPACES.test(name);
+  const keyHash = async (name, raw) => (await sha256(concat(enc.encode(name + "\n"), Uint8Array.of(1), raw))).slice(0, 4);
+
+  // "<name>+<hex8 key hash>+<base64(0x01 || 32-byte key)>"; the base64 may itself hold "+".
+  async function parseVerifierKey(text) {
+    if (typeof text !== "string") fail("the verifier key is not text");
+    const m = /^([^+]*)\+([^+]*)\+([\s\S]*)$/.exec(text.trim());
+    if (!m) fail("malformed verifier key: expected <name>+<hash>+<key>");
+    const [, name, hashHex, keyText] = m;
+    if (!/^[0-9a-fA-F]{8}$/.test(hashHex)) fail(`key hash ${hashHex} is not 8 hexadecimal digits`);
+    const key = b64canonical(keyText, "the verifier key's key");
+    if (!key.length) fail("the verifier key's key is empty");
+    if (key[0] !== 1) fail(`the verifier key is for signature type ${key[0]}; only Ed25519 (0x01) is supported`);
+    if (key.length !== 33) fail(`the verifier key's Ed25519 key is ${key.length - 1} bytes, expected 32`);
+    if (!isKeyName(name) || FORBIDDEN.test(name)) fail(`key name ${name} is not valid`);
     const raw = key.slice(1);
-    const khash = (await sha256(concat(enc.encode(name + "\n"), Uint8Array.of(1), raw))).slice(0, 4);
-    if (hex(khash) !== hashHex) throw new Failure("the verifier key's hash does not match its key");
+    const khash = await keyHash(name, raw);
+    if (hex(khash) !== hashHex.toLowerCase()) fail(`verifier key hash ${hashHex} does not match its name and key`);
     return { name, keyHash: khash, raw };
   }
 
-  async function openCheckpoint(note, vkey) {
-    const verifier = await parseVerifierKey(vkey);
-    const split = note.lastIndexOf("\n\n");
-    if (split < 0 || !note.endsWith("\n")) throw new Failure("the checkpoint is not a signed note");
-    const text = note.slice(0, split + 1);
-    let verified = false;
-    for (const line of note.slice(split + 2, -1).split("\n")) {
-      const m = /^\u2014 (\S+) (\S+)$/.exec(line);
-      if (!m) throw new Failure("a signature line of the checkpoint is malformed");
-      const sig = b64decode(m[2]);
-      if (m[1] !== verifier.name || sig.length !== 68 || !equal(sig.slice(0, 4), verifier.keyHash)) {
-        continue; // a signature by another key: ignored, as the spec says
+  // The signed message is the note text: everything up to and including the newline that
+  // precedes the LAST blank line ("\n\n"); the text may itself hold blank lines.
+  async function openNote(msg, verifier) {
+    if (typeof msg !== "string") fail("the checkpoint is not text");
+    if (FORBIDDEN.test(msg)) fail("a signed note cannot contain control characters");
+    const split = msg.lastIndexOf("\n\n");
+    if (split < 0) fail("no blank line between the note's text and its signatures");
+    const text = msg.slice(0, split + 1);
+    const block = msg.slice(split + 2);
+    if (!block.endsWith("\n")) fail("a signed note must end with a signature line and a newline");
+    const lines = block.slice(0, -1).split("\n");
+    if (lines.length > 100) fail(`the note has ${lines.length} signatures; at most 100`);
+    const sigs = lines.map((line) => {
+      // "\u2014 <name> base64(4-byte key hash || signature)", with U+2014 EM DASH.
+      if (!line.startsWith("\u2014 ")) fail("a signature line does not start with an em dash and a space");
+      const rest = line.slice(2);
+      const sp = rest.indexOf(" ");
+      const name = sp < 0 ? rest : rest.slice(0, sp);
+      if (!isKeyName(name)) fail("a signature line has no valid key name");
+      const raw = b64canonical(sp < 0 ? "" : rest.slice(sp + 1), `the signature by ${name}`);
+      if (raw.length < 5) fail(`the signature by ${name} is not base64 of key hash || signature`);
+      return { name, keyHash: raw.slice(0, 4), signature: raw.slice(4) };
+    });
+    let verified = 0;
+    for (const s of sigs) {
+      // Signatures by other keys are ignored; every one by the log key must verify.
+      if (s.name !== verifier.name || !equal(s.keyHash, verifier.keyHash)) continue;
+      if (!(await ed25519Verify(verifier.raw, s.signature, enc.encode(text)))) {
+        fail(`the signature by ${s.name}+${hex(s.keyHash)} does not verify: the note was changed after it was signed`);
       }
-      if (!(await ed25519Verify(verifier.raw, sig.slice(4), enc.encode(text)))) {
-        throw new Failure("the checkpoint signature does not verify: the checkpoint was changed");
-      }
-      verified = true;
+      verified++;
     }
-    if (!verified) throw new Failure("the checkpoint is not signed by the log key on this page");
-    const lines = text.split("\n");
-    const size = Number(lines[1]);
-    if (lines[0] !== verifier.name) throw new Failure("the checkpoint's origin is not the key's name");
-    if (!/^[0-9]+$/.test(lines[1]) || !Number.isSafeInteger(size)) throw new Failure("bad tree size");
-    const root = b64decode(lines[2]);
-    if (root.length !== 32) throw new Failure("the root hash is not 32 bytes");
-    return { origin: lines[0], size, root };
+    if (!verified) fail(`the note is not signed by the known key ${verifier.name}+${hex(verifier.keyHash)}`);
+    return text;
   }
 
-  // ---- DSSE ----------------------------------------------------------------------------
+  // "<origin>\n<decimal size>\n<base64 root>\n[<extension line>\n...]"
+  function parseCheckpoint(text) {
+    if (!text.endsWith("\n")) fail("a checkpoint's text must end with a newline");
+    const lines = text.slice(0, -1).split("\n");
+    if (lines.length < 3) fail(`a checkpoint has at least three lines; got ${lines.length}`);
+    const [origin, sizeText, rootText, ...extensions] = lines;
+    if (!origin) fail("the checkpoint's origin line is empty");
+    if (lines.some((l) => /[\x00-\x1f\x7f-\x9f]/.test(l))) fail("a checkpoint line holds a control character");
+    if (extensions.some((l) => !l)) fail("a checkpoint's extension lines must not be empty");
+    if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText) || BigInt(sizeText) > MAX_SIZE) {
+      fail(`the tree size ${sizeText} is not a decimal number below 2**64 without leading zeros`);
+    }
+    const root = b64canonical(rootText, "the root hash");
+    if (root.length !== 32) fail(`the root hash is ${root.length} bytes; a SHA-256 hash is 32 bytes`);
+    return { origin, size: BigInt(sizeText), root };
+  }
+
+  // ---- DSSE (core/dsse.py) and records (core/records.py) ----------------------------------
+  // PAE = "DSSEv1" SP len(type) SP type SP len(body) SP body, lengths in bytes, ASCII decimal.
   function pae(type, payload) {
     const t = enc.encode(type);
     return concat(enc.encode(`DSSEv1 ${t.length} `), t, enc.encode(` ${payload.length} `), payload);
   }
+  const payloadBytes = (env) => b64dsse(env.payload, "payload");
 
-  async function verifyEnvelope(envelope, publicRaw, keyid) {
-    const payload = b64decode(envelope.payload);
-    const message = pae(envelope.payloadType, payload);
-    for (const s of envelope.signatures || []) {
-      if (s.keyid === keyid && (await ed25519Verify(publicRaw, b64decode(s.sig), message))) {
-        return JSON.parse(dec.decode(payload));
+  // As dsse.verify_envelope: at least one signature carries the key's ID (hex SHA-256 of the
+  // raw key), and every signature that does must verify.
+  async function verifyEnvelope(env, publicRaw) {
+    const kid = hex(await sha256(publicRaw));
+    const claimed = env.signatures.filter((s) => s.keyid === kid);
+    if (!claimed.length) fail(`the envelope has no signature with keyid ${kid}`);
+    const message = pae(env.payloadType, payloadBytes(env));
+    for (const s of claimed) {
+      if (!(await ed25519Verify(publicRaw, b64dsse(s.sig, "sig"), message))) {
+        fail(`the signature with keyid ${kid} does not verify: the payload, its payloadType or the signature was changed`);
       }
     }
-    throw new Failure("no signature on the record verifies with the signer's key");
   }
 
-  // ---- the bundle ------------------------------------------------------------------------
+  // entry.record_bytes: the signed payload, or the record the ledger normalised a provider's
+  // report into (derived.record); the latter is covered by the log, not the partner's signature.
+  function entryRecord(entry) {
+    if (entry.derived && Object.hasOwn(entry.derived, "record")) return entry.derived.record;
+    return parseJSON(payloadBytes(entry.envelope), "the payload");
+  }
+
+  // ISO 3779 VIN; the check digit is mandatory for North America (1-5) and China (L).
+  const VIN_VALUES = "0123456789.ABCDEFGH..JKLMN.P.R..STUVWXYZ"; // index % 10 = value
+  const VIN_WEIGHTS = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
+  function validateVin(vin) {
+    if (typeof vin !== "string" || !/^[A-HJ-NPR-Z0-9]{17}$/.test(vin)) fail(`${JSON.stringify(vin)} is not a valid VIN`);
+    const total = [...vin].reduce((n, c, i) => n + (VIN_VALUES.indexOf(c) % 10) * VIN_WEIGHTS[i], 0);
+    const digit = total % 11 === 10 ? "X" : String(total % 11);
+    if (vin[8] !== digit && "12345L".includes(vin[0])) fail(`VIN ${vin} has check digit ${vin[8]}, not ${digit}`);
+  }
+
+  // The checks of parse_record that decide trust: kind, VIN, UTC time, and the trust-root
+  // fields. (The Python schema also checks every field of every vehicle kind; this does not.)
+  async function parseRecord(rec) {
+    if (!isObj(rec)) fail("invalid record: expected a JSON object");
+    const { kind } = rec;
+    if (!TRUST_KINDS.includes(kind) && !VEHICLE_KINDS.includes(kind)) fail(`invalid record: unknown kind ${JSON.stringify(kind)}`);
+    if (!STR(rec.occurred_at) || !/^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]00:?00)$/.test(rec.occurred_at)) {
+      fail("invalid record: occurred_at is not an RFC 3339 time in UTC");
+    }
+    const actorId = (v) => STR(v) && /^[a-z0-9][a-z0-9-]{1,62}$/.test(v);
+    const keyId = (v) => STR(v) && /^[0-9a-f]{64}$/.test(v);
+    if (VEHICLE_KINDS.includes(kind)) {
+      validateVin(rec.vin);
+      const km = rec.odometer_km;
+      if (km !== undefined && km !== null && !(INT(km) && km >= 0 && km <= 3_000_000)) fail("invalid record: odometer_km");
+    } else if (kind === "actor") {
+      if (!actorId(rec.actor_id) || !Object.hasOwn(KINDS_BY_ROLE, rec.role)) fail("invalid record: actor_id or role");
+    } else if (kind === "key_grant") {
+      if (!actorId(rec.actor_id) || !keyId(rec.key_id)) fail("invalid record: actor_id or key_id");
+      const raw = b64canonical(rec.public_key, "public_key");
+      if (raw.length !== 32) fail(`public_key holds ${raw.length} bytes, not 32`);
+      if (hex(await sha256(raw)) !== rec.key_id) fail("key_id is not the SHA-256 of the raw public key");
+    } else if (!keyId(rec.key_id)) {
+      fail("invalid record: key_id");
+    }
+    return rec;
+  }
+
+  // ---- the bundle (ledger/verify.py) --------------------------------------------------------
   async function verifyBundle(bundleBytes, vkey) {
     const report = { ok: false, vin: "", size: null, origin: null, findings: [] };
-    const pass = (check, detail, index = null) => report.findings.push({ ok: true, check, detail, index });
-    const fail = (check, detail, index = null) => report.findings.push({ ok: false, check, detail, index });
+    const add = (ok, check, detail, index = null) => report.findings.push({ ok, check, detail, index });
+    const failures = () => report.findings.some((f) => !f.ok);
     try {
       let bundle;
       try {
-        bundle = JSON.parse(dec.decode(bundleBytes));
-        if (bundle.format !== "vinledger-bundle/1") throw new Failure(`format ${bundle.format}`);
+        bundle = parseJSON(bundleBytes, "the bundle");
+        if (!BUNDLE(bundle)) fail("a field is missing or has the wrong type");
       } catch (err) {
-        fail("bundle", `not a vinledger bundle: ${err.message}`);
+        add(false, "bundle", `not a vinledger bundle: ${err.message}`);
+        return finish(report);
+      }
+      if (bundle.format !== BUNDLE_FORMAT) {
+        add(false, "bundle", `bundle format ${JSON.stringify(bundle.format)} is not ${JSON.stringify(BUNDLE_FORMAT)}`);
         return finish(report);
       }
       report.vin = bundle.vin;
+
       let cp;
       try {
-        cp = await openCheckpoint(bundle.checkpoint, vkey);
+        cp = parseCheckpoint(await openNote(bundle.checkpoint, await parseVerifierKey(vkey)));
       } catch (err) {
-        fail("checkpoint", `checkpoint: ${err.message}`);
+        add(false, "checkpoint", `checkpoint signature does not verify: ${err.message}`);
         return finish(report);
       }
-      report.size = cp.size;
+      report.size = Number(cp.size);
       report.origin = cp.origin;
-      pass("checkpoint", `signed by the log key, size ${cp.size}`);
+      add(true, "checkpoint", `signed by the log key, size ${cp.size}`);
 
+      // Inclusion: [{index, leaf, entry}] of the items whose proofs check, sorted by index.
       const included = async (items, what) => {
         const out = [];
         for (const item of items) {
           try {
-            const data = b64decode(item.entry);
-            const leaf = await hashLeaf(data);
-            await verifyInclusion(leaf, item.index, cp.size, item.proof.map(b64decode), cp.root);
-            const entry = JSON.parse(dec.decode(data));
-            if (entry.index !== item.index) throw new Failure(`says its index is ${entry.index}`);
+            const data = b64decode(item.entry, "the entry");
+            const proof = item.proof.map((h) => b64decode(h, "a proof hash"));
+            const leaf = await hashLeaf(data); // the exact bytes served, never re-encoded
+            await verifyInclusion(leaf, BigInt(item.index), cp.size, proof, cp.root);
+            const entry = decodeEntry(data);
+            if (entry.index !== item.index) {
+              add(false, "inclusion", `entry ${item.index} says its index is ${entry.index}`, item.index);
+              continue;
+            }
             out.push({ index: item.index, leaf, entry });
           } catch (err) {
-            fail("inclusion", `entry ${item.index}: ${err.message}`, item.index);
+            add(false, "inclusion", `entry ${item.index}: ${err.message}`, item.index);
           }
         }
-        if (out.length) pass("inclusion", `${out.length} ${what} entries included in the checkpoint's tree`);
+        if (out.length) add(true, "inclusion", `${out.length} ${what} entries included in the checkpoint's tree`);
         return out.sort((a, b) => a.index - b.index);
       };
       const trust = await included(bundle.trust, "trust");
       const vehicle = await included(bundle.entries, "vehicle");
 
-      // Trust replay from genesis.
-      const keys = new Map(); // keyid -> {actor, raw, granted, revoked}
-      const roles = new Map(); // actor id -> role
-      const apply = (record, index) => {
-        if (record.kind === "actor") roles.set(record.actor_id, record.role);
-        else if (record.kind === "key_grant") {
-          keys.set(record.key_id, { actor: record.actor_id, raw: b64decode(record.public_key),
-                                    granted: index, revoked: null });
-        } else if (record.kind === "key_revoke" && keys.has(record.key_id)) {
-          keys.get(record.key_id).revoked = index;
-        }
+      // Trust replay. keys: keyid -> {actor, raw, granted, revoked}; roles: actor id -> role.
+      const keys = new Map(), roles = new Map();
+      const apply = (rec, index) => {
+        if (rec.kind === "actor") roles.set(rec.actor_id, rec.role);
+        else if (rec.kind === "key_grant") keys.set(rec.key_id, { actor: rec.actor_id, raw: b64decode(rec.public_key), granted: index, revoked: null });
+        else if (rec.kind === "key_revoke" && keys.has(rec.key_id)) keys.get(rec.key_id).revoked = index;
       };
       const validKey = (entry, index) => {
         const key = keys.get(entry.signer.keyid);
-        const short = String(entry.signer.keyid).slice(0, 16);
-        if (!key || key.granted >= index) throw new Failure(`key ${short}… was not granted before entry ${index}`);
-        if (key.revoked !== null && key.revoked < index) throw new Failure(`key ${short}… was revoked at entry ${key.revoked}`);
-        if (key.actor !== entry.signer.actor_id) throw new Failure(`key belongs to ${key.actor}, not ${entry.signer.actor_id}`);
+        const short = entry.signer.keyid.slice(0, 16);
+        if (!key || key.granted >= index) fail(`key ${short}\u2026 was not granted before entry ${index}`);
+        if (key.revoked !== null && key.revoked < index) fail(`key ${short}\u2026 was revoked at entry ${key.revoked}`);
+        if (key.actor !== entry.signer.actor_id) fail(`key belongs to ${key.actor}, entry claims ${entry.signer.actor_id}`);
         return key;
       };
       const byIndex = new Map(trust.map((t) => [t.index, t.entry]));
-      let trustOk = true;
       if (!byIndex.has(0) || !byIndex.has(1)) {
-        fail("trust", "the bundle lacks the genesis entries 0 and 1");
-        trustOk = false;
+        add(false, "trust", "the bundle lacks the genesis entries 0 and 1");
       } else {
         for (const { index, entry } of trust) {
           try {
-            let record;
+            const rec = await parseRecord(entryRecord(entry));
             if (index === 0 || index === 1) {
-              const grant = JSON.parse(dec.decode(b64decode(byIndex.get(1).envelope.payload)));
-              if (grant.kind !== "key_grant") throw new Failure("entry 1 is not the operator's key grant");
-              record = await verifyEnvelope(entry.envelope, b64decode(grant.public_key), grant.key_id);
-              if (index === 0 && (record.kind !== "actor" || record.role !== "operator" ||
-                                  grant.actor_id !== record.actor_id)) {
-                throw new Failure("entry 0 does not create the operator that entry 1 grants");
-              }
+              // Genesis: both entries are signed by the key that entry 1 grants.
+              const grant = await parseRecord(parseJSON(payloadBytes(byIndex.get(1).envelope), "the payload"));
+              if (grant.kind !== "key_grant") fail("entry 1 is not the operator's key grant");
+              await verifyEnvelope(entry.envelope, b64decode(grant.public_key));
+              if (index === 0 && (rec.kind !== "actor" || rec.role !== "operator")) fail("entry 0 does not create the operator");
+              if (index === 0 && grant.actor_id !== rec.actor_id) fail("entry 1 grants a key to another actor than entry 0 created");
             } else {
               const key = validKey(entry, index);
-              if (roles.get(key.actor) !== "operator") throw new Failure(`signed by ${key.actor}, who is not an operator`);
-              record = await verifyEnvelope(entry.envelope, key.raw, entry.signer.keyid);
+              if (roles.get(key.actor) !== "operator") fail(`signed by ${key.actor}, who is not an operator`);
+              await verifyEnvelope(entry.envelope, key.raw);
             }
-            if (!TRUST_KINDS.includes(record.kind)) throw new Failure(`${record.kind} is not a trust record`);
-            apply(record, index);
+            apply(rec, index);
           } catch (err) {
-            fail("trust", `entry ${index} (${entry.kind}): ${err.message}`, index);
-            trustOk = false;
+            add(false, "trust", `entry ${index} (${entry.kind}): ${err.message}`, index);
           }
         }
-        if (trustOk) pass("trust", `${keys.size} keys and ${roles.size} actors replayed from genesis`);
+        // As in Python: passes only if nothing has failed so far (inclusion included).
+        if (!failures()) add(true, "trust", `${keys.size} keys and ${roles.size} actors replayed from genesis`);
       }
 
-      // Signatures, keys and roles of the vehicle's entries.
+      // Vehicle entries: key valid at the index, signature, record matches, role may sign it.
       for (const { index, entry } of vehicle) {
         try {
           const key = validKey(entry, index);
-          const signed = await verifyEnvelope(entry.envelope, key.raw, entry.signer.keyid);
-          // A report in a provider's own format stands for the inspection the ledger
-          // normalised it into; the signature above covers the report as signed.
-          const record = entry.derived && entry.derived.record ? entry.derived.record : signed;
-          if (record.kind !== entry.kind || record.vin !== entry.vin) {
-            throw new Failure("the signed record's kind or VIN differs from the entry's");
-          }
+          await verifyEnvelope(entry.envelope, key.raw);
+          const rec = await parseRecord(entryRecord(entry));
+          const recVin = VEHICLE_KINDS.includes(rec.kind) ? rec.vin : null;
+          if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
           const role = roles.get(key.actor) || "";
-          if (!(KINDS_BY_ROLE[role] || []).includes(record.kind)) {
-            throw new Failure(`a ${role || "unknown actor"} may not sign ${record.kind}`);
-          }
-          pass("signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
+          if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`a ${role || "unknown actor"} may not sign '${rec.kind}'`);
+          add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
-          fail("signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
+          add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
         }
       }
 
-      // The VIN chain.
-      let prev = null;
-      let prevIndex = -1;
-      let chainOk = true;
+      // The VIN chain, in vin_seq order (a stable sort, as Python's sorted()).
+      let prevLeaf = null, prevIndex = -1, broken = false;
       const chain = [...vehicle].sort((a, b) => (a.entry.vin_seq ?? 0) - (b.entry.vin_seq ?? 0));
       chain.forEach(({ index, leaf, entry }, seq) => {
         let problem = null;
         if (entry.vin !== bundle.vin) problem = `is about VIN ${entry.vin}, not ${bundle.vin}`;
         else if (entry.vin_seq !== seq) problem = `has chain position ${entry.vin_seq}, expected ${seq}: an entry is missing`;
-        else if (entry.prev !== (prev === null ? null : b64encode(prev))) problem = "does not link to the previous entry of this VIN";
+        else if (entry.prev !== (prevLeaf === null ? null : b64encode(prevLeaf))) problem = "does not link to the previous entry of this VIN (prev mismatch)";
         else if (index <= prevIndex) problem = "comes before the entry it follows";
-        if (problem) { fail("chain", `entry ${index} ${problem}`, index); chainOk = false; }
-        prev = leaf;
+        if (problem) { add(false, "chain", `entry ${index} ${problem}`, index); broken = true; }
+        prevLeaf = leaf;
         prevIndex = index;
       });
-      if (chain.length && chainOk) pass("chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
-      if (!bundle.entries.length) fail("chain", "the bundle holds no entries for this vehicle");
+      if (chain.length && !broken) add(true, "chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
     } catch (err) {
-      fail("bundle", `verification stopped: ${err.message}`);
+      add(false, "bundle", `verification stopped: ${err && err.message ? err.message : String(err)}`);
     }
     return finish(report);
   }
@@ -300,77 +411,73 @@
     return report;
   }
 
-  // ---- the page -----------------------------------------------------------------------------
+  // ---- the page -------------------------------------------------------------------------------
   const DEFAULT_WORDS = {
-    verifying: "Verifying in your browser…",
-    verified: "Verified in your browser at {time}: {entries} entries, checkpoint of {size} entries.",
+    verifying: "Verifying in your browser\u2026",
+    verified: "Verified in your browser: {entries} entries against a checkpoint of {size} entries.",
     failed: "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
     entry: "entry {index}",
     unsupported: "Your browser cannot check Ed25519 signatures; verify with `vinledger verify` instead.",
   };
-
   function words() {
     const el = document.getElementById("verification-i18n");
-    try {
-      return { ...DEFAULT_WORDS, ...(el ? JSON.parse(el.textContent) : {}) };
-    } catch {
-      return DEFAULT_WORDS;
-    }
+    try { const given = el ? JSON.parse(el.textContent) : {}; return { ...DEFAULT_WORDS, ...(isObj(given) ? given : {}) }; } catch { return DEFAULT_WORDS; }
   }
-  const fill = (text, params) => text.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+  const fill = (text, params) => String(text).replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
 
-  async function supported() {
-    try {
-      await crypto.subtle.importKey("raw", new Uint8Array(32), { name: "Ed25519" }, false, ["verify"]);
-      return true;
-    } catch {
-      return false;
-    }
-  }
+  // Probe with a real key (RFC 8032 test 1): some engines refuse odd points on import.
+  const supported = () => crypto.subtle.importKey("raw", Uint8Array.from(
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".match(/../g), (h) => parseInt(h, 16)),
+    { name: "Ed25519" }, false, ["verify"]).then(() => true, () => false);
 
   async function run(box) {
     const w = words();
-    const headline = document.getElementById("verification-headline");
+    const headline = document.getElementById("verification-headline") || box;
     const details = document.getElementById("verification-details");
     const state = (s) => { box.dataset.state = s; document.documentElement.dataset.verification = s; };
+    const line = (text) => { // textContent only: details may hold attacker-chosen strings
+      const li = document.createElement("li");
+      li.textContent = text;
+      if (details) details.append(li);
+    };
     state("verifying");
     headline.textContent = w.verifying;
-    details.replaceChildren();
-    if (!window.crypto || !crypto.subtle || !(await supported())) {
+    if (details) details.replaceChildren();
+    if (!(globalThis.crypto && crypto.subtle && (await supported()))) {
       headline.textContent = w.unsupported;
       state("unsupported");
       return;
     }
     let report;
     try {
-      const r = await fetch(box.dataset.bundleUrl, { cache: "no-store" });
+      const r = await fetch(box.dataset.bundleUrl, { cache: "no-store", credentials: "same-origin" });
       if (!r.ok) throw new Error(`the bundle could not be fetched (HTTP ${r.status})`);
       report = await verifyBundle(new Uint8Array(await r.arrayBuffer()), box.dataset.vkey);
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
-                        findings: [{ ok: false, check: "bundle", detail: err.message, index: null }] });
+        findings: [{ ok: false, check: "bundle", detail: String(err && err.message || err), index: null }] });
     }
     window.vinledger.lastReport = report;
-    const add = (text) => { const li = document.createElement("li"); li.textContent = text; details.append(li); };
     if (report.ok) {
       const entries = report.findings.filter((f) => f.check === "signature").length;
       const time = new Date().toLocaleString(document.documentElement.lang || undefined);
-      headline.textContent = fill(w.verified, { entries, size: report.size, time });
+      // The "verified" text (with {size} and {entries}) is both the headline and the summary.
+      headline.textContent = fill(w.verified, { size: report.size, entries, time });
+      line(headline.textContent);
       state("verified");
     } else {
-      const failures = report.findings.filter((f) => !f.ok);
-      headline.textContent = fill(w.failed, { count: failures.length });
-      for (const f of failures) {
-        const where = f.index === null ? f.check : fill(w.entry, { index: f.index });
-        add(`${where}: ${f.detail}`);
-      }
+      const failed = report.findings.filter((f) => !f.ok);
+      headline.textContent = fill(w.failed, { count: failed.length });
+      for (const f of failed) line(`${f.index === null ? f.check : fill(w.entry, { index: f.index })}: ${f.detail}`);
       state("failed");
     }
   }
 
   window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE };
-  document.addEventListener("DOMContentLoaded", () => {
+  const start = () => {
     const box = document.getElementById("verification");
     if (box && box.dataset.bundleUrl && box.dataset.vkey) run(box);
-  });
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
