@@ -195,28 +195,37 @@ def vinledger(
     )
 
 
+def start_server(data: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """``vinledger serve --data DATA`` in a child process, once it answers: (process, url).
+
+    Its output goes to a log file beside the data directory, which a failure shows.
+    """
+    port = port or free_port()
+    log_path = data.parent / f"serve-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail("server did not start: " + log_path.read_text(errors="replace"))
+
+
 @pytest.fixture
 def server(tmp_path):
     """``vinledger init`` then ``vinledger serve`` on a free port: (url, vkey, data dir)."""
     data = tmp_path / "data"
     out = vinledger("init", data=data).stdout
     vkey = out.strip().splitlines()[-1]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode())
+    proc, url = start_server(data)
     yield url, vkey, data
     proc.terminate()
     proc.wait(10)

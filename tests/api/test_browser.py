@@ -10,14 +10,11 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, need, vinledger
+from tests.conftest import need, start_server, vinledger
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -30,22 +27,7 @@ def demo(tmp_path_factory):
     out = vinledger("demo", "--no-serve", data=data).stdout
     vkey = out.splitlines()[1].strip()
     vin = out.split("/vehicles/", 1)[1].split()[0]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode())
+    proc, url = start_server(data)
     yield url, vin, vkey
     proc.terminate()
     proc.wait(10)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
-import httpx
 import pytest
 
 from core.vin import check_digit
@@ -19,22 +14,6 @@ def vins(n: int) -> list[str]:
         vin = f"1HGCM8263{i % 10}A{i:06d}"
         out.append(vin[:8] + check_digit(vin) + vin[9:])
     return out
-
-
-def start(data, port) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the server did not start")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

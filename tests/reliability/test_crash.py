@@ -21,8 +21,8 @@ import pytest
 from core.keys import generate_private_key, private_key_to_pem, public_key_pem
 from ledger import merkle
 from ledger.signing import open_checkpoint
-from tests.conftest import Partner, free_port, inspection, vinledger
-from tests.reliability.conftest import start, vins
+from tests.conftest import Partner, free_port, inspection, start_server, vinledger
+from tests.reliability.conftest import vins
 
 ROUNDS = 4
 LOADERS = 3
@@ -81,7 +81,7 @@ def test_sigkill_never_loses_an_acknowledged_record(data_dir, tmp_path):
                     assert r.status_code >= 500, r.text  # never a 4xx for a valid record
 
     for _ in range(ROUNDS):
-        proc = start(data, port)
+        proc, _ = start_server(data, port)
         stop = threading.Event()
         threads = [threading.Thread(target=load, args=(stop,)) for _ in range(LOADERS)]
         for t in threads:
@@ -94,7 +94,7 @@ def test_sigkill_never_loses_an_acknowledged_record(data_dir, tmp_path):
             t.join()
     assert acked, "nothing was acknowledged before the kills; the test proved nothing"
 
-    proc = start(data, port)
+    proc, _ = start_server(data, port)
     try:
         with httpx.Client(timeout=30) as client:
             final = open_checkpoint(client.get(url + "/log/checkpoint").text, vkey)

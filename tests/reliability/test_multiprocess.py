@@ -11,8 +11,8 @@ import pytest
 from core.keys import generate_private_key, public_key_pem
 from ledger import merkle
 from ledger.signing import open_checkpoint
-from tests.conftest import Partner, free_port, inspection, vinledger
-from tests.reliability.conftest import start, vins
+from tests.conftest import Partner, free_port, inspection, start_server, vinledger
+from tests.reliability.conftest import vins
 
 SERVERS = 3
 SUBMITTERS = 6
@@ -42,7 +42,7 @@ def test_three_servers_one_database_one_log(data_dir, tmp_path):
         for vin in vins(30)
     ]
     ports = [free_port() for _ in range(SERVERS)]
-    procs = [start(data, port) for port in ports]
+    procs = [start_server(data, port)[0] for port in ports]
     receipts: list[dict] = []
     errors: list[str] = []
     lock = threading.Lock()
