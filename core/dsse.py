@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 
 import msgspec
@@ -93,7 +94,15 @@ def decode_envelope(data: bytes) -> Envelope:
 
 
 def payload_bytes(env: Envelope) -> bytes:
-    return _b64decode(env.payload, "payload")
+    return _payload_bytes(env.payload)
+
+
+# Checking one submission reads its payload four times (envelope check, signature,
+# record, digest); the text is immutable, so decode it once. A few entries suffice:
+# the reads of one envelope follow each other.
+@functools.lru_cache(maxsize=8)
+def _payload_bytes(payload: str) -> bytes:
+    return _b64decode(payload, "payload")
 
 
 def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:

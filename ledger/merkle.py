@@ -18,7 +18,7 @@ returns a bool that a caller could forget to check.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from core.errors import ProofError
 
@@ -176,6 +176,25 @@ def inclusion_proof(index: int, size: int, read: Reader) -> list[bytes]:
             f"an inclusion proof needs 0 <= index < size; got index={index}, size={size}"
         )
     return _hash_ranges(_path_ranges(index, size), read)
+
+
+def inclusion_proofs(indexes: Iterable[int], size: int, read: Reader) -> dict[int, list[bytes]]:
+    """PATH(i, D[0:size]) for each of ``indexes``, from one batch read.
+
+    The proofs of neighbouring leaves share most of their subtrees (a sequenced batch
+    is a run of neighbours at the right edge), so each distinct subtree is read and
+    folded once, however many proofs hold it.
+    """
+    paths: dict[int, list[Range]] = {}
+    for index in indexes:
+        if not 0 <= index < size:
+            raise ValueError(
+                f"an inclusion proof needs 0 <= index < size; got index={index}, size={size}"
+            )
+        paths[index] = _path_ranges(index, size)
+    ranges = list(dict.fromkeys(r for path in paths.values() for r in path))
+    hashes = dict(zip(ranges, _hash_ranges(ranges, read), strict=True))
+    return {index: [hashes[r] for r in path] for index, path in paths.items()}
 
 
 def consistency_proof(size1: int, size2: int, read: Reader) -> list[bytes]:

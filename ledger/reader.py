@@ -38,37 +38,16 @@ def inclusion_proofs(
     ``known`` holds nodes the caller already has. The sequencer passes the nodes its
     batch completed and the compact range it started from: every node a proof of a
     leaf of that batch needs is among them, so those proofs cost no read at all.
-    Proofs that need other nodes learn which in a first pass and read them together.
+    Whatever else the proofs need is read in one go; KeyError names a missing node.
     """
-    known = dict(known or {})
-    proofs: dict[int, list[bytes]] = {}
-    rest: list[int] = []
+    known = known or {}
 
-    def from_known(coords):
-        return [known[c] for c in coords]
+    def read(coords):
+        missing = [c for c in dict.fromkeys(coords) if c not in known]
+        found = dict(zip(missing, read_nodes(s, missing), strict=True)) if missing else {}
+        return [known[c] if c in known else found[c] for c in coords]
 
-    for i in sorted(set(indexes)):
-        if not known:  # nothing to try: every proof needs a read
-            rest.append(i)
-            continue
-        try:
-            proofs[i] = merkle.inclusion_proof(i, size, from_known)
-        except KeyError:
-            rest.append(i)
-    if not rest:
-        return proofs
-    wanted: list[tuple[int, int]] = []
-
-    def note_coords(coords):
-        wanted.extend(c for c in coords if c not in known)
-        return [bytes(32)] * len(coords)
-
-    for i in rest:
-        merkle.inclusion_proof(i, size, note_coords)
-    missing = list(dict.fromkeys(wanted))
-    known.update(zip(missing, read_nodes(s, missing), strict=True))
-    proofs.update({i: merkle.inclusion_proof(i, size, from_known) for i in rest})
-    return proofs
+    return merkle.inclusion_proofs(sorted(set(indexes)), size, read)
 
 
 class LogReader:

@@ -16,6 +16,7 @@ acknowledged and nothing is kept.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -47,16 +48,28 @@ from ledger.storage import (
     EntryRow,
     KeyRow,
     NodeRow,
+    SigningKey,
     Store,
-    get_actor,
-    get_key,
+    actor_role,
+    entry_facts,
+    entry_leaf_and_data,
+    granted_keys,
     indexes_by_digest,
     lock_log_state,
     read_nodes,
+    set_log_size,
     utcnow,
-    vin_head,
     vin_heads,
 )
+
+# Plain Core statements on the session's connection: the sequencer writes rows, never
+# ORM objects, so each batch pays for its statements and not for a unit of work.
+_INSERT_ENTRIES = insert(EntryRow.__table__)
+_INSERT_NODES = insert(NodeRow.__table__)
+_INSERT_CHECKPOINT = insert(CheckpointRow.__table__)
+_INSERT_ACTOR = insert(ActorRow.__table__)
+_INSERT_KEY = insert(KeyRow.__table__)
+_KEYS = KeyRow.__table__
 
 
 @dataclass(frozen=True)
@@ -112,14 +125,15 @@ class _Batch:
 
     def __init__(self, s: Session, size: int, rng: merkle.CompactRange, now: datetime):
         self.s = s
+        self.c = s.connection()
         self.start = size
         self.rng = rng
         self.now = now
         self.heads: dict[str, tuple[int, bytes] | None] = {}
         self.digests: dict[bytes, int] = {}  # placed in this batch
         self.existing: dict[bytes, int] = {}  # already in the log
-        self.keys: dict[str, KeyRow | None] = {}
-        self.actors: dict[str, ActorRow | None] = {}
+        self.keys: dict[str, SigningKey | None] = {}
+        self.roles: dict[str, str | None] = {}  # actor id -> role (None: no such actor)
         self.entry_rows: list[dict] = []  # every entry of the batch
         self.unwritten = 0  # how many at the end of entry_rows are not inserted yet
         self.node_rows: dict[tuple[int, int], bytes] = {}
@@ -127,7 +141,7 @@ class _Batch:
     def write_entries(self) -> None:
         """Insert the entries placed so far, so queries in this transaction see them."""
         if self.unwritten:
-            self.s.execute(insert(EntryRow), self.entry_rows[-self.unwritten :])
+            self.c.execute(_INSERT_ENTRIES, self.entry_rows[-self.unwritten :])
             self.unwritten = 0
 
     @property
@@ -136,25 +150,27 @@ class _Batch:
 
     def prefetch(self, subs: list[Submission]) -> None:
         """What the checks of a batch read, in a few queries instead of a few per item."""
-        self.existing = indexes_by_digest(self.s, [sub.digest for sub in subs])
+        self.existing = indexes_by_digest(self.c, [sub.digest for sub in subs])
         vins = sorted({v for sub in subs if (v := getattr(sub.record, "vin", None))})
-        self.heads.update(vin_heads(self.s, vins))
+        self.heads.update(vin_heads(self.c, vins))
+        keyids = sorted({sub.keyid for sub in subs} - self.keys.keys())
+        found = granted_keys(self.c, keyids)
+        self.keys.update({k: found.get(k) for k in keyids})
 
     def head(self, vin: str) -> tuple[int, bytes] | None:
         if vin not in self.heads:
-            row = vin_head(self.s, vin)
-            self.heads[vin] = None if row is None else (row.vin_seq, row.leaf_hash)
+            self.heads.update(vin_heads(self.c, [vin]))
         return self.heads[vin]
 
-    def key(self, keyid: str) -> KeyRow | None:
+    def key(self, keyid: str) -> SigningKey | None:
         if keyid not in self.keys:
-            self.keys[keyid] = get_key(self.s, keyid)
+            self.keys[keyid] = granted_keys(self.c, [keyid]).get(keyid)
         return self.keys[keyid]
 
-    def actor(self, actor_id: str) -> ActorRow | None:
-        if actor_id not in self.actors:
-            self.actors[actor_id] = get_actor(self.s, actor_id)
-        return self.actors[actor_id]
+    def role(self, actor_id: str) -> str | None:
+        if actor_id not in self.roles:
+            self.roles[actor_id] = actor_role(self.c, actor_id)
+        return self.roles[actor_id]
 
 
 class Sequencer:
@@ -168,32 +184,36 @@ class Sequencer:
     def sequence(self, subs: list[Submission], *, genesis: bool = False) -> list[Outcome]:
         now = utcnow()
         with self.store.writer.begin() as s:
-            state = lock_log_state(s)
-            size = state.size
+            size = lock_log_state(s.connection())
             if genesis and size:
                 raise Conflict("the log already has entries; it can be initialised only once")
             edge = merkle.CompactRange.coords(size)
-            edge_hashes = read_nodes(s, edge)
+            edge_hashes = read_nodes(s.connection(), edge)
             rng = merkle.CompactRange(size, edge_hashes)
             batch = _Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
             if rng.size > size:
                 batch.write_entries()
-                s.execute(
-                    insert(NodeRow),
+                c = batch.c
+                c.execute(
+                    _INSERT_NODES,
                     [{"level": lv, "n": n, "hash": h} for (lv, n), h in batch.node_rows.items()],
                 )
-                note = self.signer.sign(Checkpoint(self.signer.origin, rng.size, rng.root()))
-                s.add(CheckpointRow(size=rng.size, root=rng.root(), note=note, created_at=now))
-                state.size = rng.size
+                root = rng.root()
+                note = self.signer.sign(Checkpoint(self.signer.origin, rng.size, root))
+                c.execute(
+                    _INSERT_CHECKPOINT,
+                    {"size": rng.size, "root": root, "note": note, "created_at": now},
+                )
+                set_log_size(c, rng.size)
             else:
                 note = self.signer.latest_note(s)
             final = rng.size
             # Proofs for every answer against the new checkpoint, from one node read.
             indexes = [p[0] for p in placed if isinstance(p, tuple)]
             known = {**dict(zip(edge, edge_hashes, strict=True)), **batch.node_rows}
-            proofs = inclusion_proofs(s, indexes, final, known)
+            proofs = inclusion_proofs(batch.c, indexes, final, known)
             rows = {r["idx"]: r for r in batch.entry_rows}
             outcomes: list[Outcome] = []
             for p in placed:
@@ -203,8 +223,7 @@ class Sequencer:
                 index, created = p
                 row = rows.get(index)
                 if row is None:
-                    old = s.get(EntryRow, index)
-                    leaf, data = old.leaf_hash, old.data
+                    leaf, data = entry_leaf_and_data(batch.c, index)
                 else:
                     leaf, data = row["leaf_hash"], row["data"]
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs[index]))
@@ -306,39 +325,40 @@ class Sequencer:
                 f"key {sub.keyid} was revoked at log index {key.revoked_idx}; "
                 "sign with a key that is still valid"
             )
-        actor = b.actor(key.actor_id)
-        check_role_may_submit(actor.role, record.kind)
-        if record.kind == "sale" and record.dealer != actor.actor_id and actor.role != "operator":
+        check_role_may_submit(key.role, record.kind)
+        if record.kind == "sale" and record.dealer != key.actor_id and key.role != "operator":
             raise Forbidden(
                 f"a dealer records only its own sales: this sale names dealer "
-                f"{record.dealer!r} but is signed by {actor.actor_id!r}"
+                f"{record.dealer!r} but is signed by {key.actor_id!r}"
             )
         if record.kind == "correction":
-            self._check_correction(b, record, actor)
+            self._check_correction(b, record, key)
         elif record.kind == "dispute":
             self._check_dispute(b, record)
         elif record.kind == "complaint":
             self._check_complaint(b, record)
-        return actor.actor_id
+        return key.actor_id
 
     def _target(self, b: _Batch, index: int) -> tuple[str | None, str, str]:
         """(VIN, signer, kind) of the entry at ``index``, placed before or in this batch."""
-        target = b.s.get(EntryRow, index)
-        if target is not None:
-            return target.vin, target.actor_id, target.kind
-        pending = next((r for r in b.entry_rows if r["idx"] == index), None)
-        if pending is None:
+        if index >= b.start:  # placed in this batch: entry_rows runs from b.start
+            if index - b.start >= len(b.entry_rows):
+                raise NotFound(f"entry {index} is not in the log")
+            pending = b.entry_rows[index - b.start]
+            return pending["vin"], pending["actor_id"], pending["kind"]
+        facts = entry_facts(b.c, index)
+        if facts is None:
             raise NotFound(f"entry {index} is not in the log")
-        return pending["vin"], pending["actor_id"], pending["kind"]
+        return facts
 
-    def _check_correction(self, b: _Batch, record, actor: ActorRow) -> None:
+    def _check_correction(self, b: _Batch, record, key: SigningKey) -> None:
         vin, author, _ = self._target(b, record.corrects)
         if vin != record.vin:
             raise Forbidden(
                 f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
                 "a correction must name the VIN of the entry it corrects"
             )
-        if actor.actor_id != author and actor.role != "operator":
+        if key.actor_id != author and key.role != "operator":
             raise Forbidden(
                 f"entry {record.corrects} was signed by {author!r}; only its signer "
                 "or the operator may correct it"
@@ -350,8 +370,7 @@ class Sequencer:
             raise Forbidden(f"entry {record.disputes} is about VIN {vin}, not {record.vin}")
 
     def _check_complaint(self, b: _Batch, record) -> None:
-        dealer = get_actor(b.s, record.dealer)
-        if dealer is None or dealer.role != "dealer":
+        if b.role(record.dealer) != "dealer":
             raise NotFound(f"{record.dealer!r} is not a dealer of this ledger")
         if record.sale is not None:
             vin, author, kind = self._target(b, record.sale)
@@ -362,33 +381,38 @@ class Sequencer:
 
     def _apply_trust_effects(self, b: _Batch, record, index: int) -> None:
         """Actors and keys as the entry leaves them; the batch's caches follow suit."""
-        s = b.s
         if record.kind == "actor":
-            if b.actor(record.actor_id) is not None:
+            if b.role(record.actor_id) is not None:
                 raise Conflict(f"actor {record.actor_id!r} already exists; choose another id")
-            row = ActorRow(
-                actor_id=record.actor_id,
-                name=record.name,
-                role=record.role,
-                upline=record.upline,
-                idx=index,
+            b.c.execute(
+                _INSERT_ACTOR,
+                {
+                    "actor_id": record.actor_id,
+                    "name": record.name,
+                    "role": record.role,
+                    "upline": record.upline,
+                    "idx": index,
+                },
             )
-            s.add(row)
-            b.actors[record.actor_id] = row
+            b.roles[record.actor_id] = record.role
         elif record.kind == "key_grant":
-            if b.actor(record.actor_id) is None:
+            role = b.role(record.actor_id)
+            if role is None:
                 raise NotFound(f"actor {record.actor_id!r} does not exist; add the actor first")
             if b.key(record.key_id) is not None:
                 raise Conflict(f"key {record.key_id} is already granted")
-            key = KeyRow(
-                key_id=record.key_id,
-                actor_id=record.actor_id,
-                public_key=base64.b64decode(record.public_key),
-                granted_idx=index,
-                revoked_idx=None,
+            public = base64.b64decode(record.public_key)
+            b.c.execute(
+                _INSERT_KEY,
+                {
+                    "key_id": record.key_id,
+                    "actor_id": record.actor_id,
+                    "public_key": public,
+                    "granted_idx": index,
+                    "revoked_idx": None,
+                },
             )
-            s.add(key)
-            b.keys[record.key_id] = key
+            b.keys[record.key_id] = SigningKey(record.key_id, record.actor_id, public, None, role)
         elif record.kind == "key_revoke":
             key = b.key(record.key_id)
             if key is None:
@@ -397,7 +421,7 @@ class Sequencer:
                 raise Conflict(
                     f"key {record.key_id} was already revoked at index {key.revoked_idx}"
                 )
-            key.revoked_idx = index
-        else:
-            return
-        s.flush()
+            b.c.execute(
+                _KEYS.update().where(_KEYS.c.key_id == record.key_id).values(revoked_idx=index)
+            )
+            b.keys[record.key_id] = dataclasses.replace(key, revoked_idx=index)

@@ -201,10 +201,20 @@ class Store:
 # ---- queries: each takes the session of the unit of work it belongs to -------------
 
 
-def lock_log_state(s: Session) -> LogState:
-    """The log's size, locked until the end of the transaction (the sequencer's lock)."""
-    state = s.execute(select(LogState).where(LogState.id == 1).with_for_update()).scalar_one()
-    return state
+def lock_log_state(c) -> int:
+    """The log's size, locked until the end of the transaction (the sequencer's lock).
+
+    On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE); on
+    PostgreSQL the row lock serialises sequencers in every process.
+    """
+    table = LogState.__table__
+    query = select(table.c.size).where(table.c.id == 1).with_for_update()
+    return c.execute(query).scalar_one()
+
+
+def set_log_size(c, size: int) -> None:
+    table = LogState.__table__
+    c.execute(table.update().where(table.c.id == 1).values(size=size))
 
 
 def log_size(s: Session) -> int:
@@ -346,6 +356,21 @@ class SigningKey:
     role: str
 
 
+def granted_keys(c, key_ids: Sequence[str]) -> dict[str, SigningKey]:
+    """Those of ``key_ids`` granted on this ledger, with their actors' roles: one query."""
+    found: dict[str, SigningKey] = {}
+    for i in range(0, len(key_ids), 400):
+        chunk = list(key_ids[i : i + 400])
+        query = _in_lookup(
+            "SELECT k.key_id, k.actor_id, k.public_key, k.revoked_idx, a.role FROM keys k "
+            "JOIN actors a ON a.actor_id = k.actor_id WHERE k.key_id IN (:keys)",
+            len(chunk),
+        )
+        for kid, actor, public, revoked, role in c.execute(query, _in_params(chunk)):
+            found[kid] = SigningKey(kid, actor, bytes(public), revoked, role)
+    return found
+
+
 def signing_key(c, key_ids: Sequence[str]) -> SigningKey | None:
     """The first of ``key_ids`` granted on this ledger, with its actor's role.
 
@@ -353,17 +378,26 @@ def signing_key(c, key_ids: Sequence[str]) -> SigningKey | None:
     """
     if not key_ids:
         return None
-    query = _in_lookup(
-        "SELECT k.key_id, k.actor_id, k.public_key, k.revoked_idx, a.role FROM keys k "
-        "JOIN actors a ON a.actor_id = k.actor_id WHERE k.key_id IN (:keys)",
-        len(key_ids),
-    )
-    found = {row[0]: row for row in c.execute(query, _in_params(list(key_ids)))}
-    for key_id in key_ids:
-        if key_id in found:
-            kid, actor, public, revoked, role = found[key_id]
-            return SigningKey(kid, actor, bytes(public), revoked, role)
-    return None
+    found = granted_keys(c, key_ids)
+    return next((found[k] for k in key_ids if k in found), None)
+
+
+def actor_role(c, actor_id: str) -> str | None:
+    table = ActorRow.__table__
+    return c.execute(select(table.c.role).where(table.c.actor_id == actor_id)).scalar()
+
+
+def entry_facts(c, idx: int) -> tuple[str | None, str, str] | None:
+    """(VIN, signer's actor, kind) of the entry at ``idx``, or None."""
+    t = EntryRow.__table__
+    row = c.execute(select(t.c.vin, t.c.actor_id, t.c.kind).where(t.c.idx == idx)).first()
+    return None if row is None else tuple(row)
+
+
+def entry_leaf_and_data(c, idx: int) -> tuple[bytes, bytes]:
+    t = EntryRow.__table__
+    leaf, data = c.execute(select(t.c.leaf_hash, t.c.data).where(t.c.idx == idx)).one()
+    return bytes(leaf), bytes(data)
 
 
 def get_key(s: Session, key_id: str) -> KeyRow | None:

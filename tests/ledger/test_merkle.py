@@ -246,6 +246,40 @@ def test_every_inclusion_proof_is_path_and_verifies(size: int, salt: bytes):
         assert merkle.root_from_inclusion(t.leaves[index], index, size, proof) == top
 
 
+@settings(max_examples=60, deadline=None)
+@given(sizes, salts, st.data())
+def test_many_inclusion_proofs_at_once_are_each_path_from_one_read(size: int, salt: bytes, data):
+    t = tree(size, salt)
+    top = t.mth(0, size)
+    # A run of neighbours at the right edge (a sequenced batch) or any scattered set.
+    if data.draw(st.booleans()):
+        start = data.draw(st.integers(0, size - 1))
+        indexes = list(range(start, size))
+    else:
+        indexes = data.draw(st.lists(st.integers(0, size - 1), max_size=30))
+    reader = CountingReader(t.nodes)
+    proofs = merkle.inclusion_proofs(indexes, size, reader)
+    assert sorted(proofs) == sorted(set(indexes))
+    for index, proof in proofs.items():
+        assert proof == t.path(index, 0, size)
+        merkle.verify_inclusion(t.leaves[index], index, size, proof, top)
+    assert len(reader.calls) <= 1
+    # It reads only nodes that the proofs one by one would have read.
+    read = {c for call in reader.calls for c in call}
+    assert read <= {c for i in proofs for c in _coords_of(i, size)}
+
+
+def _coords_of(index: int, size: int) -> list[tuple[int, int]]:
+    reader = CountingReader(tree(size).nodes)
+    merkle.inclusion_proof(index, size, reader)
+    return [c for call in reader.calls for c in call]
+
+
+def test_many_inclusion_proofs_refuse_an_index_outside_the_tree():
+    with pytest.raises(ValueError, match="0 <= index < size"):
+        merkle.inclusion_proofs([0, 8], 8, CountingReader(tree(8).nodes))
+
+
 def _flip(h: bytes, bit: int) -> bytes:
     b = bytearray(h)
     b[bit // 8 % len(b)] ^= 1 << (bit % 8)
