@@ -130,3 +130,55 @@ def table(rows: list[Row]) -> str:
             f"{r.what:<50} {med:>14}  {r.stats.spread(fmt):<48} {ratio:>8}  {goal:>8}  {verdict}"
         )
     return "\n".join(lines)
+
+
+# ---- a thin HTTP/1.1 client -------------------------------------------------------
+
+
+async def post_all(
+    url: str,
+    path: str,
+    bodies: list[bytes],
+    concurrency: int,
+    check: Callable[[int, bytes], str | None],
+) -> float:
+    """Seconds to POST every body to ``path`` over ``concurrency`` keep-alive connections.
+
+    Plain asyncio streams with requests built in advance: the client shares the two
+    cores with the server, and httpx spends more CPU per request than the server does
+    on a hello-world route, so a heavier client would measure itself. ``check(status,
+    body)`` answers an error text for a wrong answer, which ends the run.
+    """
+    import asyncio
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    requests = [head + b"%d\r\n\r\n" % len(b) + b for b in bodies]
+    todo = iter(requests)
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(where.hostname, where.port)
+        try:
+            for request in todo:
+                writer.write(request)
+                status = int((await reader.readline()).split()[1])
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    elif name.lower() == b"transfer-encoding":
+                        raise SystemExit("the server answered chunked; this client reads lengths")
+                body = await reader.readexactly(length)
+                if (problem := check(status, body)) is not None:
+                    raise SystemExit(f"POST {path} answered {status}: {problem}")
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - start

@@ -1,7 +1,8 @@
 """Ingest throughput of a real server, against Ed25519 verifications per second.
 
-    python3 bench/ingest.py            # about 4 minutes
-    python3 bench/ingest.py --quick    # under a minute
+    python3 bench/ingest.py              # about 5 minutes
+    python3 bench/ingest.py --quick      # about a minute
+    python3 bench/ingest.py --workers 2  # vinledger serve --workers 2
 
 Baseline: ``Ed25519PublicKey.verify`` over the PAE of a ~1 KB inspection envelope,
 one core, in this process, in the same run. Every accepted submission costs the
@@ -10,22 +11,27 @@ the server's time goes to everything else (HTTP, JSON, schema, storage, proofs).
 
 The server is the real thing: ``vinledger init`` on a fresh SQLite data directory,
 an inspector onboarded with ``vinledger actors add``, ``vinledger serve`` in a child
-process (one uvicorn worker). Envelopes are signed before any timing and are all
-distinct (VIN, time and odometer differ), so nothing is deduplicated; every answer
-is checked (201 / created) so a fast error cannot pass for a fast append.
+process. Envelopes are signed before any timing and are all distinct (VIN, time and
+odometer differ), so nothing is deduplicated; every answer is checked (201 and
+"created") so a fast error cannot pass for a fast append.
 
 (a) ``POST /records``: one envelope per request, ``--concurrency`` requests in
-    flight from one asyncio httpx client, so the server's group commit can batch.
+    flight over keep-alive connections, so the server's group commit can batch.
 (b) ``POST /records/batch``: ``--batch`` envelopes per request, two in flight.
+(c) The ceiling of (a): a Litestar route that reads the same bodies and answers 201,
+    under the same uvicorn settings and workers, driven by the same client.
 
-The client runs on the same two cores as the server, so it is part of the cost;
-the server's own CPU time per record is printed as well.
+The client (``common.post_all``: asyncio streams, requests built in advance) runs on
+the same two cores as the server, so it is part of the cost; the server's own CPU
+time per record is printed as well, and "capacity" turns it into records per second
+of one fully used core.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -34,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, Row, Stats, inspection, table, vin
+from common import ROOT, Row, Stats, inspection, post_all, table, vin
 
 from core import dsse
 from core.keys import generate_private_key, private_key_to_pem, public_key_pem
@@ -86,13 +92,49 @@ def verify_rate(key, envelopes: list[dsse.Envelope], seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-# ---- the server -------------------------------------------------------------------
+# ---- the servers ------------------------------------------------------------------
+
+HELLO_APP = """
+from litestar import Litestar, Request, post
+
+
+@post("/records", status_code=201)
+async def records(request: Request) -> dict:
+    body = await request.body()
+    return {"index": len(body), "created": True}
+
+
+app = Litestar([records])
+"""
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children still running (uvicorn's workers)."""
+    total = cpu_seconds(pid)
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        total += process_cpu_seconds(int(child))
+    return total
 
 
 class Server:
-    def __init__(self, tmp: Path, key):
-        self.data = tmp / "data"
-        cli("init", data=self.data)
+    """``vinledger serve`` (or the hello-world app) in a child process."""
+
+    def __init__(self, tmp: Path, argv: list[str], workers: int, env: dict | None = None):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*argv, "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @classmethod
+    def vinledger(cls, tmp: Path, key, workers: int) -> Server:
+        data = tmp / "data"
+        cli("init", data=data)
         pub = tmp / "inspector.pub"
         pub.write_bytes(public_key_pem(key.public_key()))
         (tmp / "inspector.pem").write_bytes(private_key_to_pem(key))
@@ -104,38 +146,31 @@ class Server:
             "inspector",
             "--public-key",
             str(pub),
-            data=self.data,
+            data=data,
         )
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--data",
-                str(self.data),
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = [sys.executable, "-m", "api.cli", "serve", "--data", str(data)]
+        return cls(tmp, argv, workers)
 
-    def wait_ready(self) -> None:
+    @classmethod
+    def hello(cls, tmp: Path, workers: int) -> Server:
+        (tmp / "hello_app.py").write_text(HELLO_APP)
+        argv = [sys.executable, "-m", "uvicorn", "hello_app:app", "--log-level", "warning"]
+        return cls(tmp, argv, workers, env={"PYTHONPATH": str(tmp)})
+
+    def wait_ready(self, path: str = "/healthz") -> None:
         import httpx
 
-        for _ in range(200):
+        for _ in range(300):
             try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
+                if httpx.get(self.url + path).status_code in (200, 405):
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
         raise SystemExit("the server did not start; see its log")
+
+    def cpu(self) -> float:
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -143,63 +178,46 @@ class Server:
         self.log.close()
 
 
-# ---- clients ----------------------------------------------------------------------
+# ---- what an answer must be -------------------------------------------------------
 
 
-async def post_singles(url: str, bodies: list[bytes], concurrency: int) -> float:
-    """Seconds to POST every body to /records with ``concurrency`` requests in flight."""
-    import httpx
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        todo = iter(bodies)
-
-        async def worker() -> None:
-            for body in todo:
-                r = await client.post("/records", content=body, headers=headers)
-                if r.status_code != 201:
-                    raise SystemExit(f"POST /records answered {r.status_code}: {r.text[:300]}")
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start
+def created(status: int, body: bytes) -> str | None:
+    if status == 201 and b'"created":true' in body:
+        return None
+    return body[:300].decode(errors="replace")
 
 
-async def post_batches(url: str, batches: list[bytes], concurrency: int) -> float:
-    import httpx
-
-    headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        todo = iter(batches)
-
-        async def worker() -> None:
-            for body in todo:
-                r = await client.post("/records/batch", content=body, headers=headers)
-                results = r.json()["results"] if r.status_code == 200 else None
-                if results is None or any(x.get("status") != 201 for x in results):
-                    raise SystemExit(
-                        f"POST /records/batch answered {r.status_code}: {r.text[:300]}"
-                    )
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start
+def all_created(status: int, body: bytes) -> str | None:
+    results = json.loads(body)["results"] if status == 200 else None
+    if results is not None and all(r.get("status") == 201 for r in results):
+        return None
+    return body[:300].decode(errors="replace")
 
 
 def batch_body(envelopes: list[bytes]) -> bytes:
     return b'{"envelopes":[' + b",".join(envelopes) + b"]}"
 
 
+def measure(
+    server: Server, path: str, bodies: list[bytes], per_body: int, concurrency: int, check
+) -> tuple[float, float]:
+    """(records/s, server CPU µs per record) of POSTing ``bodies``."""
+    cpu = server.cpu()
+    secs = asyncio.run(post_all(server.url, path, bodies, concurrency, check))
+    n = len(bodies) * per_body
+    return n / secs, (server.cpu() - cpu) / n * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 1 minute)")
+    ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~1 minute)")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=32, help="requests in flight for (a)")
     ap.add_argument("--batch", type=int, default=200, help="envelopes per request for (b)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     rounds = args.rounds or (5 if args.quick else 7)
-    singles_per_round = 300 if args.quick else 1000
+    singles_per_round = 600 if args.quick else 2000
     batches_per_round = 5 if args.quick else 20
     verify_seconds = 0.5 if args.quick else 2.0
 
@@ -212,18 +230,16 @@ def main() -> None:
     print(f"  PAE message ~{avg:,.0f} bytes, envelope ~{len(bodies[0]):,} bytes")
 
     verify = Stats([verify_rate(key, envelopes[:2000], verify_seconds) for _ in range(rounds)])
-
-    singles: list[float] = []
-    batch_rates: list[float] = []
-    cpu_single: list[float] = []
-    cpu_batch: list[float] = []
+    single, batch, hello = [], [], []
+    cpu_single, cpu_batch, cpu_hello = [], [], []
     import httpx
 
     with tempfile.TemporaryDirectory(prefix="vinledger-bench-") as d:
-        server = Server(Path(d), key)
+        server = Server.vinledger(Path(d), key, args.workers)
+        helloserver = Server.hello(Path(d), args.workers)
         try:
             server.wait_ready()
-            pid = server.proc.pid
+            helloserver.wait_ready("/records")
             at = 0
 
             def take(n: int) -> list[bytes]:
@@ -231,35 +247,52 @@ def main() -> None:
                 at += n
                 return bodies[at - n : at]
 
-            # One untimed round of each warms the server (imports, caches, SQLite pages).
-            asyncio.run(post_singles(server.url, take(singles_per_round // 3), args.concurrency))
-            asyncio.run(post_batches(server.url, [batch_body(take(args.batch))], 1))
+            # One untimed round of each warms the servers (imports, caches, SQLite pages).
+            measure(server, "/records", take(singles_per_round // 3), 1, args.concurrency, created)
+            measure(
+                server, "/records/batch", [batch_body(take(args.batch))], args.batch, 1, all_created
+            )
+            measure(helloserver, "/records", bodies[:500], 1, args.concurrency, created)
             for r in range(rounds):
-                chunk = take(singles_per_round)
-                cpu = cpu_seconds(pid)
-                secs = asyncio.run(post_singles(server.url, chunk, args.concurrency))
-                singles.append(len(chunk) / secs)
-                cpu_single.append((cpu_seconds(pid) - cpu) / len(chunk) * 1e6)
+                rate, cpu = measure(
+                    server, "/records", take(singles_per_round), 1, args.concurrency, created
+                )
+                single.append(rate)
+                cpu_single.append(cpu)
                 batches = [batch_body(take(args.batch)) for _ in range(batches_per_round)]
-                cpu = cpu_seconds(pid)
-                secs = asyncio.run(post_batches(server.url, batches, 2))
-                n = batches_per_round * args.batch
-                batch_rates.append(n / secs)
-                cpu_batch.append((cpu_seconds(pid) - cpu) / n * 1e6)
+                rate, cpu = measure(server, "/records/batch", batches, args.batch, 2, all_created)
+                batch.append(rate)
+                cpu_batch.append(cpu)
+                rate, cpu = measure(
+                    helloserver,
+                    "/records",
+                    bodies[:singles_per_round],
+                    1,
+                    args.concurrency,
+                    created,
+                )
+                hello.append(rate)
+                cpu_hello.append(cpu)
                 print(
-                    f"  round {r + 1}/{rounds}: single {singles[-1]:,.0f}/s, "
-                    f"batch {batch_rates[-1]:,.0f}/s",
+                    f"  round {r + 1}/{rounds}: single {single[-1]:,.0f}/s, "
+                    f"batch {batch[-1]:,.0f}/s, hello-world {hello[-1]:,.0f}/s",
                     flush=True,
                 )
             size = int(httpx.get(server.url + "/log/checkpoint").text.split("\n")[1])
         finally:
             server.stop()
+            helloserver.stop()
 
-    single, batch = Stats(singles), Stats(batch_rates)
     base = verify.median
+    single_s, batch_s, hello_s = Stats(single), Stats(batch), Stats(hello)
+    # What one fully used core would sustain, from the server's CPU time per record.
+    cap_single = Stats([1e6 / c for c in cpu_single])
+    cap_batch = Stats([1e6 / c for c in cpu_batch])
+    cap_hello = Stats([1e6 / c for c in cpu_hello])
     print(
-        f"\nlog size at the end: {size:,} entries; client: {args.concurrency} in flight for (a), "
-        f"{args.batch} envelopes per batch for (b)\n"
+        f"\nlog size at the end: {size:,} entries; {args.workers} uvicorn worker(s); "
+        f"{args.concurrency} in flight for (a) and (c), {args.batch} envelopes per batch "
+        "for (b)\n"
     )
     print(
         table(
@@ -267,24 +300,52 @@ def main() -> None:
                 Row("Ed25519 verify, 1 core", verify, "/s", baseline=True),
                 Row(
                     "(a) POST /records, 1 envelope per request",
-                    single,
+                    single_s,
                     "rec/s",
-                    single.median / base,
+                    single_s.median / base,
                     GOAL_SINGLE,
                 ),
                 Row(
                     f"(b) POST /records/batch, {args.batch} per request",
-                    batch,
+                    batch_s,
                     "rec/s",
-                    batch.median / base,
+                    batch_s.median / base,
                     GOAL_BATCH,
+                ),
+                Row(
+                    "(c) hello-world POST, same stack and client",
+                    hello_s,
+                    "req/s",
+                    hello_s.median / base,
+                ),
+                Row(
+                    "(a) capacity of one core (1 / server CPU)",
+                    cap_single,
+                    "rec/s",
+                    cap_single.median / base,
+                    GOAL_SINGLE,
+                ),
+                Row(
+                    "(b) capacity of one core (1 / server CPU)",
+                    cap_batch,
+                    "rec/s",
+                    cap_batch.median / base,
+                    GOAL_BATCH,
+                ),
+                Row(
+                    "(c) capacity of one core (1 / server CPU)",
+                    cap_hello,
+                    "req/s",
+                    cap_hello.median / base,
                 ),
             ]
         )
     )
     print(
         f"\nserver CPU per record: (a) {Stats(cpu_single).median:,.0f} µs, "
-        f"(b) {Stats(cpu_batch).median:,.0f} µs; one verification: {1e6 / base:,.0f} µs"
+        f"(b) {Stats(cpu_batch).median:,.0f} µs, (c) {Stats(cpu_hello).median:,.0f} µs per "
+        f"request; one verification: {1e6 / base:,.0f} µs. (a) reaches "
+        f"{single_s.median / hello_s.median:.2f}x the hello-world rate."
     )
 
 
