@@ -14,8 +14,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import sha256
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import bindparam, func, select
 
 from core import dsse
 from core.errors import AuditError, VinledgerError
@@ -24,9 +26,43 @@ from core.records import parse_record
 from ledger import merkle
 from ledger.entry import decode_entry, record_bytes
 from ledger.signing import open_checkpoint
-from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store, read_nodes
+from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow, Store
 
+# Entries are read and checked CHUNK at a time, so memory stays bounded however long
+# the log is (an entry is at most 64 KiB); the tree nodes a chunk completes are then
+# compared with one range scan per level.
 CHUNK = 2048
+
+_entries = EntryRow.__table__
+_nodes = NodeRow.__table__
+_checkpoints = CheckpointRow.__table__
+
+# Plain Core statements, one range scan each: loading ORM objects cost more than
+# everything the audit checks.
+_ENTRY_RANGE = (
+    select(
+        _entries.c.idx,
+        _entries.c.leaf_hash,
+        _entries.c.data,
+        _entries.c.digest,
+        _entries.c.kind,
+        _entries.c.vin,
+        _entries.c.vin_seq,
+        _entries.c.keyid,
+        _entries.c.actor_id,
+    )
+    .where(_entries.c.idx >= bindparam("lo"), _entries.c.idx < bindparam("hi"))
+    .order_by(_entries.c.idx)
+)
+_NODE_RANGE = (
+    select(_nodes.c.n, _nodes.c.hash)
+    .where(
+        _nodes.c.level == bindparam("level"),
+        _nodes.c.n >= bindparam("lo"),
+        _nodes.c.n < bindparam("hi"),
+    )
+    .order_by(_nodes.c.n)
+)
 
 
 @dataclass
@@ -46,57 +82,93 @@ def audit(
 ) -> AuditResult:
     with store.reader() as s:
         size = s.execute(select(LogState.size)).scalar_one()
-        cps = {row.size: row for row in s.execute(select(CheckpointRow)).scalars()}
-        if size and size not in cps:
+        count, last = s.execute(select(func.count(), func.max(_checkpoints.c.size))).one()
+        if size and _checkpoints_in(s, size - 1, size).get(size) is None:
             raise AuditError(f"log_state: size {size} has no checkpoint")
-        if max(cps, default=0) > size:
-            raise AuditError(f"checkpoint for size {max(cps)} is beyond the log's size {size}")
+        if (last or 0) > size:
+            raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
         rng = merkle.CompactRange(0, [])
         heads: dict[str, tuple[int, bytes]] = {}
         keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
         actors: dict[str, tuple[str, str, str | None, int]] = {}
         verified = 0
         genesis = _genesis_key(s)
-        _check_checkpoint(cps.get(0), 0, rng, vkey)
+        _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, rng, vkey)
         for start in range(0, size, CHUNK):
-            rows = list(
-                s.execute(
-                    select(EntryRow)
-                    .where(EntryRow.idx >= start, EntryRow.idx < min(size, start + CHUNK))
-                    .order_by(EntryRow.idx)
-                ).scalars()
-            )
-            expected_nodes: dict[tuple[int, int], bytes] = {}
-            for offset, row in enumerate(rows):
+            stop = min(size, start + CHUNK)
+            rows = s.execute(_ENTRY_RANGE, {"lo": start, "hi": stop}).all()
+            cps = _checkpoints_in(s, start, stop)
+            # The nodes this chunk completes, per level: the first n and the hashes.
+            completed: list[tuple[int, list[bytes]]] = []
+            for offset, (
+                idx,
+                leaf_hash,
+                data,
+                digest,
+                kind,
+                vin,
+                vin_seq,
+                keyid,
+                actor_id,
+            ) in enumerate(rows):
                 index = start + offset
-                if row.idx != index:
+                if idx != index:
                     raise AuditError(
-                        f"entry {index} is missing (next stored entry is {row.idx})", index=index
+                        f"entry {index} is missing (next stored entry is {idx})", index=index
                     )
-                leaf = merkle.hash_leaf(row.data)
-                if leaf != row.leaf_hash:
+                leaf = merkle.hash_leaf(data)
+                if leaf != leaf_hash:
                     raise AuditError(
                         f"entry {index}: stored leaf hash does not match the entry bytes",
                         index=index,
                     )
-                entry = _decode(row.data, index)
-                _check_row_matches(row, entry, index)
+                entry = _decode(data, index)
+                signer = entry.signer
+                if (vin, vin_seq, kind, keyid, actor_id) != (
+                    entry.vin,
+                    entry.vin_seq,
+                    entry.kind,
+                    signer.keyid,
+                    signer.actor_id,
+                ):
+                    raise AuditError(
+                        f"entry {index}: the row's columns disagree with the entry bytes",
+                        index=index,
+                    )
+                if digest != _envelope_digest(entry.envelope, index):
+                    raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
                 _check_chain(entry, index, leaf, heads)
                 if signatures or entry.vin is None:
                     _check_signature(entry, index, keys, actors, genesis)
                     verified += 1
                 for level, n, h in rng.append(leaf):
-                    expected_nodes[(level, n)] = h
-                _check_checkpoint(cps.get(rng.size), rng.size, rng, vkey)
-            if len(rows) < min(CHUNK, size - start):
+                    # Nodes of one level complete left to right, and a level's first
+                    # completion comes after every level below it has had one.
+                    if level == len(completed):
+                        completed.append((n, []))
+                    completed[level][1].append(h)
+                cp = cps.get(rng.size)
+                if cp is not None:
+                    _check_checkpoint(cp, rng.size, rng, vkey)
+            if len(rows) < stop - start:
                 raise AuditError(
                     f"entries {start + len(rows)}… are missing", index=start + len(rows)
                 )
-            _check_nodes(s, expected_nodes)
+            _check_nodes(s, completed)
             if progress:
                 progress(rng.size, size)
         _check_trust_tables(s, keys, actors)
-        return AuditResult(size=size, checkpoints=len(cps), vins=len(heads), signatures=verified)
+        return AuditResult(size=size, checkpoints=count, vins=len(heads), signatures=verified)
+
+
+def _checkpoints_in(s, lo: int, hi: int) -> dict:
+    """The stored checkpoints for sizes in ``(lo, hi]``, by size."""
+    rows = s.execute(
+        select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note).where(
+            _checkpoints.c.size > lo, _checkpoints.c.size <= hi
+        )
+    )
+    return {row.size: row for row in rows}
 
 
 def _decode(data: bytes, index: int):
@@ -109,19 +181,28 @@ def _decode(data: bytes, index: int):
     return entry
 
 
-def _check_row_matches(row: EntryRow, entry, index: int) -> None:
-    if (row.vin, row.vin_seq, row.kind, row.keyid, row.actor_id) != (
-        entry.vin,
-        entry.vin_seq,
-        entry.kind,
-        entry.signer.keyid,
-        entry.signer.actor_id,
-    ):
-        raise AuditError(
-            f"entry {index}: the row's columns disagree with the entry bytes", index=index
+def _envelope_digest(env: dsse.Envelope, index: int) -> bytes:
+    """``dsse.envelope_digest``, with a faster base64 decoder where it gives the same bytes.
+
+    ``dsse`` checks base64 text with a regular expression, which took most of the
+    audit's time. msgspec's decoder accepts only padded standard base64, on which
+    both give the same bytes; any other text (URL-safe, unpadded or not base64 at
+    all) is left to ``dsse`` itself, so the digest is the same as the sequencer's.
+    """
+    try:
+        payload = msgspec.convert(env.payload, bytes)
+        sigs = sorted(
+            (s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes)) for s in env.signatures
         )
-    if row.digest != dsse.envelope_digest(entry.envelope):
-        raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
+        h = sha256(dsse.pae(env.payload_type, payload))
+    except (msgspec.ValidationError, ValueError, VinledgerError):
+        try:
+            return dsse.envelope_digest(env)
+        except VinledgerError as err:
+            raise AuditError(f"entry {index}: {err}", index=index) from None
+    for keyid, sig in sigs:
+        h.update(keyid + b"\x00" + sig)
+    return h.digest()
 
 
 def _check_chain(entry, index: int, leaf: bytes, heads: dict[str, tuple[int, bytes]]) -> None:
@@ -191,17 +272,21 @@ def _check_checkpoint(row: CheckpointRow | None, size: int, rng, vkey: str) -> N
         )
 
 
-def _check_nodes(s, expected: dict[tuple[int, int], bytes]) -> None:
-    if not expected:
-        return
-    coords = sorted(expected)
-    try:
-        stored = read_nodes(s, coords)
-    except KeyError as err:
-        raise AuditError(str(err.args[0])) from None
-    for c, h in zip(coords, stored, strict=True):
-        if h != expected[c]:
-            raise AuditError(f"tree node level {c[0]} index {c[1]}: stored hash is wrong")
+def _check_nodes(s, completed: list[tuple[int, list[bytes]]]) -> None:
+    """Compare the nodes a chunk completed with storage: one range scan per level."""
+    stored = []
+    for level, (first, hashes) in enumerate(completed):
+        bounds = {"level": level, "lo": first, "hi": first + len(hashes)}
+        rows = s.execute(_NODE_RANGE, bounds).all()
+        if len(rows) != len(hashes):
+            have = {n for n, _ in rows}
+            n = next(n for n in range(first, first + len(hashes)) if n not in have)
+            raise AuditError(f"tree node {(level, n)} is missing from storage")
+        stored.append(rows)
+    for level, ((_, hashes), rows) in enumerate(zip(completed, stored, strict=True)):
+        if [bytes(h) for _, h in rows] != hashes:
+            n = next(n for (n, h), want in zip(rows, hashes, strict=True) if h != want)
+            raise AuditError(f"tree node level {level} index {n}: stored hash is wrong")
 
 
 def _check_trust_tables(s, keys: dict, actors: dict) -> None:
