@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,10 +52,12 @@ from ledger.storage import (
     SigningKey,
     Store,
     actor_role,
+    driver_time,
     entry_facts,
     entry_leaf_and_data,
     granted_keys,
     indexes_by_digest,
+    insert_rows,
     lock_log_state,
     read_nodes,
     set_log_size,
@@ -64,8 +67,8 @@ from ledger.storage import (
 
 # Plain Core statements on the session's connection: the sequencer writes rows, never
 # ORM objects, so each batch pays for its statements and not for a unit of work.
-_INSERT_ENTRIES = insert(EntryRow.__table__)
-_INSERT_NODES = insert(NodeRow.__table__)
+_ENTRIES = EntryRow.__table__
+_NODES = NodeRow.__table__
 _INSERT_CHECKPOINT = insert(CheckpointRow.__table__)
 _INSERT_ACTOR = insert(ActorRow.__table__)
 _INSERT_KEY = insert(KeyRow.__table__)
@@ -102,6 +105,35 @@ class Follow(Protocol):
     ) -> list[Submission]: ...
 
 
+class BatchProofs:
+    """Inclusion proofs of a batch's answers in the tree it grew to, made when first used.
+
+    Proofs of the batch's new entries need only nodes the sequencer had in memory (the
+    compact range it started from and every node the batch completed), so they are
+    computed after the commit, outside the lock, and only if someone asks: a receipt
+    does, a bulk load need not. Proofs of entries that were already in the log (a
+    replayed envelope) need stored nodes and are read inside the transaction.
+    """
+
+    def __init__(self, indexes: list[int], size: int, known: dict, ready: dict[int, list[bytes]]):
+        self._indexes = indexes
+        self._size = size
+        self._known = known
+        self._proofs = ready
+        self._lock = threading.Lock()
+
+    def __getitem__(self, index: int) -> list[bytes]:
+        with self._lock:
+            if self._indexes:
+                known = self._known
+                made = merkle.inclusion_proofs(
+                    self._indexes, self._size, lambda coords: [known[c] for c in coords]
+                )
+                self._proofs.update(made)
+                self._indexes, self._known = [], {}
+        return self._proofs[index]
+
+
 @dataclass(frozen=True)
 class Appended:
     index: int
@@ -110,7 +142,12 @@ class Appended:
     created: bool  # False: the same envelope was already in the log
     size: int
     checkpoint: str
-    proof: list[bytes]
+    proofs: BatchProofs = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def proof(self) -> list[bytes]:
+        """PATH(index, D[0:size]), RFC 9162 §2.1.3.1."""
+        return self.proofs[self.index]
 
 
 Outcome = Appended | VinledgerError
@@ -129,6 +166,8 @@ class _Batch:
         self.start = size
         self.rng = rng
         self.now = now
+        self.sequenced_at = format_time(now)  # as entries spell it
+        self.row_time = driver_time(self.c, _ENTRIES.c.sequenced_at, now)  # as rows store it
         self.heads: dict[str, tuple[int, bytes] | None] = {}
         self.digests: dict[bytes, int] = {}  # placed in this batch
         self.existing: dict[bytes, int] = {}  # already in the log
@@ -141,7 +180,7 @@ class _Batch:
     def write_entries(self) -> None:
         """Insert the entries placed so far, so queries in this transaction see them."""
         if self.unwritten:
-            self.c.execute(_INSERT_ENTRIES, self.entry_rows[-self.unwritten :])
+            insert_rows(self.c, _ENTRIES, self.entry_rows[-self.unwritten :])
             self.unwritten = 0
 
     @property
@@ -196,8 +235,9 @@ class Sequencer:
             if rng.size > size:
                 batch.write_entries()
                 c = batch.c
-                c.execute(
-                    _INSERT_NODES,
+                insert_rows(
+                    c,
+                    _NODES,
                     [{"level": lv, "n": n, "hash": h} for (lv, n), h in batch.node_rows.items()],
                 )
                 root = rng.root()
@@ -210,10 +250,15 @@ class Sequencer:
             else:
                 note = self.signer.latest_note(s)
             final = rng.size
-            # Proofs for every answer against the new checkpoint, from one node read.
-            indexes = [p[0] for p in placed if isinstance(p, tuple)]
+            indexes = sorted({p[0] for p in placed if isinstance(p, tuple)})
             known = {**dict(zip(edge, edge_hashes, strict=True)), **batch.node_rows}
-            proofs = inclusion_proofs(batch.c, indexes, final, known)
+            old = [i for i in indexes if i < size]
+            proofs = BatchProofs(
+                [i for i in indexes if i >= size],
+                final,
+                known,
+                inclusion_proofs(batch.c, old, final, known) if old else {},
+            )
             rows = {r["idx"]: r for r in batch.entry_rows}
             outcomes: list[Outcome] = []
             for p in placed:
@@ -226,7 +271,7 @@ class Sequencer:
                     leaf, data = entry_leaf_and_data(batch.c, index)
                 else:
                     leaf, data = row["leaf_hash"], row["data"]
-                outcomes.append(Appended(index, leaf, data, created, final, note, proofs[index]))
+                outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         return outcomes
 
     def _place(
@@ -260,7 +305,7 @@ class Sequencer:
                 vin=vin,
                 vin_seq=seq if vin is not None else None,
                 prev=prev,
-                sequenced_at=format_time(b.now),
+                sequenced_at=b.sequenced_at,
                 signer=Signer(keyid=sub.keyid, actor_id=actor_id),
                 envelope=sub.envelope,
                 derived=msgspec.UNSET if sub.derived is None else sub.derived,
@@ -290,7 +335,7 @@ class Sequencer:
                     "vin_seq": seq if vin is not None else None,
                     "keyid": sub.keyid,
                     "actor_id": actor_id,
-                    "sequenced_at": b.now,
+                    "sequenced_at": b.row_time,
                 }
             )
             b.unwritten += 1

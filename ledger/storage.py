@@ -26,6 +26,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     SmallInteger,
     String,
@@ -50,9 +51,14 @@ class LogState(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+# On SQLite, an INTEGER primary key is the table's rowid; a BIGINT one would be a second
+# B-tree beside it, written on every append.
+RowId = BigInteger().with_variant(Integer, "sqlite")
+
+
 class EntryRow(Base):
     __tablename__ = "entries"
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=False)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -68,6 +74,8 @@ class EntryRow(Base):
 
 class NodeRow(Base):
     __tablename__ = "nodes"
+    # Only the key and a hash: on SQLite the primary key index is the table itself.
+    __table_args__ = ({"sqlite_with_rowid": False},)
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -75,7 +83,7 @@ class NodeRow(Base):
 
 class CheckpointRow(Base):
     __tablename__ = "checkpoints"
-    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -199,6 +207,33 @@ class Store:
 
 
 # ---- queries: each takes the session of the unit of work it belongs to -------------
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: str, columns: tuple[str, ...], paramstyle: str) -> str:
+    if paramstyle in ("named", "qmark", "numeric"):  # sqlite3 takes :name with dicts
+        marks = [f":{col}" for col in columns]
+    else:  # psycopg: pyformat
+        marks = [f"%({col})s" for col in columns]
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+
+
+def insert_rows(c, table, rows: Sequence[dict]) -> None:
+    """INSERT ``rows`` (dicts with every column) with the driver's own executemany.
+
+    For the sequencer's bulk rows, SQLAlchemy's per-value processing cost more than
+    the insert itself (cProfile: ~25 ms of a 1,000-entry batch), so values go to the
+    driver as they are: ints, str, bytes, None, and times through ``driver_time``.
+    """
+    if rows:
+        columns = tuple(table.c.keys())
+        c.exec_driver_sql(_insert_sql(table.name, columns, c.dialect.paramstyle), list(rows))
+
+
+def driver_time(c, column, value: datetime):
+    """``value`` as the driver takes it for ``column`` (a string on SQLite)."""
+    process = column.type.bind_processor(c.dialect)
+    return value if process is None else process(value)
 
 
 def lock_log_state(c) -> int:
