@@ -17,7 +17,8 @@ odometer differ), so nothing is deduplicated; every answer is checked (201 and
 
 (a) ``POST /records``: one envelope per request, ``--concurrency`` requests in
     flight over keep-alive connections, so the server's group commit can batch.
-(b) ``POST /records/batch``: ``--batch`` envelopes per request, two in flight.
+(b) ``POST /records/batch``: ``--batch`` envelopes per request, two in flight
+    (``--batch-concurrency``).
 (c) The ceiling of (a): a Litestar route that reads the same bodies and answers 201,
     under the same uvicorn settings and workers, driven by the same client.
 
@@ -214,6 +215,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=32, help="requests in flight for (a)")
     ap.add_argument("--batch", type=int, default=200, help="envelopes per request for (b)")
+    ap.add_argument("--batch-concurrency", type=int, default=2, help="batches in flight (b)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     rounds = args.rounds or (5 if args.quick else 7)
@@ -260,7 +262,14 @@ def main() -> None:
                 single.append(rate)
                 cpu_single.append(cpu)
                 batches = [batch_body(take(args.batch)) for _ in range(batches_per_round)]
-                rate, cpu = measure(server, "/records/batch", batches, args.batch, 2, all_created)
+                rate, cpu = measure(
+                    server,
+                    "/records/batch",
+                    batches,
+                    args.batch,
+                    args.batch_concurrency,
+                    all_created,
+                )
                 batch.append(rate)
                 cpu_batch.append(cpu)
                 rate, cpu = measure(

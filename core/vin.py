@@ -14,6 +14,7 @@ system clock and the answer must not change with the machine it runs on.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import msgspec
@@ -128,8 +129,13 @@ def decode_vin(vin: str, today: date | None = None) -> VinInfo:
     )
 
 
+_WELL_FORMED = re.compile(r"[0-9A-HJ-NPR-Z]{17}", re.ASCII)
+
+
 def _character_problem(vin: str) -> str | None:
     """What keeps ``vin`` from being 17 VIN characters, or None."""
+    if _WELL_FORMED.fullmatch(vin):  # the common case, without a loop in Python
+        return None
     if len(vin) != VIN_LENGTH:
         return f"a VIN has exactly {VIN_LENGTH} characters, this one has {len(vin)}"
     for position, char in enumerate(vin, start=1):

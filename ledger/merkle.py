@@ -169,32 +169,65 @@ def _subproof_ranges(m: int, n: int) -> list[Range]:
     return ranges
 
 
+def _path_parts(index: int, size: int) -> tuple[list[Coord], Range | None, list[Coord]]:
+    """PATH(index, D[0:size]) bottom up, as stored nodes and at most one ragged range.
+
+    Let ``fork`` be the highest ancestor of the leaf that is still a left neighbour of
+    position ``size`` (their paths part at bit p, the top bit of index XOR size). Below
+    the fork, the leaf's siblings are perfect nodes; beside it lies the range from the
+    fork's end to ``size``, perfect only if empty (then it is left out); above it, the
+    siblings are the perfect subtrees left of the fork, right to left.
+    """
+    p = (index ^ size).bit_length() - 1
+    below = [(h, (index >> h) ^ 1) for h in range(p)]
+    begin = (index >> p) << p
+    end = begin + (1 << p)
+    left = subtree_coords(0, begin)
+    left.reverse()
+    return below, ((end, size) if end < size else None), left
+
+
 def inclusion_proof(index: int, size: int, read: Reader) -> list[bytes]:
     """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, from one batch read."""
-    if not 0 <= index < size:
-        raise ValueError(
-            f"an inclusion proof needs 0 <= index < size; got index={index}, size={size}"
-        )
-    return _hash_ranges(_path_ranges(index, size), read)
+    return inclusion_proofs([index], size, read)[index]
 
 
 def inclusion_proofs(indexes: Iterable[int], size: int, read: Reader) -> dict[int, list[bytes]]:
     """PATH(i, D[0:size]) for each of ``indexes``, from one batch read.
 
-    The proofs of neighbouring leaves share most of their subtrees (a sequenced batch
-    is a run of neighbours at the right edge), so each distinct subtree is read and
-    folded once, however many proofs hold it.
+    The proofs of neighbouring leaves share most of their nodes and their ragged
+    range (a sequenced batch is a run of neighbours at the right edge), so each node
+    is read and each ragged range folded once, however many proofs hold it.
     """
-    paths: dict[int, list[Range]] = {}
+    parts: dict[int, tuple[list[Coord], Range | None, list[Coord]]] = {}
     for index in indexes:
         if not 0 <= index < size:
             raise ValueError(
                 f"an inclusion proof needs 0 <= index < size; got index={index}, size={size}"
             )
-        paths[index] = _path_ranges(index, size)
-    ranges = list(dict.fromkeys(r for path in paths.values() for r in path))
-    hashes = dict(zip(ranges, _hash_ranges(ranges, read), strict=True))
-    return {index: [hashes[r] for r in path] for index, path in paths.items()}
+        parts[index] = _path_parts(index, size)
+    ragged = {r: subtree_coords(*r) for _, r, _ in parts.values() if r is not None}
+    coords = list(
+        dict.fromkeys(
+            [c for below, _, left in parts.values() for c in (*below, *left)]
+            + [c for pieces in ragged.values() for c in pieces]
+        )
+    )
+    if not coords:
+        return {index: [] for index in parts}
+    hashes = list(read(coords))
+    if len(hashes) != len(coords):
+        raise ValueError(f"storage answered {len(hashes)} hashes for {len(coords)} nodes")
+    node = dict(zip(coords, hashes, strict=True))
+    folded = {r: _fold([node[c] for c in pieces]) for r, pieces in ragged.items()}
+    proofs = {}
+    for index, (below, r, left) in parts.items():
+        proof = [node[c] for c in below]
+        if r is not None:
+            proof.append(folded[r])
+        proof.extend(node[c] for c in left)
+        proofs[index] = proof
+    return proofs
 
 
 def consistency_proof(size1: int, size2: int, read: Reader) -> list[bytes]:

@@ -222,7 +222,7 @@ class Sequencer:
 
     def sequence(self, subs: list[Submission], *, genesis: bool = False) -> list[Outcome]:
         now = utcnow()
-        with self.store.writer.begin() as s:
+        with self.store.sequencer_lock(), self.store.writer.begin() as s:
             size = lock_log_state(s.connection())
             if genesis and size:
                 raise Conflict("the log already has entries; it can be initialised only once")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 from dataclasses import dataclass
 
 import msgspec
@@ -30,14 +30,18 @@ class Receipt(msgspec.Struct):
     created: bool
 
 
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
 def receipt(a: Appended) -> Receipt:
     return Receipt(
         index=a.index,
-        leaf_hash=base64.b64encode(a.leaf_hash).decode(),
+        leaf_hash=_b64(a.leaf_hash),
         size=a.size,
         checkpoint=a.checkpoint,
-        inclusion_proof=[base64.b64encode(h).decode() for h in a.proof],
-        entry=base64.b64encode(a.entry).decode(),
+        inclusion_proof=[_b64(h) for h in a.proof],
+        entry=_b64(a.entry),
         created=a.created,
     )
 
