@@ -12,9 +12,14 @@ What is timed, exactly:
   has and does no signature check. Per call it runs one ``BEGIN IMMEDIATE``
   transaction: the in-lock checks (key granted, role, VIN chain head, duplicate
   digest), entry encoding, leaf hashes, the new tree nodes, the entry and node
-  inserts, one signed checkpoint, an inclusion proof for every entry of the batch,
-  and the commit (WAL, ``synchronous=FULL``). Signing and building the submissions
-  happen before timing.
+  inserts, one signed checkpoint and the commit (WAL, ``synchronous=FULL``). The
+  receipts' inclusion proofs are made after the commit, outside the lock, when first
+  used: they are timed separately ("+ every receipt's proof"). Signing and building
+  the submissions happen before timing.
+- storage floor: the same entry and node rows, read back untimed, inserted with
+  plain ``sqlite3`` ``executemany`` into an empty copy of the schema (same indexes,
+  WAL, ``synchronous=FULL``) and committed: what the rows alone cost, without any
+  of the ledger's work.
 - pymerkle append: ``SqliteTree.append_entries(entries)`` with the same 1,000 entry
   bytes (those the sequencer produced), timed right after each vinledger batch so
   both see the same machine weather. The ratio is taken per batch.
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -89,22 +95,61 @@ def build_ledger(tmp: Path):
     return ledger, onboard(ledger, "bench-inspections", "inspector").key
 
 
-def append_both(ledger, tree, batches: list[list[Submission]]) -> tuple[list[float], list[float]]:
-    """Seconds per batch for vinledger and for pymerkle, interleaved."""
-    ours, theirs = [], []
+class Floor:
+    """An empty copy of the ledger's schema, written with the driver alone."""
+
+    def __init__(self, ledger, path: Path):
+        self.source = sqlite3.connect(ledger.store.url.removeprefix("sqlite:///"))
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        for (sql,) in self.source.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN "
+            "('entries', 'nodes')"
+        ):
+            self.db.execute(sql)
+
+    def append(self, start: int, stop: int) -> float:
+        """Seconds to insert and commit the entries [start, stop) and the nodes they made."""
+        entries = self.source.execute(
+            "SELECT * FROM entries WHERE idx >= ? AND idx < ?", (start, stop)
+        ).fetchall()
+        nodes = []
+        for level in range(stop.bit_length()):
+            nodes += self.source.execute(
+                "SELECT * FROM nodes WHERE level = ? AND n >= ? AND n < ?",
+                (level, start >> level, stop >> level),
+            ).fetchall()
+        marks = ", ".join("?" * len(entries[0]))
+        t = time.perf_counter()
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(f"INSERT INTO entries VALUES ({marks})", entries)
+        self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
+        self.db.execute("COMMIT")
+        return time.perf_counter() - t
+
+
+def append_both(ledger, tree, floor: Floor, batches: list[list[Submission]]):
+    """Seconds per batch: vinledger, its receipts' proofs, pymerkle, the storage floor."""
+    ours, proofs, theirs, floors = [], [], [], []
     for n, subs in enumerate(batches, 1):
         t = time.perf_counter()
         outcomes = ledger.sequencer.sequence(subs)
         ours.append(time.perf_counter() - t)
         if not all(isinstance(o, Appended) and o.created for o in outcomes):
             raise SystemExit(f"the sequencer refused an entry: {outcomes[0]!r}")
+        t = time.perf_counter()
+        for o in outcomes:
+            o.proof  # noqa: B018 - made on first use
+        proofs.append(time.perf_counter() - t)
         entries = [o.entry for o in outcomes]
         t = time.perf_counter()
         tree.append_entries(entries)
         theirs.append(time.perf_counter() - t)
+        floors.append(floor.append(outcomes[0].index, outcomes[-1].index + 1))
         if n % 100 == 0:
             print(f"  {n * BATCH:,} appended", flush=True)
-    return ours, theirs
+    return ours, proofs, theirs, floors
 
 
 def check_proofs(ledger, tree, cp, picks: list[int]) -> None:
@@ -183,7 +228,8 @@ def main() -> None:
         with ledger.store.reader() as s:  # the genesis and onboarding entries, untimed
             tree.append_entries(read_entries(s, 0, 10**9))
         print(f"appending {batches_wanted:,} batches of {BATCH:,} to both ...", flush=True)
-        ours, theirs = append_both(ledger, tree, batches)
+        floor = Floor(ledger, tmp / "floor.db")
+        ours, proofs, theirs, floors = append_both(ledger, tree, floor, batches)
         del batches
         cp = open_checkpoint(ledger.reader.checkpoint(), ledger.vkey)
         if tree.get_size() != cp.size or tree.get_root() != cp.root:
@@ -200,6 +246,9 @@ def main() -> None:
         ledger.close()
 
     append_ratio = Stats([b / a for a, b in zip(ours, theirs, strict=True)])
+    with_proofs = [a + p for a, p in zip(ours, proofs, strict=True)]
+    proofs_ratio = Stats([b / a for a, b in zip(with_proofs, theirs, strict=True)])
+    floor_ratio = Stats([b / a for a, b in zip(floors, theirs, strict=True)])
     vs_warm = Stats([a / b for a, b in zip(our_rate.values, warm.values, strict=True)])
     vs_cold = Stats([a / b for a, b in zip(our_rate.values, cold.values, strict=True)])
     ms = lambda xs: Stats([x * 1000 for x in xs])  # noqa: E731
@@ -216,6 +265,10 @@ def main() -> None:
                     append_ratio.median,
                     GOAL_APPEND,
                 ),
+                Row("vinledger sequence + every receipt's proof", ms(with_proofs), "ms"),
+                Row("  that speed / pymerkle's, per batch", proofs_ratio, "x", proofs_ratio.median),
+                Row("storage floor: the same rows, sqlite3 only", ms(floors), "ms"),
+                Row("  floor speed / pymerkle's, per batch", floor_ratio, "x", floor_ratio.median),
                 Row("pymerkle prove_inclusion, warm cache", warm, "/s", baseline=True),
                 Row("pymerkle prove_inclusion, first 20 after restart", cold, "/s", baseline=True),
                 Row("vinledger LogReader.inclusion", our_rate, "/s"),
