@@ -2,6 +2,7 @@
 
     python3 bench/bundle.py            # 1,000,000 entries in the log (long: filling it)
     python3 bench/bundle.py --quick    # 50,000 entries
+    python3 bench/bundle.py --keep DIR # fill the log in DIR once, reuse it on later runs
 
 A log of N entries is filled through the sequencer (1,000 already-verified
 submissions per batch); one VIN gets 10 entries. Then two servers run side by side
@@ -55,6 +56,29 @@ def fill(ledger, key, total: int, featured: str) -> None:
         ledger.sequencer.sequence(subs)
 
 
+def prepare(data: Path, total: int, featured: str) -> str:
+    """A log of ``total`` entries in ``data``, filled now or by an earlier ``--keep`` run;
+    answers its verifier key."""
+    from tests.conftest import make_ledger, onboard
+
+    filled = data / "bench-filled.txt"  # written last: a half-filled log is never reused
+    if filled.is_file():
+        size, vkey = filled.read_text().split()
+        if int(size) == total:
+            print(f"reusing {data} ({total:,} entries, kept by an earlier --keep run)")
+            return vkey
+    if data.exists():
+        raise SystemExit(f"{data} holds no log of {total:,} entries; remove it or pick another")
+    ledger = make_ledger(data, f"sqlite:///{data / 'ledger.db'}")
+    key = onboard(ledger, "acme", "inspector").key
+    print(f"filling {total:,} entries ...", flush=True)
+    fill(ledger, key, total, featured)
+    vkey = ledger.vkey
+    ledger.close()
+    filled.write_text(f"{total}\n{vkey}\n")
+    return vkey
+
+
 def serve(args: list[str], port: int, cwd: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, *args, "--port", str(port)],
@@ -86,20 +110,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="keep the filled log in DIR, reuse it")
     args = ap.parse_args()
     total = 50_000 if args.quick else args.entries
-    from tests.conftest import free_port, make_ledger, onboard
+    from tests.conftest import free_port
 
     featured = vin(3)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        data = tmp / "data"
-        ledger = make_ledger(data, f"sqlite:///{data / 'ledger.db'}")
-        key = onboard(ledger, "acme", "inspector").key
-        print(f"filling {total:,} entries ...", flush=True)
-        fill(ledger, key, total, featured)
-        vkey = ledger.vkey
-        ledger.close()
+        data = args.keep or tmp / "data"
+        vkey = prepare(data, total, featured)
         (tmp / "hello.py").write_text(HELLO)
         p1, p2 = free_port(), free_port()
         ours = serve(["-m", "api.cli", "serve", "--data", str(data)], p1, ROOT)

@@ -10,14 +10,15 @@ exact bytes that were hashed.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 
 import msgspec
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, text
 
 from core.errors import InvalidInput, NotFound
+from ledger import merkle
 from ledger.entry import decode_entry
-from ledger.reader import inclusion_proofs
-from ledger.storage import EntryRow, Store, entries_for_vin, get_actor, get_key, latest_checkpoint
+from ledger.storage import Store, _in_lookup, _in_params, read_nodes
 
 BUNDLE_FORMAT = "vinledger-bundle/1"
 GENESIS = (0, 1)  # the operator's actor and its own key grant
@@ -55,55 +56,73 @@ def decode_bundle(data: bytes) -> Bundle:
     return bundle
 
 
-def _trust_indexes(s: Session, keyids: set[str]) -> set[int]:
-    """The trust entries behind ``keyids``, following each grant back to genesis."""
-    found: set[int] = set(GENESIS)
-    todo = list(keyids)
-    seen: set[str] = set()
-    while todo:
-        keyid = todo.pop()
-        if keyid in seen:
-            continue
-        seen.add(keyid)
-        key = get_key(s, keyid)
-        if key is None:
-            continue
-        actor = get_actor(s, key.actor_id)
-        found.update(i for i in (key.granted_idx, key.revoked_idx, actor.idx) if i is not None)
-    # The signers of the trust entries themselves (operators) must be proved as well.
-    rows = [s.get(EntryRow, i) for i in sorted(found)]
-    more = {r.keyid for r in rows if r is not None} - seen
-    if more:
-        found |= _trust_indexes(s, more)
+# Plain queries on one connection, no ORM objects: a bundle is a dozen rows, and ORM
+# rows and identity-map lookups for them cost more than the queries. Each entry comes
+# with the trust entries behind its signer (its key's grant and revocation, its actor),
+# so following signers back to genesis costs one query per level of signers.
+_LATEST_CHECKPOINT = text("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+_WITH_SIGNER = (
+    "SELECT e.idx, e.data, k.granted_idx, k.revoked_idx, a.idx FROM entries e "
+    "LEFT JOIN keys k ON k.key_id = e.keyid LEFT JOIN actors a ON a.actor_id = k.actor_id "
+)
+_VIN_ENTRIES = text(_WITH_SIGNER + "WHERE e.vin = :vin AND e.idx < :size ORDER BY e.vin_seq")
+_ENTRIES = _WITH_SIGNER + "WHERE e.idx IN (:keys)"
+
+Signed = tuple[int, bytes, set[int]]
+"""An entry's index, its bytes and the indexes of the trust entries behind its signer."""
+
+
+def _signed(rows: Iterable[Row]) -> list[Signed]:
+    return [(idx, bytes(data), {i for i in trust if i is not None}) for idx, data, *trust in rows]
+
+
+def _trust_entries(c: Connection, signed: list[Signed]) -> dict[int, bytes]:
+    """The trust entries behind the signers of ``signed``, following each grant back to
+    genesis: the signers of trust entries (operators) must be proved as well."""
+    found: dict[int, bytes] = {}
+    wanted = set(GENESIS).union(*(trust for _, _, trust in signed))
+    asked: set[int] = set()
+    while todo := sorted(wanted - asked):
+        asked.update(todo)
+        for i in range(0, len(todo), 400):  # within every backend's parameter limit
+            chunk = todo[i : i + 400]
+            rows = c.execute(_in_lookup(_ENTRIES, len(chunk)), _in_params(chunk))
+            for idx, data, trust in _signed(rows):
+                found[idx] = data
+                wanted |= trust
     return found
 
 
 def build_bundle(store: Store, vin: str) -> Bundle:
-    with store.reader() as s:
-        cp = latest_checkpoint(s)
+    with store.read_engine.connect() as c:
+        cp = c.execute(_LATEST_CHECKPOINT).first()
         if cp is None:
             raise NotFound("the log has no checkpoint yet")
-        rows = [r for r in entries_for_vin(s, vin) if r.idx < cp.size]
+        size, note = cp
+        rows = _signed(c.execute(_VIN_ENTRIES, {"vin": vin, "size": size}))
         if not rows:
             raise NotFound(f"no entries for VIN {vin} in this ledger")
-        trust = sorted(i for i in _trust_indexes(s, {r.keyid for r in rows}) if i < cp.size)
-        trust_rows = [s.get(EntryRow, i) for i in trust]
-        proofs = inclusion_proofs(s, [r.idx for r in rows] + trust, cp.size)
-
-        def proved(row: EntryRow) -> ProvedEntry:
-            return ProvedEntry(
-                index=row.idx,
-                entry=base64.b64encode(row.data).decode(),
-                proof=[base64.b64encode(h).decode() for h in proofs[row.idx]],
-            )
-
-        return Bundle(
-            format=BUNDLE_FORMAT,
-            vin=vin,
-            checkpoint=cp.note,
-            entries=[proved(r) for r in rows],
-            trust=[proved(r) for r in trust_rows],
+        found = _trust_entries(c, rows)
+        entries = [(i, data) for i, data, _ in rows]
+        trust = [(i, found[i]) for i in sorted(found) if i < size]
+        # One batch read of every tree node the proofs need; neighbouring leaves share most.
+        proofs = merkle.inclusion_proofs(
+            [i for i, _ in entries + trust], size, lambda coords: read_nodes(c, coords)
         )
+    # Encoded once per distinct hash: the proofs share their upper levels.
+    b64 = {h: base64.b64encode(h).decode() for h in {h for p in proofs.values() for h in p}}
+
+    def proved(index: int, data: bytes) -> ProvedEntry:
+        path = [b64[h] for h in proofs[index]]
+        return ProvedEntry(index=index, entry=base64.b64encode(data).decode(), proof=path)
+
+    return Bundle(
+        format=BUNDLE_FORMAT,
+        vin=vin,
+        checkpoint=note,
+        entries=[proved(i, d) for i, d in entries],
+        trust=[proved(i, d) for i, d in trust],
+    )
 
 
 def bundle_entries(bundle: Bundle):
