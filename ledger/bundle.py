@@ -10,6 +10,7 @@ exact bytes that were hashed.
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Iterable
 
 import msgspec
@@ -93,6 +94,10 @@ def _trust_entries(c: Connection, signed: list[Signed]) -> dict[int, bytes]:
     return found
 
 
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
 def build_bundle(store: Store, vin: str) -> Bundle:
     with store.read_engine.connect() as c:
         cp = c.execute(_LATEST_CHECKPOINT).first()
@@ -110,11 +115,11 @@ def build_bundle(store: Store, vin: str) -> Bundle:
             [i for i, _ in entries + trust], size, lambda coords: read_nodes(c, coords)
         )
     # Encoded once per distinct hash: the proofs share their upper levels.
-    b64 = {h: base64.b64encode(h).decode() for h in {h for p in proofs.values() for h in p}}
+    b64 = {h: _b64(h) for h in {h for p in proofs.values() for h in p}}
 
     def proved(index: int, data: bytes) -> ProvedEntry:
         path = [b64[h] for h in proofs[index]]
-        return ProvedEntry(index=index, entry=base64.b64encode(data).decode(), proof=path)
+        return ProvedEntry(index=index, entry=_b64(data), proof=path)
 
     return Bundle(
         format=BUNDLE_FORMAT,

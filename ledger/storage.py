@@ -321,6 +321,21 @@ def _nodes_query(count: int, mark: str) -> str:
     return f"SELECT level, n, hash FROM nodes WHERE {where}"
 
 
+def _driver_rows(conn, sql: str, params: tuple) -> list[tuple]:
+    """Rows of a read on the connection's own driver cursor: no SQLAlchemy row objects.
+
+    Fetching a proof's nodes row by row through SQLAlchemy's result cost half as much
+    again as the lookups themselves. Nodes never change, so a read outside the
+    connection's transaction (when it has not begun one yet) sees the same.
+    """
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
 def read_nodes(c, coords: Sequence[tuple[int, int]]) -> list[bytes]:
     """The stored hashes of ``coords`` in order; KeyError names a missing node.
 
@@ -342,7 +357,7 @@ def read_nodes(c, coords: Sequence[tuple[int, int]]) -> list[bytes]:
             rows = conn.execute(query, _keys_params(chunk))
         else:
             params = tuple(x for coord in chunk for x in coord)
-            rows = conn.exec_driver_sql(_nodes_query(len(chunk), mark), params)
+            rows = _driver_rows(conn, _nodes_query(len(chunk), mark), params)
         for level, n, h in rows:
             found[(level, n)] = bytes(h)
     try:
