@@ -14,12 +14,12 @@ import binascii
 from collections.abc import Iterable
 
 import msgspec
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection
 
 from core.errors import InvalidInput, NotFound
 from ledger import merkle
 from ledger.entry import decode_entry
-from ledger.storage import Store, _in_lookup, _in_params, read_nodes
+from ledger.storage import Store, select_rows
 
 BUNDLE_FORMAT = "vinledger-bundle/1"
 GENESIS = (0, 1)  # the operator's actor and its own key grant
@@ -57,23 +57,24 @@ def decode_bundle(data: bytes) -> Bundle:
     return bundle
 
 
-# Plain queries on one connection, no ORM objects: a bundle is a dozen rows, and ORM
-# rows and identity-map lookups for them cost more than the queries. Each entry comes
+# Plain queries on the driver's cursor, no ORM objects: a bundle is a dozen rows, and
+# ORM rows or SQLAlchemy results for them cost more than the queries. Each entry comes
 # with the trust entries behind its signer (its key's grant and revocation, its actor),
-# so following signers back to genesis costs one query per level of signers.
-_LATEST_CHECKPOINT = text("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+# so following signers back to genesis costs one query per level of signers. The
+# reads need no common snapshot: entries, nodes and checkpoints never change, and
+# anything appended after the checkpoint read is left out by its index.
+_LATEST_CHECKPOINT = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
 _WITH_SIGNER = (
     "SELECT e.idx, e.data, k.granted_idx, k.revoked_idx, a.idx FROM entries e "
     "LEFT JOIN keys k ON k.key_id = e.keyid LEFT JOIN actors a ON a.actor_id = k.actor_id "
 )
-_VIN_ENTRIES = text(_WITH_SIGNER + "WHERE e.vin = :vin AND e.idx < :size ORDER BY e.vin_seq")
-_ENTRIES = _WITH_SIGNER + "WHERE e.idx IN (:keys)"
+_VIN_ENTRIES = _WITH_SIGNER + "WHERE e.vin = ? AND e.idx < ? ORDER BY e.vin_seq"
 
 Signed = tuple[int, bytes, set[int]]
 """An entry's index, its bytes and the indexes of the trust entries behind its signer."""
 
 
-def _signed(rows: Iterable[Row]) -> list[Signed]:
+def _signed(rows: Iterable[tuple]) -> list[Signed]:
     return [(idx, bytes(data), {i for i in trust if i is not None}) for idx, data, *trust in rows]
 
 
@@ -87,7 +88,8 @@ def _trust_entries(c: Connection, signed: list[Signed]) -> dict[int, bytes]:
         asked.update(todo)
         for i in range(0, len(todo), 400):  # within every backend's parameter limit
             chunk = todo[i : i + 400]
-            rows = c.execute(_in_lookup(_ENTRIES, len(chunk)), _in_params(chunk))
+            marks = ", ".join("?" * len(chunk))
+            rows = select_rows(c, f"{_WITH_SIGNER}WHERE e.idx IN ({marks})", chunk)
             for idx, data, trust in _signed(rows):
                 found[idx] = data
                 wanted |= trust
@@ -100,11 +102,11 @@ def _b64(data: bytes) -> str:
 
 def build_bundle(store: Store, vin: str) -> Bundle:
     with store.read_engine.connect() as c:
-        cp = c.execute(_LATEST_CHECKPOINT).first()
-        if cp is None:
+        cp = select_rows(c, _LATEST_CHECKPOINT, ())
+        if not cp:
             raise NotFound("the log has no checkpoint yet")
-        size, note = cp
-        rows = _signed(c.execute(_VIN_ENTRIES, {"vin": vin, "size": size}))
+        size, note = cp[0]
+        rows = _signed(select_rows(c, _VIN_ENTRIES, (vin, size)))
         if not rows:
             raise NotFound(f"no entries for VIN {vin} in this ledger")
         found = _trust_entries(c, rows)
@@ -112,7 +114,7 @@ def build_bundle(store: Store, vin: str) -> Bundle:
         trust = [(i, found[i]) for i in sorted(found) if i < size]
         # One batch read of every tree node the proofs need; neighbouring leaves share most.
         proofs = merkle.inclusion_proofs(
-            [i for i, _ in entries + trust], size, lambda coords: read_nodes(c, coords)
+            [i for i, _ in entries + trust], size, lambda coords: store.node_cache.read(c, coords)
         )
     # Encoded once per distinct hash: the proofs share their upper levels.
     b64 = {h: _b64(h) for h in {h for p in proofs.values() for h in p}}

@@ -16,6 +16,7 @@ from core.errors import InvalidInput, NotFound
 from ledger import merkle
 from ledger.checkpoint import format_tlog_proof
 from ledger.storage import (
+    NodeCache,
     Store,
     entry_by_index,
     latest_checkpoint,
@@ -32,19 +33,22 @@ def inclusion_proofs(
     indexes: Iterable[int],
     size: int,
     known: dict[tuple[int, int], bytes] | None = None,
+    cache: NodeCache | None = None,
 ) -> dict[int, list[bytes]]:
     """Inclusion proofs of ``indexes`` in the tree of ``size``, reading each node once.
 
     ``known`` holds nodes the caller already has. The sequencer passes the nodes its
     batch completed and the compact range it started from: every node a proof of a
     leaf of that batch needs is among them, so those proofs cost no read at all.
-    Whatever else the proofs need is read in one go; KeyError names a missing node.
+    Whatever else the proofs need is read in one go, through ``cache`` if given;
+    KeyError names a missing node.
     """
     known = known or {}
+    fetch = read_nodes if cache is None else cache.read
 
     def read(coords):
         missing = [c for c in dict.fromkeys(coords) if c not in known]
-        found = dict(zip(missing, read_nodes(s, missing), strict=True)) if missing else {}
+        found = dict(zip(missing, fetch(s, missing), strict=True)) if missing else {}
         return [known[c] if c in known else found[c] for c in coords]
 
     return merkle.inclusion_proofs(sorted(set(indexes)), size, read)
@@ -94,7 +98,7 @@ class LogReader:
         # leaf, so the read itself refuses it.
         with self.store.read_engine.connect() as c:
             try:
-                return inclusion_proofs(c, [index], size)[index]
+                return inclusion_proofs(c, [index], size, cache=self.store.node_cache)[index]
             except KeyError:
                 raise InvalidInput(
                     f"size {size} is larger than the log ({log_size(c)} entries)"
@@ -108,7 +112,8 @@ class LogReader:
             )
         with self.store.reader() as s:
             self._check_size(s, second)
-            return merkle.consistency_proof(first, second, lambda cs: read_nodes(s, cs))
+            cache = self.store.node_cache
+            return merkle.consistency_proof(first, second, lambda cs: cache.read(s, cs))
 
     def receipt(self, index: int) -> str:
         """A C2SP tlog-proof for entry ``index`` against the latest checkpoint."""
@@ -116,5 +121,5 @@ class LogReader:
             row = latest_checkpoint(s)
             if row is None or index >= row.size or index < 0 or entry_by_index(s, index) is None:
                 raise NotFound(f"entry {index} is not in the log")
-            proof = inclusion_proofs(s, [index], row.size)[index]
+            proof = inclusion_proofs(s, [index], row.size, cache=self.store.node_cache)[index]
             return format_tlog_proof(index, proof, row.note)

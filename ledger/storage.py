@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,6 +202,7 @@ class Store:
             )
         self.writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self.reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.node_cache = NodeCache()
         database = make_url(url).database if self.is_sqlite else None
         self._lock_path = (
             f"{database}-sequencer.lock"
@@ -336,6 +338,22 @@ def _driver_rows(conn, sql: str, params: tuple) -> list[tuple]:
         cur.close()
 
 
+def select_rows(c, sql: str, params: Sequence) -> list[tuple]:
+    """Rows of ``sql``, whose parameters are ``?`` marks, on the driver's own cursor.
+
+    For the read paths that run on every request (proofs, bundles): SQLAlchemy's
+    statement and result handling cost more than these small indexed reads.
+    """
+    conn = c.connection() if isinstance(c, Session) else c
+    mark = _MARKS.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with named parameters only
+        names = iter(range(len(params)))
+        named = re.sub(r"\?", lambda _: f":p{next(names)}", sql)
+        values = {f"p{i}": v for i, v in enumerate(params)}
+        return [tuple(r) for r in conn.execute(text(named), values)]
+    return _driver_rows(conn, sql if mark == "?" else sql.replace("?", mark), tuple(params))
+
+
 def read_nodes(c, coords: Sequence[tuple[int, int]]) -> list[bytes]:
     """The stored hashes of ``coords`` in order; KeyError names a missing node.
 
@@ -364,6 +382,36 @@ def read_nodes(c, coords: Sequence[tuple[int, int]]) -> list[bytes]:
         return [found[c] for c in coords]
     except KeyError as err:
         raise KeyError(f"tree node {err.args[0]} is missing from storage") from None
+
+
+class NodeCache:
+    """Hashes of big stored subtrees (``MIN_LEVEL`` and up: 256 leaves or more), in memory.
+
+    The upper levels of the tree are in nearly every proof and bundle, and a perfect
+    subtree's hash never changes once stored, so nothing here is ever invalidated. At
+    most one node in 256 qualifies and at most ``limit`` are kept (about 10 MB);
+    when full it starts over. Readers only: the sequencer keeps its own right edge.
+    """
+
+    MIN_LEVEL = 8
+
+    def __init__(self, limit: int = 65_536):
+        self.limit = limit
+        self._nodes: dict[tuple[int, int], bytes] = {}
+
+    def read(self, c, coords: Sequence[tuple[int, int]]) -> list[bytes]:
+        """``read_nodes(c, coords)``, answering what it can from memory."""
+        nodes = self._nodes
+        have = {x: h for x in coords if (h := nodes.get(x)) is not None}
+        missing = [x for x in dict.fromkeys(coords) if x not in have]
+        if missing:
+            have.update(zip(missing, read_nodes(c, missing), strict=True))
+            big = {x: have[x] for x in missing if x[0] >= self.MIN_LEVEL}
+            if len(nodes) + len(big) > self.limit:
+                nodes.clear()
+            if len(big) <= self.limit:
+                nodes.update(big)
+        return [have[x] for x in coords]
 
 
 def read_node_range(s: Session, level: int, start: int, stop: int) -> list[bytes]:
