@@ -436,10 +436,6 @@ def entry_by_index(s: Session, idx: int) -> EntryRow | None:
     return s.get(EntryRow, idx)
 
 
-def entry_by_digest(s: Session, digest: bytes) -> EntryRow | None:
-    return s.execute(select(EntryRow).where(EntryRow.digest == digest)).scalar_one_or_none()
-
-
 @functools.lru_cache(maxsize=512)
 def _in_lookup(sql: str, count: int) -> TextClause:
     """``sql`` with ``IN (:k0, …)`` for ``count`` keys: text cached per count, because
@@ -482,12 +478,6 @@ def entries_for_vin(s: Session, vin: str) -> list[EntryRow]:
     return list(
         s.execute(select(EntryRow).where(EntryRow.vin == vin).order_by(EntryRow.vin_seq)).scalars()
     )
-
-
-def vin_head(s: Session, vin: str) -> EntryRow | None:
-    return s.execute(
-        select(EntryRow).where(EntryRow.vin == vin).order_by(EntryRow.vin_seq.desc()).limit(1)
-    ).scalar_one_or_none()
 
 
 def latest_checkpoint(s: Session) -> CheckpointRow | None:
@@ -559,11 +549,3 @@ def get_key(s: Session, key_id: str) -> KeyRow | None:
 
 def get_actor(s: Session, actor_id: str) -> ActorRow | None:
     return s.get(ActorRow, actor_id)
-
-
-def keys_of(s: Session, actor_ids: Iterable[str]) -> list[KeyRow]:
-    return list(s.execute(select(KeyRow).where(KeyRow.actor_id.in_(list(actor_ids)))).scalars())
-
-
-def count_keys(s: Session) -> int:
-    return len(s.execute(select(KeyRow.key_id).limit(1)).all())
