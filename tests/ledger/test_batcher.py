@@ -53,44 +53,31 @@ def test_a_lone_submitter_does_not_linger():
         gc.close()
 
 
-def _trickle(gc: GroupCommit, items: str, gap: float) -> list:
-    futures = []
-    for x in items:
-        futures.append(gc.submit([x]))
-        time.sleep(gap)
-    return futures
-
-
-def test_under_load_it_lingers_until_as_many_came_as_last_time():
+def _trickle_after_a_shared_batch(linger: float) -> list[list]:
+    """Batches formed when five submitters shared the last batch, and five more then
+    arrive 20 ms apart."""
     seq = FakeSequencer()
-    gc = GroupCommit(seq, linger=2.0)
+    gc = GroupCommit(seq, linger=linger)
     try:
         seq.hold.clear()
         gc.submit(["warm"])
         assert seq.entered.wait(5)
         queued = [gc.submit([x]) for x in "vwxyz"]  # the last batch: five submitters
         seq.hold.set()
-        [f.result(5) for f in queued]
-        # Five more, arriving 20 ms apart: without lingering the first would go alone.
-        trickled = _trickle(gc, "ABCDE", 0.02)
+        assert [f.result(5) for f in queued] == [[x] for x in "vwxyz"]
+        trickled = []
+        for x in "ABCDE":
+            trickled.append(gc.submit([x]))
+            time.sleep(0.02)
         assert [f.result(5) for f in trickled] == [[x] for x in "ABCDE"]
-        assert seq.batches[-1] == list("ABCDE")
+        return seq.batches[2:]
     finally:
         gc.close()
+
+
+def test_under_load_it_lingers_until_as_many_came_as_last_time():
+    assert _trickle_after_a_shared_batch(linger=2.0) == [list("ABCDE")]
 
 
 def test_without_linger_a_trickle_is_committed_as_it_comes():
-    seq = FakeSequencer()
-    gc = GroupCommit(seq, linger=0)
-    try:
-        seq.hold.clear()
-        gc.submit(["warm"])
-        assert seq.entered.wait(5)
-        queued = [gc.submit([x]) for x in "vwxyz"]
-        seq.hold.set()
-        [f.result(5) for f in queued]
-        trickled = _trickle(gc, "ABCDE", 0.02)
-        [f.result(5) for f in trickled]
-        assert len(seq.batches) > 3  # the trickle did not wait for its fellows
-    finally:
-        gc.close()
+    assert len(_trickle_after_a_shared_batch(linger=0)) > 2  # it did not wait for fellows
