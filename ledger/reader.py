@@ -37,11 +37,10 @@ def inclusion_proofs(
 ) -> dict[int, list[bytes]]:
     """Inclusion proofs of ``indexes`` in the tree of ``size``, reading each node once.
 
-    ``known`` holds nodes the caller already has. The sequencer passes the nodes its
-    batch completed and the compact range it started from: every node a proof of a
-    leaf of that batch needs is among them, so those proofs cost no read at all.
-    Whatever else the proofs need is read in one go, through ``cache`` if given;
-    KeyError names a missing node.
+    ``known`` holds nodes the caller already has (the sequencer passes what its batch
+    has in memory when it proves entries that were already in the log). Whatever
+    else the proofs need is read in one go, through ``cache`` if given; KeyError
+    names a missing node.
     """
     known = known or {}
     fetch = read_nodes if cache is None else cache.read
