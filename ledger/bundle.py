@@ -10,7 +10,6 @@ exact bytes that were hashed.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable
 
 import msgspec
@@ -18,6 +17,7 @@ from sqlalchemy import Connection
 
 from core.errors import InvalidInput, NotFound
 from ledger import merkle
+from ledger.checkpoint import b64
 from ledger.entry import decode_entry
 from ledger.storage import Store, select_rows
 
@@ -96,10 +96,6 @@ def _trust_entries(c: Connection, signed: list[Signed]) -> dict[int, bytes]:
     return found
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
-
-
 def build_bundle(store: Store, vin: str) -> Bundle:
     with store.read_engine.connect() as c:
         cp = select_rows(c, _LATEST_CHECKPOINT, ())
@@ -117,11 +113,11 @@ def build_bundle(store: Store, vin: str) -> Bundle:
             [i for i, _ in entries + trust], size, lambda coords: store.node_cache.read(c, coords)
         )
     # Encoded once per distinct hash: the proofs share their upper levels.
-    b64 = {h: _b64(h) for h in {h for p in proofs.values() for h in p}}
+    text = {h: b64(h) for h in {h for p in proofs.values() for h in p}}
 
     def proved(index: int, data: bytes) -> ProvedEntry:
-        path = [b64[h] for h in proofs[index]]
-        return ProvedEntry(index=index, entry=_b64(data), proof=path)
+        path = [text[h] for h in proofs[index]]
+        return ProvedEntry(index=index, entry=b64(data), proof=path)
 
     return Bundle(
         format=BUNDLE_FORMAT,

@@ -84,8 +84,9 @@ def _parse_hash(what: str, text: str) -> bytes:
     return raw
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
+def b64(raw: bytes) -> str:
+    """Standard base64 text of ``raw`` (binascii: no newline, less call overhead)."""
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
 
 
 # ---- tlog-checkpoint ----------------------------------------------------------------
@@ -102,7 +103,7 @@ def format_checkpoint(cp: Checkpoint) -> str:
     for ext in cp.extensions:
         if not ext or "\n" in ext or _has_control(ext):
             raise ValueError(f"an extension must be one non-empty line; got {ext!r}")
-    lines = [cp.origin, str(cp.size), _b64(cp.root), *cp.extensions]
+    lines = [cp.origin, str(cp.size), b64(cp.root), *cp.extensions]
     return "".join(line + "\n" for line in lines)
 
 
@@ -159,9 +160,9 @@ def format_tlog_proof(
             raise ValueError(f"proof hash {i} is {len(h)} bytes; a SHA-256 hash is {HASH_SIZE}")
     lines = [TLOG_PROOF_HEADER]
     if extra:
-        lines.append(f"extra {_b64(extra)}")
+        lines.append(f"extra {b64(extra)}")
     lines.append(f"index {index}")
-    lines.extend(_b64(h) for h in hashes)
+    lines.extend(b64(h) for h in hashes)
     return "".join(line + "\n" for line in lines) + "\n" + signed_checkpoint
 
 

@@ -223,18 +223,18 @@ class Sequencer:
     def sequence(self, subs: list[Submission], *, genesis: bool = False) -> list[Outcome]:
         now = utcnow()
         with self.store.sequencer_lock(), self.store.writer.begin() as s:
-            size = lock_log_state(s.connection())
+            c = s.connection()
+            size = lock_log_state(c)
             if genesis and size:
                 raise Conflict("the log already has entries; it can be initialised only once")
             edge = merkle.CompactRange.coords(size)
-            edge_hashes = read_nodes(s.connection(), edge)
+            edge_hashes = read_nodes(c, edge)
             rng = merkle.CompactRange(size, edge_hashes)
             batch = _Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
             if rng.size > size:
                 batch.write_entries()
-                c = batch.c
                 insert_rows(
                     c,
                     _NODES,
@@ -257,7 +257,7 @@ class Sequencer:
                 [i for i in indexes if i >= size],
                 final,
                 known,
-                inclusion_proofs(batch.c, old, final, known) if old else {},
+                inclusion_proofs(c, old, final, known) if old else {},
             )
             rows = {r["idx"]: r for r in batch.entry_rows}
             outcomes: list[Outcome] = []
@@ -268,7 +268,7 @@ class Sequencer:
                 index, created = p
                 row = rows.get(index)
                 if row is None:
-                    leaf, data = entry_leaf_and_data(batch.c, index)
+                    leaf, data = entry_leaf_and_data(c, index)
                 else:
                     leaf, data = row["leaf_hash"], row["data"]
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))

@@ -173,6 +173,21 @@ def maintenance(vin: str = VIN, km: int = 40_000, day: int = 1) -> dict:
     }
 
 
+def seed_two_vehicles(ledger, days: int) -> tuple[Partner, Partner]:
+    """A workshop servicing VIN and an inspector inspecting VIN2, one of each a day,
+    each day its own batch (so its own checkpoint). Answers (workshop, inspector)."""
+    shop = onboard(ledger, "quicklane", "workshop")
+    inspector = onboard(ledger, "acme", "inspector")
+    for d in range(1, days + 1):
+        ledger.submit_now(
+            [
+                shop.envelope(maintenance(km=10_000 * d, day=d)),
+                inspector.envelope(inspection(vin=VIN2, km=5_000 * d, day=d)),
+            ]
+        )
+    return shop, inspector
+
+
 # ---- a real server, started through the CLI ----------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 from dataclasses import dataclass
 
 import msgspec
@@ -12,6 +11,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from api.problems import PROBLEM_JSON, problem_for
 from api.service import Ledger
 from core.errors import InvalidInput, TooLarge, VinledgerError
+from ledger.checkpoint import b64
 from ledger.sequencer import Appended
 
 MAX_BATCH = 1000
@@ -30,18 +30,14 @@ class Receipt(msgspec.Struct):
     created: bool
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
-
-
 def receipt(a: Appended) -> Receipt:
     return Receipt(
         index=a.index,
-        leaf_hash=_b64(a.leaf_hash),
+        leaf_hash=b64(a.leaf_hash),
         size=a.size,
         checkpoint=a.checkpoint,
-        inclusion_proof=[_b64(h) for h in a.proof],
-        entry=_b64(a.entry),
+        inclusion_proof=[b64(h) for h in a.proof],
+        entry=b64(a.entry),
         created=a.created,
     )
 

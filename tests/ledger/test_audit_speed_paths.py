@@ -12,22 +12,14 @@ from core.errors import AuditError
 from ledger import audit as audit_module
 from ledger.audit import audit
 from ledger.storage import EntryRow, NodeRow
-from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
+from tests.conftest import VIN, inspection, onboard, seed_two_vehicles
 
 
 @pytest.fixture
 def chunked(ledger, monkeypatch):
     """Chunks of 3 entries (not a power of two), so tree nodes span chunk borders."""
     monkeypatch.setattr(audit_module, "CHUNK", 3)
-    shop = onboard(ledger, "quicklane", "workshop")
-    inspector = onboard(ledger, "acme", "inspector")
-    for d in range(1, 7):
-        ledger.submit_now(
-            [
-                shop.envelope(maintenance(km=10_000 * d, day=d)),
-                inspector.envelope(inspection(vin=VIN2, km=5_000 * d, day=d)),
-            ]
-        )
+    seed_two_vehicles(ledger, days=6)
     return ledger
 
 

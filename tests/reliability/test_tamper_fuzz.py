@@ -16,7 +16,7 @@ from ledger.audit import audit
 from ledger.bundle import build_bundle
 from ledger.storage import CheckpointRow, EntryRow, NodeRow, Store
 from ledger.verify import verify_bundle
-from tests.conftest import VIN, VIN2, inspection, maintenance, make_ledger, onboard
+from tests.conftest import VIN, inspection, make_ledger, seed_two_vehicles
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -26,15 +26,7 @@ def seeded(tmp_path_factory):
     """A small log on SQLite: two vehicles, two partners, several checkpoints."""
     tmp = tmp_path_factory.mktemp("seeded")
     ledger = make_ledger(tmp / "data", f"sqlite:///{tmp / 'ledger.db'}")
-    shop = onboard(ledger, "quicklane", "workshop")
-    inspector = onboard(ledger, "acme", "inspector")
-    for d in range(1, 5):
-        ledger.submit_now(
-            [
-                shop.envelope(maintenance(km=10_000 * d, day=d)),
-                inspector.envelope(inspection(vin=VIN2, km=5_000 * d, day=d)),
-            ]
-        )
+    _, inspector = seed_two_vehicles(ledger, days=4)
     ledger.submit_now([inspector.envelope(inspection(km=50_000, day=9))])
     audit(ledger.store, ledger.vkey)
     vkey = ledger.vkey
