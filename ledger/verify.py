@@ -5,8 +5,11 @@ What is checked, in order, trusting nothing but ``vkey``:
 1. the checkpoint is a C2SP signed note by the log key;
 2. every entry (vehicle and trust) is included in that checkpoint's tree;
 3. the trust entries replay from genesis: entry 0 makes an operator, entry 1 grants
-   it the key that signed both, and every later actor, grant or revocation is
-   signed by an operator key valid at that index;
+   it the key that signed both and that both name as their signer, and every later
+   actor, grant or revocation is signed by an operator key valid at that index; each
+   is one the sequencer could have appended (a signed record of the entry's kind, no
+   VIN, nothing derived; no actor twice, no grant to an actor not yet made or of a
+   key granted before, no revocation of a key not granted or already revoked);
 4. every vehicle entry's DSSE signature verifies with a key granted to the entry's
    signer before it and not revoked before it, and that signer's role may submit
    the record's kind; the record is well formed and names the entry's VIN and kind;
@@ -28,7 +31,7 @@ from core import dsse
 from core.errors import VinledgerError
 from core.history import analyse
 from core.keys import public_key_from_raw
-from core.records import parse_record
+from core.records import TRUST_KINDS, parse_record
 from core.roles import KINDS_BY_ROLE
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
@@ -139,15 +142,15 @@ def _replay_trust(trust, report: Report):
         return keys, roles
     for index, _, entry in trust:
         try:
-            record = parse_record(record_bytes(entry))
+            record = trust_record(entry)
             if index in (0, 1):
-                _genesis(index, entry, record, by_index, keys, roles)
+                _genesis(entry, by_index)
             else:
                 key = _valid_key(keys, entry, index)
                 if roles.get(key.actor_id) != "operator":
                     raise VinledgerError(f"signed by {key.actor_id!r}, who is not an operator")
                 dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
-                _apply(record, index, keys, roles)
+            _apply(record, index, keys, roles)
         except VinledgerError as err:
             report.failed("trust", f"entry {index} ({entry.kind}): {err}", index)
     if not report.failures:
@@ -155,27 +158,72 @@ def _replay_trust(trust, report: Report):
     return keys, roles
 
 
-def _genesis(index, entry, record, by_index, keys, roles) -> None:
-    grant = parse_record(dsse.payload_bytes(by_index[1].envelope))
-    if grant.kind != "key_grant":
+def trust_record(entry: Entry):
+    """The record the operator signed in a trust entry, if the entry is one the sequencer writes."""
+    if entry.kind not in TRUST_KINDS:
+        raise VinledgerError(f"{entry.kind!r} is not a trust kind (actor, key_grant, key_revoke)")
+    if entry.vin is not None or entry.vin_seq is not None or entry.prev is not None:
+        raise VinledgerError("a trust entry carries no VIN and no chain position")
+    if entry.derived is not msgspec.UNSET:
+        raise VinledgerError("a trust entry carries nothing derived from its record")
+    record = parse_record(dsse.payload_bytes(entry.envelope))
+    if record.kind != entry.kind:
+        raise VinledgerError("the signed record's kind differs from the entry's")
+    return record
+
+
+def _genesis(entry: Entry, by_index: dict[int, Entry]) -> None:
+    """Entry 0 makes the operator, entry 1 grants it a key; both name that key as signer."""
+    operator, grant = (_genesis_record(by_index[i]) for i in (0, 1))
+    if operator is None or operator.kind != "actor" or operator.role != "operator":
+        raise VinledgerError("entry 0 does not create the operator")
+    if grant is None or grant.kind != "key_grant":
         raise VinledgerError("entry 1 is not the operator's key grant")
-    public = public_key_from_raw(base64.b64decode(grant.public_key))
-    dsse.verify_envelope(entry.envelope, public)
-    if index == 0:
-        if record.kind != "actor" or record.role != "operator":
-            raise VinledgerError("entry 0 does not create the operator")
-        if grant.actor_id != record.actor_id:
-            raise VinledgerError("entry 1 grants a key to another actor than entry 0 created")
-    _apply(record, index, keys, roles)
+    if grant.actor_id != operator.actor_id:
+        raise VinledgerError("entry 1 grants a key to another actor than entry 0 created")
+    signer = entry.signer
+    if (signer.keyid, signer.actor_id) != (grant.key_id, operator.actor_id):
+        raise VinledgerError(
+            f"the entry names signer {signer.actor_id!r} with key {signer.keyid[:16]}…, "
+            "not entry 0's operator with the key entry 1 grants"
+        )
+    dsse.verify_envelope(entry.envelope, public_key_from_raw(base64.b64decode(grant.public_key)))
+
+
+def _genesis_record(entry: Entry):
+    """The record of a genesis entry, or None if it is no trust entry at all."""
+    try:
+        return trust_record(entry)
+    except VinledgerError:
+        return None
 
 
 def _apply(record, index: int, keys: dict[str, _Key], roles: dict[str, str]) -> None:
+    """Actors and keys as the entry leaves them; refuses what the sequencer refuses."""
     if record.kind == "actor":
+        if record.actor_id in roles:
+            raise VinledgerError(f"actor {record.actor_id!r} already exists")
         roles[record.actor_id] = record.role
     elif record.kind == "key_grant":
+        if record.actor_id not in roles:
+            raise VinledgerError(f"actor {record.actor_id!r} does not exist before this grant")
+        if record.key_id in keys:
+            granted = keys[record.key_id].granted
+            raise VinledgerError(
+                f"key {record.key_id[:16]}… was already granted at entry {granted}"
+            )
         keys[record.key_id] = _Key(record.actor_id, base64.b64decode(record.public_key), index)
-    elif record.kind == "key_revoke" and record.key_id in keys:
-        keys[record.key_id].revoked = index
+    else:
+        key = keys.get(record.key_id)
+        if key is None:
+            raise VinledgerError(
+                f"key {record.key_id[:16]}… was not granted before this revocation"
+            )
+        if key.revoked is not None:
+            raise VinledgerError(
+                f"key {record.key_id[:16]}… was already revoked at entry {key.revoked}"
+            )
+        key.revoked = index
 
 
 def _valid_key(keys: dict[str, _Key], entry: Entry, index: int) -> _Key:

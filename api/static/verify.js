@@ -3,7 +3,11 @@
 //   "checkpoint"  the checkpoint is a C2SP signed note by the log key;
 //   "inclusion"   every trust and vehicle entry is in that checkpoint's RFC 9162 tree;
 //   "trust"       trust entries replay from genesis (0 = operator actor, 1 = its key grant,
-//                 both signed by that key; later ones by an operator key valid at that index);
+//                 both signed by that key and naming it as signer; later ones by an operator
+//                 key valid at that index), each one the sequencer could have appended (a
+//                 signed record of the entry's kind, no VIN, nothing derived; no actor twice,
+//                 no grant to an actor not yet made or of a key granted before, no revocation
+//                 of a key not granted or already revoked);
 //   "signature"   each vehicle entry verifies with a key granted to its signer before it and
 //                 not revoked before it, whose role may sign the kind, and the record names
 //                 the entry's kind and VIN;
@@ -329,10 +333,24 @@
 
       // Trust replay. keys: keyid -> {actor, raw, granted, revoked}; roles: actor id -> role.
       const keys = new Map(), roles = new Map();
+      // Actors and keys as the entry leaves them; refuses what the sequencer refuses.
       const apply = (rec, index) => {
-        if (rec.kind === "actor") roles.set(rec.actor_id, rec.role);
-        else if (rec.kind === "key_grant") keys.set(rec.key_id, { actor: rec.actor_id, raw: b64decode(rec.public_key), granted: index, revoked: null });
-        else if (rec.kind === "key_revoke" && keys.has(rec.key_id)) keys.get(rec.key_id).revoked = index;
+        if (rec.kind === "actor") {
+          if (roles.has(rec.actor_id)) fail(`actor '${rec.actor_id}' already exists`);
+          roles.set(rec.actor_id, rec.role);
+          return;
+        }
+        const short = rec.key_id.slice(0, 16);
+        if (rec.kind === "key_grant") {
+          if (!roles.has(rec.actor_id)) fail(`actor '${rec.actor_id}' does not exist before this grant`);
+          if (keys.has(rec.key_id)) fail(`key ${short}\u2026 was already granted at entry ${keys.get(rec.key_id).granted}`);
+          keys.set(rec.key_id, { actor: rec.actor_id, raw: b64decode(rec.public_key), granted: index, revoked: null });
+          return;
+        }
+        const key = keys.get(rec.key_id);
+        if (!key) fail(`key ${short}\u2026 was not granted before this revocation`);
+        if (key.revoked !== null) fail(`key ${short}\u2026 was already revoked at entry ${key.revoked}`);
+        key.revoked = index;
       };
       const validKey = (entry, index) => {
         const key = keys.get(entry.signer.keyid);
@@ -342,21 +360,37 @@
         if (key.actor !== entry.signer.actor_id) fail(`key belongs to ${key.actor}, entry claims ${entry.signer.actor_id}`);
         return key;
       };
+      // The record the operator signed in a trust entry, if the entry is one the sequencer writes.
+      const trustRecord = async (entry) => {
+        if (!TRUST_KINDS.includes(entry.kind)) fail(`'${entry.kind}' is not a trust kind (actor, key_grant, key_revoke)`);
+        if (entry.vin !== null || entry.vin_seq !== null || entry.prev !== null) fail("a trust entry carries no VIN and no chain position");
+        if (Object.hasOwn(entry, "derived")) fail("a trust entry carries nothing derived from its record");
+        const rec = await parseRecord(parseJSON(payloadBytes(entry.envelope), "the payload"));
+        if (rec.kind !== entry.kind) fail("the signed record's kind differs from the entry's");
+        return rec;
+      };
       const byIndex = new Map(trust.map((t) => [t.index, t.entry]));
+      // Entry 0 makes the operator, entry 1 grants it a key; both name that key as signer.
+      const genesis = async (entry) => {
+        const record = (i) => trustRecord(byIndex.get(i)).catch(() => null);
+        const operator = await record(0), grant = await record(1);
+        if (!operator || operator.kind !== "actor" || operator.role !== "operator") fail("entry 0 does not create the operator");
+        if (!grant || grant.kind !== "key_grant") fail("entry 1 is not the operator's key grant");
+        if (grant.actor_id !== operator.actor_id) fail("entry 1 grants a key to another actor than entry 0 created");
+        const { keyid, actor_id: actorId } = entry.signer;
+        if (keyid !== grant.key_id || actorId !== operator.actor_id) {
+          fail(`the entry names signer '${actorId}' with key ${keyid.slice(0, 16)}\u2026, not entry 0's operator with the key entry 1 grants`);
+        }
+        await verifyEnvelope(entry.envelope, b64decode(grant.public_key));
+      };
       if (!byIndex.has(0) || !byIndex.has(1)) {
         add(false, "trust", "the bundle lacks the genesis entries 0 and 1");
       } else {
         for (const { index, entry } of trust) {
           try {
-            const rec = await parseRecord(entryRecord(entry));
-            if (index === 0 || index === 1) {
-              // Genesis: both entries are signed by the key that entry 1 grants.
-              const grant = await parseRecord(parseJSON(payloadBytes(byIndex.get(1).envelope), "the payload"));
-              if (grant.kind !== "key_grant") fail("entry 1 is not the operator's key grant");
-              await verifyEnvelope(entry.envelope, b64decode(grant.public_key));
-              if (index === 0 && (rec.kind !== "actor" || rec.role !== "operator")) fail("entry 0 does not create the operator");
-              if (index === 0 && grant.actor_id !== rec.actor_id) fail("entry 1 grants a key to another actor than entry 0 created");
-            } else {
+            const rec = await trustRecord(entry);
+            if (index === 0 || index === 1) await genesis(entry);
+            else {
               const key = validKey(entry, index);
               if (roles.get(key.actor) !== "operator") fail(`signed by ${key.actor}, who is not an operator`);
               await verifyEnvelope(entry.envelope, key.raw);

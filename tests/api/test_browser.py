@@ -176,3 +176,45 @@ def test_the_page_script_knows_the_same_roles_as_the_ledger(demo, page):
     assert {role: set(kinds) for role, kinds in table.items()} == {
         role: set(kinds) for role, kinds in KINDS_BY_ROLE.items()
     }
+
+
+# ---- the trust replay: the bundles of tests/ledger/test_verify_trust.py -----------------
+
+
+def _verify_in_browser(page, demo, bundle: bytes, vkey: str) -> list[dict]:
+    """The findings of verify.js for ``bundle`` against ``vkey``, on the demo's page."""
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    report = page.evaluate(
+        "([b, k]) => window.vinledger.verifyBundle(new TextEncoder().encode(b), k)",
+        [bundle.decode(), vkey],
+    )
+    return report["findings"]
+
+
+def _outline(findings: list[dict]) -> list[tuple]:
+    """What each finding says of which entry, leaving out the wording."""
+    return [(f["ok"], f["check"], f["index"]) for f in findings]
+
+
+def test_the_page_script_verifies_a_well_formed_hand_made_bundle(demo, page):
+    from tests.ledger.test_verify_trust import LOG, WELL_FORMED, make_bundle
+
+    findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
+    assert findings and all(f["ok"] for f in findings), findings
+    assert [f["check"] for f in findings if f["check"] == "signature"] == ["signature"] * 2
+
+
+def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_verify_trust import DEFECTS, LOG, make_bundle, trust_failures
+
+    differ = {}
+    for name, defect in DEFECTS.items():
+        bundle = make_bundle(defect.items)
+        findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
+        python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
+        named = any(defect.says in d for d in trust_failures(findings, defect.index))
+        if not named or _outline(findings) != _outline(python):
+            differ[name] = {"browser": findings, "python": python}
+    assert differ == {}, differ
