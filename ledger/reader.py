@@ -8,7 +8,7 @@ of O(log n) nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,10 @@ from ledger.storage import (
 )
 from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath, encode_entry_bundle
 
+# The largest index a database integer column holds: no log reaches it, and a node
+# coordinate beyond it cannot even be looked up.
+MAX_SIZE = 2**63 - 1
+
 
 def inclusion_proofs(
     s,
@@ -34,19 +38,20 @@ def inclusion_proofs(
     size: int,
     known: dict[tuple[int, int], bytes] | None = None,
     cache: NodeCache | None = None,
+    also: Sequence[tuple[int, int]] = (),
 ) -> dict[int, list[bytes]]:
     """Inclusion proofs of ``indexes`` in the tree of ``size``, reading each node once.
 
     ``known`` holds nodes the caller already has (the sequencer passes what its batch
     has in memory when it proves entries that were already in the log). Whatever
-    else the proofs need is read in one go, through ``cache`` if given; KeyError
-    names a missing node.
+    else the proofs need is read in one go, through ``cache`` if given, with the
+    nodes ``also`` (which must exist too); KeyError names a missing node.
     """
     known = known or {}
     fetch = read_nodes if cache is None else cache.read
 
     def read(coords):
-        missing = [c for c in dict.fromkeys(coords) if c not in known]
+        missing = [c for c in dict.fromkeys([*also, *coords]) if c not in known]
         found = dict(zip(missing, fetch(s, missing), strict=True)) if missing else {}
         return [known[c] if c in known else found[c] for c in coords]
 
@@ -92,12 +97,16 @@ class LogReader:
             raise InvalidInput(
                 f"index must satisfy 0 <= index < size; got index={index}, size={size}"
             )
+        if size > MAX_SIZE:
+            raise InvalidInput(f"size {size} is larger than the log")
         # A plain connection, no ORM session: this is the hot path of the read API. No
-        # size query either: a tree larger than the log lacks the node holding its last
-        # leaf, so the read itself refuses it.
+        # size query either: the tree's last leaf is read with the proof's nodes (a
+        # proof alone may not need it), and a tree larger than the log lacks it.
         with self.store.read_engine.connect() as c:
             try:
-                return inclusion_proofs(c, [index], size, cache=self.store.node_cache)[index]
+                cache = self.store.node_cache
+                proofs = inclusion_proofs(c, [index], size, cache=cache, also=[(0, size - 1)])
+                return proofs[index]
             except KeyError:
                 raise InvalidInput(
                     f"size {size} is larger than the log ({log_size(c)} entries)"

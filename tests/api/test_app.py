@@ -177,6 +177,13 @@ def test_read_api_tiles_entries_and_proofs(client, inspector, sqlite_ledger):
         2, cp.size, [base64.b64decode(h) for h in c["hashes"]], merkle.root(leaves[:2]), cp.root
     )
     assert_problem(client.get("/log/proof/inclusion", params={"index": 9, "size": 3}), 400)
+    # Sizes far beyond the log, past what a database integer holds, are refused as such.
+    for size in (cp.size + 1, 2**63, 2**70):
+        for index in (1, size - 1):
+            r = client.get("/log/proof/inclusion", params={"index": index, "size": size})
+            assert_problem(r, 400, "larger than the log")
+    for index in (2**63, 2**70):
+        assert_problem(client.get(f"/log/proof/entry/{index}"), 404, "not in the log")
     assert client.get("/log/vkey").text.strip() == sqlite_ledger.vkey
     assert client.get("/log/proof/entry/3").text.startswith("c2sp.org/tlog-proof@v1\n")
 
