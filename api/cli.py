@@ -222,14 +222,21 @@ def tokens_issue(data_dir, actor_id) -> None:
     show_default=True,
     help="also verify every DSSE signature against the key valid at its index",
 )
-def audit(data_dir: Path, signatures: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=lambda: min(os.cpu_count() or 1, 8),
+    show_default="the number of CPUs, at most 8",
+    help="worker processes that check chunks of the log side by side",
+)
+def audit(data_dir: Path, signatures: bool, jobs: int) -> None:
     """Replay the whole log and check every hash, chain link, signature and checkpoint."""
     from core.errors import AuditError
     from ledger.audit import audit as run_audit
 
     ledger = _open_ledger(data_dir)
     try:
-        result = run_audit(ledger.store, ledger.vkey, signatures=signatures)
+        result = run_audit(ledger.store, ledger.vkey, signatures=signatures, jobs=jobs)
     except AuditError as err:
         fail(f"audit FAILED: {err}")
     finally:

@@ -4,65 +4,55 @@ The audit trusts nothing stored except the entry bytes: it recomputes every leaf
 and every perfect-subtree hash, checks every VIN chain link, checks that every
 checkpoint is signed by the log key and that its root is the root the replay reaches
 at that size (which makes all checkpoints consistent with one another), replays the
-trust entries and compares the actors and keys tables with the result, and checks
-every DSSE signature against the key valid at that index. It stops at the first
-thing that is wrong and says where.
+trust entries (each signed by an operator key valid at its index) and compares the
+actors and keys tables with the result, and checks every DSSE signature against the
+key valid at that index and the signer's role against the record's kind. It stops at
+the first thing that is wrong and says where.
+
+The log is checked in aligned chunks of ``CHUNK`` entries. Everything within a chunk
+(reading its rows, leaf hashes, decoding, envelope digests, the chunk's own subtree
+nodes, signatures) does not depend on any other chunk, so with ``jobs > 1`` worker
+processes check chunks side by side. What runs in order, in this process, is what
+links chunks: the VIN chains, the trust replay, key validity at each index, the
+checkpoints and the nodes above the chunks.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from dataclasses import dataclass
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from hashlib import sha256
 
 import msgspec
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 
 from core import dsse
 from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
-from core.records import parse_record
+from core.records import TRUST_KINDS, parse_record
+from core.roles import KINDS_BY_ROLE
 from ledger import merkle
-from ledger.entry import decode_entry, record_bytes
+from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
-from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow, Store
+from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store, select_rows
+from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
-# the log is (an entry is at most 64 KiB); the tree nodes a chunk completes are then
-# compared with one range scan per level.
+# the log is (an entry is at most 64 KiB). A power of two: each chunk is a perfect
+# subtree of the log, whose nodes it can check alone.
 CHUNK = 2048
 
-_entries = EntryRow.__table__
-_nodes = NodeRow.__table__
-_checkpoints = CheckpointRow.__table__
+_ENTRY_SQL = (
+    "SELECT idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id"
+    " FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
+)
+_NODE_SQL = "SELECT n, hash FROM nodes WHERE level = ? AND n >= ? AND n < ? ORDER BY n"
+_KEYS_SQL = "SELECT key_id, public_key FROM keys"
 
-# Plain Core statements, one range scan each: loading ORM objects cost more than
-# everything the audit checks.
-_ENTRY_RANGE = (
-    select(
-        _entries.c.idx,
-        _entries.c.leaf_hash,
-        _entries.c.data,
-        _entries.c.digest,
-        _entries.c.kind,
-        _entries.c.vin,
-        _entries.c.vin_seq,
-        _entries.c.keyid,
-        _entries.c.actor_id,
-    )
-    .where(_entries.c.idx >= bindparam("lo"), _entries.c.idx < bindparam("hi"))
-    .order_by(_entries.c.idx)
-)
-_NODE_RANGE = (
-    select(_nodes.c.n, _nodes.c.hash)
-    .where(
-        _nodes.c.level == bindparam("level"),
-        _nodes.c.n >= bindparam("lo"),
-        _nodes.c.n < bindparam("hi"),
-    )
-    .order_by(_nodes.c.n)
-)
+_checkpoints = CheckpointRow.__table__
 
 
 @dataclass
@@ -73,13 +63,40 @@ class AuditResult:
     signatures: int
 
 
+@dataclass
+class _Chunk:
+    """What checking one chunk on its own found, for the in-order part of the audit."""
+
+    start: int
+    stop: int
+    # levels[L]: the hashes of the chunk's perfect subtrees of height L, left to right
+    # (level 0: the leaf hashes). Empty when the chunk failed.
+    levels: list[list[bytes]] = field(default_factory=list)
+    # Vehicle entries: (index, vin, vin_seq, prev leaf hash, leaf hash, keyid, actor, kind).
+    vehicle: list[tuple] = field(default_factory=list)
+    # Trust entries (no VIN): (index, entry bytes), replayed in order.
+    trust: list[tuple[int, bytes]] = field(default_factory=list)
+    signatures: int = 0
+    # The first thing wrong within the chunk: (message, index).
+    error: tuple[str, int | None] | None = None
+
+
 def audit(
     store: Store,
     vkey: str,
     *,
     signatures: bool = True,
+    jobs: int = 1,
+    chunk: int = CHUNK,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditResult:
+    """Check the whole log; raise ``AuditError`` naming the first thing that is wrong.
+
+    ``jobs`` worker processes check chunks side by side (1: all in this process);
+    ``chunk`` must be a power of two.
+    """
+    if chunk < 2 or chunk & (chunk - 1):
+        raise ValueError(f"the chunk size must be a power of two; got {chunk}")
     with store.reader() as s:
         size = s.execute(select(LogState.size)).scalar_one()
         count, last = s.execute(select(func.count(), func.max(_checkpoints.c.size))).one()
@@ -87,78 +104,302 @@ def audit(
             raise AuditError(f"log_state: size {size} has no checkpoint")
         if (last or 0) > size:
             raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
-        rng = merkle.CompactRange(0, [])
-        heads: dict[str, tuple[int, bytes]] = {}
-        keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
-        actors: dict[str, tuple[str, str, str | None, int]] = {}
-        verified = 0
-        genesis = _genesis_key(s)
-        _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, rng, vkey)
-        for start in range(0, size, CHUNK):
-            stop = min(size, start + CHUNK)
-            rows = s.execute(_ENTRY_RANGE, {"lo": start, "hi": stop}).all()
-            cps = _checkpoints_in(s, start, stop)
-            # The nodes this chunk completes, per level: the first n and the hashes.
-            completed: list[tuple[int, list[bytes]]] = []
-            for offset, (
-                idx,
-                leaf_hash,
-                data,
-                digest,
-                kind,
-                vin,
-                vin_seq,
-                keyid,
-                actor_id,
-            ) in enumerate(rows):
-                index = start + offset
-                if idx != index:
-                    raise AuditError(
-                        f"entry {index} is missing (next stored entry is {idx})", index=index
-                    )
-                leaf = merkle.hash_leaf(data)
-                if leaf != leaf_hash:
-                    raise AuditError(
-                        f"entry {index}: stored leaf hash does not match the entry bytes",
-                        index=index,
-                    )
-                entry = _decode(data, index)
-                signer = entry.signer
-                if (vin, vin_seq, kind, keyid, actor_id) != (
-                    entry.vin,
-                    entry.vin_seq,
-                    entry.kind,
-                    signer.keyid,
-                    signer.actor_id,
-                ):
-                    raise AuditError(
-                        f"entry {index}: the row's columns disagree with the entry bytes",
-                        index=index,
-                    )
-                if digest != _envelope_digest(entry.envelope, index):
-                    raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
-                _check_chain(entry, index, leaf, heads)
-                if signatures or entry.vin is None:
-                    _check_signature(entry, index, keys, actors, genesis)
-                    verified += 1
-                for level, n, h in rng.append(leaf):
-                    # Nodes of one level complete left to right, and a level's first
-                    # completion comes after every level below it has had one.
-                    if level == len(completed):
-                        completed.append((n, []))
-                    completed[level][1].append(h)
-                cp = cps.get(rng.size)
-                if cp is not None:
-                    _check_checkpoint(cp, rng.size, rng, vkey)
-            if len(rows) < stop - start:
-                raise AuditError(
-                    f"entries {start + len(rows)}… are missing", index=start + len(rows)
-                )
-            _check_nodes(s, completed)
+        _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, merkle.EMPTY_ROOT, vkey)
+        replay = _Replay(chunk, _genesis_key(s), signatures)
+        ranges = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
+        for found in _checked_chunks(store, s, ranges, signatures, jobs):
+            replay.add(s, found, vkey)
             if progress:
-                progress(rng.size, size)
-        _check_trust_tables(s, keys, actors)
-        return AuditResult(size=size, checkpoints=count, vins=len(heads), signatures=verified)
+                progress(found.stop, size)
+        _check_trust_tables(s, replay.keys, replay.actors)
+        return AuditResult(
+            size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.verified
+        )
+
+
+def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Iterator[_Chunk]:
+    """``check_chunk`` of every range, in order: here, or in ``jobs`` worker processes."""
+    database = store.url.split("?")[0]
+    if jobs <= 1 or len(ranges) < 2 or database.endswith((":memory:", "sqlite://")):
+        keys = _stored_keys(s) if signatures else None
+        for start, stop in ranges:
+            yield check_chunk(s, start, stop, keys)
+        return
+    # Not forked from this process, whose open database connections a child would
+    # share: from a fork server that has imported the audit once (spawned elsewhere).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+    else:
+        context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=(store.url, signatures)
+    )
+    try:
+        # A bounded window of chunks in flight keeps memory flat on any log size.
+        window = 4 * jobs
+        pending = [pool.submit(_worker_chunk, *r) for r in ranges[:window]]
+        for i in range(len(ranges)):
+            found = pending[i].result()
+            pending[i] = None
+            if i + window < len(ranges):
+                pending.append(pool.submit(_worker_chunk, *ranges[i + window]))
+            yield found
+    finally:  # also when the audit stops at a failure: drop the chunks not yet begun
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker: tuple[Store, bool] | None = None
+
+
+def _start_worker(url: str, signatures: bool) -> None:
+    global _worker
+    _worker = (Store(url), signatures)
+
+
+def _worker_chunk(start: int, stop: int) -> _Chunk:
+    store, signatures = _worker
+    with store.reader() as s:
+        # Every key that signed an entry below the main process's size is in this
+        # later snapshot; the main process checks each key's validity at each index.
+        return check_chunk(s, start, stop, _stored_keys(s) if signatures else None)
+
+
+def _stored_keys(s) -> dict[str, bytes]:
+    return {key_id: bytes(raw) for key_id, raw in select_rows(s, _KEYS_SQL, ())}
+
+
+def check_chunk(s, start: int, stop: int, keys: dict[str, bytes] | None) -> _Chunk:
+    """Everything about entries ``[start, stop)`` that needs no other chunk.
+
+    With ``keys`` (key id -> raw public key, as stored; ``_check_trust_tables`` later
+    proves the table equals the replay), every vehicle entry's signature is verified
+    and its record parsed; the replay checks that the key was valid at that index.
+    """
+    out = _Chunk(start, stop)
+    try:
+        leaves = _check_entries(s, start, stop, keys, out)
+        out.levels = _levels(leaves)
+        _check_stored_levels(s, start, out.levels)
+    except AuditError as err:
+        out.error = (str(err), err.index)
+        out.levels = []
+    return out
+
+
+def _check_entries(s, start: int, stop: int, keys, out: _Chunk) -> list[bytes]:
+    rows = select_rows(s, _ENTRY_SQL, (start, stop))
+    leaves = []
+    for index, (idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id) in enumerate(
+        rows, start
+    ):
+        if idx != index:
+            raise AuditError(f"entry {index} is missing (next stored entry is {idx})", index=index)
+        data = bytes(data)
+        leaf = sha256(b"\x00" + data).digest()
+        if leaf != leaf_hash:
+            raise AuditError(
+                f"entry {index}: stored leaf hash does not match the entry bytes", index=index
+            )
+        entry = _decode(data, index)
+        signer = entry.signer
+        if (vin, vin_seq, kind, keyid, actor_id) != (
+            entry.vin,
+            entry.vin_seq,
+            entry.kind,
+            signer.keyid,
+            signer.actor_id,
+        ):
+            raise AuditError(
+                f"entry {index}: the row's columns disagree with the entry bytes", index=index
+            )
+        if digest != _envelope_digest(entry.envelope, index):
+            raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
+        if vin is None:
+            out.trust.append((index, data))
+        elif kind in TRUST_KINDS:
+            raise AuditError(f"entry {index}: a trust entry carries no VIN", index=index)
+        else:
+            prev = _prev_hash(entry, index)
+            out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind))
+            if keys is not None:
+                _check_vehicle_signature(entry, index, keys)
+                out.signatures += 1
+        leaves.append(leaf)
+    if len(rows) < stop - start:
+        # Rows came in order and matched their indexes, so the gap runs to ``stop``.
+        first = start + len(rows)
+        what = f"entry {first} is" if first == stop - 1 else f"entries {first}–{stop - 1} are"
+        raise AuditError(f"{what} missing", index=first)
+    return leaves
+
+
+def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """The perfect subtrees over ``leaves`` (an aligned run), level by level."""
+    levels = [leaves]
+    level = leaves
+    while len(level) > 1:
+        level = [
+            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        levels.append(level)
+    return levels
+
+
+def _check_stored_levels(s, start: int, levels: list[list[bytes]]) -> None:
+    """Compare a chunk's subtree nodes with storage: one range scan per level."""
+    for level, hashes in enumerate(levels):
+        _check_nodes(s, level, start >> level, hashes)
+
+
+def _check_nodes(s, level: int, first: int, hashes: list[bytes]) -> None:
+    rows = select_rows(s, _NODE_SQL, (level, first, first + len(hashes)))
+    if len(rows) != len(hashes):
+        have = {n for n, _ in rows}
+        n = next(n for n in range(first, first + len(hashes)) if n not in have)
+        raise AuditError(f"tree node {(level, n)} is missing from storage")
+    if [bytes(h) for _, h in rows] != hashes:
+        n = next(n for (n, h), want in zip(rows, hashes, strict=True) if h != want)
+        raise AuditError(f"tree node level {level} index {n}: stored hash is wrong")
+
+
+class _Replay:
+    """The part of the audit that runs in log order: chains, trust, checkpoints, the top."""
+
+    def __init__(self, chunk: int, genesis: tuple[str, str, bytes] | str, signatures: bool):
+        self.chunk = chunk
+        self.genesis = genesis
+        self.signatures = signatures
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
+        self.actors: dict[str, tuple[str, str, str | None, int]] = {}
+        self.verified = 0
+        # The tree above the chunks: each full chunk's root is one of its leaves.
+        self.top = merkle.CompactRange(0, [])
+
+    def add(self, s, found: _Chunk, vkey: str) -> None:
+        trust = iter(found.trust)
+        pending = next(trust, None)
+        for fact in found.vehicle:
+            while pending is not None and pending[0] < fact[0]:
+                self._trust(*pending)
+                pending = next(trust, None)
+            self._vehicle(*fact)
+        while pending is not None:
+            self._trust(*pending)
+            pending = next(trust, None)
+        self.verified += found.signatures
+        if found.error is not None:
+            message, index = found.error
+            raise AuditError(message, index=index)
+        cps = sorted(_checkpoints_in(s, found.start, found.stop).items())
+        whole = found.stop - found.start == self.chunk
+        for size, row in cps:
+            if size < found.stop or not whole:
+                _check_checkpoint(row, size, self._root(found, size), vkey)
+        if whole:
+            # The chunk's root is a node at level ``height``; those it completes above
+            # it are the top tree's, ``height`` levels up.
+            height = self.chunk.bit_length() - 1
+            for level, n, h in self.top.append(found.levels[height][0])[1:]:
+                _check_nodes(s, level + height, n, [h])
+            if cps and cps[-1][0] == found.stop:
+                _check_checkpoint(cps[-1][1], found.stop, self.top.root(), vkey)
+
+    def _root(self, found: _Chunk, size: int) -> bytes:
+        """The root at ``size`` inside the chunk: the top's right edge, then the perfect
+        subtrees of the chunk up to ``size`` (all smaller than a chunk)."""
+        hashes = self.top.hashes
+        offset, rest = 0, size - found.start
+        for level in range(rest.bit_length() - 1, -1, -1):
+            if rest >> level & 1:
+                hashes.append(found.levels[level][offset >> level])
+                offset += 1 << level
+        return merkle.CompactRange(size, hashes).root()
+
+    def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind) -> None:
+        head = self.heads.get(vin)
+        want_seq, want_prev = (0, None) if head is None else (head[0] + 1, head[1])
+        if vin_seq != want_seq or prev != want_prev:
+            raise AuditError(
+                f"entry {index}: VIN {vin} chain link is broken "
+                f"(position {vin_seq}, expected {want_seq}; prev does not match)",
+                index=index,
+            )
+        self.heads[vin] = (want_seq, leaf)
+        if self.signatures:
+            self._valid_key(index, keyid, actor_id, kind)
+
+    def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
+        key = self.keys.get(keyid)
+        if key is None or key[2] >= index or (key[3] is not None and key[3] < index):
+            raise AuditError(
+                f"entry {index}: signed with a key not valid at that index", index=index
+            )
+        if key[0] != actor_id:
+            raise AuditError(
+                f"entry {index}: signed with a key of {key[0]!r}, not of {actor_id!r}", index=index
+            )
+        role = self.actors[actor_id][1] if actor_id in self.actors else ""
+        if kind not in KINDS_BY_ROLE.get(role, ()):
+            raise AuditError(
+                f"entry {index}: a {role or 'unknown actor'} may not sign {kind!r}", index=index
+            )
+        return key[1]
+
+    def _trust(self, index: int, data: bytes) -> None:
+        entry = decode_entry(data)
+        try:
+            record = trust_record(entry)
+            if index in (0, 1):
+                raw = self._genesis_signer(index, entry, record)
+            else:
+                raw = self._valid_key(index, entry.signer.keyid, entry.signer.actor_id, entry.kind)
+            dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
+            self._apply(record, index)
+        except AuditError as err:
+            raise AuditError(str(err), index=index if err.index is None else err.index) from None
+        except VinledgerError as err:
+            raise AuditError(f"entry {index}: {err}", index=index) from None
+        self.verified += 1
+
+    def _genesis_signer(self, index: int, entry: Entry, record) -> bytes:
+        """Entry 0 makes the operator, entry 1 grants it a key; both name that key as signer."""
+        if isinstance(self.genesis, str):
+            raise AuditError(f"entry 1: {self.genesis}", index=1)
+        key_id, _, raw = self.genesis
+        if index == 0:
+            if record.kind != "actor" or record.role != "operator":
+                raise VinledgerError("entry 0 does not create the operator")
+            operator = record.actor_id
+        else:
+            operator = next((a for a, row in self.actors.items() if row[3] == 0), None)
+            if record.actor_id != operator:
+                raise VinledgerError("entry 1 grants a key to another actor than entry 0 created")
+        if (entry.signer.keyid, entry.signer.actor_id) != (key_id, operator):
+            raise VinledgerError("its signer is not entry 0's operator with the key entry 1 grants")
+        return raw
+
+    def _apply(self, record, index: int) -> None:
+        """Actors and keys as the entry leaves them; refuses what the sequencer refuses."""
+        if record.kind == "actor":
+            if record.actor_id in self.actors:
+                raise VinledgerError(f"actor {record.actor_id!r} already exists")
+            self.actors[record.actor_id] = (record.name, record.role, record.upline, index)
+        elif record.kind == "key_grant":
+            if record.actor_id not in self.actors:
+                raise VinledgerError(f"actor {record.actor_id!r} does not exist before this grant")
+            if record.key_id in self.keys:
+                raise VinledgerError(f"key {record.key_id[:16]}… was already granted")
+            raw = base64.b64decode(record.public_key)
+            self.keys[record.key_id] = [record.actor_id, raw, index, None]
+        else:
+            key = self.keys.get(record.key_id)
+            if key is None:
+                raise VinledgerError(f"key {record.key_id[:16]}… was not granted before")
+            if key[3] is not None:
+                raise VinledgerError(f"key {record.key_id[:16]}… was already revoked")
+            key[3] = index
 
 
 def _checkpoints_in(s, lo: int, hi: int) -> dict:
@@ -171,7 +412,7 @@ def _checkpoints_in(s, lo: int, hi: int) -> dict:
     return {row.size: row for row in rows}
 
 
-def _decode(data: bytes, index: int):
+def _decode(data: bytes, index: int) -> Entry:
     try:
         entry = decode_entry(data)
     except VinledgerError as err:
@@ -181,6 +422,13 @@ def _decode(data: bytes, index: int):
     return entry
 
 
+def _prev_hash(entry: Entry, index: int) -> bytes | None:
+    try:
+        return entry.prev_hash
+    except ValueError:
+        raise AuditError(f"entry {index}: prev is not base64", index=index) from None
+
+
 def _envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     """``dsse.envelope_digest``, with a faster base64 decoder where it gives the same bytes.
 
@@ -188,105 +436,68 @@ def _envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     audit's time. msgspec's decoder accepts only padded standard base64, on which
     both give the same bytes; any other text (URL-safe, unpadded or not base64 at
     all) is left to ``dsse`` itself, so the digest is the same as the sequencer's.
+    PAE's header and the payload are hashed one after the other, not copied together.
     """
     try:
         payload = msgspec.convert(env.payload, bytes)
-        sigs = sorted(
-            (s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes)) for s in env.signatures
-        )
-        h = sha256(dsse.pae(env.payload_type, payload))
-    except (msgspec.ValidationError, ValueError, VinledgerError):
+        kind = env.payload_type.encode("utf-8")
+        sigs = [(s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes)) for s in env.signatures]
+    except (msgspec.ValidationError, ValueError):
         try:
             return dsse.envelope_digest(env)
         except VinledgerError as err:
             raise AuditError(f"entry {index}: {err}", index=index) from None
+    h = sha256(b"DSSEv1 %d %b %d " % (len(kind), kind, len(payload)))
+    h.update(payload)
+    if len(sigs) > 1:
+        sigs.sort()
     for keyid, sig in sigs:
         h.update(keyid + b"\x00" + sig)
     return h.digest()
 
 
-def _check_chain(entry, index: int, leaf: bytes, heads: dict[str, tuple[int, bytes]]) -> None:
-    if entry.vin is None:
-        return
-    head = heads.get(entry.vin)
-    want_seq, want_prev = (0, None) if head is None else (head[0] + 1, head[1])
-    if entry.vin_seq != want_seq or entry.prev_hash != want_prev:
-        raise AuditError(
-            f"entry {index}: VIN {entry.vin} chain link is broken "
-            f"(position {entry.vin_seq}, expected {want_seq}; prev does not match)",
-            index=index,
-        )
-    heads[entry.vin] = (want_seq, leaf)
-
-
-def _genesis_key(s) -> bytes | None:
-    """The operator key granted by entry 1, which signs entries 0 and 1 themselves."""
-    row = s.get(EntryRow, 1)
-    if row is None:
-        return None
+def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]) -> None:
+    raw = keys.get(entry.signer.keyid)
+    if raw is None:
+        raise AuditError(f"entry {index}: signed with a key not valid at that index", index=index)
     try:
-        record = parse_record(dsse.payload_bytes(decode_entry(row.data).envelope))
-    except VinledgerError:
-        return None
-    return base64.b64decode(record.public_key) if record.kind == "key_grant" else None
-
-
-def _check_signature(entry, index: int, keys: dict, actors: dict, genesis: bytes | None) -> None:
-    try:
-        record = parse_record(record_bytes(entry))
-        if index in (0, 1):
-            if genesis is None:
-                raise AuditError("entry 1 is not the operator's key grant", index=1)
-            raw = genesis
-        else:
-            key = keys.get(entry.signer.keyid)
-            if key is None or key[2] >= index or (key[3] is not None and key[3] < index):
-                raise AuditError(
-                    f"entry {index}: signed with a key not valid at that index", index=index
-                )
-            raw = key[1]
         dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
-    except AuditError:
-        raise
+        record = parse_record(record_bytes(entry))
     except VinledgerError as err:
         raise AuditError(f"entry {index}: {err}", index=index) from None
-    if record.kind == "actor":
-        actors[record.actor_id] = (record.name, record.role, record.upline, index)
-    elif record.kind == "key_grant":
-        keys[record.key_id] = [record.actor_id, base64.b64decode(record.public_key), index, None]
-    elif record.kind == "key_revoke" and record.key_id in keys:
-        keys[record.key_id][3] = index
+    if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
+        raise AuditError(
+            f"entry {index}: the signed record's kind or VIN differs from the entry's",
+            index=index,
+        )
 
 
-def _check_checkpoint(row: CheckpointRow | None, size: int, rng, vkey: str) -> None:
+def _genesis_key(s) -> tuple[str, str, bytes] | str:
+    """(key id, actor, raw key) of the operator key granted by entry 1, which signs
+    entries 0 and 1 themselves; or what is wrong with entry 1."""
+    row = s.get(EntryRow, 1)
+    if row is None:
+        return "the log has no entry 1, the operator's key grant"
+    try:
+        record = trust_record(decode_entry(row.data))
+    except VinledgerError as err:
+        return str(err)
+    if record.kind != "key_grant":
+        return "it is not the operator's key grant"
+    return record.key_id, record.actor_id, base64.b64decode(record.public_key)
+
+
+def _check_checkpoint(row, size: int, root: bytes, vkey: str) -> None:
     if row is None:
         return
     try:
         cp = open_checkpoint(row.note, vkey)
     except VinledgerError as err:
         raise AuditError(f"checkpoint {size}: signature does not verify: {err}") from None
-    root = rng.root()
     if cp.size != size or cp.root != root or row.root != root:
         raise AuditError(
             f"checkpoint {size}: its root is not the root of the log's first {size} entries"
         )
-
-
-def _check_nodes(s, completed: list[tuple[int, list[bytes]]]) -> None:
-    """Compare the nodes a chunk completed with storage: one range scan per level."""
-    stored = []
-    for level, (first, hashes) in enumerate(completed):
-        bounds = {"level": level, "lo": first, "hi": first + len(hashes)}
-        rows = s.execute(_NODE_RANGE, bounds).all()
-        if len(rows) != len(hashes):
-            have = {n for n, _ in rows}
-            n = next(n for n in range(first, first + len(hashes)) if n not in have)
-            raise AuditError(f"tree node {(level, n)} is missing from storage")
-        stored.append(rows)
-    for level, ((_, hashes), rows) in enumerate(zip(completed, stored, strict=True)):
-        if [bytes(h) for _, h in rows] != hashes:
-            n = next(n for (n, h), want in zip(rows, hashes, strict=True) if h != want)
-            raise AuditError(f"tree node level {level} index {n}: stored hash is wrong")
 
 
 def _check_trust_tables(s, keys: dict, actors: dict) -> None:

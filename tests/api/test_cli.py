@@ -140,9 +140,12 @@ def test_audit_names_a_changed_entry(tmp_path):
         blob = bytearray(blob)
         blob[len(blob) // 2] ^= 0x01
         db.execute("update entries set data = ? where idx = 2", (bytes(blob),))
-    r = vinledger("audit", data=data, check=False)
-    assert r.returncode == 1
-    assert "audit FAILED" in r.stderr and "entry 2" in r.stderr
+    for jobs in ("1", "2"):
+        r = vinledger("audit", "--jobs", jobs, data=data, check=False)
+        assert r.returncode == 1
+        assert "audit FAILED" in r.stderr and "entry 2" in r.stderr
+    r = vinledger("audit", "--jobs", "0", data=data, check=False)
+    assert r.returncode == 2 and "--jobs" in r.stderr
 
 
 def test_demo_seeds_a_ledger_that_verifies(tmp_path):

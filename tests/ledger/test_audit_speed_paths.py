@@ -3,31 +3,42 @@ envelope digest: each kind of damage is still found and named, across chunk bord
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from core.errors import AuditError
-from ledger import audit as audit_module
+from api import service
+from core.errors import AuditError, VinledgerError
+from ledger import sequencer
 from ledger.audit import audit
 from ledger.storage import EntryRow, NodeRow
 from tests.conftest import VIN, inspection, onboard, seed_two_vehicles
 
 
-@pytest.fixture
-def chunked(ledger, monkeypatch):
-    """Chunks of 3 entries (not a power of two), so tree nodes span chunk borders."""
-    monkeypatch.setattr(audit_module, "CHUNK", 3)
+@pytest.fixture(params=[1, 2], ids=["in-process", "two-workers"])
+def chunked(ledger, request):
+    """A seeded log audited in chunks of 4 entries, so tree nodes span chunk borders:
+    in this process, and by two worker processes."""
     seed_two_vehicles(ledger, days=6)
-    return ledger
+    run = functools.partial(audit, ledger.store, ledger.vkey, chunk=4, jobs=request.param)
+    return SimpleNamespace(store=ledger.store, vkey=ledger.vkey, audit=run)
 
 
-def test_chunked_audit_agrees_with_one_chunk(chunked, monkeypatch):
-    small = audit(chunked.store, chunked.vkey)
-    monkeypatch.setattr(audit_module, "CHUNK", 2048)
-    assert audit(chunked.store, chunked.vkey) == small
-    assert small.size > 16 and small.vins == 2
+def test_chunked_audit_agrees_with_one_chunk(chunked):
+    small = chunked.audit()
+    assert audit(chunked.store, chunked.vkey, chunk=2048, jobs=1) == small
+    assert small.size > 16 and small.vins == 2 and small.signatures == small.size
+
+
+def test_chunk_size_must_be_a_power_of_two(chunked):
+    with pytest.raises(ValueError, match="power of two"):
+        audit(chunked.store, chunked.vkey, chunk=3)
 
 
 def test_changed_node_above_a_chunk(chunked):
@@ -39,36 +50,36 @@ def test_changed_node_above_a_chunk(chunked):
             .values(hash=bytes([h[0] ^ 1]) + h[1:])
         )
     with pytest.raises(AuditError, match=r"level 3 index 1\b"):
-        audit(chunked.store, chunked.vkey)
+        chunked.audit()
 
 
 def test_missing_node(chunked):
     with chunked.store.writer.begin() as s:
         s.execute(delete(NodeRow).where(NodeRow.level == 2, NodeRow.n == 2))
     with pytest.raises(AuditError, match=r"tree node \(2, 2\) is missing"):
-        audit(chunked.store, chunked.vkey)
+        chunked.audit()
 
 
 def test_missing_entry(chunked):
     with chunked.store.writer.begin() as s:
         s.execute(delete(EntryRow).where(EntryRow.idx == 7))
     with pytest.raises(AuditError, match="entry 7 is missing"):
-        audit(chunked.store, chunked.vkey)
+        chunked.audit()
 
 
 def test_missing_last_entries(chunked):
     with chunked.store.writer.begin() as s:
         last = s.execute(select(EntryRow.idx).order_by(EntryRow.idx.desc())).scalars().first()
         s.execute(delete(EntryRow).where(EntryRow.idx == last))
-    with pytest.raises(AuditError, match=f"entries {last}… are missing"):
-        audit(chunked.store, chunked.vkey)
+    with pytest.raises(AuditError, match=f"entry {last} is missing"):
+        chunked.audit()
 
 
 def test_changed_digest_column(chunked):
     with chunked.store.writer.begin() as s:
         s.execute(update(EntryRow).where(EntryRow.idx == 9).values(digest=bytes(32)))
     with pytest.raises(AuditError, match="entry 9: stored envelope digest is wrong"):
-        audit(chunked.store, chunked.vkey)
+        chunked.audit()
 
 
 @pytest.mark.parametrize(
@@ -79,7 +90,7 @@ def test_changed_row_column(chunked, column, value):
         row = s.get(EntryRow, 10)
         setattr(row, column, value)
     with pytest.raises(AuditError, match="entry 10: the row's columns disagree"):
-        audit(chunked.store, chunked.vkey)
+        chunked.audit()
 
 
 def test_unpadded_base64_takes_the_reference_digest(ledger):
@@ -102,3 +113,74 @@ def test_unpadded_base64_takes_the_reference_digest(ledger):
         s.execute(update(EntryRow).where(EntryRow.idx == outcome.index).values(digest=bytes(32)))
     with pytest.raises(AuditError, match=f"entry {outcome.index}: stored envelope digest"):
         audit(ledger.store, ledger.vkey)
+
+
+def test_gap_of_several_entries(chunked):
+    with chunked.store.writer.begin() as s:
+        s.execute(delete(EntryRow).where(EntryRow.idx.in_([5, 6, 7])))
+    with pytest.raises(AuditError, match="entries 5–7 are missing"):
+        chunked.audit()
+
+
+def test_kind_the_signers_role_may_not_sign(ledger, monkeypatch):
+    """A log holding what the server must refuse (here, a workshop's inspection) fails
+    the audit at that entry, however it got in."""
+    workshop = onboard(ledger, "quickfix", "workshop")
+    for module in (service, sequencer):
+        monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
+    [outcome] = ledger.submit_now([workshop.envelope(inspection())])
+    assert getattr(outcome, "created", False), outcome
+    audit(ledger.store, ledger.vkey, signatures=False)  # roles are checked with signatures
+    with pytest.raises(AuditError, match=rf"entry {outcome.index}: a workshop may not sign"):
+        audit(ledger.store, ledger.vkey)
+
+
+def test_trust_entry_signed_by_a_non_operator(ledger, monkeypatch):
+    registry = onboard(ledger, "dmv", "registry")
+    for module in (service, sequencer):
+        monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
+    record = {
+        "kind": "actor",
+        "actor_id": "shadow",
+        "name": "Shadow",
+        "role": "inspector",
+        "occurred_at": "2026-05-04T09:30:00Z",
+    }
+    [outcome] = ledger.submit_now([registry.envelope(record)])
+    assert getattr(outcome, "created", False), outcome
+    with pytest.raises(AuditError, match=rf"entry {outcome.index}: a registry may not sign"):
+        audit(ledger.store, ledger.vkey, signatures=False)
+
+
+@given(
+    payload=st.binary(max_size=300),
+    payload_type=st.text(min_size=1, max_size=40),
+    sigs=st.lists(
+        st.tuples(st.text(max_size=20), st.binary(min_size=1, max_size=70)),
+        min_size=1,
+        max_size=3,
+    ),
+    style=st.sampled_from(["padded", "unpadded", "urlsafe"]),
+)
+def test_fast_envelope_digest_is_the_reference_digest(payload, payload_type, sigs, style):
+    """The audit's envelope digest equals ``dsse.envelope_digest`` for every envelope
+    either can read: any payload type, several signatures in any order, any base64."""
+    from core import dsse
+    from ledger.audit import _envelope_digest
+
+    def b64(raw: bytes) -> str:
+        text = (base64.urlsafe_b64encode if style == "urlsafe" else base64.b64encode)(raw)
+        return (text.rstrip(b"=") if style == "unpadded" else text).decode()
+
+    env = dsse.Envelope(
+        payload=b64(payload),
+        payload_type=payload_type,
+        signatures=[dsse.Signature(keyid=k, sig=b64(sig)) for k, sig in sigs],
+    )
+    try:
+        want = dsse.envelope_digest(env)
+    except VinledgerError:
+        with pytest.raises(AuditError, match="entry 3: "):
+            _envelope_digest(env, 3)
+    else:
+        assert _envelope_digest(env, 3) == want

@@ -1,0 +1,123 @@
+"""The audit replays the trust entries as strictly as the offline verifiers do.
+
+The hand-made logs of tests/ledger/test_verify_trust.py (each valid but for one broken
+trust rule) are written straight into storage, as a server that skipped its checks
+would have left them; ``audit`` must fail on each, naming the same entry.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, update
+
+from core import dsse
+from core.errors import AuditError
+from core.records import parse_record
+from ledger import merkle
+from ledger.audit import audit
+from ledger.checkpoint import Checkpoint
+from ledger.entry import decode_entry
+from ledger.storage import (
+    ActorRow,
+    CheckpointRow,
+    EntryRow,
+    KeyRow,
+    LogState,
+    NodeRow,
+    Store,
+)
+from tests.ledger.test_verify_trust import DEFECTS, LOG, WELL_FORMED, encode_items
+
+
+def write_log(store: Store, items) -> None:
+    """``items`` as the log's entries, nodes, one checkpoint and its trust tables."""
+    now = datetime.now(UTC)
+    encoded = encode_items(items)
+    rng = merkle.CompactRange(0, [])
+    entries, nodes, actors, keys = [], [], [], {}
+    for index, data in enumerate(encoded):
+        entry = decode_entry(data)
+        leaf = merkle.hash_leaf(data)
+        nodes += [{"level": lv, "n": n, "hash": h} for lv, n, h in rng.append(leaf)]
+        entries.append(
+            {
+                "idx": index,
+                "leaf_hash": leaf,
+                "data": data,
+                "digest": dsse.envelope_digest(entry.envelope),
+                "kind": entry.kind,
+                "vin": entry.vin,
+                "vin_seq": entry.vin_seq,
+                "keyid": entry.signer.keyid,
+                "actor_id": entry.signer.actor_id,
+                "sequenced_at": now,
+            }
+        )
+        try:  # the tables as a lenient replay leaves them; defects fail before they count
+            record = parse_record(dsse.payload_bytes(entry.envelope))
+        except Exception:
+            continue
+        if record.kind == "actor":
+            actors.append(
+                {
+                    "actor_id": record.actor_id,
+                    "name": record.name,
+                    "role": record.role,
+                    "upline": record.upline,
+                    "idx": index,
+                }
+            )
+        elif record.kind == "key_grant":
+            keys[record.key_id] = {
+                "key_id": record.key_id,
+                "actor_id": record.actor_id,
+                "public_key": base64.b64decode(record.public_key),
+                "granted_idx": index,
+                "revoked_idx": None,
+            }
+        elif record.kind == "key_revoke" and record.key_id in keys:
+            keys[record.key_id]["revoked_idx"] = index
+    size = len(encoded)
+    note = LOG.sign(Checkpoint(LOG.origin, size, rng.root()))
+    with store.writer.begin() as s:
+        s.execute(insert(EntryRow), entries)
+        s.execute(insert(NodeRow), nodes)
+        s.execute(
+            insert(CheckpointRow),
+            [{"size": size, "root": rng.root(), "note": note, "created_at": now}],
+        )
+        s.execute(update(LogState).values(size=size))
+        unique = {a["actor_id"]: a for a in actors}  # the table holds one row per actor
+        s.execute(insert(ActorRow), list(unique.values()))
+        # Keys of actors that exist (a foreign key); a grant to no actor fails before.
+        granted = [k for k in keys.values() if k["actor_id"] in unique]
+        if granted:
+            s.execute(insert(KeyRow), granted)
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.create_schema()
+    yield store
+    store.dispose()
+
+
+def test_a_well_formed_log_passes(store):
+    write_log(store, WELL_FORMED)
+    result = audit(store, LOG.vkey)
+    assert (result.size, result.vins) == (len(WELL_FORMED), 1)
+
+
+@pytest.mark.parametrize("name", DEFECTS)
+def test_a_trust_defect_fails_the_audit_naming_the_entry(store, name):
+    defect = DEFECTS[name]
+    write_log(store, defect.items)
+    with pytest.raises(AuditError) as err:
+        audit(store, LOG.vkey, signatures=False)
+    assert err.value.index == defect.index, str(err.value)
+    assert str(err.value).startswith(f"entry {defect.index}")
+    assert defect.says in str(err.value)
