@@ -23,34 +23,32 @@ import base64
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from hashlib import sha256
+from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy import func, select
 
 from core import dsse
 from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
-from core.records import TRUST_KINDS, parse_record
 from core.roles import KINDS_BY_ROLE
 from ledger import merkle
-from ledger.entry import Entry, decode_entry, record_bytes
+from ledger.audit_chunks import (
+    Chunk,
+    check_chunk,
+    check_nodes,
+    start_worker,
+    stored_keys,
+    worker_chunk,
+)
+from ledger.entry import Entry, decode_entry
 from ledger.signing import open_checkpoint
-from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store, select_rows
+from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store
 from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
 # the log is (an entry is at most 64 KiB). A power of two: each chunk is a perfect
 # subtree of the log, whose nodes it can check alone.
 CHUNK = 2048
-
-_ENTRY_SQL = (
-    "SELECT idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id"
-    " FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
-)
-_NODE_SQL = "SELECT n, hash FROM nodes WHERE level = ? AND n >= ? AND n < ? ORDER BY n"
-_KEYS_SQL = "SELECT key_id, public_key FROM keys"
 
 _checkpoints = CheckpointRow.__table__
 
@@ -61,24 +59,6 @@ class AuditResult:
     checkpoints: int
     vins: int
     signatures: int
-
-
-@dataclass
-class _Chunk:
-    """What checking one chunk on its own found, for the in-order part of the audit."""
-
-    start: int
-    stop: int
-    # levels[L]: the hashes of the chunk's perfect subtrees of height L, left to right
-    # (level 0: the leaf hashes). Empty when the chunk failed.
-    levels: list[list[bytes]] = field(default_factory=list)
-    # Vehicle entries: (index, vin, vin_seq, prev leaf hash, leaf hash, keyid, actor, kind).
-    vehicle: list[tuple] = field(default_factory=list)
-    # Trust entries (no VIN): (index, entry bytes), replayed in order.
-    trust: list[tuple[int, bytes]] = field(default_factory=list)
-    signatures: int = 0
-    # The first thing wrong within the chunk: (message, index).
-    error: tuple[str, int | None] | None = None
 
 
 def audit(
@@ -117,11 +97,11 @@ def audit(
         )
 
 
-def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Iterator[_Chunk]:
+def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Iterator[Chunk]:
     """``check_chunk`` of every range, in order: here, or in ``jobs`` worker processes."""
     database = store.url.split("?")[0]
     if jobs <= 1 or len(ranges) < 2 or database.endswith((":memory:", "sqlite://")):
-        keys = _stored_keys(s) if signatures else None
+        keys = stored_keys(s) if signatures else None
         for start, stop in ranges:
             yield check_chunk(s, start, stop, keys)
         return
@@ -129,138 +109,24 @@ def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Ite
     # share: from a fork server that has imported the audit once (spawned elsewhere).
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([check_chunk.__module__])
     else:
         context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(store.url, signatures)
+        jobs, mp_context=context, initializer=start_worker, initargs=(store.url, signatures)
     )
     try:
         # A bounded window of chunks in flight keeps memory flat on any log size.
         window = 4 * jobs
-        pending = [pool.submit(_worker_chunk, *r) for r in ranges[:window]]
+        pending = [pool.submit(worker_chunk, *r) for r in ranges[:window]]
         for i in range(len(ranges)):
             found = pending[i].result()
             pending[i] = None
             if i + window < len(ranges):
-                pending.append(pool.submit(_worker_chunk, *ranges[i + window]))
+                pending.append(pool.submit(worker_chunk, *ranges[i + window]))
             yield found
     finally:  # also when the audit stops at a failure: drop the chunks not yet begun
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-_worker: tuple[Store, bool] | None = None
-
-
-def _start_worker(url: str, signatures: bool) -> None:
-    global _worker
-    _worker = (Store(url), signatures)
-
-
-def _worker_chunk(start: int, stop: int) -> _Chunk:
-    store, signatures = _worker
-    with store.reader() as s:
-        # Every key that signed an entry below the main process's size is in this
-        # later snapshot; the main process checks each key's validity at each index.
-        return check_chunk(s, start, stop, _stored_keys(s) if signatures else None)
-
-
-def _stored_keys(s) -> dict[str, bytes]:
-    return {key_id: bytes(raw) for key_id, raw in select_rows(s, _KEYS_SQL, ())}
-
-
-def check_chunk(s, start: int, stop: int, keys: dict[str, bytes] | None) -> _Chunk:
-    """Everything about entries ``[start, stop)`` that needs no other chunk.
-
-    With ``keys`` (key id -> raw public key, as stored; ``_check_trust_tables`` later
-    proves the table equals the replay), every vehicle entry's signature is verified
-    and its record parsed; the replay checks that the key was valid at that index.
-    """
-    out = _Chunk(start, stop)
-    try:
-        leaves = _check_entries(s, start, stop, keys, out)
-        out.levels = _levels(leaves)
-        _check_stored_levels(s, start, out.levels)
-    except AuditError as err:
-        out.error = (str(err), err.index)
-        out.levels = []
-    return out
-
-
-def _check_entries(s, start: int, stop: int, keys, out: _Chunk) -> list[bytes]:
-    rows = select_rows(s, _ENTRY_SQL, (start, stop))
-    leaves = []
-    for index, (idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id) in enumerate(
-        rows, start
-    ):
-        if idx != index:
-            raise AuditError(f"entry {index} is missing (next stored entry is {idx})", index=index)
-        data = bytes(data)
-        leaf = sha256(b"\x00" + data).digest()
-        if leaf != leaf_hash:
-            raise AuditError(
-                f"entry {index}: stored leaf hash does not match the entry bytes", index=index
-            )
-        entry = _decode(data, index)
-        signer = entry.signer
-        if (vin, vin_seq, kind, keyid, actor_id) != (
-            entry.vin,
-            entry.vin_seq,
-            entry.kind,
-            signer.keyid,
-            signer.actor_id,
-        ):
-            raise AuditError(
-                f"entry {index}: the row's columns disagree with the entry bytes", index=index
-            )
-        if digest != _envelope_digest(entry.envelope, index):
-            raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
-        if vin is None:
-            out.trust.append((index, data))
-        elif kind in TRUST_KINDS:
-            raise AuditError(f"entry {index}: a trust entry carries no VIN", index=index)
-        else:
-            prev = _prev_hash(entry, index)
-            out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind))
-            if keys is not None:
-                _check_vehicle_signature(entry, index, keys)
-                out.signatures += 1
-        leaves.append(leaf)
-    if len(rows) < stop - start:
-        # Rows came in order and matched their indexes, so the gap runs to ``stop``.
-        first = start + len(rows)
-        what = f"entry {first} is" if first == stop - 1 else f"entries {first}–{stop - 1} are"
-        raise AuditError(f"{what} missing", index=first)
-    return leaves
-
-
-def _levels(leaves: list[bytes]) -> list[list[bytes]]:
-    """The perfect subtrees over ``leaves`` (an aligned run), level by level."""
-    levels = [leaves]
-    level = leaves
-    while len(level) > 1:
-        level = [
-            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
-        ]
-        levels.append(level)
-    return levels
-
-
-def _check_stored_levels(s, start: int, levels: list[list[bytes]]) -> None:
-    """Compare a chunk's subtree nodes with storage: one range scan per level."""
-    for level, hashes in enumerate(levels):
-        _check_nodes(s, level, start >> level, hashes)
-
-
-def _check_nodes(s, level: int, first: int, hashes: list[bytes]) -> None:
-    rows = select_rows(s, _NODE_SQL, (level, first, first + len(hashes)))
-    if len(rows) != len(hashes):
-        have = {n for n, _ in rows}
-        n = next(n for n in range(first, first + len(hashes)) if n not in have)
-        raise AuditError(f"tree node {(level, n)} is missing from storage")
-    if [bytes(h) for _, h in rows] != hashes:
-        n = next(n for (n, h), want in zip(rows, hashes, strict=True) if h != want)
-        raise AuditError(f"tree node level {level} index {n}: stored hash is wrong")
 
 
 class _Replay:
@@ -277,7 +143,7 @@ class _Replay:
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
 
-    def add(self, s, found: _Chunk, vkey: str) -> None:
+    def add(self, s, found: Chunk, vkey: str) -> None:
         trust = iter(found.trust)
         pending = next(trust, None)
         for fact in found.vehicle:
@@ -302,11 +168,11 @@ class _Replay:
             # it are the top tree's, ``height`` levels up.
             height = self.chunk.bit_length() - 1
             for level, n, h in self.top.append(found.levels[height][0])[1:]:
-                _check_nodes(s, level + height, n, [h])
+                check_nodes(s, level + height, n, [h])
             if cps and cps[-1][0] == found.stop:
                 _check_checkpoint(cps[-1][1], found.stop, self.top.root(), vkey)
 
-    def _root(self, found: _Chunk, size: int) -> bytes:
+    def _root(self, found: Chunk, size: int) -> bytes:
         """The root at ``size`` inside the chunk: the top's right edge, then the perfect
         subtrees of the chunk up to ``size`` (all smaller than a chunk)."""
         hashes = self.top.hashes
@@ -410,66 +276,6 @@ def _checkpoints_in(s, lo: int, hi: int) -> dict:
         )
     )
     return {row.size: row for row in rows}
-
-
-def _decode(data: bytes, index: int) -> Entry:
-    try:
-        entry = decode_entry(data)
-    except VinledgerError as err:
-        raise AuditError(f"entry {index}: {err}", index=index) from None
-    if entry.index != index:
-        raise AuditError(f"entry {index} says its index is {entry.index}", index=index)
-    return entry
-
-
-def _prev_hash(entry: Entry, index: int) -> bytes | None:
-    try:
-        return entry.prev_hash
-    except ValueError:
-        raise AuditError(f"entry {index}: prev is not base64", index=index) from None
-
-
-def _envelope_digest(env: dsse.Envelope, index: int) -> bytes:
-    """``dsse.envelope_digest``, with a faster base64 decoder where it gives the same bytes.
-
-    ``dsse`` checks base64 text with a regular expression, which took most of the
-    audit's time. msgspec's decoder accepts only padded standard base64, on which
-    both give the same bytes; any other text (URL-safe, unpadded or not base64 at
-    all) is left to ``dsse`` itself, so the digest is the same as the sequencer's.
-    PAE's header and the payload are hashed one after the other, not copied together.
-    """
-    try:
-        payload = msgspec.convert(env.payload, bytes)
-        kind = env.payload_type.encode("utf-8")
-        sigs = [(s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes)) for s in env.signatures]
-    except (msgspec.ValidationError, ValueError):
-        try:
-            return dsse.envelope_digest(env)
-        except VinledgerError as err:
-            raise AuditError(f"entry {index}: {err}", index=index) from None
-    h = sha256(b"DSSEv1 %d %b %d " % (len(kind), kind, len(payload)))
-    h.update(payload)
-    if len(sigs) > 1:
-        sigs.sort()
-    for keyid, sig in sigs:
-        h.update(keyid + b"\x00" + sig)
-    return h.digest()
-
-
-def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]) -> None:
-    raw = keys.get(entry.signer.keyid)
-    if raw is None:
-        raise AuditError(f"entry {index}: signed with a key not valid at that index", index=index)
-    try:
-        dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
-        record = parse_record(record_bytes(entry))
-    except VinledgerError as err:
-        raise AuditError(f"entry {index}: {err}", index=index) from None
-    if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
-        raise AuditError(
-            f"entry {index}: the signed record's kind or VIN differs from the entry's",
-            index=index,
-        )
 
 
 def _genesis_key(s) -> tuple[str, str, bytes] | str:

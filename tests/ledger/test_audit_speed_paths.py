@@ -166,7 +166,7 @@ def test_fast_envelope_digest_is_the_reference_digest(payload, payload_type, sig
     """The audit's envelope digest equals ``dsse.envelope_digest`` for every envelope
     either can read: any payload type, several signatures in any order, any base64."""
     from core import dsse
-    from ledger.audit import _envelope_digest
+    from ledger.audit_chunks import envelope_digest
 
     def b64(raw: bytes) -> str:
         text = (base64.urlsafe_b64encode if style == "urlsafe" else base64.b64encode)(raw)
@@ -181,6 +181,6 @@ def test_fast_envelope_digest_is_the_reference_digest(payload, payload_type, sig
         want = dsse.envelope_digest(env)
     except VinledgerError:
         with pytest.raises(AuditError, match="entry 3: "):
-            _envelope_digest(env, 3)
+            envelope_digest(env, 3)
     else:
-        assert _envelope_digest(env, 3) == want
+        assert envelope_digest(env, 3) == want
