@@ -401,7 +401,7 @@ def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
 
         ledger = initialise(data_dir, DEFAULT_ORIGIN, None)
         featured = seed(ledger)
-    from ledger.storage import EntryRow
+    from ledger.schema import EntryRow
 
     with ledger.store.reader() as s:
         row = s.query(EntryRow).filter(EntryRow.vin.is_not(None)).order_by(EntryRow.idx).first()

@@ -41,18 +41,10 @@ from ledger.batcher import GroupCommit
 from ledger.bundle import Bundle, build_bundle
 from ledger.entry import MAX_ENTRY_BYTES, decode_entry, record_bytes
 from ledger.reader import LogReader
+from ledger.schema import ActorRow, EntryRow, TokenRow
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
-from ledger.storage import (
-    ActorRow,
-    EntryRow,
-    Store,
-    TokenRow,
-    entries_for_vin,
-    get_actor,
-    get_key,
-    signing_key,
-)
+from ledger.storage import Store, entries_for_vin, get_actor, get_key, signing_key
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
 from plugins.referrals import (

@@ -29,8 +29,9 @@ from core import dsse
 from core.keys import key_id
 from core.records import parse_record
 from ledger.audit import audit
+from ledger.schema import NodeRow
 from ledger.sequencer import Submission
-from ledger.storage import NodeRow, read_entries
+from ledger.storage import read_entries
 
 
 def fill(ledger, key, total: int) -> None:

@@ -41,8 +41,9 @@ from ledger.audit_chunks import (
     worker_chunk,
 )
 from ledger.entry import Entry, decode_entry
+from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
-from ledger.storage import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, Store
+from ledger.storage import Store
 from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long

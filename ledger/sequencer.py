@@ -42,13 +42,9 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.entry import FORMAT_VERSION, MAX_ENTRY_BYTES, Entry, Signer, encode_entry
 from ledger.reader import inclusion_proofs
+from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, NodeRow
 from ledger.signing import LogSigner
 from ledger.storage import (
-    ActorRow,
-    CheckpointRow,
-    EntryRow,
-    KeyRow,
-    NodeRow,
     SigningKey,
     Store,
     actor_role,

@@ -21,8 +21,9 @@ from core.errors import Forbidden, InvalidRecord, NotFound
 from core.keys import key_id
 from core.records import ClaimDecision, encode_record, parse_record
 from ledger.entry import decode_entry, record_bytes
+from ledger.schema import EntryRow
 from ledger.sequencer import Submission
-from ledger.storage import EntryRow, entries_for_vin, get_actor
+from ledger.storage import entries_for_vin, get_actor
 from plugins.interfaces import ClaimFacts, PriorClaim, Terms
 from plugins.registry import Registry
 

@@ -29,7 +29,8 @@ from core import dsse
 from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, VinledgerError
 from core.records import Sale
 from ledger.entry import decode_entry, record_bytes
-from ledger.storage import CommissionRow, EntryRow, ReferralRow, entries_for_vin, get_actor
+from ledger.schema import CommissionRow, EntryRow, ReferralRow
+from ledger.storage import entries_for_vin, get_actor
 from plugins.interfaces import Referral, SaleForCommission
 from plugins.registry import Registry
 

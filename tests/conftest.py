@@ -60,7 +60,8 @@ def pg_database():
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    from ledger.storage import Base, Store
+    from ledger.schema import Base
+    from ledger.storage import Store
 
     url = request.getfixturevalue("pg_database")
     store = Store(url)

@@ -179,7 +179,7 @@ def test_demo_seeds_a_ledger_that_verifies(tmp_path):
 
 
 def _vehicle_entries(ledger) -> list[dict]:
-    from ledger.storage import EntryRow
+    from ledger.schema import EntryRow
 
     with ledger.store.reader() as s:
         return [{"vin": v} for (v,) in s.query(EntryRow.vin).filter(EntryRow.vin.is_not(None))]

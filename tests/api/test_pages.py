@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.i18n import MESSAGES, choose_language
-from ledger.storage import EntryRow
+from ledger.schema import EntryRow
 from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
 
 FLOOD = {"accident": False, "flood": True, "fire": False, "structural": False, "airbag": False}

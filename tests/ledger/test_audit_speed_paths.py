@@ -17,7 +17,7 @@ from api import service
 from core.errors import AuditError, VinledgerError
 from ledger import sequencer
 from ledger.audit import audit
-from ledger.storage import EntryRow, NodeRow
+from ledger.schema import EntryRow, NodeRow
 from tests.conftest import VIN, inspection, onboard, seed_two_vehicles
 
 

@@ -20,15 +20,8 @@ from ledger import merkle
 from ledger.audit import audit
 from ledger.checkpoint import Checkpoint
 from ledger.entry import decode_entry
-from ledger.storage import (
-    ActorRow,
-    CheckpointRow,
-    EntryRow,
-    KeyRow,
-    LogState,
-    NodeRow,
-    Store,
-)
+from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow
+from ledger.storage import Store
 from tests.ledger.test_verify_trust import DEFECTS, LOG, WELL_FORMED, encode_items
 
 

@@ -11,8 +11,9 @@ from core.errors import Forbidden, InvalidRecord, KeyRevoked, SignatureError, Un
 from ledger import merkle
 from ledger.audit import audit
 from ledger.entry import decode_entry
+from ledger.schema import EntryRow
 from ledger.signing import open_checkpoint
-from ledger.storage import EntryRow, log_size
+from ledger.storage import log_size
 from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from core.errors import AuditError
 from ledger.audit import audit
 from ledger.bundle import build_bundle, encode_bundle
-from ledger.storage import CheckpointRow, EntryRow, NodeRow
+from ledger.schema import CheckpointRow, EntryRow, NodeRow
 from ledger.verify import verify_bundle_bytes
 from tests.conftest import VIN, inspection, maintenance, onboard
 

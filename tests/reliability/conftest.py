@@ -21,7 +21,8 @@ def data_dir(request, tmp_path):
     data = tmp_path / "data"
     args = ["init"]
     if request.param == "postgres":
-        from ledger.storage import Base, Store
+        from ledger.schema import Base
+        from ledger.storage import Store
 
         url = request.getfixturevalue("pg_database")
         store = Store(url)

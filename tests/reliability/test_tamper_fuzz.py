@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from core.errors import AuditError
 from ledger.audit import audit
 from ledger.bundle import build_bundle
-from ledger.storage import CheckpointRow, EntryRow, NodeRow, Store
+from ledger.schema import CheckpointRow, EntryRow, NodeRow
+from ledger.storage import Store
 from ledger.verify import verify_bundle
 from tests.conftest import VIN, inspection, make_ledger, seed_two_vehicles
 
