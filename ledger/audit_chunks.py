@@ -43,6 +43,8 @@ class Chunk:
     # Trust entries (no VIN): (index, entry bytes), replayed in order.
     trust: list[tuple[int, bytes]] = field(default_factory=list)
     signatures: int = 0
+    # The stored keys the chunk's signatures were checked with (None: not stored).
+    keys: dict[str, bytes | None] = field(default_factory=dict)
     # The first thing wrong within the chunk: (message, index).
     error: tuple[str, int | None] | None = None
 
@@ -81,6 +83,9 @@ def check_chunk(s, start: int, stop: int, keys: dict[str, bytes] | None) -> Chun
         _check_stored_levels(s, start, out.levels)
     except AuditError as err:
         out.error = (str(err), err.index)
+        out.levels = []
+    except (TypeError, ValueError, UnicodeError) as err:  # a column of the wrong type
+        out.error = (f"entries {start}–{stop - 1}: a stored row cannot be read: {err}", start)
         out.levels = []
     return out
 
@@ -121,6 +126,7 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             prev = _prev_hash(entry, index)
             out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind))
             if keys is not None:
+                out.keys[keyid] = keys.get(keyid)
                 _check_vehicle_signature(entry, index, keys)
                 out.signatures += 1
         leaves.append(leaf)

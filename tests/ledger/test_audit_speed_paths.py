@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from api import service
 from core.errors import AuditError, VinledgerError
@@ -184,3 +184,42 @@ def test_fast_envelope_digest_is_the_reference_digest(payload, payload_type, sig
             envelope_digest(env, 3)
     else:
         assert envelope_digest(env, 3) == want
+
+
+def test_a_changed_keys_row_is_named_not_the_entries_it_signed(chunked):
+    """Workers check signatures with the stored key; when that fails because the keys
+    table lost or changed a key, the audit names the table row, not an innocent entry."""
+    from ledger.schema import KeyRow
+
+    with chunked.store.writer.begin() as s:
+        key = s.execute(select(KeyRow).where(KeyRow.actor_id == "acme")).scalar_one()
+        keyid, raw = key.key_id, key.public_key
+        s.execute(update(KeyRow).where(KeyRow.key_id == keyid).values(public_key=bytes(32)))
+    with pytest.raises(
+        AuditError, match=rf"keys table holds another public key for key {keyid[:16]}"
+    ):
+        chunked.audit()
+    with chunked.store.writer.begin() as s:
+        s.execute(delete(KeyRow).where(KeyRow.key_id == keyid))
+    with pytest.raises(AuditError, match=rf"keys table lacks key {keyid[:16]}"):
+        chunked.audit()
+    assert raw
+
+
+def test_a_changed_genesis_grant_is_named(chunked):
+    with chunked.store.writer.begin() as s:
+        row = s.get(EntryRow, 1)
+        row.data = row.data.replace(b'"key_grant"', b'"key_grunt"', 1)
+    with pytest.raises(AuditError, match=r"^entry 1: stored leaf hash") as err:
+        chunked.audit()
+    assert err.value.index == 1
+
+
+def test_a_column_of_the_wrong_type_names_its_chunk(sqlite_ledger):
+    """SQLite keeps text in a BLOB column (PostgreSQL's typed columns cannot)."""
+    seed_two_vehicles(sqlite_ledger, days=6)
+    with sqlite_ledger.store.writer.begin() as s:
+        s.execute(text("UPDATE entries SET data = 'not bytes' WHERE idx = 6"))
+    for jobs in (1, 2):
+        with pytest.raises(AuditError, match="entries 4–7: a stored row cannot be read"):
+            audit(sqlite_ledger.store, sqlite_ledger.vkey, chunk=4, jobs=jobs)
