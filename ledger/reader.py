@@ -49,13 +49,18 @@ def inclusion_proofs(
     """
     known = known or {}
     fetch = read_nodes if cache is None else cache.read
+    unread = list(also)
 
     def read(coords):
-        missing = [c for c in dict.fromkeys([*also, *coords]) if c not in known]
+        missing = [c for c in dict.fromkeys([*unread, *coords]) if c not in known]
+        unread.clear()
         found = dict(zip(missing, fetch(s, missing), strict=True)) if missing else {}
         return [known[c] if c in known else found[c] for c in coords]
 
-    return merkle.inclusion_proofs(sorted(set(indexes)), size, read)
+    proofs = merkle.inclusion_proofs(sorted(set(indexes)), size, read)
+    if unread:  # the proofs needed no stored node (a tree of one leaf)
+        read([])
+    return proofs
 
 
 class LogReader:
