@@ -248,7 +248,12 @@ def _check_signed(entry: Entry, index: int, keys, roles, report: Report) -> None
             raise VinledgerError("the signed record's kind or VIN differs from the entry's")
         role = roles.get(key.actor_id, "")
         if record.kind not in KINDS_BY_ROLE.get(role, ()):
-            raise VinledgerError(f"a {role or 'unknown actor'} may not sign {record.kind!r}")
+            who = (
+                (f"an {role}" if role[0] in "aeiou" else f"a {role}")
+                if role
+                else "an unknown actor"
+            )
+            raise VinledgerError(f"{who} may not sign {record.kind!r}")
     except VinledgerError as err:
         report.failed("signature", f"entry {index} ({entry.kind}): {err}", index)
         return

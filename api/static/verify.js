@@ -32,6 +32,7 @@
   // core/records.py: the trust-root kinds carry no VIN; the vehicle kinds are all the others
   // (today every one of them is signable by some role, so the role table names them all).
   const TRUST_KINDS = ["actor", "key_grant", "key_revoke"];
+  const TRUST_FIELDS = { actor: ["actor_id", "name", "role", "upline"], key_grant: ["actor_id", "public_key", "key_id"], key_revoke: ["key_id", "reason"] };
   const VEHICLE_KINDS = [...new Set(Object.values(KINDS_BY_ROLE).flat())].filter((k) => !TRUST_KINDS.includes(k));
   const BUNDLE_FORMAT = "vinledger-bundle/1";
   const MAX_SIZE = 2n ** 64n - 1n;
@@ -262,15 +263,24 @@
       validateVin(rec.vin);
       const km = rec.odometer_km;
       if (km !== undefined && km !== null && !(INT(km) && km >= 0 && km <= 3_000_000)) fail("invalid record: odometer_km");
-    } else if (kind === "actor") {
+    } else {
+      // A trust record holds exactly its fields (core/records.py), as Python's schema says.
+      const extra = Object.keys(rec).filter((k) => !["kind", "occurred_at", ...TRUST_FIELDS[kind]].includes(k));
+      if (extra.length) fail(`invalid record: unknown field ${JSON.stringify(extra[0])}`);
+    }
+    const text = (v, max) => STR(v) && [...v].length >= 1 && [...v].length <= max;
+    if (kind === "actor") {
       if (!actorId(rec.actor_id) || !Object.hasOwn(KINDS_BY_ROLE, rec.role)) fail("invalid record: actor_id or role");
+      if (!text(rec.name, 200)) fail("invalid record: name is not a text of 1 to 200 characters");
+      if (rec.upline !== undefined && rec.upline !== null && !actorId(rec.upline)) fail("invalid record: upline");
     } else if (kind === "key_grant") {
       if (!actorId(rec.actor_id) || !keyId(rec.key_id)) fail("invalid record: actor_id or key_id");
       const raw = b64canonical(rec.public_key, "public_key");
       if (raw.length !== 32) fail(`public_key holds ${raw.length} bytes, not 32`);
       if (hex(await sha256(raw)) !== rec.key_id) fail("key_id is not the SHA-256 of the raw public key");
-    } else if (!keyId(rec.key_id)) {
-      fail("invalid record: key_id");
+    } else if (kind === "key_revoke") {
+      if (!keyId(rec.key_id)) fail("invalid record: key_id");
+      if (!text(rec.reason, 500)) fail("invalid record: reason is not a text of 1 to 500 characters");
     }
     return rec;
   }
@@ -413,7 +423,7 @@
           const recVin = VEHICLE_KINDS.includes(rec.kind) ? rec.vin : null;
           if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
           const role = roles.get(key.actor) || "";
-          if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`a ${role || "unknown actor"} may not sign '${rec.kind}'`);
+          if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`${role ? (/^[aeiou]/.test(role) ? "an " : "a ") + role : "an unknown actor"} may not sign '${rec.kind}'`);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
           add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
@@ -433,7 +443,8 @@
         prevLeaf = leaf;
         prevIndex = index;
       });
-      if (chain.length && !broken) add(true, "chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
+      if (!chain.length) add(false, "chain", `the bundle holds no verified entries for ${bundle.vin}`);
+      else if (!broken) add(true, "chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
     } catch (err) {
       add(false, "bundle", `verification stopped: ${err && err.message ? err.message : String(err)}`);
     }

@@ -171,6 +171,26 @@ DEFECTS = {
         4,
         "derived",
     ),
+    "a-trust-record-with-an-unknown-field": Defect(
+        [
+            *GENESIS,
+            *ONBOARD,
+            ({**actor("bravo", "workshop"), "phone": "+1 555"}, *BY_OPERATOR),
+            INSPECTION,
+        ],
+        4,
+        "unknown field",
+    ),
+    "a-bundle-of-trust-entries-only": Defect(
+        [*GENESIS, *ONBOARD, ({**actor("bravo", "workshop"), "phone": "+1 555"}, *BY_OPERATOR)],
+        4,
+        "unknown field",
+    ),
+    "a-revocation-without-a-reason": Defect(
+        [*GENESIS, *ONBOARD, ({**revoke(ACME), "reason": ""}, *BY_OPERATOR), INSPECTION],
+        4,
+        "reason",
+    ),
     # 2. both genesis entries are signed by the operator with the key entry 1 grants it
     "genesis-signed-under-another-key-id": Defect(
         [
