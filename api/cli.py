@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from api.cli_read import monitor, verify
 from core.errors import VinledgerError
 
 DATA_HELP = "data directory (default ./vinledger-data, or $VINLEDGER_DATA)"
@@ -55,6 +56,10 @@ class _Group(click.Group):
 @click.version_option(package_name="vinledger")
 def main() -> None:
     """vinledger: a vehicle history that buyers verify instead of trust."""
+
+
+main.add_command(verify)
+main.add_command(monitor)
 
 
 # ---- operator ------------------------------------------------------------------------
@@ -336,51 +341,6 @@ def submit(record: Path, key_file: Path, url: str) -> None:
     click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
     click.echo(f"included in checkpoint of size {r['size']}:")
     click.echo(r["checkpoint"], nl=False)
-
-
-# ---- buyers ---------------------------------------------------------------------------
-
-
-@main.command()
-@click.argument("source")
-@click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
-def verify(source: str, vkey: str) -> None:
-    """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
-    from api.report import print_report
-    from ledger.verify import compare_view, verify_bundle_bytes
-
-    if os.path.exists(vkey):
-        vkey = Path(vkey).read_text().strip()
-    if source.startswith(("http://", "https://")):
-        import httpx
-
-        url = source.rstrip("/")
-        if not url.endswith("/bundle"):
-            url = re.sub(r"/(history)?$", "", url) + "/bundle"
-        try:
-            r = httpx.get(url, timeout=30)
-        except httpx.HTTPError as err:
-            fail(f"could not fetch {url}: {err}")
-        if r.status_code != 200:
-            fail(f"{url} answered {r.status_code}: {r.text[:300]}")
-        data = r.content
-    else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as err:
-            fail(f"cannot read {source}: {err}")
-    report = verify_bundle_bytes(data, vkey)
-    if report.ok and source.startswith(("http://", "https://")):
-        # The alerts a server shows must be the ones its signed entries imply.
-        history_url = url[: -len("/bundle")] + "/history"
-        try:
-            served = httpx.get(history_url, timeout=30).json()["view"]
-        except (httpx.HTTPError, ValueError, KeyError) as err:
-            report.failed("view", f"could not read {history_url}: {err}")
-        else:
-            compare_view(report, served)
-    print_report(report)
-    sys.exit(0 if report.ok else 1)
 
 
 @main.command()

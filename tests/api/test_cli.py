@@ -120,6 +120,48 @@ def test_keys_written_by_openssl_work(server, tmp_path):
     assert out.startswith("appended: entry ")
 
 
+def test_a_monitor_follows_the_served_log_and_backs_the_buyer(server, tmp_path):
+    url, vkey, data = server
+    key = tmp_path / "acme.key"
+    vinledger("keygen", str(key))
+    vinledger(
+        "actors", "add", "Acme", "--role", "inspector", "--public-key", f"{key}.pub", data=data
+    )
+    for day, km in ((1, 40_000), (2, 41_000)):
+        record = tmp_path / f"r{day}.json"
+        record.write_text(json.dumps(inspection(day=day, km=km)))
+        vinledger("submit", str(record), "--key", str(key), "--url", url)
+    state = tmp_path / "monitor"
+    out = vinledger("monitor", url, "--vkey", vkey, "--state", str(state), "--once").stdout
+    size = log_size(url)
+    assert out.startswith(f"checkpoint {size}: {size} new entries (1 vehicle), consistent")
+
+    bundle_url = f"{url}/vehicles/{VIN}/bundle"
+    r = vinledger("verify", bundle_url, "--vkey", vkey, "--monitor", str(state), check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all 2 entries of" in r.stdout
+
+    # The newest inspection left out: the bundle still verifies alone, not with the monitor.
+    bundle = httpx.get(bundle_url).json()
+    dropped = bundle["entries"].pop()
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(bundle))
+    assert vinledger("verify", str(short), "--vkey", vkey).returncode == 0
+    r = vinledger("verify", str(short), "--vkey", vkey, "--monitor", str(state), check=False)
+    assert r.returncode == 1 and f"leaves out entries {dropped['index']}" in r.stdout
+
+    # A monitor pointed at a log that is not the one its key names raises an alert.
+    other = vinledger("init", data=tmp_path / "other").stdout.strip().splitlines()[-1]
+    r = vinledger(
+        "monitor", url, "--vkey", other, "--state", str(tmp_path / "m2"), "--once", check=False
+    )
+    assert r.returncode == 1 and "ALERT" in r.stderr and "Traceback" not in r.stderr
+    r = vinledger(
+        "verify", bundle_url, "--vkey", vkey, "--monitor", str(tmp_path / "none"), check=False
+    )
+    assert r.returncode == 1 and "no monitor state" in r.stderr
+
+
 def test_audit_names_a_changed_entry(tmp_path):
     data = tmp_path / "d"
     vinledger("init", data=data)

@@ -1,0 +1,159 @@
+"""The commands for buyers and monitors: ``vinledger verify`` and ``vinledger monitor``.
+
+Neither needs a data directory or trusts a server: each takes the log's verifier key
+and checks everything it reads against it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+monitor_option = click.option(
+    "--monitor",
+    "monitor_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="a `vinledger monitor` state directory: also check that the bundle leaves out "
+    "no entry of its vehicle that the monitor saw in the log",
+)
+
+
+@click.command()
+@click.argument("source")
+@click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
+@monitor_option
+def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
+    """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
+    from api.cli import fail
+    from api.report import print_report
+    from ledger.verify import compare_view, verify_bundle_bytes
+
+    vkey = _read_vkey(vkey)
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        url = source.rstrip("/")
+        if not url.endswith("/bundle"):
+            url = re.sub(r"/(history)?$", "", url) + "/bundle"
+        try:
+            r = httpx.get(url, timeout=30)
+        except httpx.HTTPError as err:
+            fail(f"could not fetch {url}: {err}")
+        if r.status_code != 200:
+            fail(f"{url} answered {r.status_code}: {r.text[:300]}")
+        data = r.content
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as err:
+            fail(f"cannot read {source}: {err}")
+    report = verify_bundle_bytes(data, vkey)
+    if report.ok and source.startswith(("http://", "https://")):
+        # The alerts a server shows must be the ones its signed entries imply.
+        history_url = url[: -len("/bundle")] + "/history"
+        try:
+            served = httpx.get(history_url, timeout=30).json()["view"]
+        except (httpx.HTTPError, ValueError, KeyError) as err:
+            report.failed("view", f"could not read {history_url}: {err}")
+        else:
+            compare_view(report, served)
+    if monitor_dir is not None and report.checkpoint is not None:
+        from ledger.monitor import Monitor
+
+        if not (monitor_dir / "monitor.db").exists():
+            fail(f"{monitor_dir} holds no monitor state; run `vinledger monitor` first")
+        m = Monitor(monitor_dir, vkey)
+        online = source.startswith(("http://", "https://"))
+        try:
+            m.compare(report, _fetcher(source.split("/vehicles/")[0]) if online else None)
+        finally:
+            m.close()
+    print_report(report)
+    sys.exit(0 if report.ok else 1)
+
+
+def _read_vkey(vkey: str) -> str:
+    return Path(vkey).read_text().strip() if os.path.exists(vkey) else vkey
+
+
+@click.command()
+@click.argument("url")
+@click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="vinledger-monitor",
+    envvar="VINLEDGER_MONITOR",
+    show_default=True,
+    help="where the monitor keeps what it has read (env: VINLEDGER_MONITOR)",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    help="seconds between polls",
+)
+@click.option("--once", is_flag=True, help="poll once and exit")
+def monitor(url: str, vkey: str, state_dir: Path, interval: float, once: bool) -> None:
+    """Follow a log: check each checkpoint, read every new entry, remember each VIN chain.
+
+    Exits 1 with an ALERT if the log ever forks, shrinks or serves entries that do not
+    make its checkpoint; nothing of that poll is recorded.
+    """
+    import time
+
+    import httpx
+
+    from api.cli import fail
+    from api.client import ClientError, VinledgerClient
+    from ledger.monitor import Monitor, MonitorAlert
+
+    m = Monitor(state_dir, _read_vkey(vkey))
+    client = VinledgerClient(url)
+    try:
+        while True:
+            try:
+                poll = m.poll(client.get_bytes)
+            except MonitorAlert as err:
+                fail(f"ALERT: {err}")
+            except (ClientError, httpx.HTTPError) as err:
+                if once:
+                    fail(f"could not read {url}: {err}")
+                click.echo(f"could not read {url}: {err}; trying again", err=True)
+            else:
+                entries = "entry" if poll.new_entries == 1 else "entries"
+                vehicles = "vehicle" if poll.vehicles == 1 else "vehicles"
+                click.echo(
+                    f"checkpoint {poll.size}: {poll.new_entries} new {entries} "
+                    f"({poll.vehicles} {vehicles}), consistent with size {poll.size_before}"
+                )
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        client.close()
+        m.close()
+
+
+def _fetcher(base_url: str):
+    """GET of a path under ``base_url``; what goes wrong is a ``VinledgerError``."""
+    import httpx
+
+    from core.errors import InvalidInput
+
+    def fetch(path: str) -> bytes:
+        try:
+            r = httpx.get(base_url + path, timeout=30)
+        except httpx.HTTPError as err:
+            raise InvalidInput(f"could not fetch {path}: {err}") from None
+        if r.status_code != 200:
+            raise InvalidInput(f"{path} answered {r.status_code}")
+        return r.content
+
+    return fetch
