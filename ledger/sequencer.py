@@ -5,8 +5,8 @@ first locks ``log_state`` (``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMME
 on SQLite), so any number of API processes may share one database and still extend
 one linear log. Within the lock every submission is checked once more against the
 state of the log at that point (key granted and not revoked, role may submit the
-kind, corrections and sales reference what they may), gets its index and its VIN
-chain link, and the batch ends with one signed checkpoint.
+kind, corrections and sales reference what they may: ``ledger.trust``), gets its
+index and its VIN chain link, and the batch ends with one signed checkpoint.
 
 A submission refused inside the batch is answered with its error and leaves no
 trace; the others go on. If the transaction fails, nothing of the batch was
@@ -29,15 +29,10 @@ from sqlalchemy.orm import Session
 from core.dsse import Envelope
 from core.errors import (
     Conflict,
-    Forbidden,
-    KeyRevoked,
-    NotFound,
     TooLarge,
-    UnknownKey,
     VinledgerError,
 )
 from core.records import Record
-from core.roles import check_role_may_submit
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.entry import FORMAT_VERSION, MAX_ENTRY_BYTES, Entry, Signer, encode_entry
@@ -49,7 +44,6 @@ from ledger.storage import (
     Store,
     actor_role,
     driver_time,
-    entry_facts,
     entry_leaf_and_data,
     granted_keys,
     indexes_by_digest,
@@ -60,6 +54,7 @@ from ledger.storage import (
     utcnow,
     vin_heads,
 )
+from ledger.trust import apply_trust_effects, authorise
 
 # Plain Core statements on the session's connection: the sequencer writes rows, never
 # ORM objects, so each batch pays for its statements and not for a unit of work.
@@ -153,7 +148,7 @@ def format_time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-class _Batch:
+class Batch:
     """The state of one batch while it is being sequenced."""
 
     def __init__(self, s: Session, size: int, rng: merkle.CompactRange, now: datetime):
@@ -226,7 +221,7 @@ class Sequencer:
             edge = merkle.CompactRange.coords(size)
             edge_hashes = read_nodes(c, edge)
             rng = merkle.CompactRange(size, edge_hashes)
-            batch = _Batch(s, size, rng, now)
+            batch = Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
             if rng.size > size:
@@ -270,9 +265,7 @@ class Sequencer:
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         return outcomes
 
-    def _place(
-        self, b: _Batch, sub: Submission, genesis: bool
-    ) -> VinledgerError | tuple[int, bool]:
+    def _place(self, b: Batch, sub: Submission, genesis: bool) -> VinledgerError | tuple[int, bool]:
         """Check one submission against the log as it stands and give it an index.
 
         Answers the error, or the index and whether this call created the entry.
@@ -282,7 +275,7 @@ class Sequencer:
                 return b.digests[sub.digest], False
             if sub.digest in b.existing:
                 return b.existing[sub.digest], False
-            actor_id = self._authorise(b, sub, genesis)
+            actor_id = authorise(b, sub, genesis)
             followers: list[Submission] = []
             if self.follow is not None and sub.record.kind in self.follow.kinds:
                 b.write_entries()
@@ -313,7 +306,7 @@ class Sequencer:
                     f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments "
                     "(referenced by SHA-256) instead of the record."
                 )
-            self._apply_trust_effects(b, sub.record, index)
+            apply_trust_effects(b, sub.record, index)
             leaf = merkle.hash_leaf(data)
             for level, n, h in b.rng.append(leaf):
                 b.node_rows[(level, n)] = h
@@ -342,127 +335,3 @@ class Sequencer:
             return index, True
         except VinledgerError as err:
             return err
-
-    # ---- trust -------------------------------------------------------------------
-
-    def _authorise(self, b: _Batch, sub: Submission, genesis: bool) -> str:
-        """The actor behind ``sub`` if its key is valid now and its role may do this."""
-        record = sub.record
-        if genesis:
-            # The first two entries of a log grant the operator its own key.
-            if record.kind == "actor":
-                return record.actor_id
-            if record.kind == "key_grant" and record.key_id == sub.keyid:
-                return record.actor_id
-            raise Forbidden("a new log starts with the operator's actor and key grant")
-        key = b.key(sub.keyid)
-        if key is None:
-            raise UnknownKey(
-                f"key {sub.keyid} is not granted to any actor of this ledger; "
-                "ask the operator to add it with `vinledger actors add`"
-            )
-        if key.revoked_idx is not None:
-            raise KeyRevoked(
-                f"key {sub.keyid} was revoked at log index {key.revoked_idx}; "
-                "sign with a key that is still valid"
-            )
-        check_role_may_submit(key.role, record.kind)
-        if record.kind == "sale" and record.dealer != key.actor_id and key.role != "operator":
-            raise Forbidden(
-                f"a dealer records only its own sales: this sale names dealer "
-                f"{record.dealer!r} but is signed by {key.actor_id!r}"
-            )
-        if record.kind == "correction":
-            self._check_correction(b, record, key)
-        elif record.kind == "dispute":
-            self._check_dispute(b, record)
-        elif record.kind == "complaint":
-            self._check_complaint(b, record)
-        return key.actor_id
-
-    def _target(self, b: _Batch, index: int) -> tuple[str | None, str, str]:
-        """(VIN, signer, kind) of the entry at ``index``, placed before or in this batch."""
-        if index >= b.start:  # placed in this batch: entry_rows runs from b.start
-            if index - b.start >= len(b.entry_rows):
-                raise NotFound(f"entry {index} is not in the log")
-            pending = b.entry_rows[index - b.start]
-            return pending["vin"], pending["actor_id"], pending["kind"]
-        facts = entry_facts(b.c, index)
-        if facts is None:
-            raise NotFound(f"entry {index} is not in the log")
-        return facts
-
-    def _check_correction(self, b: _Batch, record, key: SigningKey) -> None:
-        vin, author, _ = self._target(b, record.corrects)
-        if vin != record.vin:
-            raise Forbidden(
-                f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
-                "a correction must name the VIN of the entry it corrects"
-            )
-        if key.actor_id != author and key.role != "operator":
-            raise Forbidden(
-                f"entry {record.corrects} was signed by {author!r}; only its signer "
-                "or the operator may correct it"
-            )
-
-    def _check_dispute(self, b: _Batch, record) -> None:
-        vin, _, _ = self._target(b, record.disputes)
-        if vin != record.vin:
-            raise Forbidden(f"entry {record.disputes} is about VIN {vin}, not {record.vin}")
-
-    def _check_complaint(self, b: _Batch, record) -> None:
-        if b.role(record.dealer) != "dealer":
-            raise NotFound(f"{record.dealer!r} is not a dealer of this ledger")
-        if record.sale is not None:
-            vin, author, kind = self._target(b, record.sale)
-            if kind != "sale" or author != record.dealer or vin != record.vin:
-                raise Forbidden(
-                    f"entry {record.sale} is not a sale of {record.vin} by {record.dealer!r}"
-                )
-
-    def _apply_trust_effects(self, b: _Batch, record, index: int) -> None:
-        """Actors and keys as the entry leaves them; the batch's caches follow suit."""
-        if record.kind == "actor":
-            if b.role(record.actor_id) is not None:
-                raise Conflict(f"actor {record.actor_id!r} already exists; choose another id")
-            b.c.execute(
-                _INSERT_ACTOR,
-                {
-                    "actor_id": record.actor_id,
-                    "name": record.name,
-                    "role": record.role,
-                    "upline": record.upline,
-                    "idx": index,
-                },
-            )
-            b.roles[record.actor_id] = record.role
-        elif record.kind == "key_grant":
-            role = b.role(record.actor_id)
-            if role is None:
-                raise NotFound(f"actor {record.actor_id!r} does not exist; add the actor first")
-            if b.key(record.key_id) is not None:
-                raise Conflict(f"key {record.key_id} is already granted")
-            public = base64.b64decode(record.public_key)
-            b.c.execute(
-                _INSERT_KEY,
-                {
-                    "key_id": record.key_id,
-                    "actor_id": record.actor_id,
-                    "public_key": public,
-                    "granted_idx": index,
-                    "revoked_idx": None,
-                },
-            )
-            b.keys[record.key_id] = SigningKey(record.key_id, record.actor_id, public, None, role)
-        elif record.kind == "key_revoke":
-            key = b.key(record.key_id)
-            if key is None:
-                raise NotFound(f"key {record.key_id} is not granted on this ledger")
-            if key.revoked_idx is not None:
-                raise Conflict(
-                    f"key {record.key_id} was already revoked at index {key.revoked_idx}"
-                )
-            b.c.execute(
-                _KEYS.update().where(_KEYS.c.key_id == record.key_id).values(revoked_idx=index)
-            )
-            b.keys[record.key_id] = dataclasses.replace(key, revoked_idx=index)

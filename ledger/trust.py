@@ -1,0 +1,151 @@
+"""Who may append what: the checks the sequencer makes inside its lock, and what
+actor, key-grant and key-revocation entries do to the trust tables.
+
+Each check reads the log as the batch has left it so far (``Batch``: its connection,
+its caches of keys and roles, the entries it has placed), so a submission is judged
+against every entry before it, including those earlier in the same batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert
+
+from core.errors import Conflict, Forbidden, KeyRevoked, NotFound, UnknownKey
+from core.roles import check_role_may_submit
+from ledger.schema import ActorRow, KeyRow
+from ledger.storage import SigningKey, entry_facts
+
+if TYPE_CHECKING:
+    from ledger.sequencer import Batch, Submission
+
+_INSERT_ACTOR = insert(ActorRow.__table__)
+_INSERT_KEY = insert(KeyRow.__table__)
+_KEYS = KeyRow.__table__
+
+
+def authorise(b: Batch, sub: Submission, genesis: bool) -> str:
+    """The actor behind ``sub`` if its key is valid now and its role may do this."""
+    record = sub.record
+    if genesis:
+        # The first two entries of a log grant the operator its own key.
+        if record.kind == "actor":
+            return record.actor_id
+        if record.kind == "key_grant" and record.key_id == sub.keyid:
+            return record.actor_id
+        raise Forbidden("a new log starts with the operator's actor and key grant")
+    key = b.key(sub.keyid)
+    if key is None:
+        raise UnknownKey(
+            f"key {sub.keyid} is not granted to any actor of this ledger; "
+            "ask the operator to add it with `vinledger actors add`"
+        )
+    if key.revoked_idx is not None:
+        raise KeyRevoked(
+            f"key {sub.keyid} was revoked at log index {key.revoked_idx}; "
+            "sign with a key that is still valid"
+        )
+    check_role_may_submit(key.role, record.kind)
+    if record.kind == "sale" and record.dealer != key.actor_id and key.role != "operator":
+        raise Forbidden(
+            f"a dealer records only its own sales: this sale names dealer "
+            f"{record.dealer!r} but is signed by {key.actor_id!r}"
+        )
+    if record.kind == "correction":
+        _check_correction(b, record, key)
+    elif record.kind == "dispute":
+        _check_dispute(b, record)
+    elif record.kind == "complaint":
+        _check_complaint(b, record)
+    return key.actor_id
+
+
+def _target(b: Batch, index: int) -> tuple[str | None, str, str]:
+    """(VIN, signer, kind) of the entry at ``index``, placed before or in this batch."""
+    if index >= b.start:  # placed in this batch: entry_rows runs from b.start
+        if index - b.start >= len(b.entry_rows):
+            raise NotFound(f"entry {index} is not in the log")
+        pending = b.entry_rows[index - b.start]
+        return pending["vin"], pending["actor_id"], pending["kind"]
+    facts = entry_facts(b.c, index)
+    if facts is None:
+        raise NotFound(f"entry {index} is not in the log")
+    return facts
+
+
+def _check_correction(b: Batch, record, key: SigningKey) -> None:
+    vin, author, _ = _target(b, record.corrects)
+    if vin != record.vin:
+        raise Forbidden(
+            f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
+            "a correction must name the VIN of the entry it corrects"
+        )
+    if key.actor_id != author and key.role != "operator":
+        raise Forbidden(
+            f"entry {record.corrects} was signed by {author!r}; only its signer "
+            "or the operator may correct it"
+        )
+
+
+def _check_dispute(b: Batch, record) -> None:
+    vin, _, _ = _target(b, record.disputes)
+    if vin != record.vin:
+        raise Forbidden(f"entry {record.disputes} is about VIN {vin}, not {record.vin}")
+
+
+def _check_complaint(b: Batch, record) -> None:
+    if b.role(record.dealer) != "dealer":
+        raise NotFound(f"{record.dealer!r} is not a dealer of this ledger")
+    if record.sale is not None:
+        vin, author, kind = _target(b, record.sale)
+        if kind != "sale" or author != record.dealer or vin != record.vin:
+            raise Forbidden(
+                f"entry {record.sale} is not a sale of {record.vin} by {record.dealer!r}"
+            )
+
+
+def apply_trust_effects(b: Batch, record, index: int) -> None:
+    """Actors and keys as the entry leaves them; the batch's caches follow suit."""
+    if record.kind == "actor":
+        if b.role(record.actor_id) is not None:
+            raise Conflict(f"actor {record.actor_id!r} already exists; choose another id")
+        b.c.execute(
+            _INSERT_ACTOR,
+            {
+                "actor_id": record.actor_id,
+                "name": record.name,
+                "role": record.role,
+                "upline": record.upline,
+                "idx": index,
+            },
+        )
+        b.roles[record.actor_id] = record.role
+    elif record.kind == "key_grant":
+        role = b.role(record.actor_id)
+        if role is None:
+            raise NotFound(f"actor {record.actor_id!r} does not exist; add the actor first")
+        if b.key(record.key_id) is not None:
+            raise Conflict(f"key {record.key_id} is already granted")
+        public = base64.b64decode(record.public_key)
+        b.c.execute(
+            _INSERT_KEY,
+            {
+                "key_id": record.key_id,
+                "actor_id": record.actor_id,
+                "public_key": public,
+                "granted_idx": index,
+                "revoked_idx": None,
+            },
+        )
+        b.keys[record.key_id] = SigningKey(record.key_id, record.actor_id, public, None, role)
+    elif record.kind == "key_revoke":
+        key = b.key(record.key_id)
+        if key is None:
+            raise NotFound(f"key {record.key_id} is not granted on this ledger")
+        if key.revoked_idx is not None:
+            raise Conflict(f"key {record.key_id} was already revoked at index {key.revoked_idx}")
+        b.c.execute(_KEYS.update().where(_KEYS.c.key_id == record.key_id).values(revoked_idx=index))
+        b.keys[record.key_id] = dataclasses.replace(key, revoked_idx=index)
