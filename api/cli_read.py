@@ -62,14 +62,27 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
         else:
             compare_view(report, served)
     if monitor_dir is not None and report.checkpoint is not None:
-        from ledger.monitor import Monitor
-
         if not (monitor_dir / "monitor.db").exists():
             fail(f"{monitor_dir} holds no monitor state; run `vinledger monitor` first")
+        from core.errors import VinledgerError
+        from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
+
         m = Monitor(monitor_dir, vkey)
-        online = source.startswith(("http://", "https://"))
+        fetch = None
+        if source.startswith(("http://", "https://")):
+            fetch = _fetcher(source.split("/vehicles/")[0])
         try:
-            m.compare(report, _fetcher(source.split("/vehicles/")[0]) if online else None)
+            if fetch is not None:  # bring the monitor up to the log first
+                try:
+                    m.poll(fetch)
+                except MonitorAlert as err:
+                    report.failed("monitor", f"ALERT: {err}")
+                except MonitorBusy:
+                    pass  # another process is polling; compare with what it has read
+                except VinledgerError as err:
+                    report.failed("monitor", f"could not bring the monitor up to date: {err}")
+            if not any(f.check == "monitor" for f in report.failures):
+                m.compare(report, fetch)
         finally:
             m.close()
     print_report(report)
@@ -112,7 +125,8 @@ def monitor(url: str, vkey: str, state_dir: Path, interval: float, once: bool) -
 
     from api.cli import fail
     from api.client import ClientError, VinledgerClient
-    from ledger.monitor import Monitor, MonitorAlert
+    from core.errors import VinledgerError
+    from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
     m = Monitor(state_dir, _read_vkey(vkey))
     client = VinledgerClient(url)
@@ -122,17 +136,14 @@ def monitor(url: str, vkey: str, state_dir: Path, interval: float, once: bool) -
                 poll = m.poll(client.get_bytes)
             except MonitorAlert as err:
                 fail(f"ALERT: {err}")
-            except (ClientError, httpx.HTTPError) as err:
+            except MonitorBusy as err:
+                fail(str(err))
+            except (ClientError, httpx.HTTPError, VinledgerError) as err:
                 if once:
                     fail(f"could not read {url}: {err}")
                 click.echo(f"could not read {url}: {err}; trying again", err=True)
             else:
-                entries = "entry" if poll.new_entries == 1 else "entries"
-                vehicles = "vehicle" if poll.vehicles == 1 else "vehicles"
-                click.echo(
-                    f"checkpoint {poll.size}: {poll.new_entries} new {entries} "
-                    f"({poll.vehicles} {vehicles}), consistent with size {poll.size_before}"
-                )
+                click.echo(_describe(poll))
             if once:
                 return
             time.sleep(interval)
@@ -157,3 +168,16 @@ def _fetcher(base_url: str):
         return r.content
 
     return fetch
+
+
+def _describe(poll) -> str:
+    if poll.stale is not None:
+        return (
+            f"the log served an older checkpoint (size {poll.stale}), consistent with size "
+            f"{poll.size}: nothing new"
+        )
+    entries = "entry" if poll.new_entries == 1 else "entries"
+    vehicles = "vehicle" if poll.vehicles == 1 else "vehicles"
+    since = "first poll" if poll.size_before == 0 else f"consistent with size {poll.size_before}"
+    new = f"{poll.new_entries} new {entries} ({poll.vehicles} {vehicles})"
+    return f"checkpoint {poll.size}: {new}, {since}"

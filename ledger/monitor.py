@@ -12,28 +12,42 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
 - the new entries are read from the entry tiles and hashed; together with the tree
   kept from the last poll (its compact range), they must give the new checkpoint's
   root, which proves that the log only grew and that the entries are the log's;
-- each vehicle entry must name its own index and continue its VIN's chain
-  (position and ``prev``); the monitor records every chain in its own SQLite file.
+- each entry must name its own index and be of the kind and VIN its signed record
+  says (a trust entry carries no VIN); each vehicle entry must continue its VIN's
+  chain (position and ``prev``); the monitor records every chain in its own SQLite
+  file;
+- a checkpoint older than the last one seen is only stale if the log proves it
+  consistent (same root at a size seen, or a consistency proof); otherwise a fork.
 
 Nothing from a poll is recorded unless all of it checks out. ``vin_chain`` then
 answers which entries the log held for a VIN at any size the monitor has reached,
-and ``ledger.verify.compare_monitor`` uses it to catch a bundle that leaves some out.
+and ``Monitor.compare`` uses it to catch a bundle that leaves some out.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import VinledgerError
+from core.dsse import PAYLOAD_TYPE, payload_bytes
+from core.errors import InvalidInput, VinledgerError
+from core.note import parse_verifier_key
+from core.records import parse_record
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
-from ledger.entry import decode_entry
+from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
+from ledger.verify import trust_record
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: run one monitor per state directory by hand
+    fcntl = None
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
 
 Fetch = Callable[[str], bytes]
@@ -64,11 +78,19 @@ class MonitorAlert(VinledgerError):
     slug = "monitor-alert"
 
 
+class MonitorBusy(VinledgerError):
+    """Another monitor process is polling into the same state directory."""
+
+    title = "Monitor busy"
+    slug = "monitor-busy"
+
+
 @dataclass
 class Poll:
     size_before: int
     size: int
     vehicles: int  # distinct VINs among the new entries
+    stale: int | None = None  # the size of an older, consistent checkpoint served instead
 
     @property
     def new_entries(self) -> int:
@@ -86,9 +108,15 @@ class Monitor:
     """The monitor's state in ``DIR/monitor.db`` for the log whose key is ``vkey``."""
 
     def __init__(self, state_dir: Path, vkey: str):
+        try:
+            parse_verifier_key(vkey)
+        except VinledgerError as err:
+            raise InvalidInput(f"the verifier key is malformed: {err}") from None
         self.vkey = vkey
+        self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None)
+        self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -102,7 +130,15 @@ class Monitor:
     @property
     def checkpoint(self) -> Checkpoint | None:
         row = self.db.execute("SELECT note FROM state").fetchone()
-        return None if row is None else open_checkpoint(row[0], self.vkey)
+        if row is None:
+            return None
+        try:
+            return open_checkpoint(row[0], self.vkey)
+        except VinledgerError as err:
+            raise InvalidInput(
+                f"{self.state_dir} holds a monitor of another log (its checkpoint does not "
+                f"verify with this key: {err})"
+            ) from None
 
     def vin_chain(self, vin: str, below: int | None = None) -> list[ChainEntry]:
         """The entries of ``vin`` the monitor has seen, in chain order, with index < below."""
@@ -114,41 +150,75 @@ class Monitor:
 
     def poll(self, fetch: Fetch) -> Poll:
         """Read the log's newest checkpoint and every entry since the last poll."""
-        note = fetch("/log/checkpoint").decode("utf-8")
-        try:
-            cp = open_checkpoint(note, self.vkey)
-        except VinledgerError as err:
-            raise MonitorAlert(f"the log's checkpoint does not verify: {err}") from None
+        with self._polling():
+            body = fetch("/log/checkpoint")
+            try:
+                note = body.decode("utf-8")
+                cp = open_checkpoint(note, self.vkey)
+            except (VinledgerError, UnicodeDecodeError) as err:
+                raise MonitorAlert(f"the log's checkpoint does not verify: {err}") from None
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                poll = self._advance(fetch, note, cp)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            return poll
+
+    @contextlib.contextmanager
+    def _polling(self):
+        """One poll at a time per state directory, across processes."""
+        if fcntl is None:
+            yield
+            return
+        with open(self.state_dir / "monitor.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise MonitorBusy(f"another monitor is polling into {self.state_dir}") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _advance(self, fetch: Fetch, note: str, cp: Checkpoint) -> Poll:
         before = self.checkpoint
         old = before.size if before else 0
-        if cp.size < old:
-            raise MonitorAlert(
-                f"the log shrank: its checkpoint has size {cp.size}, after one of size {old}"
-            )
-        if before is not None and cp.size == old:
-            if cp.root != before.root:
-                raise MonitorAlert(f"two checkpoints of size {old} with different roots: a fork")
-            return Poll(old, old, 0)
+        if before is not None and cp.size <= old:
+            self._check_older(fetch, cp, before)
+            return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         edge = self._edge(old)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            vins = self._read_entries(fetch, edge, old, cp)
-            if edge.root() != cp.root:
-                raise MonitorAlert(
-                    f"entries {old}–{cp.size - 1} as served do not give the root of the "
-                    f"checkpoint of size {cp.size}: the entries were changed, or the log is "
-                    f"not an extension of the one of size {old} the monitor saw"
-                )
-            self.db.execute(
-                "INSERT OR REPLACE INTO state VALUES (1, ?, ?, ?)",
-                (cp.size, note, b"".join(edge.hashes)),
+        vins = self._read_entries(fetch, edge, old, cp)
+        if edge.root() != cp.root:
+            raise MonitorAlert(
+                f"entries {old}–{cp.size - 1} as served do not give the root of the "
+                f"checkpoint of size {cp.size}: the entries were changed, or the log is "
+                f"not an extension of the one of size {old} the monitor saw"
             )
-            self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (cp.size, note))
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        self.db.execute(
+            "INSERT OR REPLACE INTO state VALUES (1, ?, ?, ?)",
+            (cp.size, note, b"".join(edge.hashes)),
+        )
+        self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (cp.size, note))
         return Poll(old, cp.size, len(vins))
+
+    def _check_older(self, fetch: Fetch, cp: Checkpoint, latest: Checkpoint) -> None:
+        """A checkpoint no newer than the latest seen: stale if consistent, else a fork."""
+        row = self.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
+        if row is not None:
+            if open_checkpoint(row[0], self.vkey).root != cp.root:
+                raise MonitorAlert(
+                    f"two checkpoints of size {cp.size} with different roots: a fork"
+                )
+            return
+        try:
+            _prove_consistent(fetch, cp, latest)
+        except MonitorAlert as err:
+            raise MonitorAlert(
+                f"the log served a checkpoint of size {cp.size}, older than the one of size "
+                f"{latest.size} the monitor read, and {err}: a fork"
+            ) from None
 
     def _edge(self, size: int) -> merkle.CompactRange:
         row = self.db.execute("SELECT edge FROM state").fetchone()
@@ -158,7 +228,7 @@ class Monitor:
 
     def _read_entries(self, fetch: Fetch, edge, start: int, cp: Checkpoint) -> set[str]:
         """Hash entries ``[start, cp.size)`` into ``edge`` and record their VIN chains."""
-        heads: dict[str, tuple[int, bytes]] = {}
+        vins: set[str] = set()
         for tile in range(start // TILE_WIDTH, (cp.size - 1) // TILE_WIDTH + 1):
             width = min(TILE_WIDTH, cp.size - tile * TILE_WIDTH)
             path = "/log/tile/" + format_tile_path(None, tile, width)
@@ -169,21 +239,45 @@ class Monitor:
             if len(entries) != width:
                 raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
             first = tile * TILE_WIDTH
+            heads: dict[str, tuple[int, bytes]] = {}  # this tile's, until its rows are in
+            rows = []
             for index, data in enumerate(entries[max(0, start - first) :], max(start, first)):
                 leaf = merkle.hash_leaf(data)
                 edge.append(leaf)
-                self._record(index, data, leaf, heads)
-        return set(heads)
+                entry = self._entry(index, data)
+                if entry.vin is not None:
+                    self._link(index, entry, leaf, heads)
+                    rows.append((entry.vin, entry.vin_seq, index, leaf))
+            self.db.executemany("INSERT INTO chains VALUES (?, ?, ?, ?)", rows)
+            vins.update(heads)
+        return vins
 
-    def _record(self, index: int, data: bytes, leaf: bytes, heads: dict) -> None:
+    def _entry(self, index: int, data: bytes) -> Entry:
+        """The entry at ``index``, if it is of the kind and VIN its signed record says."""
         try:
             entry = decode_entry(data)
+            if entry.index != index:
+                raise MonitorAlert(f"entry {index} says its index is {entry.index}")
+            if entry.vin is None:
+                trust_record(entry)  # an actor, grant or revocation, signed as such
+                return entry
+            env = entry.envelope
+            # A native record is read from what its submitter signed; a provider's
+            # report in its own format, from the record the ledger derived from it.
+            signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
+            record = parse_record(signed)
+        except MonitorAlert:
+            raise
         except VinledgerError as err:
             raise MonitorAlert(f"entry {index}: {err}") from None
-        if entry.index != index:
-            raise MonitorAlert(f"entry {index} says its index is {entry.index}")
-        if entry.vin is None:
-            return
+        if (record.kind, getattr(record, "vin", None)) != (entry.kind, entry.vin):
+            raise MonitorAlert(
+                f"entry {index} is filed as a {entry.kind} of VIN {entry.vin}, but its "
+                f"record is a {record.kind} of VIN {getattr(record, 'vin', None)}"
+            )
+        return entry
+
+    def _link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:
         head = heads.get(entry.vin) or self._head(entry.vin)
         want = (0, None) if head is None else (head[0] + 1, base64.b64encode(head[1]).decode())
         if (entry.vin_seq, entry.prev) != want:
@@ -191,9 +285,6 @@ class Monitor:
                 f"entry {index}: VIN {entry.vin} chain link is broken (position "
                 f"{entry.vin_seq}, expected {want[0]}; prev does not match)"
             )
-        self.db.execute(
-            "INSERT INTO chains VALUES (?, ?, ?, ?)", (entry.vin, entry.vin_seq, index, leaf)
-        )
         heads[entry.vin] = (entry.vin_seq, leaf)
 
     def _head(self, vin: str) -> tuple[int, bytes] | None:
@@ -204,19 +295,21 @@ class Monitor:
 
     def compare(self, report, fetch: Fetch | None = None) -> None:
         """Record in ``report`` (a verified bundle's) whether it holds every entry of its
-        VIN that the log held as far as the monitor has read it.
+        VIN that the log held as far as the monitor has read it, each with the same
+        leaf hash.
 
         The bundle's tree must be the monitor's: the same root at a size the monitor
         polled, or else (given ``fetch`` from the log) a consistency proof between the
-        two checkpoints.
+        two checkpoints. Entries past the monitor's size are not covered: that fails
+        too (poll first).
         """
-        cp, mine = report.checkpoint, None
+        cp = report.checkpoint
         try:
             mine = self.checkpoint
         except VinledgerError as err:
-            report.failed("monitor", f"the monitor's state is not of this log: {err}")
+            report.failed("monitor", str(err))
             return
-        if cp is None or mine is None:
+        if cp is None or mine is None or mine.size == 0:
             report.failed("monitor", "the monitor has read nothing of this log yet")
             return
         row = self.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
@@ -227,22 +320,30 @@ class Monitor:
                 "at that size: the log shows different trees to different readers",
             )
             return
-        if row is None and not self._consistent(report, cp, mine, fetch):
-            return
+        if row is None and fetch is not None:
+            try:
+                _prove_consistent(fetch, cp, mine)
+            except VinledgerError as err:
+                report.failed(
+                    "monitor",
+                    f"the bundle's tree (size {cp.size}) and the one the "
+                    f"monitor read (size {mine.size}): {err}",
+                )
+                return
         upto = min(cp.size, mine.size)
-        seen = {e.index for e in self.vin_chain(report.vin, below=upto)}
-        shown = {e.index for e in report.entries if e.index < upto}
-        if missing := sorted(seen - shown):
+        seen = {(e.index, e.leaf) for e in self.vin_chain(report.vin, below=upto)}
+        shown = {(i, leaf) for i, leaf in report.leaves.items() if i < upto}
+        if missing := sorted(i for i, _ in seen - shown):
             report.failed(
                 "monitor",
-                f"the bundle leaves out entries {_listed(missing)} of {report.vin}, which the "
-                f"log held at size {upto} as the monitor read it",
+                f"the bundle leaves out entries {_listed(missing)} of {report.vin}, as the "
+                f"log held them at size {upto} when the monitor read it",
             )
-        if unknown := sorted(shown - seen):
+        if unknown := sorted(i for i, _ in shown - seen):
             report.failed(
                 "monitor",
-                f"entries {_listed(unknown)} are not entries of {report.vin} in the log the "
-                "monitor read",
+                f"entries {_listed(unknown)} of the bundle are not the entries of "
+                f"{report.vin} in the log the monitor read",
             )
         if newer := [e.index for e in self.vin_chain(report.vin) if e.index >= cp.size]:
             report.failed(
@@ -250,33 +351,41 @@ class Monitor:
                 f"the log holds {len(newer)} newer entries of {report.vin} ({_listed(newer)}) "
                 f"than this bundle's checkpoint of size {cp.size}: its history is out of date",
             )
-        if missing or unknown or newer:
-            return
-        detail = f"all {len(seen)} entries of {report.vin} the monitor saw up to size {upto}"
         if cp.size > mine.size:
-            detail += f" (the monitor has not read past size {mine.size} yet)"
-        if row is None and fetch is None:
-            detail += f"; it saw no checkpoint of size {cp.size} to compare roots with"
-        report.passed("monitor", detail)
-
-    def _consistent(self, report, cp: Checkpoint, mine: Checkpoint, fetch: Fetch | None) -> bool:
-        """Whether the log proves the bundle's tree and the monitor's are one (if asked)."""
-        if fetch is None:
-            return True
-        first, second = sorted((cp, mine), key=lambda c: c.size)
-        path = f"/log/proof/consistency?first={first.size}&second={second.size}"
-        try:
-            proof = json.loads(fetch(path))["hashes"]
-            hashes = [base64.b64decode(h, validate=True) for h in proof]
-            merkle.verify_consistency(first.size, second.size, hashes, first.root, second.root)
-        except (VinledgerError, ValueError, KeyError, TypeError) as err:
             report.failed(
                 "monitor",
-                f"the log does not prove the bundle's tree (size {cp.size}) and the one the "
-                f"monitor read (size {mine.size}) consistent: {err}",
+                f"the bundle's checkpoint (size {cp.size}) is newer than the monitor's (size "
+                f"{mine.size}): entries after that are not covered; poll the monitor first",
             )
-            return False
-        return True
+        if missing or unknown or newer or cp.size > mine.size:
+            return
+        how = "the same root" if row is not None else "a consistency proof from the log"
+        if row is None and fetch is None:
+            how = "no root compared: the monitor saw no checkpoint of that size"
+        report.passed(
+            "monitor",
+            f"all {len(seen)} entries of {report.vin} the monitor saw up to size {upto}, "
+            f"with the same leaf hashes ({how})",
+        )
+
+
+def _prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
+    """Raise MonitorAlert unless the log proves the smaller of two trees within the other."""
+    first, second = sorted((a, b), key=lambda c: c.size)
+    if first.size == 0 or first.size == second.size:
+        if first.size == second.size and first.root != second.root:
+            raise MonitorAlert(f"two trees of size {first.size} with different roots")
+        return  # the empty tree is in every tree
+    path = f"/log/proof/consistency?first={first.size}&second={second.size}"
+    try:
+        body = fetch(path)
+    except VinledgerError as err:  # not the log's fault as far as anyone can tell
+        raise InvalidInput(f"the consistency proof could not be fetched: {err}") from None
+    try:
+        hashes = [base64.b64decode(h, validate=True) for h in json.loads(body)["hashes"]]
+        merkle.verify_consistency(first.size, second.size, hashes, first.root, second.root)
+    except (VinledgerError, ValueError, KeyError, TypeError) as err:
+        raise MonitorAlert(f"the log does not prove them consistent: {err}") from None
 
 
 def _listed(indexes: list[int]) -> str:

@@ -54,6 +54,7 @@ class Report:
     checkpoint: Checkpoint | None = None
     findings: list[Finding] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
+    leaves: dict[int, bytes] = field(default_factory=dict)  # of ``entries``, by index
 
     @property
     def ok(self) -> bool:
@@ -102,9 +103,10 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
     trust = _included(bundle.trust, cp, report, "trust")
     vehicle = _included(bundle.entries, cp, report, "vehicle")
     keys, roles = _replay_trust(trust, report)
-    for index, _leaf, entry in vehicle:
+    for index, leaf, entry in vehicle:
         _check_signed(entry, index, keys, roles, report)
         report.entries.append(entry)
+        report.leaves[index] = leaf
     _check_chain(bundle.vin, vehicle, report)
     return report
 

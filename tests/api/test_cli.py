@@ -134,12 +134,16 @@ def test_a_monitor_follows_the_served_log_and_backs_the_buyer(server, tmp_path):
     state = tmp_path / "monitor"
     out = vinledger("monitor", url, "--vkey", vkey, "--state", str(state), "--once").stdout
     size = log_size(url)
-    assert out.startswith(f"checkpoint {size}: {size} new entries (1 vehicle), consistent")
+    assert out.startswith(f"checkpoint {size}: {size} new entries (1 vehicle), first poll")
 
+    # One more inspection after the monitor's poll: verify brings the monitor up first.
+    record = tmp_path / "r3.json"
+    record.write_text(json.dumps(inspection(day=3, km=42_000)))
+    vinledger("submit", str(record), "--key", str(key), "--url", url)
     bundle_url = f"{url}/vehicles/{VIN}/bundle"
     r = vinledger("verify", bundle_url, "--vkey", vkey, "--monitor", str(state), check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "all 2 entries of" in r.stdout
+    assert "all 3 entries of" in r.stdout
 
     # The newest inspection left out: the bundle still verifies alone, not with the monitor.
     bundle = httpx.get(bundle_url).json()

@@ -20,9 +20,10 @@ from core.keys import generate_private_key
 from ledger import merkle
 from ledger.bundle import decode_bundle, encode_bundle
 from ledger.checkpoint import Checkpoint
-from ledger.monitor import Monitor, MonitorAlert
+from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 from ledger.schema import EntryRow
 from ledger.signing import LogSigner
+from ledger.tiles import decode_entry_bundle, encode_entry_bundle
 from ledger.verify import verify_bundle, verify_bundle_bytes
 from tests.conftest import VIN, VIN2, inspection, maintenance, onboard, seed_two_vehicles
 
@@ -90,25 +91,40 @@ def test_an_entry_changed_after_its_checkpoint_is_an_alert_and_nothing_is_kept(
     assert [e.index for e in monitor.vin_chain(VIN)] == stored_chain(sqlite_ledger, VIN)[:-2]
 
 
-def test_forks_and_shrinks_are_alerts(client, monitor, sqlite_ledger):
-    seed_two_vehicles(sqlite_ledger, days=1)
-    cp = monitor.poll(fetcher(client))
+def serving(real, note: str):
+    """The log as ``real`` serves it, but with checkpoint ``note``."""
+    return lambda path: note.encode() if path == "/log/checkpoint" else real(path)
+
+
+def test_forks_are_alerts_and_an_older_consistent_checkpoint_is_only_stale(
+    client, monitor, sqlite_ledger
+):
+    shop, _ = seed_two_vehicles(sqlite_ledger, days=1)
     real = fetcher(client)
-    sign = sqlite_ledger.signer.sign
-    origin = monitor.checkpoint.origin
-
-    def serving(note: str):
-        return lambda path: note.encode() if path == "/log/checkpoint" else real(path)
-
+    first = monitor.poll(real).size
+    old_note = real("/log/checkpoint").decode()
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=k, day=9)) for k in (61_000, 62_000)])
+    middle = real("/log/checkpoint").decode()  # never polled
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=63_000, day=10))])
+    size = monitor.poll(real).size
+    sign, origin = sqlite_ledger.signer.sign, monitor.checkpoint.origin
     other_root = merkle.hash_leaf(b"another tree")
-    with pytest.raises(MonitorAlert, match=f"two checkpoints of size {cp.size}"):
-        monitor.poll(serving(sign(Checkpoint(origin, cp.size, other_root))))
-    with pytest.raises(MonitorAlert, match="the log shrank"):
-        monitor.poll(serving(sign(Checkpoint(origin, cp.size - 1, other_root))))
-    forged = sign(Checkpoint(origin, cp.size, other_root)).replace("— ", "— x", 1)
+
+    with pytest.raises(MonitorAlert, match=f"two checkpoints of size {size} with different"):
+        monitor.poll(serving(real, sign(Checkpoint(origin, size, other_root))))
+    with pytest.raises(MonitorAlert, match=f"two checkpoints of size {first} with different"):
+        monitor.poll(serving(real, sign(Checkpoint(origin, first, other_root))))
+    with pytest.raises(MonitorAlert, match=f"size {size - 1}, older than .* a fork"):
+        monitor.poll(serving(real, sign(Checkpoint(origin, size - 1, other_root))))
+    forged = sign(Checkpoint(origin, size, other_root)).replace("— ", "— x", 1)
     with pytest.raises(MonitorAlert, match="does not verify"):
-        monitor.poll(serving(forged))
-    assert monitor.size == cp.size
+        monitor.poll(serving(real, forged))
+    with pytest.raises(MonitorAlert, match="does not verify"):
+        monitor.poll(lambda path: b"\xff\xfe" if path == "/log/checkpoint" else real(path))
+    # A mirror or cache behind the log: older, but provably the same log.
+    assert monitor.poll(serving(real, old_note)).stale == first
+    assert monitor.poll(serving(real, middle)).stale == first + 2
+    assert monitor.size == size
 
 
 def test_a_bundle_that_leaves_out_an_entry_fails_with_a_monitor(client, monitor, sqlite_ledger):
@@ -156,7 +172,7 @@ def test_a_monitor_of_another_log_says_so(tmp_path, client, sqlite_ledger):
     m.compare(report)
     m.close()
     assert [f.check for f in report.failures] == ["monitor"]
-    assert "not of this log" in report.failures[0].detail
+    assert "holds a monitor of another log" in report.failures[0].detail
 
 
 def test_a_bundle_at_a_size_the_monitor_did_not_poll_needs_a_consistency_proof(
@@ -165,18 +181,129 @@ def test_a_bundle_at_a_size_the_monitor_did_not_poll_needs_a_consistency_proof(
     shop, _ = seed_two_vehicles(sqlite_ledger, days=1)
     monitor.poll(fetcher(client))
     sqlite_ledger.submit_now([shop.envelope(maintenance(km=90_000, day=20))])
-    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
-    assert report.checkpoint.size > monitor.size
+    data = client.get(f"/vehicles/{VIN}/bundle").content  # at a size never polled
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=95_000, day=21))])
+    monitor.poll(fetcher(client))
+    report = verify_bundle_bytes(data, sqlite_ledger.vkey)
+    assert report.checkpoint.size < monitor.size
     monitor.compare(report, fetcher(client))
-    assert report.ok, report.failures
-    assert "has not read past size" in report.findings[-1].detail
+    assert [f.check for f in report.failures] == ["monitor"]  # one newer entry since
+    assert "1 newer entries" in report.failures[0].detail
 
     def bent(path: str) -> bytes:
         body = json.loads(fetcher(client)(path))
         body["hashes"][0] = base64.b64encode(bytes(32)).decode()
         return json.dumps(body).encode()
 
-    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    report = verify_bundle_bytes(data, sqlite_ledger.vkey)
     monitor.compare(report, bent)
     assert [f.check for f in report.failures] == ["monitor"]
-    assert "does not prove the bundle's tree" in report.failures[0].detail
+    assert "does not prove them consistent" in report.failures[0].detail
+
+
+def test_a_bundle_newer_than_the_monitor_is_not_covered(client, monitor, sqlite_ledger):
+    shop, _ = seed_two_vehicles(sqlite_ledger, days=1)
+    monitor.poll(fetcher(client))
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=90_000, day=20))])
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report, fetcher(client))
+    assert [f.check for f in report.failures] == ["monitor"]
+    assert "newer than the monitor's" in report.failures[0].detail
+    monitor.poll(fetcher(client))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report, fetcher(client))
+    assert report.ok, report.failures
+
+
+def test_an_entry_of_another_tree_is_named(client, monitor, sqlite_ledger):
+    """Entries are compared by leaf hash, not only by index."""
+    seed_two_vehicles(sqlite_ledger, days=2)
+    monitor.poll(fetcher(client))
+    [first, *_] = monitor.vin_chain(VIN)
+    monitor.db.execute("UPDATE chains SET leaf = ? WHERE idx = ?", (bytes(32), first.index))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report)
+    details = [f.detail for f in report.failures]
+    assert any(f"leaves out entries {first.index} " in d for d in details), details
+    assert any(f"entries {first.index} of the bundle are not" in d for d in details), details
+
+
+def test_a_bundle_with_another_root_at_a_polled_size(client, monitor, sqlite_ledger):
+    seed_two_vehicles(sqlite_ledger, days=1)
+    monitor.poll(fetcher(client))
+    cp = monitor.checkpoint
+    note = sqlite_ledger.signer.sign(Checkpoint(cp.origin, cp.size, merkle.hash_leaf(b"x")))
+    monitor.db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, cp.size))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report)
+    assert "shows different trees to different readers" in report.failures[0].detail
+
+
+def served_with(real, change):
+    """The log as ``real`` serves it, with ``change`` applied to each entry tile's entries."""
+
+    def fetch(path: str) -> bytes:
+        body = real(path)
+        if path.startswith("/log/tile/entries/"):
+            return encode_entry_bundle(change(decode_entry_bundle(body)))
+        return body
+
+    return fetch
+
+
+def rewrite(entry: bytes, **fields) -> bytes:
+    obj = json.loads(entry)
+    obj.update(fields)
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda es: es[:-1], "holds"),  # one entry short
+        (lambda es: [es[1], es[0], *es[2:]], "entry 0 says its index is 1"),
+        (
+            lambda es: [rewrite(e, vin_seq=5) if json.loads(e)["vin"] else e for e in es],
+            "chain link is broken",
+        ),
+        (
+            lambda es: [
+                rewrite(e, vin=None, vin_seq=None, prev=None) if json.loads(e)["vin"] else e
+                for e in es
+            ],
+            "not a trust kind",
+        ),
+        (
+            lambda es: [rewrite(e, vin=VIN2) if json.loads(e)["vin"] == VIN else e for e in es],
+            f"but its record is a maintenance of VIN {VIN}",
+        ),
+    ],
+    ids=["short-tile", "swapped", "chain", "vin-dropped", "vin-relabelled"],
+)
+def test_entries_that_are_not_what_they_claim_are_alerts_and_nothing_is_kept(
+    client, monitor, sqlite_ledger, change, says
+):
+    seed_two_vehicles(sqlite_ledger, days=2)
+    with pytest.raises(MonitorAlert, match=says):
+        monitor.poll(served_with(fetcher(client), change))
+    assert monitor.size == 0
+    assert monitor.db.execute("SELECT count(*) FROM chains").fetchone() == (0,)
+    assert monitor.poll(fetcher(client)).size > 0  # the honest log is then read whole
+
+
+def test_one_poll_at_a_time_per_state_directory(tmp_path, client, sqlite_ledger):
+    import fcntl
+
+    seed_two_vehicles(sqlite_ledger, days=1)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
+    with open(tmp_path / "m" / "monitor.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(MonitorBusy, match="another monitor is polling"):
+            m.poll(fetcher(client))
+    assert m.poll(fetcher(client)).size > 0
+    m.close()
+
+
+def test_a_malformed_key_is_the_callers_mistake(tmp_path):
+    with pytest.raises(InvalidInput, match="verifier key is malformed"):
+        Monitor(tmp_path / "m", "not a key")
