@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from core.dsse import Envelope, payload_bytes
+from core.dsse import PAYLOAD_TYPE, Envelope, payload_bytes
 from core.errors import InvalidInput
 
 FORMAT_VERSION = 1
@@ -68,9 +68,11 @@ def decode_entry(data: bytes) -> Entry:
 def record_bytes(entry: Entry) -> bytes:
     """The JSON of the record an entry stands for.
 
-    The signed payload itself, or, for a report in a provider's own format, the
-    inspection record the ledger normalised it into (``derived.record``).
+    The signed payload itself, or, for a report in a provider's own format only, the
+    inspection record the ledger normalised it into (``derived.record``). A native
+    record is always read from what its submitter signed, whatever ``derived`` says.
     """
-    if isinstance(entry.derived, dict) and "record" in entry.derived:
+    native = entry.envelope.payload_type == PAYLOAD_TYPE
+    if not native and isinstance(entry.derived, dict) and "record" in entry.derived:
         return msgspec.json.encode(entry.derived["record"])
     return payload_bytes(entry.envelope)

@@ -31,6 +31,7 @@
   };
   // core/records.py: the trust-root kinds carry no VIN; the vehicle kinds are all the others
   // (today every one of them is signable by some role, so the role table names them all).
+  const PAYLOAD_TYPE = "application/vnd.vinledger.record+json"; // core/dsse.py: a native record
   const TRUST_KINDS = ["actor", "key_grant", "key_revoke"];
   const TRUST_FIELDS = { actor: ["actor_id", "name", "role", "upline"], key_grant: ["actor_id", "public_key", "key_id"], key_revoke: ["key_id", "reason"] };
   const VEHICLE_KINDS = [...new Set(Object.values(KINDS_BY_ROLE).flat())].filter((k) => !TRUST_KINDS.includes(k));
@@ -231,10 +232,12 @@
     }
   }
 
-  // entry.record_bytes: the signed payload, or the record the ledger normalised a provider's
-  // report into (derived.record); the latter is covered by the log, not the partner's signature.
+  // entry.record_bytes: the signed payload, or, for a provider's report in its own format only,
+  // the record the ledger normalised it into (derived.record), covered by the log, not the
+  // partner's signature. A native record is always read from what its submitter signed.
   function entryRecord(entry) {
-    if (entry.derived && Object.hasOwn(entry.derived, "record")) return entry.derived.record;
+    const native = entry.envelope.payloadType === PAYLOAD_TYPE;
+    if (!native && entry.derived && Object.hasOwn(entry.derived, "record")) return entry.derived.record;
     return parseJSON(payloadBytes(entry.envelope), "the payload");
   }
 

@@ -20,9 +20,9 @@ from core.keys import generate_private_key, key_id, public_key_raw
 from ledger import merkle
 from ledger.bundle import BUNDLE_FORMAT, Bundle, ProvedEntry, encode_bundle
 from ledger.checkpoint import Checkpoint
-from ledger.entry import FORMAT_VERSION, Entry, Signer, encode_entry
+from ledger.entry import FORMAT_VERSION, Entry, Signer, encode_entry, record_bytes
 from ledger.signing import LogSigner
-from ledger.verify import Report, verify_bundle_bytes
+from ledger.verify import Report, recompute_view, verify_bundle_bytes
 from tests.conftest import VIN, inspection
 
 LOG = LogSigner("test.vinledger.localhost/log", generate_private_key())
@@ -308,3 +308,19 @@ def test_a_trust_defect_fails_the_trust_check_naming_the_entry(name):
     assert not report.ok
     details = trust_failures(_findings(report), defect.index)
     assert any(defect.says in d for d in details), report.failures
+
+
+def test_a_native_record_is_read_from_what_was_signed_not_from_derived():
+    """``derived.record`` stands in only for a provider's own format; on a native record
+    a server could otherwise show the buyer facts nobody signed."""
+    signed = inspection(km=48_210)
+    unsigned = {**signed, "odometer_km": 9_999, "flags": {**signed["flags"], "flood": False}}
+    signed["flags"] = {**signed["flags"], "flood": True}
+    items = [*GENESIS, *ONBOARD, (signed, ACME, "acme", {"derived": {"record": unsigned}})]
+    report = verify_bundle_bytes(make_bundle(items), LOG.vkey)
+    assert report.ok, report.failures
+    [entry] = report.entries
+    assert json.loads(record_bytes(entry)) == signed
+    view = recompute_view(report)
+    assert "flood" in json.dumps(view["alerts"]) or "flood" in json.dumps(view)
+    assert "9999" not in json.dumps(view) and "9_999" not in json.dumps(view)
