@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS chains (
     leaf BLOB NOT NULL,
     PRIMARY KEY (vin, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
 """
 
 
@@ -259,7 +260,11 @@ class Monitor:
             if entry.index != index:
                 raise MonitorAlert(f"entry {index} says its index is {entry.index}")
             if entry.vin is None:
-                trust_record(entry)  # an actor, grant or revocation, signed as such
+                record = trust_record(entry)  # an actor, grant or revocation, signed as such
+                if record.kind == "key_revoke":
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO revocations VALUES (?, ?)", (record.key_id, index)
+                    )
                 return entry
             env = entry.envelope
             # A native record is read from what its submitter signed; a provider's
@@ -345,6 +350,12 @@ class Monitor:
                 f"entries {_listed(unknown)} of the bundle are not the entries of "
                 f"{report.vin} in the log the monitor read",
             )
+        if late := self._signed_after_revocation(report):
+            report.failed(
+                "monitor",
+                "signed with a key the log had revoked before: "
+                + "; ".join(f"entry {i} (key revoked at entry {r})" for i, r in late),
+            )
         if newer := [e.index for e in self.vin_chain(report.vin) if e.index >= cp.size]:
             report.failed(
                 "monitor",
@@ -357,7 +368,7 @@ class Monitor:
                 f"the bundle's checkpoint (size {cp.size}) is newer than the monitor's (size "
                 f"{mine.size}): entries after that are not covered; poll the monitor first",
             )
-        if missing or unknown or newer or cp.size > mine.size:
+        if missing or unknown or late or newer or cp.size > mine.size:
             return
         how = "the same root" if row is not None else "a consistency proof from the log"
         if row is None and fetch is None:
@@ -367,6 +378,18 @@ class Monitor:
             f"all {len(seen)} entries of {report.vin} the monitor saw up to size {upto}, "
             f"with the same leaf hashes ({how})",
         )
+
+    def _signed_after_revocation(self, report) -> list[tuple[int, int]]:
+        """(entry, revocation) for each bundle entry whose key the log had revoked before
+        it, as the monitor read the log: a bundle may leave the revocation out."""
+        late = []
+        for entry in report.entries:
+            row = self.db.execute(
+                "SELECT idx FROM revocations WHERE key_id = ?", (entry.signer.keyid,)
+            ).fetchone()
+            if row is not None and row[0] < entry.index:
+                late.append((entry.index, row[0]))
+        return late
 
 
 def _prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:

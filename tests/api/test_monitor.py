@@ -307,3 +307,24 @@ def test_one_poll_at_a_time_per_state_directory(tmp_path, client, sqlite_ledger)
 def test_a_malformed_key_is_the_callers_mistake(tmp_path):
     with pytest.raises(InvalidInput, match="verifier key is malformed"):
         Monitor(tmp_path / "m", "not a key")
+
+
+def test_a_bundle_that_leaves_out_a_revocation_fails_with_a_monitor(client, monitor, sqlite_ledger):
+    """The monitor keeps every revocation it reads; a bundle cannot hide one from it."""
+    shop, _ = seed_two_vehicles(sqlite_ledger, days=2)
+    revoked = sqlite_ledger.revoke_key(shop.keyid, "laptop stolen").index
+    monitor.poll(fetcher(client))
+    assert monitor.db.execute("SELECT key_id, idx FROM revocations").fetchall() == [
+        (shop.keyid, revoked)
+    ]
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report)
+    assert report.ok, report.failures  # every entry was signed before the revocation
+    # As if the log held the revocation before the first entry it signed, and the
+    # bundle had left it out: the monitor's record says so.
+    first = min(e.index for e in report.entries)
+    monitor.db.execute("UPDATE revocations SET idx = ? WHERE key_id = ?", (first - 1, shop.keyid))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    monitor.compare(report)
+    [failure] = report.failures
+    assert f"entry {first} (key revoked at entry {first - 1})" in failure.detail
