@@ -43,7 +43,7 @@ from ledger.audit_chunks import (
 from ledger.entry import Entry, decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
-from ledger.storage import Store
+from ledger.storage import Store, entry_facts
 from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
@@ -148,6 +148,7 @@ class _Replay:
         self.top = merkle.CompactRange(0, [])
 
     def add(self, s, found: Chunk, vkey: str) -> None:
+        self.s = s  # for the few references the replay looks up
         if found.error is not None and found.error[1] is not None and found.error[1] <= 1:
             # Entries 0 and 1 are replayed with the key entry 1 grants: a damaged entry 1
             # is reported as itself, not as a wrong signer of entry 0.
@@ -202,7 +203,7 @@ class _Replay:
                 offset += 1 << level
         return merkle.CompactRange(size, hashes).root()
 
-    def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind) -> None:
+    def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs) -> None:
         head = self.heads.get(vin)
         want_seq, want_prev = (0, None) if head is None else (head[0] + 1, head[1])
         if vin_seq != want_seq or prev != want_prev:
@@ -215,6 +216,36 @@ class _Replay:
         self.heads[vin] = (want_seq, leaf)
         if self.signatures:
             self._valid_key(index, keyid, actor_id, kind)
+            if refs is not None:
+                self._check_references(index, vin, actor_id, kind, refs)
+
+    def _check_references(self, index: int, vin: str, signer: str, kind: str, refs) -> None:
+        """As the sequencer (ledger.trust): a dealer's own sales; corrections, disputes
+        and complaints name an earlier entry of the same VIN, each as it may."""
+        dealer, ref = refs
+        role = self.actors[signer][1] if signer in self.actors else ""
+        if kind == "sale" and role != "operator" and dealer != signer:
+            raise AuditError(
+                f"entry {index}: the sale names dealer {dealer!r} but {signer!r} signed it",
+                index=index,
+            )
+        if ref is None:
+            return
+        facts = entry_facts(self.s, ref) if ref < index else None
+        if facts is None or facts[0] != vin:
+            raise AuditError(
+                f"entry {index}: it names entry {ref}, which is no earlier entry of VIN {vin}",
+                index=index,
+            )
+        _, author, target = facts
+        if kind == "correction" and role != "operator" and author != signer:
+            raise AuditError(
+                f"entry {index}: it corrects entry {ref}, signed by {author!r}; only that "
+                "signer or the operator may correct it",
+                index=index,
+            )
+        if kind == "complaint" and (target != "sale" or author != dealer):
+            raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
 
     def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
         key = self.keys.get(keyid)

@@ -38,7 +38,8 @@ class Chunk:
     # levels[L]: the hashes of the chunk's perfect subtrees of height L, left to right
     # (level 0: the leaf hashes). Empty when the chunk failed.
     levels: list[list[bytes]] = field(default_factory=list)
-    # Vehicle entries: (index, vin, vin_seq, prev leaf hash, leaf hash, keyid, actor, kind).
+    # Vehicle entries: (index, vin, vin_seq, prev leaf hash, leaf hash, keyid, actor, kind,
+    # references: see ``_references``, with signatures only).
     vehicle: list[tuple] = field(default_factory=list)
     # Trust entries (no VIN): (index, entry bytes), replayed in order.
     trust: list[tuple[int, bytes]] = field(default_factory=list)
@@ -124,11 +125,12 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             raise AuditError(f"entry {index}: a trust entry carries no VIN", index=index)
         else:
             prev = _prev_hash(entry, index)
-            out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind))
+            refs = None
             if keys is not None:
                 out.keys[keyid] = keys.get(keyid)
-                _check_vehicle_signature(entry, index, keys)
+                refs = _references(_check_vehicle_signature(entry, index, keys))
                 out.signatures += 1
+            out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs))
         leaves.append(leaf)
     if len(rows) < stop - start:
         # Rows came in order and matched their indexes, so the gap runs to ``stop``.
@@ -211,7 +213,20 @@ def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     return h.digest()
 
 
-def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]) -> None:
+def _references(record) -> tuple | None:
+    """What the replay checks of a record's references: (sale dealer, earlier entry)."""
+    if record.kind == "sale":
+        return (record.dealer, None)
+    if record.kind == "correction":
+        return (None, record.corrects)
+    if record.kind == "dispute":
+        return (None, record.disputes)
+    if record.kind == "complaint":
+        return (record.dealer, record.sale)
+    return None
+
+
+def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]):
     raw = keys.get(entry.signer.keyid)
     if raw is None:
         raise AuditError(f"entry {index}: signed with a key not valid at that index", index=index)
@@ -225,3 +240,4 @@ def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]) -
             f"entry {index}: the signed record's kind or VIN differs from the entry's",
             index=index,
         )
+    return record

@@ -103,8 +103,9 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
     trust = _included(bundle.trust, cp, report, "trust")
     vehicle = _included(bundle.entries, cp, report, "vehicle")
     keys, roles = _replay_trust(trust, report)
+    by_index = {index: entry for index, _, entry in vehicle}
     for index, leaf, entry in vehicle:
-        _check_signed(entry, index, keys, roles, report)
+        _check_signed(entry, index, keys, roles, by_index, report)
         report.entries.append(entry)
         report.leaves[index] = leaf
     _check_chain(bundle.vin, vehicle, report)
@@ -241,7 +242,7 @@ def _valid_key(keys: dict[str, _Key], entry: Entry, index: int) -> _Key:
     return key
 
 
-def _check_signed(entry: Entry, index: int, keys, roles, report: Report) -> None:
+def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Report) -> None:
     try:
         key = _valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
@@ -256,10 +257,38 @@ def _check_signed(entry: Entry, index: int, keys, roles, report: Report) -> None
                 else "an unknown actor"
             )
             raise VinledgerError(f"{who} may not sign {record.kind!r}")
+        _check_references(record, index, key.actor_id, role, by_index)
     except VinledgerError as err:
         report.failed("signature", f"entry {index} ({entry.kind}): {err}", index)
         return
     report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
+
+
+def _check_references(record, index: int, signer: str, role: str, by_index) -> None:
+    """What the sequencer checks of a record's references, from this VIN's entries.
+
+    A dealer records only its own sales; a correction (by the corrected entry's signer
+    or the operator), a dispute and a complaint name an earlier entry of the same VIN,
+    which the bundle therefore holds.
+    """
+    if record.kind == "sale" and role != "operator" and record.dealer != signer:
+        raise VinledgerError(f"the sale names dealer {record.dealer!r} but {signer!r} signed it")
+    target = {"correction": "corrects", "dispute": "disputes", "complaint": "sale"}.get(record.kind)
+    ref = getattr(record, target, None) if target else None
+    if ref is None:
+        return
+    earlier = by_index.get(ref)
+    if earlier is None or ref >= index:
+        raise VinledgerError(f"it names entry {ref}, which is no earlier entry of this VIN")
+    if record.kind == "correction" and role != "operator" and earlier.signer.actor_id != signer:
+        raise VinledgerError(
+            f"it corrects entry {ref}, signed by {earlier.signer.actor_id!r}; only that signer "
+            "or the operator may correct it"
+        )
+    if record.kind == "complaint" and (
+        earlier.kind != "sale" or earlier.signer.actor_id != record.dealer
+    ):
+        raise VinledgerError(f"entry {ref} is not a sale by {record.dealer!r}")
 
 
 def _check_chain(vin: str, vehicle, report: Report) -> None:

@@ -417,6 +417,27 @@
         if (!failures()) add(true, "trust", `${keys.size} keys and ${roles.size} actors replayed from genesis`);
       }
 
+      // What the sequencer checks of a record's references (ledger/verify.py
+      // _check_references): a dealer's own sales; a correction (by the corrected entry's
+      // signer or the operator), a dispute, a complaint name an earlier entry of this VIN.
+      const vehicleAt = new Map(vehicle.map((v) => [v.index, v.entry]));
+      const checkReferences = (rec, index, signer, role) => {
+        if (rec.kind === "sale" && role !== "operator" && rec.dealer !== signer) {
+          fail(`the sale names dealer '${rec.dealer}' but '${signer}' signed it`);
+        }
+        const field = { correction: "corrects", dispute: "disputes", complaint: "sale" }[rec.kind];
+        const ref = field === undefined ? null : rec[field];
+        if (ref === null || ref === undefined) return;
+        const earlier = vehicleAt.get(ref);
+        if (earlier === undefined || ref >= index) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
+        if (rec.kind === "correction" && role !== "operator" && earlier.signer.actor_id !== signer) {
+          fail(`it corrects entry ${ref}, signed by '${earlier.signer.actor_id}'; only that signer or the operator may correct it`);
+        }
+        if (rec.kind === "complaint" && (earlier.kind !== "sale" || earlier.signer.actor_id !== rec.dealer)) {
+          fail(`entry ${ref} is not a sale by '${rec.dealer}'`);
+        }
+      };
+
       // Vehicle entries: key valid at the index, signature, record matches, role may sign it.
       for (const { index, entry } of vehicle) {
         try {
@@ -427,6 +448,7 @@
           if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
           const role = roles.get(key.actor) || "";
           if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`${role ? (/^[aeiou]/.test(role) ? "an " : "a ") + role : "an unknown actor"} may not sign '${rec.kind}'`);
+          checkReferences(rec, index, key.actor, role);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
           add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);

@@ -218,3 +218,21 @@ def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
         if not named or _outline(findings) != _outline(python):
             differ[name] = {"browser": findings, "python": python}
     assert differ == {}, differ
+
+
+def test_the_page_script_checks_references_as_python_does(demo, page):
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_verify_references import DEFECTS, WELL_FORMED, signature_failures
+    from tests.ledger.test_verify_trust import LOG, make_bundle
+
+    findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
+    assert findings and all(f["ok"] for f in findings), findings
+    differ = {}
+    for name, defect in DEFECTS.items():
+        bundle = make_bundle(defect.items)
+        findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
+        python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
+        named = any(defect.says in d for d in signature_failures(findings, defect.index))
+        if not named or _outline(findings) != _outline(python):
+            differ[name] = {"browser": findings, "python": python}
+    assert differ == {}, differ

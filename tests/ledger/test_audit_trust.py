@@ -22,6 +22,7 @@ from ledger.checkpoint import Checkpoint
 from ledger.entry import decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow
 from ledger.storage import Store
+from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
 from tests.ledger.test_verify_trust import DEFECTS, LOG, WELL_FORMED, encode_items
 
 
@@ -113,4 +114,22 @@ def test_a_trust_defect_fails_the_audit_naming_the_entry(store, name):
         audit(store, LOG.vkey, signatures=False)
     assert err.value.index == defect.index, str(err.value)
     assert str(err.value).startswith(f"entry {defect.index}")
+    assert defect.says in str(err.value)
+
+
+def test_a_log_whose_references_hold_passes(store):
+    from tests.ledger.test_verify_references import WELL_FORMED as REFERENCES
+
+    write_log(store, REFERENCES)
+    for jobs in (1, 2):
+        assert audit(store, LOG.vkey, jobs=jobs, chunk=4).size == len(REFERENCES)
+
+
+@pytest.mark.parametrize("name", REFERENCE_DEFECTS)
+def test_a_broken_reference_fails_the_audit_naming_the_entry(store, name):
+    defect = REFERENCE_DEFECTS[name]
+    write_log(store, defect.items)
+    with pytest.raises(AuditError) as err:
+        audit(store, LOG.vkey)
+    assert err.value.index == defect.index, str(err.value)
     assert defect.says in str(err.value)

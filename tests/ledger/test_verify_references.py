@@ -1,0 +1,124 @@
+"""The offline verifiers check what a vehicle record references, as the sequencer does.
+
+A dealer records only its own sales; a correction (by the corrected entry's signer or
+the operator), a dispute and a complaint name an earlier entry of the same VIN, which
+a bundle therefore holds. Each defect is one such rule broken in an otherwise valid,
+hand-made bundle; tests/api/test_browser.py feeds the same bundles to verify.js.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from core.keys import generate_private_key
+from ledger.verify import verify_bundle_bytes
+from tests.conftest import VIN, inspection
+from tests.ledger.test_verify_trust import (
+    ACME,
+    BY_OPERATOR,
+    GENESIS,
+    LOG,
+    ONBOARD,
+    actor,
+    grant,
+    make_bundle,
+)
+
+BRAVO = generate_private_key()
+LOTUS = generate_private_key()
+AT = "2026-06-01T10:00:00Z"
+
+PARTIES = [
+    *GENESIS,
+    *ONBOARD,  # acme, inspector: entries 2, 3
+    (actor("bravo", "inspector"), *BY_OPERATOR),
+    (grant("bravo", BRAVO), *BY_OPERATOR),
+    (actor("lotus", "dealer"), *BY_OPERATOR),
+    (grant("lotus", LOTUS), *BY_OPERATOR),
+]
+FIRST = len(PARTIES)  # the index of the first vehicle entry
+INSPECTION = (inspection(km=48_000), ACME, "acme")
+
+
+def vehicle(kind: str, **fields) -> dict:
+    return {"kind": kind, "vin": VIN, "occurred_at": AT, **fields}
+
+
+def sale(dealer: str) -> dict:
+    return vehicle("sale", odometer_km=48_100, dealer=dealer)
+
+
+def correction(corrects: int) -> dict:
+    return vehicle("correction", corrects=corrects, reason="typo", fields={"odometer_km": 48_001})
+
+
+class Defect(NamedTuple):
+    items: list
+    index: int  # the entry the failed "signature" finding must name
+    says: str
+
+
+DEFECTS = {
+    "a-sale-naming-another-dealer": Defect(
+        [*PARTIES, INSPECTION, (sale("bay-auto"), LOTUS, "lotus")], FIRST + 1, "names dealer"
+    ),
+    "a-correction-by-another-partner": Defect(
+        [*PARTIES, INSPECTION, (correction(FIRST), BRAVO, "bravo")], FIRST + 1, "only that signer"
+    ),
+    "a-correction-of-no-entry-of-this-vin": Defect(
+        [*PARTIES, INSPECTION, (correction(3), ACME, "acme")], FIRST + 1, "no earlier entry"
+    ),
+    "a-dispute-of-a-later-entry": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (vehicle("dispute", disputes=FIRST + 2, reason="doubtful"), *BY_OPERATOR),
+            (inspection(km=48_500, day=9), ACME, "acme"),
+        ],
+        FIRST + 1,
+        "no earlier entry",
+    ),
+    "a-complaint-naming-an-inspection-as-sale": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (vehicle("complaint", dealer="lotus", sale=FIRST, summary="x"), *BY_OPERATOR),
+        ],
+        FIRST + 1,
+        "is not a sale by",
+    ),
+}
+
+WELL_FORMED = [
+    *PARTIES,
+    INSPECTION,
+    (correction(FIRST), ACME, "acme"),  # by its own signer
+    (correction(FIRST), *BY_OPERATOR),  # or by the operator
+    (sale("lotus"), LOTUS, "lotus"),
+    (vehicle("dispute", disputes=FIRST, reason="doubtful"), *BY_OPERATOR),
+    (vehicle("complaint", dealer="lotus", sale=FIRST + 3, summary="late papers"), *BY_OPERATOR),
+]
+
+
+def signature_failures(findings: list[dict], index: int) -> list[str]:
+    return [
+        f["detail"]
+        for f in findings
+        if not f["ok"] and f["check"] == "signature" and f["index"] == index
+    ]
+
+
+def test_a_bundle_whose_references_hold_verifies():
+    report = verify_bundle_bytes(make_bundle(WELL_FORMED), LOG.vkey)
+    assert report.ok, report.failures
+
+
+@pytest.mark.parametrize("name", DEFECTS)
+def test_a_broken_reference_fails_the_entry(name):
+    defect = DEFECTS[name]
+    report = verify_bundle_bytes(make_bundle(defect.items), LOG.vkey)
+    findings = [vars(f) for f in report.findings]
+    details = signature_failures(findings, defect.index)
+    assert any(defect.says in d for d in details), report.failures
