@@ -364,10 +364,27 @@ def _check_trust_tables(s, keys: dict, actors: dict) -> None:
         r.actor_id: (r.name, r.role, r.upline, r.idx) for r in s.execute(select(ActorRow)).scalars()
     }
     if stored_actors != actors:
-        raise AuditError("actors table differs from the actor entries in the log")
+        which = _first_difference(stored_actors, actors)
+        raise AuditError(f"actors table differs from the actor entries in the log: {which}")
     stored_keys = {
         r.key_id: [r.actor_id, r.public_key, r.granted_idx, r.revoked_idx]
         for r in s.execute(select(KeyRow)).scalars()
     }
     if stored_keys != keys:
-        raise AuditError("keys table differs from the key grants and revocations in the log")
+        which = _first_difference(stored_keys, keys)
+        raise AuditError(
+            f"keys table differs from the key grants and revocations in the log: {which}"
+        )
+
+
+def _first_difference(stored: dict, replayed: dict) -> str:
+    """Which row of a trust table is not what the log's entries make it, in words."""
+    for key in sorted(set(stored) | set(replayed)):
+        name = key[:16] + "…" if len(key) > 20 else key
+        if key not in replayed:
+            return f"row {name!r} has no entry in the log"
+        if key not in stored:
+            return f"row {name!r} is missing"
+        if stored[key] != replayed[key]:
+            return f"row {name!r} is not as its entries make it"
+    return "no row differs"

@@ -223,3 +223,17 @@ def test_a_column_of_the_wrong_type_names_its_chunk(sqlite_ledger):
     for jobs in (1, 2):
         with pytest.raises(AuditError, match="entries 4–7: a stored row cannot be read"):
             audit(sqlite_ledger.store, sqlite_ledger.vkey, chunk=4, jobs=jobs)
+
+
+def test_a_changed_trust_table_row_is_named(chunked):
+    from ledger.schema import ActorRow
+
+    with chunked.store.writer.begin() as s:
+        s.get(ActorRow, "acme").name = "Acme Renamed"
+    with pytest.raises(AuditError, match="actors table differs .*: row 'acme' is not as its"):
+        chunked.audit()
+    with chunked.store.writer.begin() as s:
+        s.get(ActorRow, "acme").name = "Acme"
+        s.add(ActorRow(actor_id="ghost", name="Ghost", role="operator", upline=None, idx=0))
+    with pytest.raises(AuditError, match="row 'ghost' has no entry in the log"):
+        chunked.audit()
