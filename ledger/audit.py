@@ -229,6 +229,10 @@ class _Replay:
                 f"entry {index}: the sale names dealer {dealer!r} but {signer!r} signed it",
                 index=index,
             )
+        if kind == "complaint" and self.actors.get(dealer, ("", ""))[1] != "dealer":
+            raise AuditError(
+                f"entry {index}: the complaint names {dealer!r}, who is not a dealer", index=index
+            )
         if ref is None:
             return
         facts = entry_facts(self.s, ref) if ref < index else None

@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT
 """
 
 
+# Version 1: revocations are kept. A state of an earlier version lacks them.
+_VERSION = 1
+
+
 class MonitorAlert(VinledgerError):
     """The log did something a log must never do; the monitor's state is unchanged."""
 
@@ -119,6 +123,14 @@ class Monitor:
         self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
         self.db.executescript(_SCHEMA)
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+            if self.size > 0:  # read before revocations were kept: they are missing
+                self.db.close()
+                raise InvalidInput(
+                    f"{state_dir} was made by an earlier vinledger monitor, which kept no key "
+                    "revocations; move it aside and poll again to read the log from the start"
+                )
+            self.db.execute(f"PRAGMA user_version = {_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -380,10 +392,11 @@ class Monitor:
         )
 
     def _signed_after_revocation(self, report) -> list[tuple[int, int]]:
-        """(entry, revocation) for each bundle entry whose key the log had revoked before
-        it, as the monitor read the log: a bundle may leave the revocation out."""
+        """(entry, revocation) for each bundle entry, vehicle or trust, whose key the log
+        had revoked before it, as the monitor read the log: a bundle may leave the
+        revocation out (and with it, e.g., a grant an operator's revoked key signed)."""
         late = []
-        for entry in report.entries:
+        for entry in [*report.trust, *report.entries]:
             row = self.db.execute(
                 "SELECT idx FROM revocations WHERE key_id = ?", (entry.signer.keyid,)
             ).fetchone()

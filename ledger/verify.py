@@ -55,6 +55,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     leaves: dict[int, bytes] = field(default_factory=dict)  # of ``entries``, by index
+    trust: list[Entry] = field(default_factory=list)  # the trust entries proved included
 
     @property
     def ok(self) -> bool:
@@ -103,6 +104,7 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
     trust = _included(bundle.trust, cp, report, "trust")
     vehicle = _included(bundle.entries, cp, report, "vehicle")
     keys, roles = _replay_trust(trust, report)
+    report.trust = [entry for _, _, entry in trust]
     by_index = {index: entry for index, _, entry in vehicle}
     for index, leaf, entry in vehicle:
         _check_signed(entry, index, keys, roles, by_index, report)
@@ -278,7 +280,7 @@ def _check_references(record, index: int, signer: str, role: str, by_index) -> N
     if ref is None:
         return
     earlier = by_index.get(ref)
-    if earlier is None or ref >= index:
+    if earlier is None or ref >= index or earlier.vin != record.vin:
         raise VinledgerError(f"it names entry {ref}, which is no earlier entry of this VIN")
     if record.kind == "correction" and role != "operator" and earlier.signer.actor_id != signer:
         raise VinledgerError(

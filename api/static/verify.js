@@ -426,10 +426,12 @@
           fail(`the sale names dealer '${rec.dealer}' but '${signer}' signed it`);
         }
         const field = { correction: "corrects", dispute: "disputes", complaint: "sale" }[rec.kind];
-        const ref = field === undefined ? null : rec[field];
-        if (ref === null || ref === undefined) return;
+        if (field === undefined) return;
+        const ref = rec[field];
+        if (rec.kind === "complaint" && (ref === null || ref === undefined)) return; // the only optional one
+        if (!INT(ref) || ref < 0) fail(`invalid record: ${field} is not an entry index`);
         const earlier = vehicleAt.get(ref);
-        if (earlier === undefined || ref >= index) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
+        if (earlier === undefined || ref >= index || earlier.vin !== rec.vin) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
         if (rec.kind === "correction" && role !== "operator" && earlier.signer.actor_id !== signer) {
           fail(`it corrects entry ${ref}, signed by '${earlier.signer.actor_id}'; only that signer or the operator may correct it`);
         }

@@ -328,3 +328,29 @@ def test_a_bundle_that_leaves_out_a_revocation_fails_with_a_monitor(client, moni
     monitor.compare(report)
     [failure] = report.failures
     assert f"entry {first} (key revoked at entry {first - 1})" in failure.detail
+
+
+def test_a_trust_entry_signed_after_its_keys_revocation_fails_with_a_monitor(
+    client, monitor, sqlite_ledger
+):
+    seed_two_vehicles(sqlite_ledger, days=1)
+    monitor.poll(fetcher(client))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    grant = max(e.index for e in report.trust)  # a grant the operator key signed
+    operator_key = next(e for e in report.trust if e.index == grant).signer.keyid
+    # As if the log had revoked the operator's key before that grant, and the bundle
+    # had left the revocation out.
+    monitor.db.execute("INSERT INTO revocations VALUES (?, ?)", (operator_key, grant - 1))
+    monitor.compare(report)
+    [failure] = report.failures
+    assert f"entry {grant} (key revoked at entry {grant - 1})" in failure.detail
+
+
+def test_a_state_directory_of_an_earlier_monitor_is_refused(tmp_path, client, sqlite_ledger):
+    seed_two_vehicles(sqlite_ledger, days=1)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
+    m.poll(fetcher(client))
+    m.db.execute("PRAGMA user_version = 0")  # as an earlier monitor left it
+    m.close()
+    with pytest.raises(InvalidInput, match="kept no key revocations"):
+        Monitor(tmp_path / "m", sqlite_ledger.vkey)

@@ -230,7 +230,7 @@ def test_a_changed_trust_table_row_is_named(chunked):
 
     with chunked.store.writer.begin() as s:
         s.get(ActorRow, "acme").name = "Acme Renamed"
-    with pytest.raises(AuditError, match="actors table differs .*: row 'acme' is not as its"):
+    with pytest.raises(AuditError, match=r"actors table differs .*: row 'acme' is not as its"):
         chunked.audit()
     with chunked.store.writer.begin() as s:
         s.get(ActorRow, "acme").name = "Acme"

@@ -23,7 +23,7 @@ from ledger.entry import decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow
 from ledger.storage import Store
 from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
-from tests.ledger.test_verify_trust import DEFECTS, LOG, WELL_FORMED, encode_items
+from tests.ledger.test_verify_trust import BY_OPERATOR, DEFECTS, LOG, WELL_FORMED, encode_items
 
 
 def write_log(store: Store, items) -> None:
@@ -133,3 +133,14 @@ def test_a_broken_reference_fails_the_audit_naming_the_entry(store, name):
         audit(store, LOG.vkey)
     assert err.value.index == defect.index, str(err.value)
     assert defect.says in str(err.value)
+
+
+def test_a_complaint_naming_no_dealer_fails_the_audit(store):
+    """A bundle carries no actor entry for a dealer that signed nothing of its VIN, so
+    only the audit can refuse a complaint about someone who is no dealer."""
+    from tests.ledger.test_verify_references import FIRST, INSPECTION, PARTIES, vehicle
+
+    complaint = vehicle("complaint", dealer="acme", summary="not a dealer at all")
+    write_log(store, [*PARTIES, INSPECTION, (complaint, *BY_OPERATOR)])
+    with pytest.raises(AuditError, match=f"entry {FIRST + 1}: the complaint names 'acme'"):
+        audit(store, LOG.vkey)

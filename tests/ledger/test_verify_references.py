@@ -28,6 +28,7 @@ from tests.ledger.test_verify_trust import (
 
 BRAVO = generate_private_key()
 LOTUS = generate_private_key()
+ORBIT = generate_private_key()
 AT = "2026-06-01T10:00:00Z"
 
 PARTIES = [
@@ -37,6 +38,8 @@ PARTIES = [
     (grant("bravo", BRAVO), *BY_OPERATOR),
     (actor("lotus", "dealer"), *BY_OPERATOR),
     (grant("lotus", LOTUS), *BY_OPERATOR),
+    (actor("orbit", "dealer"), *BY_OPERATOR),
+    (grant("orbit", ORBIT), *BY_OPERATOR),
 ]
 FIRST = len(PARTIES)  # the index of the first vehicle entry
 INSPECTION = (inspection(km=48_000), ACME, "acme")
@@ -80,6 +83,30 @@ DEFECTS = {
         FIRST + 1,
         "no earlier entry",
     ),
+    "a-correction-of-nothing": Defect(
+        [*PARTIES, INSPECTION, ({**correction(FIRST), "corrects": None}, ACME, "acme")],
+        FIRST + 1,
+        "corrects",
+    ),
+    "a-dispute-without-its-entry": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            ({"kind": "dispute", "vin": VIN, "occurred_at": AT, "reason": "x"}, *BY_OPERATOR),
+        ],
+        FIRST + 1,
+        "disputes",
+    ),
+    "a-complaint-naming-another-dealers-sale": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus"),
+            (vehicle("complaint", dealer="orbit", sale=FIRST + 1, summary="x"), *BY_OPERATOR),
+        ],
+        FIRST + 2,
+        "is not a sale by 'orbit'",
+    ),
     "a-complaint-naming-an-inspection-as-sale": Defect(
         [
             *PARTIES,
@@ -99,6 +126,8 @@ WELL_FORMED = [
     (sale("lotus"), LOTUS, "lotus"),
     (vehicle("dispute", disputes=FIRST, reason="doubtful"), *BY_OPERATOR),
     (vehicle("complaint", dealer="lotus", sale=FIRST + 3, summary="late papers"), *BY_OPERATOR),
+    (correction(FIRST + 1), ACME, "acme"),  # a correction of a correction
+    (vehicle("complaint", dealer="orbit", summary="rude on the phone"), *BY_OPERATOR),
 ]
 
 
