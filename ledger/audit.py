@@ -43,7 +43,7 @@ from ledger.audit_chunks import (
 from ledger.entry import Entry, decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
-from ledger.storage import Store, entry_facts
+from ledger.storage import Store, entry_facts, entry_leaf_and_data
 from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
@@ -144,6 +144,7 @@ class _Replay:
         self.keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
         self.actors: dict[str, tuple[str, str, str | None, int]] = {}
         self.verified = 0
+        self.last_claim: tuple | None = None  # (index, sale, policy) of the latest claim
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
 
@@ -220,9 +221,10 @@ class _Replay:
                 self._check_references(index, vin, actor_id, kind, refs)
 
     def _check_references(self, index: int, vin: str, signer: str, kind: str, refs) -> None:
-        """As the sequencer (ledger.trust): a dealer's own sales; corrections, disputes
-        and complaints name an earlier entry of the same VIN, each as it may."""
-        dealer, ref = refs
+        """As the sequencer (ledger.trust, plugins.claims): a dealer's own sales;
+        corrections, disputes, complaints and claims name an earlier entry of the same
+        VIN, each as it may; a decision comes right after the claim it decides."""
+        dealer, ref, policy, sale = refs
         role = self.actors[signer][1] if signer in self.actors else ""
         if kind == "sale" and role != "operator" and dealer != signer:
             raise AuditError(
@@ -233,6 +235,21 @@ class _Replay:
             raise AuditError(
                 f"entry {index}: the complaint names {dealer!r}, who is not a dealer", index=index
             )
+        if kind == "claim_decision":
+            claim = self.last_claim
+            if ref != index - 1 or claim is None or claim[0] != ref:
+                raise AuditError(
+                    f"entry {index}: it decides entry {ref}, but a decision comes right "
+                    "after its claim",
+                    index=index,
+                )
+            if claim[1:] != (sale, policy):
+                raise AuditError(
+                    f"entry {index}: it names sale {sale} and policy {policy!r}; the claim it "
+                    f"decides names sale {claim[1]} and policy {claim[2]!r}",
+                    index=index,
+                )
+            return
         if ref is None:
             return
         facts = entry_facts(self.s, ref) if ref < index else None
@@ -250,6 +267,25 @@ class _Replay:
             )
         if kind == "complaint" and (target != "sale" or author != dealer):
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
+        if kind in ("return_request", "warranty_claim"):
+            self._check_claim(index, ref, policy, signer, role, author, target)
+
+    def _check_claim(self, index, sale, policy, signer, role, author, target) -> None:
+        if target != "sale":
+            raise AuditError(f"entry {index}: entry {sale} is not a sale", index=index)
+        if role != "operator" and author != signer:
+            raise AuditError(
+                f"entry {index}: sale {sale} was recorded by {author!r}; a dealer files "
+                "claims only on its own sales",
+                index=index,
+            )
+        derived = decode_entry(entry_leaf_and_data(self.s, sale)[1]).derived
+        terms = derived.get("terms") if isinstance(derived, dict) else None
+        if policy not in {t.get("policy") for t in terms or () if isinstance(t, dict)}:
+            raise AuditError(
+                f"entry {index}: sale {sale} carries no policy {policy!r}", index=index
+            )
+        self.last_claim = (index, sale, policy)
 
     def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
         key = self.keys.get(keyid)

@@ -214,15 +214,20 @@ def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
 
 
 def _references(record) -> tuple | None:
-    """What the replay checks of a record's references: (sale dealer, earlier entry)."""
-    if record.kind == "sale":
-        return (record.dealer, None)
-    if record.kind == "correction":
-        return (None, record.corrects)
-    if record.kind == "dispute":
-        return (None, record.disputes)
-    if record.kind == "complaint":
-        return (record.dealer, record.sale)
+    """What the replay checks of a record's references: (dealer, entry, policy, sale)."""
+    kind = record.kind
+    if kind == "sale":
+        return (record.dealer, None, None, None)
+    if kind == "correction":
+        return (None, record.corrects, None, None)
+    if kind == "dispute":
+        return (None, record.disputes, None, None)
+    if kind == "complaint":
+        return (record.dealer, record.sale, None, None)
+    if kind in ("return_request", "warranty_claim"):
+        return (None, record.sale, record.policy, None)
+    if kind == "claim_decision":
+        return (None, record.claim, record.policy, record.sale)
     return None
 
 

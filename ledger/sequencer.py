@@ -265,17 +265,20 @@ class Sequencer:
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         return outcomes
 
-    def _place(self, b: Batch, sub: Submission, genesis: bool) -> VinledgerError | tuple[int, bool]:
+    def _place(
+        self, b: Batch, sub: Submission, genesis: bool, followed: bool = False
+    ) -> VinledgerError | tuple[int, bool]:
         """Check one submission against the log as it stands and give it an index.
 
-        Answers the error, or the index and whether this call created the entry.
+        ``followed``: the ledger's own entry right after the one it follows (a claim's
+        decision). Answers the error, or the index and whether this call created it.
         """
         try:
             if sub.digest in b.digests:
                 return b.digests[sub.digest], False
             if sub.digest in b.existing:
                 return b.existing[sub.digest], False
-            actor_id = authorise(b, sub, genesis)
+            actor_id = authorise(b, sub, genesis, followed)
             followers: list[Submission] = []
             if self.follow is not None and sub.record.kind in self.follow.kinds:
                 b.write_entries()
@@ -329,7 +332,7 @@ class Sequencer:
             )
             b.unwritten += 1
             for follower in followers:
-                outcome = self._place(b, follower, genesis)
+                outcome = self._place(b, follower, genesis, followed=True)
                 if isinstance(outcome, VinledgerError):  # the ledger's own entry: a bug
                     raise RuntimeError(f"the ledger could not append its own entry: {outcome}")
             return index, True

@@ -27,9 +27,18 @@ _INSERT_KEY = insert(KeyRow.__table__)
 _KEYS = KeyRow.__table__
 
 
-def authorise(b: Batch, sub: Submission, genesis: bool) -> str:
-    """The actor behind ``sub`` if its key is valid now and its role may do this."""
+def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) -> str:
+    """The actor behind ``sub`` if its key is valid now and its role may do this.
+
+    A claim's decision is only ever the ledger's own entry right after the claim
+    (``followed``): the policy plugin decides it, nobody submits one.
+    """
     record = sub.record
+    if record.kind == "claim_decision" and not followed:
+        raise Forbidden(
+            "a claim decision is appended by the ledger right after the claim it decides; "
+            "submit the return_request or warranty_claim instead"
+        )
     if genesis:
         # The first two entries of a log grant the operator its own key.
         if record.kind == "actor":

@@ -266,31 +266,68 @@ def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Repor
     report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
 
 
+CLAIMS = ("return_request", "warranty_claim")
+
+
 def _check_references(record, index: int, signer: str, role: str, by_index) -> None:
     """What the sequencer checks of a record's references, from this VIN's entries.
 
     A dealer records only its own sales; a correction (by the corrected entry's signer
     or the operator), a dispute and a complaint name an earlier entry of the same VIN,
-    which the bundle therefore holds.
+    which the bundle therefore holds; a claim names a sale of its own signer (or the
+    operator) carrying its policy; a decision comes right after the claim it decides.
     """
     if record.kind == "sale" and role != "operator" and record.dealer != signer:
         raise VinledgerError(f"the sale names dealer {record.dealer!r} but {signer!r} signed it")
-    target = {"correction": "corrects", "dispute": "disputes", "complaint": "sale"}.get(record.kind)
-    ref = getattr(record, target, None) if target else None
-    if ref is None:
-        return
+    if record.kind == "correction":
+        earlier = _earlier(by_index, record.corrects, index, record.vin)
+        if role != "operator" and earlier.signer.actor_id != signer:
+            raise VinledgerError(
+                f"it corrects entry {record.corrects}, signed by "
+                f"{earlier.signer.actor_id!r}; only that signer or the operator may correct it"
+            )
+    elif record.kind == "dispute":
+        _earlier(by_index, record.disputes, index, record.vin)
+    elif record.kind == "complaint" and record.sale is not None:
+        earlier = _earlier(by_index, record.sale, index, record.vin)
+        if earlier.kind != "sale" or earlier.signer.actor_id != record.dealer:
+            raise VinledgerError(f"entry {record.sale} is not a sale by {record.dealer!r}")
+    elif record.kind in CLAIMS:
+        _check_claim(record, index, signer, role, by_index)
+    elif record.kind == "claim_decision":
+        claim = by_index.get(record.claim)
+        if record.claim != index - 1 or claim is None or claim.kind not in CLAIMS:
+            raise VinledgerError(
+                f"it decides entry {record.claim}, but a decision comes right after its claim"
+            )
+        decided = parse_record(record_bytes(claim))
+        if (decided.sale, decided.policy) != (record.sale, record.policy):
+            raise VinledgerError(
+                f"it names sale {record.sale} and policy {record.policy!r}; the claim it "
+                f"decides names sale {decided.sale} and policy {decided.policy!r}"
+            )
+
+
+def _earlier(by_index, ref: int, index: int, vin: str) -> Entry:
     earlier = by_index.get(ref)
-    if earlier is None or ref >= index or earlier.vin != record.vin:
+    if earlier is None or ref >= index or earlier.vin != vin:
         raise VinledgerError(f"it names entry {ref}, which is no earlier entry of this VIN")
-    if record.kind == "correction" and role != "operator" and earlier.signer.actor_id != signer:
+    return earlier
+
+
+def _check_claim(record, index: int, signer: str, role: str, by_index) -> None:
+    sale = _earlier(by_index, record.sale, index, record.vin)
+    if sale.kind != "sale":
+        raise VinledgerError(f"entry {record.sale} is not a sale")
+    if role != "operator" and sale.signer.actor_id != signer:
         raise VinledgerError(
-            f"it corrects entry {ref}, signed by {earlier.signer.actor_id!r}; only that signer "
-            "or the operator may correct it"
+            f"sale {record.sale} was recorded by {sale.signer.actor_id!r}; a dealer files "
+            "claims only on its own sales"
         )
-    if record.kind == "complaint" and (
-        earlier.kind != "sale" or earlier.signer.actor_id != record.dealer
-    ):
-        raise VinledgerError(f"entry {ref} is not a sale by {record.dealer!r}")
+    terms = sale.derived.get("terms") if isinstance(sale.derived, dict) else None
+    stated = {t.get("policy") for t in terms or () if isinstance(t, dict)}
+    if record.policy not in stated:
+        raise VinledgerError(f"sale {record.sale} carries no policy {record.policy!r}")
 
 
 def _check_chain(vin: str, vehicle, report: Report) -> None:

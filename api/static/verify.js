@@ -421,22 +421,44 @@
       // _check_references): a dealer's own sales; a correction (by the corrected entry's
       // signer or the operator), a dispute, a complaint name an earlier entry of this VIN.
       const vehicleAt = new Map(vehicle.map((v) => [v.index, v.entry]));
-      const checkReferences = (rec, index, signer, role) => {
+      const CLAIMS = ["return_request", "warranty_claim"];
+      const earlierEntry = (ref, index, vin, field) => {
+        if (!INT(ref) || ref < 0) fail(`invalid record: ${field} is not an entry index`);
+        const earlier = vehicleAt.get(ref);
+        if (earlier === undefined || ref >= index || earlier.vin !== vin) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
+        return earlier;
+      };
+      const checkReferences = async (rec, index, signer, role) => {
         if (rec.kind === "sale" && role !== "operator" && rec.dealer !== signer) {
           fail(`the sale names dealer '${rec.dealer}' but '${signer}' signed it`);
         }
-        const field = { correction: "corrects", dispute: "disputes", complaint: "sale" }[rec.kind];
-        if (field === undefined) return;
-        const ref = rec[field];
-        if (rec.kind === "complaint" && (ref === null || ref === undefined)) return; // the only optional one
-        if (!INT(ref) || ref < 0) fail(`invalid record: ${field} is not an entry index`);
-        const earlier = vehicleAt.get(ref);
-        if (earlier === undefined || ref >= index || earlier.vin !== rec.vin) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
-        if (rec.kind === "correction" && role !== "operator" && earlier.signer.actor_id !== signer) {
-          fail(`it corrects entry ${ref}, signed by '${earlier.signer.actor_id}'; only that signer or the operator may correct it`);
-        }
-        if (rec.kind === "complaint" && (earlier.kind !== "sale" || earlier.signer.actor_id !== rec.dealer)) {
-          fail(`entry ${ref} is not a sale by '${rec.dealer}'`);
+        if (rec.kind === "correction") {
+          const earlier = earlierEntry(rec.corrects, index, rec.vin, "corrects");
+          if (role !== "operator" && earlier.signer.actor_id !== signer) {
+            fail(`it corrects entry ${rec.corrects}, signed by '${earlier.signer.actor_id}'; only that signer or the operator may correct it`);
+          }
+        } else if (rec.kind === "dispute") {
+          earlierEntry(rec.disputes, index, rec.vin, "disputes");
+        } else if (rec.kind === "complaint" && rec.sale !== null && rec.sale !== undefined) {
+          const earlier = earlierEntry(rec.sale, index, rec.vin, "sale");
+          if (earlier.kind !== "sale" || earlier.signer.actor_id !== rec.dealer) fail(`entry ${rec.sale} is not a sale by '${rec.dealer}'`);
+        } else if (CLAIMS.includes(rec.kind)) {
+          const sale = earlierEntry(rec.sale, index, rec.vin, "sale");
+          if (sale.kind !== "sale") fail(`entry ${rec.sale} is not a sale`);
+          if (role !== "operator" && sale.signer.actor_id !== signer) {
+            fail(`sale ${rec.sale} was recorded by '${sale.signer.actor_id}'; a dealer files claims only on its own sales`);
+          }
+          const terms = isObj(sale.derived) && Array.isArray(sale.derived.terms) ? sale.derived.terms : [];
+          if (!terms.some((t) => isObj(t) && t.policy === rec.policy)) fail(`sale ${rec.sale} carries no policy '${rec.policy}'`);
+        } else if (rec.kind === "claim_decision") {
+          const claim = vehicleAt.get(rec.claim);
+          if (rec.claim !== index - 1 || claim === undefined || !CLAIMS.includes(claim.kind)) {
+            fail(`it decides entry ${rec.claim}, but a decision comes right after its claim`);
+          }
+          const decided = await parseRecord(entryRecord(claim));
+          if (decided.sale !== rec.sale || decided.policy !== rec.policy) {
+            fail(`it names sale ${rec.sale} and policy '${rec.policy}'; the claim it decides names sale ${decided.sale} and policy '${decided.policy}'`);
+          }
         }
       };
 
@@ -450,7 +472,7 @@
           if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
           const role = roles.get(key.actor) || "";
           if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`${role ? (/^[aeiou]/.test(role) ? "an " : "a ") + role : "an unknown actor"} may not sign '${rec.kind}'`);
-          checkReferences(rec, index, key.actor, role);
+          await checkReferences(rec, index, key.actor, role);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
           add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);

@@ -10,6 +10,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.service import Ledger
+from core.errors import Forbidden
 from ledger.bundle import build_bundle
 from ledger.verify import verify_bundle
 from plugins import hookspecs
@@ -108,6 +109,12 @@ def test_sale_terms_claims_and_decisions(client, dealer, sqlite_ledger):
     refused = entries[late + 1]["record"]
     assert refused["approved"] is False and "2026-06-08" in refused["reason"]
     assert verify_bundle(build_bundle(sqlite_ledger.store, VIN), sqlite_ledger.vkey).ok
+
+    # Nobody submits a decision, not even the operator: only the ledger appends one,
+    # right after the claim its policy decided.
+    forged = {**decided["record"], "approved": False, "reason": "changed our mind"}
+    with pytest.raises(Forbidden, match="appended by the ledger right after the claim"):
+        sqlite_ledger.operator_submit(json.dumps(forged).encode())
 
 
 def test_return_on_day_7_within_the_cap_is_approved(client, dealer):

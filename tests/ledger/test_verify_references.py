@@ -53,6 +53,26 @@ def sale(dealer: str) -> dict:
     return vehicle("sale", odometer_km=48_100, dealer=dealer)
 
 
+TERMS = {"derived": {"terms": [{"policy": "return-7d", "kind": "return", "ends": "2026-06-08"}]}}
+
+
+def claim(sale_index: int, policy: str = "return-7d") -> dict:
+    return vehicle("return_request", sale=sale_index, policy=policy)
+
+
+def decision(claim_index: int, sale_index: int, policy: str = "return-7d") -> dict:
+    return vehicle(
+        "claim_decision",
+        claim=claim_index,
+        sale=sale_index,
+        policy=policy,
+        policy_version="1",
+        approved=True,
+        reason="within 7 days",
+        days_since_sale=2,
+    )
+
+
 def correction(corrects: int) -> dict:
     return vehicle("correction", corrects=corrects, reason="typo", fields={"odometer_km": 48_001})
 
@@ -107,6 +127,52 @@ DEFECTS = {
         FIRST + 2,
         "is not a sale by 'orbit'",
     ),
+    "a-claim-on-an-inspection": Defect(
+        [*PARTIES, INSPECTION, (claim(FIRST), LOTUS, "lotus")], FIRST + 1, "is not a sale"
+    ),
+    "a-claim-on-another-dealers-sale": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), ORBIT, "orbit"),
+        ],
+        FIRST + 2,
+        "only on its own sales",
+    ),
+    "a-claim-on-a-policy-the-sale-lacks": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1, "powertrain-30d"), LOTUS, "lotus"),
+        ],
+        FIRST + 2,
+        "carries no policy 'powertrain-30d'",
+    ),
+    "a-decision-not-right-after-its-claim": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), LOTUS, "lotus"),
+            (inspection(km=48_600, day=8), ACME, "acme"),
+            (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
+        ],
+        FIRST + 4,
+        "a decision comes right after its claim",
+    ),
+    "a-decision-of-another-policy-than-its-claim": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), LOTUS, "lotus"),
+            (decision(FIRST + 2, FIRST + 1, "powertrain-30d"), *BY_OPERATOR),
+        ],
+        FIRST + 3,
+        "the claim it decides names sale",
+    ),
     "a-complaint-naming-an-inspection-as-sale": Defect(
         [
             *PARTIES,
@@ -123,11 +189,13 @@ WELL_FORMED = [
     INSPECTION,
     (correction(FIRST), ACME, "acme"),  # by its own signer
     (correction(FIRST), *BY_OPERATOR),  # or by the operator
-    (sale("lotus"), LOTUS, "lotus"),
+    (sale("lotus"), LOTUS, "lotus", TERMS),
     (vehicle("dispute", disputes=FIRST, reason="doubtful"), *BY_OPERATOR),
     (vehicle("complaint", dealer="lotus", sale=FIRST + 3, summary="late papers"), *BY_OPERATOR),
     (correction(FIRST + 1), ACME, "acme"),  # a correction of a correction
     (vehicle("complaint", dealer="orbit", summary="rude on the phone"), *BY_OPERATOR),
+    (claim(FIRST + 3), LOTUS, "lotus"),
+    (decision(FIRST + 8, FIRST + 3), *BY_OPERATOR),
 ]
 
 
