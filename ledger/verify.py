@@ -13,6 +13,10 @@ What is checked, in order, trusting nothing but ``vkey``:
 4. every vehicle entry's DSSE signature verifies with a key granted to the entry's
    signer before it and not revoked before it, and that signer's role may submit
    the record's kind; the record is well formed and names the entry's VIN and kind;
+   what it references holds as the sequencer checks it (a dealer's own sales;
+   corrections by the signer or the operator, disputes, complaints and claims name
+   an earlier entry of the VIN, a claim a sale of its signer carrying its policy; a
+   decision is the entry right after its claim, with its sale and policy);
 5. the VIN chain is whole: positions 0, 1, 2, … with each ``prev`` the leaf hash of
    the entry before.
 

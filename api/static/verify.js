@@ -10,7 +10,9 @@
 //                 of a key not granted or already revoked);
 //   "signature"   each vehicle entry verifies with a key granted to its signer before it and
 //                 not revoked before it, whose role may sign the kind, and the record names
-//                 the entry's kind and VIN;
+//                 the entry's kind and VIN; its references hold (own sales; corrections,
+//                 disputes, complaints, claims name an earlier entry of the VIN; a claim a
+//                 sale of its signer with its policy; a decision right after its claim);
 //   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
