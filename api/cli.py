@@ -375,6 +375,8 @@ def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
         click.echo(f"  {base}/vehicles/{vin}/history   (JSON)")
         click.echo("Verify it yourself, offline:")
         click.echo(f"  vinledger verify {base}/vehicles/{vin}/bundle --vkey '{ledger.vkey}'")
+        click.echo("Watch the whole log, so no bundle can leave an entry out (then add --monitor):")
+        click.echo(f"  vinledger monitor {base} --vkey '{ledger.vkey}' --state ./vinledger-monitor")
     ledger.close()
     if do_serve:
         click.echo(f"Serving on {base} (Ctrl-C to stop)")
