@@ -225,7 +225,8 @@ def tokens_issue(data_dir, actor_id) -> None:
     "--signatures/--no-signatures",
     default=True,
     show_default=True,
-    help="also verify every DSSE signature against the key valid at its index",
+    help="also verify every DSSE signature against the key valid at its index, each "
+    "signer's role and what each record references (claims, corrections, ...)",
 )
 @click.option(
     "--jobs",

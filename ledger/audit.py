@@ -94,6 +94,7 @@ def audit(
             replay.add(s, found, vkey)
             if progress:
                 progress(found.stop, size)
+        replay.check_decided()
         _check_trust_tables(s, replay.keys, replay.actors)
         return AuditResult(
             size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.verified
@@ -145,6 +146,8 @@ class _Replay:
         self.actors: dict[str, tuple[str, str, str | None, int]] = {}
         self.verified = 0
         self.last_claim: tuple | None = None  # (index, sale, policy) of the latest claim
+        self.claim_vin: str | None = None  # and its VIN
+        self.undecided: int | None = None  # a claim whose decision must come next
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
 
@@ -205,6 +208,8 @@ class _Replay:
         return merkle.CompactRange(size, hashes).root()
 
     def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs) -> None:
+        if self.undecided is not None and (index != self.undecided + 1 or kind != "claim_decision"):
+            self.check_decided(index)
         head = self.heads.get(vin)
         want_seq, want_prev = (0, None) if head is None else (head[0] + 1, head[1])
         if vin_seq != want_seq or prev != want_prev:
@@ -237,7 +242,7 @@ class _Replay:
             )
         if kind == "claim_decision":
             claim = self.last_claim
-            if ref != index - 1 or claim is None or claim[0] != ref:
+            if ref != index - 1 or claim is None or claim[0] != ref or self.claim_vin != vin:
                 raise AuditError(
                     f"entry {index}: it decides entry {ref}, but a decision comes right "
                     "after its claim",
@@ -249,6 +254,7 @@ class _Replay:
                     f"decides names sale {claim[1]} and policy {claim[2]!r}",
                     index=index,
                 )
+            self.undecided = None
             return
         if ref is None:
             return
@@ -269,6 +275,17 @@ class _Replay:
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
         if kind in ("return_request", "warranty_claim"):
             self._check_claim(index, ref, policy, signer, role, author, target)
+            self.claim_vin = vin
+
+    def check_decided(self, at: int | None = None) -> None:
+        """Every claim is followed at once by its decision (the ledger appends both)."""
+        if self.undecided is not None:
+            claim = self.undecided
+            where = "the log ends" if at is None else f"entry {at} is no decision of it"
+            raise AuditError(
+                f"entry {claim}: the ledger appends a decision right after every claim; {where}",
+                index=claim,
+            )
 
     def _check_claim(self, index, sale, policy, signer, role, author, target) -> None:
         if target != "sale":
@@ -281,11 +298,15 @@ class _Replay:
             )
         derived = decode_entry(entry_leaf_and_data(self.s, sale)[1]).derived
         terms = derived.get("terms") if isinstance(derived, dict) else None
-        if policy not in {t.get("policy") for t in terms or () if isinstance(t, dict)}:
+        if not any(
+            isinstance(t, dict) and t.get("policy") == policy
+            for t in (terms if isinstance(terms, list) else ())
+        ):
             raise AuditError(
                 f"entry {index}: sale {sale} carries no policy {policy!r}", index=index
             )
         self.last_claim = (index, sale, policy)
+        self.undecided = index
 
     def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
         key = self.keys.get(keyid)

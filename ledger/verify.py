@@ -329,9 +329,16 @@ def _check_claim(record, index: int, signer: str, role: str, by_index) -> None:
             "claims only on its own sales"
         )
     terms = sale.derived.get("terms") if isinstance(sale.derived, dict) else None
-    stated = {t.get("policy") for t in terms or () if isinstance(t, dict)}
-    if record.policy not in stated:
+    if not any(
+        isinstance(t, dict) and t.get("policy") == record.policy
+        for t in (terms if isinstance(terms, list) else ())
+    ):
         raise VinledgerError(f"sale {record.sale} carries no policy {record.policy!r}")
+    decision = by_index.get(index + 1)
+    if decision is None or decision.kind != "claim_decision":
+        raise VinledgerError(
+            f"the ledger appends a decision right after every claim; entry {index + 1} is not one"
+        )
 
 
 def _check_chain(vin: str, vehicle, report: Report) -> None:

@@ -445,6 +445,7 @@
           const earlier = earlierEntry(rec.sale, index, rec.vin, "sale");
           if (earlier.kind !== "sale" || earlier.signer.actor_id !== rec.dealer) fail(`entry ${rec.sale} is not a sale by '${rec.dealer}'`);
         } else if (CLAIMS.includes(rec.kind)) {
+          if (!STR(rec.policy)) fail("invalid record: policy is not a text");
           const sale = earlierEntry(rec.sale, index, rec.vin, "sale");
           if (sale.kind !== "sale") fail(`entry ${rec.sale} is not a sale`);
           if (role !== "operator" && sale.signer.actor_id !== signer) {
@@ -452,7 +453,10 @@
           }
           const terms = isObj(sale.derived) && Array.isArray(sale.derived.terms) ? sale.derived.terms : [];
           if (!terms.some((t) => isObj(t) && t.policy === rec.policy)) fail(`sale ${rec.sale} carries no policy '${rec.policy}'`);
+          const next = vehicleAt.get(index + 1);
+          if (next === undefined || next.kind !== "claim_decision") fail(`the ledger appends a decision right after every claim; entry ${index + 1} is not one`);
         } else if (rec.kind === "claim_decision") {
+          if (!INT(rec.claim) || !INT(rec.sale) || !STR(rec.policy)) fail("invalid record: claim, sale or policy");
           const claim = vehicleAt.get(rec.claim);
           if (rec.claim !== index - 1 || claim === undefined || !CLAIMS.includes(claim.kind)) {
             fail(`it decides entry ${rec.claim}, but a decision comes right after its claim`);

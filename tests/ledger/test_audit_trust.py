@@ -22,8 +22,25 @@ from ledger.checkpoint import Checkpoint
 from ledger.entry import decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState, NodeRow
 from ledger.storage import Store
+from tests.conftest import VIN2, inspection
 from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
-from tests.ledger.test_verify_trust import BY_OPERATOR, DEFECTS, LOG, WELL_FORMED, encode_items
+from tests.ledger.test_verify_references import (
+    FIRST,
+    LOTUS,
+    PARTIES,
+    TERMS,
+    claim,
+    decision,
+    sale,
+)
+from tests.ledger.test_verify_trust import (
+    ACME,
+    BY_OPERATOR,
+    DEFECTS,
+    LOG,
+    WELL_FORMED,
+    encode_items,
+)
 
 
 def write_log(store: Store, items) -> None:
@@ -138,9 +155,39 @@ def test_a_broken_reference_fails_the_audit_naming_the_entry(store, name):
 def test_a_complaint_naming_no_dealer_fails_the_audit(store):
     """A bundle carries no actor entry for a dealer that signed nothing of its VIN, so
     only the audit can refuse a complaint about someone who is no dealer."""
-    from tests.ledger.test_verify_references import FIRST, INSPECTION, PARTIES, vehicle
+    from tests.ledger.test_verify_references import INSPECTION, vehicle
 
     complaint = vehicle("complaint", dealer="acme", summary="not a dealer at all")
     write_log(store, [*PARTIES, INSPECTION, (complaint, *BY_OPERATOR)])
     with pytest.raises(AuditError, match=f"entry {FIRST + 1}: the complaint names 'acme'"):
+        audit(store, LOG.vkey)
+
+
+def test_a_claim_and_its_decision_on_both_sides_of_a_chunk_border(store):
+    before = [(inspection(km=40_000 + k, day=1 + k), ACME, "acme") for k in range(4)]
+    at = FIRST + len(before)  # the sale
+    items = [
+        *PARTIES,
+        *before,
+        (sale("lotus"), LOTUS, "lotus", TERMS),
+        (claim(at), LOTUS, "lotus"),
+        (decision(at + 1, at), *BY_OPERATOR),
+    ]
+    assert (at + 1) % 4 == 3  # the claim ends a chunk of 4, its decision begins the next
+    write_log(store, items)
+    for jobs in (1, 2):
+        assert audit(store, LOG.vkey, jobs=jobs, chunk=4).size == len(items)
+
+
+def test_a_decision_of_another_vins_claim_fails_the_audit(store):
+    """A bundle holds one VIN, so only the audit sees a decision filed on another."""
+    items = [
+        *PARTIES,
+        (inspection(km=40_000), ACME, "acme"),
+        (sale("lotus"), LOTUS, "lotus", TERMS),
+        (claim(FIRST + 1), LOTUS, "lotus"),
+        ({**decision(FIRST + 2, FIRST + 1), "vin": VIN2}, *BY_OPERATOR),
+    ]
+    write_log(store, items)
+    with pytest.raises(AuditError, match=f"entry {FIRST + 3}: it decides entry {FIRST + 2}"):
         audit(store, LOG.vkey)

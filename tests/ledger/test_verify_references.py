@@ -150,17 +150,38 @@ DEFECTS = {
         FIRST + 2,
         "carries no policy 'powertrain-30d'",
     ),
-    "a-decision-not-right-after-its-claim": Defect(
+    "a-decision-of-an-entry-that-is-no-claim": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), LOTUS, "lotus"),
+            (decision(FIRST + 1, FIRST + 1), *BY_OPERATOR),
+        ],
+        FIRST + 3,
+        "a decision comes right after its claim",
+    ),
+    "a-claim-without-its-decision": Defect(
         [
             *PARTIES,
             INSPECTION,
             (sale("lotus"), LOTUS, "lotus", TERMS),
             (claim(FIRST + 1), LOTUS, "lotus"),
             (inspection(km=48_600, day=8), ACME, "acme"),
+        ],
+        FIRST + 2,
+        "right after every claim",
+    ),
+    "a-claim-on-a-sale-with-malformed-terms": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", {"derived": {"terms": [{"policy": ["x"]}, 5]}}),
+            (claim(FIRST + 1), LOTUS, "lotus"),
             (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
         ],
-        FIRST + 4,
-        "a decision comes right after its claim",
+        FIRST + 2,
+        "carries no policy",
     ),
     "a-decision-of-another-policy-than-its-claim": Defect(
         [
