@@ -40,10 +40,11 @@ from ledger.audit_chunks import (
     stored_keys,
     worker_chunk,
 )
+from ledger.audit_refs import References
 from ledger.entry import Entry, decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
-from ledger.storage import Store, entry_facts, entry_leaf_and_data
+from ledger.storage import Store
 from ledger.verify import trust_record
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
@@ -94,7 +95,7 @@ def audit(
             replay.add(s, found, vkey)
             if progress:
                 progress(found.stop, size)
-        replay.check_decided()
+        replay.references.decided()
         _check_trust_tables(s, replay.keys, replay.actors)
         return AuditResult(
             size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.verified
@@ -145,9 +146,7 @@ class _Replay:
         self.keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
         self.actors: dict[str, tuple[str, str, str | None, int]] = {}
         self.verified = 0
-        self.last_claim: tuple | None = None  # (index, sale, policy) of the latest claim
-        self.claim_vin: str | None = None  # and its VIN
-        self.undecided: int | None = None  # a claim whose decision must come next
+        self.references = References(self.actors)
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
 
@@ -208,8 +207,8 @@ class _Replay:
         return merkle.CompactRange(size, hashes).root()
 
     def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs) -> None:
-        if self.undecided is not None and (index != self.undecided + 1 or kind != "claim_decision"):
-            self.check_decided(index)
+        if self.signatures:
+            self.references.next_entry(index, kind)
         head = self.heads.get(vin)
         want_seq, want_prev = (0, None) if head is None else (head[0] + 1, head[1])
         if vin_seq != want_seq or prev != want_prev:
@@ -223,90 +222,7 @@ class _Replay:
         if self.signatures:
             self._valid_key(index, keyid, actor_id, kind)
             if refs is not None:
-                self._check_references(index, vin, actor_id, kind, refs)
-
-    def _check_references(self, index: int, vin: str, signer: str, kind: str, refs) -> None:
-        """As the sequencer (ledger.trust, plugins.claims): a dealer's own sales;
-        corrections, disputes, complaints and claims name an earlier entry of the same
-        VIN, each as it may; a decision comes right after the claim it decides."""
-        dealer, ref, policy, sale = refs
-        role = self.actors[signer][1] if signer in self.actors else ""
-        if kind == "sale" and role != "operator" and dealer != signer:
-            raise AuditError(
-                f"entry {index}: the sale names dealer {dealer!r} but {signer!r} signed it",
-                index=index,
-            )
-        if kind == "complaint" and self.actors.get(dealer, ("", ""))[1] != "dealer":
-            raise AuditError(
-                f"entry {index}: the complaint names {dealer!r}, who is not a dealer", index=index
-            )
-        if kind == "claim_decision":
-            claim = self.last_claim
-            if ref != index - 1 or claim is None or claim[0] != ref or self.claim_vin != vin:
-                raise AuditError(
-                    f"entry {index}: it decides entry {ref}, but a decision comes right "
-                    "after its claim",
-                    index=index,
-                )
-            if claim[1:] != (sale, policy):
-                raise AuditError(
-                    f"entry {index}: it names sale {sale} and policy {policy!r}; the claim it "
-                    f"decides names sale {claim[1]} and policy {claim[2]!r}",
-                    index=index,
-                )
-            self.undecided = None
-            return
-        if ref is None:
-            return
-        facts = entry_facts(self.s, ref) if ref < index else None
-        if facts is None or facts[0] != vin:
-            raise AuditError(
-                f"entry {index}: it names entry {ref}, which is no earlier entry of VIN {vin}",
-                index=index,
-            )
-        _, author, target = facts
-        if kind == "correction" and role != "operator" and author != signer:
-            raise AuditError(
-                f"entry {index}: it corrects entry {ref}, signed by {author!r}; only that "
-                "signer or the operator may correct it",
-                index=index,
-            )
-        if kind == "complaint" and (target != "sale" or author != dealer):
-            raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
-        if kind in ("return_request", "warranty_claim"):
-            self._check_claim(index, ref, policy, signer, role, author, target)
-            self.claim_vin = vin
-
-    def check_decided(self, at: int | None = None) -> None:
-        """Every claim is followed at once by its decision (the ledger appends both)."""
-        if self.undecided is not None:
-            claim = self.undecided
-            where = "the log ends" if at is None else f"entry {at} is no decision of it"
-            raise AuditError(
-                f"entry {claim}: the ledger appends a decision right after every claim; {where}",
-                index=claim,
-            )
-
-    def _check_claim(self, index, sale, policy, signer, role, author, target) -> None:
-        if target != "sale":
-            raise AuditError(f"entry {index}: entry {sale} is not a sale", index=index)
-        if role != "operator" and author != signer:
-            raise AuditError(
-                f"entry {index}: sale {sale} was recorded by {author!r}; a dealer files "
-                "claims only on its own sales",
-                index=index,
-            )
-        derived = decode_entry(entry_leaf_and_data(self.s, sale)[1]).derived
-        terms = derived.get("terms") if isinstance(derived, dict) else None
-        if not any(
-            isinstance(t, dict) and t.get("policy") == policy
-            for t in (terms if isinstance(terms, list) else ())
-        ):
-            raise AuditError(
-                f"entry {index}: sale {sale} carries no policy {policy!r}", index=index
-            )
-        self.last_claim = (index, sale, policy)
-        self.undecided = index
+                self.references.check(self.s, index, vin, actor_id, kind, refs)
 
     def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
         key = self.keys.get(keyid)
