@@ -19,7 +19,6 @@ checkpoints and the nodes above the chunks.
 
 from __future__ import annotations
 
-import base64
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,10 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from core import dsse
 from core.errors import AuditError, VinledgerError
-from core.keys import public_key_from_raw
-from core.roles import KINDS_BY_ROLE
 from ledger import merkle
 from ledger.audit_chunks import (
     Chunk,
@@ -41,11 +37,10 @@ from ledger.audit_chunks import (
     worker_chunk,
 )
 from ledger.audit_refs import References
-from ledger.entry import Entry, decode_entry
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
 from ledger.storage import Store
-from ledger.verify import trust_record
+from ledger.trust_replay import Genesis, TrustReplay, genesis_of
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
 # the log is (an entry is at most 64 KiB). A power of two: each chunk is a perfect
@@ -89,7 +84,7 @@ def audit(
         if (last or 0) > size:
             raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
         _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, merkle.EMPTY_ROOT, vkey)
-        replay = _Replay(chunk, _genesis_key(s), signatures)
+        replay = _Replay(chunk, genesis_of(_entry_bytes(s, 1)), signatures)
         ranges = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
         for found in _checked_chunks(store, s, ranges, signatures, jobs):
             replay.add(s, found, vkey)
@@ -98,7 +93,7 @@ def audit(
         replay.references.decided()
         _check_trust_tables(s, replay.keys, replay.actors)
         return AuditResult(
-            size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.verified
+            size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.trust.verified
         )
 
 
@@ -138,14 +133,12 @@ def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Ite
 class _Replay:
     """The part of the audit that runs in log order: chains, trust, checkpoints, the top."""
 
-    def __init__(self, chunk: int, genesis: tuple[str, str, bytes] | str, signatures: bool):
+    def __init__(self, chunk: int, genesis: Genesis, signatures: bool):
         self.chunk = chunk
-        self.genesis = genesis
         self.signatures = signatures
         self.heads: dict[str, tuple[int, bytes]] = {}
-        self.keys: dict[str, list] = {}  # key_id -> [actor_id, raw, granted, revoked]
-        self.actors: dict[str, tuple[str, str, str | None, int]] = {}
-        self.verified = 0
+        self.trust = TrustReplay(genesis)
+        self.keys, self.actors = self.trust.keys, self.trust.actors
         self.references = References(self.actors)
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
@@ -160,13 +153,13 @@ class _Replay:
         pending = next(trust, None)
         for fact in found.vehicle:
             while pending is not None and pending[0] < fact[0]:
-                self._trust(*pending)
+                self.trust.trust(*pending)
                 pending = next(trust, None)
             self._vehicle(*fact)
         while pending is not None:
-            self._trust(*pending)
+            self.trust.trust(*pending)
             pending = next(trust, None)
-        self.verified += found.signatures
+        self.trust.verified += found.signatures
         if found.error is not None:
             self._check_keys_used(found)
             message, index = found.error
@@ -220,82 +213,9 @@ class _Replay:
             raise AuditError(f"entry {index}: VIN {vin} chain link is broken ({why})", index=index)
         self.heads[vin] = (want_seq, leaf)
         if self.signatures:
-            self._valid_key(index, keyid, actor_id, kind)
+            self.trust.valid_key(index, keyid, actor_id, kind)
             if refs is not None:
                 self.references.check(self.s, index, vin, actor_id, kind, refs)
-
-    def _valid_key(self, index: int, keyid: str, actor_id: str, kind: str) -> bytes:
-        key = self.keys.get(keyid)
-        if key is None or key[2] >= index or (key[3] is not None and key[3] < index):
-            raise AuditError(
-                f"entry {index}: signed with a key not valid at that index", index=index
-            )
-        if key[0] != actor_id:
-            raise AuditError(
-                f"entry {index}: signed with a key of {key[0]!r}, not of {actor_id!r}", index=index
-            )
-        role = self.actors[actor_id][1] if actor_id in self.actors else ""
-        if kind not in KINDS_BY_ROLE.get(role, ()):
-            who = f"an {role}" if role[:1] in ("a", "e", "i", "o", "u") else f"a {role}"
-            raise AuditError(
-                f"entry {index}: {who if role else 'an unknown actor'} may not sign {kind!r}",
-                index=index,
-            )
-        return key[1]
-
-    def _trust(self, index: int, data: bytes) -> None:
-        entry = decode_entry(data)
-        try:
-            record = trust_record(entry)
-            if index in (0, 1):
-                raw = self._genesis_signer(index, entry, record)
-            else:
-                raw = self._valid_key(index, entry.signer.keyid, entry.signer.actor_id, entry.kind)
-            dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
-            self._apply(record, index)
-        except AuditError as err:
-            raise AuditError(str(err), index=index if err.index is None else err.index) from None
-        except VinledgerError as err:
-            raise AuditError(f"entry {index}: {err}", index=index) from None
-        self.verified += 1
-
-    def _genesis_signer(self, index: int, entry: Entry, record) -> bytes:
-        """Entry 0 makes the operator, entry 1 grants it a key; both name that key as signer."""
-        if isinstance(self.genesis, str):
-            raise AuditError(f"entry 1: {self.genesis}", index=1)
-        key_id, _, raw = self.genesis
-        if index == 0:
-            if record.kind != "actor" or record.role != "operator":
-                raise VinledgerError("the log's first entry must create the operator")
-            operator = record.actor_id
-        else:
-            operator = next((a for a, row in self.actors.items() if row[3] == 0), None)
-            if record.actor_id != operator:
-                raise VinledgerError("it grants a key to another actor than entry 0 created")
-        if (entry.signer.keyid, entry.signer.actor_id) != (key_id, operator):
-            raise VinledgerError("its signer is not entry 0's operator with the key entry 1 grants")
-        return raw
-
-    def _apply(self, record, index: int) -> None:
-        """Actors and keys as the entry leaves them; refuses what the sequencer refuses."""
-        if record.kind == "actor":
-            if record.actor_id in self.actors:
-                raise VinledgerError(f"actor {record.actor_id!r} already exists")
-            self.actors[record.actor_id] = (record.name, record.role, record.upline, index)
-        elif record.kind == "key_grant":
-            if record.actor_id not in self.actors:
-                raise VinledgerError(f"actor {record.actor_id!r} does not exist before this grant")
-            if record.key_id in self.keys:
-                raise VinledgerError(f"key {record.key_id[:16]}… was already granted")
-            raw = base64.b64decode(record.public_key)
-            self.keys[record.key_id] = [record.actor_id, raw, index, None]
-        else:
-            key = self.keys.get(record.key_id)
-            if key is None:
-                raise VinledgerError(f"key {record.key_id[:16]}… was not granted before")
-            if key[3] is not None:
-                raise VinledgerError(f"key {record.key_id[:16]}… was already revoked")
-            key[3] = index
 
 
 def _checkpoints_in(s, lo: int, hi: int) -> dict:
@@ -308,19 +228,9 @@ def _checkpoints_in(s, lo: int, hi: int) -> dict:
     return {row.size: row for row in rows}
 
 
-def _genesis_key(s) -> tuple[str, str, bytes] | str:
-    """(key id, actor, raw key) of the operator key granted by entry 1, which signs
-    entries 0 and 1 themselves; or what is wrong with entry 1."""
-    row = s.get(EntryRow, 1)
-    if row is None:
-        return "the log has no entry 1, the operator's key grant"
-    try:
-        record = trust_record(decode_entry(row.data))
-    except VinledgerError as err:
-        return str(err)
-    if record.kind != "key_grant":
-        return "it is not the operator's key grant"
-    return record.key_id, record.actor_id, base64.b64decode(record.public_key)
+def _entry_bytes(s, index: int) -> bytes | None:
+    row = s.get(EntryRow, index)
+    return None if row is None else bytes(row.data)
 
 
 def _check_checkpoint(row, size: int, root: bytes, vkey: str) -> None:
