@@ -113,7 +113,15 @@ def _read_vkey(vkey: str) -> str:
     help="seconds between polls",
 )
 @click.option("--once", is_flag=True, help="poll once and exit")
-def monitor(url: str, vkey: str, state_dir: Path, interval: float, once: bool) -> None:
+@click.option(
+    "--signatures/--no-signatures",
+    default=True,
+    show_default=True,
+    help="also replay the trust entries and check every signature and role",
+)
+def monitor(
+    url: str, vkey: str, state_dir: Path, interval: float, once: bool, signatures: bool
+) -> None:
     """Follow a log: check each checkpoint, read every new entry, remember each VIN chain.
 
     Exits 1 with an ALERT if the log ever forks, shrinks or serves entries that do not
@@ -128,7 +136,7 @@ def monitor(url: str, vkey: str, state_dir: Path, interval: float, once: bool) -
     from core.errors import VinledgerError
     from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
-    m = Monitor(state_dir, _read_vkey(vkey))
+    m = Monitor(state_dir, _read_vkey(vkey), signatures=signatures)
     client = VinledgerClient(url)
     try:
         while True:

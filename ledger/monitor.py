@@ -7,15 +7,17 @@ so know what each subject's complete record is. This one does the same with the
 C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
 
 - each poll fetches the checkpoint and checks the log key's signature;
-- a checkpoint smaller than the last one seen, or of the same size with another
-  root, is a fork: the monitor stops and says so;
+- a checkpoint of the same size as one seen but another root is a fork: the
+  monitor stops and says so;
 - the new entries are read from the entry tiles and hashed; together with the tree
   kept from the last poll (its compact range), they must give the new checkpoint's
   root, which proves that the log only grew and that the entries are the log's;
 - each entry must name its own index and be of the kind and VIN its signed record
-  says (a trust entry carries no VIN); each vehicle entry must continue its VIN's
-  chain (position and ``prev``); the monitor records every chain in its own SQLite
-  file;
+  says (a trust entry carries no VIN); with ``signatures`` (the default) the trust
+  entries are replayed (``ledger.trust_replay``, as the audit does) and every entry's
+  signature, key and role are checked at its index; each vehicle entry must continue
+  its VIN's chain (position and ``prev``); the monitor records every chain, every
+  revocation and the trust replay in its own SQLite file;
 - a checkpoint older than the last one seen is only stale if the log proves it
   consistent (same root at a size seen, or a consistency proof); otherwise a fork.
 
@@ -34,14 +36,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from core import dsse
 from core.dsse import PAYLOAD_TYPE, payload_bytes
-from core.errors import InvalidInput, VinledgerError
+from core.errors import AuditError, InvalidInput, VinledgerError
+from core.keys import public_key_from_raw
 from core.note import parse_verifier_key
 from core.records import parse_record
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
+from ledger.trust_replay import TrustReplay, genesis_of
 from ledger.verify import trust_record
 
 try:
@@ -69,11 +76,16 @@ CREATE TABLE IF NOT EXISTS chains (
     PRIMARY KEY (vin, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trust (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
+);
 """
 
 
-# Version 1: revocations are kept. A state of an earlier version lacks them.
-_VERSION = 1
+# Version 1: revocations are kept; 2: the trust replay (keys, actors) is kept. A state
+# of an earlier version lacks what its successors read from the start.
+_VERSION = 2
 
 
 class MonitorAlert(VinledgerError):
@@ -112,7 +124,9 @@ class ChainEntry:
 class Monitor:
     """The monitor's state in ``DIR/monitor.db`` for the log whose key is ``vkey``."""
 
-    def __init__(self, state_dir: Path, vkey: str):
+    def __init__(self, state_dir: Path, vkey: str, *, signatures: bool = True):
+        self.signatures = signatures
+        self._replay: TrustReplay | None = None
         try:
             parse_verifier_key(vkey)
         except VinledgerError as err:
@@ -124,11 +138,12 @@ class Monitor:
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
         self.db.executescript(_SCHEMA)
         if self.db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
-            if self.size > 0:  # read before revocations were kept: they are missing
+            if self.size > 0:  # read before revocations and keys were kept: they are missing
                 self.db.close()
                 raise InvalidInput(
                     f"{state_dir} was made by an earlier vinledger monitor, which kept no key "
-                    "revocations; move it aside and poll again to read the log from the start"
+                    "revocations or grants; move it aside and poll again to read the log from "
+                    "the start"
                 )
             self.db.execute(f"PRAGMA user_version = {_VERSION}")
 
@@ -202,6 +217,7 @@ class Monitor:
             self._check_older(fetch, cp, before)
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         edge = self._edge(old)
+        self._replay = self._load_replay()
         vins = self._read_entries(fetch, edge, old, cp)
         if edge.root() != cp.root:
             raise MonitorAlert(
@@ -214,7 +230,18 @@ class Monitor:
             (cp.size, note, b"".join(edge.hashes)),
         )
         self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (cp.size, note))
+        if self._replay is not None:
+            r = self._replay
+            state = msgspec.msgpack.encode([r.genesis, r.keys, r.actors])
+            self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (state,))
         return Poll(old, cp.size, len(vins))
+
+    def _load_replay(self) -> TrustReplay | None:
+        row = self.db.execute("SELECT replay FROM trust").fetchone()
+        if row is None:
+            return None  # set from entry 1 when the first tile is read
+        genesis, keys, actors = msgspec.msgpack.decode(row[0])
+        return TrustReplay(genesis if isinstance(genesis, str) else tuple(genesis), keys, actors)
 
     def _check_older(self, fetch: Fetch, cp: Checkpoint, latest: Checkpoint) -> None:
         """A checkpoint no newer than the latest seen: stale if consistent, else a fork."""
@@ -252,6 +279,8 @@ class Monitor:
             if len(entries) != width:
                 raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
             first = tile * TILE_WIDTH
+            if self.signatures and self._replay is None:  # the first tile: entry 1 is in it
+                self._replay = TrustReplay(genesis_of(entries[1] if len(entries) > 1 else None))
             heads: dict[str, tuple[int, bytes]] = {}  # this tile's, until its rows are in
             rows = []
             for index, data in enumerate(entries[max(0, start - first) :], max(start, first)):
@@ -273,6 +302,8 @@ class Monitor:
                 raise MonitorAlert(f"entry {index} says its index is {entry.index}")
             if entry.vin is None:
                 record = trust_record(entry)  # an actor, grant or revocation, signed as such
+                if self._replay is not None:  # and by whom it may be, as the log stood
+                    self._replay.trust(index, data)
                 if record.kind == "key_revoke":
                     self.db.execute(
                         "INSERT OR IGNORE INTO revocations VALUES (?, ?)", (record.key_id, index)
@@ -285,6 +316,8 @@ class Monitor:
             record = parse_record(signed)
         except MonitorAlert:
             raise
+        except AuditError as err:  # the trust replay's, which names the entry itself
+            raise MonitorAlert(str(err)) from None
         except VinledgerError as err:
             raise MonitorAlert(f"entry {index}: {err}") from None
         if (record.kind, getattr(record, "vin", None)) != (entry.kind, entry.vin):
@@ -292,6 +325,15 @@ class Monitor:
                 f"entry {index} is filed as a {entry.kind} of VIN {entry.vin}, but its "
                 f"record is a {record.kind} of VIN {getattr(record, 'vin', None)}"
             )
+        if self._replay is not None:
+            signer = entry.signer
+            try:
+                raw = self._replay.valid_key(index, signer.keyid, signer.actor_id, entry.kind)
+                dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
+            except AuditError as err:  # names the entry itself
+                raise MonitorAlert(str(err)) from None
+            except VinledgerError as err:
+                raise MonitorAlert(f"entry {index}: {err}") from None
         return entry
 
     def _link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:

@@ -354,3 +354,44 @@ def test_a_state_directory_of_an_earlier_monitor_is_refused(tmp_path, client, sq
     m.close()
     with pytest.raises(InvalidInput, match="kept no key revocations"):
         Monitor(tmp_path / "m", sqlite_ledger.vkey)
+
+
+def test_a_forged_signature_is_an_alert(client, monitor, sqlite_ledger):
+    """The monitor replays the trust entries and checks every signature with the key
+    valid at its index, across polls: here a key granted after the first poll."""
+    seed_two_vehicles(sqlite_ledger, days=1)
+    size = monitor.poll(fetcher(client)).size
+    shop = onboard(sqlite_ledger, "northside", "workshop")  # entries size, size + 1
+    [outcome] = sqlite_ledger.submit_now([shop.envelope(maintenance(km=70_000, day=12))])
+
+    def forge(entries):
+        out = []
+        for e in entries:
+            obj = json.loads(e)
+            if obj["index"] == outcome.index:
+                obj["envelope"]["signatures"][0]["sig"] = base64.b64encode(bytes(64)).decode()
+                e = json.dumps(obj, separators=(",", ":")).encode()
+            out.append(e)
+        return out
+
+    with pytest.raises(MonitorAlert, match=rf"entry {outcome.index}: the signature .* does not"):
+        monitor.poll(served_with(fetcher(client), forge))
+    assert monitor.size == size
+    assert monitor.poll(fetcher(client)).size == outcome.index + 1
+
+
+def test_a_kind_the_signers_role_may_not_sign_is_an_alert(
+    client, monitor, sqlite_ledger, monkeypatch
+):
+    from api import service
+    from ledger import trust
+
+    workshop = onboard(sqlite_ledger, "quickfix", "workshop")
+    for module in (service, trust):
+        monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
+    [outcome] = sqlite_ledger.submit_now([workshop.envelope(inspection())])
+    with pytest.raises(MonitorAlert, match=rf"entry {outcome.index}: a workshop may not sign"):
+        monitor.poll(fetcher(client))
+    lenient = Monitor(monitor.state_dir.parent / "lenient", sqlite_ledger.vkey, signatures=False)
+    assert lenient.poll(fetcher(client)).size == outcome.index + 1
+    lenient.close()
