@@ -218,6 +218,12 @@ class Monitor:
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         edge = self._edge(old)
         self._replay = self._load_replay()
+        if self.signatures and self._replay is None and old > 0:
+            raise InvalidInput(
+                f"{self.state_dir} was read without --signatures, so it holds no trust "
+                "replay to check signatures with; poll it with --no-signatures, or start a "
+                "new state directory"
+            )
         vins = self._read_entries(fetch, edge, old, cp)
         if edge.root() != cp.root:
             raise MonitorAlert(
@@ -279,7 +285,7 @@ class Monitor:
             if len(entries) != width:
                 raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
             first = tile * TILE_WIDTH
-            if self.signatures and self._replay is None:  # the first tile: entry 1 is in it
+            if self.signatures and self._replay is None:  # tile 0 (old == 0): entry 1 is in it
                 self._replay = TrustReplay(genesis_of(entries[1] if len(entries) > 1 else None))
             heads: dict[str, tuple[int, bytes]] = {}  # this tile's, until its rows are in
             rows = []

@@ -395,3 +395,15 @@ def test_a_kind_the_signers_role_may_not_sign_is_an_alert(
     lenient = Monitor(monitor.state_dir.parent / "lenient", sqlite_ledger.vkey, signatures=False)
     assert lenient.poll(fetcher(client)).size == outcome.index + 1
     lenient.close()
+
+
+def test_a_state_read_without_signatures_is_not_checked_with_them(tmp_path, client, sqlite_ledger):
+    seed_two_vehicles(sqlite_ledger, days=1)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, signatures=False)
+    m.poll(fetcher(client))
+    m.close()
+    seed_two_vehicles(sqlite_ledger, days=1)  # more entries to read
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
+    with pytest.raises(InvalidInput, match="holds no trust replay"):
+        m.poll(fetcher(client))
+    m.close()
