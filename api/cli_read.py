@@ -115,12 +115,12 @@ def _read_vkey(vkey: str) -> str:
 @click.option("--once", is_flag=True, help="poll once and exit")
 @click.option(
     "--signatures/--no-signatures",
-    default=True,
-    show_default=True,
-    help="also replay the trust entries and check every signature and role",
+    default=None,
+    help="also replay the trust entries and check every signature, key and role (the "
+    "default for a new state; a state keeps the mode it was first read in)",
 )
 def monitor(
-    url: str, vkey: str, state_dir: Path, interval: float, once: bool, signatures: bool
+    url: str, vkey: str, state_dir: Path, interval: float, once: bool, signatures: bool | None
 ) -> None:
     """Follow a log: check each checkpoint, read every new entry, remember each VIN chain.
 

@@ -230,7 +230,9 @@ def _checkpoints_in(s, lo: int, hi: int) -> dict:
 
 def _entry_bytes(s, index: int) -> bytes | None:
     row = s.get(EntryRow, index)
-    return None if row is None else bytes(row.data)
+    data = None if row is None else row.data
+    # Not bytes (text in a BLOB column): the chunk check reports that row first.
+    return bytes(data) if isinstance(data, bytes | bytearray | memoryview) else None
 
 
 def _check_checkpoint(row, size: int, root: bytes, vkey: str) -> None:

@@ -83,8 +83,9 @@ CREATE TABLE IF NOT EXISTS trust (
 """
 
 
-# Version 1: revocations are kept; 2: the trust replay (keys, actors) is kept. A state
-# of an earlier version lacks what its successors read from the start.
+# Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
+# state read with signatures). A version-0 state lacks revocations and is refused; a
+# version-1 state is one read without signatures.
 _VERSION = 2
 
 
@@ -124,8 +125,10 @@ class ChainEntry:
 class Monitor:
     """The monitor's state in ``DIR/monitor.db`` for the log whose key is ``vkey``."""
 
-    def __init__(self, state_dir: Path, vkey: str, *, signatures: bool = True):
-        self.signatures = signatures
+    def __init__(self, state_dir: Path, vkey: str, *, signatures: bool | None = None):
+        """``signatures``: replay the trust entries and check every signature, key and
+        role. A state keeps the mode it was first read in (None: that mode; with
+        signatures for a new state); asking for the other mode is refused."""
         self._replay: TrustReplay | None = None
         try:
             parse_verifier_key(vkey)
@@ -137,15 +140,31 @@ class Monitor:
         self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
         self.db.executescript(_SCHEMA)
-        if self.db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
-            if self.size > 0:  # read before revocations and keys were kept: they are missing
-                self.db.close()
-                raise InvalidInput(
-                    f"{state_dir} was made by an earlier vinledger monitor, which kept no key "
-                    "revocations or grants; move it aside and poll again to read the log from "
-                    "the start"
-                )
+        try:
+            self.signatures = self._mode(signatures)
+        except InvalidInput:
+            self.db.close()
+            raise
+
+    def _mode(self, wanted: bool | None) -> bool:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if self.size == 0:
             self.db.execute(f"PRAGMA user_version = {_VERSION}")
+            return True if wanted is None else wanted
+        if version < 1:  # read before revocations were kept: they are missing
+            raise InvalidInput(
+                f"{self.state_dir} was made by an earlier vinledger monitor, which kept no "
+                "key revocations; move it aside and poll again to read the log from the start"
+            )
+        self.db.execute(f"PRAGMA user_version = {_VERSION}")  # a version-1 state: no replay
+        kept = self.db.execute("SELECT 1 FROM trust").fetchone() is not None
+        if wanted is not None and wanted != kept:
+            how = "with" if kept else "without"
+            raise InvalidInput(
+                f"{self.state_dir} was read {how} signatures and keeps that mode; poll it "
+                f"{how} them, or start a new state directory"
+            )
+        return kept
 
     def close(self) -> None:
         self.db.close()
@@ -217,13 +236,7 @@ class Monitor:
             self._check_older(fetch, cp, before)
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         edge = self._edge(old)
-        self._replay = self._load_replay()
-        if self.signatures and self._replay is None and old > 0:
-            raise InvalidInput(
-                f"{self.state_dir} was read without --signatures, so it holds no trust "
-                "replay to check signatures with; poll it with --no-signatures, or start a "
-                "new state directory"
-            )
+        self._replay = self._load_replay() if self.signatures else None
         vins = self._read_entries(fetch, edge, old, cp)
         if edge.root() != cp.root:
             raise MonitorAlert(

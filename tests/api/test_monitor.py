@@ -397,13 +397,38 @@ def test_a_kind_the_signers_role_may_not_sign_is_an_alert(
     lenient.close()
 
 
-def test_a_state_read_without_signatures_is_not_checked_with_them(tmp_path, client, sqlite_ledger):
+def test_a_state_keeps_the_mode_it_was_read_in(tmp_path, client, sqlite_ledger):
+    seed_two_vehicles(sqlite_ledger, days=1)
+    lenient = Monitor(tmp_path / "lenient", sqlite_ledger.vkey, signatures=False)
+    lenient.poll(fetcher(client))
+    lenient.close()
+    strict = Monitor(tmp_path / "strict", sqlite_ledger.vkey)  # a new state: signatures
+    assert strict.signatures
+    strict.poll(fetcher(client))
+    strict.close()
+    sqlite_ledger.submit_now(
+        [onboard(sqlite_ledger, "northside", "inspector").envelope(inspection())]
+    )
+    with pytest.raises(InvalidInput, match="was read without signatures and keeps that mode"):
+        Monitor(tmp_path / "lenient", sqlite_ledger.vkey, signatures=True)
+    with pytest.raises(InvalidInput, match="was read with signatures and keeps that mode"):
+        Monitor(tmp_path / "strict", sqlite_ledger.vkey, signatures=False)
+    for name, mode in (("lenient", False), ("strict", True)):  # as verify --monitor opens it
+        m = Monitor(tmp_path / name, sqlite_ledger.vkey)
+        assert m.signatures is mode
+        assert m.poll(fetcher(client)).new_entries == 3
+        m.close()
+
+
+def test_a_version_1_state_is_one_read_without_signatures(tmp_path, client, sqlite_ledger):
     seed_two_vehicles(sqlite_ledger, days=1)
     m = Monitor(tmp_path / "m", sqlite_ledger.vkey, signatures=False)
     m.poll(fetcher(client))
+    m.db.execute("PRAGMA user_version = 1")
     m.close()
-    seed_two_vehicles(sqlite_ledger, days=1)  # more entries to read
     m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
-    with pytest.raises(InvalidInput, match="holds no trust replay"):
-        m.poll(fetcher(client))
+    assert not m.signatures
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    m.compare(report)
+    assert report.ok, report.failures
     m.close()

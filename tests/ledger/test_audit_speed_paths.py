@@ -223,6 +223,10 @@ def test_a_column_of_the_wrong_type_names_its_chunk(sqlite_ledger):
     for jobs in (1, 2):
         with pytest.raises(AuditError, match="entries 4–7: a stored row cannot be read"):
             audit(sqlite_ledger.store, sqlite_ledger.vkey, chunk=4, jobs=jobs)
+    with sqlite_ledger.store.writer.begin() as s:  # entry 1 holds the operator's key
+        s.execute(text("UPDATE entries SET data = 'not bytes' WHERE idx = 1"))
+    with pytest.raises(AuditError, match="entries 0–3: a stored row cannot be read"):
+        audit(sqlite_ledger.store, sqlite_ledger.vkey, chunk=4)
 
 
 def test_a_changed_trust_table_row_is_named(chunked):
