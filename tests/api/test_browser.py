@@ -205,34 +205,34 @@ def test_the_page_script_verifies_a_well_formed_hand_made_bundle(demo, page):
     assert [f["check"] for f in findings if f["check"] == "signature"] == ["signature"] * 2
 
 
-def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
+def _unlike_python(page, demo, defects: dict, failures) -> dict:
+    """The defects whose browser findings name a different entry or say otherwise than
+    ``failures`` (details of the failed findings of one check at one entry) expects,
+    or whose outline differs from Python's."""
     from ledger.verify import verify_bundle_bytes
-    from tests.ledger.test_verify_trust import DEFECTS, LOG, make_bundle, trust_failures
+    from tests.ledger.test_verify_trust import LOG, make_bundle
 
     differ = {}
-    for name, defect in DEFECTS.items():
+    for name, defect in defects.items():
         bundle = make_bundle(defect.items)
         findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
         python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
-        named = any(defect.says in d for d in trust_failures(findings, defect.index))
+        named = any(defect.says in d for d in failures(findings, defect.index))
         if not named or _outline(findings) != _outline(python):
             differ[name] = {"browser": findings, "python": python}
-    assert differ == {}, differ
+    return differ
+
+
+def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
+    from tests.ledger.test_verify_trust import DEFECTS, trust_failures
+
+    assert _unlike_python(page, demo, DEFECTS, trust_failures) == {}
 
 
 def test_the_page_script_checks_references_as_python_does(demo, page):
-    from ledger.verify import verify_bundle_bytes
     from tests.ledger.test_verify_references import DEFECTS, WELL_FORMED, signature_failures
     from tests.ledger.test_verify_trust import LOG, make_bundle
 
     findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
     assert findings and all(f["ok"] for f in findings), findings
-    differ = {}
-    for name, defect in DEFECTS.items():
-        bundle = make_bundle(defect.items)
-        findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
-        python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
-        named = any(defect.says in d for d in signature_failures(findings, defect.index))
-        if not named or _outline(findings) != _outline(python):
-            differ[name] = {"browser": findings, "python": python}
-    assert differ == {}, differ
+    assert _unlike_python(page, demo, DEFECTS, signature_failures) == {}
