@@ -272,7 +272,7 @@ class Monitor:
                 )
             return
         try:
-            _prove_consistent(fetch, cp, latest)
+            prove_consistent(fetch, cp, latest)
         except MonitorAlert as err:
             raise MonitorAlert(
                 f"the log served a checkpoint of size {cp.size}, older than the one of size "
@@ -372,101 +372,14 @@ class Monitor:
         return None if row is None else (row[0], bytes(row[1]))
 
     def compare(self, report, fetch: Fetch | None = None) -> None:
-        """Record in ``report`` (a verified bundle's) whether it holds every entry of its
-        VIN that the log held as far as the monitor has read it, each with the same
-        leaf hash.
+        """Record in ``report`` whether the bundle holds all this monitor saw of its VIN
+        (``ledger.monitor_check.check_bundle``)."""
+        from ledger.monitor_check import check_bundle
 
-        The bundle's tree must be the monitor's: the same root at a size the monitor
-        polled, or else (given ``fetch`` from the log) a consistency proof between the
-        two checkpoints. Entries past the monitor's size are not covered: that fails
-        too (poll first).
-        """
-        cp = report.checkpoint
-        try:
-            mine = self.checkpoint
-        except VinledgerError as err:
-            report.failed("monitor", str(err))
-            return
-        if cp is None or mine is None or mine.size == 0:
-            report.failed("monitor", "the monitor has read nothing of this log yet")
-            return
-        row = self.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
-        if row is not None and open_checkpoint(row[0], self.vkey).root != cp.root:
-            report.failed(
-                "monitor",
-                f"the bundle's checkpoint of size {cp.size} is not the one the monitor read "
-                "at that size: the log shows different trees to different readers",
-            )
-            return
-        if row is None and fetch is not None:
-            try:
-                _prove_consistent(fetch, cp, mine)
-            except VinledgerError as err:
-                report.failed(
-                    "monitor",
-                    f"the bundle's tree (size {cp.size}) and the one the "
-                    f"monitor read (size {mine.size}): {err}",
-                )
-                return
-        upto = min(cp.size, mine.size)
-        seen = {(e.index, e.leaf) for e in self.vin_chain(report.vin, below=upto)}
-        shown = {(i, leaf) for i, leaf in report.leaves.items() if i < upto}
-        if missing := sorted(i for i, _ in seen - shown):
-            report.failed(
-                "monitor",
-                f"the bundle leaves out entries {_listed(missing)} of {report.vin}, as the "
-                f"log held them at size {upto} when the monitor read it",
-            )
-        if unknown := sorted(i for i, _ in shown - seen):
-            report.failed(
-                "monitor",
-                f"entries {_listed(unknown)} of the bundle are not the entries of "
-                f"{report.vin} in the log the monitor read",
-            )
-        if late := self._signed_after_revocation(report):
-            report.failed(
-                "monitor",
-                "signed with a key the log had revoked before: "
-                + "; ".join(f"entry {i} (key revoked at entry {r})" for i, r in late),
-            )
-        if newer := [e.index for e in self.vin_chain(report.vin) if e.index >= cp.size]:
-            report.failed(
-                "monitor",
-                f"the log holds {len(newer)} newer entries of {report.vin} ({_listed(newer)}) "
-                f"than this bundle's checkpoint of size {cp.size}: its history is out of date",
-            )
-        if cp.size > mine.size:
-            report.failed(
-                "monitor",
-                f"the bundle's checkpoint (size {cp.size}) is newer than the monitor's (size "
-                f"{mine.size}): entries after that are not covered; poll the monitor first",
-            )
-        if missing or unknown or late or newer or cp.size > mine.size:
-            return
-        how = "the same root" if row is not None else "a consistency proof from the log"
-        if row is None and fetch is None:
-            how = "no root compared: the monitor saw no checkpoint of that size"
-        report.passed(
-            "monitor",
-            f"all {len(seen)} entries of {report.vin} the monitor saw up to size {upto}, "
-            f"with the same leaf hashes ({how})",
-        )
-
-    def _signed_after_revocation(self, report) -> list[tuple[int, int]]:
-        """(entry, revocation) for each bundle entry, vehicle or trust, whose key the log
-        had revoked before it, as the monitor read the log: a bundle may leave the
-        revocation out (and with it, e.g., a grant an operator's revoked key signed)."""
-        late = []
-        for entry in [*report.trust, *report.entries]:
-            row = self.db.execute(
-                "SELECT idx FROM revocations WHERE key_id = ?", (entry.signer.keyid,)
-            ).fetchone()
-            if row is not None and row[0] < entry.index:
-                late.append((entry.index, row[0]))
-        return late
+        check_bundle(self, report, fetch)
 
 
-def _prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
+def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
     """Raise MonitorAlert unless the log proves the smaller of two trees within the other."""
     first, second = sorted((a, b), key=lambda c: c.size)
     if first.size == 0 or first.size == second.size:
@@ -483,7 +396,3 @@ def _prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
         merkle.verify_consistency(first.size, second.size, hashes, first.root, second.root)
     except (VinledgerError, ValueError, KeyError, TypeError) as err:
         raise MonitorAlert(f"the log does not prove them consistent: {err}") from None
-
-
-def _listed(indexes: list[int]) -> str:
-    return ", ".join(map(str, indexes[:10])) + (", …" if len(indexes) > 10 else "")
