@@ -36,7 +36,7 @@ from ledger.audit_chunks import (
     stored_keys,
     worker_chunk,
 )
-from ledger.audit_refs import References
+from ledger.audit_refs import EntryFacts, References, StoredEntries
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
 from ledger.storage import Store
@@ -84,7 +84,7 @@ def audit(
         if (last or 0) > size:
             raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
         _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, merkle.EMPTY_ROOT, vkey)
-        replay = _Replay(chunk, genesis_of(_entry_bytes(s, 1)), signatures)
+        replay = _Replay(chunk, genesis_of(_entry_bytes(s, 1)), signatures, StoredEntries(s))
         ranges = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
         for found in _checked_chunks(store, s, ranges, signatures, jobs):
             replay.add(s, found, vkey)
@@ -133,18 +133,17 @@ def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Ite
 class _Replay:
     """The part of the audit that runs in log order: chains, trust, checkpoints, the top."""
 
-    def __init__(self, chunk: int, genesis: Genesis, signatures: bool):
+    def __init__(self, chunk: int, genesis: Genesis, signatures: bool, entries: EntryFacts):
         self.chunk = chunk
         self.signatures = signatures
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.trust = TrustReplay(genesis)
         self.keys, self.actors = self.trust.keys, self.trust.actors
-        self.references = References(self.actors)
+        self.references = References(self.actors, entries)
         # The tree above the chunks: each full chunk's root is one of its leaves.
         self.top = merkle.CompactRange(0, [])
 
     def add(self, s, found: Chunk, vkey: str) -> None:
-        self.s = s  # for the few references the replay looks up
         if found.error is not None and found.error[1] is not None and found.error[1] <= 1:
             # Entries 0 and 1 are replayed with the key entry 1 grants: a damaged entry 1
             # is reported as itself, not as a wrong signer of entry 0.
@@ -215,7 +214,7 @@ class _Replay:
         if self.signatures:
             self.trust.valid_key(index, keyid, actor_id, kind)
             if refs is not None:
-                self.references.check(self.s, index, vin, actor_id, kind, refs)
+                self.references.check(index, vin, actor_id, kind, refs)
 
 
 def _checkpoints_in(s, lo: int, hi: int) -> dict:

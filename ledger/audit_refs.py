@@ -11,14 +11,39 @@ already checked by then.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from core.errors import AuditError
 from ledger.entry import decode_entry
 from ledger.storage import entry_facts, entry_leaf_and_data
 
 
+class EntryFacts(Protocol):
+    """What the checks read of an earlier entry: its VIN, signer and kind, a sale's terms."""
+
+    def facts(self, index: int) -> tuple[str | None, str, str] | None: ...
+
+    def terms(self, index: int) -> object: ...
+
+
+class StoredEntries:
+    """``EntryFacts`` from the ledger's storage (rows the audit has checked by then)."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def facts(self, index: int) -> tuple[str | None, str, str] | None:
+        return entry_facts(self.s, index)
+
+    def terms(self, index: int) -> object:
+        derived = decode_entry(entry_leaf_and_data(self.s, index)[1]).derived
+        return derived.get("terms") if isinstance(derived, dict) else None
+
+
 class References:
-    def __init__(self, actors: dict):
+    def __init__(self, actors: dict, entries: EntryFacts):
         self.actors = actors  # the replay's: actor id -> (name, role, upline, index)
+        self.entries = entries
         self.last_claim: tuple | None = None  # (index, sale, policy) of the latest claim
         self.claim_vin: str | None = None  # and its VIN
         self.undecided: int | None = None  # a claim whose decision must come next
@@ -28,7 +53,7 @@ class References:
         if self.undecided is not None and (index != self.undecided + 1 or kind != "claim_decision"):
             self.decided(index)
 
-    def check(self, s, index: int, vin: str, signer: str, kind: str, refs) -> None:
+    def check(self, index: int, vin: str, signer: str, kind: str, refs) -> None:
         """As the sequencer (ledger.trust, plugins.claims): a dealer's own sales;
         corrections, disputes, complaints and claims name an earlier entry of the same
         VIN, each as it may; a decision comes right after the claim it decides."""
@@ -61,7 +86,7 @@ class References:
             return
         if ref is None:
             return
-        facts = entry_facts(s, ref) if ref < index else None
+        facts = self.entries.facts(ref) if ref < index else None
         if facts is None or facts[0] != vin:
             raise AuditError(
                 f"entry {index}: it names entry {ref}, which is no earlier entry of VIN {vin}",
@@ -77,7 +102,7 @@ class References:
         if kind == "complaint" and (target != "sale" or author != dealer):
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
         if kind in ("return_request", "warranty_claim"):
-            self._check_claim(s, index, ref, policy, signer, role, author, target)
+            self._check_claim(index, ref, policy, signer, role, author, target)
             self.claim_vin = vin
 
     def decided(self, at: int | None = None) -> None:
@@ -90,7 +115,7 @@ class References:
                 index=claim,
             )
 
-    def _check_claim(self, s, index, sale, policy, signer, role, author, target) -> None:
+    def _check_claim(self, index, sale, policy, signer, role, author, target) -> None:
         if target != "sale":
             raise AuditError(f"entry {index}: entry {sale} is not a sale", index=index)
         if role != "operator" and author != signer:
@@ -99,8 +124,7 @@ class References:
                 "claims only on its own sales",
                 index=index,
             )
-        derived = decode_entry(entry_leaf_and_data(s, sale)[1]).derived
-        terms = derived.get("terms") if isinstance(derived, dict) else None
+        terms = self.entries.terms(sale)
         if not any(
             isinstance(t, dict) and t.get("policy") == policy
             for t in (terms if isinstance(terms, list) else ())
