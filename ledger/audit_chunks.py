@@ -39,7 +39,7 @@ class Chunk:
     # (level 0: the leaf hashes). Empty when the chunk failed.
     levels: list[list[bytes]] = field(default_factory=list)
     # Vehicle entries: (index, vin, vin_seq, prev leaf hash, leaf hash, keyid, actor, kind,
-    # references: see ``_references``, with signatures only).
+    # references: see ``references_of``, with signatures only).
     vehicle: list[tuple] = field(default_factory=list)
     # Trust entries (no VIN): (index, entry bytes), replayed in order.
     trust: list[tuple[int, bytes]] = field(default_factory=list)
@@ -128,7 +128,7 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             refs = None
             if keys is not None:
                 out.keys[keyid] = keys.get(keyid)
-                refs = _references(_check_vehicle_signature(entry, index, keys))
+                refs = references_of(_check_vehicle_signature(entry, index, keys))
                 out.signatures += 1
             out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs))
         leaves.append(leaf)
@@ -213,7 +213,7 @@ def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     return h.digest()
 
 
-def _references(record) -> tuple | None:
+def references_of(record) -> tuple | None:
     """What the replay checks of a record's references: (dealer, entry, policy, sale)."""
     kind = record.kind
     if kind == "sale":

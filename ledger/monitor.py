@@ -15,9 +15,11 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
 - each entry must name its own index and be of the kind and VIN its signed record
   says (a trust entry carries no VIN); with ``signatures`` (the default) the trust
   entries are replayed (``ledger.trust_replay``, as the audit does) and every entry's
-  signature, key and role are checked at its index; each vehicle entry must continue
-  its VIN's chain (position and ``prev``); the monitor records every chain, every
-  revocation and the trust replay in its own SQLite file;
+  signature, key and role are checked at its index, and what it references
+  (``ledger.audit_refs``: sales, corrections, claims and their decisions, ...);
+  each vehicle entry must continue its VIN's chain (position and ``prev``); the
+  monitor records every chain, every revocation, the trust replay and the facts
+  references need in its own SQLite file;
 - a checkpoint older than the last one seen is only stale if the log proves it
   consistent (same root at a size seen, or a consistency proof); otherwise a fork.
 
@@ -45,6 +47,8 @@ from core.keys import public_key_from_raw
 from core.note import parse_verifier_key
 from core.records import parse_record
 from ledger import merkle
+from ledger.audit_chunks import references_of
+from ledger.audit_refs import References
 from ledger.checkpoint import Checkpoint
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
@@ -76,6 +80,13 @@ CREATE TABLE IF NOT EXISTS chains (
     PRIMARY KEY (vin, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS facts (  -- of vehicle entries, for what later ones reference
+    idx INTEGER PRIMARY KEY,
+    vin TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    terms BLOB  -- a sale's stated terms (msgpack)
+);
 CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
@@ -84,9 +95,10 @@ CREATE TABLE IF NOT EXISTS trust (
 
 
 # Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
-# state read with signatures). A version-0 state lacks revocations and is refused; a
-# version-1 state is one read without signatures.
-_VERSION = 2
+# state read with signatures); 3: so are the facts references need. A version-0 state
+# lacks revocations and is refused; a version-1 state is one read without signatures;
+# a version-2 state read with signatures lacks facts and is refused.
+_VERSION = 3
 
 
 class MonitorAlert(VinledgerError):
@@ -130,6 +142,7 @@ class Monitor:
         role. A state keeps the mode it was first read in (None: that mode; with
         signatures for a new state); asking for the other mode is refused."""
         self._replay: TrustReplay | None = None
+        self._refs: References | None = None
         try:
             parse_verifier_key(vkey)
         except VinledgerError as err:
@@ -156,8 +169,13 @@ class Monitor:
                 f"{self.state_dir} was made by an earlier vinledger monitor, which kept no "
                 "key revocations; move it aside and poll again to read the log from the start"
             )
-        self.db.execute(f"PRAGMA user_version = {_VERSION}")  # a version-1 state: no replay
         kept = self.db.execute("SELECT 1 FROM trust").fetchone() is not None
+        if kept and version < 3:
+            raise InvalidInput(
+                f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
+                "which kept no facts for reference checks; move it aside and poll again"
+            )
+        self.db.execute(f"PRAGMA user_version = {_VERSION}")  # a version-1 state: no replay
         if wanted is not None and wanted != kept:
             how = "with" if kept else "without"
             raise InvalidInput(
@@ -237,7 +255,13 @@ class Monitor:
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         edge = self._edge(old)
         self._replay = self._load_replay() if self.signatures else None
+        self._refs = None
         vins = self._read_entries(fetch, edge, old, cp)
+        if self._refs is not None:
+            try:  # a claim and its decision are one batch: never split by a checkpoint
+                self._refs.decided()
+            except AuditError as err:
+                raise MonitorAlert(str(err)) from None
         if edge.root() != cp.root:
             raise MonitorAlert(
                 f"entries {old}–{cp.size - 1} as served do not give the root of the "
@@ -353,7 +377,26 @@ class Monitor:
                 raise MonitorAlert(str(err)) from None
             except VinledgerError as err:
                 raise MonitorAlert(f"entry {index}: {err}") from None
+            self._check_references(index, entry, record)
         return entry
+
+    def _check_references(self, index: int, entry: Entry, record) -> None:
+        """What the record references, as the audit checks it (``ledger.audit_refs``)."""
+        if self._refs is None:
+            self._refs = References(self._replay.actors, _MonitorEntries(self.db))
+        derived = entry.derived if isinstance(entry.derived, dict) else {}
+        terms = msgspec.msgpack.encode(derived["terms"]) if "terms" in derived else None
+        actor = entry.signer.actor_id
+        self.db.execute(
+            "INSERT INTO facts VALUES (?, ?, ?, ?, ?)", (index, entry.vin, actor, entry.kind, terms)
+        )
+        try:
+            self._refs.next_entry(index, entry.kind)
+            refs = references_of(record)
+            if refs is not None:
+                self._refs.check(index, entry.vin, actor, entry.kind, refs)
+        except AuditError as err:
+            raise MonitorAlert(str(err)) from None
 
     def _link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:
         head = heads.get(entry.vin) or self._head(entry.vin)
@@ -377,6 +420,22 @@ class Monitor:
         from ledger.monitor_check import check_bundle
 
         check_bundle(self, report, fetch)
+
+
+class _MonitorEntries:
+    """``EntryFacts`` from the facts the monitor kept of the entries it read."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def facts(self, index: int) -> tuple[str | None, str, str] | None:
+        return self.db.execute(
+            "SELECT vin, actor, kind FROM facts WHERE idx = ?", (index,)
+        ).fetchone()
+
+    def terms(self, index: int) -> object:
+        row = self.db.execute("SELECT terms FROM facts WHERE idx = ?", (index,)).fetchone()
+        return None if row is None or row[0] is None else msgspec.msgpack.decode(row[0])
 
 
 def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:

@@ -432,3 +432,14 @@ def test_a_version_1_state_is_one_read_without_signatures(tmp_path, client, sqli
     m.compare(report)
     assert report.ok, report.failures
     m.close()
+
+
+def test_a_version_2_state_read_with_signatures_is_refused(tmp_path, client, sqlite_ledger):
+    """It kept no facts for the reference checks of later entries."""
+    seed_two_vehicles(sqlite_ledger, days=1)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
+    m.poll(fetcher(client))
+    m.db.execute("PRAGMA user_version = 2")
+    m.close()
+    with pytest.raises(InvalidInput, match="kept no facts for reference checks"):
+        Monitor(tmp_path / "m", sqlite_ledger.vkey)

@@ -1,0 +1,47 @@
+"""The monitor refuses, as it reads them through the tile API, the logs the offline
+verifiers and the audit refuse: tests/ledger/test_verify_trust.py and
+test_verify_references.py, each valid but for one defect, served from memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import merkle
+from ledger.checkpoint import Checkpoint
+from ledger.monitor import Monitor, MonitorAlert
+from ledger.tiles import TILE_WIDTH, encode_entry_bundle, format_tile_path
+from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
+from tests.ledger.test_verify_references import WELL_FORMED as REFERENCES
+from tests.ledger.test_verify_trust import DEFECTS as TRUST_DEFECTS
+from tests.ledger.test_verify_trust import LOG, WELL_FORMED, encode_items
+
+
+def served(items):
+    """GET for a log of ``items`` under one checkpoint signed by LOG: the checkpoint
+    and its entry tiles."""
+    entries = encode_items(items)
+    size = len(entries)
+    root = merkle.root([merkle.hash_leaf(e) for e in entries])
+    paths = {"/log/checkpoint": LOG.sign(Checkpoint(LOG.origin, size, root)).encode()}
+    for n in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+        tile = entries[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]
+        paths["/log/tile/" + format_tile_path(None, n, len(tile))] = encode_entry_bundle(tile)
+    return paths.__getitem__
+
+
+@pytest.mark.parametrize("items", [WELL_FORMED, REFERENCES], ids=["trust", "references"])
+def test_a_well_formed_log_is_read_whole(tmp_path, items):
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    assert monitor.poll(served(items)).size == len(items)
+    monitor.close()
+
+
+@pytest.mark.parametrize("name", [*TRUST_DEFECTS, *REFERENCE_DEFECTS])
+def test_a_defect_is_an_alert_naming_its_entry(tmp_path, name):
+    defect = TRUST_DEFECTS.get(name) or REFERENCE_DEFECTS[name]
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    with pytest.raises(MonitorAlert) as err:
+        monitor.poll(served(defect.items))
+    assert str(err.value).startswith(f"entry {defect.index}"), str(err.value)
+    assert monitor.size == 0
+    monitor.close()
