@@ -18,6 +18,7 @@ from core import dsse
 from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
 from core.records import TRUST_KINDS, parse_record
+from ledger.audit_refs import references_of
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.storage import Store, select_rows
 
@@ -211,24 +212,6 @@ def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     for keyid, sig in sigs:
         h.update(keyid + b"\x00" + sig)
     return h.digest()
-
-
-def references_of(record) -> tuple | None:
-    """What the replay checks of a record's references: (dealer, entry, policy, sale)."""
-    kind = record.kind
-    if kind == "sale":
-        return (record.dealer, None, None, None)
-    if kind == "correction":
-        return (None, record.corrects, None, None)
-    if kind == "dispute":
-        return (None, record.disputes, None, None)
-    if kind == "complaint":
-        return (record.dealer, record.sale, None, None)
-    if kind in ("return_request", "warranty_claim"):
-        return (None, record.sale, record.policy, None)
-    if kind == "claim_decision":
-        return (None, record.claim, record.policy, record.sale)
-    return None
 
 
 def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]):

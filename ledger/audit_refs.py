@@ -5,8 +5,8 @@ them when they append: a dealer's own sales; corrections (by the corrected entry
 signer or the operator), disputes, complaints (about a dealer) and claims name an
 earlier entry of the same VIN; a claim names a sale of its signer carrying its policy
 and is followed at once by the ledger's decision, which names the same sale and
-policy. The few entries referred to are read from storage, whose rows the audit has
-already checked by then.
+policy. The few entries referred to are read through ``EntryFacts``: the ledger's
+storage for the audit (rows it has checked by then), the monitor's own facts for it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,24 @@ from typing import Protocol
 from core.errors import AuditError
 from ledger.entry import decode_entry
 from ledger.storage import entry_facts, entry_leaf_and_data
+
+
+def references_of(record) -> tuple | None:
+    """What the replay checks of a record's references: (dealer, entry, policy, sale)."""
+    kind = record.kind
+    if kind == "sale":
+        return (record.dealer, None, None, None)
+    if kind == "correction":
+        return (None, record.corrects, None, None)
+    if kind == "dispute":
+        return (None, record.disputes, None, None)
+    if kind == "complaint":
+        return (record.dealer, record.sale, None, None)
+    if kind in ("return_request", "warranty_claim"):
+        return (None, record.sale, record.policy, None)
+    if kind == "claim_decision":
+        return (None, record.claim, record.policy, record.sale)
+    return None
 
 
 class EntryFacts(Protocol):

@@ -47,8 +47,7 @@ from core.keys import public_key_from_raw
 from core.note import parse_verifier_key
 from core.records import parse_record
 from ledger import merkle
-from ledger.audit_chunks import references_of
-from ledger.audit_refs import References
+from ledger.audit_refs import References, references_of
 from ledger.checkpoint import Checkpoint
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
@@ -85,7 +84,7 @@ CREATE TABLE IF NOT EXISTS facts (  -- of vehicle entries, for what later ones r
     vin TEXT NOT NULL,
     actor TEXT NOT NULL,
     kind TEXT NOT NULL,
-    terms BLOB  -- a sale's stated terms (msgpack)
+    terms BLOB  -- a sale's stated terms (JSON, as in the entry)
 );
 CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -143,6 +142,7 @@ class Monitor:
         signatures for a new state); asking for the other mode is refused."""
         self._replay: TrustReplay | None = None
         self._refs: References | None = None
+        self._lacks_facts = False
         try:
             parse_verifier_key(vkey)
         except VinledgerError as err:
@@ -170,12 +170,10 @@ class Monitor:
                 "key revocations; move it aside and poll again to read the log from the start"
             )
         kept = self.db.execute("SELECT 1 FROM trust").fetchone() is not None
-        if kept and version < 3:
-            raise InvalidInput(
-                f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
-                "which kept no facts for reference checks; move it aside and poll again"
-            )
-        self.db.execute(f"PRAGMA user_version = {_VERSION}")  # a version-1 state: no replay
+        # Read with signatures before facts were kept: it can back a verify, not a poll.
+        self._lacks_facts = kept and version < 3
+        if not self._lacks_facts:
+            self.db.execute(f"PRAGMA user_version = {_VERSION}")  # v1: read without signatures
         if wanted is not None and wanted != kept:
             how = "with" if kept else "without"
             raise InvalidInput(
@@ -215,6 +213,11 @@ class Monitor:
 
     def poll(self, fetch: Fetch) -> Poll:
         """Read the log's newest checkpoint and every entry since the last poll."""
+        if self._lacks_facts:
+            raise InvalidInput(
+                f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
+                "which kept no facts for reference checks; move it aside and poll again"
+            )
         with self._polling():
             body = fetch("/log/checkpoint")
             try:
@@ -385,7 +388,7 @@ class Monitor:
         if self._refs is None:
             self._refs = References(self._replay.actors, _MonitorEntries(self.db))
         derived = entry.derived if isinstance(entry.derived, dict) else {}
-        terms = msgspec.msgpack.encode(derived["terms"]) if "terms" in derived else None
+        terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
         actor = entry.signer.actor_id
         self.db.execute(
             "INSERT INTO facts VALUES (?, ?, ?, ?, ?)", (index, entry.vin, actor, entry.kind, terms)
@@ -435,7 +438,7 @@ class _MonitorEntries:
 
     def terms(self, index: int) -> object:
         row = self.db.execute("SELECT terms FROM facts WHERE idx = ?", (index,)).fetchone()
-        return None if row is None or row[0] is None else msgspec.msgpack.decode(row[0])
+        return None if row is None or row[0] is None else msgspec.json.decode(row[0])
 
 
 def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:

@@ -441,5 +441,38 @@ def test_a_version_2_state_read_with_signatures_is_refused(tmp_path, client, sql
     m.poll(fetcher(client))
     m.db.execute("PRAGMA user_version = 2")
     m.close()
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey)
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN}/bundle").content, sqlite_ledger.vkey)
+    m.compare(report)  # it can still back a verify of what it read
+    assert report.ok, report.failures
     with pytest.raises(InvalidInput, match="kept no facts for reference checks"):
-        Monitor(tmp_path / "m", sqlite_ledger.vkey)
+        m.poll(fetcher(client))
+    m.close()
+
+
+def test_a_dealers_log_read_across_polls_raises_no_alert(client, monitor, sqlite_ledger):
+    """Sales with terms, claims and the ledger's decisions, corrections of entries read
+    in an earlier poll: the reference checks hold across polls on a real log."""
+    from tests.api.test_dealer_flow import return_request, sale, warranty
+
+    dealer = onboard(sqlite_ledger, "bay-auto", "dealer")
+    [sold] = sqlite_ledger.submit_now([dealer.envelope(sale())])
+    monitor.poll(fetcher(client))
+    claims = [warranty(sold.index, day=10, km=48_900), return_request(sold.index, day=3, km=48_100)]
+    outcomes = sqlite_ledger.submit_now([dealer.envelope(c) for c in claims])
+    assert all(getattr(o, "created", False) for o in outcomes), outcomes
+    monitor.poll(fetcher(client))
+    fix = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-06-20T10:00:00Z",
+        "corrects": sold.index,
+        "reason": "typo in the price",
+        "fields": {"odometer_km": 48_010},
+    }
+    [fixed] = sqlite_ledger.submit_now([dealer.envelope(fix)])
+    assert getattr(fixed, "created", False), fixed
+    assert monitor.poll(fetcher(client)).size == fixed.index + 1
+    fresh = Monitor(monitor.state_dir.parent / "fresh", sqlite_ledger.vkey)
+    assert fresh.poll(fetcher(client)).size == fixed.index + 1  # all of it in one poll
+    fresh.close()

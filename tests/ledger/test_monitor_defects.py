@@ -12,8 +12,8 @@ from ledger.monitor import Monitor, MonitorAlert
 from ledger.tiles import TILE_WIDTH, encode_entry_bundle, format_tile_path
 from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
 from tests.ledger.test_verify_references import WELL_FORMED as REFERENCES
+from tests.ledger.test_verify_trust import BY_OPERATOR, LOG, WELL_FORMED, encode_items
 from tests.ledger.test_verify_trust import DEFECTS as TRUST_DEFECTS
-from tests.ledger.test_verify_trust import LOG, WELL_FORMED, encode_items
 
 
 def served(items):
@@ -44,4 +44,29 @@ def test_a_defect_is_an_alert_naming_its_entry(tmp_path, name):
         monitor.poll(served(defect.items))
     assert str(err.value).startswith(f"entry {defect.index}"), str(err.value)
     assert monitor.size == 0
+    monitor.close()
+
+
+def test_terms_holding_any_json_number_are_kept(tmp_path):
+    """A sale's terms are kept as the entry holds them, however large a number."""
+    from tests.ledger.test_verify_references import (
+        FIRST,
+        INSPECTION,
+        LOTUS,
+        PARTIES,
+        claim,
+        decision,
+        sale,
+    )
+
+    terms = {"derived": {"terms": [{"policy": "return-7d", "km_limit": 2**70}]}}
+    items = [
+        *PARTIES,
+        INSPECTION,
+        (sale("lotus"), LOTUS, "lotus", terms),
+        (claim(FIRST + 1), LOTUS, "lotus"),
+        (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
+    ]
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    assert monitor.poll(served(items)).size == len(items)
     monitor.close()
