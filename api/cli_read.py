@@ -64,13 +64,15 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
     if monitor_dir is not None and report.checkpoint is not None:
         if not (monitor_dir / "monitor.db").exists():
             fail(f"{monitor_dir} holds no monitor state; run `vinledger monitor` first")
+        from api.client import VinledgerClient
         from core.errors import VinledgerError
         from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
         m = Monitor(monitor_dir, vkey)
-        fetch = None
+        client = fetch = None
         if source.startswith(("http://", "https://")):
-            fetch = _fetcher(source.split("/vehicles/")[0])
+            client = VinledgerClient(source.split("/vehicles/")[0])
+            fetch = _fetcher(client)
         try:
             if fetch is not None:  # bring the monitor up to the log first
                 try:
@@ -85,6 +87,8 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
                 m.compare(report, fetch)
         finally:
             m.close()
+            if client is not None:
+                client.close()
     print_report(report)
     sys.exit(0 if report.ok else 1)
 
@@ -160,20 +164,21 @@ def monitor(
         m.close()
 
 
-def _fetcher(base_url: str):
-    """GET of a path under ``base_url``; what goes wrong is a ``VinledgerError``."""
+def _fetcher(client):
+    """``client.get_bytes`` (one keep-alive connection for a poll's many tiles), with
+    what goes wrong as a ``VinledgerError``."""
     import httpx
 
+    from api.client import ClientError
     from core.errors import InvalidInput
 
     def fetch(path: str) -> bytes:
         try:
-            r = httpx.get(base_url + path, timeout=30)
+            return client.get_bytes(path)
+        except ClientError as err:
+            raise InvalidInput(f"{path} answered {err.status}") from None
         except httpx.HTTPError as err:
             raise InvalidInput(f"could not fetch {path}: {err}") from None
-        if r.status_code != 200:
-            raise InvalidInput(f"{path} answered {r.status_code}")
-        return r.content
 
     return fetch
 

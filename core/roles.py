@@ -44,10 +44,11 @@ def check_role_may_submit(role: str, kind: str) -> None:
     allowed = KINDS_BY_ROLE[role]
     if kind in allowed:
         return
-    who = f"{_article(role)} {role}"
+    who = f"{article(role)} {role}"
     may = f"may submit: {', '.join(sorted(allowed))}" if allowed else "may submit no records"
     raise Forbidden(f"{who} may not submit {kind!r} records; {who} {may}")
 
 
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
+def article(word: str) -> str:
+    """The indefinite article before ``word``: "an inspector", "a dealer"."""
+    return "an" if word[:1] in tuple("aeiou") else "a"

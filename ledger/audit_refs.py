@@ -62,8 +62,7 @@ class References:
     def __init__(self, actors: dict, entries: EntryFacts):
         self.actors = actors  # the replay's: actor id -> (name, role, upline, index)
         self.entries = entries
-        self.last_claim: tuple | None = None  # (index, sale, policy) of the latest claim
-        self.claim_vin: str | None = None  # and its VIN
+        self.last_claim: tuple | None = None  # (index, sale, policy, VIN) of the latest claim
         self.undecided: int | None = None  # a claim whose decision must come next
 
     def next_entry(self, index: int, kind: str) -> None:
@@ -88,13 +87,13 @@ class References:
             )
         if kind == "claim_decision":
             claim = self.last_claim
-            if ref != index - 1 or claim is None or claim[0] != ref or self.claim_vin != vin:
+            if ref != index - 1 or claim is None or claim[0] != ref or claim[3] != vin:
                 raise AuditError(
                     f"entry {index}: it decides entry {ref}, but a decision comes right "
                     "after its claim",
                     index=index,
                 )
-            if claim[1:] != (sale, policy):
+            if claim[1:3] != (sale, policy):
                 raise AuditError(
                     f"entry {index}: it names sale {sale} and policy {policy!r}; the claim it "
                     f"decides names sale {claim[1]} and policy {claim[2]!r}",
@@ -120,8 +119,7 @@ class References:
         if kind == "complaint" and (target != "sale" or author != dealer):
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
         if kind in ("return_request", "warranty_claim"):
-            self._check_claim(index, ref, policy, signer, role, author, target)
-            self.claim_vin = vin
+            self._check_claim(index, vin, ref, policy, signer, role, author, target)
 
     def decided(self, at: int | None = None) -> None:
         """Every claim is followed at once by its decision (the ledger appends both)."""
@@ -133,7 +131,7 @@ class References:
                 index=claim,
             )
 
-    def _check_claim(self, index, sale, policy, signer, role, author, target) -> None:
+    def _check_claim(self, index, vin, sale, policy, signer, role, author, target) -> None:
         if target != "sale":
             raise AuditError(f"entry {index}: entry {sale} is not a sale", index=index)
         if role != "operator" and author != signer:
@@ -150,5 +148,5 @@ class References:
             raise AuditError(
                 f"entry {index}: sale {sale} carries no policy {policy!r}", index=index
             )
-        self.last_claim = (index, sale, policy)
+        self.last_claim = (index, sale, policy, vin)
         self.undecided = index

@@ -15,7 +15,7 @@ import base64
 from core import dsse
 from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
-from core.roles import KINDS_BY_ROLE
+from core.roles import KINDS_BY_ROLE, article
 from ledger.entry import Entry, decode_entry
 from ledger.verify import trust_record
 
@@ -59,9 +59,9 @@ class TrustReplay:
             )
         role = self.actors[actor_id][1] if actor_id in self.actors else ""
         if kind not in KINDS_BY_ROLE.get(role, ()):
-            who = f"an {role}" if role[:1] in ("a", "e", "i", "o", "u") else f"a {role}"
+            who = f"{article(role)} {role}" if role else "an unknown actor"
             raise AuditError(
-                f"entry {index}: {who if role else 'an unknown actor'} may not sign {kind!r}",
+                f"entry {index}: {who} may not sign {kind!r}",
                 index=index,
             )
         return key[1]

@@ -36,7 +36,7 @@ from core.errors import VinledgerError
 from core.history import analyse
 from core.keys import public_key_from_raw
 from core.records import TRUST_KINDS, parse_record
-from core.roles import KINDS_BY_ROLE
+from core.roles import KINDS_BY_ROLE, article
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
 from ledger.checkpoint import Checkpoint
@@ -257,11 +257,7 @@ def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Repor
             raise VinledgerError("the signed record's kind or VIN differs from the entry's")
         role = roles.get(key.actor_id, "")
         if record.kind not in KINDS_BY_ROLE.get(role, ()):
-            who = (
-                (f"an {role}" if role[0] in "aeiou" else f"a {role}")
-                if role
-                else "an unknown actor"
-            )
+            who = f"{article(role)} {role}" if role else "an unknown actor"
             raise VinledgerError(f"{who} may not sign {record.kind!r}")
         _check_references(record, index, key.actor_id, role, by_index)
     except VinledgerError as err:
