@@ -76,7 +76,7 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
         try:
             if fetch is not None:  # bring the monitor up to the log first
                 try:
-                    m.poll(fetch)
+                    m.poll(fetch, progress=_progress)
                 except MonitorAlert as err:
                     report.failed("monitor", f"ALERT: {err}")
                 except MonitorBusy:
@@ -145,7 +145,7 @@ def monitor(
     try:
         while True:
             try:
-                poll = m.poll(client.get_bytes)
+                poll = m.poll(client.get_bytes, progress=_progress)
             except MonitorAlert as err:
                 fail(f"ALERT: {err}")
             except MonitorBusy as err:
@@ -181,6 +181,11 @@ def _fetcher(client):
             raise InvalidInput(f"could not fetch {path}: {err}") from None
 
     return fetch
+
+
+def _progress(read: int, size: int) -> None:
+    """A long catch-up saves its progress every so often; say how far it is."""
+    click.echo(f"  read {read:,} of {size:,} entries (progress saved)", err=True)
 
 
 def _describe(poll) -> str:

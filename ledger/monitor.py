@@ -23,9 +23,13 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
 - a checkpoint older than the last one seen is only stale if the log proves it
   consistent (same root at a size seen, or a consistency proof); otherwise a fork.
 
-Nothing from a poll is recorded unless all of it checks out. ``vin_chain`` then
-answers which entries the log held for a VIN at any size the monitor has reached,
-and ``Monitor.compare`` uses it to catch a bundle that leaves some out.
+Nothing from a poll counts unless all of it checks out. A long catch-up keeps its
+progress every ``save_every`` tiles as *pending* (rows past the monitor's size and
+the compact range reached), so an interrupted poll goes on from there; pending rows
+are invisible to readers, become the monitor's only once the checkpoint's root
+checks out, and are dropped on any alert. ``vin_chain`` answers which entries the
+log held for a VIN at any size the monitor has reached, and ``Monitor.compare`` uses
+it to catch a bundle that leaves some out.
 """
 
 from __future__ import annotations
@@ -90,7 +94,14 @@ CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
 );
+CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    edge BLOB NOT NULL,
+    replay BLOB  -- as trust.replay, at ``size``
+);
 """
+SAVE_EVERY = 64  # tiles (16,384 entries) between saves of a catch-up's progress
 
 
 # Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
@@ -136,10 +147,20 @@ class ChainEntry:
 class Monitor:
     """The monitor's state in ``DIR/monitor.db`` for the log whose key is ``vkey``."""
 
-    def __init__(self, state_dir: Path, vkey: str, *, signatures: bool | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        vkey: str,
+        *,
+        signatures: bool | None = None,
+        save_every: int = SAVE_EVERY,
+    ):
         """``signatures``: replay the trust entries and check every signature, key and
         role. A state keeps the mode it was first read in (None: that mode; with
-        signatures for a new state); asking for the other mode is refused."""
+        signatures for a new state); asking for the other mode is refused.
+        ``save_every``: tiles read between saves of a catch-up's progress."""
+        self.save_every = save_every
+        self._progress: Callable[[int, int], None] | None = None
         self._replay: TrustReplay | None = None
         self._refs: References | None = None
         self._lacks_facts = False
@@ -211,8 +232,16 @@ class Monitor:
         )
         return [ChainEntry(seq, idx, bytes(leaf)) for seq, idx, leaf in rows]
 
-    def poll(self, fetch: Fetch) -> Poll:
-        """Read the log's newest checkpoint and every entry since the last poll."""
+    @property
+    def pending(self) -> int | None:
+        """How far an unfinished catch-up has read (not yet proven), if one has."""
+        row = self.db.execute("SELECT size FROM pending").fetchone()
+        return None if row is None else row[0]
+
+    def poll(self, fetch: Fetch, progress: Callable[[int, int], None] | None = None) -> Poll:
+        """Read the log's newest checkpoint and every entry since the last poll.
+
+        ``progress(read, size)`` is called each time a long catch-up saves its progress."""
         if self._lacks_facts:
             raise InvalidInput(
                 f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
@@ -225,11 +254,16 @@ class Monitor:
                 cp = open_checkpoint(note, self.vkey)
             except (VinledgerError, UnicodeDecodeError) as err:
                 raise MonitorAlert(f"the log's checkpoint does not verify: {err}") from None
+            self._progress = progress
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 poll = self._advance(fetch, note, cp)
-            except BaseException:
+            except MonitorAlert:
                 self.db.execute("ROLLBACK")
+                self._drop_pending()  # read from a log that misbehaved: read it again
+                raise
+            except BaseException:
+                self.db.execute("ROLLBACK")  # what was saved as pending goes on next time
                 raise
             self.db.execute("COMMIT")
             return poll
@@ -256,10 +290,10 @@ class Monitor:
         if before is not None and cp.size <= old:
             self._check_older(fetch, cp, before)
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
-        edge = self._edge(old)
-        self._replay = self._load_replay() if self.signatures else None
+        start, edge, replay = self._resume(old, cp)
+        self._replay = replay if self.signatures else None
         self._refs = None
-        vins = self._read_entries(fetch, edge, old, cp)
+        vins = self._read_entries(fetch, edge, start, cp)
         if self._refs is not None:
             try:  # a claim and its decision are one batch: never split by a checkpoint
                 self._refs.decided()
@@ -277,17 +311,61 @@ class Monitor:
         )
         self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (cp.size, note))
         if self._replay is not None:
-            r = self._replay
-            state = msgspec.msgpack.encode([r.genesis, r.keys, r.actors])
-            self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (state,))
+            self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (self._replay_blob(),))
+        self.db.execute("DELETE FROM pending")
         return Poll(old, cp.size, len(vins))
 
-    def _load_replay(self) -> TrustReplay | None:
-        row = self.db.execute("SELECT replay FROM trust").fetchone()
-        if row is None:
+    def _replay_blob(self) -> bytes:
+        r = self._replay
+        return msgspec.msgpack.encode([r.genesis, r.keys, r.actors])
+
+    @staticmethod
+    def _load_replay(blob: bytes | None) -> TrustReplay | None:
+        if blob is None:
             return None  # set from entry 1 when the first tile is read
-        genesis, keys, actors = msgspec.msgpack.decode(row[0])
+        genesis, keys, actors = msgspec.msgpack.decode(blob)
         return TrustReplay(genesis if isinstance(genesis, str) else tuple(genesis), keys, actors)
+
+    def _resume(self, old: int, cp: Checkpoint) -> tuple[int, merkle.CompactRange, object]:
+        """Where this poll starts reading: the pending progress of an interrupted
+        catch-up, if it lies within ``cp``; else the monitor's own size."""
+        row = self.db.execute("SELECT size, edge, replay FROM pending").fetchone()
+        if row is not None and old < row[0] <= cp.size:
+            return row[0], _compact_range(row[0], row[1]), self._load_replay(row[2])
+        if row is not None:  # made for another tree than this checkpoint's
+            self._delete_past(old)
+        state = self.db.execute("SELECT edge FROM state").fetchone()
+        trust = self.db.execute("SELECT replay FROM trust").fetchone()
+        return (
+            old,
+            _compact_range(old, b"" if state is None else state[0]),
+            self._load_replay(None if trust is None else trust[0]),
+        )
+
+    def _save_progress(self, edge: merkle.CompactRange, size: int) -> None:
+        """Keep what a catch-up has read so far, as pending, and go on in a new
+        transaction (the poll lock keeps other monitors out meanwhile)."""
+        replay = None if self._replay is None else self._replay_blob()
+        self.db.execute(
+            "INSERT OR REPLACE INTO pending VALUES (1, ?, ?, ?)",
+            (edge.size, b"".join(edge.hashes), replay),
+        )
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN IMMEDIATE")
+        if self._progress is not None:
+            self._progress(edge.size, size)
+
+    def _drop_pending(self) -> None:
+        if self.pending is not None:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._delete_past(self.size)
+            self.db.execute("COMMIT")
+
+    def _delete_past(self, size: int) -> None:
+        """Forget every row of entries from ``size`` on: a catch-up's unproven progress."""
+        for table in ("chains", "revocations", "facts"):
+            self.db.execute(f"DELETE FROM {table} WHERE idx >= ?", (size,))
+        self.db.execute("DELETE FROM pending")
 
     def _check_older(self, fetch: Fetch, cp: Checkpoint, latest: Checkpoint) -> None:
         """A checkpoint no newer than the latest seen: stale if consistent, else a fork."""
@@ -306,20 +384,21 @@ class Monitor:
                 f"{latest.size} the monitor read, and {err}: a fork"
             ) from None
 
-    def _edge(self, size: int) -> merkle.CompactRange:
-        row = self.db.execute("SELECT edge FROM state").fetchone()
-        raw = b"" if row is None else row[0]
-        hashes = [raw[i : i + merkle.HASH_SIZE] for i in range(0, len(raw), merkle.HASH_SIZE)]
-        return merkle.CompactRange(size, hashes)
-
     def _read_entries(self, fetch: Fetch, edge, start: int, cp: Checkpoint) -> set[str]:
         """Hash entries ``[start, cp.size)`` into ``edge`` and record their VIN chains."""
         vins: set[str] = set()
+        unsaved = 0  # tiles read since the progress was last saved
         for tile in range(start // TILE_WIDTH, (cp.size - 1) // TILE_WIDTH + 1):
+            # Saved between tiles, never between a claim and its decision.
+            if unsaved >= self.save_every and (self._refs is None or self._refs.undecided is None):
+                self._save_progress(edge, cp.size)
+                unsaved = 0
+            unsaved += 1
             width = min(TILE_WIDTH, cp.size - tile * TILE_WIDTH)
             path = "/log/tile/" + format_tile_path(None, tile, width)
+            body = fetch(path)  # could not read: no alert, the next poll goes on from here
             try:
-                entries = decode_entry_bundle(fetch(path))
+                entries = decode_entry_bundle(body)
             except VinledgerError as err:
                 raise MonitorAlert(f"{path}: {err}") from None
             if len(entries) != width:
@@ -423,6 +502,11 @@ class Monitor:
         from ledger.monitor_check import check_bundle
 
         check_bundle(self, report, fetch)
+
+
+def _compact_range(size: int, raw: bytes) -> merkle.CompactRange:
+    hashes = [raw[i : i + merkle.HASH_SIZE] for i in range(0, len(raw), merkle.HASH_SIZE)]
+    return merkle.CompactRange(size, hashes)
 
 
 class _MonitorEntries:

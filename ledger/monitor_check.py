@@ -102,7 +102,8 @@ def _signed_after_revocation(monitor: Monitor, report) -> list[tuple[int, int]]:
     late = []
     for entry in [*report.trust, *report.entries]:
         row = monitor.db.execute(
-            "SELECT idx FROM revocations WHERE key_id = ?", (entry.signer.keyid,)
+            "SELECT idx FROM revocations WHERE key_id = ? AND idx < ?",
+            (entry.signer.keyid, monitor.size),
         ).fetchone()
         if row is not None and row[0] < entry.index:
             late.append((entry.index, row[0]))

@@ -476,3 +476,119 @@ def test_a_dealers_log_read_across_polls_raises_no_alert(client, monitor, sqlite
     fresh = Monitor(monitor.state_dir.parent / "fresh", sqlite_ledger.vkey)
     assert fresh.poll(fetcher(client)).size == fixed.index + 1  # all of it in one poll
     fresh.close()
+
+
+def _long_log(client, ledger) -> tuple[str, int]:
+    """A log of three entry tiles, the last partial; answers the checkpoint of a size
+    inside the first tile, taken before the rest was appended, and the final size."""
+    shop, inspector = seed_two_vehicles(ledger, days=1)
+    ledger.submit_now([inspector.envelope(inspection(vin=VIN2, km=9_000 + k)) for k in range(200)])
+    early = client.get("/log/checkpoint").text
+    ledger.submit_now([shop.envelope(maintenance(km=20_000 + k, day=7)) for k in range(400)])
+    return early, int(client.get("/log/checkpoint").text.split("\n")[1])
+
+
+def failing_at(real, tile: str):
+    """The log as ``real`` serves it, until the entry tile ``tile`` (the network fails)."""
+
+    def fetch(path: str) -> bytes:
+        if path.startswith(f"/log/tile/entries/{tile}"):
+            raise InvalidInput(f"{path}: connection reset")
+        return real(path)
+
+    return fetch
+
+
+def test_an_interrupted_catch_up_goes_on_where_it_stopped(tmp_path, client, sqlite_ledger):
+    _, size = _long_log(client, sqlite_ledger)
+    assert 512 < size < 768
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    saved = []
+    with pytest.raises(InvalidInput, match="connection reset"):
+        m.poll(failing_at(fetcher(client), "002"), progress=lambda n, of: saved.append((n, of)))
+    assert saved == [(256, size), (512, size)]
+    assert (m.size, m.pending) == (0, 512)
+    assert m.vin_chain(VIN) == m.vin_chain(VIN2) == []  # not the monitor's until proven
+    paths = []
+
+    def counting(path: str) -> bytes:
+        paths.append(path)
+        return fetcher(client)(path)
+
+    poll = m.poll(counting)
+    assert [p for p in paths if "/entries/" in p] == ["/log/tile/entries/002.p/" + str(size - 512)]
+    assert (poll.size_before, poll.size, m.size, m.pending) == (0, size, size, None)
+    whole = Monitor(tmp_path / "whole", sqlite_ledger.vkey)
+    whole.poll(fetcher(client))
+    for vin in (VIN, VIN2):
+        assert m.vin_chain(vin) == whole.vin_chain(vin)
+        assert [e.index for e in m.vin_chain(vin)] == stored_chain(sqlite_ledger, vin)
+    for table in ("chains", "facts", "revocations", "checkpoints", "trust", "state"):
+        query = f"SELECT * FROM {table} ORDER BY 1, 2"
+        assert m.db.execute(query).fetchall() == whole.db.execute(query).fetchall(), table
+    m.close()
+    whole.close()
+
+
+def test_a_catch_up_keeps_no_progress_from_a_log_that_misbehaves(tmp_path, client, sqlite_ledger):
+    _, size = _long_log(client, sqlite_ledger)
+    real = fetcher(client)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    with pytest.raises(InvalidInput):
+        m.poll(failing_at(real, "002"))
+    assert m.pending == 512
+    lie = sqlite_ledger.signer.sign(Checkpoint(m.vkey.split("+")[0], size, b"\x07" * 32))
+    with pytest.raises(MonitorAlert, match=f"entries 0–{size - 1} as served do not give"):
+        m.poll(serving(real, lie))
+    # Nothing read before the alert is kept either: the next poll reads from the start.
+    assert (m.size, m.pending) == (0, None)
+    for table in ("chains", "facts", "revocations"):
+        assert m.db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    assert m.poll(real).size_before == 0
+    assert [e.index for e in m.vin_chain(VIN2)] == stored_chain(sqlite_ledger, VIN2)
+    m.close()
+
+
+def test_progress_past_an_older_checkpoint_is_read_again(tmp_path, client, sqlite_ledger):
+    """A mirror that lags behind serves a checkpoint below the saved progress: the
+    monitor reads up to that one from its own size, then on to the newest."""
+    early, size = _long_log(client, sqlite_ledger)
+    real = fetcher(client)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    with pytest.raises(InvalidInput):
+        m.poll(failing_at(real, "002"))
+    assert m.pending == 512
+    below = int(early.split("\n")[1])
+    assert below < 512
+    assert (m.poll(serving(real, early)).size, m.pending) == (below, None)
+    assert [e.index for e in m.vin_chain(VIN2)] == [
+        i for i in stored_chain(sqlite_ledger, VIN2) if i < below
+    ]
+    assert m.poll(real).size == size
+    assert [e.index for e in m.vin_chain(VIN)] == stored_chain(sqlite_ledger, VIN)
+    m.close()
+
+
+def test_a_revocation_not_yet_proven_does_not_judge_bundles(tmp_path, client, sqlite_ledger):
+    shop, inspector = seed_two_vehicles(sqlite_ledger, days=1)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    m.poll(fetcher(client))
+    sqlite_ledger.submit_now(
+        [inspector.envelope(inspection(vin=VIN2, km=9_000 + k)) for k in range(300)]
+    )
+    revoked = sqlite_ledger.revoke_key(shop.keyid, "laptop stolen").index
+    sqlite_ledger.submit_now(
+        [inspector.envelope(inspection(vin=VIN2, km=1_000 + k)) for k in range(300)]
+    )
+    with pytest.raises(InvalidInput):
+        m.poll(failing_at(fetcher(client), "002"))
+    assert m.pending == 512 > revoked
+    assert m.db.execute("SELECT idx FROM revocations").fetchall() == [(revoked,)]
+    # As if it had revoked the inspector's key, whose later entries the bundle of
+    # VIN2 holds: unproven, it judges none of them.
+    m.db.execute("UPDATE revocations SET key_id = ?", (inspector.keyid,))
+    report = verify_bundle_bytes(client.get(f"/vehicles/{VIN2}/bundle").content, sqlite_ledger.vkey)
+    assert max(e.index for e in report.entries) > revoked
+    m.compare(report)
+    assert not any("revoked" in f.detail for f in report.failures), report.failures
+    m.close()
