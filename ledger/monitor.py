@@ -44,25 +44,21 @@ from pathlib import Path
 
 import msgspec
 
-from core import dsse
-from core.dsse import PAYLOAD_TYPE, payload_bytes
-from core.errors import AuditError, InvalidInput, VinledgerError
-from core.keys import public_key_from_raw
+from core.errors import InvalidInput, VinledgerError
 from core.note import parse_verifier_key
-from core.records import parse_record
 from ledger import merkle
-from ledger.audit_refs import References, references_of
 from ledger.checkpoint import Checkpoint
-from ledger.entry import Entry, decode_entry, record_bytes
+from ledger.monitor_entries import EntryChecks, MonitorAlert
 from ledger.signing import open_checkpoint
+from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
 from ledger.trust_replay import TrustReplay, genesis_of
-from ledger.verify import trust_record
 
 try:
     import fcntl
 except ImportError:  # not on Windows: run one monitor per state directory by hand
     fcntl = None
-from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
+
+__all__ = ["ChainEntry", "Monitor", "MonitorAlert", "MonitorBusy", "Poll", "prove_consistent"]
 
 Fetch = Callable[[str], bytes]
 """GET of a path under the log's base URL (e.g. ``/log/checkpoint``), answering the body."""
@@ -111,13 +107,6 @@ SAVE_EVERY = 64  # tiles (16,384 entries) between saves of a catch-up's progress
 _VERSION = 3
 
 
-class MonitorAlert(VinledgerError):
-    """The log did something a log must never do; the monitor's state is unchanged."""
-
-    title = "Monitor alert"
-    slug = "monitor-alert"
-
-
 class MonitorBusy(VinledgerError):
     """Another monitor process is polling into the same state directory."""
 
@@ -161,8 +150,7 @@ class Monitor:
         ``save_every``: tiles read between saves of a catch-up's progress."""
         self.save_every = save_every
         self._progress: Callable[[int, int], None] | None = None
-        self._replay: TrustReplay | None = None
-        self._refs: References | None = None
+        self._checks: EntryChecks  # set by each poll
         self._lacks_facts = False
         try:
             parse_verifier_key(vkey)
@@ -291,14 +279,9 @@ class Monitor:
             self._check_older(fetch, cp, before)
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         start, edge, replay = self._resume(old, cp)
-        self._replay = replay if self.signatures else None
-        self._refs = None
+        self._checks = EntryChecks(self.db, replay if self.signatures else None)
         vins = self._read_entries(fetch, edge, start, cp)
-        if self._refs is not None:
-            try:  # a claim and its decision are one batch: never split by a checkpoint
-                self._refs.decided()
-            except AuditError as err:
-                raise MonitorAlert(str(err)) from None
+        self._checks.finish()
         if edge.root() != cp.root:
             raise MonitorAlert(
                 f"entries {old}–{cp.size - 1} as served do not give the root of the "
@@ -310,13 +293,13 @@ class Monitor:
             (cp.size, note, b"".join(edge.hashes)),
         )
         self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (cp.size, note))
-        if self._replay is not None:
+        if self._checks.replay is not None:
             self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (self._replay_blob(),))
         self.db.execute("DELETE FROM pending")
         return Poll(old, cp.size, len(vins))
 
     def _replay_blob(self) -> bytes:
-        r = self._replay
+        r = self._checks.replay
         return msgspec.msgpack.encode([r.genesis, r.keys, r.actors])
 
     @staticmethod
@@ -345,7 +328,7 @@ class Monitor:
     def _save_progress(self, edge: merkle.CompactRange, size: int) -> None:
         """Keep what a catch-up has read so far, as pending, and go on in a new
         transaction (the poll lock keeps other monitors out meanwhile)."""
-        replay = None if self._replay is None else self._replay_blob()
+        replay = None if self._checks.replay is None else self._replay_blob()
         self.db.execute(
             "INSERT OR REPLACE INTO pending VALUES (1, ?, ?, ?)",
             (edge.size, b"".join(edge.hashes), replay),
@@ -390,7 +373,7 @@ class Monitor:
         unsaved = 0  # tiles read since the progress was last saved
         for tile in range(start // TILE_WIDTH, (cp.size - 1) // TILE_WIDTH + 1):
             # Saved between tiles, never between a claim and its decision.
-            if unsaved >= self.save_every and (self._refs is None or self._refs.undecided is None):
+            if unsaved >= self.save_every and not self._checks.awaiting_decision:
                 self._save_progress(edge, cp.size)
                 unsaved = 0
             unsaved += 1
@@ -404,97 +387,21 @@ class Monitor:
             if len(entries) != width:
                 raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
             first = tile * TILE_WIDTH
-            if self.signatures and self._replay is None:  # tile 0 (old == 0): entry 1 is in it
-                self._replay = TrustReplay(genesis_of(entries[1] if len(entries) > 1 else None))
+            if self.signatures and self._checks.replay is None:  # tile 0: entry 1 is in it
+                genesis = genesis_of(entries[1] if len(entries) > 1 else None)
+                self._checks.replay = TrustReplay(genesis)
             heads: dict[str, tuple[int, bytes]] = {}  # this tile's, until its rows are in
             rows = []
             for index, data in enumerate(entries[max(0, start - first) :], max(start, first)):
                 leaf = merkle.hash_leaf(data)
                 edge.append(leaf)
-                entry = self._entry(index, data)
+                entry = self._checks.entry(index, data)
                 if entry.vin is not None:
-                    self._link(index, entry, leaf, heads)
+                    self._checks.link(index, entry, leaf, heads)
                     rows.append((entry.vin, entry.vin_seq, index, leaf))
             self.db.executemany("INSERT INTO chains VALUES (?, ?, ?, ?)", rows)
             vins.update(heads)
         return vins
-
-    def _entry(self, index: int, data: bytes) -> Entry:
-        """The entry at ``index``, if it is of the kind and VIN its signed record says."""
-        try:
-            entry = decode_entry(data)
-            if entry.index != index:
-                raise MonitorAlert(f"entry {index} says its index is {entry.index}")
-            if entry.vin is None:
-                record = trust_record(entry)  # an actor, grant or revocation, signed as such
-                if self._replay is not None:  # and by whom it may be, as the log stood
-                    self._replay.trust(index, data)
-                if record.kind == "key_revoke":
-                    self.db.execute(
-                        "INSERT OR IGNORE INTO revocations VALUES (?, ?)", (record.key_id, index)
-                    )
-                return entry
-            env = entry.envelope
-            # A native record is read from what its submitter signed; a provider's
-            # report in its own format, from the record the ledger derived from it.
-            signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
-            record = parse_record(signed)
-        except MonitorAlert:
-            raise
-        except AuditError as err:  # the trust replay's, which names the entry itself
-            raise MonitorAlert(str(err)) from None
-        except VinledgerError as err:
-            raise MonitorAlert(f"entry {index}: {err}") from None
-        if (record.kind, getattr(record, "vin", None)) != (entry.kind, entry.vin):
-            raise MonitorAlert(
-                f"entry {index} is filed as a {entry.kind} of VIN {entry.vin}, but its "
-                f"record is a {record.kind} of VIN {getattr(record, 'vin', None)}"
-            )
-        if self._replay is not None:
-            signer = entry.signer
-            try:
-                raw = self._replay.valid_key(index, signer.keyid, signer.actor_id, entry.kind)
-                dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
-            except AuditError as err:  # names the entry itself
-                raise MonitorAlert(str(err)) from None
-            except VinledgerError as err:
-                raise MonitorAlert(f"entry {index}: {err}") from None
-            self._check_references(index, entry, record)
-        return entry
-
-    def _check_references(self, index: int, entry: Entry, record) -> None:
-        """What the record references, as the audit checks it (``ledger.audit_refs``)."""
-        if self._refs is None:
-            self._refs = References(self._replay.actors, _MonitorEntries(self.db))
-        derived = entry.derived if isinstance(entry.derived, dict) else {}
-        terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
-        actor = entry.signer.actor_id
-        self.db.execute(
-            "INSERT INTO facts VALUES (?, ?, ?, ?, ?)", (index, entry.vin, actor, entry.kind, terms)
-        )
-        try:
-            self._refs.next_entry(index, entry.kind)
-            refs = references_of(record)
-            if refs is not None:
-                self._refs.check(index, entry.vin, actor, entry.kind, refs)
-        except AuditError as err:
-            raise MonitorAlert(str(err)) from None
-
-    def _link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:
-        head = heads.get(entry.vin) or self._head(entry.vin)
-        want = (0, None) if head is None else (head[0] + 1, base64.b64encode(head[1]).decode())
-        if (entry.vin_seq, entry.prev) != want:
-            raise MonitorAlert(
-                f"entry {index}: VIN {entry.vin} chain link is broken (position "
-                f"{entry.vin_seq}, expected {want[0]}; prev does not match)"
-            )
-        heads[entry.vin] = (entry.vin_seq, leaf)
-
-    def _head(self, vin: str) -> tuple[int, bytes] | None:
-        row = self.db.execute(
-            "SELECT seq, leaf FROM chains WHERE vin = ? ORDER BY seq DESC LIMIT 1", (vin,)
-        ).fetchone()
-        return None if row is None else (row[0], bytes(row[1]))
 
     def compare(self, report, fetch: Fetch | None = None) -> None:
         """Record in ``report`` whether the bundle holds all this monitor saw of its VIN
@@ -507,22 +414,6 @@ class Monitor:
 def _compact_range(size: int, raw: bytes) -> merkle.CompactRange:
     hashes = [raw[i : i + merkle.HASH_SIZE] for i in range(0, len(raw), merkle.HASH_SIZE)]
     return merkle.CompactRange(size, hashes)
-
-
-class _MonitorEntries:
-    """``EntryFacts`` from the facts the monitor kept of the entries it read."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def facts(self, index: int) -> tuple[str | None, str, str] | None:
-        return self.db.execute(
-            "SELECT vin, actor, kind FROM facts WHERE idx = ?", (index,)
-        ).fetchone()
-
-    def terms(self, index: int) -> object:
-        row = self.db.execute("SELECT terms FROM facts WHERE idx = ?", (index,)).fetchone()
-        return None if row is None or row[0] is None else msgspec.json.decode(row[0])
 
 
 def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:

@@ -1,0 +1,149 @@
+"""What each entry a monitor reads must be, and what the monitor keeps of it.
+
+The checks ``ledger.monitor`` runs on every entry of a poll, in log order: the entry
+names its own index and is of the kind and VIN its signed record says; with the
+trust replay (``ledger.trust_replay``) its signature, key and role at that index and
+what it references (``ledger.audit_refs``); each vehicle entry continues its VIN's
+chain. The rows kept (chains, revocations, facts) go to the monitor's database in the
+poll's transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+
+import msgspec
+
+from core import dsse
+from core.dsse import PAYLOAD_TYPE, payload_bytes
+from core.errors import AuditError, VinledgerError
+from core.keys import public_key_from_raw
+from core.records import parse_record
+from ledger.audit_refs import References, references_of
+from ledger.entry import Entry, decode_entry, record_bytes
+from ledger.trust_replay import TrustReplay
+from ledger.verify import trust_record
+
+
+class MonitorAlert(VinledgerError):
+    """The log did something a log must never do; the monitor's state is unchanged."""
+
+    title = "Monitor alert"
+    slug = "monitor-alert"
+
+
+class EntryChecks:
+    """The checks of one poll; ``replay`` (None: signatures are not checked) as the
+    log stood before its first entry."""
+
+    def __init__(self, db: sqlite3.Connection, replay: TrustReplay | None):
+        self.db = db
+        self.replay = replay
+        self.refs: References | None = None
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """A claim was read whose decision (the next entry) was not."""
+        return self.refs is not None and self.refs.undecided is not None
+
+    def finish(self) -> None:
+        """A claim and its decision are one batch: never split by a checkpoint."""
+        if self.refs is not None:
+            try:
+                self.refs.decided()
+            except AuditError as err:
+                raise MonitorAlert(str(err)) from None
+
+    def entry(self, index: int, data: bytes) -> Entry:
+        """The entry at ``index``, if it is of the kind and VIN its signed record says."""
+        try:
+            entry = decode_entry(data)
+            if entry.index != index:
+                raise MonitorAlert(f"entry {index} says its index is {entry.index}")
+            if entry.vin is None:
+                record = trust_record(entry)  # an actor, grant or revocation, signed as such
+                if self.replay is not None:  # and by whom it may be, as the log stood
+                    self.replay.trust(index, data)
+                if record.kind == "key_revoke":
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO revocations VALUES (?, ?)", (record.key_id, index)
+                    )
+                return entry
+            env = entry.envelope
+            # A native record is read from what its submitter signed; a provider's
+            # report in its own format, from the record the ledger derived from it.
+            signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
+            record = parse_record(signed)
+        except MonitorAlert:
+            raise
+        except AuditError as err:  # the trust replay's, which names the entry itself
+            raise MonitorAlert(str(err)) from None
+        except VinledgerError as err:
+            raise MonitorAlert(f"entry {index}: {err}") from None
+        if (record.kind, getattr(record, "vin", None)) != (entry.kind, entry.vin):
+            raise MonitorAlert(
+                f"entry {index} is filed as a {entry.kind} of VIN {entry.vin}, but its "
+                f"record is a {record.kind} of VIN {getattr(record, 'vin', None)}"
+            )
+        if self.replay is not None:
+            signer = entry.signer
+            try:
+                raw = self.replay.valid_key(index, signer.keyid, signer.actor_id, entry.kind)
+                dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
+            except AuditError as err:  # names the entry itself
+                raise MonitorAlert(str(err)) from None
+            except VinledgerError as err:
+                raise MonitorAlert(f"entry {index}: {err}") from None
+            self._check_references(index, entry, record)
+        return entry
+
+    def _check_references(self, index: int, entry: Entry, record) -> None:
+        """What the record references, as the audit checks it (``ledger.audit_refs``)."""
+        if self.refs is None:
+            self.refs = References(self.replay.actors, _MonitorEntries(self.db))
+        derived = entry.derived if isinstance(entry.derived, dict) else {}
+        terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
+        actor = entry.signer.actor_id
+        self.db.execute(
+            "INSERT INTO facts VALUES (?, ?, ?, ?, ?)", (index, entry.vin, actor, entry.kind, terms)
+        )
+        try:
+            self.refs.next_entry(index, entry.kind)
+            refs = references_of(record)
+            if refs is not None:
+                self.refs.check(index, entry.vin, actor, entry.kind, refs)
+        except AuditError as err:
+            raise MonitorAlert(str(err)) from None
+
+    def link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:
+        head = heads.get(entry.vin) or self._head(entry.vin)
+        want = (0, None) if head is None else (head[0] + 1, base64.b64encode(head[1]).decode())
+        if (entry.vin_seq, entry.prev) != want:
+            raise MonitorAlert(
+                f"entry {index}: VIN {entry.vin} chain link is broken (position "
+                f"{entry.vin_seq}, expected {want[0]}; prev does not match)"
+            )
+        heads[entry.vin] = (entry.vin_seq, leaf)
+
+    def _head(self, vin: str) -> tuple[int, bytes] | None:
+        row = self.db.execute(
+            "SELECT seq, leaf FROM chains WHERE vin = ? ORDER BY seq DESC LIMIT 1", (vin,)
+        ).fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
+
+
+class _MonitorEntries:
+    """``EntryFacts`` from the facts the monitor kept of the entries it read."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def facts(self, index: int) -> tuple[str | None, str, str] | None:
+        return self.db.execute(
+            "SELECT vin, actor, kind FROM facts WHERE idx = ?", (index,)
+        ).fetchone()
+
+    def terms(self, index: int) -> object:
+        row = self.db.execute("SELECT terms FROM facts WHERE idx = ?", (index,)).fetchone()
+        return None if row is None or row[0] is None else msgspec.json.decode(row[0])
