@@ -91,6 +91,22 @@ def _check_utc(at: datetime) -> None:
         )
 
 
+_TIME_DECODER = msgspec.json.Decoder(datetime)
+
+
+def parse_time(text: str) -> datetime:
+    """A record's time as its JSON spells it (any RFC 3339 form a record may carry:
+    ``T``/``t``/space, ``Z``/``z``), as an aware UTC datetime. Compare and sort these,
+    never the text: "2026-05-04 23:00Z" < "2026-05-04T08:00Z" as strings."""
+    try:
+        at = _TIME_DECODER.decode(msgspec.json.encode(text))
+    except msgspec.ValidationError as err:
+        raise InvalidRecord(f"{text!r} is not an RFC 3339 time: {err}") from None
+    if at.tzinfo is None:
+        raise InvalidRecord(f"{text!r} carries no timezone")
+    return at.astimezone(UTC)
+
+
 # kw_only is not inherited by msgspec subclasses, so every class repeats it.
 class _Record(
     msgspec.Struct,
