@@ -79,6 +79,8 @@ class LogReader:
 
     def tile(self, path: TilePath) -> bytes:
         """A hash tile or entry bundle; 404 until the log has that many leaves."""
+        if (path.index + 1) * TILE_WIDTH > MAX_SIZE:  # no log grows that far
+            raise NotFound(f"tile {path.path} lies beyond any log")
         with self.store.reader() as s:
             if path.level is None:
                 start = path.index * TILE_WIDTH

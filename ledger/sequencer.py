@@ -24,11 +24,13 @@ from typing import Protocol
 
 import msgspec
 from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.dsse import Envelope
 from core.errors import (
     Conflict,
+    PluginFailed,
     TooLarge,
     VinledgerError,
 )
@@ -265,6 +267,18 @@ class Sequencer:
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         return outcomes
 
+    def _followers(self, b: Batch, sub: Submission, actor_id: str) -> list[Submission]:
+        """The entries ``follow`` appends after ``sub``. A bug in it (or in a plugin it
+        asks) refuses this submission only, not the batch; a database error still
+        fails the batch, as the transaction may be unusable."""
+        try:
+            return self.follow(b.s, sub, b.next_index, actor_id)
+        except (VinledgerError, SQLAlchemyError):
+            raise
+        except Exception as err:
+            name = getattr(self.follow, "name", type(self.follow).__name__)
+            raise PluginFailed(name, f"{type(err).__name__}: {err}") from err
+
     def _place(
         self, b: Batch, sub: Submission, genesis: bool, followed: bool = False
     ) -> VinledgerError | tuple[int, bool]:
@@ -282,7 +296,7 @@ class Sequencer:
             followers: list[Submission] = []
             if self.follow is not None and sub.record.kind in self.follow.kinds:
                 b.write_entries()
-                followers = self.follow(b.s, sub, b.next_index, actor_id)
+                followers = self._followers(b, sub, actor_id)
             index = b.next_index
             vin = getattr(sub.record, "vin", None)
             seq, prev = 0, None

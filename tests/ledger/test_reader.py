@@ -30,3 +30,22 @@ def test_no_proof_for_a_tree_one_larger_than_the_log(ledger):
     for index in (0, size - 1, size):
         with pytest.raises(InvalidInput, match="larger than the log"):
             reader.inclusion(index, size + 1)
+
+
+@pytest.mark.parametrize(
+    ("level", "index", "width"),
+    [
+        (0, 999_999_999_999_999_999_999, 256),
+        (None, 999_999_999_999_999_999, 256),
+        (3, 2**63 // 256, 256),  # the first tile whose positions pass 2**63 - 1
+        (None, 2**63 // 256, 9),
+    ],
+)
+def test_a_tile_past_any_log_is_not_found(ledger, level, index, width):
+    """Not a database error (SQLite and PostgreSQL integers end at 2**63 - 1)."""
+    from core.errors import NotFound
+    from ledger.tiles import format_tile_path, parse_tile_path
+
+    path = parse_tile_path(format_tile_path(level, index, width))
+    with pytest.raises(NotFound, match="beyond any log"):
+        LogReader(ledger.store).tile(path)

@@ -192,3 +192,33 @@ def test_concurrent_submitters_get_one_consistent_log(ledger, tmp_path):
     assert size_of(ledger) == base + 60
     result = audit(ledger.store, ledger.vkey)
     assert result.size == base + 60
+
+
+class _BrokenFollow:
+    """A follow (as the claims plugin is) with a bug that one record triggers."""
+
+    kinds = frozenset({"inspection"})
+    name = "broken-claims"
+
+    def __call__(self, s, sub, index, actor_id):
+        if sub.record.odometer_km == 13:
+            raise ValueError("a bug")
+        return []
+
+
+def test_a_bug_in_follow_refuses_only_its_own_submission(ledger):
+    from core.errors import PluginFailed
+    from ledger.sequencer import Sequencer
+
+    inspector = onboard(ledger, "acme", "inspector")
+    subs = [
+        ledger.check(inspector.envelope(inspection(vin=v, km=km)))
+        for v, km in ((VIN, 100), (VIN2, 13), (VIN2, 200))
+    ]
+    before = size_of(ledger)
+    first, broken, last = Sequencer(ledger.store, ledger.signer, _BrokenFollow()).sequence(subs)
+    assert isinstance(broken, PluginFailed) and "broken-claims" in str(broken)
+    assert broken.status == 500 and "nothing was appended" in str(broken)
+    assert (first.index, last.index, last.size) == (before, before + 1, before + 2)
+    assert size_of(ledger) == before + 2
+    audit(ledger.store, ledger.vkey)
