@@ -23,6 +23,7 @@ from sqlalchemy import select
 from api.config import Settings
 from core import dsse
 from core.errors import (
+    Conflict,
     InvalidInput,
     KeyRevoked,
     NotFound,
@@ -35,7 +36,7 @@ from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
 from core.records import Sale, encode_record, parse_record
 from core.reputation import RANKING_RULE, dealer_figures, rank
-from core.roles import check_role_may_submit
+from core.roles import article, check_role_may_submit
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
 from ledger.bundle import Bundle, build_bundle
@@ -183,11 +184,7 @@ class Ledger:
             subs.append(
                 Submission(env, record, dsse.envelope_digest(env), key_id(op_key.public_key()))
             )
-        outcomes = self.sequencer.sequence(subs, genesis=genesis)
-        for o in outcomes:
-            if not isinstance(o, Appended):
-                raise o
-        return outcomes
+        return self.sequencer.sequence(subs, genesis=genesis, atomic=True)
 
     def operator_submit(self, payload: bytes) -> Appended:
         """A record the operator files (a dispute, a complaint, a correction, a recall),
@@ -224,11 +221,26 @@ class Ledger:
 
         pub = load_public_key(public_key_pem)
         at = _dt(now_rfc3339())
+        if upline == actor_id:
+            raise InvalidInput(f"actor {actor_id!r} cannot be its own upline")
         with self.store.reader() as s:
-            exists = get_actor(s, actor_id) is not None
+            actor = get_actor(s, actor_id)
+            if upline is not None and get_actor(s, upline) is None:
+                raise NotFound(f"upline {upline!r} is no actor on this ledger; add it first")
+        if actor is not None and (
+            actor.role != role or (upline is not None and upline != actor.upline)
+        ):
+            # Another key for an existing actor is fine; another role is a mistake.
+            was = f"{article(actor.role)} {actor.role}"
+            was += f" under {actor.upline!r}" if actor.upline else ""
+            raise Conflict(
+                f"actor {actor_id!r} already exists as {was}; to grant it another key, "
+                f"give the same role{' and upline' if actor.upline else ''}, or choose "
+                "another actor id (--id)"
+            )
         records = (
             []
-            if exists
+            if actor is not None
             else [Actor(actor_id=actor_id, name=name, role=role, upline=upline, occurred_at=at)]
         )
         records.append(

@@ -213,7 +213,13 @@ class Sequencer:
 
     # ---- the batch ---------------------------------------------------------------
 
-    def sequence(self, subs: list[Submission], *, genesis: bool = False) -> list[Outcome]:
+    def sequence(
+        self, subs: list[Submission], *, genesis: bool = False, atomic: bool = False
+    ) -> list[Outcome]:
+        """Append what may be appended of ``subs``; one outcome each, in order.
+
+        ``atomic``: all or nothing; the first refusal is raised and nothing is kept
+        (an actor and its key grant, say)."""
         now = utcnow()
         with self.store.sequencer_lock(), self.store.writer.begin() as s:
             c = s.connection()
@@ -226,6 +232,8 @@ class Sequencer:
             batch = Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
+            if atomic and (refused := [p for p in placed if not isinstance(p, tuple)]):
+                raise refused[0]  # leaves the transaction, which rolls back
             if rng.size > size:
                 batch.write_entries()
                 insert_rows(

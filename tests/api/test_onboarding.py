@@ -1,0 +1,57 @@
+"""Onboarding: an actor and its key grant are appended together or not at all, and a
+mistake (another role, an unknown or circular upline) is refused before anything is."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.keys import generate_private_key, public_key_pem
+from ledger.storage import get_actor, log_size
+from tests.conftest import onboard
+
+
+def size(ledger) -> int:
+    with ledger.store.reader() as s:
+        return log_size(s)
+
+
+def pem() -> bytes:
+    return public_key_pem(generate_private_key().public_key())
+
+
+def test_a_refused_key_grant_appends_no_actor(ledger):
+    inspector = onboard(ledger, "acme", "inspector")
+    before = size(ledger)
+    with pytest.raises(Conflict, match="already granted"):
+        ledger.add_actor("evil-insurance", "Evil Insurance", "insurer", inspector.public_pem)
+    assert size(ledger) == before
+    with ledger.store.reader() as s:
+        assert get_actor(s, "evil-insurance") is None
+    # The same id can be onboarded properly afterwards.
+    ledger.add_actor("evil-insurance", "Evil Insurance", "insurer", pem())
+    assert size(ledger) == before + 2
+
+
+def test_another_key_for_an_actor_needs_its_role(ledger):
+    onboard(ledger, "acme", "inspector")
+    before = size(ledger)
+    with pytest.raises(Conflict, match="already exists as an inspector; .* same role"):
+        ledger.add_actor("acme", "Acme", "insurer", pem())
+    assert size(ledger) == before
+    [grant] = ledger.add_actor("acme", "Acme", "inspector", pem())  # key rotation
+    assert grant.index == before
+
+
+def test_an_upline_must_be_another_actor_that_exists(ledger):
+    before = size(ledger)
+    with pytest.raises(NotFound, match="upline 'nobody' is no actor"):
+        ledger.add_actor("amy", "Amy", "referrer", pem(), upline="nobody")
+    with pytest.raises(InvalidInput, match="its own upline"):
+        ledger.add_actor("amy", "Amy", "referrer", pem(), upline="amy")
+    assert size(ledger) == before
+    onboard(ledger, "bay-auto", "dealer")
+    onboard(ledger, "city-cars", "dealer")
+    ledger.add_actor("amy", "Amy", "referrer", pem(), upline="bay-auto")
+    with pytest.raises(Conflict, match="under 'bay-auto'"):
+        ledger.add_actor("amy", "Amy", "referrer", pem(), upline="city-cars")
