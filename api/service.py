@@ -45,7 +45,14 @@ from ledger.reader import LogReader
 from ledger.schema import ActorRow, EntryRow, TokenRow
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
-from ledger.storage import Store, entries_for_vin, get_actor, get_key, signing_key
+from ledger.storage import (
+    Store,
+    entries_for_vin,
+    get_actor,
+    get_key,
+    indexes_by_digest,
+    signing_key,
+)
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
 from plugins.referrals import (
@@ -103,6 +110,8 @@ class Ledger:
             )
         env = dsse.decode_envelope(raw)
         key = self._signing_key([sig.keyid for sig in env.signatures])
+        if (key is None or key.revoked_idx is not None) and (again := self._logged(env)):
+            return again  # a receipt asked for again: its key's state no longer matters
         if key is None:
             ids = ", ".join(sig.keyid[:16] + "…" for sig in env.signatures)
             raise UnknownKey(
@@ -121,6 +130,17 @@ class Ledger:
             with self.store.reader() as s:
                 check_sale_referral(s, self.plugins, record)
         return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
+
+    def _logged(self, env: dsse.Envelope) -> Submission | None:
+        """The envelope, if the log already holds it (the sequencer answers with its
+        entry). Checked only for a key that is unknown or revoked now: the same
+        envelope again answers with the same entry, whatever became of its key."""
+        digest = dsse.envelope_digest(env)
+        with self.store.reader() as s:
+            if not indexes_by_digest(s.connection(), [digest]):
+                return None
+        record, derived = read_record(self.plugins, env)
+        return Submission(env, record, digest, env.signatures[0].keyid, derived)
 
     def _signing_key(self, key_ids: list[str]):
         """The granted key among ``key_ids``, remembered for a second or two.

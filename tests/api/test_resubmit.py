@@ -1,0 +1,27 @@
+"""The same envelope again answers with the same entry, whatever became of its key:
+a partner who lost a receipt gets it back after its key was revoked."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from tests.conftest import inspection, onboard
+
+
+def test_a_receipt_can_be_asked_for_again_after_the_key_is_revoked(sqlite_ledger, monkeypatch):
+    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)  # as if seconds had passed
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    env = inspector.envelope(inspection())
+    with TestClient(create_app(sqlite_ledger)) as client:
+        first = client.post("/records", content=env)
+        assert first.status_code == 201, first.text
+        sqlite_ledger.revoke_key(inspector.keyid, "laptop stolen")
+        size = int(client.get("/log/checkpoint").text.split("\n")[1])
+        again = client.post("/records", content=env)
+        assert again.status_code == 200, again.text
+        assert again.json()["index"] == first.json()["index"]
+        assert again.json()["leaf_hash"] == first.json()["leaf_hash"]
+        fresh = client.post("/records", content=inspector.envelope(inspection(day=9)))
+        assert fresh.status_code == 403 and "revoked" in fresh.json()["detail"]
+        assert int(client.get("/log/checkpoint").text.split("\n")[1]) == size
