@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from core import dsse
 from core.errors import (
     Conflict,
     InvalidInput,
+    InvalidRecord,
     KeyRevoked,
     NotFound,
     TooLarge,
@@ -68,10 +69,25 @@ from plugins.submissions import read_record
 # 65,535 bytes, so anything much bigger than that can be refused before parsing.
 MAX_ENVELOPE_BYTES = 96 * 1024
 KEY_CACHE_SECONDS = 2.0
+CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the ledger's clock a partner's may be
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _check_not_future(record) -> None:
+    """A record says what has happened: a time past the ledger's clock (and a partner's
+    clock skew) would let a sale or a reading claim a date no one can check yet."""
+    at = getattr(record, "occurred_at", None)
+    latest = datetime.now(UTC) + CLOCK_SKEW
+    if at is not None and at > latest:
+        raise InvalidRecord(
+            f"occurred_at {at.isoformat().replace('+00:00', 'Z')} is in the future (the "
+            f"ledger's clock reads {now_rfc3339()}); a record says what has happened: "
+            "date it when it happened, in UTC",
+            field="occurred_at",
+        )
 
 
 class Ledger:
@@ -125,6 +141,7 @@ class Ledger:
             )
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         record, derived = read_record(self.plugins, env)
+        _check_not_future(record)
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:

@@ -25,3 +25,25 @@ def test_a_receipt_can_be_asked_for_again_after_the_key_is_revoked(sqlite_ledger
         fresh = client.post("/records", content=inspector.envelope(inspection(day=9)))
         assert fresh.status_code == 403 and "revoked" in fresh.json()["detail"]
         assert int(client.get("/log/checkpoint").text.split("\n")[1]) == size
+
+
+def test_a_record_dated_in_the_future_is_refused(sqlite_ledger):
+    from datetime import UTC, datetime, timedelta
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+
+    def at(delta: timedelta) -> str:
+        return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    with TestClient(create_app(sqlite_ledger)) as client:
+        size = client.get("/log/checkpoint").text
+        for ahead in (timedelta(hours=1), timedelta(days=3 * 365)):
+            record = {**inspection(), "occurred_at": at(ahead)}
+            r = client.post("/records", content=inspector.envelope(record))
+            assert r.status_code == 422, r.text
+            assert "is in the future" in r.json()["detail"]
+            assert r.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/log/checkpoint").text == size
+        # A partner's clock a little ahead of the ledger's is fine.
+        record = {**inspection(), "occurred_at": at(timedelta(minutes=2))}
+        assert client.post("/records", content=inspector.envelope(record)).status_code == 201
