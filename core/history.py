@@ -10,12 +10,18 @@ The stages:
 
 1. corrections and disputes: a ``correction`` (by the original signer or the
    operator; the sequencer enforces that) supersedes fields of the entry it
-   corrects, which keeps its original record beside the corrected one; an open
+   corrects, which keeps its original record beside the corrected one; one that
+   ``core.records.check_correction`` refuses (a log may hold some from before it
+   existed) is left out of the view and raised as an alert instead; an open
    ``dispute`` marks an entry's facts as disputed;
 2. odometer: every reading from every source in time order, rollbacks beyond a
    stated tolerance (naming both entries and their signers), implausible rates,
    the ``odometer_not_actual`` brand, and the last reading that can be trusted;
-3. damage and brands, owners, service intervals and gaps, recalls.
+3. damage and brands, owners, service intervals and gaps, recalls, sales and
+   their returns.
+
+Times are compared as times (``core.records.parse_time``), never as text, and
+events are ordered by when they happened; ties keep log order.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import copy
 import itertools
 from datetime import date, datetime
 from typing import Any
+
+from core.errors import InvalidRecord
+from core.records import check_correction, parse_time
 
 # A reading this much lower than an earlier one is a rollback, not a typo in the
 # last digit or a rounding difference between a dashboard and a workshop system.
@@ -38,8 +47,13 @@ _DAMAGE_FLAGS = ("accident", "flood", "fire", "structural", "airbag")
 _NOT_READINGS = frozenset({"correction", "claim_decision", "dispute", "complaint"})
 
 
+def _when(item: dict[str, Any]) -> tuple[datetime, int]:
+    """Where an item falls in event order: its time, then its log index."""
+    return parse_time(item["record"]["occurred_at"]), item["index"]
+
+
 def _day(text: str) -> date:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    return parse_time(text).date()
 
 
 def _alert(kind: str, level: str, message: str, entries: list[int], **facts) -> dict:
@@ -60,7 +74,9 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     A corrected item's ``record`` holds the corrected values; ``original`` the record
     as first signed, and ``corrections`` who changed what and why. Later corrections
-    win over earlier ones, field by field. Open disputes go into ``disputes``.
+    win over earlier ones, field by field. A correction that ``check_correction``
+    refuses changes nothing and gets ``not_applied``, the reason. Open disputes go
+    into ``disputes``.
     """
     out = [copy.deepcopy(item) for item in items]
     by_index = {item["index"]: item for item in out}
@@ -68,6 +84,11 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rec = item["record"]
         if item["kind"] == "correction" and rec["corrects"] in by_index:
             target = by_index[rec["corrects"]]
+            try:
+                check_correction(rec["fields"], target["record"])
+            except InvalidRecord as err:
+                item["not_applied"] = str(err)
+                continue
             target.setdefault("original", copy.deepcopy(target["record"]))
             target["record"].update(rec["fields"])
             target.setdefault("corrections", []).append(
@@ -85,6 +106,21 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 disputes.append({"index": item["index"], "reason": rec["reason"]})
     return out
+
+
+def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        _alert(
+            "correction_not_applied",
+            "low",
+            f"correction {item['index']} could not be applied: {item['not_applied']}",
+            [item["index"]],
+            corrects=item["record"]["corrects"],
+            reason=item["not_applied"],
+        )
+        for item in items
+        if "not_applied" in item
+    ]
 
 
 # ---- 2. odometer -------------------------------------------------------------------
@@ -108,7 +144,7 @@ def odometer_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     # Time order of the events, not of logging; ties keep log order.
-    readings.sort(key=lambda r: (r["occurred_at"], r["index"]))
+    readings.sort(key=lambda r: (parse_time(r["occurred_at"]), r["index"]))
     return readings
 
 
@@ -156,15 +192,18 @@ def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return alerts
 
 
-def last_trusted(readings, rollbacks, not_actual_since: str | None) -> dict[str, Any] | None:
+def last_trusted(readings, rollbacks, not_actual_since: datetime | None) -> dict[str, Any] | None:
     """The last reading before anything made the odometer untrustworthy."""
-    cut = min(
-        (r["occurred_at"] for r in readings if r["index"] in {a["entries"][1] for a in rollbacks}),
-        default=None,
-    )
-    if not_actual_since is not None and (cut is None or not_actual_since < cut):
-        cut = not_actual_since
-    trusted = [r for r in readings if (cut is None or r["occurred_at"] < cut) and not r["disputed"]]
+    lowered = {a["entries"][1] for a in rollbacks}
+    cuts = [parse_time(r["occurred_at"]) for r in readings if r["index"] in lowered]
+    if not_actual_since is not None:
+        cuts.append(not_actual_since)
+    cut = min(cuts, default=None)
+    trusted = [
+        r
+        for r in readings
+        if (cut is None or parse_time(r["occurred_at"]) < cut) and not r["disputed"]
+    ]
     return trusted[-1] if trusted else None
 
 
@@ -247,11 +286,11 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
 
 
 def open_recalls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Recall campaigns whose latest entry says open (a later ``remedied`` closes one)."""
+    """Recall campaigns whose latest entry (by event time) says open; a later
+    ``remedied`` closes one."""
     latest: dict[str, dict[str, Any]] = {}
-    for item in items:
-        if item["kind"] == "recall":
-            latest[item["record"]["campaign"]] = item
+    for item in sorted((i for i in items if i["kind"] == "recall"), key=_when):
+        latest[item["record"]["campaign"]] = item
     return [
         _alert(
             "recall_open",
@@ -277,13 +316,13 @@ def owners(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def service(items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
     visits = sorted(
-        (item["record"]["occurred_at"], item["index"], item["record"].get("odometer_km"))
+        (*_when(item), item["record"].get("odometer_km"))
         for item in items
         if item["kind"] == "maintenance"
     )
     intervals, alerts = [], []
     for (t0, i0, km0), (t1, i1, km1) in itertools.pairwise(visits):
-        days = (_day(t1) - _day(t0)).days
+        days = (t1.date() - t0.date()).days
         km = km1 - km0 if km0 is not None and km1 is not None else None
         intervals.append({"from": i0, "to": i1, "days": days, "km": km})
         if days > SERVICE_GAP_DAYS:
@@ -299,26 +338,61 @@ def service(items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
     return {"visits": [i for _, i, _ in visits], "intervals": intervals}, alerts
 
 
+def sales(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every sale with the policies attached to it, and ``returned``: the index of the
+    approved ``claim_decision`` on a ``return_request`` that undid it, or None. A
+    returned sale's guarantees are no longer active."""
+    kinds = {item["index"]: item["kind"] for item in items}
+    returned: dict[int, int] = {}
+    for item in items:
+        rec = item["record"]
+        if (
+            item["kind"] == "claim_decision"
+            and rec.get("approved")
+            and kinds.get(rec["claim"]) == "return_request"
+        ):
+            returned.setdefault(rec["sale"], item["index"])
+    return [
+        {
+            "index": item["index"],
+            "dealer": item["record"].get("dealer"),
+            "policies": [p["id"] for p in item["record"].get("policies", [])],
+            "returned": returned.get(item["index"]),
+        }
+        for item in items
+        if item["kind"] == "sale"
+    ]
+
+
 # ---- the view ---------------------------------------------------------------------------
 
 
 def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, Any]:
     """The derived view; ``as_of`` (RFC 3339) keeps only entries that happened by then."""
     if as_of is not None:
-        items = [i for i in items if i["record"]["occurred_at"] <= as_of]
+        until = parse_time(as_of)
+        items = [i for i in items if parse_time(i["record"]["occurred_at"]) <= until]
     items = apply_corrections(items)
     readings = odometer_readings(items)
     rollbacks = rollback_alerts(readings)
     damage, brands = _damage(items)
     serviced, gaps = service(items)
     not_actual = min(
-        (b["since"] for b in brands if b["brand"] == "odometer_not_actual"), default=None
+        (parse_time(b["since"]) for b in brands if b["brand"] == "odometer_not_actual"),
+        default=None,
     )
-    alerts = [*rollbacks, *rate_alerts(readings), *damage, *open_recalls(items), *gaps]
+    alerts = [
+        *rollbacks,
+        *rate_alerts(readings),
+        *damage,
+        *open_recalls(items),
+        *gaps,
+        *correction_alerts(items),
+    ]
     disputed = {i["index"] for i in items if i.get("disputes")}
     for alert in alerts:
         alert["disputed"] = bool(disputed & set(alert["entries"]))
-    inspections = [i for i in items if i["kind"] == "inspection"]
+    inspections = sorted((i for i in items if i["kind"] == "inspection"), key=_when)
     trusted = last_trusted(readings, rollbacks, not_actual)
     return {
         "as_of": as_of,
@@ -351,6 +425,7 @@ def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, 
         "disputed": [
             {"index": i["index"], "disputes": i["disputes"]} for i in items if i.get("disputes")
         ],
+        "sales": sales(items),
         "latest_inspection": (
             {"index": inspections[-1]["index"], "grade": inspections[-1]["record"].get("grade")}
             if inspections

@@ -7,8 +7,10 @@ are RFC 3339 in UTC. Vehicle kinds carry ``vin``, ``occurred_at`` and an optiona
 VIN. ``parse_record`` is the one way in: every problem becomes an ``InvalidRecord``
 (or ``InvalidVIN``) whose message and ``field`` name the JSON path at fault.
 
-Checks a schema cannot express (UTC offsets, key IDs, what a correction may touch)
-live in ``__post_init__``, so they hold for decoded and constructed records alike.
+Checks a schema cannot express (UTC offsets, key IDs) live in ``__post_init__``, so
+they hold for decoded and constructed records alike. What a correction's ``fields``
+may say depends on the entry it corrects, so ``check_correction`` checks that once
+the corrected record is known.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from msgspec import Meta
 
-from core.errors import InvalidRecord
+from core.errors import InvalidRecord, InvalidVIN
 from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
-from core.roles import ROLES
+from core.roles import ROLES, article
 from core.vin import validate_vin
 
 # ---- field types --------------------------------------------------------------
@@ -37,6 +39,13 @@ Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}\Z")]
 ActorId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}\Z")]
 Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
 Km = Annotated[int, Meta(ge=0, le=3_000_000)]
+# Stored in signed 64-bit columns (SQLite INTEGER, PostgreSQL bigint).
+LogIndex = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+# Between two dates of years 1–9999, and between two readings in Km.
+Days = Annotated[int, Meta(ge=-3_652_059, le=3_652_059)]
+KmDelta = Annotated[int, Meta(ge=-3_000_000, le=3_000_000)]
+# Integers every JSON reader keeps exactly (JavaScript's Number.MAX_SAFE_INTEGER).
+JsonInt = Annotated[int, Meta(ge=-(2**53 - 1), le=2**53 - 1)]
 UtcTime = Annotated[datetime, Meta(tz=True)]
 # Loosely bounded: validate_vin then says precisely what is wrong with a bad VIN.
 VinText = Annotated[str, Meta(max_length=64)]
@@ -62,7 +71,7 @@ Brand = Literal[
 ]
 
 _FieldName = Annotated[str, Meta(min_length=1, max_length=64)]
-_ParamValue = Annotated[str, Meta(max_length=200)] | int | float | bool
+_ParamValue = Annotated[str, Meta(max_length=200)] | JsonInt | float | bool
 
 
 class _FieldError(ValueError):
@@ -256,9 +265,13 @@ class Recall(_VehicleRecord, tag="recall", kw_only=True):
 
 
 class Correction(_VehicleRecord, tag="correction", kw_only=True):
-    """Supersedes fields of an earlier entry, which stays in the log unchanged."""
+    """Supersedes fields of an earlier entry, which stays in the log unchanged.
 
-    corrects: Annotated[int, Meta(ge=0)]
+    Each value replaces the field whole, nested objects too (``check_correction``
+    says what the corrected kind allows).
+    """
+
+    corrects: LogIndex
     reason: Reason
     fields: Annotated[dict[_FieldName, Any], Meta(min_length=1, max_length=64)]
 
@@ -278,7 +291,7 @@ class Correction(_VehicleRecord, tag="correction", kw_only=True):
 class ReturnRequest(_VehicleRecord, tag="return_request", kw_only=True):
     """The buyer brought the car back under a return policy of a sale."""
 
-    sale: Annotated[int, Meta(ge=0)]  # log index of the sale
+    sale: LogIndex  # log index of the sale
     policy: Slug
     reason: Text | None = None
 
@@ -286,7 +299,7 @@ class ReturnRequest(_VehicleRecord, tag="return_request", kw_only=True):
 class WarrantyClaim(_VehicleRecord, tag="warranty_claim", kw_only=True):
     """A repair claimed under a warranty of a sale."""
 
-    sale: Annotated[int, Meta(ge=0)]
+    sale: LogIndex
     policy: Slug
     component: Slug
     description: Text
@@ -295,20 +308,20 @@ class WarrantyClaim(_VehicleRecord, tag="warranty_claim", kw_only=True):
 class ClaimDecision(_VehicleRecord, tag="claim_decision", kw_only=True):
     """How a policy decided a claim, appended by the ledger right after the claim."""
 
-    claim: Annotated[int, Meta(ge=0)]
-    sale: Annotated[int, Meta(ge=0)]
+    claim: LogIndex
+    sale: LogIndex
     policy: Slug
     policy_version: Annotated[str, Meta(min_length=1, max_length=32)]
     approved: bool
     reason: Text
-    days_since_sale: int
-    km_since_sale: int | None = None
+    days_since_sale: Days
+    km_since_sale: KmDelta | None = None
 
 
 class Dispute(_VehicleRecord, tag="dispute", kw_only=True):
     """The operator's note that an entry's facts are disputed (or the dispute resolved)."""
 
-    disputes: Annotated[int, Meta(ge=0)]
+    disputes: LogIndex
     reason: Text
     status: Literal["open", "resolved"] = "open"
 
@@ -317,7 +330,7 @@ class Complaint(_VehicleRecord, tag="complaint", kw_only=True):
     """A complaint about a dealer, filed by the operator after review."""
 
     dealer: ActorId
-    sale: Annotated[int, Meta(ge=0)] | None = None
+    sale: LogIndex | None = None
     summary: Text
     upheld: bool = True
 
@@ -447,3 +460,95 @@ def _invalid(err: msgspec.ValidationError) -> InvalidRecord:
     elif message.startswith("Object contains unknown field"):
         hint = "; records refuse unknown fields: remove it or check its spelling"
     return InvalidRecord(f"invalid record: {message}{hint}", field=path)
+
+
+# ---- corrections ------------------------------------------------------------------------
+# The sequencer checks a correction with this before appending it, and the history view
+# before applying one, so the two never disagree about what a correction means.
+
+_KIND_FIELDS = {
+    cls.__struct_config__.tag: {f.name: f.type for f in msgspec.structs.fields(cls)}
+    for cls in get_args(Record)
+}
+# What the ledger checks against other entries when it appends an entry (whose sale,
+# which claim, which dealer). It does not check them again for a correction, so a
+# correction may not move them.
+_REFERENCES = {
+    "sale": frozenset({"dealer"}),
+    "return_request": frozenset({"sale", "policy"}),
+    "warranty_claim": frozenset({"sale", "policy"}),
+    "claim_decision": frozenset({"claim", "sale", "policy"}),
+    "dispute": frozenset({"disputes"}),
+    "complaint": frozenset({"dealer", "sale"}),
+}
+
+
+def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
+    """Raises InvalidRecord unless a correction's ``fields`` may apply to ``corrected``,
+    the corrected entry's record as JSON (as signed, or as earlier corrections left it:
+    since values replace whole, the answer is the same).
+
+    A correction replaces each field it names, whole: a nested object (an inspection's
+    ``flags``, a ``price`` or ``cost``) is given complete, as the record itself would
+    carry it, never merged with the old one. So each name must be a field of the
+    corrected kind (not ``kind``, ``vin`` or a reference the ledger checked on append),
+    and each value what that kind's schema allows there: type, bounds, patterns, and
+    UTC for ``occurred_at``. A valid record therefore stays valid once corrected, and
+    that is checked too. Correcting a correction is refused: correct the entry it
+    corrects again instead (later corrections win, field by field). ``field`` is the
+    path in the correction at fault, e.g. ``$.fields.odometer_km``.
+    """
+    kind = corrected.get("kind")
+    if kind == "correction":
+        raise InvalidRecord(
+            "a correction cannot be corrected: submit another correction of the entry it "
+            "corrects (the later one wins, field by field)",
+            field="$.corrects",
+        )
+    if kind not in VEHICLE_KINDS:
+        raise InvalidRecord(
+            f"an entry of kind {kind!r} cannot be corrected; only vehicle records can",
+            field="$.corrects",
+        )
+    a_kind = f"{article(kind)} {kind}"
+    types = _KIND_FIELDS[kind]
+    fixed = {"kind", "vin"} | _REFERENCES.get(kind, frozenset())
+    for name in sorted(fields):
+        where = f"$.fields.{name}"
+        if name in fixed:
+            raise InvalidRecord(
+                f"a correction may not change `{name}` of {a_kind}: the ledger checked it "
+                "when it appended the entry; submit a new record instead",
+                field=where,
+            )
+        if name not in types:
+            raise InvalidRecord(
+                f"{a_kind} has no field `{name}`; check its spelling (a correction of "
+                f"{a_kind} may change: {', '.join(sorted(set(types) - fixed))})",
+                field=where,
+            )
+        try:
+            value = msgspec.convert(fields[name], types[name])
+            if name == "occurred_at":
+                _check_utc(value)
+        except msgspec.ValidationError as err:
+            path = _invalid(err).field or "$"
+            raise InvalidRecord(
+                f"correction of {a_kind}: `{name}{path[1:]}`: {_AT_PATH.sub('', str(err))}; "
+                f"give `{name}` whole, as {a_kind} record itself carries it",
+                field=f"{where}{path[1:]}",
+            ) from err
+        except _FieldError as err:
+            raise InvalidRecord(f"correction of {a_kind}: {err}", field=where) from err
+    # Belt and braces for a rule across fields, should a kind ever get one. A record
+    # that does not parse (one an older schema accepted) is checked field by field only.
+    try:
+        parse_record(_encoder.encode(corrected))
+    except (InvalidRecord, InvalidVIN):
+        return
+    try:
+        parse_record(_encoder.encode({**corrected, **fields}))
+    except InvalidRecord as err:
+        raise InvalidRecord(
+            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
+        ) from err

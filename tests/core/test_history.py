@@ -221,3 +221,245 @@ def test_a_collision_claim_is_an_accident_with_its_severity(severity, level):
         level,
         {"severity": severity},
     )
+
+
+# ---- times are times, not text ---------------------------------------------------------
+
+
+def at(index: int, kind: str, when: str, km: int | None = None, **record) -> dict:
+    """An item whose time is spelled exactly as ``when``."""
+    rec = {"kind": kind, "occurred_at": when, **record}
+    if km is not None:
+        rec["odometer_km"] = km
+    return {"index": index, "kind": kind, "signer": {"id": "acme"}, "record": rec}
+
+
+@pytest.mark.parametrize(
+    "spelling", ["2026-06-02T10:00:00z", "2026-06-02t10:00:00Z", "2026-06-02 10:00:00Z"]
+)
+def test_every_spelling_of_a_utc_time_gives_the_same_view(spelling):
+    def history(second: str) -> list[dict]:
+        return [
+            at(1, "maintenance", "2025-01-02T10:00:00Z", 10_000),
+            at(2, "maintenance", second, 30_000),
+            at(3, "maintenance", "2026-07-01T10:00:00Z", 31_000),
+        ]
+
+    view, plain = analyse(history(spelling)), analyse(history("2026-06-02T10:00:00Z"))
+    for reading in view["odometer"]["readings"] + plain["odometer"]["readings"]:
+        reading.pop("occurred_at")  # kept as signed
+    assert view == plain
+    assert [r["index"] for r in view["odometer"]["readings"]] == [1, 2, 3]
+    assert [a["type"] for a in view["alerts"]] == ["service_gap"]
+    assert view["service"]["intervals"][0]["days"] == 516
+
+
+@pytest.mark.parametrize(
+    "late, early, rollback",
+    [
+        (10_000, 10_500, True),  # 10,500 at 08:00 then 10,000 at 23:00: rolled back
+        (10_500, 10_000, False),  # 10,000 at 08:00 then 10,500 at 23:00: driven
+    ],
+)
+def test_readings_are_ordered_by_time_not_by_how_the_time_is_spelled(late, early, rollback):
+    # As text, "2026-05-04 23:00:00Z" sorts before "2026-05-04T08:00:00Z".
+    view = analyse(
+        [
+            at(1, "odometer", "2026-05-04 23:00:00Z", late, source="owner"),
+            at(2, "odometer", "2026-05-04T08:00:00Z", early, source="owner"),
+        ]
+    )
+    assert [r["index"] for r in view["odometer"]["readings"]] == [2, 1]
+    found = [a["entries"] for a in view["alerts"] if a["type"] == "odometer_rollback"]
+    assert found == ([[2, 1]] if rollback else [])
+
+
+def test_the_last_trusted_reading_compares_times_not_text():
+    view = analyse(
+        [
+            at(1, "odometer", "2026-05-01T08:00:00Z", 9_000, source="owner"),
+            at(2, "title_brand", "2026-05-04T08:00:00Z", brand="odometer_not_actual"),
+            at(3, "odometer", "2026-05-04 23:00:00Z", 10_000, source="owner"),  # after the brand
+        ]
+    )
+    assert view["odometer"]["last_trusted"]["index"] == 1
+
+
+def test_as_of_compares_times_not_text():
+    history = [
+        at(1, "odometer", "2026-05-04T08:00:00Z", 9_000, source="owner"),
+        at(2, "odometer", "2026-05-04 23:00:00Z", 10_000, source="owner"),
+    ]
+    assert analyse(history, as_of="2026-05-04T12:00:00Z")["entries"] == 1
+    assert analyse(history, as_of="2026-05-04t23:00:00z")["entries"] == 2
+
+
+# ---- event order, not log order -----------------------------------------------------
+
+
+def test_a_recall_logged_late_with_an_earlier_date_does_not_reopen_it():
+    recall = {"campaign": "23V-9", "component": "brakes", "description": "pads"}
+    history = [
+        at(5, "recall", "2026-03-01T00:00:00Z", status="remedied", **recall),
+        at(6, "recall", "2026-01-10T00:00:00Z", status="open", **recall),  # logged later
+    ]
+    assert analyse(history)["alerts"] == []
+    reopened = [*history, at(7, "recall", "2026-04-01T00:00:00Z", status="open", **recall)]
+    assert [a["entries"] for a in analyse(reopened)["alerts"]] == [[7]]
+
+
+def test_the_latest_inspection_is_the_last_one_made_not_the_last_one_logged():
+    history = [
+        at(5, "inspection", "2026-02-01T00:00:00Z", grade="A", flags={}),
+        at(6, "inspection", "2024-02-01T00:00:00Z", grade="D", flags={}),  # logged later
+    ]
+    assert analyse(history)["latest_inspection"] == {"index": 5, "grade": "A"}
+    # Two on the same instant: the one logged later is the latest.
+    same = [*history, at(7, "inspection", "2026-02-01 00:00:00Z", grade="B", flags={})]
+    assert analyse(same)["latest_inspection"] == {"index": 7, "grade": "B"}
+
+
+# ---- corrections the kind does not allow --------------------------------------------------
+
+VIN = "1HGCM82633A004352"
+STRUCTURAL = {"accident": True, "flood": False, "fire": False, "structural": True, "airbag": False}
+
+
+def full_inspection(index: int = 3) -> dict:
+    """An inspection as the ledger stores it: a whole, valid record."""
+    return at(
+        index,
+        "inspection",
+        "2026-05-04T09:30:00Z",
+        48_000,
+        vin=VIN,
+        provider="acme-inspections",
+        inspector="INS-1",
+        grade="C",
+        items=[],
+        flags=STRUCTURAL,
+    )
+
+
+def stored_correction(index: int, target: int, fields: dict) -> dict:
+    return at(
+        index,
+        "correction",
+        "2026-05-05T09:30:00Z",
+        vin=VIN,
+        corrects=target,
+        reason="typo",
+        fields=fields,
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"odometer_km": "48100"},
+        {"odometer_km": -5_000_000},
+        {"occurred_at": "yesterday"},
+        {"flags": {"accident": "maybe"}},
+        {"flags": {"structural": False}},  # not whole: would have dropped the other flags
+        {"colour": "red"},
+        {"grade": "B", "colour": "red"},  # one bad field: none of them applies
+    ],
+)
+def test_a_stored_correction_the_kind_does_not_allow_is_left_out_and_reported(fields):
+    inspection = full_inspection()
+    history = [
+        at(1, "odometer", "2026-05-01T09:30:00Z", 47_000, vin=VIN, source="owner"),
+        inspection,
+        stored_correction(9, 3, fields),
+    ]
+    view = analyse(history)  # no exception: what is in a log always renders
+    (bad,) = [a for a in view["alerts"] if a["type"] == "correction_not_applied"]
+    assert bad["entries"] == [9] and bad["facts"]["corrects"] == 3
+    assert bad["message"].startswith("correction 9 could not be applied: ")
+    # The entry keeps its signed values.
+    assert view["corrected"] == []
+    assert [r["km"] for r in view["odometer"]["readings"]] == [47_000, 48_000]
+    assert view["latest_inspection"] == {"index": 3, "grade": "C"}
+    assert {a["type"] for a in view["alerts"]} == {
+        "accident_damage",
+        "structural_damage",
+        "correction_not_applied",
+    }
+
+
+def test_a_whole_flags_correction_applies_and_a_good_one_next_to_a_bad_one_too():
+    history = [
+        full_inspection(),
+        stored_correction(8, 3, {"flags": {**STRUCTURAL, "structural": False}}),
+        stored_correction(9, 3, {"odometer_km": "oops"}),
+        stored_correction(10, 3, {"odometer_km": 48_100, "occurred_at": "2026-05-04 10:30:00z"}),
+    ]
+    view = analyse(history)
+    assert [a["type"] for a in view["alerts"]] == ["accident_damage", "correction_not_applied"]
+    (corrected,) = view["corrected"]
+    assert [c["index"] for c in corrected["corrections"]] == [8, 10]
+    assert view["odometer"]["readings"][0]["km"] == 48_100
+
+
+def test_a_correction_of_a_correction_is_refused_and_reported():
+    history = [
+        full_inspection(),
+        stored_correction(8, 3, {"grade": "B"}),
+        stored_correction(9, 8, {"fields": {"grade": "A"}}),
+    ]
+    view = analyse(history)
+    (bad,) = [a for a in view["alerts"] if a["type"] == "correction_not_applied"]
+    assert bad["entries"] == [9] and "cannot be corrected" in bad["message"]
+    assert view["latest_inspection"]["grade"] == "B"
+
+
+# ---- sales and their returns ------------------------------------------------------------
+
+
+def sale_and_claim(claim_kind: str, approved: bool) -> list[dict]:
+    claim = {"sale": 3, "policy": "return-7d"}
+    if claim_kind == "warranty_claim":
+        claim = {**claim, "component": "engine", "description": "knocks"}
+    return [
+        at(
+            3,
+            "sale",
+            "2026-06-01T10:00:00Z",
+            48_000,
+            dealer="bay-auto",
+            policies=[{"id": "return-7d", "params": {"max_km": 300}}, {"id": "powertrain-30d"}],
+        ),
+        at(4, claim_kind, "2026-06-03T10:00:00Z", 48_100, **claim),
+        at(
+            5,
+            "claim_decision",
+            "2026-06-03T10:00:00Z",
+            claim=4,
+            sale=3,
+            policy="return-7d",
+            policy_version="1",
+            approved=approved,
+            reason="within 7 days",
+            days_since_sale=2,
+        ),
+    ]
+
+
+def test_an_approved_return_marks_the_sale_returned():
+    view = analyse(sale_and_claim("return_request", approved=True))
+    assert view["sales"] == [
+        {
+            "index": 3,
+            "dealer": "bay-auto",
+            "policies": ["return-7d", "powertrain-30d"],
+            "returned": 5,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "claim_kind, approved", [("return_request", False), ("warranty_claim", True)]
+)
+def test_a_denied_return_or_a_warranty_repair_leaves_the_sale_standing(claim_kind, approved):
+    (sale,) = analyse(sale_and_claim(claim_kind, approved))["sales"]
+    assert sale["returned"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -77,8 +78,37 @@ def test_ranking_follows_the_stated_rule(dealers):
     assert all(f["sales"]["count"] >= MIN_SALES_TO_RANK for f in rated)
     assert [f["rank"] for f in rated] == list(range(1, len(rated) + 1))
 
-    def key(f):  # the rule, written out again: complaints, honoured share, sales
-        share = f["honoured_share"] if f["honoured_share"] is not None else 1.0
-        return (f["complaints_per_100_sales"], -share, -f["sales"]["count"])
+    def key(f):  # the rule, written out again on exact ratios: complaints, honoured, sales
+        complaints = Fraction(f["complaints_upheld"]["count"], f["sales"]["count"])
+        honoured = sum(len(f[k]["honoured"]) for k in ("returns", "warranty_claims"))
+        decided = honoured + sum(len(f[k]["refused"]) for k in ("returns", "warranty_claims"))
+        share = Fraction(honoured, decided) if decided else Fraction(1)
+        return (complaints, -share, -f["sales"]["count"])
 
     assert all(key(a) <= key(b) for a, b in itertools.pairwise(rated))
+
+
+def test_ranking_is_on_exact_ratios_not_on_the_rounded_figures():
+    # 1 complaint in 301 sales and 1 in 299 both show 0.33 per 100; fewer per sale ranks
+    # first, even with a worse honoured share, which would decide a tie.
+    fewer = dealer_figures("fewer", history("fewer", sales=301, returns=[False], complaints=1))
+    more = dealer_figures(
+        "more", history("more", sales=299, returns=[True], complaints=1, start=1000)
+    )
+    assert fewer["complaints_per_100_sales"] == more["complaints_per_100_sales"] == 0.33
+    assert [f["dealer"] for f in rank([more, fewer])] == ["fewer", "more"]
+
+
+def test_honoured_shares_are_compared_exactly():
+    # 2 of 3 honoured and 6,667 of 10,000 both show 0.6667; the larger share ranks first,
+    # though a tie on the rounded shares would go to the name.
+    third = dealer_figures("a-third", history("a-third", sales=6, returns=[True, True, False]))
+    close = dealer_figures("b-close", history("b-close", sales=6, start=100))
+    close["returns"] = {
+        "filed": list(range(10_000)),
+        "honoured": list(range(6_667)),
+        "refused": list(range(6_667, 10_000)),
+    }
+    close["honoured_share"] = round(6_667 / 10_000, 4)
+    assert third["honoured_share"] == close["honoured_share"] == 0.6667
+    assert [f["dealer"] for f in rank([third, close])] == ["b-close", "a-third"]
