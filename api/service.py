@@ -13,6 +13,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from ledger.storage import (
     get_key,
     indexes_by_digest,
     signing_key,
+    utcnow,
 )
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
@@ -76,15 +78,15 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _check_not_future(record) -> None:
+def _check_not_future(record, now: datetime) -> None:
     """A record says what has happened: a time past the ledger's clock (and a partner's
     clock skew) would let a sale or a reading claim a date no one can check yet."""
     at = getattr(record, "occurred_at", None)
-    latest = datetime.now(UTC) + CLOCK_SKEW
-    if at is not None and at > latest:
+    if at is not None and at > now + CLOCK_SKEW:
+        clock = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         raise InvalidRecord(
             f"occurred_at {at.isoformat().replace('+00:00', 'Z')} is in the future (the "
-            f"ledger's clock reads {now_rfc3339()}); a record says what has happened: "
+            f"ledger's clock reads {clock}); a record says what has happened: "
             "date it when it happened, in UTC",
             field="occurred_at",
         )
@@ -92,14 +94,23 @@ def _check_not_future(record) -> None:
 
 class Ledger:
     def __init__(
-        self, settings: Settings, store: Store | None = None, registry: Registry | None = None
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        registry: Registry | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
+        """``clock``: the ledger's time (aware UTC), by which it judges a record's
+        date (not in the future; a claim filed when it happened)."""
         self.settings = settings
+        self.clock = clock
         self.store = store or Store(settings.database_url)
         self.signer = LogSigner(settings.origin, settings.log_key())
         self.plugins = registry or Registry(create_plugin_manager(settings.disabled_plugins))
         self.sequencer = Sequencer(
-            self.store, self.signer, follow=ClaimDecider(self.plugins, settings.operator_key())
+            self.store,
+            self.signer,
+            follow=ClaimDecider(self.plugins, settings.operator_key(), now=lambda: self.clock()),
         )
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
@@ -141,7 +152,7 @@ class Ledger:
             )
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         record, derived = read_record(self.plugins, env)
-        _check_not_future(record)
+        _check_not_future(record, self.clock())
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:

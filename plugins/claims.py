@@ -1,48 +1,82 @@
 """Deciding return requests and warranty claims, inside the sequencer's lock.
 
 A claim names a sale (by log index) and one of the policies attached to it. The
-policy plugin decides from the ledger's facts at that point of the log — the terms
-stated at the sale, days since the sale, the latest odometer reading, earlier claims
-on the same sale — and the ledger appends the decision, signed by the operator key,
-right after the claim in the same transaction. If the plugin fails, the claim is
-refused and nothing is appended.
+ledger first refuses what is the filer's mistake rather than a question for the
+policy, and appends nothing for it (a 4xx names what to fix):
+
+- a claim of the wrong kind for the policy (a ``warranty_claim`` under a return
+  policy, a ``return_request`` under a warranty or re-inspection);
+- a claim dated before the sale, or not when it happened: its date must be when the
+  car was brought back or the fault reported, so no later than the ledger logs it
+  (``CLOCK_SKEW``) and no earlier than ``MAX_CLAIM_AGE`` before;
+- a claim on a sale that an approved return already undid;
+- an odometer reading at the claim below the sale's: a car is not driven backwards.
+
+Everything else goes to the policy plugin, which decides from the ledger's facts at
+that point of the log — the terms stated at the sale, days since the sale, the
+latest odometer reading (corrected, and not disputed, as the history view reads it),
+earlier claims on the same sale — and the ledger appends the decision, signed by the
+operator key, right after the claim in the same transaction. If the plugin fails,
+the claim is refused and nothing is appended.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from core import dsse
-from core.errors import Forbidden, InvalidRecord, NotFound
+from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFailed
+from core.history import apply_corrections, odometer_readings
 from core.keys import key_id
-from core.records import ClaimDecision, encode_record, parse_record
+from core.records import ClaimDecision, encode_record, parse_record, parse_time
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
-from ledger.storage import entries_for_vin, get_actor
-from plugins.interfaces import ClaimFacts, PriorClaim, Terms
+from ledger.storage import entries_for_vin, get_actor, utcnow
+from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
 from plugins.registry import Registry
 
 CLAIM_KINDS = frozenset({"return_request", "warranty_claim"})
+# How far ahead of the ledger's clock a filer's clock may run.
+CLOCK_SKEW = timedelta(minutes=5)
+# A claim is filed when the car comes back or the fault is reported, not months later:
+# a dealer who dated it freely could reach back into a window that has closed.
+MAX_CLAIM_AGE = timedelta(hours=72)
+
+_EVENT = {
+    "return_request": "the car was brought back",
+    "warranty_claim": "the fault was reported",
+}
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class ClaimDecider:
-    """The sequencer's ``follow``: one ``claim_decision`` after each claim."""
+    """The sequencer's ``follow``: one ``claim_decision`` after each claim.
+
+    ``now`` is the ledger's clock, read when the claim is logged (tests fix it).
+    """
 
     kinds = CLAIM_KINDS
 
-    def __init__(self, registry: Registry, operator_key: Ed25519PrivateKey):
+    def __init__(
+        self,
+        registry: Registry,
+        operator_key: Ed25519PrivateKey,
+        now: Callable[[], datetime] = utcnow,
+    ):
         self.registry = registry
         self.key = operator_key
         self.keyid = key_id(operator_key.public_key())
+        self.now = now
 
     def __call__(self, s: Session, sub: Submission, index: int, actor_id: str):
         claim = sub.record
@@ -69,10 +103,30 @@ class ClaimDecider:
                 f"sale {claim.sale} carries no policy {claim.policy!r}; it carries: {attached}",
                 field="$.policy",
             )
-        terms = msgspec.convert(stated[0], Terms)
         policy = self.registry.policy(claim.policy, field="$.policy")
-        facts = self._facts(s, claim, index, sale)
+        try:
+            terms = msgspec.convert(stated[0], Terms)
+        except msgspec.ValidationError as err:  # stored before the ledger checked terms
+            raise PluginFailed(
+                self.registry.plugin_of(policy),
+                f"the terms of {policy.id!r} stored at sale {claim.sale} are malformed: {err}",
+            ) from None
+        _check_kind(claim, terms)
+        self._check_date(claim, sale)
+        facts = self._facts(s, claim, index, actor_id, sale)
+        returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
+        if returned:
+            raise Conflict(
+                f"sale {claim.sale} was returned at entry {returned[0].index}; a returned sale "
+                "admits no further claims",
+                field="$.sale",
+            )
         decision = self.registry.call(policy, "decide", terms, facts)
+        if not isinstance(decision, Decision):
+            raise PluginFailed(
+                self.registry.plugin_of(policy),
+                f"{policy.id}.decide returned {type(decision).__name__}, not a Decision",
+            )
         record = ClaimDecision(
             vin=claim.vin,
             occurred_at=claim.occurred_at,
@@ -90,46 +144,124 @@ class ClaimDecider:
         env = dsse.sign_envelope(payload, self.key)
         return [Submission(env, parse_record(payload), dsse.envelope_digest(env), self.keyid)]
 
-    def _facts(self, s: Session, claim, index: int, sale) -> ClaimFacts:
-        """Days, kilometres and earlier claims, from this VIN's entries on the ledger."""
-        readings: list[tuple[datetime, int, int]] = []
-        claims: dict[int, dict] = {}
-        decisions: list[dict] = []
-        for row in entries_for_vin(s, claim.vin):
-            rec = msgspec.json.decode(record_bytes(decode_entry(row.data)))
-            at = _time(rec["occurred_at"])
-            if rec.get("odometer_km") is not None and at <= claim.occurred_at:
-                readings.append((at, row.idx, rec["odometer_km"]))
-            if rec["kind"] in CLAIM_KINDS:
-                claims[row.idx] = rec
-            elif rec["kind"] == "claim_decision" and rec["sale"] == claim.sale:
-                decisions.append(rec)
-        if claim.odometer_km is not None:
-            readings.append((claim.occurred_at, index, claim.odometer_km))
-        latest = max(readings)[2] if readings else None
-        prior = [
-            PriorClaim(
-                index=d["claim"],
-                kind=claims[d["claim"]]["kind"],
-                policy=d["policy"],
-                component=claims[d["claim"]].get("component"),
-                approved=d["approved"],
+    def _check_date(self, claim, sale) -> None:
+        """The claim happened after the sale, and is filed when it happened."""
+        event = _EVENT[claim.kind]
+        if claim.occurred_at < sale.occurred_at:
+            raise InvalidRecord(
+                f"the claim is dated {_stamp(claim.occurred_at)}, before sale {claim.sale} "
+                f"({_stamp(sale.occurred_at)}); date it when {event}",
+                field="$.occurred_at",
             )
-            for d in decisions
-            if d["claim"] in claims
-        ]
-        km_since = (
-            latest - sale.odometer_km
-            if latest is not None and sale.odometer_km is not None
-            else None
+        now = self.now()
+        if claim.occurred_at > now + CLOCK_SKEW:
+            raise InvalidRecord(
+                f"the claim is dated {_stamp(claim.occurred_at)}, after the ledger's time "
+                f"({_stamp(now)}); date it when {event}, not later",
+                field="$.occurred_at",
+            )
+        if claim.occurred_at < now - MAX_CLAIM_AGE:
+            hours = int(MAX_CLAIM_AGE.total_seconds() // 3600)
+            raise InvalidRecord(
+                f"the claim is dated {_stamp(claim.occurred_at)}, more than {hours} hours "
+                f"before the ledger logs it ({_stamp(now)}); a {claim.kind} must be dated "
+                f"when {event} and filed within {hours} hours of it",
+                field="$.occurred_at",
+            )
+
+    def _facts(self, s: Session, claim, index: int, actor_id: str, sale) -> ClaimFacts:
+        """Days, kilometres and earlier claims, from this VIN's entries on the ledger."""
+        items = [_item(row) for row in entries_for_vin(s, claim.vin)]
+        items.append(
+            {
+                "index": index,
+                "kind": claim.kind,
+                "signer": {"id": actor_id},
+                "record": msgspec.json.decode(encode_record(claim)),
+            }
         )
+        # Read odometers as the history view does: corrected values, disputed ones left out.
+        items = apply_corrections(items)
+        readings = {r["index"]: r for r in _usable(odometer_readings(items))}
+        at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
+        latest = max(at_claim, key=lambda r: (r["at"], r["index"]), default=None)
+        sold = readings.get(claim.sale)
+        km_since = None
+        if latest is not None and sold is not None:
+            km_since = latest["km"] - sold["km"]
+            if km_since < 0:
+                raise _reading_below_sale(claim, index, latest, sold)
         return ClaimFacts(
             kind=claim.kind,
             index=index,
             filed_at=claim.occurred_at,
             component=getattr(claim, "component", None),
             days_since_sale=(claim.occurred_at.date() - sale.occurred_at.date()).days,
-            odometer_km=latest,
+            odometer_km=None if latest is None else latest["km"],
             km_since_sale=km_since,
-            prior_claims=prior,
+            prior_claims=_prior_claims(items, claim.sale),
         )
+
+
+def _check_kind(claim, terms: Terms) -> None:
+    """A return policy takes return requests; warranties and re-inspections, claims."""
+    wanted = "return_request" if terms.kind == "return" else "warranty_claim"
+    if claim.kind != wanted:
+        what = "a return policy" if terms.kind == "return" else f"a {terms.kind} policy"
+        raise InvalidRecord(
+            f"{terms.policy} is {what}; file a {wanted}, not a {claim.kind}", field="$.kind"
+        )
+
+
+def _item(row: EntryRow) -> dict[str, Any]:
+    """An entry as ``core.history`` reads it."""
+    return {
+        "index": row.idx,
+        "kind": row.kind,
+        "signer": {"id": row.actor_id},
+        "record": msgspec.json.decode(record_bytes(decode_entry(row.data))),
+    }
+
+
+def _usable(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Undisputed readings with their time; a correction that left a reading unreadable
+    (corrections are not checked against the corrected kind's schema) drops it."""
+    out = []
+    for r in readings:
+        km = r["km"]
+        if r["disputed"] or isinstance(km, bool) or not isinstance(km, int) or km < 0:
+            continue
+        try:
+            at = parse_time(r["occurred_at"])
+        except (InvalidRecord, TypeError):
+            continue
+        out.append({**r, "at": at})
+    return out
+
+
+def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
+    claims = {i["index"]: i for i in items if i["kind"] in CLAIM_KINDS}
+    return [
+        PriorClaim(
+            index=rec["claim"],
+            kind=claims[rec["claim"]]["kind"],
+            policy=rec["policy"],
+            component=claims[rec["claim"]]["record"].get("component"),
+            approved=rec["approved"],
+        )
+        for rec in (i["record"] for i in items if i["kind"] == "claim_decision")
+        if rec["sale"] == sale and rec["claim"] in claims
+    ]
+
+
+def _reading_below_sale(claim, index: int, latest: dict, sold: dict) -> InvalidRecord:
+    if latest["index"] == index:
+        where, fix = "the claim's reading", "correct the claim's odometer_km"
+    else:
+        where = f"the latest reading on the ledger at the claim (entry {latest['index']})"
+        fix = "record the car's reading on the claim (odometer_km)"
+    return InvalidRecord(
+        f"{where}, {latest['km']:,} km, is below the reading at sale {claim.sale}, "
+        f"{sold['km']:,} km; a car is not driven backwards: {fix}",
+        field="$.odometer_km",
+    )

@@ -68,7 +68,8 @@ class Terms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     kind: PolicyKind
     starts: str  # the sale's day, YYYY-MM-DD
     ends: str | None  # the last day it holds, YYYY-MM-DD; None: no end by date
-    km_limit: int | None  # the odometer reading at which it ends; None: no km limit
+    # The highest odometer reading it covers: inclusive, like ``ends``; None: no km limit.
+    km_limit: int | None
     components: list[str] = []  # covered components; empty: not component-based
     exclusions: list[str] = []
     summary: str  # one sentence in plain English
@@ -88,14 +89,21 @@ class PriorClaim:
 
 @dataclass(frozen=True)
 class ClaimFacts:
-    """A claim against a sale's policy, with what the ledger knows when it is filed."""
+    """A claim against a sale's policy, with what the ledger knows when it is filed.
+
+    The ledger refuses filing mistakes itself and never hands them to a policy: a
+    claim of the wrong kind for the terms' ``kind`` (``return_request`` for a return
+    policy, ``warranty_claim`` otherwise), dated before the sale or not within 72 hours
+    before it is logged, on a sale an approved return undid, or with a reading below
+    the sale's.
+    """
 
     kind: ClaimKind
     index: int  # the claim's own log index
     filed_at: datetime
     component: str | None
     days_since_sale: int  # calendar days: 0 on the day of the sale
-    odometer_km: int | None  # the latest reading on the ledger at the claim
+    odometer_km: int | None  # the latest reading at the claim: corrected, not disputed
     km_since_sale: int | None  # None when either reading is missing
     prior_claims: list[PriorClaim] = field(default_factory=list)
 

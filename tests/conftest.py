@@ -8,6 +8,7 @@ never pass silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -172,6 +174,24 @@ def maintenance(vin: str = VIN, km: int = 40_000, day: int = 1) -> dict:
         "shop": "quicklane",
         "items": [{"description": "oil and filter"}],
     }
+
+
+@contextlib.contextmanager
+def filed_when_dated(ledger, record: dict):
+    """Within the block the ledger's clock reads an hour after ``record``'s date, if it
+    is a claim: the tests' claims are dated in 2026, and a ledger judges a claim by
+    when it is filed (within 72 hours of its date). Other records: the real clock."""
+    if record.get("kind") not in ("return_request", "warranty_claim"):
+        yield
+        return
+    from core.records import parse_time
+
+    at = parse_time(record["occurred_at"]) + timedelta(hours=1)
+    real, ledger.clock = ledger.clock, lambda: at
+    try:
+        yield
+    finally:
+        ledger.clock = real
 
 
 def seed_two_vehicles(ledger, days: int) -> tuple[Partner, Partner]:

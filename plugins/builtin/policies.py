@@ -3,13 +3,17 @@
 Each states its terms at the sale (from the sale's day and odometer reading) and
 decides claims from the ledger's facts alone. Windows count calendar days in UTC:
 the sale's day is day 0, so a 7-day return filed on day 7 is in time and on day 8
-is not. Kilometre limits are odometer readings: the reading at the sale plus the
-allowance.
+is not. Kilometre limits are odometer readings, inclusive like the last day: the
+reading at the sale plus the allowance is still covered, one more is not.
+
+The ledger refuses filing mistakes before a policy sees them (a claim of the wrong
+kind, dated before the sale, or on a returned sale; see ``plugins.claims``); the
+checks here that repeat them keep each policy right on its own.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from core.errors import InvalidRecord
@@ -52,6 +56,18 @@ def _needs_reading(policy: str, sale: SaleFacts) -> int:
     return sale.odometer_km
 
 
+def _last_day(start: date, days: int) -> str:
+    """The day ``days`` after ``start``, refused (not crashed on) past the calendar's end."""
+    try:
+        return (start + timedelta(days=days)).isoformat()
+    except OverflowError:
+        raise InvalidRecord(
+            f"a sale on {start.isoformat()} leaves no room for {days} days of cover before "
+            "the year 9999 ends; check the sale's date (occurred_at)",
+            field="occurred_at",
+        ) from None
+
+
 def _window(terms: Terms, claim: ClaimFacts) -> Decision | None:
     """A refusal if the claim is past the end date or the km limit; None if within."""
     if claim.days_since_sale < 0:
@@ -72,8 +88,8 @@ def _window(terms: Terms, claim: ClaimFacts) -> Decision | None:
         if claim.odometer_km > terms.km_limit:
             return Decision(
                 False,
-                f"the odometer read {claim.odometer_km:,} km; {terms.policy} ends at "
-                f"{terms.km_limit:,} km",
+                f"the odometer read {claim.odometer_km:,} km; {terms.policy} covers readings "
+                f"up to {terms.km_limit:,} km",
             )
     return None
 
@@ -92,7 +108,7 @@ class SevenDayReturn(Policy):
             version=self.version,
             kind=self.kind,
             starts=start.isoformat(),
-            ends=(start + timedelta(days=7)).isoformat(),
+            ends=_last_day(start, 7),
             km_limit=_needs_reading(self.id, sale) + p["max_km"],
             summary=f"Return the car within 7 days and {p['max_km']:,} km for a full refund, "
             "no questions asked.",
@@ -135,7 +151,7 @@ class _ComponentWarranty(Policy):
             version=self.version,
             kind=self.kind,
             starts=start.isoformat(),
-            ends=(start + timedelta(days=self.days)).isoformat(),
+            ends=_last_day(start, self.days),
             km_limit=km_limit,
             components=list(self.components),
             exclusions=list(self.exclusions),
@@ -213,6 +229,9 @@ class LifetimeReinspection(Policy):
             return Decision(
                 False, f"{self.id} covers re-inspections only (component 'reinspection')"
             )
+        refused = _window(terms, claim)  # no end date and no km limit: only "before the sale"
+        if refused:
+            return refused
         return Decision(True, "free re-inspection, promised for the life of the car")
 
 

@@ -19,7 +19,7 @@ from plugins.hookspecs import hookimpl
 from plugins.interfaces import Policy, Terms
 from plugins.manager import create_plugin_manager
 from plugins.registry import Registry
-from tests.conftest import VIN, inspection, onboard
+from tests.conftest import VIN, filed_when_dated, inspection, onboard
 
 
 def sale(dealer="bay-auto", policies=None, km=48_000, day="01"):
@@ -68,7 +68,8 @@ def size(client) -> int:
 
 
 def post(client, partner, record):
-    return client.post("/records", content=partner.envelope(record))
+    with filed_when_dated(client.app.state.ledger, record):
+        return client.post("/records", content=partner.envelope(record))
 
 
 @pytest.fixture
@@ -123,10 +124,11 @@ def test_return_on_day_7_within_the_cap_is_approved(client, dealer):
     assert r.status_code == 201
     decision = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["record"]
     assert decision["approved"] is True and decision["days_since_sale"] == 7
-    # A second return of the same sale is refused by the policy, from the ledger's facts.
-    post(client, dealer, {**return_request(sold, day=8, km=48_260), "reason": "again"})
-    decision = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["record"]
-    assert decision["approved"] is False and "already returned" in decision["reason"]
+    # The sale is undone: a second return is the filer's mistake, refused and not logged.
+    before = size(client)
+    r = post(client, dealer, {**return_request(sold, day=8, km=48_260), "reason": "again"})
+    assert r.status_code == 409 and f"returned at entry {sold + 1}" in r.json()["detail"], r.text
+    assert size(client) == before
 
 
 def test_the_km_since_sale_comes_from_the_ledger_when_the_claim_has_none(

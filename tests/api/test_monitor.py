@@ -25,7 +25,15 @@ from ledger.schema import EntryRow
 from ledger.signing import LogSigner
 from ledger.tiles import decode_entry_bundle, encode_entry_bundle
 from ledger.verify import verify_bundle, verify_bundle_bytes
-from tests.conftest import VIN, VIN2, inspection, maintenance, onboard, seed_two_vehicles
+from tests.conftest import (
+    VIN,
+    VIN2,
+    filed_when_dated,
+    inspection,
+    maintenance,
+    onboard,
+    seed_two_vehicles,
+)
 
 
 @pytest.fixture
@@ -459,8 +467,10 @@ def test_a_dealers_log_read_across_polls_raises_no_alert(client, monitor, sqlite
     [sold] = sqlite_ledger.submit_now([dealer.envelope(sale())])
     monitor.poll(fetcher(client))
     claims = [warranty(sold.index, day=10, km=48_900), return_request(sold.index, day=3, km=48_100)]
-    outcomes = sqlite_ledger.submit_now([dealer.envelope(c) for c in claims])
-    assert all(getattr(o, "created", False) for o in outcomes), outcomes
+    for claim in claims:
+        with filed_when_dated(sqlite_ledger, claim):
+            outcomes = sqlite_ledger.submit_now([dealer.envelope(claim)])
+        assert all(getattr(o, "created", False) for o in outcomes), outcomes
     monitor.poll(fetcher(client))
     fix = {
         "kind": "correction",

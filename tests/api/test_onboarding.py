@@ -36,7 +36,7 @@ def test_a_refused_key_grant_appends_no_actor(ledger):
 def test_another_key_for_an_actor_needs_its_role(ledger):
     onboard(ledger, "acme", "inspector")
     before = size(ledger)
-    with pytest.raises(Conflict, match="already exists as an inspector; .* same role"):
+    with pytest.raises(Conflict, match=r"already exists as an inspector; .* same role"):
         ledger.add_actor("acme", "Acme", "insurer", pem())
     assert size(ledger) == before
     [grant] = ledger.add_actor("acme", "Acme", "inspector", pem())  # key rotation

@@ -18,7 +18,7 @@ from core import dsse
 from ledger.bundle import build_bundle
 from ledger.verify import verify_bundle
 from plugins.manager import create_plugin_manager, list_plugins
-from tests.conftest import VIN, onboard
+from tests.conftest import VIN, filed_when_dated, onboard
 
 PAYLOAD_TYPE = "application/vnd.autoscope.report+json"
 REPORT = {
@@ -119,7 +119,8 @@ def test_its_reinspection_policy_decides_claims(sqlite_ledger):
             "component": "reinspection",
             "description": "buyer asks for the free re-inspection",
         }
-        assert client.post("/records", content=dealer.envelope(claim)).status_code == 201
+        with filed_when_dated(sqlite_ledger, claim):
+            assert client.post("/records", content=dealer.envelope(claim)).status_code == 201
         entries = client.get(f"/vehicles/{VIN}/history").json()["entries"]
     (terms,) = entries[-3]["derived"]["terms"]
     assert (terms["policy"], terms["version"], terms["ends"]) == (

@@ -119,3 +119,39 @@ def test_lifetime_reinspection_never_ends():
     assert terms.ends is None and terms.km_limit is None
     assert policy.decide(terms, claim("warranty_claim", 4_000, 300_000, "reinspection")).approved
     assert not policy.decide(terms, claim("warranty_claim", 1, 48_010, "engine")).approved
+
+
+def test_lifetime_reinspection_starts_at_the_sale():
+    policy = LifetimeReinspection()
+    years_before = claim("warranty_claim", -3 * 365, 40_000, "reinspection")
+    decision = policy.decide(policy.terms({}, SALE), years_before)
+    assert not decision.approved and "before the sale" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "policy, kind, component",
+    [
+        (SevenDayReturn(), "return_request", None),
+        (LimitedWarranty(), "warranty_claim", "brakes"),
+    ],
+)
+def test_the_km_limit_is_the_last_reading_covered(policy, kind, component):
+    """As ``Terms`` states it: like ``ends``, ``km_limit`` is still covered."""
+    terms = policy.terms({}, SALE)
+    assert policy.decide(terms, claim(kind, 1, terms.km_limit, component)).approved
+    over = policy.decide(terms, claim(kind, 1, terms.km_limit + 1, component))
+    assert not over.approved and f"up to {terms.km_limit:,} km" in over.reason
+
+
+@pytest.mark.parametrize("policy", [SevenDayReturn(), PowertrainWarranty(), LimitedWarranty()])
+def test_a_term_past_the_calendars_end_is_refused_naming_the_sale_date(policy):
+    late = SaleFacts(
+        vin=SALE.vin,
+        dealer="d",
+        sold_at=datetime(9999, 12, 28, 10, tzinfo=UTC),
+        odometer_km=48_000,
+    )
+    with pytest.raises(InvalidRecord) as err:
+        policy.terms({}, late)
+    assert err.value.field == "occurred_at" and "9999-12-28" in err.value.detail
+    assert LifetimeReinspection().terms({}, late).ends is None

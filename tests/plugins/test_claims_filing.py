@@ -1,0 +1,352 @@
+"""Claims through the ledger (``plugins.claims``): what is a filing mistake, refused
+with a 4xx and nothing appended, and what the policy decides from which facts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from plugins.claims import ClaimDecider
+from tests.conftest import VIN, VIN2, inspection, onboard
+
+SOLD_AT = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The ledger's clock in these tests: it reads ``at``."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def stamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def sale(policies=None, km=48_000, at="2026-06-01T10:00:00Z"):
+    return {
+        "kind": "sale",
+        "vin": VIN,
+        "occurred_at": at,
+        "odometer_km": km,
+        "dealer": "bay-auto",
+        "price": {"amount": "18500.00", "currency": "EUR"},
+        "policies": policies
+        if policies is not None
+        else [
+            {"id": "return-7d", "params": {"max_km": 300}},
+            {"id": "powertrain-30d"},
+            {"id": "reinspection-lifetime"},
+        ],
+    }
+
+
+def returned(sale_index, at, km=48_100, policy="return-7d"):
+    record = {
+        "kind": "return_request",
+        "vin": VIN,
+        "occurred_at": at,
+        "sale": sale_index,
+        "policy": policy,
+    }
+    return record if km is None else {**record, "odometer_km": km}
+
+
+def warranty(sale_index, at, km=48_100, policy="powertrain-30d", component="engine"):
+    record = {
+        "kind": "warranty_claim",
+        "vin": VIN,
+        "occurred_at": at,
+        "sale": sale_index,
+        "policy": policy,
+        "component": component,
+        "description": "oil leak at the rear main seal",
+    }
+    return record if km is None else {**record, "odometer_km": km}
+
+
+@pytest.fixture
+def clock():
+    return Clock(datetime(2026, 6, 5, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ledger(sqlite_ledger, clock):
+    sqlite_ledger.sequencer.follow = ClaimDecider(
+        sqlite_ledger.plugins, sqlite_ledger.settings.operator_key(), now=clock
+    )
+    return sqlite_ledger
+
+
+@pytest.fixture
+def client(ledger):
+    with TestClient(create_app(ledger)) as c:
+        yield c
+
+
+@pytest.fixture
+def dealer(ledger):
+    return onboard(ledger, "bay-auto", "dealer")
+
+
+@pytest.fixture
+def sold(client, dealer):
+    r = post(client, dealer, sale())
+    assert r.status_code == 201, r.text
+    return r.json()["index"]
+
+
+def post(client, partner, record):
+    return client.post("/records", content=partner.envelope(record))
+
+
+def admin(client, ledger, record):
+    token = ledger.settings.admin_token()
+    r = client.post(
+        "/admin/records",
+        content=json.dumps(record),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["index"]
+
+
+def size(client) -> int:
+    return int(client.get("/log/checkpoint").text.splitlines()[1])
+
+
+def last_decision(client) -> dict:
+    entry = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]
+    assert entry["kind"] == "claim_decision"
+    return entry["record"]
+
+
+def refused(client, partner, record, status=422):
+    """Posts a claim that must be refused with ``status``, appending nothing."""
+    before = size(client)
+    r = post(client, partner, record)
+    assert r.status_code == status, r.text
+    assert size(client) == before
+    return r.json()
+
+
+# ---- 1. any spelling of a record's time ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", ["2026-06-03t08:00:00z", "2026-06-03 08:00:00Z", "2026-06-03T08:00:00z"]
+)
+def test_any_rfc3339_spelling_in_the_history_is_read_and_the_batch_goes_through(
+    client, dealer, ledger, sold, spelling
+):
+    inspector = onboard(ledger, "acme", "inspector")
+    assert post(client, inspector, {**inspection(km=48_200), "occurred_at": spelling}).is_success
+    others = inspector.envelope(inspection(vin=VIN2, km=9_000))
+    claim = dealer.envelope(returned(sold, "2026-06-04T09:00:00Z", km=None))
+    r = client.post("/records/batch", content=b'{"envelopes":[' + others + b"," + claim + b"]}")
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == [201, 201]
+    decision = last_decision(client)
+    assert decision["approved"] is True
+    assert (decision["odometer_km"], decision["km_since_sale"]) == (48_200, 200)
+
+
+# ---- 2, 9. filing mistakes are refused, not decided -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, field, words",
+    [
+        (
+            lambda s: warranty(s, "2026-06-04T09:00:00Z", policy="return-7d"),
+            "$.kind",
+            "return-7d is a return policy; file a return_request",
+        ),
+        (
+            lambda s: returned(s, "2026-06-04T09:00:00Z", policy="powertrain-30d"),
+            "$.kind",
+            "file a warranty_claim",
+        ),
+        (lambda s: returned(s, "2026-05-31T09:00:00Z"), "$.occurred_at", "before sale"),
+        # The sale's own day, but earlier than the sale: still before it.
+        (lambda s: returned(s, "2026-06-01T09:59:59Z"), "$.occurred_at", "before sale"),
+        (
+            lambda s: warranty(
+                s, "2023-06-01T09:00:00Z", policy="reinspection-lifetime", component="reinspection"
+            ),
+            "$.occurred_at",
+            "before sale",
+        ),
+    ],
+)
+def test_filing_mistakes_are_refused_and_do_not_count_against_the_dealer(
+    client, dealer, sold, make, field, words
+):
+    problem = refused(client, dealer, make(sold))
+    assert problem["field"] == field and words in problem["detail"]
+    record = client.get("/dealers/bay-auto").json()
+    assert record["returns"]["refused"] == record["warranty_claims"]["refused"] == []
+
+
+def test_a_claim_at_the_very_time_of_the_sale_is_decided(client, dealer, clock, sold):
+    clock.at = SOLD_AT
+    assert post(client, dealer, returned(sold, stamp(SOLD_AT), km=48_000)).status_code == 201
+    assert last_decision(client)["approved"] is True
+
+
+# ---- 3. corrected, undisputed readings, from the kinds history reads ------------------
+
+
+def test_a_corrected_reading_is_the_one_claims_use(client, dealer, ledger, sold):
+    inspector = onboard(ledger, "acme", "inspector")
+    at = "2026-06-03T08:00:00Z"
+    typo = post(client, inspector, {**inspection(km=48_900), "occurred_at": at}).json()["index"]
+    fix = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-06-03T12:00:00Z",
+        "corrects": typo,
+        "reason": "typed 48,900 for 48,200",
+        "fields": {"odometer_km": 48_200},
+    }
+    assert post(client, inspector, fix).status_code == 201
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=None)).is_success
+    decision = last_decision(client)
+    assert decision["approved"] is True, decision["reason"]
+    assert (decision["odometer_km"], decision["km_since_sale"]) == (48_200, 200)
+
+
+def test_a_disputed_reading_is_left_out(client, dealer, ledger, sold):
+    inspector = onboard(ledger, "acme", "inspector")
+    at = "2026-06-03T08:00:00Z"
+    odd = post(client, inspector, {**inspection(km=49_000), "occurred_at": at}).json()["index"]
+    admin(
+        client,
+        ledger,
+        {
+            "kind": "dispute",
+            "vin": VIN,
+            "occurred_at": "2026-06-03T12:00:00Z",
+            "disputes": odd,
+            "reason": "the buyer's photo of the dashboard reads 48,150",
+        },
+    )
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=None)).is_success
+    decision = last_decision(client)
+    assert decision["approved"] is True and decision["odometer_km"] == 48_000
+
+
+def test_kinds_whose_odometer_is_not_a_reading_are_left_out(client, dealer, ledger, sold):
+    # A complaint (like a correction, dispute or decision) may carry odometer_km, but
+    # the history view does not read it as the car's reading; nor do claims.
+    admin(
+        client,
+        ledger,
+        {
+            "kind": "complaint",
+            "vin": VIN,
+            "occurred_at": "2026-06-03T08:00:00Z",
+            "odometer_km": 60_000,
+            "dealer": "bay-auto",
+            "sale": sold,
+            "summary": "buyer says the car was driven 12,000 km by the dealer",
+        },
+    )
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=None)).is_success
+    decision = last_decision(client)
+    assert decision["approved"] is True and decision["odometer_km"] == 48_000
+
+
+# ---- 4. a reading below the sale's ------------------------------------------------------
+
+
+def test_a_claim_reading_below_the_sale_is_refused_naming_both(client, dealer, sold):
+    problem = refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=47_000))
+    assert problem["field"] == "$.odometer_km"
+    assert "47,000 km" in problem["detail"] and "48,000 km" in problem["detail"]
+
+
+def test_a_ledger_reading_below_the_sale_is_refused_naming_its_entry(client, dealer, ledger, sold):
+    inspector = onboard(ledger, "acme", "inspector")
+    at = "2026-06-03T08:00:00Z"
+    low = post(client, inspector, {**inspection(km=47_500), "occurred_at": at}).json()["index"]
+    problem = refused(client, dealer, warranty(sold, "2026-06-04T09:00:00Z", km=None))
+    assert f"entry {low}" in problem["detail"] and "48,000 km" in problem["detail"]
+    # The dealer's own reading at the claim is the latest, and decides it.
+    assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z", km=48_050)).is_success
+    assert last_decision(client)["km_since_sale"] == 50
+
+
+# ---- 5. a claim is dated when it happened ----------------------------------------------
+
+
+def test_a_backdated_return_is_refused(client, dealer, clock, sold):
+    clock.at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    problem = refused(client, dealer, returned(sold, "2026-06-03T09:00:00Z"))
+    assert problem["field"] == "$.occurred_at"
+    assert "72 hours" in problem["detail"] and "brought back" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "offset, ok",
+    [
+        (timedelta(hours=-72), True),
+        (timedelta(hours=-72, seconds=-1), False),
+        (timedelta(minutes=5), True),  # the filer's clock may run a little ahead
+        (timedelta(minutes=5, seconds=1), False),
+    ],
+)
+def test_a_claim_is_filed_within_72_hours_of_its_date(client, dealer, clock, sold, offset, ok):
+    clock.at = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
+    claim = warranty(sold, stamp(clock.at + offset))
+    if ok:
+        assert post(client, dealer, claim).status_code == 201
+    else:
+        problem = refused(client, dealer, claim)
+        assert problem["field"] == "$.occurred_at" and "fault was reported" in problem["detail"]
+
+
+# ---- 6. a returned sale admits no further claims ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: warranty(s, "2026-06-05T09:00:00Z"),
+        lambda s: warranty(
+            s, "2026-06-05T09:00:00Z", policy="reinspection-lifetime", component="reinspection"
+        ),
+        lambda s: returned(s, "2026-06-05T09:00:00Z"),
+    ],
+)
+def test_after_an_approved_return_no_policy_of_the_sale_pays(client, dealer, sold, make):
+    back = post(client, dealer, returned(sold, "2026-06-04T09:00:00Z")).json()["index"]
+    assert last_decision(client)["approved"] is True
+    problem = refused(client, dealer, make(sold), status=409)
+    assert f"sale {sold} was returned at entry {back}" in problem["detail"]
+
+
+def test_a_refused_return_leaves_the_other_policies_in_force(client, dealer, sold):
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=48_301)).is_success
+    assert last_decision(client)["approved"] is False  # one km over the return's limit
+    assert post(client, dealer, warranty(sold, "2026-06-05T09:00:00Z", km=48_400)).is_success
+    assert last_decision(client)["approved"] is True
+
+
+# ---- 9. the km limit is the last reading covered ------------------------------------------
+
+
+@pytest.mark.parametrize("km, approved", [(48_300, True), (48_301, False)])
+def test_the_return_covers_readings_up_to_its_km_limit(client, dealer, sold, km, approved):
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=km)).is_success
+    decision = last_decision(client)
+    assert decision["approved"] is approved
+    if not approved:
+        assert "up to 48,300 km" in decision["reason"]
