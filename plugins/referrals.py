@@ -7,6 +7,12 @@ commissions the rule computes. They are kept privately, beside the log, each cit
 the sale's log index and the rule's id and version, so an auditor holding the
 referral can recompute the amount from the public sale entry.
 
+A referral is for one car model, the VIN's WMI (its first three characters) and
+model year as ``core.vin.decode_vin`` reads them on the sale's day ("1HG/2003"): a
+sale of another car cannot use its code. The selling dealer never earns a commission
+on its own sale, at any level, whatever the rule computes; and amounts are stored as
+decimal strings rounded half up to cents, from ``Decimal`` amounts only.
+
 A commission is *held* until the sale's return window closes (the last day of its
 return policy, as stated at the sale), then *payable*; it is *voided* if the ledger
 holds an approved return of the sale. The status is read from the ledger each time,
@@ -16,26 +22,43 @@ as of a stated day, so the same ledger and day always give the same answer.
 from __future__ import annotations
 
 import json
+import logging
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import dsse
-from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, VinledgerError
+from core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRecord,
+    NotFound,
+    PluginFailed,
+    VinledgerError,
+)
 from core.records import Sale
+from core.vin import decode_vin
 from ledger.entry import decode_entry, record_bytes
-from ledger.schema import CommissionRow, EntryRow, ReferralRow
+from ledger.schema import ActorRow, CommissionRow, EntryRow, ReferralRow
 from ledger.storage import entries_for_vin, get_actor
-from plugins.interfaces import Referral, SaleForCommission
+from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 from plugins.registry import Registry
 
 PAYLOAD_TYPE = "application/vnd.vinledger.referral+json"
 _Slug = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}\Z")]
+_MODEL = re.compile(r"[0-9A-HJ-NPR-Z]{3}/[0-9]{4}")  # WMI / model year: "LFV/2020"
+_CURRENCY = re.compile(r"[A-Z]{3}")
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")  # a sale's largest price (core.records.Money)
+log = logging.getLogger("vinledger.referrals")
 
 
 class ReferralRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -64,9 +87,16 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
         req = msgspec.json.decode(payload, type=ReferralRequest)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidRecord(f"invalid referral: {err}") from None
+    if not _MODEL.fullmatch(req.model):
+        raise InvalidRecord(
+            "model is the cars' WMI (the VIN's first three characters) and model year, "
+            f'such as "1HG/2003", not {req.model!r}',
+            field="model",
+        )
     actor = get_actor(s, actor_id)
     if actor is None or actor.role != "referrer":
         raise Forbidden(f"{actor_id!r} is not a referrer; only referrers create referral codes")
+    _refuse_upline_cycle(s, actor)
     if s.get(ReferralRow, req.code) is not None:
         raise Conflict(f"referral code {req.code!r} is taken; choose another")
     rule = registry.rule(req.rule)
@@ -75,9 +105,13 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
     active = [
         _referral(row)
         for row in s.scalars(
-            select(ReferralRow).where(
-                ReferralRow.model == req.model, ReferralRow.region == req.region
+            select(ReferralRow)
+            .where(
+                ReferralRow.rule == rule.id,
+                ReferralRow.model == req.model,
+                ReferralRow.region == req.region,
             )
+            .order_by(ReferralRow.created_at, ReferralRow.code)
         )
     ]
     registry.call(rule, "admit", referral, active)
@@ -93,11 +127,31 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
             created_at=datetime.now(UTC),
         )
     )
+    try:
+        s.flush()  # here, not at commit, so that a code taken meanwhile is a 409
+    except IntegrityError:
+        raise Conflict(f"referral code {req.code!r} is taken; choose another") from None
     return referral
 
 
+def _refuse_upline_cycle(s: Session, actor: ActorRow) -> None:
+    """An upline chain that comes back to the referrer would pay it twice on one sale."""
+    chain, upline = [actor.actor_id], actor.upline
+    while upline is not None:
+        if upline in chain:
+            path = " → ".join([*chain, upline])
+            raise Conflict(
+                f"the upline chain of {actor.actor_id!r} comes back on itself ({path}); "
+                "the operator must correct the upline before it creates referral codes"
+            )
+        chain.append(upline)
+        above = get_actor(s, upline)
+        upline = above.upline if above is not None else None
+
+
 def check_sale_referral(s: Session, registry: Registry, sale: Sale) -> None:
-    """Refuse a sale whose referral code is unknown or whose rule cannot compute it."""
+    """Refuse a sale whose referral code is unknown, for another car model, or whose
+    rule cannot compute it."""
     if sale.referral_code is None:
         return
     row = s.get(ReferralRow, sale.referral_code)
@@ -110,13 +164,80 @@ def check_sale_referral(s: Session, registry: Registry, sale: Sale) -> None:
     _compute(registry, row, sale, index=-1)  # the rule must be able to compute it
 
 
-def _compute(registry: Registry, row: ReferralRow, sale: Sale, index: int):
+def car_model(vin: str, sold_on: date) -> str | None:
+    """The model a referral names for this car: WMI and model year ("1HG/2003").
+
+    The year is read as of the sale's day, so the answer never depends on when it is
+    asked; None when the VIN's model-year code cannot be read.
+    """
+    year = decode_vin(vin, today=sold_on).model_year
+    return None if year is None else f"{vin[:3]}/{year}"
+
+
+def _compute(registry: Registry, row: ReferralRow, sale: Sale, index: int) -> list[Commission]:
+    model = car_model(sale.vin, sale.occurred_at.date())
+    if model != row.model:
+        raise InvalidRecord(
+            f"referral code {row.code!r} is for {row.model} cars, and this car "
+            f"({sale.vin}) is {model or 'of a model year its VIN does not say'}; "
+            "leave referral_code out, or use a code for this model",
+            field="$.referral_code",
+        )
     rule = registry.rule(row.rule)
     price = Decimal(sale.price.amount) if sale.price else None
     facts = SaleForCommission(
         index, sale.vin, sale.dealer, price, sale.price.currency if sale.price else None
     )
-    return registry.call(rule, "compute", _referral(row), facts)
+    referral = _referral(row)
+    paid = registry.call(rule, "compute", referral, facts)
+    return _checked(registry, rule, referral, facts, paid)
+
+
+def _checked(
+    registry: Registry,
+    rule: CommissionRule,
+    referral: Referral,
+    sale: SaleForCommission,
+    paid: Any,
+) -> list[Commission]:
+    """What the rule computed, in cents rounded half up, less anything to the dealer.
+
+    Whatever does not keep the contract of ``CommissionRule.compute`` (a float or a
+    non-finite amount, an unknown level or beneficiary) is a failure of the rule's
+    plugin, named in the problem: nothing is stored for the sale.
+    """
+
+    def fail(why: str) -> PluginFailed:
+        log.error("commission rule %r %s", rule.id, why)
+        return PluginFailed(registry.plugin_of(rule), f"commission rule {rule.id!r} {why}")
+
+    if not isinstance(paid, list | tuple):
+        raise fail(f"returned {type(paid).__name__}, not a list of Commission")
+    payees = {1: referral.referrer, 2: referral.upline}
+    out, levels = [], set()
+    for c in paid:
+        if not isinstance(c, Commission):
+            raise fail(f"returned {type(c).__name__}, not a Commission")
+        if not isinstance(c.amount, Decimal):
+            raise fail(
+                f"returned the amount {c.amount!r} as {type(c.amount).__name__}; "
+                "amounts are Decimal, never float"
+            )
+        if not c.amount.is_finite() or not 0 <= c.amount <= MAX_AMOUNT:
+            raise fail(f"returned the amount {c.amount}; it must be from 0 to {MAX_AMOUNT}")
+        if c.level in levels or payees.get(c.level) is None:
+            raise fail(f"returned level {c.level!r}; a referral pays level 1 once and level 2 once")
+        if c.beneficiary != payees[c.level]:
+            raise fail(f"pays level {c.level} to {c.beneficiary!r}, not {payees[c.level]!r}")
+        if not isinstance(c.currency, str) or not _CURRENCY.fullmatch(c.currency):
+            raise fail(f"returned the currency {c.currency!r}; use a code such as 'EUR'")
+        if (c.rule, c.version) != (rule.id, rule.version):
+            raise fail(f"signed its commission as {c.rule!r} version {c.version!r}")
+        levels.add(c.level)
+        if c.beneficiary != sale.dealer:  # never a commission on one's own sale
+            cents = c.amount.copy_abs().quantize(CENT, rounding=ROUND_HALF_UP)  # no "-0.00"
+            out.append(replace(c, amount=cents))
+    return out
 
 
 def commissions(
@@ -155,7 +276,8 @@ def _compute_missing(s: Session, registry: Registry) -> None:
 
     Computing on first read, not at the sale, keeps the sale's transaction free of
     private writes; a sale is never lost for want of its commission, and the rule
-    version that computed each amount is stored with it.
+    version that computed each amount is stored with it. Two readers may compute the
+    same sale at once: the second finds the first's rows and keeps them.
     """
     done = set(s.scalars(select(CommissionRow.sale_idx)))
     for row in s.scalars(select(EntryRow).where(EntryRow.kind == "sale")):
@@ -169,23 +291,27 @@ def _compute_missing(s: Session, registry: Registry) -> None:
             continue
         try:
             paid = _compute(registry, referral, sale, row.idx)
-        except VinledgerError:  # recorded when the rule is back; the sale stays
+        except VinledgerError as err:  # recorded when the rule is back; the sale stays
+            log.warning("no commission for sale %d yet: %s", row.idx, err)
             continue
-        for c in paid:
-            s.add(
-                CommissionRow(
-                    sale_idx=row.idx,
-                    code=referral.code,
-                    dealer=sale.dealer,
-                    beneficiary=c.beneficiary,
-                    level=c.level,
-                    amount=f"{c.amount:.2f}",
-                    currency=c.currency,
-                    rule=c.rule,
-                    rule_version=c.version,
+        try:
+            with s.begin_nested():
+                s.add_all(
+                    CommissionRow(
+                        sale_idx=row.idx,
+                        code=referral.code,
+                        dealer=sale.dealer,
+                        beneficiary=c.beneficiary,
+                        level=c.level,
+                        amount=str(c.amount),  # already cents, rounded half up
+                        currency=c.currency,
+                        rule=c.rule,
+                        rule_version=c.version,
+                    )
+                    for c in paid
                 )
-            )
-    s.flush()
+        except IntegrityError:  # another reader stored this sale's commissions first
+            continue
 
 
 def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:

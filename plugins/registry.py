@@ -1,7 +1,9 @@
 """What the loaded plugins registered, and calling into them safely.
 
 The registry asks every plugin once, at start-up, for what it registers, and
-remembers which plugin each provider, policy and rule came from. Every later call
+remembers which plugin each provider, policy and rule came from. A plugin registers
+all of it or nothing: if any of its hooks raises, or returns anything but a list of
+its interface's instances, none of its work is registered and ``failed`` says why. Every later call
 into plugin code goes through ``guard``: a ``VinledgerError`` the plugin raises on
 purpose (a refusal that names the field) passes through unchanged; anything else
 becomes ``PluginFailed`` naming the plugin, which the API answers as a problem
@@ -11,7 +13,7 @@ before anything is appended.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import pluggy
@@ -34,6 +36,15 @@ def guard(plugin: str, call: Callable[..., T], *args: Any) -> T:
         raise PluginFailed(plugin, f"{type(err).__name__}: {err}") from err
 
 
+# What each registration hook hands back, and the attribute each registers it by.
+_HOOKS = (
+    ("register_inspection_providers", InspectionProvider, "providers", "payload_type"),
+    ("register_policies", Policy, "policies", "id"),
+    ("register_commission_rules", CommissionRule, "rules", "id"),
+)
+_WHAT = {"providers": "payload type", "policies": "policy id", "rules": "commission rule id"}
+
+
 class Registry:
     def __init__(self, pm: pluggy.PluginManager | None = None):
         self.pm = pm or create_plugin_manager()
@@ -42,23 +53,36 @@ class Registry:
         self.rules: dict[str, CommissionRule] = {}
         self.owner: dict[int, str] = {}  # id(object) -> plugin name
         self.failed: dict[str, str] = {}  # plugin name -> why it registered nothing
-        for item, plugin in self._collect("register_inspection_providers"):
-            self._add(self.providers, item.payload_type, item, plugin, "payload type")
-        for item, plugin in self._collect("register_policies"):
-            self._add(self.policies, item.id, item, plugin, "policy id")
-        for item, plugin in self._collect("register_commission_rules"):
-            self._add(self.rules, item.id, item, plugin, "commission rule id")
+        for plugin, impls in self._impls_by_plugin().items():
+            found = self._ask(plugin, impls)
+            for table, key, item in found or ():  # all of it, or nothing of it
+                self._add(getattr(self, table), key, item, plugin, _WHAT[table])
 
-    def _collect(self, hook: str):
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+    def _impls_by_plugin(self) -> dict[str, list[tuple[str, Any]]]:
+        impls: dict[str, list[tuple[str, Any]]] = {}
+        for hook, *_ in _HOOKS:
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                impls.setdefault(impl.plugin_name, []).append((hook, impl))
+        return impls
+
+    def _ask(self, plugin: str, impls: list[tuple[str, Any]]) -> list[tuple[str, str, Any]] | None:
+        """Everything ``plugin`` registers, or None (recorded in ``failed``) if any of
+        its hooks fails: one broken plugin registers nothing and leaves the others."""
+        found: list[tuple[str, str, Any]] = []
+        for hook, impl in impls:
             try:
-                items = impl.function() or []
-            except Exception as err:  # one broken plugin leaves the others working
-                log.exception("plugin %s failed in %s; left out", impl.plugin_name, hook)
-                self.failed[impl.plugin_name] = f"{hook}: {type(err).__name__}: {err}"
-                continue
-            for item in items:
-                yield item, impl.plugin_name
+                found += _registered(hook, impl)
+            except Exception as err:
+                log.exception("plugin %s failed in %s; it registers nothing", plugin, hook)
+                self.failed[plugin] = f"{hook}: {type(err).__name__}: {err}"
+                return None
+        keys = [(table, key) for table, key, _ in found]
+        twice = next((k for n, k in enumerate(keys) if k in keys[:n]), None)
+        if twice is not None:
+            log.error("plugin %s registers %s %r twice; it registers nothing", plugin, *twice)
+            self.failed[plugin] = f"registers {_WHAT[twice[0]]} {twice[1]!r} twice"
+            return None
+        return found
 
     def _add(self, table: dict, key: str, item: Any, plugin: str, what: str) -> None:
         if key in table:
@@ -101,3 +125,33 @@ class Registry:
     def call(self, item: Any, method: str, *args: Any) -> Any:
         """``item.method(*args)`` through ``guard``, naming ``item``'s plugin."""
         return guard(self.plugin_of(item), getattr(item, method), *args)
+
+
+def _registered(hook: str, impl: Any) -> list[tuple[str, str, Any]]:
+    """``(table, key, item)`` for everything one hook of one plugin registers.
+
+    Read to the end here, so that a hook that returns something other than a list of
+    its interface's instances, or a generator that raises midway, fails its plugin
+    at start-up rather than later.
+    """
+    _, interface, table, key = next(h for h in _HOOKS if h[0] == hook)
+    returned = impl.function()
+    if returned is None:
+        return []
+    if not isinstance(returned, Iterable) or isinstance(returned, str | bytes | dict):
+        raise TypeError(
+            f"{hook} returned {type(returned).__name__}; return a list of {interface.__name__}"
+        )
+    out = []
+    for item in returned:
+        if not isinstance(item, interface):
+            raise TypeError(
+                f"{hook} returned {type(item).__name__} in its list; every item must be "
+                f"an instance of {interface.__name__}"
+            )
+        for attr in dict.fromkeys((key, "id", "version")):
+            value = getattr(item, attr, None)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{type(item).__name__}.{attr} must be a non-empty string")
+        out.append((table, getattr(item, key), item))
+    return out

@@ -5,6 +5,10 @@ currency. A rule computes from the sale's public price and the referral's privat
 parameters only, so an auditor holding the referral gets the same amount from the
 sale entry. Parameters are stored as the canonical strings ``validate`` returns
 (money as "12.50", percentages as "2.5"), never as floats.
+
+No rule converts between currencies: an amount agreed in one currency (a flat fee, a
+cap) is paid only on sales in that currency, because a rate that neither the referrer
+nor the dealer signed could not be recomputed by an auditor from the ledger.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, InvalidRecord
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 
@@ -74,11 +78,11 @@ def _percent(raw: Any, field: str) -> str:
     return f"{value.normalize():f}"  # "2.50" and "2.5" are one percentage, stored as "2.5"
 
 
-def _currency(raw: Any) -> str:
+def _currency(raw: Any, field: str = "currency") -> str:
     if not isinstance(raw, str) or not _CURRENCY.fullmatch(raw):
         raise InvalidInput(
-            f"parameter 'currency' must be a three-letter code such as \"EUR\", not {raw!r}",
-            field="currency",
+            f'parameter {field!r} must be a three-letter code such as "EUR", not {raw!r}',
+            field=field,
         )
     return raw
 
@@ -113,7 +117,39 @@ def _percentages(params: dict[str, Any], *names: str) -> dict[str, str]:
     out = {name: _percent(params[name], name) for name in names}
     if "cap" in params:
         out["cap"] = _money(params["cap"], "cap")
+        if "cap_currency" not in params:
+            raise InvalidInput(
+                "parameter 'cap_currency' is missing: a cap names its currency, such as "
+                '"EUR", and holds only for sales in that currency',
+                field="cap_currency",
+            )
+        out["cap_currency"] = _currency(params["cap_currency"], "cap_currency")
+    elif "cap_currency" in params:
+        raise InvalidInput(
+            "parameter 'cap_currency' is the currency of 'cap'; give 'cap' too, or remove it",
+            field="cap_currency",
+        )
     return out
+
+
+def _cap_allows(referral: Referral, sale: SaleForCommission) -> bool:
+    """Whether the referral's cap lets a share of this sale be paid at all.
+
+    A cap holds only in its own currency, so a capped referral earns nothing on a sale
+    in another (as ``Flat``). A cap stored without a currency (before version 2) cannot
+    be applied to any sale: the referrer makes a new referral naming one.
+    """
+    p = referral.params
+    if "cap" not in p:
+        return True
+    if "cap_currency" not in p:
+        raise InvalidRecord(
+            f"referral {referral.code!r} has a cap of {p['cap']} in no currency, made before "
+            "caps named theirs; the referrer makes a new referral with 'cap_currency', or "
+            "leave referral_code out",
+            field="$.referral_code",
+        )
+    return p["cap_currency"] == sale.currency
 
 
 def _share(price: Decimal, percent: str, cap: str | None) -> Decimal:
@@ -122,18 +158,24 @@ def _share(price: Decimal, percent: str, cap: str | None) -> Decimal:
 
 
 class Percentage(CommissionRule):
-    """``percent`` of the price, rounded to cents, and never more than ``cap``."""
+    """``percent`` of the price, rounded to cents, and never more than ``cap``.
+
+    A ``cap`` names its currency (``cap_currency``) and holds only for sales in that
+    currency: a capped referral earns nothing on a sale in another currency, since
+    "at most 500" means nothing without a currency and no rule converts. Without a cap
+    the share is paid in the sale's currency, whatever it is.
+    """
 
     id = "percentage"
-    version = "1"
-    description = "A percentage of the price, up to a cap"
+    version = "2"  # 2: the cap names its currency
+    description = "A percentage of the price, up to a cap in a named currency"
 
     def validate(self, params):
-        _check(params, {"percent"}, frozenset({"cap"}))
+        _check(params, {"percent"}, frozenset({"cap", "cap_currency"}))
         return _percentages(params, "percent")
 
     def compute(self, referral, sale):
-        if sale.price is None:
+        if sale.price is None or not _cap_allows(referral, sale):
             return []
         p = referral.params
         amount = _share(sale.price, p["percent"], p.get("cap"))
@@ -197,36 +239,44 @@ class Tiered(CommissionRule):
 class TwoLevel(CommissionRule):
     """``percent`` to the referrer and ``upline_percent`` to its upline, each capped.
 
-    A referrer without an upline earns level 1 alone; nothing is paid for level 2.
+    The cap names its currency, as in ``Percentage``. Level 2 is paid only to an upline
+    that is neither the referrer itself nor the selling dealer: nobody earns a
+    commission on its own sale, or twice on one sale. A referrer without such an
+    upline earns level 1 alone.
     """
 
     id = "two-level"
-    version = "1"
+    version = "2"  # 2: the cap names its currency; nothing to the selling dealer
     description = "Referrer and upline percentages"
 
     def validate(self, params):
-        _check(params, {"percent", "upline_percent"}, frozenset({"cap"}))
+        _check(params, {"percent", "upline_percent"}, frozenset({"cap", "cap_currency"}))
         return _percentages(params, "percent", "upline_percent")
 
     def compute(self, referral, sale):
-        if sale.price is None:
+        if sale.price is None or not _cap_allows(referral, sale):
             return []
         p, cap = referral.params, referral.params.get("cap")
         paid = [(referral.referrer, p["percent"], 1)]
-        if referral.upline is not None:
+        if referral.upline not in (None, referral.referrer):
             paid.append((referral.upline, p["upline_percent"], 2))
         return [
             Commission(who, _share(sale.price, pct, cap), sale.currency, lvl, self.id, self.version)
             for who, pct, lvl in paid
+            if who != sale.dealer
         ]
 
 
 class LimitedSlots(Flat):
     """A flat fee, with at most ``slots`` distinct referrers per car model and region.
 
-    A referrer who already holds an active referral for that model and region may add
-    codes there; a referrer who holds none is refused once ``slots`` distinct referrers
-    do. Other models and regions are counted apart.
+    The limit is not each applicant's to choose: the first limited-slots referral for
+    a model and region fixes ``slots`` there, and every later one for them must ask for
+    that same number (refused otherwise), so nobody admits itself by asking for more.
+    Should the referrals already there disagree (made before this was checked), the
+    smallest number holds. A referrer who already holds a referral there may add
+    codes; a referrer who holds none is refused once ``slots`` distinct referrers do.
+    Other models and regions, and referrals under other rules, are counted apart.
     """
 
     id = "limited-slots"
@@ -245,14 +295,23 @@ class LimitedSlots(Flat):
         return {"slots": slots, **flat}
 
     def admit(self, referral, active):
-        slots = referral.params["slots"]
-        holders = {
-            a.referrer for a in active if a.model == referral.model and a.region == referral.region
-        }
+        where = f"{referral.model} in {referral.region}"
+        same = [
+            a
+            for a in active
+            if a.rule == self.id and a.model == referral.model and a.region == referral.region
+        ]
+        slots = min((a.params["slots"] for a in same), default=referral.params["slots"])
+        if referral.params["slots"] != slots:
+            raise Conflict(
+                f"the referral slots for {where} are fixed at {slots} by the first referral "
+                f'there; ask for "slots": {slots}, not {referral.params["slots"]}'
+            )
+        holders = {a.referrer for a in same}
         if referral.referrer not in holders and len(holders) >= slots:
             raise Conflict(
-                f"all {slots} referral slots for {referral.model} in {referral.region} are "
-                "taken by other referrers; choose another model or region"
+                f"all {slots} referral slots for {where} are taken by other referrers; "
+                "choose another model or region"
             )
 
 

@@ -12,7 +12,7 @@ from api.app import create_app
 from core import dsse
 from core.keys import generate_private_key
 from plugins.referrals import PAYLOAD_TYPE
-from tests.conftest import VIN, Partner, onboard
+from tests.conftest import VIN, Partner, filed_when_dated, onboard
 
 
 @pytest.fixture
@@ -112,7 +112,8 @@ def test_a_returned_car_voids_the_commission(client, sqlite_ledger):
         "sale": sold,
         "policy": "return-7d",
     }
-    assert client.post("/records", content=dealer.envelope(back)).status_code == 201
+    with filed_when_dated(sqlite_ledger, back):
+        assert client.post("/records", content=dealer.envelope(back)).status_code == 201
     admin = sqlite_ledger.settings.admin_token()
     assert commissions(client, admin, "2026-06-03")[0]["status"] == "held"
     assert commissions(client, admin, "2026-06-30")[0]["status"] == "voided"
@@ -161,7 +162,9 @@ def test_commissions_are_recomputable_from_the_ledger(client, sqlite_ledger):
 
     ref = referrer(sqlite_ledger, "ref-amy")
     dealer = onboard(sqlite_ledger, "bay-auto", "dealer")
-    refer(client, ref, "AMY-26", "percentage", {"percent": "1.5", "cap": "250"})
+    refer(
+        client, ref, "AMY-26", "percentage", {"percent": "1.5", "cap": "250", "cap_currency": "EUR"}
+    )
     sold = client.post("/records", content=dealer.envelope(sale("AMY-26", "12345.67")))
     entry = next(
         e
@@ -178,7 +181,7 @@ def test_commissions_are_recomputable_from_the_ledger(client, sqlite_ledger):
             "ref-amy",
             None,
             rule.id,
-            rule.validate({"percent": "1.5", "cap": "250"}),
+            rule.validate({"percent": "1.5", "cap": "250", "cap_currency": "EUR"}),
             "1HG/2003",
             "US-CA",
         ),

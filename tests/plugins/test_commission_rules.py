@@ -39,7 +39,7 @@ def test_flat_pays_in_its_own_currency_only():
 )
 def test_percentage_never_exceeds_its_cap(price, percent, cap):
     rule = Percentage()
-    r = referral(rule, {"percent": str(percent), "cap": str(cap)})
+    r = referral(rule, {"percent": str(percent), "cap": str(cap), "cap_currency": "EUR"})
     (paid,) = rule.compute(r, sale(price))
     exact = (price * percent / 100).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     assert paid.amount == min(exact, cap)
@@ -48,7 +48,7 @@ def test_percentage_never_exceeds_its_cap(price, percent, cap):
 
 def test_percentage_reaches_the_cap_exactly_at_its_price():
     rule = Percentage()
-    r = referral(rule, {"percent": "2", "cap": "300"})
+    r = referral(rule, {"percent": "2", "cap": "300", "cap_currency": "EUR"})
     assert rule.compute(r, sale(Decimal("15000")))[0].amount == Decimal("300.00")
     assert rule.compute(r, sale(Decimal("14999.99")))[0].amount == Decimal("300.00")  # 299.9998
     assert rule.compute(r, sale(Decimal("14000")))[0].amount == Decimal("280.00")
@@ -89,7 +89,7 @@ def test_tiers_pay_the_first_band_the_price_fits(price):
 @given(prices)
 def test_two_level_pays_referrer_and_upline(price):
     rule = TwoLevel()
-    params = {"percent": "2", "upline_percent": "0.5", "cap": "500"}
+    params = {"percent": "2", "upline_percent": "0.5", "cap": "500", "cap_currency": "EUR"}
     paid = rule.compute(referral(rule, params, upline="boss"), sale(price))
     assert [(c.beneficiary, c.level) for c in paid] == [("amy", 1), ("boss", 2)]
     assert all(c.amount <= Decimal("500") for c in paid)

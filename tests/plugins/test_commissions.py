@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import plugins.builtin.commissions as commissions
 import plugins.hookspecs
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, InvalidRecord
 from plugins.builtin.commissions import Flat, LimitedSlots, Percentage, Tiered, TwoLevel
 from plugins.interfaces import Commission, Referral, SaleForCommission
 from plugins.registry import Registry
@@ -82,12 +82,12 @@ def test_flat_pays_exactly_the_agreed_amount(amount, currency, price):
 
 def test_percentage_rounds_half_up_to_cents():
     rule = Percentage()
-    r = referral(rule, {"percent": "1.50", "cap": "250"})
-    assert r.params == {"percent": "1.5", "cap": "250.00"}
+    r = referral(rule, {"percent": "1.50", "cap": "250", "cap_currency": "EUR"})
+    assert r.params == {"percent": "1.5", "cap": "250.00", "cap_currency": "EUR"}
     (paid,) = rule.compute(r, sale(Decimal("12345.67")))  # 185.18505
     assert (paid.amount, paid.currency) == (Decimal("185.19"), "EUR")
     assert rule.compute(r, sale(Decimal("0.33"))) == [  # 0.00495: rounds to nothing
-        Commission("amy", Decimal("0.00"), "EUR", 1, "percentage", "1")
+        Commission("amy", Decimal("0.00"), "EUR", 1, "percentage", "2")
     ]
     assert rule.compute(r, sale(None, None)) == []
 
@@ -95,7 +95,9 @@ def test_percentage_rounds_half_up_to_cents():
 @given(prices, percents, st.one_of(st.none(), caps), currencies)
 def test_percentage_never_exceeds_its_cap(price, percent, cap, currency):
     rule = Percentage()
-    params = {"percent": str(percent)} | ({} if cap is None else {"cap": str(cap)})
+    params = {"percent": str(percent)}
+    if cap is not None:
+        params |= {"cap": str(cap), "cap_currency": currency}
     (paid,) = rule.compute(referral(rule, params), sale(price, currency))
     exact = cents(price * percent / 100)
     assert paid.amount == (exact if cap is None else min(exact, cap))
@@ -115,7 +117,7 @@ def test_percentage_reaches_the_cap_exactly_at_cap_times_100_over_percent(cap, p
     rule = Percentage()
     at = cap * 100 / Decimal(percent)
     assert at == at.quantize(CENT)
-    capped = referral(rule, {"percent": percent, "cap": str(cap)})
+    capped = referral(rule, {"percent": percent, "cap": str(cap), "cap_currency": "EUR"})
     uncapped = referral(rule, {"percent": percent})
     assert rule.compute(uncapped, sale(at))[0].amount == cap  # the cap is reached here...
     assert rule.compute(capped, sale(at))[0].amount == cap
@@ -185,10 +187,10 @@ def test_tiers_pay_the_first_band_the_price_fits(tiers, price):
 
 def test_two_level_pays_level_2_to_the_upline_only_when_there_is_one():
     rule = TwoLevel()
-    params = {"percent": "2", "upline_percent": "0.5", "cap": "150"}
+    params = {"percent": "2", "upline_percent": "0.5", "cap": "150", "cap_currency": "EUR"}
     assert rule.compute(referral(rule, params, upline="boss"), sale(Decimal("10000"))) == [
-        Commission("amy", Decimal("150.00"), "EUR", 1, "two-level", "1"),
-        Commission("boss", Decimal("50.00"), "EUR", 2, "two-level", "1"),
+        Commission("amy", Decimal("150.00"), "EUR", 1, "two-level", "2"),
+        Commission("boss", Decimal("50.00"), "EUR", 2, "two-level", "2"),
     ]
     assert [c.level for c in rule.compute(referral(rule, params), sale(Decimal("10")))] == [1]
     assert rule.compute(referral(rule, params, upline="boss"), sale(None, None)) == []
@@ -199,7 +201,7 @@ def test_two_level_sums_the_two_capped_shares(price, percent, upline_percent, ca
     rule = TwoLevel()
     params = {"percent": str(percent), "upline_percent": str(upline_percent)}
     if cap is not None:
-        params["cap"] = str(cap)
+        params |= {"cap": str(cap), "cap_currency": "EUR"}
     upline = "boss" if has_upline else None
     paid = rule.compute(referral(rule, params, upline=upline), sale(price))
 
@@ -214,6 +216,62 @@ def test_two_level_sums_the_two_capped_shares(price, percent, upline_percent, ca
     assert total <= price * (percent + upline_percent * has_upline) / 100 + CENT
     assert cap is None or all(c.amount <= cap for c in paid)
     assert_exact(paid, rule)
+
+
+def test_two_level_pays_the_selling_dealer_nothing_at_any_level():
+    rule = TwoLevel()
+    params = {"percent": "2", "upline_percent": "0.5"}
+    # "bay" sells the car and is the referrer's upline: only the referrer is paid.
+    paid = rule.compute(referral(rule, params, upline="bay"), sale(Decimal("10000")))
+    assert [(c.beneficiary, c.level) for c in paid] == [("amy", 1)]
+
+
+def test_two_level_never_pays_a_referrer_that_is_its_own_upline_twice():
+    rule = TwoLevel()
+    params = {"percent": "2", "upline_percent": "0.5"}
+    paid = rule.compute(referral(rule, params, upline="amy"), sale(Decimal("10000")))
+    assert [(c.beneficiary, c.level, c.amount) for c in paid] == [("amy", 1, Decimal("200.00"))]
+
+
+# ---- caps name their currency ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", [Percentage(), TwoLevel()], ids=lambda r: r.id)
+def test_a_cap_holds_only_in_its_own_currency(rule):
+    params = {"percent": "2", "upline_percent": "0.5", "cap": "500", "cap_currency": "EUR"}
+    params = {k: v for k, v in params.items() if k in VALID[rule.id]}
+    r = referral(rule, params, upline="boss")
+    # 2 % of 3,000,000 JPY is 60,000 JPY: a cap of 500 EUR cannot be applied to it, so
+    # nothing is paid, rather than 500.00 JPY.
+    assert rule.compute(r, sale(Decimal("3000000"), "JPY")) == []
+    (first, *_) = rule.compute(r, sale(Decimal("3000000"), "EUR"))
+    assert (first.amount, first.currency) == (Decimal("500.00"), "EUR")
+    uncapped = referral(rule, {k: v for k, v in params.items() if "cap" not in k}, upline="boss")
+    (first, *_) = rule.compute(uncapped, sale(Decimal("3000000"), "JPY"))
+    assert (first.amount, first.currency) == (Decimal("60000.00"), "JPY")
+
+
+@pytest.mark.parametrize("rule", [Percentage(), TwoLevel()], ids=lambda r: r.id)
+def test_a_cap_without_its_currency_is_refused(rule):
+    valid = VALID[rule.id]
+    with pytest.raises(InvalidInput, match="names its currency") as err:
+        rule.validate({k: v for k, v in valid.items() if k != "cap_currency"})
+    assert err.value.field == "cap_currency"
+    with pytest.raises(InvalidInput, match="currency of 'cap'") as err:
+        rule.validate({k: v for k, v in valid.items() if k != "cap"})
+    assert err.value.field == "cap_currency"
+    with pytest.raises(InvalidInput) as err:
+        rule.validate(valid | {"cap_currency": "eur"})
+    assert err.value.field == "cap_currency"
+
+
+@pytest.mark.parametrize("rule", [Percentage(), TwoLevel()], ids=lambda r: r.id)
+def test_a_stored_cap_without_a_currency_is_applied_to_no_sale(rule):
+    stored = {"percent": "2", "upline_percent": "0.5", "cap": "500.00"}  # made by version 1
+    r = Referral("OLD-1", "amy", None, rule.id, stored, "LFV/2020", "CN-SH")
+    with pytest.raises(InvalidRecord, match="cap_currency") as err:
+        rule.compute(r, sale(Decimal("3000000"), "JPY"))
+    assert err.value.field == "$.referral_code"
 
 
 # ---- limited slots -------------------------------------------------------------------
@@ -244,6 +302,36 @@ def test_the_slot_after_the_last_is_refused_and_holders_may_add_codes(slots, dat
     rule.admit(referral(rule, params, "newcomer"), freed)
 
 
+def test_the_first_referral_fixes_the_slots_and_nobody_asks_for_more():
+    rule = LimitedSlots()
+    active = [referral(rule, slots_params(2), "a"), referral(rule, slots_params(2), "b")]
+    with pytest.raises(Conflict, match="all 2 referral slots"):
+        rule.admit(referral(rule, slots_params(2), "c"), active)
+    for more in (3, 100, 1):  # asking for another number changes nothing
+        with pytest.raises(Conflict, match=r'fixed at 2 .* ask for "slots": 2'):
+            rule.admit(referral(rule, slots_params(more), "c"), active)
+    with pytest.raises(Conflict, match="fixed at 2"):
+        rule.admit(referral(rule, slots_params(3), "a"), active)  # not even a holder
+    # The first referral in another region fixes that region's own number.
+    rule.admit(referral(rule, slots_params(3), "c", region="CN-BJ"), active)
+
+
+def test_slots_count_only_limited_slots_referrals():
+    rule, flat = LimitedSlots(), Flat()
+    others = [
+        referral(flat, {"amount": "10", "currency": "EUR"}, "x"),
+        referral(Percentage(), {"percent": "2"}, "y"),
+    ]
+    rule.admit(referral(rule, slots_params(1), "a"), others)  # the first one here
+
+
+def test_referrals_made_before_the_slots_were_fixed_keep_the_smallest_number():
+    rule = LimitedSlots()
+    active = [referral(rule, slots_params(5), "a"), referral(rule, slots_params(1), "b")]
+    with pytest.raises(Conflict, match="fixed at 1"):
+        rule.admit(referral(rule, slots_params(5), "c"), active)
+
+
 def test_limited_slots_pays_like_flat():
     rule = LimitedSlots()
     r = referral(rule, slots_params(3))
@@ -259,9 +347,9 @@ def test_limited_slots_pays_like_flat():
 
 VALID = {
     "flat": {"amount": "10", "currency": "EUR"},
-    "percentage": {"percent": "2", "cap": "300"},
+    "percentage": {"percent": "2", "cap": "300", "cap_currency": "EUR"},
     "tiered": {"tiers": TIERS},
-    "two-level": {"percent": "2", "upline_percent": "0.5", "cap": "300"},
+    "two-level": {"percent": "2", "upline_percent": "0.5", "cap": "300", "cap_currency": "EUR"},
     "limited-slots": slots_params(2),
 }
 
@@ -273,12 +361,13 @@ def valid_params(draw, rule_id):
             return {"amount": str(draw(money)), "currency": draw(currencies)}
         case "percentage":
             cap = draw(st.one_of(st.none(), caps))
-            return {"percent": str(draw(percents))} | ({} if cap is None else {"cap": str(cap)})
+            capped = {} if cap is None else {"cap": str(cap), "cap_currency": draw(currencies)}
+            return {"percent": str(draw(percents))} | capped
         case "tiered":
             return {"tiers": draw(tier_lists())}
         case "two-level":
             two = {"percent": str(draw(percents)), "upline_percent": str(draw(percents))}
-            return two | {"cap": str(draw(caps))}
+            return two | {"cap": str(draw(caps)), "cap_currency": draw(currencies)}
         case "limited-slots":
             n = draw(st.integers(min_value=1, max_value=100))
             return {"slots": n, "amount": str(draw(money)), "currency": draw(currencies)}
@@ -349,7 +438,7 @@ def test_decimal_parameters_out_of_range_are_refused(data, field):
         (Flat(), {"amount": "1", "currency": "EURO"}, "currency"),
         (Flat(), {"amount": "1", "currency": 978}, "currency"),
         (Percentage(), {"percent": "50.0001"}, "percent"),
-        (Percentage(), {"percent": "2", "cap": "0"}, "cap"),
+        (Percentage(), {"percent": "2", "cap": "0", "cap_currency": "EUR"}, "cap"),
         (Tiered(), {"tiers": []}, "tiers"),
         (Tiered(), {"tiers": {"up_to": None, "amount": "1"}}, "tiers"),
         (Tiered(), {"tiers": [{"up_to": "10", "amount": "1"}]}, "tiers[0].up_to"),
@@ -381,7 +470,13 @@ def test_the_module_registers_exactly_the_five_rules():
     pm.register(commissions, name="plugins.builtin.commissions")
     registry = Registry(pm)
     assert set(registry.rules) == {"flat", "percentage", "tiered", "two-level", "limited-slots"}
-    assert all(r.version == "1" for r in registry.rules.values())
+    assert {r.id: r.version for r in registry.rules.values()} == {
+        "flat": "1",
+        "percentage": "2",
+        "tiered": "1",
+        "two-level": "2",
+        "limited-slots": "1",
+    }
     assert {registry.plugin_of(r) for r in registry.rules.values()} == {
         "plugins.builtin.commissions"
     }

@@ -170,6 +170,20 @@ def test_refusals_name_the_field(payload, field, words):
     assert err.value.field == field and words in err.value.detail
 
 
+@pytest.mark.parametrize("panel", [["hood"], {"name": "hood"}, 7, None])
+def test_a_panel_that_is_not_a_name_is_refused_not_a_plugin_failure(panel):
+    payload = json.dumps(report(checks=checks(paint=[{"panel": panel, "microns": 118}])))
+    pm = pluggy.PluginManager("vinledger")
+    pm.add_hookspecs(hookspecs)
+    pm.register(vinledger_autoscope, name="autoscope")
+    registry = Registry(pm)
+    provider = registry.provider(AutoScopeReport.payload_type)
+    with pytest.raises(InvalidRecord) as err:  # through the ledger's guard: a 422, not a 500
+        registry.call(provider, "normalise", payload.encode())
+    assert err.value.status == 422 and err.value.field == "$.checks.paint[0].panel"
+    assert "unknown panel" in err.value.detail
+
+
 def test_a_bad_vin_is_refused_at_the_report_field():
     with pytest.raises(InvalidVIN) as err:
         normalise(report(vin="1HGCM82633A00435X"))

@@ -231,7 +231,8 @@ def _paint(readings: Any) -> list[dict[str, Any]]:
         where = f"$.checks.paint[{i}]"
         reading = _object(reading, where, ("panel", "microns"))
         panel = reading["panel"]
-        if panel not in PANELS:
+        # A panel is a name: ["hood"] or {"name": "hood"} cannot even be looked up.
+        if not isinstance(panel, str) or panel not in PANELS:
             raise InvalidRecord(
                 f"unknown panel {panel!r}; the panels are: {', '.join(sorted(PANELS))}",
                 field=f"{where}.panel",

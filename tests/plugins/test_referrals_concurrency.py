@@ -1,0 +1,110 @@
+"""plugins/referrals.py under concurrent requests, on SQLite and on PostgreSQL.
+
+Each test holds two requests at a rule call until both have read the database, so
+that both go on to write what only one of them may: the same referral code, or the
+same sale's commissions. SQLite's writers take the write lock up front (BEGIN
+IMMEDIATE), so there the second request waits for the first to commit and the
+barrier gives up; PostgreSQL lets both through, which is the race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from typing import Any
+
+from core import dsse
+from core.errors import VinledgerError
+from core.keys import generate_private_key
+from plugins.referrals import PAYLOAD_TYPE
+from tests.conftest import VIN, Partner, onboard
+
+WAIT = 1.0  # seconds the first request waits for the second at the barrier
+
+
+def referrer(ledger, actor_id) -> Partner:
+    p = Partner(actor_id, "referrer", generate_private_key())
+    ledger.add_actor(actor_id, actor_id.title(), "referrer", p.public_pem)
+    return p
+
+
+def referral(who: Partner, code: str) -> bytes:
+    body = {
+        "code": code,
+        "rule": "flat",
+        "params": {"amount": "150", "currency": "EUR"},
+        "model": "1HG/2003",
+        "region": "US-CA",
+    }
+    env = dsse.sign_envelope(json.dumps(body).encode(), who.key, payload_type=PAYLOAD_TYPE)
+    return dsse.encode_envelope(env)
+
+
+def hold_at(monkeypatch, rule, method: str) -> None:
+    """``rule.method`` waits until two requests are in it (or WAIT has passed)."""
+    barrier = threading.Barrier(2)
+    original = getattr(rule, method)
+
+    def held(*args):
+        # On SQLite the other request waits for the write lock, and the barrier breaks.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=WAIT)
+        return original(*args)
+
+    monkeypatch.setattr(rule, method, held)
+
+
+def at_once(*calls) -> list[Any]:
+    """Each call's result, or the HTTP status it would be answered with."""
+    out: list[Any] = [None] * len(calls)
+
+    def run(n, call):
+        try:
+            out[n] = call()
+        except VinledgerError as err:
+            out[n] = err.status
+        except Exception as err:  # what the API answers as 500
+            out[n] = (500, f"{type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=run, args=(n, c)) for n, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_one_code_created_twice_at_once_is_one_referral_and_one_409(ledger, monkeypatch):
+    amy, bob = referrer(ledger, "ref-amy"), referrer(ledger, "ref-bob")
+    hold_at(monkeypatch, ledger.plugins.rule("flat"), "validate")
+    results = at_once(
+        lambda: ledger.create_referral(referral(amy, "SPRING-26")),
+        lambda: ledger.create_referral(referral(bob, "SPRING-26")),
+    )
+    created = [r for r in results if isinstance(r, dict)]
+    assert len(created) == 1 and [r for r in results if r is not created[0]] == [409], results
+
+
+def test_commissions_read_twice_at_once_are_stored_once_and_both_answered(ledger, monkeypatch):
+    amy = referrer(ledger, "ref-amy")
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    ledger.create_referral(referral(amy, "SPRING-26"))
+    sale = {
+        "kind": "sale",
+        "vin": VIN,
+        "occurred_at": "2026-06-01T10:00:00Z",
+        "dealer": "bay-auto",
+        "price": {"amount": "20000.00", "currency": "EUR"},
+        "referral_code": "SPRING-26",
+    }
+    (outcome,) = ledger.submit_now([dealer.envelope(sale)])
+    assert not isinstance(outcome, Exception), outcome
+    hold_at(monkeypatch, ledger.plugins.rule("flat"), "compute")
+    admin = ledger.settings.admin_token()
+    first, second = at_once(lambda: ledger.commissions(admin), lambda: ledger.commissions(admin))
+    assert isinstance(first, list) and isinstance(second, list), (first, second)
+    stored = [(c["sale"], c["beneficiary"], c["amount"]) for c in first]
+    assert stored == [(c["sale"], c["beneficiary"], c["amount"]) for c in second]
+    assert [(who, amount) for _, who, amount in stored] == [("ref-amy", "150.00")]
+    assert len(ledger.commissions(admin)) == 1
