@@ -12,12 +12,15 @@ import base64
 import dataclasses
 from typing import TYPE_CHECKING
 
+import msgspec
 from sqlalchemy import insert
 
 from core.errors import Conflict, Forbidden, KeyRevoked, NotFound, UnknownKey
+from core.records import check_correction
 from core.roles import check_role_may_submit
+from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow
-from ledger.storage import SigningKey, entry_facts
+from ledger.storage import SigningKey, entry_facts, entry_leaf_and_data
 
 if TYPE_CHECKING:
     from ledger.sequencer import Batch, Submission
@@ -97,6 +100,17 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
             f"entry {record.corrects} was signed by {author!r}; only its signer "
             "or the operator may correct it"
         )
+    check_correction(record.fields, _record_json(b, record.corrects))
+
+
+def _record_json(b: Batch, index: int) -> dict:
+    """The record of the entry at ``index`` (placed before or in this batch), as JSON."""
+    if index >= b.start:
+        data = b.entry_rows[index - b.start]["data"]
+    else:
+        data = entry_leaf_and_data(b.c, index)[1]
+    record = msgspec.json.decode(record_bytes(decode_entry(data)))
+    return record if isinstance(record, dict) else {}
 
 
 def _check_dispute(b: Batch, record) -> None:
