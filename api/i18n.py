@@ -31,6 +31,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "terms_until": "until {date}",
         "terms_km": "up to {km} km",
         "terms_ended": "ended",
+        "terms_returned": "ended: the car was returned, entry {index}",
         "timeline": "Timeline",
         "odometer": "Odometer readings",
         "odometer_none": "No odometer readings on record.",
@@ -69,6 +70,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_recall_open": "Open recall {campaign}: {component}",
         "alert_implausible_rate": "Implausible mileage: {km} km in {days} days",
         "alert_service_gap": "No service recorded for {days} days",
+        "alert_correction_not_applied": (
+            "A correction of entry {corrects} could not be applied and is left out"
+        ),
         "disputed": "disputed",
         "last_trusted": "Last trusted odometer reading",
         "kind_inspection": "Inspection",
@@ -155,6 +159,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "terms_until": "至 {date}",
         "terms_km": "{km} 公里以内",
         "terms_ended": "已结束",
+        "terms_returned": "已结束：车辆已退回，条目 {index}",
         "timeline": "时间线",
         "odometer": "里程读数",
         "odometer_none": "没有里程读数记录。",
@@ -192,6 +197,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_recall_open": "未完成召回 {campaign}：{component}",
         "alert_implausible_rate": "里程不合理：{days} 天内行驶 {km} 公里",
         "alert_service_gap": "{days} 天没有保养记录",
+        "alert_correction_not_applied": "对条目 {corrects} 的更正无法应用，已忽略",
         "disputed": "有争议",
         "last_trusted": "最后可信的里程读数",
         "kind_inspection": "检测",

@@ -17,6 +17,7 @@ from typing import Any
 import segno
 
 from api.i18n import Words
+from core.records import parse_time
 
 # One colour per source of readings; the chart's legend says which is which.
 SOURCE_COLOURS = {
@@ -32,7 +33,7 @@ SOURCE_COLOURS = {
 
 
 def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_time(text)
 
 
 def _km(value: int, t: Words) -> str:
@@ -58,6 +59,8 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t("alert_accident", severity=facts["severity"])
     if kind == "service_gap":
         return t("alert_service_gap", days=facts["days"])
+    if kind == "correction_not_applied":
+        return t("alert_correction_not_applied", corrects=facts["corrects"])
     return t(f"alert_{kind}")
 
 
@@ -132,8 +135,12 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
     return out
 
 
-def _terms(entries: list[dict[str, Any]], as_of: datetime, t: Words) -> list[dict[str, Any]]:
-    """Each policy attached at a sale, as its plugin stated it when the sale was logged."""
+def _terms(
+    entries: list[dict[str, Any]], sales: list[dict[str, Any]], as_of: datetime, t: Words
+) -> list[dict[str, Any]]:
+    """Each policy attached at a sale, as its plugin stated it when the sale was logged;
+    none is in force once an approved return undid the sale."""
+    returned = {s["index"]: s["returned"] for s in sales if s.get("returned") is not None}
     terms = []
     for e in entries:
         for term in e.get("derived", {}).get("terms", []):
@@ -152,7 +159,9 @@ def _terms(entries: list[dict[str, Any]], as_of: datetime, t: Words) -> list[dic
                     "summary": term["summary"],
                     "components": term["components"],
                     "exclusions": term["exclusions"],
-                    "active": ends is None or ends >= as_of.date().isoformat(),
+                    "active": e["index"] not in returned
+                    and (ends is None or ends >= as_of.date().isoformat()),
+                    "returned": returned.get(e["index"]),
                 }
             )
     return terms
@@ -233,7 +242,7 @@ def page_model(
             else None
         ),
         "count": len(entries),
-        "terms": _terms(entries, as_of, t),
+        "terms": _terms(entries, view.get("sales", []), as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read
         "chart": odometer_svg(view["odometer"]["readings"], rollback_low, t),
     }

@@ -36,7 +36,7 @@ from core.errors import (
 )
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
-from core.records import Sale, encode_record, parse_record
+from core.records import Sale, encode_record, parse_record, parse_time
 from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article, check_role_may_submit
 from core.vin import decode_vin, validate_vin
@@ -494,4 +494,4 @@ class Ledger:
 
 
 def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_time(text)

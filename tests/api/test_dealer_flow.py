@@ -296,3 +296,16 @@ def test_dealer_reputation_and_operator_complaints_and_disputes(client, dealer, 
     # A complaint must name a dealer's own sale of this vehicle.
     bad = {**complaint, "sale": claim}
     assert client.post("/admin/records", content=json.dumps(bad), headers=admin).status_code == 403
+
+
+def test_a_returned_sale_shows_none_of_its_guarantees_in_force(client, dealer):
+    policies = [{"id": "return-7d", "params": {"max_km": 300}}, {"id": "reinspection-lifetime"}]
+    sold = post(client, dealer, sale(policies=policies)).json()["index"]
+    assert 'class="active"' in client.get(f"/vehicles/{VIN}?lang=en").text  # the lifetime one
+    r = post(client, dealer, return_request(sold, day=3, km=48_100))
+    assert r.status_code == 201, r.text
+    page = client.get(f"/vehicles/{VIN}?lang=en").text
+    assert page.count(f"the car was returned, entry {sold + 2}") == 2  # both policies
+    assert 'class="active"' not in page
+    zh = client.get(f"/vehicles/{VIN}?lang=zh").text
+    assert "车辆已退回" in zh
