@@ -18,9 +18,14 @@ def print_report(report: Report) -> None:
             continue  # one line per entry below instead
         click.echo(f"  {mark} {f.check:<10} {f.detail}")
     failed = {f.index for f in report.failures}
+    click.echo("Entries:")
     for e in report.entries:
         state = click.style("FAIL", fg="red", bold=True) if e.index in failed else "    "
         click.echo(f"  {state} entry {e.index:>6}  {e.kind:<16} signed by {e.signer.actor_id}")
+    shown = {e.index for e in [*report.entries, *report.trust]}
+    for index in sorted(i for i in failed if i is not None and i not in shown):
+        fail = click.style("FAIL", fg="red", bold=True)
+        click.echo(f"  {fail} entry {index:>6}  (not proven to be in the log: see above)")
     if report.ok:
         click.secho(
             "VERIFIED: every entry is in the signed log, correctly signed and chained.",

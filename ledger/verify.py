@@ -114,7 +114,8 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
         _check_signed(entry, index, keys, roles, by_index, report)
         report.entries.append(entry)
         report.leaves[index] = leaf
-    _check_chain(bundle.vin, vehicle, report)
+    unproven = {item.index for item in bundle.entries} - by_index.keys()
+    _check_chain(bundle.vin, vehicle, report, unproven)
     return report
 
 
@@ -337,16 +338,25 @@ def _check_claim(record, index: int, signer: str, role: str, by_index) -> None:
         )
 
 
-def _check_chain(vin: str, vehicle, report: Report) -> None:
+def _check_chain(vin: str, vehicle, report: Report, unproven: set[int]) -> None:
+    """The VIN chain of the proven entries. A gap where a bundle entry failed its
+    inclusion proof is that entry's failure, already reported: the entries after it
+    are not blamed for it (their position and ``prev`` lead into the gap)."""
     prev_leaf: bytes | None = None
     prev_index = -1
-    broken = False
-    for seq, (index, leaf, entry) in enumerate(sorted(vehicle, key=lambda t: t[2].vin_seq or 0)):
+    expected = 0
+    broken = gaps = False
+    for index, leaf, entry in sorted(vehicle, key=lambda t: t[2].vin_seq or 0):
         problem = None
+        gap = any(prev_index < u < index for u in unproven)
         if entry.vin != vin:
             problem = f"is about VIN {entry.vin}, not {vin}"
-        elif entry.vin_seq != seq:
-            problem = f"has chain position {entry.vin_seq}, expected {seq}: an entry is missing"
+        elif gap and isinstance(entry.vin_seq, int) and entry.vin_seq > expected:
+            gaps = True  # the failed entry's, not this one's
+        elif entry.vin_seq != expected:
+            problem = (
+                f"has chain position {entry.vin_seq}, expected {expected}: an entry is missing"
+            )
         elif entry.prev != (None if prev_leaf is None else base64.b64encode(prev_leaf).decode()):
             problem = "does not link to the previous entry of this VIN (prev mismatch)"
         elif index <= prev_index:
@@ -354,10 +364,12 @@ def _check_chain(vin: str, vehicle, report: Report) -> None:
         if problem:
             report.failed("chain", f"entry {index} {problem}", index)
             broken = True
-        prev_leaf, prev_index = leaf, index
+        if gap and not problem and isinstance(entry.vin_seq, int):
+            expected = entry.vin_seq
+        prev_leaf, prev_index, expected = leaf, index, expected + 1
     if not vehicle:
         report.failed("chain", f"the bundle holds no verified entries for {vin}")
-    elif not broken:
+    elif not broken and not gaps:
         report.passed("chain", f"{len(vehicle)} entries form one unbroken chain for {vin}")
 
 

@@ -485,21 +485,30 @@
         }
       }
 
-      // The VIN chain, in vin_seq order (a stable sort, as Python's sorted()).
-      let prevLeaf = null, prevIndex = -1, broken = false;
+      // The VIN chain, in vin_seq order (a stable sort, as Python's sorted()). A gap
+      // where a bundle entry failed its inclusion proof is that entry's failure, already
+      // reported: the entries after it are not blamed for it (as in Python).
+      const proven = new Set(vehicle.map((v) => v.index));
+      const unproven = bundle.entries.map((item) => item.index).filter((i) => !proven.has(i));
+      let prevLeaf = null, prevIndex = -1, expected = 0, broken = false, gaps = false;
       const chain = [...vehicle].sort((a, b) => (a.entry.vin_seq ?? 0) - (b.entry.vin_seq ?? 0));
-      chain.forEach(({ index, leaf, entry }, seq) => {
+      chain.forEach(({ index, leaf, entry }) => {
         let problem = null;
+        const gap = unproven.some((u) => prevIndex < u && u < index);
+        const seq = entry.vin_seq;
         if (entry.vin !== bundle.vin) problem = `is about VIN ${entry.vin}, not ${bundle.vin}`;
-        else if (entry.vin_seq !== seq) problem = `has chain position ${entry.vin_seq}, expected ${seq}: an entry is missing`;
+        else if (gap && Number.isInteger(seq) && seq > expected) gaps = true;
+        else if (seq !== expected) problem = `has chain position ${seq}, expected ${expected}: an entry is missing`;
         else if (entry.prev !== (prevLeaf === null ? null : b64encode(prevLeaf))) problem = "does not link to the previous entry of this VIN (prev mismatch)";
         else if (index <= prevIndex) problem = "comes before the entry it follows";
         if (problem) { add(false, "chain", `entry ${index} ${problem}`, index); broken = true; }
+        if (gap && !problem && Number.isInteger(seq)) expected = seq;
         prevLeaf = leaf;
         prevIndex = index;
+        expected += 1;
       });
       if (!chain.length) add(false, "chain", `the bundle holds no verified entries for ${bundle.vin}`);
-      else if (!broken) add(true, "chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
+      else if (!broken && !gaps) add(true, "chain", `${chain.length} entries form one unbroken chain for ${bundle.vin}`);
     } catch (err) {
       add(false, "bundle", `verification stopped: ${err && err.message ? err.message : String(err)}`);
     }
@@ -568,7 +577,12 @@
     } else {
       const failed = report.findings.filter((f) => !f.ok);
       headline.textContent = fill(w.failed, { count: failed.length });
-      for (const f of failed) line(`${f.index === null ? f.check : fill(w.entry, { index: f.index })}: ${f.detail}`);
+      for (const f of failed) {
+        if (f.index === null) { line(`${f.check}: ${f.detail}`); continue; }
+        // Details name their entry in English; the label names it in the page's language.
+        const detail = f.detail.startsWith(`entry ${f.index}`) ? f.detail.slice(`entry ${f.index}`.length).replace(/^:? /, "") : f.detail;
+        line(`${fill(w.entry, { index: f.index })}: ${detail}`);
+      }
       state("failed");
     }
   }

@@ -136,6 +136,29 @@ def test_one_changed_byte_fails_loudly_and_names_the_place(demo, page, what):
     assert named in text, text
 
 
+@pytest.mark.parametrize("what", ["entry", "proof"])
+def test_a_changed_entry_is_blamed_on_itself_alone_as_python_does(demo, page, what):
+    """Not on the entries chained after it; and the page names it once per line."""
+    from ledger.verify import verify_bundle_bytes
+
+    url, vin, vkey = demo
+    bundle = httpx.get(f"{url}/vehicles/{vin}/bundle").json()
+    named = _tamper(bundle, what)
+    body = json.dumps(bundle).encode()
+    findings = _verify_in_browser(page, demo, body, vkey)
+    python = [vars(f) for f in verify_bundle_bytes(body, vkey).findings]
+    assert _outline(findings) == _outline(python)
+    assert {f"entry {f['index']}" for f in findings if not f["ok"]} == {named}
+    page.route(
+        f"{url}/vehicles/{vin}/bundle",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    assert verification(page) == "failed"
+    text = page.inner_text("#verification")
+    assert f"{named}: {named}" not in text and text.count(named) == 1, text
+
+
 def test_the_chinese_page_verifies_too(demo, page, tmp_path):
     url, vin, _ = demo
     page.goto(f"{url}/vehicles/{vin}?lang=zh")
