@@ -70,5 +70,6 @@ def test_the_cli_lists_the_changed_entry_as_failed_and_no_other(sqlite_ledger, t
     result = CliRunner().invoke(main, ["verify", str(path), "--vkey", sqlite_ledger.vkey])
     assert result.exit_code == 1, result.output
     fails = [line.split() for line in result.output.splitlines() if line.strip().startswith("FAIL")]
-    assert [words[1:3] for words in fails] == [["inclusion", "entry"], ["entry", str(item["index"])]]
+    index = str(item["index"])
+    assert [words[1:3] for words in fails] == [["inclusion", "entry"], ["entry", index]]
     assert "NOT VERIFIED: 1 check failed." in result.output
