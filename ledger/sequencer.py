@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -87,14 +88,15 @@ class Follow(Protocol):
     """Entries the ledger appends right after a submission of ``kinds`` (a claim's decision).
 
     Called inside the lock with the session (which sees every entry placed so far),
-    the submission, the index it will get and its signer. If it raises, the
-    submission is refused and nothing of it is placed.
+    the submission, the index it will get, its signer and the time the batch is logged
+    (its entries' ``sequenced_at``). If it raises, the submission is refused and
+    nothing of it is placed.
     """
 
     kinds: frozenset[str]
 
     def __call__(
-        self, s: Session, sub: Submission, index: int, actor_id: str
+        self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
     ) -> list[Submission]: ...
 
 
@@ -206,10 +208,18 @@ class Batch:
 
 
 class Sequencer:
-    def __init__(self, store: Store, signer: LogSigner, follow: Follow | None = None):
+    def __init__(
+        self,
+        store: Store,
+        signer: LogSigner,
+        follow: Follow | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        """``clock``: the time a batch is logged, read inside the lock (aware UTC)."""
         self.store = store
         self.signer = signer
         self.follow = follow
+        self.clock = clock
 
     # ---- the batch ---------------------------------------------------------------
 
@@ -220,10 +230,11 @@ class Sequencer:
 
         ``atomic``: all or nothing; the first refusal is raised and nothing is kept
         (an actor and its key grant, say)."""
-        now = utcnow()
         with self.store.sequencer_lock(), self.store.writer.begin() as s:
             c = s.connection()
             size = lock_log_state(c)
+            now = self.clock()  # in the lock: batches are logged in time order
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as entries say
             if genesis and size:
                 raise Conflict("the log already has entries; it can be initialised only once")
             edge = merkle.CompactRange.coords(size)
@@ -280,7 +291,7 @@ class Sequencer:
         asks) refuses this submission only, not the batch; a database error still
         fails the batch, as the transaction may be unusable."""
         try:
-            return self.follow(b.s, sub, b.next_index, actor_id)
+            return self.follow(b.s, sub, b.next_index, actor_id, b.now)
         except (VinledgerError, SQLAlchemyError):
             raise
         except Exception as err:

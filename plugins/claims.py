@@ -22,7 +22,6 @@ the claim is refused and nothing is appended.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from core.records import ClaimDecision, encode_record, parse_record, parse_time
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
-from ledger.storage import entries_for_vin, get_actor, utcnow
+from ledger.storage import entries_for_vin, get_actor
 from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
 from plugins.registry import Registry
 
@@ -62,23 +61,20 @@ def _stamp(at: datetime) -> str:
 class ClaimDecider:
     """The sequencer's ``follow``: one ``claim_decision`` after each claim.
 
-    ``now`` is the ledger's clock, read when the claim is logged (tests fix it).
+    A claim is judged by ``logged_at``, the time its batch is logged (its
+    ``sequenced_at``), so anyone can check the window from the log alone.
     """
 
     kinds = CLAIM_KINDS
 
-    def __init__(
-        self,
-        registry: Registry,
-        operator_key: Ed25519PrivateKey,
-        now: Callable[[], datetime] = utcnow,
-    ):
+    def __init__(self, registry: Registry, operator_key: Ed25519PrivateKey):
         self.registry = registry
         self.key = operator_key
         self.keyid = key_id(operator_key.public_key())
-        self.now = now
 
-    def __call__(self, s: Session, sub: Submission, index: int, actor_id: str):
+    def __call__(
+        self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
+    ):
         claim = sub.record
         sale_row = s.get(EntryRow, claim.sale)
         if sale_row is None or sale_row.kind != "sale":
@@ -112,7 +108,7 @@ class ClaimDecider:
                 f"the terms of {policy.id!r} stored at sale {claim.sale} are malformed: {err}",
             ) from None
         _check_kind(claim, terms)
-        self._check_date(claim, sale)
+        self._check_date(claim, sale, logged_at)
         facts = self._facts(s, claim, index, actor_id, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
@@ -144,7 +140,7 @@ class ClaimDecider:
         env = dsse.sign_envelope(payload, self.key)
         return [Submission(env, parse_record(payload), dsse.envelope_digest(env), self.keyid)]
 
-    def _check_date(self, claim, sale) -> None:
+    def _check_date(self, claim, sale, now: datetime) -> None:
         """The claim happened after the sale, and is filed when it happened."""
         event = _EVENT[claim.kind]
         if claim.occurred_at < sale.occurred_at:
@@ -153,7 +149,6 @@ class ClaimDecider:
                 f"({_stamp(sale.occurred_at)}); date it when {event}",
                 field="$.occurred_at",
             )
-        now = self.now()
         if claim.occurred_at > now + CLOCK_SKEW:
             raise InvalidRecord(
                 f"the claim is dated {_stamp(claim.occurred_at)}, after the ledger's time "

@@ -47,3 +47,41 @@ def test_a_record_dated_in_the_future_is_refused(sqlite_ledger):
         # A partner's clock a little ahead of the ledger's is fine.
         record = {**inspection(), "occurred_at": at(timedelta(minutes=2))}
         assert client.post("/records", content=inspector.envelope(record)).status_code == 201
+
+
+def test_a_receipt_is_answered_whatever_check_the_envelope_would_fail_now(sqlite_ledger):
+    """Here: the ledger's clock was set back, so the record now looks future-dated."""
+    from datetime import UTC, datetime
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    env = inspector.envelope(inspection())  # dated 2026-05-04
+    with TestClient(create_app(sqlite_ledger)) as client:
+        first = client.post("/records", content=env)
+        assert first.status_code == 201, first.text
+        sqlite_ledger.clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)
+        again = client.post("/records", content=env)
+        assert again.status_code == 200, again.text
+        assert again.json()["index"] == first.json()["index"]
+        fresh = client.post("/records", content=inspector.envelope(inspection(day=9)))
+        assert fresh.status_code == 422 and "in the future" in fresh.json()["detail"]
+
+
+def test_a_correction_cannot_move_a_date_into_the_future(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    [inspected] = sqlite_ledger.submit_now([inspector.envelope(inspection())])
+    fix = {
+        "kind": "correction",
+        "vin": inspected_vin(inspected),
+        "occurred_at": "2026-05-05T09:00:00Z",
+        "corrects": inspected.index,
+        "reason": "wrong date",
+        "fields": {"occurred_at": "2099-01-01T00:00:00Z"},
+    }
+    [refused] = sqlite_ledger.submit_now([inspector.envelope(fix)])
+    assert refused.status == 422 and refused.field == "fields.occurred_at", refused
+
+
+def inspected_vin(appended) -> str:
+    from ledger.entry import decode_entry
+
+    return decode_entry(appended.entry).vin

@@ -200,7 +200,7 @@ class _BrokenFollow:
     kinds = frozenset({"inspection"})
     name = "broken-claims"
 
-    def __call__(self, s, sub, index, actor_id):
+    def __call__(self, s, sub, index, actor_id, logged_at):
         if sub.record.odometer_km == 13:
             raise ValueError("a bug")
         return []

@@ -10,7 +10,6 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from plugins.claims import ClaimDecider
 from tests.conftest import VIN, VIN2, inspection, onboard
 
 SOLD_AT = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -79,9 +78,7 @@ def clock():
 
 @pytest.fixture
 def ledger(sqlite_ledger, clock):
-    sqlite_ledger.sequencer.follow = ClaimDecider(
-        sqlite_ledger.plugins, sqlite_ledger.settings.operator_key(), now=clock
-    )
+    sqlite_ledger.clock = clock
     return sqlite_ledger
 
 
@@ -311,6 +308,17 @@ def test_a_claim_is_filed_within_72_hours_of_its_date(client, dealer, clock, sol
     else:
         problem = refused(client, dealer, claim)
         assert problem["field"] == "$.occurred_at" and "fault was reported" in problem["detail"]
+
+
+def test_the_window_is_judged_by_the_time_the_entry_is_logged(client, dealer, clock, sold):
+    """The claim's sequenced_at is the ledger time it was judged by, so anyone can check
+    the window from the log alone."""
+    clock.at = datetime(2026, 6, 5, 12, 0, 0, 123_456, tzinfo=UTC)
+    r = post(client, dealer, warranty(sold, "2026-06-02T12:00:01Z"))
+    assert r.status_code == 201, r.text
+    entries = client.get(f"/vehicles/{VIN}/history").json()["entries"]
+    claim, decision = entries[-2:]
+    assert claim["sequenced_at"] == decision["sequenced_at"] == "2026-06-05T12:00:00.123Z"
 
 
 # ---- 6. a returned sale admits no further claims ---------------------------------------

@@ -14,7 +14,6 @@ from api.service import Ledger
 from core import dsse
 from core.records import parse_record
 from ledger.sequencer import Submission
-from plugins.claims import ClaimDecider
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Decision, Policy, Terms
 from plugins.manager import create_plugin_manager
@@ -94,11 +93,11 @@ def policy():
 def ledger(sqlite_ledger, policy):
     pm = create_plugin_manager(load_entry_points=False)
     pm.register(SloppyPlugin(policy), name="sloppy-plugin")
-    ledger = Ledger(sqlite_ledger.settings, sqlite_ledger.store, registry=Registry(pm))
-    ledger.sequencer.follow = ClaimDecider(
-        ledger.plugins,
-        ledger.settings.operator_key(),
-        now=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
+    ledger = Ledger(
+        sqlite_ledger.settings,
+        sqlite_ledger.store,
+        registry=Registry(pm),
+        clock=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
     )
     return ledger
 
