@@ -14,7 +14,8 @@ on its own sale, at any level, whatever the rule computes; and amounts are store
 decimal strings rounded half up to cents, from ``Decimal`` amounts only.
 
 A commission is *held* until the sale's return window closes (the last day of its
-return policy, as stated at the sale), then *payable*; it is *voided* if the ledger
+return policy, as stated at the sale) and a return dated in it could still be filed
+(``plugins.claims.MAX_CLAIM_AGE`` later), then *payable*; it is *voided* if the ledger
 holds an approved return of the sale. The status is read from the ledger each time,
 as of a stated day, so the same ledger and day always give the same answer.
 """
@@ -23,15 +24,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +51,7 @@ from core.vin import decode_vin
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, CommissionRow, EntryRow, ReferralRow
 from ledger.storage import entries_for_vin, get_actor
+from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 from plugins.registry import Registry
 
@@ -102,6 +105,7 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
     rule = registry.rule(req.rule)
     params = registry.call(rule, "validate", req.params)
     referral = Referral(req.code, actor_id, actor.upline, rule.id, params, req.model, req.region)
+    _lock_market(s, rule.id, req.model, req.region)
     active = [
         _referral(row)
         for row in s.scalars(
@@ -314,6 +318,15 @@ def _compute_missing(s: Session, registry: Registry) -> None:
             continue
 
 
+def _lock_market(s: Session, rule: str, model: str, region: str) -> None:
+    """One referral at a time per rule, model and region until this transaction ends,
+    so ``admit`` judges every referral created before it (limited slots). SQLite's
+    writers already take the write lock up front; PostgreSQL would let two through."""
+    if s.get_bind().dialect.name == "postgresql":
+        key = f"vinledger-referral|{rule}|{model}|{region}"
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
 def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:
     sale_row = s.get(EntryRow, sale_idx)
     if sale_row is None:
@@ -322,7 +335,10 @@ def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:
     derived = entry.derived if isinstance(entry.derived, dict) else {}
     sold = msgspec.json.decode(record_bytes(entry))["occurred_at"][:10]
     ends = [t["ends"] for t in derived.get("terms", []) if t["kind"] == "return" and t["ends"]]
-    until = max(ends, default=sold)
+    # A return dated on the window's last day may still be filed MAX_CLAIM_AGE later:
+    # held until then, so "payable" as of a day never turns "voided" for that day.
+    late = timedelta(days=math.ceil(MAX_CLAIM_AGE / timedelta(days=1)))
+    until = (date.fromisoformat(max(ends, default=sold)) + late).isoformat()
     for row in entries_for_vin(s, sale_row.vin):
         if row.kind != "claim_decision" or row.idx < sale_idx:
             continue

@@ -74,17 +74,19 @@ def test_two_level_commission_is_held_then_payable_and_private(client, sqlite_le
         ("ref-boss", 2, "100.00", "held"),
     ]
     assert all(c["sale"] == sold and c["rule"] == "two-level" for c in held)
-    assert held[0]["held_until"] == "2026-06-08"  # the return window's last day
-    assert commissions(client, admin, "2026-06-08")[0]["status"] == "held"
-    assert commissions(client, admin, "2026-06-09")[0]["status"] == "payable"
+    # The return window's last day (June 8), plus the 72 hours a return dated that day
+    # may take to be filed: until then an approved return could still void it.
+    assert held[0]["held_until"] == "2026-06-11"
+    assert commissions(client, admin, "2026-06-11")[0]["status"] == "held"
+    assert commissions(client, admin, "2026-06-12")[0]["status"] == "payable"
 
     # Each party sees its own; nobody else sees any.
     amy = sqlite_ledger.issue_token("ref-amy")
-    assert [c["beneficiary"] for c in commissions(client, amy, "2026-06-09")] == ["ref-amy"]
+    assert [c["beneficiary"] for c in commissions(client, amy, "2026-06-12")] == ["ref-amy"]
     bay = sqlite_ledger.issue_token("bay-auto")
-    assert len(commissions(client, bay, "2026-06-09")) == 2
+    assert len(commissions(client, bay, "2026-06-12")) == 2
     onboard(sqlite_ledger, "rival", "dealer")
-    assert commissions(client, sqlite_ledger.issue_token("rival"), "2026-06-09") == []
+    assert commissions(client, sqlite_ledger.issue_token("rival"), "2026-06-12") == []
     r = client.get("/commissions")
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem")
     assert client.get("/commissions", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -108,3 +108,26 @@ def test_commissions_read_twice_at_once_are_stored_once_and_both_answered(ledger
     assert stored == [(c["sale"], c["beneficiary"], c["amount"]) for c in second]
     assert [(who, amount) for _, who, amount in stored] == [("ref-amy", "150.00")]
     assert len(ledger.commissions(admin)) == 1
+
+
+def test_two_referrals_for_one_slot_at_once_admit_one(ledger, monkeypatch):
+    amy, bob = referrer(ledger, "ref-amy"), referrer(ledger, "ref-bob")
+
+    def slot(who: Partner, code: str) -> bytes:
+        body = {
+            "code": code,
+            "rule": "limited-slots",
+            "params": {"amount": "150", "currency": "EUR", "slots": 1},
+            "model": "1HG/2003",
+            "region": "US-CA",
+        }
+        env = dsse.sign_envelope(json.dumps(body).encode(), who.key, payload_type=PAYLOAD_TYPE)
+        return dsse.encode_envelope(env)
+
+    hold_at(monkeypatch, ledger.plugins.rule("limited-slots"), "admit")
+    results = at_once(
+        lambda: ledger.create_referral(slot(amy, "AMY-26")),
+        lambda: ledger.create_referral(slot(bob, "BOB-26")),
+    )
+    created = [r for r in results if isinstance(r, dict)]
+    assert len(created) == 1 and [r for r in results if r is not created[0]] == [409], results
