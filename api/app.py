@@ -17,7 +17,13 @@ from api.routes.dealers import DealersController
 from api.routes.log import LogController
 from api.routes.records import RecordsController
 from api.routes.referrals import ReferralsController
-from api.routes.vehicles import STATIC, TEMPLATES, AttachmentsController, VehiclesController
+from api.routes.vehicles import (
+    STATIC,
+    TEMPLATES,
+    AttachmentsController,
+    VehiclesController,
+    favicon,
+)
 from api.service import Ledger
 
 
@@ -43,6 +49,7 @@ def create_app(ledger: Ledger) -> Litestar:
             ReferralsController,
             DealersController,
             healthz,
+            favicon,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False
             ),

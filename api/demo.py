@@ -8,6 +8,8 @@ seed, so every demo ledger tells the same stories:
 - one car's odometer was rolled back (a later inspection reads 60,000 km less);
 - one car was in a flood (insurer total loss, registry flood brand, inspection flags);
 - the rest are ordinary cars with services, inspections, owners and dealer sales.
+
+``guide`` names the vehicles worth a look, with their links, for ``vinledger demo``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from api.config import write_secret
 from api.service import Ledger
 from core import dsse
+from core.errors import NotFound
 from core.keys import generate_private_key, load_private_key, private_key_to_pem, public_key_pem
 from core.vin import check_digit
 
@@ -51,6 +54,7 @@ MODELS = [
 
 ROLLED_BACK = 4  # which vehicle had its odometer rolled back
 FLOODED = 7  # which vehicle was in a flood
+SEED = 20261122
 
 
 def make_vin(rng: random.Random, wmi: str, year: str, plant: str) -> str:
@@ -268,7 +272,6 @@ def _envelope(who: str, rec: dict, key) -> bytes:
 
 def seed(ledger: Ledger, vehicles: int = 20) -> str:
     """Seed partners and vehicles; returns the VIN worth looking at first."""
-    rng = random.Random(20261122)
     keys_dir: Path = ledger.settings.data_dir / "demo-keys"
     keys_dir.mkdir(exist_ok=True)
     keys = {}
@@ -282,19 +285,53 @@ def seed(ledger: Ledger, vehicles: int = 20) -> str:
             (keys_dir / f"{actor_id}.key.pub").write_bytes(public_key_pem(key.public_key()))
         keys[actor_id] = key
         ledger.add_actor(actor_id, name, role, public_key_pem(key.public_key()))
-    stories = []
-    vins = []
-    for n in range(vehicles):
-        wmi, year, plant, juris = MODELS[n % len(MODELS)]
-        vin = make_vin(rng, wmi, year, plant)
-        vins.append(vin)
-        stories.append(vehicle_story(rng, n, vin, juris))
+    stories = demo_stories(vehicles)
     # Interleave the vehicles' lives in time order, as a real log would see them.
     events = sorted(
-        (event for story in stories for event in story), key=lambda e: e[1]["occurred_at"]
+        (event for _, story in stories for event in story), key=lambda e: e[1]["occurred_at"]
     )
     envelopes = [_envelope(who, rec, keys[who]) for who, rec in events]
     for outcome in ledger.submit_now(envelopes):
         if isinstance(outcome, Exception):
             raise outcome
-    return vins[ROLLED_BACK]
+    return stories[ROLLED_BACK][0]
+
+
+def demo_stories(vehicles: int = 20) -> list[tuple[str, list[tuple[str, dict]]]]:
+    """(VIN, story) of every demo vehicle: the same every time, from a fixed seed."""
+    rng = random.Random(SEED)
+    stories = []
+    for n in range(vehicles):
+        wmi, year, plant, juris = MODELS[n % len(MODELS)]
+        vin = make_vin(rng, wmi, year, plant)
+        stories.append((vin, vehicle_story(rng, n, vin, juris)))
+    return stories
+
+
+def notable_vehicles(ledger: Ledger, vehicles: int = 20) -> list[tuple[str, str]]:
+    """(what it shows, VIN) for the demo vehicles worth a look, the rolled-back one first:
+    the flooded one, one with no problems, and another one sold with guarantees. Only
+    VINs this ledger holds are named, so a ledger the demo did not seed gets none."""
+    rolled = flooded = clean = sold = None
+    for n, (vin, _) in enumerate(demo_stories(vehicles)):
+        try:
+            view = ledger.history(vin)["view"]
+        except NotFound:
+            continue
+        sales = [s for s in view["sales"] if s["policies"] and s["returned"] is None]
+        if n == ROLLED_BACK:
+            rolled = ("odometer rolled back", vin)
+        elif n == FLOODED:
+            flooded = ("flood: total loss, flood title brand", vin)
+        elif clean is None and not view["alerts"]:
+            clean = ("no problems reported", vin)
+        elif sold is None and sales:
+            sold = (f"sold with guarantees: {', '.join(sales[-1]['policies'])}", vin)
+    return [v for v in (rolled, flooded, clean, sold) if v is not None]
+
+
+def guide(ledger: Ledger, base: str) -> list[str]:
+    """The lines ``vinledger demo`` prints about the vehicles worth a look."""
+    notable = notable_vehicles(ledger)
+    lines = [f"  {base}/vehicles/{vin}  {what}" for what, vin in notable]
+    return ["Vehicles worth a look:", *lines] if lines else []

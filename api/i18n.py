@@ -16,7 +16,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "verdict_clean": "No problems reported",
         "verdict_clean_note": "No odometer rollback, title brand, flood, fire, structural or "
         "airbag damage, total loss or open recall is on record for this vehicle.",
-        "verdict_problems": "{count} problem(s) reported",
+        "verdict_problems_one": "{count} problem reported",
+        "verdict_problems_other": "{count} problems reported",
         "vehicle": "Vehicle",
         "make": "Make",
         "country": "Country",
@@ -26,6 +27,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_km": "Last odometer reading",
         "owners": "Owners on record",
         "entries": "Entries",
+        "entries_count_one": "{count} entry",
+        "entries_count_other": "{count} entries",
         "terms": "Guarantees attached at sale",
         "terms_none": "No warranty or return policy is attached to a sale of this vehicle.",
         "terms_until": "until {date}",
@@ -75,6 +78,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "disputed": "disputed",
         "last_trusted": "Last trusted odometer reading",
+        "last_trusted_none": "none: no reading can be trusted",
+        "last_km_untrusted": "not trusted, see the problems above",
         "kind_inspection": "Inspection",
         "kind_maintenance": "Maintenance",
         "kind_odometer": "Odometer reading",
@@ -87,6 +92,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kind_return_request": "Return request",
         "kind_warranty_claim": "Warranty claim",
         "kind_claim_decision": "Claim decision",
+        "kind_dispute": "Dispute",
+        "kind_complaint": "Complaint",
         "field_decision": "Decision",
         "approved": "approved",
         "denied": "denied",
@@ -138,13 +145,63 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_fields": "Changes",
         "field_total_loss": "Total loss",
         "yes": "yes",
+        "list_sep": ", ",
+        "severity_minor": "minor",
+        "severity_moderate": "moderate",
+        "severity_severe": "severe",
+        "result_ok": "ok",
+        "result_minor": "minor defect",
+        "result_major": "major defect",
+        "result_fail": "failed",
+        "result_not_checked": "not checked",
+        "cause_collision": "collision",
+        "cause_flood": "flood",
+        "cause_fire": "fire",
+        "cause_hail": "hail",
+        "cause_theft": "theft",
+        "cause_vandalism": "vandalism",
+        "cause_other": "other",
+        "source_registry": "registry",
+        "source_inspection": "inspection",
+        "source_workshop": "workshop",
+        "source_dealer": "dealer",
+        "source_insurer": "insurer",
+        "source_telematics": "telematics",
+        "source_owner": "owner",
+        "status_open": "open",
+        "status_remedied": "remedied",
+        "area_front": "front",
+        "area_rear": "rear",
+        "area_left": "left side",
+        "area_right": "right side",
+        "area_roof": "roof",
+        "area_interior": "interior",
+        "area_engine": "engine",
+        "area_underbody": "underbody",
+        "error_not_found": "No records for {vin} in this ledger",
+        "error_not_found_note": "This is not a clean history. The ledger knows only what its "
+        "partners (inspectors, workshops, insurers, registries and dealers) have signed and "
+        "submitted: a car with no records here may still have been in an accident or a flood, "
+        "or had its odometer turned back.",
+        "error_not_found_todo": "Check that the VIN matches the one on the car (at the base of "
+        "the windscreen and on the door pillar) and on its registration papers. Ask the seller "
+        "for service and inspection records, and have the car inspected before you buy.",
+        "error_invalid_vin": "{vin} is not a valid VIN",
+        "error_invalid_vin_todo": "A VIN has 17 characters: digits and the letters A to Z "
+        "without I, O and Q. Compare it with the VIN on the car (at the base of the windscreen "
+        "and on the door pillar) and on its registration papers, and try again.",
+        "error_other": "This page cannot be shown",
+        "error_other_todo": "Check the address and try again; if it keeps failing, tell the "
+        "ledger's operator.",
+        "error_detail": "The ledger's answer",
     },
     "zh": {
         "title": "车辆历史 {vin}",
         "verdict_clean": "未发现问题",
         "verdict_clean_note": "本车没有里程回调、产权标记、水泡、火烧、结构或气囊损伤、"
         "全损或未完成召回的记录。",
-        "verdict_problems": "发现 {count} 个问题",
+        "verdict_problems_one": "发现 {count} 个问题",
+        "verdict_problems_other": "发现 {count} 个问题",
         "vehicle": "车辆",
         "make": "品牌/厂商",
         "country": "产地",
@@ -154,6 +211,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_km": "最近里程读数",
         "owners": "登记车主数",
         "entries": "记录数",
+        "entries_count_one": "{count} 条记录",
+        "entries_count_other": "{count} 条记录",
         "terms": "售车时附带的保障",
         "terms_none": "本车的销售记录未附带质保或退车政策。",
         "terms_until": "至 {date}",
@@ -200,6 +259,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_correction_not_applied": "对条目 {corrects} 的更正无法应用，已忽略",
         "disputed": "有争议",
         "last_trusted": "最后可信的里程读数",
+        "last_trusted_none": "无：没有可信的读数",
+        "last_km_untrusted": "不可信，见上方问题",
         "kind_inspection": "检测",
         "kind_maintenance": "保养维修",
         "kind_odometer": "里程读数",
@@ -212,6 +273,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kind_return_request": "退车申请",
         "kind_warranty_claim": "质保索赔",
         "kind_claim_decision": "索赔决定",
+        "kind_dispute": "争议",
+        "kind_complaint": "投诉",
         "field_decision": "决定",
         "approved": "批准",
         "denied": "拒绝",
@@ -263,7 +326,80 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_fields": "更改",
         "field_total_loss": "全损",
         "yes": "是",
+        "list_sep": "、",
+        "severity_minor": "轻微",
+        "severity_moderate": "中等",
+        "severity_severe": "严重",
+        "result_ok": "正常",
+        "result_minor": "轻微问题",
+        "result_major": "严重问题",
+        "result_fail": "不合格",
+        "result_not_checked": "未检查",
+        "cause_collision": "碰撞",
+        "cause_flood": "水淹",
+        "cause_fire": "火灾",
+        "cause_hail": "冰雹",
+        "cause_theft": "盗抢",
+        "cause_vandalism": "人为破坏",
+        "cause_other": "其他",
+        "source_registry": "登记机关",
+        "source_inspection": "检测",
+        "source_workshop": "维修厂",
+        "source_dealer": "经销商",
+        "source_insurer": "保险公司",
+        "source_telematics": "车联网",
+        "source_owner": "车主",
+        "status_open": "未完成",
+        "status_remedied": "已完成",
+        "area_front": "前部",
+        "area_rear": "后部",
+        "area_left": "左侧",
+        "area_right": "右侧",
+        "area_roof": "车顶",
+        "area_interior": "车内",
+        "area_engine": "发动机",
+        "area_underbody": "底盘",
+        "error_not_found": "本账本中没有 {vin} 的记录",
+        "error_not_found_note": "这并不代表车况清白。账本只知道合作方（检测机构、维修厂、保险公司、"
+        "登记机关和经销商）签名提交的记录：在这里没有记录的车辆，仍可能出过事故、泡过水或被调过里程。",
+        "error_not_found_todo": "请核对车辆识别代号是否与车上（前挡风玻璃下方和车门立柱上）"
+        "及行驶证上的一致。请向卖家索取保养和检测记录，并在购买前对车辆进行检测。",
+        "error_invalid_vin": "{vin} 不是有效的车辆识别代号",
+        "error_invalid_vin_todo": "车辆识别代号共 17 位：数字和除 I、O、Q 以外的字母 A 至 Z。"
+        "请与车上（前挡风玻璃下方和车门立柱上）及行驶证上的代号核对后重试。",
+        "error_other": "无法显示此页面",
+        "error_other_todo": "请检查网址后重试；如果仍然失败，请联系账本运营方。",
+        "error_detail": "账本的答复",
     },
+}
+
+
+# The countries ``vininfo`` names (``core.vin`` passes its English names on), in
+# Chinese; "English name 中文名" pairs, separated by semicolons.
+_COUNTRIES_ZH = """
+Algeria 阿尔及利亚; Andorra 安道尔; Angola 安哥拉; Argentina 阿根廷; Armenia 亚美尼亚;
+Australia 澳大利亚; Austria 奥地利; Azerbaijan 阿塞拜疆; Bangladesh 孟加拉国; Belarus 白俄罗斯;
+Belgium 比利时; Bolivia 玻利维亚; Bosnia & Herzogovina 波斯尼亚和黑塞哥维那; Botswana 博茨瓦纳;
+Brazil 巴西; Bulgaria 保加利亚; Canada 加拿大; Chile 智利; China 中国; Colombia 哥伦比亚;
+Croatia 克罗地亚; Cyprus 塞浦路斯; Czech Republic 捷克; Denmark 丹麦; Dom. Republic 多米尼加;
+Ecuador 厄瓜多尔; Egypt 埃及; Estonia 爱沙尼亚; Finland 芬兰; France 法国; Germany 德国;
+Greece 希腊; Honduras 洪都拉斯; Hong Kong 中国香港; Hungary 匈牙利; India 印度;
+Indonesia 印度尼西亚; Iran 伊朗; Iraq 伊拉克; Ireland 爱尔兰; Israel 以色列; Italy 意大利;
+Ivory Coast 科特迪瓦; Japan 日本; Jordan 约旦; Kazakhstan 哈萨克斯坦; Kenya 肯尼亚; Laos 老挝;
+Latvia 拉脱维亚; Lesotho 莱索托; Libya 利比亚; Lithuania 立陶宛; Luxembourg 卢森堡;
+Macedonia 北马其顿; Madagascar 马达加斯加; Malaysia 马来西亚; Malta 马耳他; Mauritius 毛里求斯;
+Mexico 墨西哥; Mongolia 蒙古; Morocco 摩洛哥; Mozambique 莫桑比克; Myanmar 缅甸; Namibia 纳米比亚;
+Netherlands 荷兰; New Zealand 新西兰; Nigeria 尼日利亚; Norway 挪威; Pakistan 巴基斯坦;
+Panama 巴拿马; Peru 秘鲁; Philippines 菲律宾; Poland 波兰; Portugal 葡萄牙; Puerto Rico 波多黎各;
+Romania 罗马尼亚; Russia 俄罗斯; San Marino 圣马力诺; Saudi Arabia 沙特阿拉伯; Serbia 塞尔维亚;
+Serbia & Montenegro 塞尔维亚和黑山; Singapore 新加坡; Slovakia 斯洛伐克; Slovenia 斯洛文尼亚;
+South Africa 南非; South Korea 韩国; South Ossetia 南奥塞梯; Spain 西班牙; Sweden 瑞典;
+Switzerland 瑞士; Taiwan 中国台湾; Thailand 泰国; Tunisia 突尼斯; Turkey 土耳其; Ukraine 乌克兰;
+United Arab Emirates 阿联酋; United Kingdom 英国; United States 美国; Uruguay 乌拉圭;
+Uzbekistan 乌兹别克斯坦; Venezuela 委内瑞拉; Vietnam 越南; Zambia 赞比亚; Zimbabwe 津巴布韦
+"""
+COUNTRIES: dict[str, dict[str, str]] = {
+    "zh": dict(pair.strip().rsplit(" ", 1) for pair in _COUNTRIES_ZH.split(";")),
 }
 
 
@@ -298,3 +434,16 @@ class Words:
     def __call__(self, key: str, **params: object) -> str:
         text = self._messages.get(key) or MESSAGES[DEFAULT].get(key) or key
         return text.format(**params) if params else text
+
+    def count(self, key: str, count: int, **params: object) -> str:
+        """``key_one`` for one, else ``key_other``; ``{count}`` is the number."""
+        return self(f"{key}_{'one' if count == 1 else 'other'}", count=count, **params)
+
+    def term(self, vocabulary: str, value: str) -> str:
+        """A value of a fixed vocabulary (``term("result", "major")``) in words; a value
+        the vocabulary does not know (a newer one, or free text) as it was written."""
+        key = f"{vocabulary}_{value}"
+        return self._messages.get(key) or MESSAGES[DEFAULT].get(key) or value
+
+    def country(self, name: str) -> str:
+        return COUNTRIES.get(self.lang, {}).get(name, name)

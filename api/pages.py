@@ -48,15 +48,15 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
             "alert_odometer_rollback", from_km=f"{facts['from_km']:,}", to_km=f"{facts['to_km']:,}"
         )
     if kind.startswith("title_brand_"):
-        return t("alert_title_brand", brand=t(f"brand_{facts['brand']}"))
+        return t("alert_title_brand", brand=t.term("brand", facts["brand"]))
     if kind.endswith("_damage"):
-        return t("alert_damage", flag=t(f"flag_{facts['flag']}"))
+        return t("alert_damage", flag=t.term("flag", facts["flag"]))
     if kind == "recall_open":
         return t("alert_recall_open", **facts)
     if kind == "implausible_rate":
         return t("alert_implausible_rate", km=f"{facts['km']:,}", days=facts["days"])
     if kind == "accident":
-        return t("alert_accident", severity=facts["severity"])
+        return t("alert_accident", severity=t.term("severity", facts["severity"]))
     if kind == "service_gap":
         return t("alert_service_gap", days=facts["days"])
     if kind == "correction_not_applied":
@@ -75,10 +75,11 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
     if kind == "inspection":
         add("provider", rec.get("provider"))
         add("grade", rec.get("grade"))
-        flags = [t(f"flag_{f}") for f, on in rec.get("flags", {}).items() if on]
-        add("flags", ", ".join(flags) or t("field_none"))
+        flags = [t.term("flag", f) for f, on in rec.get("flags", {}).items() if on]
+        add("flags", t("list_sep").join(flags) or t("field_none"))
         findings = [
-            f"{i['code']}: {i['result']}" + (f" ({i['note']})" if i.get("note") else "")
+            f"{i['code']}: {t.term('result', i['result'])}"
+            + (f" ({i['note']})" if i.get("note") else "")
             for i in rec.get("items", [])
             if i["result"] != "ok"
         ]
@@ -93,21 +94,21 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
         if cost := rec.get("cost"):
             add("cost", f"{cost['amount']} {cost['currency']}")
     elif kind == "odometer":
-        add("source", rec.get("source"))
+        add("source", t.term("source", rec["source"]) if rec.get("source") else None)
     elif kind == "insurance_claim":
-        add("cause", rec.get("cause", "collision"))
-        add("severity", rec.get("severity"))
-        add("areas", ", ".join(rec.get("areas", [])))
+        add("cause", t.term("cause", rec.get("cause", "collision")))
+        add("severity", t.term("severity", rec["severity"]) if rec.get("severity") else None)
+        add("areas", t("list_sep").join(t.term("area", a) for a in rec.get("areas", [])))
         flags = [
-            t(f"flag_{f}")
+            t.term("flag", f)
             for f, key in (("structural", "structural"), ("airbag", "airbag_deployed"))
             if rec.get(key)
         ]
-        add("flags", ", ".join(flags))
+        add("flags", t("list_sep").join(flags))
         if rec.get("total_loss"):
             add("total_loss", t("yes"))
     elif kind == "title_brand":
-        out.append((t("kind_title_brand"), t(f"brand_{rec['brand']}")))
+        out.append((t("kind_title_brand"), t.term("brand", rec["brand"])))
         add("jurisdiction", rec.get("jurisdiction"))
         add("note", rec.get("note"))
     elif kind == "transfer":
@@ -120,7 +121,7 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
     elif kind == "recall":
         add("campaign", rec.get("campaign"))
         add("component", rec.get("component"))
-        add("status", rec.get("status"))
+        add("status", t.term("status", rec["status"]) if rec.get("status") else None)
     elif kind in ("return_request", "warranty_claim"):
         add("policies", rec.get("policy"))
         add("component", rec.get("component"))
@@ -165,6 +166,17 @@ def _terms(
                 }
             )
     return terms
+
+
+def last_trusted(odometer: dict[str, Any], t: Words) -> dict[str, Any] | None:
+    """The reading a buyer can rely on when the last one is not it (a rollback, an
+    "odometer not actual" brand or a dispute came in between); None when it is."""
+    readings, trusted = odometer["readings"], odometer.get("last_trusted")
+    if not readings or (trusted and trusted["index"] == readings[-1]["index"]):
+        return None
+    if trusted is None:
+        return {"km": t("last_trusted_none"), "index": None}
+    return {"km": _km(trusted["km"], t), "index": trusted["index"]}
 
 
 def page_model(
@@ -218,12 +230,11 @@ def page_model(
         )
     vehicle = history["vehicle"]
     owners = view["owners"]["count"]
-    trusted = view["odometer"].get("last_trusted")
     latest = view.get("latest_inspection")
     last_km = view["odometer"]["last_km"]
     return {
         "vin": history["vin"],
-        "vehicle": vehicle,
+        "vehicle": {**vehicle, "country": vehicle["country"] and t.country(vehicle["country"])},
         "alerts": [
             {
                 "text": alert_text(a, t) + (f" ({t('disputed')})" if a.get("disputed") else ""),
@@ -236,11 +247,7 @@ def page_model(
         "latest_grade_index": latest["index"] if latest else None,
         "last_km": _km(last_km, t) if last_km is not None else None,
         "owners": owners,
-        "last_trusted": (
-            {"km": _km(trusted["km"], t), "index": trusted["index"]}
-            if trusted and trusted["km"] != last_km
-            else None
-        ),
+        "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
         "terms": _terms(entries, view.get("sales", []), as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read
@@ -322,17 +329,38 @@ def qr_svg(link: str) -> str:
     return out.getvalue().decode()
 
 
-def badge_svg(verified: bool, entries: int, alerts: int, vin: str) -> str:
-    """A small listing badge: verified or not, entries and problems, in the style of CI badges."""
-    left = "vinledger ✓" if verified else "vinledger ✗"
-    right = f"{entries} entries · {alerts} alert" + ("" if alerts == 1 else "s")
-    if not verified:
-        right = "NOT VERIFIED"
-    colour = "#2da44e" if verified and alerts == 0 else "#cf222e" if not verified else "#bf8700"
-    lw, rw = 70, 8 + 6 * len(right)
+# A badge's colour says how bad the worst alert is, as the page's verdict does.
+SEVERITY_COLOURS = {"high": "#cf222e", "medium": "#9a6700", "low": "#57606a"}
+NO_ALERTS_COLOUR = "#1a7f37"
+SEVERITIES = ("high", "medium", "low")  # worst first
+BADGE_PROBLEMS = 3  # named on the badge; the rest are counted
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def badge_svg(checked: bool, entries: int, alerts: list[dict[str, Any]], vin: str) -> str:
+    """A small listing badge, in the style of CI badges: the entries and the problems,
+    worst first, coloured by the worst. It claims no verification (the server drew it;
+    only the buyer's own check verifies) but says so when the server's own check failed."""
+    noun = "entry" if entries == 1 else "entries"
+    ranked = sorted(alerts, key=lambda a: _rank(a["severity"]))
+    problems = list(dict.fromkeys(a["type"].replace("_", " ") for a in ranked))
+    if not checked:
+        right, colour = "NOT VERIFIED", SEVERITY_COLOURS["high"]
+    elif not problems:
+        right, colour = f"{entries} {noun} · no alerts", NO_ALERTS_COLOUR
+    else:
+        named = ", ".join(problems[:BADGE_PROBLEMS])
+        more = f" +{len(problems) - BADGE_PROBLEMS}" if len(problems) > BADGE_PROBLEMS else ""
+        right = f"{entries} {noun} · {named}{more}"
+        colour = SEVERITY_COLOURS.get(ranked[0]["severity"], SEVERITY_COLOURS["low"])
+    title = "; ".join([f"{vin}: {right}", *(f"{a['severity']}: {a['message']}" for a in ranked)])
+    left, lw, rw = "vinledger", 70, 8 + round(6.5 * len(right))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + rw}" height="20" role="img" '
-        f'aria-label="{escape(left)}: {escape(right)}"><title>{escape(vin)}: {escape(right)}'
+        f'aria-label="{escape(left)}: {escape(right)}"><title>{escape(title)}'
         f'</title><rect width="{lw}" height="20" fill="#24292f"/><rect x="{lw}" width="{rw}" '
         f'height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,sans-serif" '
         f'font-size="11"><text x="8" y="14">{escape(left)}</text><text x="{lw + 6}" y="14">'

@@ -4,25 +4,73 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
 from api.pages import badge_svg, page_model, qr_svg
+from api.problems import handle_vinledger_error
 from api.service import Ledger
+from core.errors import VinledgerError
+from core.vin import normalize_vin
 from ledger.bundle import encode_bundle
 from ledger.verify import verify_bundle
 
 SVG = "image/svg+xml"
-HTML = "text/html; charset=utf-8"
+HTML = MediaType.HTML  # Litestar adds "; charset=utf-8" itself
 # The words the in-browser verifier shows, in the page's language.
 VERIFY_WORDS = ("verifying", "verified", "failed", "entry", "unsupported")
 
 
 def _words(request: Request, lang: str | None) -> Words:
     return Words(choose_language(lang, request.headers.get("accept-language")))
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asks for text/html first; curl and API clients ask for anything (*/*)."""
+    return request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML
+
+
+def page_error(request: Request, err: VinledgerError) -> Response:
+    """An error on a page a person reads: a page in the reader's language saying what
+    happened and what to do; any other client gets the problem document as usual."""
+    if not _wants_html(request):
+        problem = handle_vinledger_error(request, err)
+        problem.headers["Vary"] = "Accept"
+        return problem
+    t = _words(request, request.query_params.get("lang"))
+    vin = request.path_params.get("vin", "")
+    what = {"not-found": "not_found", "invalid-vin": "invalid_vin"}.get(err.slug, "other")
+    return Template(
+        template_name="error.html.j2",
+        context={
+            "t": t,
+            "lang": t.lang,
+            "languages": LANGUAGES,
+            "headline": t(f"error_{what}", vin=vin),
+            "note": t("error_not_found_note") if what == "not_found" else None,
+            "todo": t(f"error_{what}_todo"),
+            "detail": err.detail,
+        },
+        media_type=HTML,
+        status_code=err.status,
+        headers={"Vary": "Accept, Accept-Language", "Content-Language": t.lang},
+    )
+
+
+def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:
+    """A VIN typed as people write it (lowercase, spaces, dashes) goes to its page."""
+    normal = normalize_vin(vin)
+    if not normal or normal == vin or normalize_vin(normal) != normal:
+        return None
+    return Redirect(
+        f"/vehicles/{quote(normal, safe='')}{rest}",
+        status_code=308,
+        query_params=request.query_params,
+    )
 
 
 def _script_json(value: object) -> str:
@@ -38,15 +86,23 @@ class VehiclesController(Controller):
     path = "/vehicles"
     tags = ["vehicles"]
 
-    @get("/{vin:str}", sync_to_thread=True, summary="The buyer's page (HTML)", media_type=HTML)
+    @get(
+        "/{vin:str}",
+        sync_to_thread=True,
+        summary="The buyer's page (HTML)",
+        media_type=HTML,
+        exception_handlers={VinledgerError: page_error},
+    )
     def page(
         self,
         request: Request,
         ledger: Ledger,
         vin: str,
         lang: str | None = Parameter(default=None, description="en or zh"),
-    ) -> Template:
+    ) -> Response:
         """The history in plain words, verified in the reader's browser against the log key."""
+        if redirect := _canonical(request, vin):
+            return redirect
         t = _words(request, lang)
         model = page_model(
             ledger.history(vin), t, held=lambda h: ledger.attachment_path(h).is_file()
@@ -74,6 +130,7 @@ class VehiclesController(Controller):
         sync_to_thread=True,
         summary="Printable window sticker",
         media_type=HTML,
+        exception_handlers={VinledgerError: page_error},
     )
     def sticker(
         self,
@@ -81,8 +138,10 @@ class VehiclesController(Controller):
         ledger: Ledger,
         vin: str,
         lang: str | None = Parameter(default=None, description="en or zh"),
-    ) -> Template:
+    ) -> Response:
         """A QR code, the VIN and the headline facts, to print and put in the window."""
+        if redirect := _canonical(request, vin, "/sticker"):
+            return redirect
         t = _words(request, lang)
         link = f"{_base_url(request)}/vehicles/{vin}"
         return Template(
@@ -107,10 +166,11 @@ class VehiclesController(Controller):
 
     @get("/{vin:str}/badge.svg", sync_to_thread=True, summary="Badge for listings", media_type=SVG)
     def badge(self, ledger: Ledger, vin: str) -> Response[str]:
-        """Verified or not, number of entries and of alerts; link it to the page."""
+        """Entries and alerts, coloured by the worst alert; link it to the page. The server
+        checks its own bundle first and says NOT VERIFIED if that fails."""
         history = ledger.history(vin)
         report = verify_bundle(ledger.bundle(vin), ledger.vkey)
-        svg = badge_svg(report.ok, len(history["entries"]), len(history["view"]["alerts"]), vin)
+        svg = badge_svg(report.ok, len(history["entries"]), history["view"]["alerts"], vin)
         return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})
 
     @get("/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
@@ -145,6 +205,12 @@ class AttachmentsController(Controller):
             media_type="application/octet-stream",
             headers={"Cache-Control": IMMUTABLE, "Content-Disposition": "attachment"},
         )
+
+
+@get("/favicon.ico", sync_to_thread=False, include_in_schema=False, status_code=204)
+def favicon() -> None:
+    """Browsers ask for /favicon.ico on their own; our pages name their icon
+    (``/static/favicon.svg``), so anyone else gets an empty answer, not a 404."""
 
 
 IMMUTABLE = "public, max-age=31536000, immutable"

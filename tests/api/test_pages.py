@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import get_args
 
 import pytest
+import vininfo.dicts
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.i18n import MESSAGES, choose_language
+from api.i18n import COUNTRIES, MESSAGES, Words, choose_language
+from api.pages import NO_ALERTS_COLOUR, SEVERITY_COLOURS, badge_svg, last_trusted
+from core import records
+from core.roles import ROLES
 from ledger.schema import EntryRow
 from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
 
@@ -166,7 +171,8 @@ def test_sticker_badge_and_qr(client, seeded, sqlite_ledger):
     assert f"/vehicles/{VIN}" in qr.text  # the link is its title
     badge = client.get(f"/vehicles/{VIN}/badge.svg")
     assert badge.headers["content-type"].startswith("image/svg+xml")
-    assert "vinledger ✓" in badge.text and "4 entries · 1 alert" in badge.text
+    assert "4 entries · odometer rollback" in badge.text
+    assert "✓" not in badge.text  # the server drew it: nothing was verified by the reader
     # A changed stored entry turns the badge red: the server checks before it vouches.
     with sqlite_ledger.store.writer.begin() as s:
         row = s.get(EntryRow, seeded["outs"][0].index)
@@ -218,3 +224,148 @@ def test_every_word_exists_in_every_language():
 )
 def test_language_choice(query, header, expected):
     assert choose_language(query, header) == expected
+
+
+def test_sticker_does_not_hide_a_rollback(client, seeded):
+    """The sticker shows the last reading that can be trusted, as the page does."""
+    service = seeded["outs"][0].index
+    for path in (f"/vehicles/{VIN}/sticker", f"/vehicles/{VIN}"):
+        html = client.get(path).text
+        trusted = re.search(r'<[a-z]+ id="last-trusted">.*?</(li|div)>', html, re.S).group(0)
+        assert "Last trusted odometer reading" in trusted and "30,000 km" in trusted, path
+        assert "Odometer went back from 30,000 km to 12,000 km" in html, path
+        assert "not trusted, see the problems above" in html, path
+    assert f'href="#entry-{service}"' in client.get(f"/vehicles/{VIN}").text
+    zh = client.get(f"/vehicles/{VIN}/sticker?lang=zh").text
+    assert re.search(r'id="last-trusted"><strong>最后可信的里程读数: 30,000 公里<', zh)
+
+
+def test_no_trusted_reading_is_said_too():
+    odometer = {
+        "readings": [{"index": 7, "km": 90_000}],
+        "last_trusted": None,  # e.g. an "odometer not actual" brand came before it
+    }
+    assert last_trusted(odometer, Words("en")) == {
+        "km": "none: no reading can be trusted",
+        "index": None,
+    }
+    odometer["last_trusted"] = {"index": 7, "km": 90_000}
+    assert last_trusted(odometer, Words("en")) is None  # the last reading is the trusted one
+
+
+ROLLBACK = {"type": "odometer_rollback", "severity": "high", "message": "went back"}
+FLOOD_BRAND = {"type": "title_brand_flood", "severity": "high", "message": "flood brand"}
+RECALL = {"type": "recall_open", "severity": "medium", "message": "open recall"}
+GAP = {"type": "service_gap", "severity": "low", "message": "no service"}
+
+
+def _fill(svg: str) -> str:
+    return re.findall(r'<rect x="70" width="\d+" height="20" fill="(#[0-9a-f]{6})"', svg)[0]
+
+
+def test_badge_colour_and_words_say_how_bad():
+    clean, gap = badge_svg(True, 1, [], VIN), badge_svg(True, 6, [GAP], VIN)
+    recall = badge_svg(True, 6, [GAP, RECALL], VIN)
+    clocked = badge_svg(True, 6, [GAP, ROLLBACK], VIN)
+    flooded = badge_svg(True, 8, [FLOOD_BRAND, RECALL], VIN)
+    assert "1 entry · no alerts" in clean and _fill(clean) == NO_ALERTS_COLOUR
+    assert _fill(gap) == SEVERITY_COLOURS["low"]
+    assert _fill(recall) == SEVERITY_COLOURS["medium"]
+    assert _fill(clocked) == _fill(flooded) == SEVERITY_COLOURS["high"]
+    # Worst first, by name: a clocked car and a flooded one read differently.
+    assert "6 entries · odometer rollback, service gap<" in clocked
+    assert "8 entries · title brand flood, recall open<" in flooded
+    for svg in (clean, gap, recall, clocked, flooded):
+        assert "✓" not in svg and "verified" not in svg.lower()
+    assert "NOT VERIFIED" in badge_svg(False, 6, [], VIN)
+    many = [{**GAP, "type": f"kind_{i}"} for i in range(5)]
+    assert "kind 0, kind 1, kind 2 +2<" in badge_svg(True, 5, many, VIN)
+
+
+def test_html_says_its_charset_once(client, seeded):
+    for path in (f"/vehicles/{VIN}", f"/vehicles/{VIN}/sticker"):
+        assert client.get(path).headers["content-type"] == "text/html; charset=utf-8", path
+
+
+def test_pages_name_their_icon_and_it_is_served(client, seeded):
+    html = client.get(f"/vehicles/{VIN}").text
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', html).group(1)
+    r = client.get(icon)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    r = client.get("/favicon.ico")  # the app serves it: no 404 in a browser's console
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_counts_in_proper_singular_and_plural(client, seeded):
+    html = client.get(f"/vehicles/{VIN}").text
+    assert "1 problem reported" in html and "problem(s)" not in html
+    assert "(4 entries)" in html
+    html = client.get(f"/vehicles/{VIN2}").text
+    assert "2 problems reported" in html and "(2 entries)" in html
+    zh = client.get(f"/vehicles/{VIN}?lang=zh").text
+    assert "发现 1 个问题" in zh and "(4 条记录)" in zh
+    en = Words("en")
+    assert en.count("entries_count", 1) == "1 entry"
+    assert en.count("entries_count", 0) == "0 entries"
+
+
+def test_every_fixed_vocabulary_has_words_in_every_language():
+    """Values the record schema fixes are shown in the reader's words, never raw."""
+    vocabularies = {
+        "result": get_args(records.CheckResult),
+        "source": get_args(records.OdometerSource),
+        "cause": get_args(records.ClaimCause),
+        "brand": get_args(records.Brand),
+        "severity": get_args(records.InsuranceClaim.__annotations__["severity"]),
+        "status": get_args(records.Recall.__annotations__["status"]),
+        "flag": records.DamageFlags.__struct_fields__,
+        "role": ROLES,
+        "kind": sorted(records.VEHICLE_KINDS),
+    }
+    for lang in MESSAGES:
+        for vocabulary, values in vocabularies.items():
+            for value in values:
+                assert f"{vocabulary}_{value}" in MESSAGES[lang], (lang, vocabulary, value)
+    assert set(vininfo.dicts.COUNTRIES.values()) <= COUNTRIES["zh"].keys()
+    zh = Words("zh")
+    assert zh.term("result", "major") == "严重问题" and zh.country("Japan") == "日本"
+    assert zh.term("area", "left-fender") == "left-fender"  # free text stays as written
+    assert Words("en").country("Japan") == "Japan"
+
+
+def test_chinese_page_shows_no_raw_english_vocabulary(client, seeded, sqlite_ledger):
+    insurer = onboard(sqlite_ledger, "harbor", "insurer")
+    inspector = onboard(sqlite_ledger, "huacheng", "inspector")
+    claim = {
+        "kind": "insurance_claim",
+        "vin": VIN,
+        "occurred_at": "2026-05-22T00:00:00Z",
+        "claim_ref": "HM-1",
+        "cause": "flood",
+        "severity": "severe",
+        "areas": ["interior", "engine"],
+        "total_loss": True,
+    }
+    items = [{"code": "engine", "result": "major"}, {"code": "electrics", "result": "fail"}]
+    outs = sqlite_ledger.submit_now(
+        [
+            insurer.envelope(claim),
+            insurer.envelope({**claim, "claim_ref": "HM-2", "cause": "collision"}),
+            inspector.envelope(inspection(day=23, km=12_500, items=items, flags=FLOOD)),
+        ]
+    )
+    assert all(not isinstance(o, Exception) for o in outs), outs
+    zh = client.get(f"/vehicles/{VIN}?lang=zh").text
+    flooded, crashed, inspected = (entry_block(zh, o.index) for o in outs)
+    assert "<dd>水淹</dd>" in flooded and "<dd>严重</dd>" in flooded
+    assert "<dd>车内、发动机</dd>" in flooded
+    assert "engine: 严重问题; electrics: 不合格" in inspected
+    assert "保险公司报告事故（严重）" in zh  # the accident alert
+    assert "<dd>美国</dd>" in zh  # the country the VIN names
+    assert "<dd>碰撞</dd>" in crashed
+    # Plugin-written terms (a policy's exclusions) may stay as written; the rest may not.
+    verdict = re.search(r'<section class="verdict.*?</section>', zh, re.S).group(0)
+    facts = re.search(r'<dl class="facts">.*?</dl>', zh, re.S).group(0)
+    for raw in ("severe", "major", "fail", "flood", "collision", "United States"):
+        for part in (verdict, facts, flooded, crashed, inspected):
+            assert not re.search(rf">[^<]*\b{raw}\b", part), (raw, part)

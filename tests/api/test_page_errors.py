@@ -1,0 +1,88 @@
+"""Errors on the pages a person reads: a page for a browser, problem+json for the rest."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from tests.conftest import VIN, maintenance, onboard
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+UNKNOWN = "5YJSA1E27HF000337"  # a valid VIN this ledger has no entry for
+
+
+@pytest.fixture
+def client(sqlite_ledger):
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    sqlite_ledger.submit_now([shop.envelope(maintenance(km=1_000))])
+    with TestClient(create_app(sqlite_ledger)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("path", [f"/vehicles/{UNKNOWN}", f"/vehicles/{UNKNOWN}/sticker"])
+def test_no_entries_is_a_page_that_says_it_is_not_a_clean_history(client, path):
+    r = client.get(path, headers=BROWSER)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["content-language"] == "en"
+    assert f"No records for {UNKNOWN} in this ledger" in r.text
+    assert "This is not a clean history" in r.text
+    assert "only what its partners" in r.text and "inspected before you buy" in r.text
+    zh = client.get(path, headers={**BROWSER, "Accept-Language": "zh-CN,zh;q=0.9"})
+    assert zh.status_code == 404 and zh.headers["content-language"] == "zh"
+    assert "这并不代表车况清白" in zh.text and '<html lang="zh-Hans">' in zh.text
+    assert "这并不代表车况清白" in client.get(f"{path}?lang=zh", headers=BROWSER).text
+
+
+def test_an_invalid_vin_is_a_page_that_says_what_a_vin_is(client):
+    r = client.get("/vehicles/<B>NOTAVIN", headers=BROWSER)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "is not a valid VIN" in r.text and "17 characters" in r.text
+    assert "<B>" not in r.text and "&lt;B&gt;NOTAVIN" in r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/vehicles/{UNKNOWN}",
+        f"/vehicles/{UNKNOWN}/sticker",
+        "/vehicles/NOTAVIN",
+        f"/vehicles/{UNKNOWN}/history",
+        f"/vehicles/{UNKNOWN}/bundle",
+    ],
+)
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_other_clients_still_get_problem_json(client, path, accept):
+    r = client.get(path, headers={"Accept": accept} if accept else {})
+    assert r.status_code in (404, 422)
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == r.status_code
+
+
+@pytest.mark.parametrize("path", [f"/vehicles/{UNKNOWN}/history", f"/vehicles/{UNKNOWN}/bundle"])
+def test_json_routes_answer_problem_json_even_to_a_browser(client, path):
+    r = client.get(path, headers=BROWSER)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    "typed, canonical",
+    [
+        (VIN.lower(), f"/vehicles/{VIN}"),
+        (f"{VIN[:8].lower()}%20{VIN[8:]}", f"/vehicles/{VIN}"),
+        (f"{VIN[:3]}-{VIN[3:]}/sticker", f"/vehicles/{VIN}/sticker"),
+    ],
+)
+def test_a_vin_as_people_type_it_redirects_to_its_page(client, typed, canonical):
+    r = client.get(f"/vehicles/{typed}?lang=zh", follow_redirects=False)
+    assert r.status_code == 308
+    assert r.headers["location"] == f"{canonical}?lang=zh"
+    assert client.get(f"/vehicles/{typed}", headers=BROWSER).status_code == 200
+
+
+def test_the_json_routes_keep_refusing_a_vin_out_of_normal_form(client):
+    r = client.get(f"/vehicles/{VIN.lower()}/history", follow_redirects=False)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
