@@ -13,6 +13,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from core.history import apply_corrections
+
 MIN_SALES_TO_RANK = 5
 RANKING_RULE = (
     "Dealers with at least 5 sales on the ledger are ranked by upheld complaints per 100 "
@@ -21,6 +23,21 @@ RANKING_RULE = (
     "by number of sales (more first). "
     "Dealers with fewer sales are listed but not ranked."
 )
+
+
+def _complaints(items: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Each complaint's record as corrected (an operator may find one was not upheld
+    after all), read as the history view reads corrections."""
+    complaints = [i for i in items if i["kind"] == "complaint"]
+    about = {i["index"] for i in complaints}
+    fixes = [i for i in items if i["kind"] == "correction" and i["record"]["corrects"] in about]
+    if not fixes:
+        return {i["index"]: i["record"] for i in complaints}
+    return {
+        i["index"]: i["record"]
+        for i in apply_corrections(complaints + fixes)
+        if i["kind"] == "complaint"
+    }
 
 
 def dealer_figures(dealer: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,11 +80,9 @@ def dealer_figures(dealer: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         i["index"] for i in items if i["kind"] == "correction" and i["record"]["corrects"] in own
     ]
     complaints = [
-        i["index"]
-        for i in items
-        if i["kind"] == "complaint"
-        and i["record"]["dealer"] == dealer
-        and i["record"].get("upheld", True)
+        index
+        for index, rec in _complaints(items).items()
+        if rec["dealer"] == dealer and rec.get("upheld", True)
     ]
     returns, warranty = tally("return_request"), tally("warranty_claim")
     decided_count = sum(len(t["honoured"]) + len(t["refused"]) for t in (returns, warranty))

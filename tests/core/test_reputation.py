@@ -112,3 +112,31 @@ def test_honoured_shares_are_compared_exactly():
     close["honoured_share"] = round(6_667 / 10_000, 4)
     assert third["honoured_share"] == close["honoured_share"] == 0.6667
     assert [f["dealer"] for f in rank([third, close])] == ["b-close", "a-third"]
+
+
+def test_a_complaint_corrected_to_not_upheld_does_not_count():
+    items = history(complaints=0)
+    n = len(items)
+
+    def complaint(index):
+        record = {
+            "kind": "complaint",
+            "vin": "1HGCM82633A004352",
+            "occurred_at": "2026-06-20T00:00:00Z",
+            "dealer": "bay",
+            "summary": "sold with a hidden fault",
+            "upheld": True,
+        }
+        return {"index": index, "kind": "complaint", "signer": {"id": "op"}, "record": record}
+
+    items += [complaint(n), complaint(n + 1)]
+    items.append(
+        entry(n + 2, "correction", "op", corrects=n, reason="appeal", fields={"upheld": False})
+    )
+    items.append(
+        entry(n + 3, "correction", "op", corrects=n + 1, reason="x", fields={"upheld": "no"})
+    )
+    f = dealer_figures("bay", items)
+    # The second correction is not one a complaint allows: that complaint stands, as the
+    # vehicle's history shows it.
+    assert f["complaints_upheld"] == {"count": 1, "entries": [n + 1]}
