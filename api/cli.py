@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import msgspec
 
 from api.cli_read import monitor, verify
 from core.errors import VinledgerError
@@ -128,7 +129,8 @@ def actors() -> None:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "actor"
+    """An actor id made from a name ("" when the name has no ASCII letter or digit)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
 
 
 @actors.command("add")
@@ -152,8 +154,18 @@ def _slug(name: str) -> str:
 @click.option("--upline", default=None, help="upline referrer's actor id")
 def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     """Append NAME as an actor with ROLE and grant it the key, signed by the operator."""
-    ledger = _open_ledger(data_dir)
+    from core.records import ACTOR_ID_HINT, actor_id_problem
+
+    derived = actor_id is None
     actor_id = actor_id or _slug(name)
+    if not actor_id:
+        fail(f"no actor id can be made from the name {name!r}; give one with --id, e.g. --id acme")
+    if derived and actor_id_problem(actor_id):
+        fail(
+            f"the actor id made from the name {name!r} would be {actor_id!r}; "
+            f"{ACTOR_ID_HINT}. Give one with --id, e.g. --id {actor_id}-{role}"
+        )
+    ledger = _open_ledger(data_dir)
     try:
         appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
     except VinledgerError as err:
@@ -178,6 +190,10 @@ def keys() -> None:
 @click.option("--reason", default="revoked by the operator", show_default=True)
 def keys_revoke(data_dir, keyid, reason) -> None:
     """Append a revocation of KEYID: it signs nothing after this entry."""
+    from core.records import key_id_problem
+
+    if problem := key_id_problem(keyid):
+        fail(problem)
     ledger = _open_ledger(data_dir)
     try:
         a = ledger.revoke_key(keyid, reason)
@@ -193,13 +209,28 @@ def keys_revoke(data_dir, keyid, reason) -> None:
 @click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def append_command(data_dir, record: Path) -> None:
     """Append RECORD.json as the operator (a dispute, a complaint, a correction, a recall)."""
+    from api.routes.records import claim_decisions, claims_among
+
     ledger = _open_ledger(data_dir)
     try:
         a = ledger.operator_submit(record.read_bytes())
+        decision = claim_decisions(ledger.store, claims_among([a])).get(a.index)
     finally:
         ledger.close()
     word = "appended" if a.created else "already in the log"
     click.echo(f"{word}: entry {a.index}")
+    if decision is not None:
+        _echo_decision(msgspec.to_builtins(decision))
+
+
+def _echo_decision(decision: dict) -> None:
+    """The ledger's decision on a claim, as a receipt carries it."""
+    verdict = "APPROVED" if decision["approved"] else "REFUSED"
+    click.secho(
+        f"decision: {verdict} under {decision['policy']} (entry {decision['index']}): "
+        f"{decision['reason']}",
+        fg="green" if decision["approved"] else "yellow",
+    )
 
 
 @main.group()
@@ -320,17 +351,22 @@ def keygen(file: Path) -> None:
 )
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 def submit(record: Path, key_file: Path, url: str) -> None:
-    """Sign RECORD.json with your key and submit it; prints where it is in the log."""
+    """Sign RECORD.json with your key and submit it; prints where it is in the log, and
+    for a return request or warranty claim the ledger's decision."""
     from api.client import ClientError, VinledgerClient
     from core.keys import load_private_key
-    from core.records import parse_record
+    from core.records import check_unique_keys, parse_record
 
     data = record.read_bytes()
     try:
         parse_record(data)
+        check_unique_keys(data, "the record")
+    except VinledgerError as err:
+        fail(f"{record}: {err}")
+    try:
         key = load_private_key(key_file.read_bytes())
     except VinledgerError as err:
-        fail(str(err))
+        fail(f"{key_file}: {err}")
     try:
         with VinledgerClient(url) as client:
             r = client.submit_record(data, key)
@@ -340,6 +376,8 @@ def submit(record: Path, key_file: Path, url: str) -> None:
         fail(f"could not reach {url}: {err}")
     word = "appended" if r["status"] == 201 else "already in the log"
     click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
+    if "decision" in r:
+        _echo_decision(r["decision"])
     click.echo(f"included in checkpoint of size {r['size']}:")
     click.echo(r["checkpoint"], nl=False)
 

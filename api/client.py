@@ -11,6 +11,9 @@ import httpx
 
 from core import dsse
 
+# Every problem document a vinledger ledger answers has a type under this address.
+PROBLEM_TYPES = "https://vinledger.dev/problems/"
+
 
 class ClientError(Exception):
     def __init__(self, status: int, problem: dict[str, Any]):
@@ -51,11 +54,37 @@ class VinledgerClient:
             raise ClientError(r.status_code, problem)
         return r
 
+    def _check_ledger(self, r: httpx.Response) -> httpx.Response:
+        """As ``_check``, for a route every vinledger ledger has: an answer that no route
+        matched (404/405 without a vinledger problem type) or that is not JSON means the
+        base URL is not a ledger's (``…/log``, say), which a bare 404 would not say."""
+        sent = r.headers.get("content-type", "")
+        if r.status_code in (404, 405) or not dsse.is_json_type(sent):
+            try:
+                kind = r.json().get("type", "")
+            except (ValueError, AttributeError):
+                kind = ""
+            if not kind.startswith(PROBLEM_TYPES) or kind.endswith(("/http-404", "/http-405")):
+                raise ClientError(r.status_code, self._not_a_ledger(r))
+        return self._check(r)
+
+    def _not_a_ledger(self, r: httpx.Response) -> dict[str, Any]:
+        base = self.http.base_url
+        shown = str(base).rstrip("/")
+        origin = str(base.copy_with(path="/", query=None, fragment=None)).rstrip("/")
+        guess = f" (perhaps {origin})" if origin != shown else ""
+        return {
+            "title": "Not a vinledger ledger",
+            "detail": f"{shown} does not look like a vinledger ledger: {r.request.method} "
+            f"{r.request.url} answered {r.status_code} {r.reason_phrase}. Give the "
+            f"ledger's base URL{guess}, e.g. https://ledger.example",
+        }
+
     # ---- submitting --------------------------------------------------------------
 
     def submit_envelope(self, env: dsse.Envelope | bytes) -> dict[str, Any]:
         body = env if isinstance(env, bytes) else dsse.encode_envelope(env)
-        r = self._check(
+        r = self._check_ledger(
             self.http.post("/records", content=body, headers={"Content-Type": "application/json"})
         )
         return r.json() | {"status": r.status_code}
@@ -66,7 +95,7 @@ class VinledgerClient:
     def submit_batch(self, envelopes: list[dsse.Envelope | bytes]) -> list[dict[str, Any]]:
         parts = [e if isinstance(e, bytes) else dsse.encode_envelope(e) for e in envelopes]
         body = b'{"envelopes":[' + b",".join(parts) + b"]}"
-        r = self._check(
+        r = self._check_ledger(
             self.http.post(
                 "/records/batch", content=body, headers={"Content-Type": "application/json"}
             )

@@ -8,6 +8,7 @@ problem that says nothing about the server's insides.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
@@ -50,13 +51,30 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
 _HTTP_HINTS = {
     404: "no such resource: check the path (see /schema for the API)",
     405: "this method is not allowed here: see /schema for the API",
-    413: "the request body is too large",
 }
+
+
+def _too_large(request: Request) -> str:
+    """Litestar's 413 says only "Request Entity Too Large": state the limit and the way out."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # no handler resolved (yet): the app's own limit
+        limit = getattr(request.app, "request_max_body_size", None)
+    size = f" of {limit:,} bytes ({limit / 2**20:g} MiB)" if limit else ""
+    return (
+        f"the request body is larger than this server's limit{size}; nothing was appended. "
+        "Send fewer envelopes per POST /records/batch (it takes up to 1,000), and keep "
+        "documents out of records: attach them by SHA-256 (`attachments`)"
+    )
 
 
 def handle_http_exception(request: Request, err: HTTPException) -> Response:
     status = err.status_code
-    detail = err.detail or _HTTP_HINTS.get(status, "the request could not be processed")
+    detail = err.detail
+    if status == 413:
+        detail = _too_large(request)
+    elif not detail or detail == _phrase(status):  # the framework's bare status phrase
+        detail = _HTTP_HINTS.get(status, detail or "the request could not be processed")
     if isinstance(err, ValidationException) and err.extra:
         # Litestar names the offending parameter in ``extra``; pass it on.
         parts = [
@@ -74,6 +92,13 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
         429: "Too many requests",
     }
     return _response(problem(status, title.get(status, "Error"), detail, f"http-{status}"), request)
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
 
 
 def handle_unexpected(request: Request, err: Exception) -> Response:

@@ -11,6 +11,9 @@ Where vinledger is stricter than the envelope spec, it is on purpose:
   in the log entry, so it must hold nothing that nobody checked.
 - At most ``MAX_SIGNATURES`` signatures, so a hostile envelope cannot make the
   server try thousands of them.
+- No JSON object may repeat a key, in the envelope or in a JSON payload (a
+  ``payloadType`` of ``application/json`` or ``…+json``): readers disagree on which
+  copy counts, so one signature could stand for two different records.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import InvalidEnvelope, SignatureError
 from core.keys import key_id
+from core.records import check_unique_keys, duplicate_key, key_id_problem
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
 MAX_SIGNATURES = 8
@@ -90,6 +94,15 @@ def decode_envelope(data: bytes) -> Envelope:
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidEnvelope(f"not JSON (UTF-8): {err}") from None
     _check(env)
+    if _keys_repeated(data, env) and (repeated := duplicate_key(data)) is not None:
+        path = repeated[0].removeprefix("$.")  # as this module names envelope fields
+        raise InvalidEnvelope(
+            f"the envelope repeats the key {repeated[1]!r} in one object ({path}); send each "
+            "key once",
+            field=path,
+        )
+    if is_json_type(env.payload_type):
+        check_unique_keys(payload_bytes(env), "the signed payload")
     return env
 
 
@@ -146,6 +159,12 @@ def envelope_digest(env: Envelope) -> bytes:
     return h.digest()
 
 
+def is_json_type(media_type: str) -> bool:
+    """RFC 6839: ``application/json`` and every ``+json`` type are JSON."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    return essence == "application/json" or essence.endswith("+json")
+
+
 # ---- helpers ----------------------------------------------------------------
 
 
@@ -173,6 +192,37 @@ def _check(env: Envelope) -> None:
                 field=f"signatures[{i}].keyid",
             )
         _b64decode(s.sig, f"signatures[{i}].sig")
+    _check_keyid_case(env.signatures)
+
+
+def _check_keyid_case(signatures: list[Signature]) -> None:
+    """A key ID in uppercase hex would find no key ("unknown key"); say why instead.
+
+    Only when no signature carries a key ID as vinledger writes them, so an envelope
+    that also carries someone else's signature, in their own spelling, still passes.
+    """
+    if any(key_id_problem(s.keyid) is None for s in signatures):
+        return
+    for i, s in enumerate(signatures):
+        lower = s.keyid.lower()
+        if s.keyid.isascii() and key_id_problem(lower) is None:
+            raise InvalidEnvelope(
+                f"signatures[{i}].keyid is in uppercase; key ids are lowercase hex: write {lower}",
+                field=f"signatures[{i}].keyid",
+            )
+
+
+def _keys_repeated(data: bytes, env: Envelope) -> bool:
+    """Whether ``data`` may hold a key twice: core.records.duplicate_key's colon count,
+    with the decoded side counted from ``env`` (every field is required and no other is
+    allowed, so it holds 3 + 2 per signature keys; payload and sigs are base64 once
+    ``_check`` passed, so colons in strings are the payloadType's and keyids'). ~1 µs.
+    """
+    counted = data
+    if b"\\" in data and b"\\u003" in data:  # a colon written as an escape
+        counted = data.replace(b"\\u003a", b":").replace(b"\\u003A", b":")
+    colons = env.payload_type.count(":") + sum(s.keyid.count(":") for s in env.signatures)
+    return counted.count(b":") != 3 + 2 * len(env.signatures) + colons
 
 
 def _b64decode(text: str, what: str) -> bytes:

@@ -65,6 +65,14 @@ class TooLarge(VinledgerError):
     slug = "too-large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A body sent as something other than JSON (curl --data sends a form, say)."""
+
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
 # ---- trust ------------------------------------------------------------------
 
 

@@ -11,14 +11,22 @@ Checks a schema cannot express (UTC offsets, key IDs) live in ``__post_init__``,
 they hold for decoded and constructed records alike. What a correction's ``fields``
 may say depends on the entry it corrects, so ``check_correction`` checks that once
 the corrected record is known.
+
+Each constrained string type carries, as its ``description``, the sentence an error
+about it shows ("an amount is a decimal string …, e.g. …"), so a refusal says what
+is expected rather than quoting a regex. ``check_unique_keys`` refuses JSON that
+repeats a key in one object: readers disagree on which copy counts.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
+import typing
 from datetime import UTC, datetime
+from types import UnionType
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
@@ -32,12 +40,46 @@ from core.vin import validate_vin
 # ---- field types --------------------------------------------------------------
 # Patterns end in \Z, not $: Python's $ also matches before a trailing newline.
 
+# A ``description`` is the sentence a refusal of the value shows (``_explain``).
+
+KEY_ID_HINT = (
+    "a key id is 64 lowercase hex characters (the SHA-256 of the raw public key), "
+    "e.g. as `vinledger keygen` prints it"
+)
+ACTOR_ID_HINT = (
+    'an actor id is 2 to 63 lowercase letters, digits and "-", starting with a letter or '
+    'digit, e.g. "acme-inspections"'
+)
+_HEX64 = r"^[0-9a-f]{64}\Z"
+
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
-Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}\Z")]
-ActorId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}\Z")]
-Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+Slug = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}\Z",
+        description='write it in lowercase letters, digits, "-" and "_" (at most 64, '
+        'starting with a letter or digit), e.g. "rear-left-door"',
+    ),
+]
+ActorId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}\Z", description=ACTOR_ID_HINT)]
+Sha256Hex = Annotated[
+    str,
+    Meta(
+        pattern=_HEX64,
+        description="a SHA-256 is 64 lowercase hex characters, e.g. as `sha256sum FILE` prints it",
+    ),
+]
+KeyId = Annotated[str, Meta(pattern=_HEX64, description=KEY_ID_HINT)]
+Commitment = Annotated[
+    str,
+    Meta(
+        pattern=_HEX64,
+        description="a commitment is 64 lowercase hex characters: the SHA-256 of a salt "
+        "and the person's details, never a name",
+    ),
+]
 Km = Annotated[int, Meta(ge=0, le=3_000_000)]
 # Stored in signed 64-bit columns (SQLite INTEGER, PostgreSQL bigint).
 LogIndex = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -51,7 +93,13 @@ UtcTime = Annotated[datetime, Meta(tz=True)]
 VinText = Annotated[str, Meta(max_length=64)]
 Role = Literal[ROLES]  # the same tuple the role table is built from
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}"  # RFC 6838 restricted-name
-MediaType = Annotated[str, Meta(pattern=rf"^{_TOKEN}/{_TOKEN}\Z")]
+MediaType = Annotated[
+    str,
+    Meta(
+        pattern=rf"^{_TOKEN}/{_TOKEN}\Z",
+        description='a media type is type/subtype, e.g. "application/pdf"',
+    ),
+]
 
 CheckResult = Literal["ok", "minor", "major", "fail", "not_checked"]
 OdometerSource = Literal[
@@ -82,12 +130,18 @@ class _FieldError(ValueError):
         self.field = field
 
 
+def _no_timezone(text: str) -> str:
+    """What to do with a time written without a timezone: the offset hint's twin."""
+    return (
+        f"must be in UTC (offset 0, written with Z), not {text}, which names no timezone; "
+        f"if it is UTC, write {text}Z, otherwise convert it to UTC first"
+    )
+
+
 def _check_utc(at: datetime) -> None:
     offset = at.utcoffset()
     if offset is None:
-        raise _FieldError(
-            "occurred_at", "must carry a timezone: write UTC, e.g. 2026-05-04T09:30:00Z"
-        )
+        raise _FieldError("occurred_at", _no_timezone(at.isoformat()))
     if offset:
         try:
             hint = f" {at.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
@@ -192,8 +246,20 @@ class Part(_Nested, kw_only=True):
 
 class Money(_Nested, kw_only=True):
     # A decimal string, never a float: amounts must survive every JSON library exactly.
-    amount: Annotated[str, Meta(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z")]
-    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}\Z")]
+    amount: Annotated[
+        str,
+        Meta(
+            pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z",
+            description='an amount is a decimal string with up to 2 decimals, e.g. "18500.00"',
+        ),
+    ]
+    currency: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Z]{3}\Z",
+            description='a currency is a 3-letter ISO 4217 code, e.g. "EUR"',
+        ),
+    ]
 
 
 class PolicyRef(_Nested, kw_only=True):
@@ -245,14 +311,14 @@ class TitleBrand(_VehicleRecord, tag="title_brand", kw_only=True):
 
 class Transfer(_VehicleRecord, tag="transfer", kw_only=True):
     # A salted hash of the new owner: enough to count owners, never to name one.
-    owner_commitment: Sha256Hex
+    owner_commitment: Commitment
     jurisdiction: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 
 class Sale(_VehicleRecord, tag="sale", kw_only=True):
     dealer: ActorId
     price: Money | None = None
-    buyer_commitment: Sha256Hex | None = None
+    buyer_commitment: Commitment | None = None
     policies: Annotated[list[PolicyRef], Meta(max_length=16)] = []
     referral_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
@@ -348,7 +414,7 @@ class Actor(_TrustRecord, tag="actor", kw_only=True):
 class KeyGrant(_TrustRecord, tag="key_grant", kw_only=True):
     actor_id: ActorId
     public_key: Annotated[str, Meta(min_length=1, max_length=64)]  # base64, raw 32 bytes
-    key_id: Sha256Hex
+    key_id: KeyId
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -375,7 +441,7 @@ class KeyGrant(_TrustRecord, tag="key_grant", kw_only=True):
 
 
 class KeyRevoke(_TrustRecord, tag="key_revoke", kw_only=True):
-    key_id: Sha256Hex
+    key_id: KeyId
     reason: Reason
 
 
@@ -421,10 +487,11 @@ def parse_record(payload: bytes) -> Record:
     try:
         record = _decoder.decode(payload)
     except msgspec.ValidationError as err:  # a subclass of DecodeError, so first
-        raise _invalid(err) from err
+        raise _invalid(err, payload) from err
     except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec lets bad UTF-8 out
         raise InvalidRecord(
-            f"payload is not valid JSON: {err}; a record is one UTF-8 JSON object"
+            f"payload is not valid JSON: {json_problem(payload, err)}; a record is one "
+            "UTF-8 JSON object"
         ) from err
     except RecursionError as err:  # only `fields` of a correction can nest this deep
         raise InvalidRecord(
@@ -444,7 +511,7 @@ def record_warnings(record: Record) -> list[str]:
     return validate_vin(record.vin) if isinstance(record, _VehicleRecord) else []
 
 
-def _invalid(err: msgspec.ValidationError) -> InvalidRecord:
+def _invalid(err: msgspec.ValidationError, payload: bytes | None = None) -> InvalidRecord:
     """Turns msgspec's message into ours, with ``field`` the JSON path at fault."""
     message = str(err)
     at = _AT_PATH.search(message)
@@ -459,7 +526,253 @@ def _invalid(err: msgspec.ValidationError) -> InvalidRecord:
         hint = f"; `kind` must be one of: {', '.join(sorted(KINDS))}"
     elif message.startswith("Object contains unknown field"):
         hint = "; records refuse unknown fields: remove it or check its spelling"
+    elif isinstance(err.__cause__, _FieldError):
+        pass  # our own sentence already
+    elif payload is not None and (sentence := _explain_payload(message, path, payload)):
+        return InvalidRecord(f"invalid record: {sentence}", field=path)
     return InvalidRecord(f"invalid record: {message}{hint}", field=path)
+
+
+# ---- plain sentences for msgspec's messages ----------------------------------------------
+# msgspec says "Expected `str` matching regex '^[A-Z]{3}\Z'"; a partner needs "a currency
+# is a 3-letter ISO 4217 code, e.g. "EUR"". The sentence is the description of the type
+# at the path, found by walking the schema along it.
+
+_CLASSES = {cls.__struct_config__.tag: cls for cls in get_args(Record)}
+_STEP = re.compile(r"\.([^.\[]+)|\[([0-9]+)\]|\[\.\.\.\]")
+_MISSING = object()
+
+
+def _steps(path: str) -> list[str | int | None] | None:
+    """``$.items[0].code`` as ["items", 0, "code"]; a dict key msgspec leaves out is None."""
+    steps: list[str | int | None] = []
+    pos = 1
+    while pos < len(path):
+        m = _STEP.match(path, pos)
+        if m is None:
+            return None
+        steps.append(m[1] if m[1] is not None else int(m[2]) if m[2] is not None else None)
+        pos = m.end()
+    return steps
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Meta]]:
+    """The type under ``Annotated`` and ``X | None``, with the constraints it carried."""
+    metas: list[Meta] = []
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp, *extra = get_args(tp)
+            metas += [m for m in extra if isinstance(m, Meta)]
+        elif origin in (typing.Union, UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp, metas
+            tp = members[0]
+        else:
+            return tp, metas
+
+
+def _type_at(root: Any, steps: list) -> tuple[Any, list[Meta]]:
+    tp, metas = _unwrap(root)
+    for step in steps:
+        origin = typing.get_origin(tp)
+        if isinstance(step, str) and isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            found = [f.type for f in msgspec.structs.fields(tp) if f.encode_name == step]
+            if not found:
+                return None, []
+            tp = found[0]
+        elif isinstance(step, int) and origin is list:
+            tp = get_args(tp)[0]
+        elif step is None and origin is dict:
+            tp = get_args(tp)[1]
+        else:
+            return None, []
+        tp, metas = _unwrap(tp)
+    return tp, metas
+
+
+def _value_at(doc: Any, steps: list) -> Any:
+    for step in steps:
+        in_object = isinstance(step, str) and isinstance(doc, dict) and step in doc
+        in_array = isinstance(step, int) and isinstance(doc, list) and step < len(doc)
+        if not (in_object or in_array):
+            return _MISSING
+        doc = doc[step]
+    return doc
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _explain_payload(message: str, path: str, payload: bytes) -> str | None:
+    try:
+        doc = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    cls = _CLASSES.get(doc.get("kind")) if isinstance(doc, dict) else None
+    return None if cls is None else _explain(message, path, cls, doc, path)
+
+
+def _explain(message: str, path: str, root: Any, doc: Any, shown: str) -> str | None:
+    """A plain sentence for msgspec's ``message`` about ``path`` (under the type ``root``,
+    read from ``doc``), naming ``shown`` as the path; None keeps msgspec's own words."""
+    message = _AT_PATH.sub("", message)
+    steps = _steps(path)
+    if steps is None:
+        return None
+    tp, metas = _type_at(root, steps)
+    value = _value_at(doc, steps)
+    is_ = "" if value is _MISSING else f" is {_show(value)};"
+    if typing.get_origin(tp) is Literal and (
+        message.startswith("Invalid enum value") or message.startswith("Expected `str`")
+    ):
+        choices = ", ".join(str(c) for c in get_args(tp))
+        return f"`{shown}`{is_} it must be one of: {choices}"
+    hint = next((m.description for m in metas if m.description), None)
+    if hint and message.startswith("Expected `str` matching regex"):
+        return f"`{shown}`{is_} {hint}{_respelled(value, metas)}"
+    if hint and message.startswith("Expected `str`, got"):
+        return f"`{shown}`{is_} it must be a string: {hint}"
+    if tp is datetime and isinstance(value, str):
+        if message.startswith("Expected `datetime` with a timezone"):
+            return f"`{shown}` {_no_timezone(value)}"
+        if not message.startswith("Invalid RFC3339"):
+            return None
+        return (
+            f"`{shown}` is {_show(value)}, not an RFC 3339 time; write it in UTC, "
+            "e.g. 2026-05-04T09:30:00Z"
+        )
+    return None
+
+
+def _respelled(value: Any, metas: list[Meta]) -> str:
+    """'; did you mean "EUR"?' when only the spelling is off (case, spaces), else ""."""
+    if not isinstance(value, str):
+        return ""
+    pattern = next((m.pattern for m in metas if m.pattern), None)
+    for candidate in (value.strip(), value.strip().lower(), value.strip().upper()):
+        if pattern and candidate != value and re.search(pattern, candidate):
+            return f"; did you mean {_show(candidate)}?"
+    return ""
+
+
+def json_problem(data: bytes, err: Exception) -> str:
+    """What is wrong with JSON that does not parse, with a line and column to look at."""
+    if not data.strip():
+        return "it is empty"
+    message = str(err)
+    if message == "Input data was truncated":
+        return "it ends before the JSON does (an object, array or string is not closed)"
+    if at := re.search(r"\(byte ([0-9]+)\)$", message):
+        before = data[: int(at[1])]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        message = f"{message[: at.start()]}(line {line}, column {column})"
+    return message
+
+
+# ---- one key, one value -------------------------------------------------------------------
+# RFC 8259 §4 leaves an object that repeats a key to the reader: most keep the last
+# value, some the first. In a signed payload that would let the ledger and a verifier
+# read two different records from one signature, so a repeated key is refused.
+
+_ANY_JSON = msgspec.json.Decoder()
+
+
+def check_unique_keys(data: bytes, what: str = "the payload") -> None:
+    """Raises InvalidRecord naming the first key ``data`` repeats within one object.
+
+    JSON that does not parse passes: its parser says what is wrong with it.
+    """
+    found = duplicate_key(data)
+    if found is not None:
+        path, key = found
+        which = f"the key {_show(key)}" if key else "a key"
+        raise InvalidRecord(
+            f"{what} repeats {which} in one object ({path}): JSON readers disagree on "
+            "which value counts, so a verifier could read another record than the ledger. "
+            "Keep one and sign again",
+            field=path,
+        )
+
+
+def duplicate_key(data: bytes) -> tuple[str, str] | None:
+    """(JSON path, key) of a key that ``data`` repeats within one object, or None.
+
+    Fast pass, ~5 µs for a 1 KB record: outside strings a colon follows each key and
+    nothing else. Decoding keeps one value per key and re-encoding writes colons only
+    after keys and inside strings, so the two texts hold as many colons exactly when
+    no key was dropped (a colon written as the escape \\u003a counts as one). Only then
+    a slow pass finds which key it was.
+    """
+    try:
+        again = _encoder.encode(_ANY_JSON.decode(data))
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    counted = data
+    if b"\\" in data and b"\\u003" in data:  # an escaped "\\u003a" too: a needless slow pass
+        counted = data.replace(b"\\u003a", b":").replace(b"\\u003A", b":")
+    if counted.count(b":") == again.count(b":"):
+        return None
+    return _find_duplicate(data)
+
+
+class _Object(dict):
+    repeated: str | None = None
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object()
+    for key, value in pairs:
+        if key in obj and obj.repeated is None:
+            obj.repeated = key
+        obj[key] = value
+    return obj
+
+
+def _find_duplicate(data: bytes) -> tuple[str, str] | None:
+    try:
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):
+        return "$", ""  # msgspec read it and dropped a key; this reader cannot say which
+    stack = [(doc, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _Object):
+            if node.repeated is not None:
+                return _child(path, node.repeated), node.repeated
+            stack += [(v, _child(path, k)) for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node)))]
+    return None
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{path}[{key!r}]"
+
+
+# ---- ids given outside a record (command line, URL) ---------------------------------------------
+
+
+def actor_id_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as an actor id, or None."""
+    try:
+        msgspec.convert(text, ActorId)
+    except msgspec.ValidationError:
+        return f"{_show(text)} is not an actor id: {ACTOR_ID_HINT}"
+    return None
+
+
+def key_id_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as a key id (``core.keys.key_id``), or None."""
+    if re.search(_HEX64, text):
+        return None
+    if text.isascii() and re.search(_HEX64, text.strip().lower()):
+        return f"key ids are lowercase hex: write {text.strip().lower()}"
+    return f"{_show(text)} is not a key id: {KEY_ID_HINT}"
 
 
 # ---- corrections ------------------------------------------------------------------------
@@ -533,9 +846,12 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
                 _check_utc(value)
         except msgspec.ValidationError as err:
             path = _invalid(err).field or "$"
+            shown = f"{name}{path[1:]}"
+            said = _explain(str(err), path, types[name], fields[name], shown)
+            said = said or f"`{shown}`: {_AT_PATH.sub('', str(err))}"
             raise InvalidRecord(
-                f"correction of {a_kind}: `{name}{path[1:]}`: {_AT_PATH.sub('', str(err))}; "
-                f"give `{name}` whole, as {a_kind} record itself carries it",
+                f"correction of {a_kind}: {said}; give `{name}` whole, as {a_kind} record "
+                "itself carries it",
                 field=f"{where}{path[1:]}",
             ) from err
         except _FieldError as err:

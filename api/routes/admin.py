@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import TypeVar
 
 import msgspec
 from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIType, Schema
 
+from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
-from core.errors import Unauthorized
+from core.errors import InvalidInput, Unauthorized
+from core.records import json_problem, key_id_problem
+
+W = TypeVar("W", bound=msgspec.Struct)
 
 
 def operator_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -43,6 +49,59 @@ class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: str = "revoked by the operator"
 
 
+def _shape(wire: type[msgspec.Struct]) -> str:
+    """'a JSON object with `actor_id`, `name` … (`upline` optional)', from the struct."""
+    fields = msgspec.structs.fields(wire)
+    required = ", ".join(f"`{f.encode_name}`" for f in fields if f.required)
+    optional = ", ".join(f"`{f.encode_name}`" for f in fields if not f.required)
+    if not required:
+        return f"a JSON object with {optional} (optional), or no body"
+    return f"a JSON object with {required}" + (f" ({optional} optional)" if optional else "")
+
+
+def _read(body: bytes, wire: type[W]) -> W:
+    """The JSON body as ``wire``, with problems that name the field and the shape wanted.
+
+    No body at all is ``wire()`` when every field has a default (a revocation's reason).
+    """
+    if not body.strip():
+        if all(not f.required for f in msgspec.structs.fields(wire)):
+            return wire()
+        raise InvalidInput(f"the body is empty; send {_shape(wire)}")
+    try:
+        return msgspec.json.decode(body, type=wire)
+    except msgspec.ValidationError as err:
+        message = str(err)
+        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
+        said = message.split(" - at `", 1)[0]
+        if said.startswith(("Object missing required field", "Object contains unknown field")):
+            name = said.split("`")[1]
+            what = "has no" if "missing" in said else "has an unknown field"
+            raise InvalidInput(
+                f"the body {what} `{name}`; send {_shape(wire)}", field=f"$.{name}"
+            ) from None
+        raise InvalidInput(f"`{path}`: {said}; send {_shape(wire)}", field=path) from None
+    except msgspec.DecodeError as err:
+        raise InvalidInput(
+            f"the body is not valid JSON: {json_problem(body, err)}; send {_shape(wire)}"
+        ) from None
+
+
+def _schema(wire: type[msgspec.Struct]) -> Schema:
+    fields = msgspec.structs.fields(wire)
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        required=[f.encode_name for f in fields if f.required] or None,
+        properties={f.encode_name: Schema(type=OpenAPIType.STRING) for f in fields},
+    )
+
+
+def _keyid(keyid: str) -> str:
+    if problem := key_id_problem(keyid):
+        raise InvalidInput(problem, field="keyid")
+    return keyid
+
+
 def _entries(appended) -> list[dict]:
     return [
         {"index": a.index, "leaf_hash": base64.b64encode(a.leaf_hash).decode()} for a in appended
@@ -54,37 +113,75 @@ class AdminController(Controller):
     tags = ["admin"]
     guards = [operator_token_guard]
 
-    @post("/actors", sync_to_thread=True, status_code=201, summary="Add an actor and its key")
-    def add_actor(self, ledger: Ledger, data: ActorIn) -> dict:
+    @post(
+        "/actors",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Add an actor and its key",
+        guards=[require_json],
+        operation_class=json_body(_schema(ActorIn), _shape(ActorIn) + "; public_key is PEM"),
+    )
+    def add_actor(self, ledger: Ledger, body: bytes) -> dict:
         """Appends the actor (if new) and a grant of its key, signed by the operator key.
 
         Roles: operator, inspector, workshop, insurer, registry, dealer, referrer."""
+        data = _read(body, ActorIn)
         appended = ledger.add_actor(
             data.actor_id, data.name, data.role, data.public_key.encode(), data.upline
         )
         return {"actor_id": data.actor_id, "entries": _entries(appended)}
 
-    @post("/keys/{keyid:str}/revoke", sync_to_thread=True, status_code=201, summary="Revoke a key")
-    def revoke(self, ledger: Ledger, keyid: str, data: RevokeIn) -> dict:
-        """Appends a revocation; the key signs nothing after this entry."""
-        return {"key_id": keyid, "entries": _entries([ledger.revoke_key(keyid, data.reason)])}
+    @post(
+        "/keys/{keyid:str}/revoke",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Revoke a key",
+        guards=[require_json],
+        operation_class=json_body(_schema(RevokeIn), _shape(RevokeIn)),
+    )
+    def revoke(self, ledger: Ledger, keyid: str, body: bytes) -> dict:
+        """Appends a revocation; the key signs nothing after this entry. The body may be
+        left out: the reason is then "revoked by the operator"."""
+        data = _read(body, RevokeIn)
+        return {
+            "key_id": keyid,
+            "entries": _entries([ledger.revoke_key(_keyid(keyid), data.reason)]),
+        }
 
-    @post("/records", sync_to_thread=True, status_code=201, summary="File a record as operator")
+    @post(
+        "/records",
+        sync_to_thread=True,
+        status_code=201,
+        summary="File a record as operator",
+        guards=[require_json],
+    )
     def operator_record(self, ledger: Ledger, body: bytes) -> dict:
         """A record JSON (dispute, complaint, correction, recall, claim) that the ledger
-        signs with the operator key and appends after the same checks as any submission."""
+        signs with the operator key and appends after the same checks as any submission.
+        A claim's answer carries the ledger's `decision`, as POST /records does."""
         a = ledger.operator_submit(body)
-        return {
+        answer = {
             "index": a.index,
             "leaf_hash": base64.b64encode(a.leaf_hash).decode(),
             "created": a.created,
         }
+        if decision := claim_decisions(ledger.store, claims_among([a])).get(a.index):
+            answer["decision"] = msgspec.to_builtins(decision)
+        return answer
 
-    @post("/tokens", sync_to_thread=True, status_code=201, summary="Issue an API token")
-    def token(self, ledger: Ledger, data: TokenIn) -> dict:
+    @post(
+        "/tokens",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Issue an API token",
+        guards=[require_json],
+        operation_class=json_body(_schema(TokenIn), _shape(TokenIn)),
+    )
+    def token(self, ledger: Ledger, body: bytes) -> dict:
         """A bearer token for a dealer or referrer to read its own commissions. Shown once."""
+        data = _read(body, TokenIn)
         return {"actor_id": data.actor_id, "token": ledger.issue_token(data.actor_id)}
 
     @get("/keys/{keyid:str}", sync_to_thread=True, summary="A key's status")
     def key(self, ledger: Ledger, keyid: str) -> dict:
-        return ledger.key_status(keyid)
+        return ledger.key_status(_keyid(keyid))

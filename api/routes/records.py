@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
 from litestar import Controller, Response, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from sqlalchemy import select
 
 from api.problems import PROBLEM_JSON, problem_for
 from api.service import Ledger
-from core.errors import InvalidInput, TooLarge, VinledgerError
+from core.dsse import is_json_type
+from core.errors import InvalidInput, TooLarge, UnsupportedMediaType, VinledgerError
+from core.records import ClaimDecision, parse_record
 from ledger.checkpoint import b64
+from ledger.entry import decode_entry, record_bytes
+from ledger.schema import EntryRow
 from ledger.sequencer import Appended
+from ledger.storage import Store
+from plugins.claims import CLAIM_KINDS
 
 MAX_BATCH = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 
 
-class Receipt(msgspec.Struct):
+class Decision(msgspec.Struct):
+    """The ledger's decision on a claim: the ``claim_decision`` entry right after it."""
+
+    index: int
+    approved: bool
+    reason: str
+    policy: str
+
+
+class Receipt(msgspec.Struct, omit_defaults=True):
     """What a submitter takes home: the entry, where it is, and proof that it is there."""
 
     index: int
@@ -28,9 +48,10 @@ class Receipt(msgspec.Struct):
     inclusion_proof: list[str]
     entry: str
     created: bool
+    decision: Decision | None = None  # a return_request's or warranty_claim's only
 
 
-def receipt(a: Appended) -> Receipt:
+def receipt(a: Appended, decision: Decision | None = None) -> Receipt:
     return Receipt(
         index=a.index,
         leaf_hash=b64(a.leaf_hash),
@@ -39,6 +60,74 @@ def receipt(a: Appended) -> Receipt:
         inclusion_proof=[b64(h) for h in a.proof],
         entry=b64(a.entry),
         created=a.created,
+        decision=decision,
+    )
+
+
+class _Kind(msgspec.Struct):
+    kind: str
+
+
+_ENTRY_KIND = msgspec.json.Decoder(_Kind)
+
+
+def claims_among(outcomes: Iterable[object]) -> list[int]:
+    """The indexes of the claims (return requests, warranty claims) among ``outcomes``."""
+    return [
+        o.index
+        for o in outcomes
+        if isinstance(o, Appended) and _ENTRY_KIND.decode(o.entry).kind in CLAIM_KINDS
+    ]
+
+
+def claim_decisions(store: Store, claims: list[int]) -> dict[int, Decision]:
+    """The decision on each claim, by the claim's index, in one query.
+
+    The sequencer appends a claim's decision right after it, in the same transaction,
+    so it is the entry at the claim's index + 1. ``Appended`` does not carry it, hence
+    the query; a replayed claim (answered 200) gets its decision the same way.
+    """
+    if not claims:
+        return {}
+    with store.reader() as s:
+        rows = s.execute(
+            select(EntryRow.idx, EntryRow.data).where(EntryRow.idx.in_([i + 1 for i in claims]))
+        ).all()
+    decisions = {}
+    for idx, data in rows:
+        entry = decode_entry(bytes(data))
+        if entry.kind != "claim_decision":
+            continue
+        record = parse_record(record_bytes(entry))
+        if isinstance(record, ClaimDecision) and record.claim == idx - 1:
+            decisions[record.claim] = Decision(idx, record.approved, record.reason, record.policy)
+    return decisions
+
+
+async def _decisions(ledger: Ledger, outcomes: list) -> dict[int, Decision]:
+    claims = claims_among(outcomes)
+    return await asyncio.to_thread(claim_decisions, ledger.store, claims) if claims else {}
+
+
+def require_json(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """A guard: refuses (415) a body sent as anything but JSON before it is read.
+
+    A request that names no Content-Type passes: the body is parsed as JSON either way
+    and says so if it is not, and raw HTTP clients often send none.
+    """
+    sent = connection.headers.get("content-type")
+    if not sent or is_json_type(sent):
+        return
+    essence = sent.split(";", 1)[0].strip().lower()
+    curl = (
+        ", which is what curl --data sends unless told otherwise"
+        if essence == "application/x-www-form-urlencoded"
+        else ""
+    )
+    raise UnsupportedMediaType(
+        f"the body was sent as {essence}{curl}; this API takes JSON: send it with "
+        "Content-Type: application/json, e.g. curl --json @envelope.json URL, or "
+        "curl -H 'Content-Type: application/json' --data-binary @envelope.json URL"
     )
 
 
@@ -53,6 +142,24 @@ ENVELOPE_DOC = (
 )
 
 
+SUBMIT_DOC = (
+    "Checks a DSSE envelope and appends it: 201 with a receipt (the entry, its index "
+    "and leaf hash, a signed checkpoint that includes it and the inclusion proof); 200 "
+    "with the same receipt if the envelope was already in the log.\n\n"
+    "For a `return_request` or `warranty_claim` the receipt also carries `decision`: "
+    "the `claim_decision` the ledger appended right after the claim, in the same "
+    "checkpoint: its log `index` (the claim's + 1), whether the policy `approved` the "
+    "claim, the policy's `reason`, and the `policy` id. Other receipts have no "
+    "`decision`.\n\n"
+    "The body is JSON: send Content-Type application/json (or none); any other "
+    "Content-Type, such as the form type `curl --data` sends, is refused with 415."
+)
+BATCH_DOC = (
+    'Up to 1,000 envelopes in one body, `{"envelopes": [...]}`; answers '
+    '`{"results": [...]}`, one per envelope in order: a receipt as POST /records '
+    "gives it (a claim's with its `decision`) plus `status` 201 or 200, or a problem "
+    "document with its `status`. Content-Type as for POST /records."
+)
 _STR = Schema(type=OpenAPIType.STRING)
 ENVELOPE_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -77,7 +184,7 @@ BATCH_SCHEMA = Schema(
 )
 
 
-def _json_body(schema: Schema, description: str) -> type[Operation]:
+def json_body(schema: Schema, description: str) -> type[Operation]:
     """An OpenAPI operation documenting a JSON body the handler reads as raw bytes.
 
     The handlers take the body as bytes, so the envelope is parsed once, by
@@ -99,31 +206,39 @@ def _json_body(schema: Schema, description: str) -> type[Operation]:
 class RecordsController(Controller):
     path = "/records"
     tags = ["records"]
+    guards = [require_json]
 
     @post(
         "/",
         summary="Submit one signed record",
+        description=SUBMIT_DOC,
         status_code=201,
-        operation_class=_json_body(ENVELOPE_SCHEMA, ENVELOPE_DOC),
+        operation_class=json_body(ENVELOPE_SCHEMA, ENVELOPE_DOC),
     )
     async def submit(self, body: bytes, ledger: Ledger) -> Response[Receipt]:
-        """Check a DSSE envelope and append it. 201 with a receipt; 200 if it was already in."""
+        """Check a DSSE envelope and append it (see ``SUBMIT_DOC``)."""
         (outcome,) = await ledger.submit([body])
         if isinstance(outcome, VinledgerError):
             raise outcome
-        return Response(receipt(outcome), status_code=201 if outcome.created else 200)
+        decision = (await _decisions(ledger, [outcome])).get(outcome.index)
+        return Response(receipt(outcome, decision), status_code=201 if outcome.created else 200)
 
     @post(
         "/batch",
         summary="Submit many signed records",
+        description=BATCH_DOC,
         status_code=200,
-        operation_class=_json_body(BATCH_SCHEMA, '{"envelopes": [envelope, ...]}'),
+        operation_class=json_body(BATCH_SCHEMA, '{"envelopes": [envelope, ...]}'),
     )
     async def batch(self, body: bytes, ledger: Ledger) -> dict:
-        """Up to 1,000 envelopes; answers one result per envelope, in order."""
+        """Up to 1,000 envelopes, one result each (see ``BATCH_DOC``)."""
         raw = body
         if len(raw) > MAX_BATCH_BYTES:
-            raise TooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes; split it")
+            raise TooLarge(
+                f"the batch is {len(raw):,} bytes; a batch is at most {MAX_BATCH_BYTES:,} "
+                "bytes: split it into smaller batches, and attach documents by SHA-256 "
+                "(`attachments`) rather than putting them in records"
+            )
         try:
             batch = msgspec.json.decode(raw, type=_Batch)
         except (msgspec.DecodeError, UnicodeDecodeError) as err:
@@ -133,10 +248,11 @@ class RecordsController(Controller):
                 f"a batch holds 1 to {MAX_BATCH} envelopes, not {len(batch.envelopes)}"
             )
         outcomes = await ledger.submit([bytes(e) for e in batch.envelopes])
+        decisions = await _decisions(ledger, outcomes)
         results = []
         for o in outcomes:
             if isinstance(o, Appended):
-                r = msgspec.to_builtins(receipt(o))
+                r = msgspec.to_builtins(receipt(o, decisions.get(o.index)))
                 r["status"] = 201 if o.created else 200
             else:
                 r = problem_for(o)

@@ -13,6 +13,7 @@ from typing import Annotated
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
+from api.routes.records import require_json
 from api.service import Ledger
 from core.errors import Unauthorized
 
@@ -31,7 +32,13 @@ class ReferralsController(Controller):
     path = "/"
     tags = ["referrals"]
 
-    @post("/referrals", sync_to_thread=True, status_code=201, summary="Create a referral code")
+    @post(
+        "/referrals",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Create a referral code",
+        guards=[require_json],
+    )
     def create(self, body: bytes, ledger: Ledger) -> dict:
         """A DSSE envelope (payloadType application/vnd.vinledger.referral+json) signed by a
         referrer: {"code", "rule", "params", "model", "region"}. Kept private."""

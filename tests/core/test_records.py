@@ -537,7 +537,7 @@ BAD_CORRECTIONS = [
     ("inspection", {"odometer_km": "48100"}, "$.fields.odometer_km", "got `str`"),
     ("inspection", {"odometer_km": -5_000_000}, "$.fields.odometer_km", ">= 0"),
     ("inspection", {"odometer_km": 3_000_001}, "$.fields.odometer_km", "<= 3000000"),
-    ("inspection", {"occurred_at": "yesterday"}, "$.fields.occurred_at", "RFC3339"),
+    ("inspection", {"occurred_at": "yesterday"}, "$.fields.occurred_at", "RFC 3339"),
     ("inspection", {"occurred_at": "2026-05-04T09:30:00+08:00"}, "$.fields.occurred_at", "UTC"),
     ("inspection", {"occurred_at": "2026-05-04T09:30:00"}, "$.fields.occurred_at", "timezone"),
     ("inspection", {"flags": {"accident": "maybe"}}, "$.fields.flags.accident", "whole"),
