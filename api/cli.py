@@ -389,7 +389,7 @@ def submit(record: Path, key_file: Path, url: str) -> None:
 @click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
 def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
     """Create a ledger with realistic demo data, print a history link and serve it."""
-    from api.demo import seed
+    from api.demo import guide, seed
 
     if (data_dir / "config.json").exists():
         click.echo(f"Using the existing ledger in {data_dir}")
@@ -412,6 +412,8 @@ def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
         click.echo("Vehicle history:")
         click.echo(f"  {base}/vehicles/{vin}")
         click.echo(f"  {base}/vehicles/{vin}/history   (JSON)")
+        for line in guide(ledger, base):
+            click.echo(line)
         click.echo("Verify it yourself, offline:")
         click.echo(f"  vinledger verify {base}/vehicles/{vin}/bundle --vkey '{ledger.vkey}'")
         click.echo("Watch the whole log, so no bundle can leave an entry out (then add --monitor):")

@@ -198,6 +198,7 @@ def test_demo_seeds_a_ledger_that_verifies(tmp_path):
     data = tmp_path / "demo"
     out = vinledger("demo", "--no-serve", data=data).stdout
     assert "/vehicles/" in out
+    assert "Vehicles worth a look:" in out and "/vehicles/JTD86SDYXKJ003448" in out  # flood
     vkey = out.splitlines()[1].strip()
     vin = out.split("/vehicles/", 1)[1].split()[0]
     assert vinledger("audit", data=data).stdout.startswith("audit OK:")
