@@ -355,7 +355,8 @@ def submit(record: Path, key_file: Path, url: str) -> None:
     for a return request or warranty claim the ledger's decision."""
     from api.client import ClientError, VinledgerClient
     from core.keys import load_private_key
-    from core.records import check_unique_keys, parse_record
+    from core.records import parse_record
+    from core.strict_json import check_unique_keys
 
     data = record.read_bytes()
     try:

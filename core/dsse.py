@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import InvalidEnvelope, SignatureError
 from core.keys import key_id
-from core.records import check_unique_keys, duplicate_key, key_id_problem
+from core.records import key_id_problem
+from core.strict_json import check_unique_keys, duplicate_key
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
 MAX_SIGNATURES = 8
@@ -213,7 +214,7 @@ def _check_keyid_case(signatures: list[Signature]) -> None:
 
 
 def _keys_repeated(data: bytes, env: Envelope) -> bool:
-    """Whether ``data`` may hold a key twice: core.records.duplicate_key's colon count,
+    """Whether ``data`` may hold a key twice: core.strict_json.duplicate_key's colon count,
     with the decoded side counted from ``env`` (every field is required and no other is
     allowed, so it holds 3 + 2 per signature keys; payload and sigs are base64 once
     ``_check`` passed, so colons in strings are the payloadType's and keyids'). ~1 µs.

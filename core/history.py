@@ -11,7 +11,7 @@ The stages:
 1. corrections and disputes: a ``correction`` (by the original signer or the
    operator; the sequencer enforces that) supersedes fields of the entry it
    corrects, which keeps its original record beside the corrected one; one that
-   ``core.records.check_correction`` refuses (a log may hold some from before it
+   ``core.corrections.check_correction`` refuses (a log may hold some from before it
    existed) is left out of the view and raised as an alert instead; an open
    ``dispute`` marks an entry's facts as disputed;
 2. odometer: every reading from every source in time order, rollbacks beyond a
@@ -31,8 +31,9 @@ import itertools
 from datetime import date, datetime
 from typing import Any
 
+from core.corrections import check_correction
 from core.errors import InvalidRecord
-from core.records import check_correction, parse_time
+from core.records import parse_time
 
 # A reading this much lower than an earlier one is a rollback, not a typo in the
 # last digit or a rounding difference between a dashboard and a workshop system.

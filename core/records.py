@@ -9,32 +9,32 @@ VIN. ``parse_record`` is the one way in: every problem becomes an ``InvalidRecor
 
 Checks a schema cannot express (UTC offsets, key IDs) live in ``__post_init__``, so
 they hold for decoded and constructed records alike. What a correction's ``fields``
-may say depends on the entry it corrects, so ``check_correction`` checks that once
-the corrected record is known.
+may say depends on the entry it corrects, so ``core.corrections.check_correction``
+checks that once the corrected record is known.
 
 Each constrained string type carries, as its ``description``, the sentence an error
-about it shows ("an amount is a decimal string …, e.g. …"), so a refusal says what
-is expected rather than quoting a regex. ``check_unique_keys`` refuses JSON that
-repeats a key in one object: readers disagree on which copy counts.
+about it shows ("an amount is a decimal string …, e.g. …"; ``core.record_text``
+finds it), so a refusal says what is expected rather than quoting a regex.
+``core.strict_json`` refuses JSON that repeats a key in one object: readers
+disagree on which copy counts.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
-import typing
 from datetime import UTC, datetime
-from types import UnionType
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta
 
-from core.errors import InvalidRecord, InvalidVIN
+from core.errors import InvalidRecord
 from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
-from core.roles import ROLES, article
+from core.record_text import AT_PATH, explain_payload, no_timezone, show
+from core.roles import ROLES
+from core.strict_json import json_problem
 from core.vin import validate_vin
 
 # ---- field types --------------------------------------------------------------
@@ -122,7 +122,7 @@ _FieldName = Annotated[str, Meta(min_length=1, max_length=64)]
 _ParamValue = Annotated[str, Meta(max_length=200)] | JsonInt | float | bool
 
 
-class _FieldError(ValueError):
+class FieldError(ValueError):
     """A check raised from ``__post_init__``; msgspec keeps it as the cause of its error."""
 
     def __init__(self, field: str, message: str):
@@ -130,24 +130,16 @@ class _FieldError(ValueError):
         self.field = field
 
 
-def _no_timezone(text: str) -> str:
-    """What to do with a time written without a timezone: the offset hint's twin."""
-    return (
-        f"must be in UTC (offset 0, written with Z), not {text}, which names no timezone; "
-        f"if it is UTC, write {text}Z, otherwise convert it to UTC first"
-    )
-
-
-def _check_utc(at: datetime) -> None:
+def check_utc(at: datetime) -> None:
     offset = at.utcoffset()
     if offset is None:
-        raise _FieldError("occurred_at", _no_timezone(at.isoformat()))
+        raise FieldError("occurred_at", no_timezone(at.isoformat()))
     if offset:
         try:
             hint = f" {at.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
         except OverflowError:  # the converted time falls outside years 1–9999
             hint = ""
-        raise _FieldError(
+        raise FieldError(
             "occurred_at",
             f"must be in UTC (offset 0, written with Z), not {at.isoformat()}; "
             f"convert it to UTC{hint}",
@@ -190,14 +182,14 @@ class _VehicleRecord(_Record, kw_only=True):
     odometer_km: Km | None = None
 
     def __post_init__(self) -> None:
-        _check_utc(self.occurred_at)
+        check_utc(self.occurred_at)
 
 
 class _TrustRecord(_Record, kw_only=True):
     occurred_at: UtcTime
 
     def __post_init__(self) -> None:
-        _check_utc(self.occurred_at)
+        check_utc(self.occurred_at)
 
 
 # ---- parts of records -----------------------------------------------------------
@@ -347,7 +339,7 @@ class Correction(_VehicleRecord, tag="correction", kw_only=True):
         # the entry elsewhere would make two histories disagree.
         bad = sorted({"kind", "vin"} & self.fields.keys())
         if bad:
-            raise _FieldError(
+            raise FieldError(
                 "fields",
                 f"may not change {', '.join(bad)}; to record a fact about another vehicle "
                 "or of another kind, submit a new record instead",
@@ -421,9 +413,9 @@ class KeyGrant(_TrustRecord, tag="key_grant", kw_only=True):
         try:
             raw = base64.b64decode(self.public_key, validate=True)
         except binascii.Error as err:
-            raise _FieldError("public_key", f"is not standard base64 ({err})") from err
+            raise FieldError("public_key", f"is not standard base64 ({err})") from err
         if len(raw) != RAW_KEY_SIZE:
-            raise _FieldError(
+            raise FieldError(
                 "public_key",
                 f"holds {len(raw)} bytes; it must be the standard base64 of the raw "
                 f"{RAW_KEY_SIZE}-byte Ed25519 public key",
@@ -431,10 +423,10 @@ class KeyGrant(_TrustRecord, tag="key_grant", kw_only=True):
         # One key, one spelling: otherwise equal keys could look different in the log.
         canonical = base64.b64encode(raw).decode()
         if canonical != self.public_key:
-            raise _FieldError("public_key", f"is not in canonical base64; write {canonical}")
+            raise FieldError("public_key", f"is not in canonical base64; write {canonical}")
         expected = key_id(public_key_from_raw(raw))
         if self.key_id != expected:
-            raise _FieldError(
+            raise FieldError(
                 "key_id",
                 f"must be the SHA-256 of the raw public key, {expected}, not {self.key_id}",
             )
@@ -478,8 +470,15 @@ KINDS = VEHICLE_KINDS | TRUST_KINDS
 _decoder = msgspec.json.Decoder(Record)
 _encoder = msgspec.json.Encoder()
 
-_AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
 _NAMED_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+
+
+_KINDS_BY_TAG = {cls.__struct_config__.tag: cls for cls in get_args(Record)}
+
+
+def field_error_path(err: msgspec.ValidationError) -> str:
+    """The JSON path a msgspec validation error names (``$`` for the top level)."""
+    return _invalid(err).field or "$"
 
 
 def parse_record(payload: bytes) -> Record:
@@ -514,9 +513,9 @@ def record_warnings(record: Record) -> list[str]:
 def _invalid(err: msgspec.ValidationError, payload: bytes | None = None) -> InvalidRecord:
     """Turns msgspec's message into ours, with ``field`` the JSON path at fault."""
     message = str(err)
-    at = _AT_PATH.search(message)
+    at = AT_PATH.search(message)
     path = at.group(1) if at else "$"  # msgspec leaves out the path at top level
-    if isinstance(err.__cause__, _FieldError):
+    if isinstance(err.__cause__, FieldError):
         path = f"{path}.{err.__cause__.field}"
     elif named := _NAMED_FIELD.search(message):  # a missing or unknown field
         path = f"{path}.{named.group(1)}"
@@ -526,232 +525,13 @@ def _invalid(err: msgspec.ValidationError, payload: bytes | None = None) -> Inva
         hint = f"; `kind` must be one of: {', '.join(sorted(KINDS))}"
     elif message.startswith("Object contains unknown field"):
         hint = "; records refuse unknown fields: remove it or check its spelling"
-    elif isinstance(err.__cause__, _FieldError):
+    elif isinstance(err.__cause__, FieldError):
         pass  # our own sentence already
-    elif payload is not None and (sentence := _explain_payload(message, path, payload)):
+    elif payload is not None and (
+        sentence := explain_payload(message, path, payload, _KINDS_BY_TAG)
+    ):
         return InvalidRecord(f"invalid record: {sentence}", field=path)
     return InvalidRecord(f"invalid record: {message}{hint}", field=path)
-
-
-# ---- plain sentences for msgspec's messages ----------------------------------------------
-# msgspec says "Expected `str` matching regex '^[A-Z]{3}\Z'"; a partner needs "a currency
-# is a 3-letter ISO 4217 code, e.g. "EUR"". The sentence is the description of the type
-# at the path, found by walking the schema along it.
-
-_CLASSES = {cls.__struct_config__.tag: cls for cls in get_args(Record)}
-_STEP = re.compile(r"\.([^.\[]+)|\[([0-9]+)\]|\[\.\.\.\]")
-_MISSING = object()
-
-
-def _steps(path: str) -> list[str | int | None] | None:
-    """``$.items[0].code`` as ["items", 0, "code"]; a dict key msgspec leaves out is None."""
-    steps: list[str | int | None] = []
-    pos = 1
-    while pos < len(path):
-        m = _STEP.match(path, pos)
-        if m is None:
-            return None
-        steps.append(m[1] if m[1] is not None else int(m[2]) if m[2] is not None else None)
-        pos = m.end()
-    return steps
-
-
-def _unwrap(tp: Any) -> tuple[Any, list[Meta]]:
-    """The type under ``Annotated`` and ``X | None``, with the constraints it carried."""
-    metas: list[Meta] = []
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp, *extra = get_args(tp)
-            metas += [m for m in extra if isinstance(m, Meta)]
-        elif origin in (typing.Union, UnionType):
-            members = [a for a in get_args(tp) if a is not type(None)]
-            if len(members) != 1:
-                return tp, metas
-            tp = members[0]
-        else:
-            return tp, metas
-
-
-def _type_at(root: Any, steps: list) -> tuple[Any, list[Meta]]:
-    tp, metas = _unwrap(root)
-    for step in steps:
-        origin = typing.get_origin(tp)
-        if isinstance(step, str) and isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-            found = [f.type for f in msgspec.structs.fields(tp) if f.encode_name == step]
-            if not found:
-                return None, []
-            tp = found[0]
-        elif isinstance(step, int) and origin is list:
-            tp = get_args(tp)[0]
-        elif step is None and origin is dict:
-            tp = get_args(tp)[1]
-        else:
-            return None, []
-        tp, metas = _unwrap(tp)
-    return tp, metas
-
-
-def _value_at(doc: Any, steps: list) -> Any:
-    for step in steps:
-        in_object = isinstance(step, str) and isinstance(doc, dict) and step in doc
-        in_array = isinstance(step, int) and isinstance(doc, list) and step < len(doc)
-        if not (in_object or in_array):
-            return _MISSING
-        doc = doc[step]
-    return doc
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:77] + "…"
-
-
-def _explain_payload(message: str, path: str, payload: bytes) -> str | None:
-    try:
-        doc = msgspec.json.decode(payload)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    cls = _CLASSES.get(doc.get("kind")) if isinstance(doc, dict) else None
-    return None if cls is None else _explain(message, path, cls, doc, path)
-
-
-def _explain(message: str, path: str, root: Any, doc: Any, shown: str) -> str | None:
-    """A plain sentence for msgspec's ``message`` about ``path`` (under the type ``root``,
-    read from ``doc``), naming ``shown`` as the path; None keeps msgspec's own words."""
-    message = _AT_PATH.sub("", message)
-    steps = _steps(path)
-    if steps is None:
-        return None
-    tp, metas = _type_at(root, steps)
-    value = _value_at(doc, steps)
-    is_ = "" if value is _MISSING else f" is {_show(value)};"
-    if typing.get_origin(tp) is Literal and (
-        message.startswith("Invalid enum value") or message.startswith("Expected `str`")
-    ):
-        choices = ", ".join(str(c) for c in get_args(tp))
-        return f"`{shown}`{is_} it must be one of: {choices}"
-    hint = next((m.description for m in metas if m.description), None)
-    if hint and message.startswith("Expected `str` matching regex"):
-        return f"`{shown}`{is_} {hint}{_respelled(value, metas)}"
-    if hint and message.startswith("Expected `str`, got"):
-        return f"`{shown}`{is_} it must be a string: {hint}"
-    if tp is datetime and isinstance(value, str):
-        if message.startswith("Expected `datetime` with a timezone"):
-            return f"`{shown}` {_no_timezone(value)}"
-        if not message.startswith("Invalid RFC3339"):
-            return None
-        return (
-            f"`{shown}` is {_show(value)}, not an RFC 3339 time; write it in UTC, "
-            "e.g. 2026-05-04T09:30:00Z"
-        )
-    return None
-
-
-def _respelled(value: Any, metas: list[Meta]) -> str:
-    """'; did you mean "EUR"?' when only the spelling is off (case, spaces), else ""."""
-    if not isinstance(value, str):
-        return ""
-    pattern = next((m.pattern for m in metas if m.pattern), None)
-    for candidate in (value.strip(), value.strip().lower(), value.strip().upper()):
-        if pattern and candidate != value and re.search(pattern, candidate):
-            return f"; did you mean {_show(candidate)}?"
-    return ""
-
-
-def json_problem(data: bytes, err: Exception) -> str:
-    """What is wrong with JSON that does not parse, with a line and column to look at."""
-    if not data.strip():
-        return "it is empty"
-    message = str(err)
-    if message == "Input data was truncated":
-        return "it ends before the JSON does (an object, array or string is not closed)"
-    if at := re.search(r"\(byte ([0-9]+)\)$", message):
-        before = data[: int(at[1])]
-        line = before.count(b"\n") + 1
-        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
-        message = f"{message[: at.start()]}(line {line}, column {column})"
-    return message
-
-
-# ---- one key, one value -------------------------------------------------------------------
-# RFC 8259 §4 leaves an object that repeats a key to the reader: most keep the last
-# value, some the first. In a signed payload that would let the ledger and a verifier
-# read two different records from one signature, so a repeated key is refused.
-
-_ANY_JSON = msgspec.json.Decoder()
-
-
-def check_unique_keys(data: bytes, what: str = "the payload") -> None:
-    """Raises InvalidRecord naming the first key ``data`` repeats within one object.
-
-    JSON that does not parse passes: its parser says what is wrong with it.
-    """
-    found = duplicate_key(data)
-    if found is not None:
-        path, key = found
-        which = f"the key {_show(key)}" if key else "a key"
-        raise InvalidRecord(
-            f"{what} repeats {which} in one object ({path}): JSON readers disagree on "
-            "which value counts, so a verifier could read another record than the ledger. "
-            "Keep one and sign again",
-            field=path,
-        )
-
-
-def duplicate_key(data: bytes) -> tuple[str, str] | None:
-    """(JSON path, key) of a key that ``data`` repeats within one object, or None.
-
-    Fast pass, ~5 µs for a 1 KB record: outside strings a colon follows each key and
-    nothing else. Decoding keeps one value per key and re-encoding writes colons only
-    after keys and inside strings, so the two texts hold as many colons exactly when
-    no key was dropped (a colon written as the escape \\u003a counts as one). Only then
-    a slow pass finds which key it was.
-    """
-    try:
-        again = _encoder.encode(_ANY_JSON.decode(data))
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    counted = data
-    if b"\\" in data and b"\\u003" in data:  # an escaped "\\u003a" too: a needless slow pass
-        counted = data.replace(b"\\u003a", b":").replace(b"\\u003A", b":")
-    if counted.count(b":") == again.count(b":"):
-        return None
-    return _find_duplicate(data)
-
-
-class _Object(dict):
-    repeated: str | None = None
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
-    obj = _Object()
-    for key, value in pairs:
-        if key in obj and obj.repeated is None:
-            obj.repeated = key
-        obj[key] = value
-    return obj
-
-
-def _find_duplicate(data: bytes) -> tuple[str, str] | None:
-    try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs)
-    except (ValueError, RecursionError):
-        return "$", ""  # msgspec read it and dropped a key; this reader cannot say which
-    stack = [(doc, "$")]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, _Object):
-            if node.repeated is not None:
-                return _child(path, node.repeated), node.repeated
-            stack += [(v, _child(path, k)) for k, v in reversed(node.items())]
-        elif isinstance(node, list):
-            stack += [(v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node)))]
-    return None
-
-
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{path}[{key!r}]"
 
 
 # ---- ids given outside a record (command line, URL) ---------------------------------------------
@@ -762,7 +542,7 @@ def actor_id_problem(text: str) -> str | None:
     try:
         msgspec.convert(text, ActorId)
     except msgspec.ValidationError:
-        return f"{_show(text)} is not an actor id: {ACTOR_ID_HINT}"
+        return f"{show(text)} is not an actor id: {ACTOR_ID_HINT}"
     return None
 
 
@@ -772,99 +552,4 @@ def key_id_problem(text: str) -> str | None:
         return None
     if text.isascii() and re.search(_HEX64, text.strip().lower()):
         return f"key ids are lowercase hex: write {text.strip().lower()}"
-    return f"{_show(text)} is not a key id: {KEY_ID_HINT}"
-
-
-# ---- corrections ------------------------------------------------------------------------
-# The sequencer checks a correction with this before appending it, and the history view
-# before applying one, so the two never disagree about what a correction means.
-
-_KIND_FIELDS = {
-    cls.__struct_config__.tag: {f.name: f.type for f in msgspec.structs.fields(cls)}
-    for cls in get_args(Record)
-}
-# What the ledger checks against other entries when it appends an entry (whose sale,
-# which claim, which dealer). It does not check them again for a correction, so a
-# correction may not move them.
-_REFERENCES = {
-    "sale": frozenset({"dealer"}),
-    "return_request": frozenset({"sale", "policy"}),
-    "warranty_claim": frozenset({"sale", "policy"}),
-    "claim_decision": frozenset({"claim", "sale", "policy"}),
-    "dispute": frozenset({"disputes"}),
-    "complaint": frozenset({"dealer", "sale"}),
-}
-
-
-def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
-    """Raises InvalidRecord unless a correction's ``fields`` may apply to ``corrected``,
-    the corrected entry's record as JSON (as signed, or as earlier corrections left it:
-    since values replace whole, the answer is the same).
-
-    A correction replaces each field it names, whole: a nested object (an inspection's
-    ``flags``, a ``price`` or ``cost``) is given complete, as the record itself would
-    carry it, never merged with the old one. So each name must be a field of the
-    corrected kind (not ``kind``, ``vin`` or a reference the ledger checked on append),
-    and each value what that kind's schema allows there: type, bounds, patterns, and
-    UTC for ``occurred_at``. A valid record therefore stays valid once corrected, and
-    that is checked too. Correcting a correction is refused: correct the entry it
-    corrects again instead (later corrections win, field by field). ``field`` is the
-    path in the correction at fault, e.g. ``$.fields.odometer_km``.
-    """
-    kind = corrected.get("kind")
-    if kind == "correction":
-        raise InvalidRecord(
-            "a correction cannot be corrected: submit another correction of the entry it "
-            "corrects (the later one wins, field by field)",
-            field="$.corrects",
-        )
-    if kind not in VEHICLE_KINDS:
-        raise InvalidRecord(
-            f"an entry of kind {kind!r} cannot be corrected; only vehicle records can",
-            field="$.corrects",
-        )
-    a_kind = f"{article(kind)} {kind}"
-    types = _KIND_FIELDS[kind]
-    fixed = {"kind", "vin"} | _REFERENCES.get(kind, frozenset())
-    for name in sorted(fields):
-        where = f"$.fields.{name}"
-        if name in fixed:
-            raise InvalidRecord(
-                f"a correction may not change `{name}` of {a_kind}: the ledger checked it "
-                "when it appended the entry; submit a new record instead",
-                field=where,
-            )
-        if name not in types:
-            raise InvalidRecord(
-                f"{a_kind} has no field `{name}`; check its spelling (a correction of "
-                f"{a_kind} may change: {', '.join(sorted(set(types) - fixed))})",
-                field=where,
-            )
-        try:
-            value = msgspec.convert(fields[name], types[name])
-            if name == "occurred_at":
-                _check_utc(value)
-        except msgspec.ValidationError as err:
-            path = _invalid(err).field or "$"
-            shown = f"{name}{path[1:]}"
-            said = _explain(str(err), path, types[name], fields[name], shown)
-            said = said or f"`{shown}`: {_AT_PATH.sub('', str(err))}"
-            raise InvalidRecord(
-                f"correction of {a_kind}: {said}; give `{name}` whole, as {a_kind} record "
-                "itself carries it",
-                field=f"{where}{path[1:]}",
-            ) from err
-        except _FieldError as err:
-            raise InvalidRecord(f"correction of {a_kind}: {err}", field=where) from err
-    # Belt and braces for a rule across fields, should a kind ever get one. A record
-    # that does not parse (one an older schema accepted) is checked field by field only.
-    try:
-        parse_record(_encoder.encode(corrected))
-    except (InvalidRecord, InvalidVIN):
-        return
-    try:
-        parse_record(_encoder.encode({**corrected, **fields}))
-    except InvalidRecord as err:
-        raise InvalidRecord(
-            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
-        ) from err
+    return f"{show(text)} is not a key id: {KEY_ID_HINT}"

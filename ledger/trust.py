@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import msgspec
 from sqlalchemy import insert
 
+from core.corrections import check_correction
 from core.errors import Conflict, Forbidden, KeyRevoked, NotFound, UnknownKey
-from core.records import check_correction
 from core.roles import check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow

@@ -15,7 +15,8 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
 from core.errors import InvalidInput, Unauthorized
-from core.records import json_problem, key_id_problem
+from core.records import key_id_problem
+from core.strict_json import json_problem
 
 W = TypeVar("W", bound=msgspec.Struct)
 

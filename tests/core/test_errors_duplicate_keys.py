@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from core import dsse
 from core.errors import InvalidEnvelope, InvalidRecord
 from core.keys import generate_private_key, key_id
-from core.records import check_unique_keys, duplicate_key, parse_record
+from core.records import parse_record
+from core.strict_json import check_unique_keys, duplicate_key
 from tests.conftest import VIN, inspection
 
 KEY = generate_private_key()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.corrections import check_correction
 from core.errors import InvalidRecord, InvalidVIN
 from core.records import (
     KINDS,
@@ -19,7 +20,6 @@ from core.records import (
     VEHICLE_KINDS,
     Actor,
     Inspection,
-    check_correction,
     encode_record,
     parse_record,
     record_warnings,

@@ -1,5 +1,5 @@
 """The sequencer refuses a correction whose fields the corrected kind does not allow,
-so no log can hold one that breaks a vehicle's history (core.records.check_correction)."""
+so no log can hold one that breaks a vehicle's history (core.corrections.check_correction)."""
 
 from __future__ import annotations
 

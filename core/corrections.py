@@ -1,0 +1,118 @@
+"""What a correction may say, checked once the entry it corrects is known.
+
+The sequencer checks a correction with ``check_correction`` before appending it, and
+the history view before applying one, so the two never disagree about what a
+correction means.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import msgspec
+
+from core.errors import InvalidRecord, InvalidVIN
+from core.record_text import AT_PATH, explain
+from core.records import (
+    VEHICLE_KINDS,
+    FieldError,
+    Record,
+    check_utc,
+    field_error_path,
+    parse_record,
+)
+from core.roles import article
+
+_encoder = msgspec.json.Encoder()
+# The sequencer checks a correction with this before appending it, and the history view
+# before applying one, so the two never disagree about what a correction means.
+
+_KIND_FIELDS = {
+    cls.__struct_config__.tag: {f.name: f.type for f in msgspec.structs.fields(cls)}
+    for cls in get_args(Record)
+}
+# What the ledger checks against other entries when it appends an entry (whose sale,
+# which claim, which dealer). It does not check them again for a correction, so a
+# correction may not move them.
+_REFERENCES = {
+    "sale": frozenset({"dealer"}),
+    "return_request": frozenset({"sale", "policy"}),
+    "warranty_claim": frozenset({"sale", "policy"}),
+    "claim_decision": frozenset({"claim", "sale", "policy"}),
+    "dispute": frozenset({"disputes"}),
+    "complaint": frozenset({"dealer", "sale"}),
+}
+
+
+def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
+    """Raises InvalidRecord unless a correction's ``fields`` may apply to ``corrected``,
+    the corrected entry's record as JSON (as signed, or as earlier corrections left it:
+    since values replace whole, the answer is the same).
+
+    A correction replaces each field it names, whole: a nested object (an inspection's
+    ``flags``, a ``price`` or ``cost``) is given complete, as the record itself would
+    carry it, never merged with the old one. So each name must be a field of the
+    corrected kind (not ``kind``, ``vin`` or a reference the ledger checked on append),
+    and each value what that kind's schema allows there: type, bounds, patterns, and
+    UTC for ``occurred_at``. A valid record therefore stays valid once corrected, and
+    that is checked too. Correcting a correction is refused: correct the entry it
+    corrects again instead (later corrections win, field by field). ``field`` is the
+    path in the correction at fault, e.g. ``$.fields.odometer_km``.
+    """
+    kind = corrected.get("kind")
+    if kind == "correction":
+        raise InvalidRecord(
+            "a correction cannot be corrected: submit another correction of the entry it "
+            "corrects (the later one wins, field by field)",
+            field="$.corrects",
+        )
+    if kind not in VEHICLE_KINDS:
+        raise InvalidRecord(
+            f"an entry of kind {kind!r} cannot be corrected; only vehicle records can",
+            field="$.corrects",
+        )
+    a_kind = f"{article(kind)} {kind}"
+    types = _KIND_FIELDS[kind]
+    fixed = {"kind", "vin"} | _REFERENCES.get(kind, frozenset())
+    for name in sorted(fields):
+        where = f"$.fields.{name}"
+        if name in fixed:
+            raise InvalidRecord(
+                f"a correction may not change `{name}` of {a_kind}: the ledger checked it "
+                "when it appended the entry; submit a new record instead",
+                field=where,
+            )
+        if name not in types:
+            raise InvalidRecord(
+                f"{a_kind} has no field `{name}`; check its spelling (a correction of "
+                f"{a_kind} may change: {', '.join(sorted(set(types) - fixed))})",
+                field=where,
+            )
+        try:
+            value = msgspec.convert(fields[name], types[name])
+            if name == "occurred_at":
+                check_utc(value)
+        except msgspec.ValidationError as err:
+            path = field_error_path(err)
+            shown = f"{name}{path[1:]}"
+            said = explain(str(err), path, types[name], fields[name], shown)
+            said = said or f"`{shown}`: {AT_PATH.sub('', str(err))}"
+            raise InvalidRecord(
+                f"correction of {a_kind}: {said}; give `{name}` whole, as {a_kind} record "
+                "itself carries it",
+                field=f"{where}{path[1:]}",
+            ) from err
+        except FieldError as err:
+            raise InvalidRecord(f"correction of {a_kind}: {err}", field=where) from err
+    # Belt and braces for a rule across fields, should a kind ever get one. A record
+    # that does not parse (one an older schema accepted) is checked field by field only.
+    try:
+        parse_record(_encoder.encode(corrected))
+    except (InvalidRecord, InvalidVIN):
+        return
+    try:
+        parse_record(_encoder.encode({**corrected, **fields}))
+    except InvalidRecord as err:
+        raise InvalidRecord(
+            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
+        ) from err
