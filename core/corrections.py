@@ -36,11 +36,19 @@ _KIND_FIELDS = {
 # correction may not move them.
 _REFERENCES = {
     "sale": frozenset({"dealer"}),
-    "return_request": frozenset({"sale", "policy"}),
-    "warranty_claim": frozenset({"sale", "policy"}),
-    "claim_decision": frozenset({"claim", "sale", "policy"}),
     "dispute": frozenset({"disputes"}),
     "complaint": frozenset({"dealer", "sale"}),
+}
+# What was worked out from a sale when it was logged: the terms its policies state,
+# the commissions its referral code earns, the days and km its claims are judged by.
+# Changing them afterwards would show the buyer one sale and decide claims and pay
+# commissions on another.
+_SALE_TERMS = frozenset({"policies", "referral_code", "price", "occurred_at", "odometer_km"})
+# Claims and the ledger's decisions are decided once, from the facts of that moment.
+_DECIDED = {
+    "return_request": "a claim is decided when it is logged; file a new one if it was wrong",
+    "warranty_claim": "a claim is decided when it is logged; file a new one if it was wrong",
+    "claim_decision": "it is the ledger's own decision, made by the policy from the facts",
 }
 
 
@@ -71,6 +79,11 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
             f"an entry of kind {kind!r} cannot be corrected; only vehicle records can",
             field="$.corrects",
         )
+    if kind in _DECIDED:
+        raise InvalidRecord(
+            f"{article(kind).capitalize()} {kind} cannot be corrected: {_DECIDED[kind]}",
+            field="$.corrects",
+        )
     a_kind = f"{article(kind)} {kind}"
     types = _KIND_FIELDS[kind]
     fixed = {"kind", "vin"} | _REFERENCES.get(kind, frozenset())
@@ -80,6 +93,14 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
             raise InvalidRecord(
                 f"a correction may not change `{name}` of {a_kind}: the ledger checked it "
                 "when it appended the entry; submit a new record instead",
+                field=where,
+            )
+        if kind == "sale" and name in _SALE_TERMS:
+            raise InvalidRecord(
+                f"a correction may not change `{name}` of a sale: its terms, the days and "
+                "km its claims are judged by and its commissions were worked out from it "
+                "when it was logged. If the sale was recorded wrongly, the operator files a "
+                "dispute of it and the dealer records the sale again",
                 field=where,
             )
         if name not in types:

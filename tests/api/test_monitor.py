@@ -477,8 +477,8 @@ def test_a_dealers_log_read_across_polls_raises_no_alert(client, monitor, sqlite
         "vin": VIN,
         "occurred_at": "2026-06-20T10:00:00Z",
         "corrects": sold.index,
-        "reason": "typo in the price",
-        "fields": {"odometer_km": 48_010},
+        "reason": "the buyer's commitment was another's",
+        "fields": {"buyer_commitment": "ab" * 32},
     }
     [fixed] = sqlite_ledger.submit_now([dealer.envelope(fix)])
     assert getattr(fixed, "created", False), fixed

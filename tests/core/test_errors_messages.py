@@ -100,10 +100,19 @@ def test_a_time_without_a_timezone_gets_the_utc_hint_an_offset_gets():
         assert "2026-05-04T09:30:00Z" in err.detail, err.detail
 
 
+SERVICE = {
+    "kind": "maintenance",
+    "vin": "1HGCM82633A004352",
+    "occurred_at": "2026-05-04T09:30:00Z",
+    "shop": "QuickLane",
+    "items": [{"description": "oil change"}],
+}
+
+
 def test_a_correction_gets_the_same_sentences():
     with pytest.raises(InvalidRecord) as err:
-        check_correction({"price": {"amount": "1.234", "currency": "EUR"}}, SALE)
-    assert err.value.field == "$.fields.price.amount"
+        check_correction({"cost": {"amount": "1.234", "currency": "EUR"}}, SERVICE)
+    assert err.value.field == "$.fields.cost.amount"
     assert "up to 2 decimals" in err.value.detail and "regex" not in err.value.detail
 
 
