@@ -129,7 +129,8 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             refs = None
             if keys is not None:
                 out.keys[keyid] = keys.get(keyid)
-                refs = references_of(_check_vehicle_signature(entry, index, keys))
+                record = _check_vehicle_signature(entry, index, keys)
+                refs = references_of(record, entry.sequenced_at)
                 out.signatures += 1
             out.vehicle.append((index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs))
         leaves.append(leaf)

@@ -3,45 +3,80 @@
 As the sequencer (``ledger.trust``) and the claims plugin (``plugins.claims``) check
 them when they append: a dealer's own sales; corrections (by the corrected entry's
 signer or the operator), disputes, complaints (about a dealer) and claims name an
-earlier entry of the same VIN; a claim names a sale of its signer carrying its policy
-and is followed at once by the ledger's decision, which names the same sale and
-policy. The few entries referred to are read through ``EntryFacts``: the ledger's
-storage for the audit (rows it has checked by then), the monitor's own facts for it.
+earlier entry of the same VIN; a claim names a sale of its signer carrying its policy,
+is one the sequencer decides (``ledger.claim_rules.check_claim_rules``: of the kind its
+policy takes, dated within its window and not before its sale, on a sale no approved
+return undid) and is followed at once by the ledger's decision, which names the same
+sale and policy. The few entries referred to are read through ``EntryFacts``: the
+ledger's storage for the audit (rows it has checked by then), the monitor's own facts
+for it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
-from core.errors import AuditError
-from ledger.entry import decode_entry
+import msgspec
+from sqlalchemy import select
+
+from core.errors import AuditError, VinledgerError
+from core.records import parse_record
+from ledger.claim_rules import CLAIMS, check_claim_rules, policy_terms
+from ledger.entry import decode_entry, record_bytes
+from ledger.schema import EntryRow
 from ledger.storage import entry_facts, entry_leaf_and_data
 
 
-def references_of(record) -> tuple | None:
-    """What the replay checks of a record's references: (dealer, entry, policy, sale)."""
+class Refs(NamedTuple):
+    """What the replay checks of a record's references (``references_of``)."""
+
+    dealer: str | None = None  # a sale's or a complaint's
+    entry: int | None = None  # the earlier entry it names (a claim's: its sale)
+    policy: str | None = None  # a claim's or a decision's
+    sale: int | None = None  # a decision's
+    at: datetime | None = None  # a claim's date
+    logged: str | None = None  # a claim's entry's ``sequenced_at``
+
+
+def references_of(record, sequenced_at: str) -> Refs | None:
+    """What the replay checks of a record's references, logged at ``sequenced_at``."""
     kind = record.kind
     if kind == "sale":
-        return (record.dealer, None, None, None)
+        return Refs(dealer=record.dealer)
     if kind == "correction":
-        return (None, record.corrects, None, None)
+        return Refs(entry=record.corrects)
     if kind == "dispute":
-        return (None, record.disputes, None, None)
+        return Refs(entry=record.disputes)
     if kind == "complaint":
-        return (record.dealer, record.sale, None, None)
-    if kind in ("return_request", "warranty_claim"):
-        return (None, record.sale, record.policy, None)
+        return Refs(dealer=record.dealer, entry=record.sale)
+    if kind in CLAIMS:
+        return Refs(
+            entry=record.sale, policy=record.policy, at=record.occurred_at, logged=sequenced_at
+        )
     if kind == "claim_decision":
-        return (None, record.claim, record.policy, record.sale)
+        return Refs(entry=record.claim, policy=record.policy, sale=record.sale)
     return None
 
 
 class EntryFacts(Protocol):
-    """What the checks read of an earlier entry: its VIN, signer and kind, a sale's terms."""
+    """What the checks read of an earlier entry: its VIN, signer and kind; a sale's
+    terms and date; whether a sale was returned."""
 
     def facts(self, index: int) -> tuple[str | None, str, str] | None: ...
 
     def terms(self, index: int) -> object: ...
+
+    def sold_at(self, sale: int) -> datetime:
+        """The date of the sale at ``sale`` (its record's ``occurred_at``)."""
+        ...
+
+    def returned(self, sale: int, before: int) -> int | None:
+        """The decision before entry ``before`` that approved a return of ``sale``."""
+        ...
+
+
+_ENTRIES = EntryRow.__table__
 
 
 class StoredEntries:
@@ -56,6 +91,30 @@ class StoredEntries:
     def terms(self, index: int) -> object:
         derived = decode_entry(entry_leaf_and_data(self.s, index)[1]).derived
         return derived.get("terms") if isinstance(derived, dict) else None
+
+    def sold_at(self, sale: int) -> datetime:
+        entry = decode_entry(entry_leaf_and_data(self.s, sale)[1])
+        return parse_record(record_bytes(entry)).occurred_at
+
+    def returned(self, sale: int, before: int) -> int | None:
+        vin = entry_facts(self.s, sale)[0]
+        decisions = self.s.execute(
+            select(_ENTRIES.c.idx, _ENTRIES.c.data)
+            .where(
+                _ENTRIES.c.vin == vin,
+                _ENTRIES.c.kind == "claim_decision",
+                _ENTRIES.c.idx > sale,
+                _ENTRIES.c.idx < before,
+            )
+            .order_by(_ENTRIES.c.idx)
+        )
+        for index, data in decisions:
+            # Checked by then: the decision of the claim right before it.
+            record = msgspec.json.decode(record_bytes(decode_entry(bytes(data))))
+            returns = entry_facts(self.s, index - 1)[2] == "return_request"
+            if returns and record["sale"] == sale and record["approved"]:
+                return index
+        return None
 
 
 class References:
@@ -74,7 +133,7 @@ class References:
         """As the sequencer (ledger.trust, plugins.claims): a dealer's own sales;
         corrections, disputes, complaints and claims name an earlier entry of the same
         VIN, each as it may; a decision comes right after the claim it decides."""
-        dealer, ref, policy, sale = refs
+        dealer, ref, policy, sale = refs.dealer, refs.entry, refs.policy, refs.sale
         role = self.actors[signer][1] if signer in self.actors else ""
         if kind == "sale" and role != "operator" and dealer != signer:
             raise AuditError(
@@ -118,8 +177,8 @@ class References:
             )
         if kind == "complaint" and (target != "sale" or author != dealer):
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
-        if kind in ("return_request", "warranty_claim"):
-            self._check_claim(index, vin, ref, policy, signer, role, author, target)
+        if kind in CLAIMS:
+            self._check_claim(index, vin, kind, refs, signer, role, author, target)
 
     def decided(self, at: int | None = None) -> None:
         """Every claim is followed at once by its decision (the ledger appends both)."""
@@ -131,7 +190,8 @@ class References:
                 index=claim,
             )
 
-    def _check_claim(self, index, vin, sale, policy, signer, role, author, target) -> None:
+    def _check_claim(self, index, vin, kind, refs, signer, role, author, target) -> None:
+        sale, policy = refs.entry, refs.policy
         if target != "sale":
             raise AuditError(f"entry {index}: entry {sale} is not a sale", index=index)
         if role != "operator" and author != signer:
@@ -140,13 +200,23 @@ class References:
                 "claims only on its own sales",
                 index=index,
             )
-        terms = self.entries.terms(sale)
-        if not any(
-            isinstance(t, dict) and t.get("policy") == policy
-            for t in (terms if isinstance(terms, list) else ())
-        ):
+        stated = policy_terms(self.entries.terms(sale), policy)
+        if stated is None:
             raise AuditError(
                 f"entry {index}: sale {sale} carries no policy {policy!r}", index=index
             )
+        try:
+            check_claim_rules(
+                kind,
+                sale,
+                policy,
+                refs.at,
+                refs.logged,
+                policy_kind=stated.get("kind"),
+                sold_at=self.entries.sold_at(sale),
+                returned=self.entries.returned(sale, index),
+            )
+        except VinledgerError as err:
+            raise AuditError(f"entry {index}: {err}", index=index) from None
         self.last_claim = (index, sale, policy, vin)
         self.undecided = index

@@ -79,12 +79,17 @@ CREATE TABLE IF NOT EXISTS chains (
     PRIMARY KEY (vin, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS facts (  -- of vehicle entries, for what later ones reference
+-- Facts of vehicle entries, for what later ones reference. terms: a sale's stated
+-- terms (JSON, as in the entry); sold_at: a sale's occurred_at; undoes: on an
+-- approved return's decision, the sale it undid.
+CREATE TABLE IF NOT EXISTS facts (
     idx INTEGER PRIMARY KEY,
     vin TEXT NOT NULL,
     actor TEXT NOT NULL,
     kind TEXT NOT NULL,
-    terms BLOB  -- a sale's stated terms (JSON, as in the entry)
+    terms BLOB,
+    sold_at TEXT,
+    undoes INTEGER
 );
 CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),

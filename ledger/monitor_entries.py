@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from datetime import datetime
 
 import msgspec
 
 from core import dsse
 from core.dsse import PAYLOAD_TYPE, payload_bytes
-from core.errors import AuditError, VinledgerError
+from core.errors import AuditError, InvalidInput, VinledgerError
 from core.keys import public_key_from_raw
 from core.records import parse_record
 from ledger.audit_refs import References, references_of
@@ -41,6 +42,7 @@ class EntryChecks:
         self.db = db
         self.replay = replay
         self.refs: References | None = None
+        self.kept: _MonitorEntries | None = None  # what ``refs`` reads, with the facts
 
     @property
     def awaiting_decision(self) -> bool:
@@ -101,16 +103,13 @@ class EntryChecks:
     def _check_references(self, index: int, entry: Entry, record) -> None:
         """What the record references, as the audit checks it (``ledger.audit_refs``)."""
         if self.refs is None:
-            self.refs = References(self.replay.actors, _MonitorEntries(self.db))
-        derived = entry.derived if isinstance(entry.derived, dict) else {}
-        terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
+            self.kept = _MonitorEntries(self.db)
+            self.refs = References(self.replay.actors, self.kept)
+        self.kept.keep(index, entry, record)
         actor = entry.signer.actor_id
-        self.db.execute(
-            "INSERT INTO facts VALUES (?, ?, ?, ?, ?)", (index, entry.vin, actor, entry.kind, terms)
-        )
         try:
             self.refs.next_entry(index, entry.kind)
-            refs = references_of(record)
+            refs = references_of(record, entry.sequenced_at)
             if refs is not None:
                 self.refs.check(index, entry.vin, actor, entry.kind, refs)
         except AuditError as err:
@@ -133,11 +132,34 @@ class EntryChecks:
         return None if row is None else (row[0], bytes(row[1]))
 
 
+# Facts kept for the claim checks, in columns added to the ``facts`` table of
+# ``ledger.monitor`` (so that a state kept before them gains them): a sale's date, and
+# on an approved return's decision the sale it undid.
+_CLAIM_COLUMNS = {"sold_at": "TEXT", "undoes": "INTEGER"}
+
+
 class _MonitorEntries:
     """``EntryFacts`` from the facts the monitor kept of the entries it read."""
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
+        _add_claim_columns(db)
+
+    def keep(self, index: int, entry: Entry, record) -> None:
+        """The facts later entries may need of this one."""
+        derived = entry.derived if isinstance(entry.derived, dict) else {}
+        terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
+        sold_at = record.occurred_at.isoformat() if record.kind == "sale" else None
+        undoes = None
+        if record.kind == "claim_decision" and record.approved:
+            claim = self.facts(record.claim)  # checked next: the claim right before it
+            if claim is not None and claim[2] == "return_request":
+                undoes = record.sale
+        self.db.execute(
+            "INSERT INTO facts (idx, vin, actor, kind, terms, sold_at, undoes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (index, entry.vin, entry.signer.actor_id, entry.kind, terms, sold_at, undoes),
+        )
 
     def facts(self, index: int) -> tuple[str | None, str, str] | None:
         return self.db.execute(
@@ -147,3 +169,30 @@ class _MonitorEntries:
     def terms(self, index: int) -> object:
         row = self.db.execute("SELECT terms FROM facts WHERE idx = ?", (index,)).fetchone()
         return None if row is None or row[0] is None else msgspec.json.decode(row[0])
+
+    def sold_at(self, sale: int) -> datetime:
+        row = self.db.execute("SELECT sold_at FROM facts WHERE idx = ?", (sale,)).fetchone()
+        return datetime.fromisoformat(row[0])
+
+    def returned(self, sale: int, before: int) -> int | None:
+        return self.db.execute(
+            "SELECT min(idx) FROM facts WHERE undoes = ? AND idx < ?", (sale, before)
+        ).fetchone()[0]
+
+
+def _add_claim_columns(db: sqlite3.Connection) -> None:
+    """Give a state kept before the claim checks their columns; refuse one that holds a
+    sale or a decision already, whose facts for them it did not keep."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(facts)")}
+    missing = {name: kind for name, kind in _CLAIM_COLUMNS.items() if name not in have}
+    if not missing:
+        return
+    kept = "SELECT 1 FROM facts WHERE kind IN ('sale', 'claim_decision') LIMIT 1"
+    if db.execute(kept).fetchone() is not None:
+        raise InvalidInput(
+            "this monitor state was read by an earlier vinledger monitor, which kept no "
+            "sale dates or returns for the claim checks; move its directory aside and "
+            "poll again to read the log from the start"
+        )
+    for name, kind in missing.items():
+        db.execute(f"ALTER TABLE facts ADD COLUMN {name} {kind}")

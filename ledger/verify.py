@@ -16,7 +16,10 @@ What is checked, in order, trusting nothing but ``vkey``:
    what it references holds as the sequencer checks it (a dealer's own sales;
    corrections by the signer or the operator, disputes, complaints and claims name
    an earlier entry of the VIN, a claim a sale of its signer carrying its policy; a
-   decision is the entry right after its claim, with its sale and policy);
+   decision is the entry right after its claim, with its sale and policy); and a
+   claim is one the sequencer decides (``check_claim_rules``): of the kind its
+   policy takes, dated no earlier than its sale and within its window around the
+   entry's ``sequenced_at``, on a sale no approved return undid;
 5. the VIN chain is whole: positions 0, 1, 2, … with each ``prev`` the leaf hash of
    the entry before.
 
@@ -40,6 +43,7 @@ from core.roles import KINDS_BY_ROLE, article
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
 from ledger.checkpoint import Checkpoint
+from ledger.claim_rules import CLAIMS, check_claim_rules, policy_terms
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
 
@@ -267,16 +271,14 @@ def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Repor
     report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
 
 
-CLAIMS = ("return_request", "warranty_claim")
-
-
 def _check_references(record, index: int, signer: str, role: str, by_index) -> None:
     """What the sequencer checks of a record's references, from this VIN's entries.
 
     A dealer records only its own sales; a correction (by the corrected entry's signer
     or the operator), a dispute and a complaint name an earlier entry of the same VIN,
     which the bundle therefore holds; a claim names a sale of its own signer (or the
-    operator) carrying its policy; a decision comes right after the claim it decides.
+    operator) carrying its policy, and is one the sequencer decides; a decision comes
+    right after the claim it decides.
     """
     if record.kind == "sale" and role != "operator" and record.dealer != signer:
         raise VinledgerError(f"the sale names dealer {record.dealer!r} but {signer!r} signed it")
@@ -326,16 +328,41 @@ def _check_claim(record, index: int, signer: str, role: str, by_index) -> None:
             "claims only on its own sales"
         )
     terms = sale.derived.get("terms") if isinstance(sale.derived, dict) else None
-    if not any(
-        isinstance(t, dict) and t.get("policy") == record.policy
-        for t in (terms if isinstance(terms, list) else ())
-    ):
+    stated = policy_terms(terms, record.policy)
+    if stated is None:
         raise VinledgerError(f"sale {record.sale} carries no policy {record.policy!r}")
+    check_claim_rules(
+        record.kind,
+        record.sale,
+        record.policy,
+        record.occurred_at,
+        by_index[index].sequenced_at,
+        policy_kind=stated.get("kind"),
+        sold_at=parse_record(record_bytes(sale)).occurred_at,
+        returned=_returned(by_index, record.sale, index),
+    )
     decision = by_index.get(index + 1)
     if decision is None or decision.kind != "claim_decision":
         raise VinledgerError(
             f"the ledger appends a decision right after every claim; entry {index + 1} is not one"
         )
+
+
+def _returned(by_index, sale: int, before: int) -> int | None:
+    """The decision before ``before`` that approved a return of ``sale``, if one did."""
+    for index in sorted(i for i in by_index if i < before):
+        entry = by_index[index]
+        if entry.kind != "claim_decision":
+            continue
+        try:
+            decision = parse_record(record_bytes(entry))
+        except VinledgerError:  # that entry's own failure
+            continue
+        claim = by_index.get(decision.claim)
+        returns = claim is not None and claim.kind == "return_request"
+        if returns and decision.sale == sale and decision.approved:
+            return index
+    return None
 
 
 def _check_chain(vin: str, vehicle, report: Report, unproven: set[int]) -> None:

@@ -22,7 +22,7 @@ the claim is refused and nothing is appended.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,6 +34,7 @@ from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFail
 from core.history import apply_corrections, odometer_readings
 from core.keys import key_id
 from core.records import ClaimDecision, encode_record, parse_record, parse_time
+from ledger.claim_rules import CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
@@ -42,11 +43,10 @@ from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
 from plugins.registry import Registry
 
 CLAIM_KINDS = frozenset({"return_request", "warranty_claim"})
-# How far ahead of the ledger's clock a filer's clock may run.
-CLOCK_SKEW = timedelta(minutes=5)
-# A claim is filed when the car comes back or the fault is reported, not months later:
-# a dealer who dated it freely could reach back into a window that has closed.
-MAX_CLAIM_AGE = timedelta(hours=72)
+# How far ahead of the ledger's clock a filer's clock may run (CLOCK_SKEW), and how
+# long after the car comes back or the fault is reported a claim may be filed
+# (MAX_CLAIM_AGE): a dealer who dated it freely could reach back into a window that
+# has closed. Shared with every checker (ledger.claim_rules).
 
 _EVENT = {
     "return_request": "the car was brought back",
@@ -72,9 +72,7 @@ class ClaimDecider:
         self.key = operator_key
         self.keyid = key_id(operator_key.public_key())
 
-    def __call__(
-        self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
-    ):
+    def __call__(self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime):
         claim = sub.record
         sale_row = s.get(EntryRow, claim.sale)
         if sale_row is None or sale_row.kind != "sale":

@@ -12,7 +12,9 @@
 //                 not revoked before it, whose role may sign the kind, and the record names
 //                 the entry's kind and VIN; its references hold (own sales; corrections,
 //                 disputes, complaints, claims name an earlier entry of the VIN; a claim a
-//                 sale of its signer with its policy; a decision right after its claim);
+//                 sale of its signer with its policy, of the kind that policy takes, dated
+//                 not before the sale and within its window around the entry's sequenced_at,
+//                 on a sale no approved return undid; a decision right after its claim);
 //   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
@@ -290,6 +292,65 @@
     return rec;
   }
 
+  // ---- claims (ledger/verify.py check_claim_rules, as plugins/claims.py refuses them) ---------
+  // Times are BigInt microseconds since 1970, compared exactly as Python's datetimes.
+  const CLOCK_SKEW = 5n * 60n * 1000000n; // a claim dated at most this after its entry is logged
+  const MAX_CLAIM_AGE = 72n * 3600n * 1000000n; // and at most this before
+  const CLAIM_FOR_POLICY = { return: "return_request", warranty: "warranty_claim", reinspection: "warranty_claim" };
+  const SEQUENCED_AT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/; // ledger/sequencer.py format_time
+  // Days between 1970-01-01 and a proleptic Gregorian date, and back (H. Hinnant's algorithms).
+  function daysFromCivil(y, m, d) {
+    y -= m <= 2 ? 1 : 0;
+    const era = Math.floor(y / 400), yoe = y - era * 400;
+    const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+    return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  }
+  function civilFromDays(days) {
+    const z = days + 719468, era = Math.floor(z / 146097), doe = z - era * 146097;
+    const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153), m = mp < 10 ? mp + 3 : mp - 9;
+    return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, doy - Math.floor((153 * mp + 2) / 5) + 1];
+  }
+  // An RFC 3339 time in UTC as core.records.parse_time reads it: msgspec keeps microseconds,
+  // rounding on the seventh digit of the fraction.
+  function micros(text, what) {
+    const m = STR(text) && /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|[+-]00:?00)$/.exec(text);
+    const [y, mo, d, h, mi, s] = m ? m.slice(1, 7).map(Number) : [];
+    const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+    const monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+    if (!m || y < 1 || !monthDays || d < 1 || d > monthDays || h > 23 || mi > 59 || s > 59) {
+      fail(`${what} ${JSON.stringify(text)} is not an RFC 3339 time in UTC`);
+    }
+    const frac = (m[7] || "").padEnd(7, "0");
+    const us = BigInt(frac.slice(0, 6)) + (frac[6] >= "5" ? 1n : 0n);
+    return BigInt(daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000000n + us;
+  }
+  // As Python's isoformat() with Z: the fraction only where there is one.
+  function stamp(us) {
+    const secs = us / 1000000n - (us % 1000000n < 0n ? 1n : 0n), frac = Number(us - secs * 1000000n);
+    const days = Math.floor(Number(secs) / 86400), rest = Number(secs) - days * 86400;
+    const [y, m, d] = civilFromDays(days);
+    const p = (n, width = 2) => String(n).padStart(width, "0");
+    const time = `${p(Math.floor(rest / 3600))}:${p(Math.floor(rest / 60) % 60)}:${p(rest % 60)}`;
+    return `${p(y, 4)}-${p(m)}-${p(d)}T${time}${frac ? "." + p(frac, 6) : ""}Z`;
+  }
+  // What the sequencer refuses of a claim before its policy decides, in its order: the kind its
+  // policy takes, not before its sale (soldAt), within its window around the entry's
+  // sequenced_at, on a sale no approved return undid (returned: that decision's entry).
+  function checkClaimRules(rec, sequencedAt, policyKind, soldAt, returned) {
+    const wanted = STR(policyKind) && Object.hasOwn(CLAIM_FOR_POLICY, policyKind) ? CLAIM_FOR_POLICY[policyKind] : null;
+    if (wanted === null) fail(`sale ${rec.sale} states no kind (return, warranty or reinspection) for policy '${rec.policy}', so no claim may be filed under it`);
+    if (rec.kind !== wanted) fail(`policy '${rec.policy}' of sale ${rec.sale} is a ${policyKind} policy; it takes a ${wanted}, not a ${rec.kind}`);
+    const at = micros(rec.occurred_at, "occurred_at");
+    if (at < soldAt) fail(`it is dated ${stamp(at)}, before sale ${rec.sale} (${stamp(soldAt)})`);
+    if (!SEQUENCED_AT.test(sequencedAt)) fail(`its sequenced_at '${sequencedAt}' is not a time as the ledger writes it`);
+    const logged = micros(sequencedAt, "sequenced_at");
+    if (at - logged > CLOCK_SKEW) fail(`it is dated ${stamp(at)}, more than 5 minutes after the ledger logged it (${sequencedAt}); a claim is dated when it happened`);
+    if (logged - at > MAX_CLAIM_AGE) fail(`it is dated ${stamp(at)}, more than 72 hours before the ledger logged it (${sequencedAt}); a claim is filed within 72 hours of it`);
+    if (returned !== null) fail(`sale ${rec.sale} was returned (entry ${returned} approved its return); a returned sale admits no further claims`);
+  }
+
   // ---- the bundle (ledger/verify.py) --------------------------------------------------------
   async function verifyBundle(bundleBytes, vkey) {
     const report = { ok: false, vin: "", size: null, origin: null, findings: [] };
@@ -430,6 +491,17 @@
         if (earlier === undefined || ref >= index || earlier.vin !== vin) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
         return earlier;
       };
+      // The decision before entry `before` that approved a return of `sale`, if one did.
+      const returnedAt = async (sale, before) => {
+        for (const [i, e] of vehicleAt) {
+          if (i >= before || e.kind !== "claim_decision") continue;
+          let d;
+          try { d = await parseRecord(entryRecord(e)); } catch { continue; } // that entry's own failure
+          const claim = vehicleAt.get(d.claim);
+          if (d.sale === sale && d.approved === true && claim !== undefined && claim.kind === "return_request") return i;
+        }
+        return null;
+      };
       const checkReferences = async (rec, index, signer, role) => {
         if (rec.kind === "sale" && role !== "operator" && rec.dealer !== signer) {
           fail(`the sale names dealer '${rec.dealer}' but '${signer}' signed it`);
@@ -452,7 +524,11 @@
             fail(`sale ${rec.sale} was recorded by '${sale.signer.actor_id}'; a dealer files claims only on its own sales`);
           }
           const terms = isObj(sale.derived) && Array.isArray(sale.derived.terms) ? sale.derived.terms : [];
-          if (!terms.some((t) => isObj(t) && t.policy === rec.policy)) fail(`sale ${rec.sale} carries no policy '${rec.policy}'`);
+          const stated = terms.find((t) => isObj(t) && t.policy === rec.policy);
+          if (stated === undefined) fail(`sale ${rec.sale} carries no policy '${rec.policy}'`);
+          const sold = await parseRecord(entryRecord(sale));
+          const soldAt = micros(sold.occurred_at, "the sale's occurred_at");
+          checkClaimRules(rec, vehicleAt.get(index).sequenced_at, stated.kind, soldAt, await returnedAt(rec.sale, index));
           const next = vehicleAt.get(index + 1);
           if (next === undefined || next.kind !== "claim_decision") fail(`the ledger appends a decision right after every claim; entry ${index + 1} is not one`);
         } else if (rec.kind === "claim_decision") {

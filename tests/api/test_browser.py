@@ -259,3 +259,16 @@ def test_the_page_script_checks_references_as_python_does(demo, page):
     findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
     assert findings and all(f["ok"] for f in findings), findings
     assert _unlike_python(page, demo, DEFECTS, signature_failures) == {}
+
+
+def test_the_page_script_words_claim_refusals_as_python_does(demo, page):
+    """Word for word: both read a claim's times to the microsecond, as the sequencer."""
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_verify_references import CLAIM_RULE_DEFECTS
+    from tests.ledger.test_verify_trust import LOG, make_bundle
+
+    for name, defect in CLAIM_RULE_DEFECTS.items():
+        bundle = make_bundle(defect.items)
+        findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
+        python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
+        assert [f for f in findings if not f["ok"]] == [f for f in python if not f["ok"]], name

@@ -191,3 +191,12 @@ def test_a_decision_of_another_vins_claim_fails_the_audit(store):
     write_log(store, items)
     with pytest.raises(AuditError, match=f"entry {FIRST + 3}: it decides entry {FIRST + 2}"):
         audit(store, LOG.vkey)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_claim_on_a_returned_sale_fails_the_audit_in_worker_processes(store, jobs):
+    defect = REFERENCE_DEFECTS["a-claim-on-a-returned-sale"]
+    write_log(store, defect.items)
+    with pytest.raises(AuditError, match=f"^entry {defect.index}: sale .* was returned") as err:
+        audit(store, LOG.vkey, jobs=jobs, chunk=4)
+    assert err.value.index == defect.index

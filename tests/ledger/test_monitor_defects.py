@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import InvalidInput
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.monitor import Monitor, MonitorAlert
@@ -59,7 +60,7 @@ def test_terms_holding_any_json_number_are_kept(tmp_path):
         sale,
     )
 
-    terms = {"derived": {"terms": [{"policy": "return-7d", "km_limit": 2**70}]}}
+    terms = {"derived": {"terms": [{"policy": "return-7d", "kind": "return", "km_limit": 2**70}]}}
     items = [
         *PARTIES,
         INSPECTION,
@@ -69,4 +70,52 @@ def test_terms_holding_any_json_number_are_kept(tmp_path):
     ]
     monitor = Monitor(tmp_path / "m", LOG.vkey)
     assert monitor.poll(served(items)).size == len(items)
+    monitor.close()
+
+
+def _as_kept_before_claim_checks(monitor: Monitor) -> None:
+    """The facts table as a monitor kept it before the claim checks: without their columns."""
+    for column in ("sold_at", "undoes"):
+        monitor.db.execute(f"ALTER TABLE facts DROP COLUMN {column}")
+
+
+def test_a_state_kept_before_the_claim_checks_gains_their_facts(tmp_path):
+    """A state that holds no sale or decision yet lacks nothing the checks need."""
+    from tests.ledger.test_verify_references import FIRST, INSPECTION, PARTIES
+
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    monitor.poll(served([*PARTIES, INSPECTION]))
+    _as_kept_before_claim_checks(monitor)
+    monitor.close()
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    assert monitor.poll(served(REFERENCES)).size == len(REFERENCES)
+    assert monitor.db.execute("SELECT sold_at FROM facts WHERE idx = ?", (FIRST + 3,)).fetchone()
+    monitor.close()
+
+
+def test_a_state_kept_before_the_claim_checks_with_a_sale_is_refused(tmp_path):
+    """It kept no date of that sale, which a later claim is checked against."""
+    from tests.ledger.test_verify_references import FIRST
+
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    monitor.poll(served(REFERENCES[: FIRST + 4]))  # up to the first sale
+    _as_kept_before_claim_checks(monitor)
+    monitor.close()
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    with pytest.raises(InvalidInput, match="kept no sale dates or returns"):
+        monitor.poll(served(REFERENCES))
+    assert monitor.size == FIRST + 4
+    monitor.close()
+
+
+def test_a_return_read_in_an_earlier_poll_refuses_a_later_claim(tmp_path):
+    """What a claim is checked against is kept across polls: here, the approved return."""
+    defect = REFERENCE_DEFECTS["a-claim-on-a-returned-sale"]
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    assert monitor.poll(served(defect.items[: defect.index])).size == defect.index
+    monitor.close()
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    with pytest.raises(MonitorAlert, match=f"^entry {defect.index}: sale .* was returned"):
+        monitor.poll(served(defect.items))
+    assert monitor.size == defect.index
     monitor.close()

@@ -2,8 +2,11 @@
 
 A dealer records only its own sales; a correction (by the corrected entry's signer or
 the operator), a dispute and a complaint name an earlier entry of the same VIN, which
-a bundle therefore holds. Each defect is one such rule broken in an otherwise valid,
-hand-made bundle; tests/api/test_browser.py feeds the same bundles to verify.js.
+a bundle therefore holds; a claim is one the sequencer decides (of its policy's kind,
+dated within its window and not before its sale, on a sale no approved return undid).
+Each defect is one such rule broken in an otherwise valid, hand-made bundle;
+tests/api/test_browser.py feeds the same bundles to verify.js, test_audit_trust.py
+and test_monitor_defects.py the same logs to the audit and the monitor.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from tests.ledger.test_verify_trust import (
 BRAVO = generate_private_key()
 LOTUS = generate_private_key()
 ORBIT = generate_private_key()
-AT = "2026-06-01T10:00:00Z"
+# Records are dated when encode_items logs every entry, unless an item says otherwise.
+AT = "2026-05-01T08:00:00Z"
+LOGGED = "2026-05-01T08:00:00.000Z"
 
 PARTIES = [
     *GENESIS,
@@ -53,24 +58,45 @@ def sale(dealer: str) -> dict:
     return vehicle("sale", odometer_km=48_100, dealer=dealer)
 
 
-TERMS = {"derived": {"terms": [{"policy": "return-7d", "kind": "return", "ends": "2026-06-08"}]}}
+RETURN = {"policy": "return-7d", "kind": "return", "ends": "2026-06-08"}
+WARRANTY = {"policy": "powertrain-30d", "kind": "warranty", "ends": "2026-05-31"}
+TERMS = {"derived": {"terms": [RETURN]}}
+BOTH = {"derived": {"terms": [RETURN, WARRANTY]}}
 
 
-def claim(sale_index: int, policy: str = "return-7d") -> dict:
-    return vehicle("return_request", sale=sale_index, policy=policy)
+def logged(at: str) -> dict:
+    """An item's entry fields for a batch logged at ``at`` (its ``sequenced_at``)."""
+    return {"sequenced_at": at}
 
 
-def decision(claim_index: int, sale_index: int, policy: str = "return-7d") -> dict:
+def claim(sale_index: int, policy: str = "return-7d", **fields) -> dict:
+    return vehicle("return_request", sale=sale_index, policy=policy, **fields)
+
+
+def warranty(sale_index: int, policy: str = "powertrain-30d", **fields) -> dict:
+    fields = {"component": "engine", "description": "oil leak", **fields}
+    return vehicle("warranty_claim", sale=sale_index, policy=policy, **fields)
+
+
+def decision(
+    claim_index: int, sale_index: int, policy: str = "return-7d", approved: bool = True
+) -> dict:
     return vehicle(
         "claim_decision",
         claim=claim_index,
         sale=sale_index,
         policy=policy,
         policy_version="1",
-        approved=True,
+        approved=approved,
         reason="within 7 days",
         days_since_sale=2,
     )
+
+
+def filed(record: dict, index: int, at: str = LOGGED, approved: bool = True) -> list:
+    """A claim by lotus at ``index`` and its decision, one batch logged at ``at``."""
+    ruling = decision(index, record["sale"], record["policy"], approved)
+    return [(record, LOTUS, "lotus", logged(at)), (ruling, *BY_OPERATOR, logged(at))]
 
 
 def correction(corrects: int) -> dict:
@@ -82,6 +108,93 @@ class Defect(NamedTuple):
     index: int  # the entry the failed "signature" finding must name
     says: str
 
+
+# What the sequencer refuses of a claim before its policy decides (plugins.claims):
+# refused alike, in the same words, by verify.py and verify.js (tests/api/test_browser.py).
+CLAIM_RULE_DEFECTS = {
+    "a-claim-filed-more-than-72-hours-after-its-date": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            *filed(claim(FIRST + 1), FIRST + 2, at="2026-05-04T08:00:00.001Z"),
+        ],
+        FIRST + 2,
+        "more than 72 hours before the ledger logged it",
+    ),
+    "a-claim-dated-after-it-was-logged": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            # Read to the microsecond, as msgspec rounds it: 08:05:00.000001.
+            *filed(claim(FIRST + 1, occurred_at="2026-05-01T08:05:00.0000005Z"), FIRST + 2),
+        ],
+        FIRST + 2,
+        "dated 2026-05-01T08:05:00.000001Z, more than 5 minutes after the ledger logged it",
+    ),
+    "a-claim-logged-at-no-time-the-ledger-writes": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            *filed(claim(FIRST + 1), FIRST + 2, at=AT),
+        ],
+        FIRST + 2,
+        "is not a time as the ledger writes it",
+    ),
+    "a-claim-dated-before-its-sale": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", TERMS),
+            *filed(claim(FIRST + 1, occurred_at="2026-05-01T07:59:59.999999Z"), FIRST + 2),
+        ],
+        FIRST + 2,
+        f"before sale {FIRST + 1}",
+    ),
+    "a-warranty-claim-under-a-return-policy": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", BOTH),
+            *filed(warranty(FIRST + 1, "return-7d"), FIRST + 2),
+        ],
+        FIRST + 2,
+        "is a return policy; it takes a return_request, not a warranty_claim",
+    ),
+    "a-return-request-under-a-warranty": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", BOTH),
+            *filed(claim(FIRST + 1, "powertrain-30d"), FIRST + 2),
+        ],
+        FIRST + 2,
+        "is a warranty policy; it takes a warranty_claim, not a return_request",
+    ),
+    "a-claim-under-a-policy-of-no-kind": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", {"derived": {"terms": [{"policy": "return-7d"}]}}),
+            *filed(claim(FIRST + 1), FIRST + 2),
+        ],
+        FIRST + 2,
+        "states no kind",
+    ),
+    "a-claim-on-a-returned-sale": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (sale("lotus"), LOTUS, "lotus", BOTH),
+            *filed(claim(FIRST + 1), FIRST + 2),  # approved: the car went back
+            *filed(warranty(FIRST + 1), FIRST + 4),
+        ],
+        FIRST + 4,
+        f"sale {FIRST + 1} was returned (entry {FIRST + 3} approved its return)",
+    ),
+}
 
 DEFECTS = {
     "a-sale-naming-another-dealer": Defect(
@@ -203,6 +316,7 @@ DEFECTS = {
         FIRST + 1,
         "is not a sale by",
     ),
+    **CLAIM_RULE_DEFECTS,
 }
 
 WELL_FORMED = [
@@ -215,8 +329,12 @@ WELL_FORMED = [
     (vehicle("complaint", dealer="lotus", sale=FIRST + 3, summary="late papers"), *BY_OPERATOR),
     (correction(FIRST + 1), ACME, "acme"),  # a correction of a correction
     (vehicle("complaint", dealer="orbit", summary="rude on the phone"), *BY_OPERATOR),
-    (claim(FIRST + 3), LOTUS, "lotus"),
+    (claim(FIRST + 3), LOTUS, "lotus"),  # dated when its sale is, and when it is logged
     (decision(FIRST + 8, FIRST + 3), *BY_OPERATOR),
+    # Claims at both edges of their window, on a sale whose return was refused.
+    ({**sale("lotus"), "price": {"amount": "9000.00", "currency": "EUR"}}, LOTUS, "lotus", BOTH),
+    *filed(claim(FIRST + 10, occurred_at="2026-05-01T08:05:00Z"), FIRST + 11, approved=False),
+    *filed(warranty(FIRST + 10), FIRST + 13, at="2026-05-04T08:00:00.000Z"),
 ]
 
 
