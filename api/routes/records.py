@@ -243,6 +243,12 @@ class RecordsController(Controller):
             batch = msgspec.json.decode(raw, type=_Batch)
         except (msgspec.DecodeError, UnicodeDecodeError) as err:
             raise InvalidInput(f'body must be {{"envelopes": [...]}}: {err}') from None
+        if raw.count(b'"envelopes"') > 1:  # no envelope holds that text: the key repeats
+            raise InvalidInput(
+                'the body names "envelopes" more than once; JSON readers keep one of them '
+                "and drop the others: send one list with every envelope",
+                field="envelopes",
+            )
         if not 1 <= len(batch.envelopes) <= MAX_BATCH:
             raise InvalidInput(
                 f"a batch holds 1 to {MAX_BATCH} envelopes, not {len(batch.envelopes)}"

@@ -194,3 +194,13 @@ def test_a_body_over_the_limit_states_the_limit_and_the_way_out(client):
 def test_an_unknown_path_says_so_not_just_not_found(client):
     refused(client, "POST", "/log/checkpoint", 405, "not allowed here", "/schema")
     refused(client, "POST", "/log/records", 404, "no such resource", "/schema")
+
+
+def test_a_batch_that_names_its_list_twice_is_refused_not_half_read(client, inspector):
+    a = inspector.envelope(inspection(day=11))
+    b = inspector.envelope(inspection(day=12))
+    before = client.get("/log/checkpoint").text
+    body = b'{"envelopes": [' + a + b'], "envelopes": [' + b + b"]}"
+    r = client.post("/records/batch", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "more than once" in r.json()["detail"], r.text
+    assert client.get("/log/checkpoint").text == before
