@@ -51,6 +51,7 @@ ACTOR_ID_HINT = (
     'digit, e.g. "acme-inspections"'
 )
 _HEX64 = r"^[0-9a-f]{64}\Z"
+_IS_HEX64 = re.compile(_HEX64).match
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
@@ -551,7 +552,7 @@ def actor_id_problem(text: str) -> str | None:
 
 def key_id_problem(text: str) -> str | None:
     """What is wrong with ``text`` as a key id (``core.keys.key_id``), or None."""
-    if re.search(_HEX64, text):
+    if _IS_HEX64(text):
         return None
     if text.isascii() and re.search(_HEX64, text.strip().lower()):
         return f"key ids are lowercase hex: write {text.strip().lower()}"
