@@ -263,7 +263,8 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
     times = [_time(r["occurred_at"]).timestamp() for r in readings]
     t0, t1 = min(times), max(times)
     span = (t1 - t0) or 86_400.0
-    top_km = max(r["km"] for r in readings) * 1.1 or 1
+    most = max(r["km"] for r in readings)
+    top_km = most * 1.1 or 1
 
     def x(ts: float) -> float:
         return left + (ts - t0) / span * (width - left - right) if t1 > t0 else width / 2
@@ -279,7 +280,7 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0):.1f}" stroke="#8c959f"/>',
     ]
     for frac in (0, 0.5, 1):
-        km = int(top_km / 1.1 * frac)
+        km = round(most * frac)  # not top_km / 1.1: 30,700 came out as 30,699
         parts.append(
             f'<text x="{left - 6}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
             f"{km:,}</text>"

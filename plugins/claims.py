@@ -111,8 +111,8 @@ class ClaimDecider:
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
             raise Conflict(
-                f"sale {claim.sale} was returned at entry {returned[0].index}; a returned sale "
-                "admits no further claims",
+                f"sale {claim.sale} was returned (entry {returned[0].index + 1} approved its "
+                "return); a returned sale admits no further claims",
                 field="$.sale",
             )
         decision = self.registry.call(policy, "decide", terms, facts)

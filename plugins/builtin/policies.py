@@ -126,7 +126,7 @@ class SevenDayReturn(Policy):
             True,
             f"returned on day {claim.days_since_sale} after the sale"
             + (f", {claim.km_since_sale:,} km driven" if claim.km_since_sale is not None else "")
-            + "; within the 7-day return",
+            + "; within the 7-day return window",
         )
 
 

@@ -369,3 +369,24 @@ def test_chinese_page_shows_no_raw_english_vocabulary(client, seeded, sqlite_led
     for raw in ("severe", "major", "fail", "flood", "collision", "United States"):
         for part in (verdict, facts, flooded, crashed, inspected):
             assert not re.search(rf">[^<]*\b{raw}\b", part), (raw, part)
+
+
+def test_the_odometer_chart_labels_the_highest_reading_as_it_is():
+    """30,700 km was labelled 30,699 (a float divided back by 1.1, then truncated)."""
+    from api.i18n import Words
+    from api.pages import odometer_svg
+
+    readings = [
+        {
+            "occurred_at": f"2026-0{m}-01T00:00:00Z",
+            "km": km,
+            "kind": "odometer",
+            "signer": "acme",
+            "index": m,
+        }
+        for m, km in ((1, 30_000), (2, 30_700))
+    ]
+    labels = re.findall(
+        r'font-size="11">([0-9,]+)</text>', odometer_svg(readings, set(), Words("en"))
+    )
+    assert labels == ["0", "15,350", "30,700"]

@@ -338,7 +338,7 @@ def test_after_an_approved_return_no_policy_of_the_sale_pays(client, dealer, sol
     back = post(client, dealer, returned(sold, "2026-06-04T09:00:00Z")).json()["index"]
     assert last_decision(client)["approved"] is True
     problem = refused(client, dealer, make(sold), status=409)
-    assert f"sale {sold} was returned at entry {back}" in problem["detail"]
+    assert f"sale {sold} was returned (entry {back + 1} approved its return)" in problem["detail"]
 
 
 def test_a_refused_return_leaves_the_other_policies_in_force(client, dealer, sold):
