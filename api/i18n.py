@@ -76,6 +76,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_correction_not_applied": (
             "A correction of entry {corrects} could not be applied and is left out"
         ),
+        "alert_odometer_corrected": (
+            "The odometer reading of entry {corrects} was corrected: {from_km} → {to_km}"
+        ),
         "disputed": "disputed",
         "last_trusted": "Last trusted odometer reading",
         "last_trusted_none": "none: no reading can be trusted",
@@ -125,6 +128,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_findings": "Findings",
         "field_flags": "Damage found",
         "field_none": "none",
+        "field_removed": "removed",
+        "field_yes": "yes",
+        "field_no": "no",
         "field_shop": "Shop",
         "field_work": "Work done",
         "field_parts": "Parts",
@@ -257,6 +263,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_implausible_rate": "里程不合理：{days} 天内行驶 {km} 公里",
         "alert_service_gap": "{days} 天没有保养记录",
         "alert_correction_not_applied": "对条目 {corrects} 的更正无法应用，已忽略",
+        "alert_odometer_corrected": "条目 {corrects} 的里程读数已被更正：{from_km} → {to_km}",
         "disputed": "有争议",
         "last_trusted": "最后可信的里程读数",
         "last_trusted_none": "无：没有可信的读数",
@@ -306,6 +313,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_findings": "检测发现",
         "field_flags": "发现的损伤",
         "field_none": "无",
+        "field_removed": "已删除",
+        "field_yes": "是",
+        "field_no": "否",
         "field_shop": "维修厂",
         "field_work": "作业项目",
         "field_parts": "配件",

@@ -9,6 +9,7 @@ but this ledger.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
@@ -36,6 +37,19 @@ def _time(text: str) -> datetime:
     return parse_time(text)
 
 
+def _shown(value: Any, t: Words) -> str:
+    """A corrected value as a buyer reads it: no Python spellings (None, True)."""
+    if value is None:
+        return t("field_removed")
+    if isinstance(value, bool):
+        return t("field_yes") if value else t("field_no")
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
 def _km(value: int, t: Words) -> str:
     return f"{value:,} km" if t.lang == "en" else f"{value:,} 公里"
 
@@ -61,6 +75,14 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t("alert_service_gap", days=facts["days"])
     if kind == "correction_not_applied":
         return t("alert_correction_not_applied", corrects=facts["corrects"])
+    if kind == "odometer_corrected":
+        was, now = facts["from_km"], facts["to_km"]
+        return t(
+            "alert_odometer_corrected",
+            corrects=facts["corrects"],
+            from_km="?" if was is None else _km(was, t),
+            to_km=t("field_removed") if now is None else _km(now, t),
+        )
     return t(f"alert_{kind}")
 
 
@@ -132,7 +154,7 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
         add("reason", rec.get("reason"))
     elif kind == "correction":
         add("reason", rec.get("reason"))
-        add("fields", ", ".join(f"{k} → {v}" for k, v in rec.get("fields", {}).items()))
+        add("fields", ", ".join(f"{k} → {_shown(v, t)}" for k, v in rec.get("fields", {}).items()))
     return out
 
 
@@ -221,7 +243,7 @@ def page_model(
                         reason=c["record"]["reason"],
                     )
                     + " — "
-                    + ", ".join(f"{k}: {v}" for k, v in c["record"]["fields"].items())
+                    + ", ".join(f"{k}: {_shown(v, t)}" for k, v in c["record"]["fields"].items())
                     for c in corrections.get(e["index"], [])
                 ],
                 "backwards": e["index"] in rollback_low,

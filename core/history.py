@@ -110,7 +110,10 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
+    """A correction that could not be applied; and every odometer reading a correction
+    changed or removed: a buyer should see that, not only its effect (a rollback that
+    a corrected reading no longer shows)."""
+    alerts = [
         _alert(
             "correction_not_applied",
             "low",
@@ -122,6 +125,27 @@ def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for item in items
         if "not_applied" in item
     ]
+    for item in items:
+        was = item.get("original", {}).get("odometer_km")
+        now = item["record"].get("odometer_km")
+        if "original" not in item or item["kind"] in _NOT_READINGS or was == now:
+            continue
+        by = [c["index"] for c in item["corrections"] if "odometer_km" in c["fields"]]
+        to = "removed" if now is None else f"to {now:,} km"
+        alerts.append(
+            _alert(
+                "odometer_corrected",
+                "medium",
+                f"the odometer reading of entry {item['index']} was corrected from {was:,} km {to}"
+                if was is not None
+                else f"entry {item['index']} was given an odometer reading of {now:,} km later",
+                [item["index"], *by],
+                corrects=item["index"],
+                from_km=was,
+                to_km=now,
+            )
+        )
+    return alerts
 
 
 # ---- 2. odometer -------------------------------------------------------------------

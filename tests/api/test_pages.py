@@ -390,3 +390,23 @@ def test_the_odometer_chart_labels_the_highest_reading_as_it_is():
         r'font-size="11">([0-9,]+)</text>', odometer_svg(readings, set(), Words("en"))
     )
     assert labels == ["0", "15,350", "30,700"]
+
+
+def test_a_corrected_reading_is_said_in_both_languages():
+    from api.i18n import Words
+    from api.pages import _shown, alert_text
+
+    alert = {
+        "type": "odometer_corrected",
+        "facts": {"corrects": 11, "from_km": 3000, "to_km": None},
+    }
+    assert alert_text(alert, Words("en")) == (
+        "The odometer reading of entry 11 was corrected: 3,000 km → removed"
+    )
+    assert "已删除" in alert_text(alert, Words("zh"))
+    assert [_shown(v, Words("en")) for v in (None, True, 48_100, {"a": 1})] == [
+        "removed",
+        "yes",
+        "48,100",
+        '{"a": 1}',
+    ]

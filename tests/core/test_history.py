@@ -125,7 +125,14 @@ def test_a_correction_supersedes_the_reading_and_keeps_the_original():
     history = readings_history([10_000, 30_000, 3_000])  # the last one lost a digit
     assert analyse(history)["alerts"]  # a rollback, until corrected
     fixed = analyse([*history, correction(50, 12, {"odometer_km": 30_500})])
-    assert fixed["alerts"] == []
+    # No rollback any more; what stays is that the reading was corrected, and by whom.
+    (alert,) = fixed["alerts"]
+    assert (alert["type"], alert["severity"], alert["entries"]) == (
+        "odometer_corrected",
+        "medium",
+        [12, 50],
+    )
+    assert alert["facts"] == {"corrects": 12, "from_km": 3_000, "to_km": 30_500}
     assert fixed["odometer"]["last_km"] == 30_500
     (corrected,) = fixed["corrected"]
     assert corrected["index"] == 12 and corrected["original"]["odometer_km"] == 3_000
@@ -395,7 +402,8 @@ def test_a_whole_flags_correction_applies_and_a_good_one_next_to_a_bad_one_too()
         stored_correction(10, 3, {"odometer_km": 48_100, "occurred_at": "2026-05-04 10:30:00z"}),
     ]
     view = analyse(history)
-    assert [a["type"] for a in view["alerts"]] == ["accident_damage", "correction_not_applied"]
+    kinds = ["accident_damage", "correction_not_applied", "odometer_corrected"]
+    assert [a["type"] for a in view["alerts"]] == kinds
     (corrected,) = view["corrected"]
     assert [c["index"] for c in corrected["corrections"]] == [8, 10]
     assert view["odometer"]["readings"][0]["km"] == 48_100
@@ -463,3 +471,13 @@ def test_an_approved_return_marks_the_sale_returned():
 def test_a_denied_return_or_a_warranty_repair_leaves_the_sale_standing(claim_kind, approved):
     (sale,) = analyse(sale_and_claim(claim_kind, approved))["sales"]
     assert sale["returned"] is None
+
+
+def test_a_reading_removed_by_its_signer_is_an_alert_not_a_clean_history():
+    """Removing the low reading hides the rollback; the buyer sees the removal instead."""
+    history = readings_history([30_000, 10_000])
+    assert [a["type"] for a in analyse(history)["alerts"]] == ["odometer_rollback"]
+    view = analyse([*history, correction(50, 11, {"odometer_km": None})])
+    (alert,) = view["alerts"]
+    assert alert["type"] == "odometer_corrected" and alert["facts"]["to_km"] is None
+    assert "removed" in alert["message"]
