@@ -370,7 +370,9 @@ def badge_svg(checked: bool, entries: int, alerts: list[dict[str, Any]], vin: st
     noun = "entry" if entries == 1 else "entries"
     ranked = sorted(alerts, key=lambda a: _rank(a["severity"]))
     problems = list(dict.fromkeys(a["type"].replace("_", " ") for a in ranked))
-    if not checked:
+    if not entries:  # grey, not green: no records is not a clean history
+        right, colour = "no records", SEVERITY_COLOURS["low"]
+    elif not checked:
         right, colour = "NOT VERIFIED", SEVERITY_COLOURS["high"]
     elif not problems:
         right, colour = f"{entries} {noun} · no alerts", NO_ALERTS_COLOUR

@@ -90,7 +90,8 @@ def check_bundle(monitor: Monitor, report, fetch: Fetch | None = None) -> None:
         how = "no root compared: the monitor saw no checkpoint of that size"
     report.passed(
         "monitor",
-        f"all {len(seen)} entries of {report.vin} the monitor saw up to size {upto}, "
+        f"{'the 1 entry' if len(seen) == 1 else f'all {len(seen)} entries'} of {report.vin} "
+        f"the monitor saw up to size {upto}, "
         f"with the same leaf hashes ({how})",
     )
 

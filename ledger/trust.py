@@ -150,8 +150,12 @@ def apply_trust_effects(b: Batch, record, index: int) -> None:
         role = b.role(record.actor_id)
         if role is None:
             raise NotFound(f"actor {record.actor_id!r} does not exist; add the actor first")
-        if b.key(record.key_id) is not None:
-            raise Conflict(f"key {record.key_id} is already granted")
+        if (held := b.key(record.key_id)) is not None:
+            revoked = "" if held.revoked_idx is None else f" (revoked at entry {held.revoked_idx})"
+            raise Conflict(
+                f"key {record.key_id} is already granted to {held.actor_id!r}{revoked}; a key "
+                "is granted once: make a new one for this actor with `vinledger keygen`"
+            )
         public = base64.b64decode(record.public_key)
         b.c.execute(
             _INSERT_KEY,

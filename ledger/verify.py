@@ -428,8 +428,13 @@ def compare_view(report: Report, served: dict) -> None:
             "view", f"the server's history view differs from its entries in: {', '.join(differ)}"
         )
     else:
-        alerts = len(mine["alerts"])
-        report.passed("view", f"recomputed from the entries: {alerts} alert(s), as served")
+        alerts = [a["message"] for a in mine["alerts"]]
+        said = (
+            "no alerts"
+            if not alerts
+            else (f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}: " + "; ".join(alerts))
+        )
+        report.passed("view", f"recomputed from the entries: {said}, as served")
 
 
 def _strip(value):

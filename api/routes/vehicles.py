@@ -14,7 +14,7 @@ from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
 from api.pages import badge_svg, page_model, qr_svg
 from api.problems import handle_vinledger_error
 from api.service import Ledger
-from core.errors import VinledgerError
+from core.errors import NotFound, VinledgerError
 from core.vin import normalize_vin
 from ledger.bundle import encode_bundle
 from ledger.verify import verify_bundle
@@ -170,7 +170,11 @@ class VehiclesController(Controller):
     def badge(self, ledger: Ledger, vin: str) -> Response[str]:
         """Entries and alerts, coloured by the worst alert; link it to the page. The server
         checks its own bundle first and says NOT VERIFIED if that fails."""
-        history = ledger.history(vin)
+        try:
+            history = ledger.history(vin)
+        except NotFound:  # an <img> on a listing shows a badge, not a broken image
+            svg = badge_svg(True, 0, [], vin)
+            return Response(svg, media_type=SVG, headers={"Cache-Control": "no-cache"})
         report = verify_bundle(ledger.bundle(vin), ledger.vkey)
         svg = badge_svg(report.ok, len(history["entries"]), history["view"]["alerts"], vin)
         return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})

@@ -410,3 +410,9 @@ def test_a_corrected_reading_is_said_in_both_languages():
         "48,100",
         '{"a": 1}',
     ]
+
+
+def test_a_badge_for_a_vin_without_records_says_so_in_grey(client):
+    r = client.get("/vehicles/1HGCM82640A777777/badge.svg")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert "no records" in r.text and "no alerts" not in r.text

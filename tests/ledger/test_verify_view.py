@@ -24,6 +24,8 @@ def test_the_served_view_is_the_one_the_entries_imply(ledger):
     assert recompute_view(report)["alerts"] == served["alerts"]
     compare_view(report, served)
     assert report.ok and report.findings[-1].check == "view"
+    # It says what the alert is, not only how many there are.
+    assert "1 alert: odometer went back from 30000 km" in report.findings[-1].detail
 
     # A server that hides the rollback alert is caught.
     hiding = copy.deepcopy(served)
