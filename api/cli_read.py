@@ -36,15 +36,18 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
     if source.startswith(("http://", "https://")):
         import httpx
 
-        url = source.rstrip("/")
-        if not url.endswith("/bundle"):
-            url = re.sub(r"/(history)?$", "", url) + "/bundle"
+        url = _bundle_url(source)
         try:
             r = httpx.get(url, timeout=30)
         except httpx.HTTPError as err:
             fail(f"could not fetch {url}: {err}")
+        if r.status_code == 404:
+            fail(
+                f"{url} answered 404: {_detail(r)}. No records on a ledger is not a clean "
+                "history: the ledger knows only what its partners submitted"
+            )
         if r.status_code != 200:
-            fail(f"{url} answered {r.status_code}: {r.text[:300]}")
+            fail(f"{url} answered {r.status_code}: {_detail(r)}")
         data = r.content
     else:
         try:
@@ -91,6 +94,27 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
                 client.close()
     print_report(report)
     sys.exit(0 if report.ok else 1)
+
+
+def _bundle_url(source: str) -> str:
+    """The bundle URL for a vehicle page, history or bundle URL, with the VIN as the
+    ledger spells it (people type them in lowercase, with spaces or dashes)."""
+    from urllib.parse import quote, unquote
+
+    from core.vin import normalize_vin
+
+    url = re.sub(r"/(history|bundle)?$", "", source.rstrip("/"))
+    head, sep, vin = url.rpartition("/vehicles/")
+    if sep and "/" not in vin:
+        url = f"{head}/vehicles/{quote(normalize_vin(unquote(vin)), safe='')}"
+    return url + "/bundle"
+
+
+def _detail(r) -> str:
+    try:
+        return str(r.json().get("detail", r.text[:300]))
+    except ValueError:
+        return r.text[:300]
 
 
 def _read_vkey(vkey: str) -> str:

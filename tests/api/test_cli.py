@@ -243,3 +243,17 @@ def test_plugins_lists_what_is_loaded_and_what_is_disabled(tmp_path):
     out = vinledger("plugins", data=data).stdout
     assert "policy return-7d" not in out
     assert "plugins.builtin.policies (disabled in config.json)" in out
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "http://h/vehicles/lfvza6117l3572578",
+        "http://h/vehicles/LFVZA6117L3572578/history",
+        "http://h/vehicles/lfvza%206117l3572578/bundle/",
+    ],
+)
+def test_verify_reads_the_bundle_of_a_vin_as_people_type_it(typed):
+    from api.cli_read import _bundle_url
+
+    assert _bundle_url(typed) == "http://h/vehicles/LFVZA6117L3572578/bundle"
