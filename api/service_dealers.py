@@ -1,0 +1,133 @@
+"""The use cases of dealers and referrers: reputation figures, referral codes,
+commissions and the API tokens that read them (private, beside the log).
+
+A mixin of ``api.service.Ledger``: it uses the ledger's ``store``, ``plugins`` and
+``settings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+
+from core import dsse
+from core.errors import KeyRevoked, NotFound, Unauthorized, UnknownKey
+from core.keys import public_key_from_raw
+from core.reputation import RANKING_RULE, dealer_figures, rank
+from ledger.entry import decode_entry, record_bytes
+from ledger.schema import ActorRow, EntryRow, TokenRow
+from ledger.storage import get_actor, signing_key
+from plugins.referrals import commissions, create_referral, verify_referral_envelope
+
+
+class DealersAndReferrals:
+    # ---- dealer reputation ------------------------------------------------------------
+
+    def _dealer_items(self, s, dealers: list[str]) -> list[dict[str, Any]]:
+        kinds = (
+            "sale",
+            "return_request",
+            "warranty_claim",
+            "claim_decision",
+            "correction",
+            "complaint",
+        )
+        rows = s.scalars(
+            select(EntryRow)
+            .where(EntryRow.kind.in_(kinds) | EntryRow.actor_id.in_(dealers))
+            .order_by(EntryRow.idx)
+        )
+        return [
+            {
+                "index": row.idx,
+                "kind": row.kind,
+                "signer": {"id": row.actor_id},
+                "record": msgspec.json.decode(record_bytes(decode_entry(row.data))),
+            }
+            for row in rows
+        ]
+
+    def dealers(self) -> dict[str, Any]:
+        """Every dealer's figures, ranked by the rule stated with them."""
+        with self.store.reader() as s:
+            actors = {
+                a.actor_id: a.name
+                for a in s.scalars(select(ActorRow).where(ActorRow.role == "dealer"))
+            }
+            items = self._dealer_items(s, list(actors))
+        figures = [{**dealer_figures(d, items), "name": name} for d, name in actors.items()]
+        return {"ranking_rule": RANKING_RULE, "dealers": rank(figures)}
+
+    def dealer(self, dealer_id: str) -> dict[str, Any]:
+        for figures in self.dealers()["dealers"]:
+            if figures["dealer"] == dealer_id:
+                return {"ranking_rule": RANKING_RULE, **figures}
+        raise NotFound(f"{dealer_id!r} is not a dealer of this ledger")
+
+    # ---- referrals and commissions (private, beside the log) ----------------------
+
+    def _signed_by(self, env: dsse.Envelope) -> str:
+        """The actor whose granted, unrevoked key signed ``env``.
+
+        Not through the key cache: nothing re-checks a referral under a lock later.
+        """
+        with self.store.read_engine.connect() as c:
+            key = signing_key(c, [sig.keyid for sig in env.signatures])
+        if key is None:
+            raise UnknownKey("no signature is by a key granted on this ledger")
+        if key.revoked_idx is not None:
+            raise KeyRevoked(f"key {key.key_id} was revoked at log index {key.revoked_idx}")
+        dsse.verify_envelope(env, public_key_from_raw(key.public_key))
+        return key.actor_id
+
+    def create_referral(self, raw: bytes) -> dict[str, Any]:
+        env = verify_referral_envelope(raw)
+        actor_id = self._signed_by(env)
+        with self.store.writer.begin() as s:
+            referral = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
+        return {
+            "code": referral.code,
+            "referrer": referral.referrer,
+            "upline": referral.upline,
+            "rule": referral.rule,
+            "rule_version": self.plugins.rule(referral.rule).version,
+            "params": referral.params,
+            "model": referral.model,
+            "region": referral.region,
+        }
+
+    def issue_token(self, actor_id: str) -> str:
+        """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""
+        token = secrets.token_urlsafe(32)
+        with self.store.writer.begin() as s:
+            if get_actor(s, actor_id) is None:
+                raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
+            s.add(
+                TokenRow(
+                    token_hash=hashlib.sha256(token.encode()).digest(),
+                    actor_id=actor_id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return token
+
+    def actor_for_token(self, token: str) -> str | None:
+        """The actor a token belongs to; None for the operator's admin token."""
+        if secrets.compare_digest(token.encode(), self.settings.admin_token().encode()):
+            return None
+        with self.store.reader() as s:
+            row = s.get(TokenRow, hashlib.sha256(token.encode()).digest())
+        if row is None:
+            raise Unauthorized("the bearer token is not known to this ledger")
+        return row.actor_id
+
+    def commissions(self, token: str, as_of: date | None = None) -> list[dict[str, Any]]:
+        actor_id = self.actor_for_token(token)
+        as_of = as_of or datetime.now(UTC).date()
+        with self.store.writer.begin() as s:  # stores commissions computed on first read
+            return commissions(s, self.plugins, as_of, actor_id=actor_id)
