@@ -145,12 +145,12 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
         add("component", rec.get("component"))
         add("status", t.term("status", rec["status"]) if rec.get("status") else None)
     elif kind in ("return_request", "warranty_claim"):
-        add("policies", rec.get("policy"))
+        add("policy", rec.get("policy"))
         add("component", rec.get("component"))
         add("reason", rec.get("reason") or rec.get("description"))
     elif kind == "claim_decision":
         out.append((t("field_decision"), t("approved" if rec["approved"] else "denied")))
-        add("policies", f"{rec['policy']} v{rec['policy_version']}")
+        add("policy", f"{rec['policy']} v{rec['policy_version']}")
         add("reason", rec.get("reason"))
     elif kind == "correction":
         add("reason", rec.get("reason"))
