@@ -21,6 +21,7 @@ from core.records import TRUST_KINDS, parse_record
 from ledger.audit_refs import references_of
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.storage import Store, select_rows
+from ledger.verify import check_keys_once
 
 _ENTRY_SQL = (
     "SELECT idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id"
@@ -75,8 +76,9 @@ def check_chunk(s, start: int, stop: int, keys: dict[str, bytes] | None) -> Chun
     """Everything about entries ``[start, stop)`` that needs no other chunk.
 
     With ``keys`` (key id -> raw public key, as stored; the audit later compares the
-    table with its replay), every vehicle entry's signature is verified
-    and its record parsed; the replay checks that the key was valid at that index.
+    table with its replay), every vehicle entry's signature is verified, its payload
+    checked for a key repeated in one object and its record parsed; the replay checks
+    that the key was valid at that index. (Trust entries are checked in the replay.)
     """
     out = Chunk(start, stop)
     try:
@@ -221,6 +223,7 @@ def _check_vehicle_signature(entry: Entry, index: int, keys: dict[str, bytes]):
         raise AuditError(f"entry {index}: signed with a key not valid at that index", index=index)
     try:
         dsse.verify_envelope(entry.envelope, public_key_from_raw(raw))
+        check_keys_once(entry.envelope)  # the payload is decoded already (dsse's cache)
         record = parse_record(record_bytes(entry))
     except VinledgerError as err:
         raise AuditError(f"entry {index}: {err}", index=index) from None

@@ -1,7 +1,8 @@
 """What each entry a monitor reads must be, and what the monitor keeps of it.
 
 The checks ``ledger.monitor`` runs on every entry of a poll, in log order: the entry
-names its own index and is of the kind and VIN its signed record says; with the
+names its own index and is of the kind and VIN its signed record says, whose JSON
+repeats no key in one object; with the
 trust replay (``ledger.trust_replay``) its signature, key and role at that index and
 what it references (``ledger.audit_refs``); each vehicle entry continues its VIN's
 chain. The rows kept (chains, revocations, facts) go to the monitor's database in the
@@ -24,7 +25,7 @@ from core.records import parse_record
 from ledger.audit_refs import References, references_of
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.trust_replay import TrustReplay
-from ledger.verify import trust_record
+from ledger.verify import check_keys_once, trust_record
 
 
 class MonitorAlert(VinledgerError):
@@ -76,6 +77,7 @@ class EntryChecks:
             # A native record is read from what its submitter signed; a provider's
             # report in its own format, from the record the ledger derived from it.
             signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
+            check_keys_once(env)
             record = parse_record(signed)
         except MonitorAlert:
             raise

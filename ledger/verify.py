@@ -8,18 +8,20 @@ What is checked, in order, trusting nothing but ``vkey``:
    it the key that signed both and that both name as their signer, and every later
    actor, grant or revocation is signed by an operator key valid at that index; each
    is one the sequencer could have appended (a signed record of the entry's kind, no
-   VIN, nothing derived; no actor twice, no grant to an actor not yet made or of a
-   key granted before, no revocation of a key not granted or already revoked);
+   VIN, nothing derived, no key repeated in one object of its payload; no actor twice,
+   no grant to an actor not yet made or of a key granted before, no revocation of a
+   key not granted or already revoked);
 4. every vehicle entry's DSSE signature verifies with a key granted to the entry's
    signer before it and not revoked before it, and that signer's role may submit
-   the record's kind; the record is well formed and names the entry's VIN and kind;
-   what it references holds as the sequencer checks it (a dealer's own sales;
-   corrections by the signer or the operator, disputes, complaints and claims name
-   an earlier entry of the VIN, a claim a sale of its signer carrying its policy; a
-   decision is the entry right after its claim, with its sale and policy); and a
-   claim is one the sequencer decides (``check_claim_rules``): of the kind its
-   policy takes, dated no earlier than its sale and within its window around the
-   entry's ``sequenced_at``, on a sale no approved return undid;
+   the record's kind; its JSON payload repeats no key in one object; the record is
+   well formed and names the entry's VIN and kind; what it references holds as the
+   sequencer checks it (a dealer's own sales; corrections by the signer or the
+   operator, disputes, complaints and claims name an earlier entry of the VIN, a
+   claim a sale of its signer carrying its policy; a decision is the entry right
+   after its claim, with its sale and policy); and a claim is one the sequencer
+   decides (``check_claim_rules``): of the kind its policy takes, dated no earlier
+   than its sale and within its window around the entry's ``sequenced_at``, on a
+   sale no approved return undid;
 5. the VIN chain is whole: positions 0, 1, 2, … with each ``prev`` the leaf hash of
    the entry before.
 
@@ -40,6 +42,7 @@ from core.history import analyse
 from core.keys import public_key_from_raw
 from core.records import TRUST_KINDS, parse_record
 from core.roles import KINDS_BY_ROLE, article
+from core.strict_json import duplicate_key
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
 from ledger.checkpoint import Checkpoint
@@ -180,10 +183,30 @@ def trust_record(entry: Entry):
         raise VinledgerError("a trust entry carries no VIN and no chain position")
     if entry.derived is not msgspec.UNSET:
         raise VinledgerError("a trust entry carries nothing derived from its record")
+    check_keys_once(entry.envelope)
     record = parse_record(dsse.payload_bytes(entry.envelope))
     if record.kind != entry.kind:
         raise VinledgerError("the signed record's kind differs from the entry's")
     return record
+
+
+def check_keys_once(env: dsse.Envelope) -> None:
+    """Raises VinledgerError if the envelope's JSON payload repeats a key in one object.
+
+    The sequencer refuses such a payload (``dsse.check_payload_keys``): JSON readers
+    disagree on which copy counts, so one signature would stand for two records. A log
+    that holds one was written by a sequencer that skipped the check.
+    """
+    if not dsse.is_json_type(env.payload_type):
+        return
+    found = duplicate_key(dsse.payload_bytes(env))
+    if found is not None:
+        path, key = found
+        raise VinledgerError(
+            f"the signed payload repeats the key {key!r} in one object ({path}): JSON "
+            "readers disagree on which copy counts, so a verifier could read another "
+            "record than the ledger did"
+        )
 
 
 def _genesis(entry: Entry, by_index: dict[int, Entry]) -> None:
@@ -257,6 +280,7 @@ def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Repor
     try:
         key = _valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
+        check_keys_once(entry.envelope)
         record = parse_record(record_bytes(entry))
         if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
             raise VinledgerError("the signed record's kind or VIN differs from the entry's")

@@ -5,16 +5,18 @@
 //   "trust"       trust entries replay from genesis (0 = operator actor, 1 = its key grant,
 //                 both signed by that key and naming it as signer; later ones by an operator
 //                 key valid at that index), each one the sequencer could have appended (a
-//                 signed record of the entry's kind, no VIN, nothing derived; no actor twice,
-//                 no grant to an actor not yet made or of a key granted before, no revocation
-//                 of a key not granted or already revoked);
+//                 signed record of the entry's kind, no VIN, nothing derived, no key repeated
+//                 in one object of its payload; no actor twice, no grant to an actor not yet
+//                 made or of a key granted before, no revocation of a key not granted or
+//                 already revoked);
 //   "signature"   each vehicle entry verifies with a key granted to its signer before it and
-//                 not revoked before it, whose role may sign the kind, and the record names
-//                 the entry's kind and VIN; its references hold (own sales; corrections,
-//                 disputes, complaints, claims name an earlier entry of the VIN; a claim a
-//                 sale of its signer with its policy, of the kind that policy takes, dated
-//                 not before the sale and within its window around the entry's sequenced_at,
-//                 on a sale no approved return undid; a decision right after its claim);
+//                 not revoked before it, whose role may sign the kind, its JSON payload
+//                 repeats no key in one object, and the record names the entry's kind and
+//                 VIN; its references hold (own sales; corrections, disputes, complaints,
+//                 claims name an earlier entry of the VIN; a claim a sale of its signer with
+//                 its policy, of the kind that policy takes, dated not before the sale and
+//                 within its window around the entry's sequenced_at, on a sale no approved
+//                 return undid; a decision right after its claim);
 //   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
@@ -236,6 +238,69 @@
     }
   }
 
+  // ---- repeated keys (core/strict_json.py duplicate_key) -------------------------------------
+  const isJsonType = (type) => { // core/dsse.py is_json_type (RFC 6839)
+    const essence = type.split(";", 1)[0].trim().toLowerCase();
+    return essence === "application/json" || essence.endsWith("+json");
+  };
+  // Python's repr() of a text, as ledger/verify.py writes names with !r.
+  function pyRepr(text) {
+    const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+    const escaped = Array.from(text, (c) => {
+      const n = c.codePointAt(0);
+      if (c === quote || c === "\\") return "\\" + c;
+      if (c === "\t" || c === "\n" || c === "\r") return { "\t": "\\t", "\n": "\\n", "\r": "\\r" }[c];
+      const printable = n >= 0x20 && n < 0x7f ? true : n < 0xa0 ? false : !/[\p{C}\p{Z}]/u.test(c);
+      if (printable) return c;
+      const [prefix, width] = n < 0x100 ? ["x", 2] : n < 0x10000 ? ["u", 4] : ["U", 8];
+      return "\\" + prefix + n.toString(16).padStart(width, "0");
+    });
+    return quote + escaped.join("") + quote;
+  }
+  const childPath = (path, key) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${pyRepr(key)}]`);
+  // JSON.parse keeps the last copy of a repeated key silently, so this reads the text itself:
+  // [JSON path, key] of the first object (in text order, as Python's depth-first walk) that
+  // repeats a key, at its first repeat; null if none, or if the text is no JSON at all.
+  function repeatedKey(text) {
+    try { JSON.parse(text); } catch { return null; }
+    // Valid JSON: strings (escapes kept whole), structure, and everything else skipped.
+    const tokens = text.match(/"(?:[^"\\]|\\.)*"|[{}[\],:]/g) || [];
+    const open = []; // {keys: Set | null (an array), path, at: order opened, repeated, key, n}
+    let opened = 0, found = null, wantKey = false;
+    for (const t of tokens) {
+      const top = open[open.length - 1];
+      if (t === "{" || t === "[") {
+        const path = !top ? "$" : top.keys ? childPath(top.path, top.key) : `${top.path}[${top.n}]`;
+        open.push({ keys: t === "{" ? new Set() : null, path, at: opened++, repeated: null, key: null, n: 0 });
+        wantKey = t === "{";
+      } else if (t === "}" || t === "]") {
+        open.pop();
+        wantKey = false;
+        if (top.repeated !== null && (found === null || top.at < found.at)) found = top;
+      } else if (t === ",") {
+        if (top.keys) wantKey = true;
+        else top.n += 1;
+      } else if (wantKey) { // a key: after "{" or "," in an object
+        const key = JSON.parse(t);
+        if (top.keys.has(key) && top.repeated === null) top.repeated = key;
+        top.keys.add(key);
+        top.key = key;
+        wantKey = false;
+      }
+    }
+    return found && [childPath(found.path, found.repeated), found.repeated];
+  }
+  // ledger/verify.py check_keys_once: a JSON payload repeats no key in one object.
+  function checkKeysOnce(env) {
+    if (!isJsonType(env.payloadType)) return;
+    let text;
+    try { text = utf8.decode(payloadBytes(env)); } catch { return; } // the record's parse fails
+    const found = repeatedKey(text);
+    if (found) {
+      fail(`the signed payload repeats the key ${pyRepr(found[1])} in one object (${found[0]}): JSON readers disagree on which copy counts, so a verifier could read another record than the ledger did`);
+    }
+  }
+
   // entry.record_bytes: the signed payload, or, for a provider's report in its own format only,
   // the record the ledger normalised it into (derived.record), covered by the log, not the
   // partner's signature. A native record is always read from what its submitter signed.
@@ -441,6 +506,7 @@
         if (!TRUST_KINDS.includes(entry.kind)) fail(`'${entry.kind}' is not a trust kind (actor, key_grant, key_revoke)`);
         if (entry.vin !== null || entry.vin_seq !== null || entry.prev !== null) fail("a trust entry carries no VIN and no chain position");
         if (Object.hasOwn(entry, "derived")) fail("a trust entry carries nothing derived from its record");
+        checkKeysOnce(entry.envelope);
         const rec = await parseRecord(parseJSON(payloadBytes(entry.envelope), "the payload"));
         if (rec.kind !== entry.kind) fail("the signed record's kind differs from the entry's");
         return rec;
@@ -549,6 +615,7 @@
         try {
           const key = validKey(entry, index);
           await verifyEnvelope(entry.envelope, key.raw);
+          checkKeysOnce(entry.envelope);
           const rec = await parseRecord(entryRecord(entry));
           const recVin = VEHICLE_KINDS.includes(rec.kind) ? rec.vin : null;
           if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
@@ -663,7 +730,7 @@
     }
   }
 
-  window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE };
+  window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE, repeatedKey };
   const start = () => {
     const box = document.getElementById("verification");
     if (box && box.dataset.bundleUrl && box.dataset.vkey) run(box);

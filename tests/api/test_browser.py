@@ -272,3 +272,42 @@ def test_the_page_script_words_claim_refusals_as_python_does(demo, page):
         findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
         python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
         assert [f for f in findings if not f["ok"]] == [f for f in python if not f["ok"]], name
+
+
+# ---- a signed payload that repeats a key: tests/ledger/test_repeated_keys_checkers.py ------
+
+
+def test_the_page_script_fails_each_vehicle_defect_as_python_does(demo, page):
+    from tests.ledger.test_verify_references import signature_failures
+    from tests.ledger.test_verify_trust import VEHICLE_DEFECTS
+
+    assert _unlike_python(page, demo, VEHICLE_DEFECTS, signature_failures) == {}
+
+
+def test_the_page_script_words_a_repeated_key_as_python_does(demo, page):
+    """Word for word: the entry, the key and its JSON path."""
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_repeated_keys_checkers import REPEATED
+    from tests.ledger.test_verify_trust import LOG, make_bundle
+
+    for name, defect in REPEATED.items():
+        bundle = make_bundle(defect.items)
+        findings = _verify_in_browser(page, demo, bundle, LOG.vkey)
+        python = [vars(f) for f in verify_bundle_bytes(bundle, LOG.vkey).findings]
+        assert [f for f in findings if not f["ok"]] == [f for f in python if not f["ok"]], name
+
+
+def test_the_page_script_finds_the_repeated_key_python_finds(demo, page):
+    """verify.js reads the JSON text itself (JSON.parse keeps the last copy silently):
+    the same repeat as core.strict_json.duplicate_key, at the same path, in each text."""
+    from core.strict_json import duplicate_key
+    from tests.ledger.test_repeated_keys_checkers import TEXTS
+
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    texts = [text for text, _ in TEXTS]
+    found = page.evaluate("(texts) => texts.map((t) => window.vinledger.repeatedKey(t))", texts)
+    python = [duplicate_key(t.encode()) for t in texts]
+    assert [(t, None if f is None else tuple(f)) for t, f in zip(texts, found, strict=True)] == [
+        (t, p) for t, p in zip(texts, python, strict=True)
+    ]

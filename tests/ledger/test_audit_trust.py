@@ -2,7 +2,9 @@
 
 The hand-made logs of tests/ledger/test_verify_trust.py (each valid but for one broken
 trust rule) are written straight into storage, as a server that skipped its checks
-would have left them; ``audit`` must fail on each, naming the same entry.
+would have left them; ``audit`` must fail on each, naming the same entry. So must it on
+those of test_verify_references.py and on the vehicle defects of test_verify_trust.py
+(a record that repeats a key), whose records it reads when it checks signatures.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tests.ledger.test_verify_trust import (
     BY_OPERATOR,
     DEFECTS,
     LOG,
+    VEHICLE_DEFECTS,
     WELL_FORMED,
     encode_items,
 )
@@ -142,9 +145,9 @@ def test_a_log_whose_references_hold_passes(store):
         assert audit(store, LOG.vkey, jobs=jobs, chunk=4).size == len(REFERENCES)
 
 
-@pytest.mark.parametrize("name", REFERENCE_DEFECTS)
+@pytest.mark.parametrize("name", [*REFERENCE_DEFECTS, *VEHICLE_DEFECTS])
 def test_a_broken_reference_fails_the_audit_naming_the_entry(store, name):
-    defect = REFERENCE_DEFECTS[name]
+    defect = REFERENCE_DEFECTS.get(name) or VEHICLE_DEFECTS[name]
     write_log(store, defect.items)
     with pytest.raises(AuditError) as err:
         audit(store, LOG.vkey)

@@ -1,6 +1,6 @@
 """The monitor refuses, as it reads them through the tile API, the logs the offline
-verifiers and the audit refuse: tests/ledger/test_verify_trust.py and
-test_verify_references.py, each valid but for one defect, served from memory."""
+verifiers and the audit refuse: tests/ledger/test_verify_trust.py (its trust and vehicle
+defects) and test_verify_references.py, each valid but for one defect, served from memory."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from ledger.monitor import Monitor, MonitorAlert
 from ledger.tiles import TILE_WIDTH, encode_entry_bundle, format_tile_path
 from tests.ledger.test_verify_references import DEFECTS as REFERENCE_DEFECTS
 from tests.ledger.test_verify_references import WELL_FORMED as REFERENCES
-from tests.ledger.test_verify_trust import BY_OPERATOR, LOG, WELL_FORMED, encode_items
+from tests.ledger.test_verify_trust import (
+    BY_OPERATOR,
+    LOG,
+    VEHICLE_DEFECTS,
+    WELL_FORMED,
+    encode_items,
+)
 from tests.ledger.test_verify_trust import DEFECTS as TRUST_DEFECTS
 
 
@@ -37,9 +43,12 @@ def test_a_well_formed_log_is_read_whole(tmp_path, items):
     monitor.close()
 
 
-@pytest.mark.parametrize("name", [*TRUST_DEFECTS, *REFERENCE_DEFECTS])
+DEFECTS = {**TRUST_DEFECTS, **REFERENCE_DEFECTS, **VEHICLE_DEFECTS}
+
+
+@pytest.mark.parametrize("name", DEFECTS)
 def test_a_defect_is_an_alert_naming_its_entry(tmp_path, name):
-    defect = TRUST_DEFECTS.get(name) or REFERENCE_DEFECTS[name]
+    defect = DEFECTS[name]
     monitor = Monitor(tmp_path / "m", LOG.vkey)
     with pytest.raises(MonitorAlert) as err:
         monitor.poll(served(defect.items))

@@ -67,6 +67,20 @@ def revoke(key) -> dict:
     }
 
 
+def repeating(record: dict, key, signer: str, field: str, first: Any, within: str = "") -> Item:
+    """``record`` signed by ``key`` as a payload that writes ``field`` (of the object at
+    ``within``, or of the record) twice, ``first`` before the record's own value.
+
+    msgspec and JSON.parse keep the last copy and read ``record``; a reader that keeps
+    the first reads another record. (json.dumps cannot write a key twice.)
+    """
+    text = json.dumps(record)
+    opening = f"{json.dumps(within)}: {{" if within else "{"
+    payload = text.replace(opening, f"{opening}{json.dumps(field)}: {json.dumps(first)}, ", 1)
+    assert payload != text
+    return (record, key, signer, {"envelope": dsse.sign_envelope(payload.encode(), key)})
+
+
 def encode_items(items: list[Item]) -> list[bytes]:
     """The entries of ``items`` appended from index 0, as the sequencer writes them."""
     encoded, heads = [], {}
@@ -266,6 +280,27 @@ DEFECTS = {
         ],
         6,
         "already revoked",
+    ),
+    # 5. a signed payload repeats no key in one object: readers disagree on which counts
+    "a-trust-record-that-repeats-a-key": Defect(
+        [
+            *GENESIS,
+            *ONBOARD,
+            repeating(actor("bravo", "workshop"), *BY_OPERATOR, "role", "operator"),
+            INSPECTION,
+        ],
+        4,
+        "repeats the key 'role' in one object ($.role)",
+    ),
+}
+
+# Vehicle entries that fail the "signature" check, as test_verify_references.py's
+# defects do (its ``signature_failures``), fed to every checker beside them.
+VEHICLE_DEFECTS = {
+    "a-vehicle-record-that-repeats-a-key": Defect(
+        [*GENESIS, *ONBOARD, repeating(inspection(), ACME, "acme", "flood", True, "flags")],
+        4,
+        "repeats the key 'flood' in one object ($.flags.flood)",
     ),
 }
 
