@@ -72,7 +72,13 @@ def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:
     if not normal or normal == vin or normalize_vin(normal) != normal:
         return None
     query = {"query_params": request.query_params} if request.query_params else {}
-    return Redirect(f"/vehicles/{quote(normal, safe='')}{rest}", status_code=308, **query)
+    # A redirect's own media type: the route's (an SVG badge) is not one Litestar sends.
+    return Redirect(
+        f"/vehicles/{quote(normal, safe='')}{rest}",
+        status_code=308,
+        media_type="text/plain",
+        **query,
+    )
 
 
 def _script_json(value: object) -> str:
@@ -167,9 +173,11 @@ class VehiclesController(Controller):
         return Response(qr_svg(f"{_base_url(request)}/vehicles/{vin}"), media_type=SVG)
 
     @get("/{vin:str}/badge.svg", sync_to_thread=True, summary="Badge for listings", media_type=SVG)
-    def badge(self, ledger: Ledger, vin: str) -> Response[str]:
+    def badge(self, request: Request, ledger: Ledger, vin: str) -> Response:
         """Entries and alerts, coloured by the worst alert; link it to the page. The server
         checks its own bundle first and says NOT VERIFIED if that fails."""
+        if redirect := _canonical(request, vin, "/badge.svg"):  # a listing's VIN as typed
+            return redirect
         try:
             history = ledger.history(vin)
         except NotFound:  # an <img> on a listing shows a badge, not a broken image

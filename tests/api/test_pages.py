@@ -416,3 +416,8 @@ def test_a_badge_for_a_vin_without_records_says_so_in_grey(client):
     r = client.get("/vehicles/1HGCM82640A777777/badge.svg")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert "no records" in r.text and "no alerts" not in r.text
+
+
+def test_a_badge_for_a_vin_as_people_type_it_redirects(client, seeded):
+    r = client.get(f"/vehicles/{VIN.lower()}/badge.svg", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == f"/vehicles/{VIN}/badge.svg"
