@@ -103,7 +103,8 @@ def _bundle_url(source: str) -> str:
 
     from core.vin import normalize_vin
 
-    url = re.sub(r"/(history|bundle)?$", "", source.rstrip("/"))
+    url = re.split(r"[?#]", source, maxsplit=1)[0]  # ?lang=zh, as the page links itself
+    url = re.sub(r"/(history|bundle)?$", "", url.rstrip("/"))
     head, sep, vin = url.rpartition("/vehicles/")
     if sep and "/" not in vin:
         url = f"{head}/vehicles/{quote(normalize_vin(unquote(vin)), safe='')}"

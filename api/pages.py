@@ -50,6 +50,11 @@ def _shown(value: Any, t: Words) -> str:
     return str(value)
 
 
+def _reading(value: Any, t: Words) -> str:
+    """A reading an alert names: km if it is a number, else as an older log holds it."""
+    return _km(value, t) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def _km(value: int, t: Words) -> str:
     return f"{value:,} km" if t.lang == "en" else f"{value:,} 公里"
 
@@ -80,8 +85,8 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t(
             "alert_odometer_corrected",
             corrects=facts["corrects"],
-            from_km="?" if was is None else _km(was, t),
-            to_km=t("field_removed") if now is None else _km(now, t),
+            from_km=t("field_none") if was is None else _reading(was, t),
+            to_km=t("field_removed") if now is None else _reading(now, t),
         )
     return t(f"alert_{kind}")
 

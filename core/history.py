@@ -109,6 +109,13 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _km_text(km: object) -> str:
+    """A reading as the alert says it; a value an older log holds that is no number
+    (a string, say) is shown as it is rather than failing the whole view."""
+    ok = isinstance(km, int) and not isinstance(km, bool)
+    return f"{km:,} km" if ok else repr(km)
+
+
 def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A correction that could not be applied; and every odometer reading a correction
     changed or removed: a buyer should see that, not only its effect (a rollback that
@@ -131,14 +138,17 @@ def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "original" not in item or item["kind"] in _NOT_READINGS or was == now:
             continue
         by = [c["index"] for c in item["corrections"] if "odometer_km" in c["fields"]]
-        to = "removed" if now is None else f"to {now:,} km"
+        to = "removed" if now is None else f"to {_km_text(now)}"
+        said = (
+            f"the odometer reading of entry {item['index']} was corrected from {_km_text(was)} {to}"
+            if was is not None
+            else f"entry {item['index']} was given an odometer reading of {_km_text(now)} later"
+        )
         alerts.append(
             _alert(
                 "odometer_corrected",
                 "medium",
-                f"the odometer reading of entry {item['index']} was corrected from {was:,} km {to}"
-                if was is not None
-                else f"entry {item['index']} was given an odometer reading of {now:,} km later",
+                said,
                 [item["index"], *by],
                 corrects=item["index"],
                 from_km=was,

@@ -188,6 +188,7 @@ def _add_claim_columns(db: sqlite3.Connection) -> None:
     have = {row[1] for row in db.execute("PRAGMA table_info(facts)")}
     missing = {name: kind for name, kind in _CLAIM_COLUMNS.items() if name not in have}
     if not missing:
+        _index_returns(db)
         return
     kept = "SELECT 1 FROM facts WHERE kind IN ('sale', 'claim_decision') LIMIT 1"
     if db.execute(kept).fetchone() is not None:
@@ -198,3 +199,12 @@ def _add_claim_columns(db: sqlite3.Connection) -> None:
         )
     for name, kind in missing.items():
         db.execute(f"ALTER TABLE facts ADD COLUMN {name} {kind}")
+    _index_returns(db)
+
+
+def _index_returns(db: sqlite3.Connection) -> None:
+    """Each claim asks whether its sale was returned: without an index that walked every
+    fact before the claim (41 ms a claim at 1M entries)."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS facts_undoes ON facts (undoes, idx) WHERE undoes IS NOT NULL"
+    )

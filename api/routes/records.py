@@ -18,6 +18,7 @@ from api.service import Ledger
 from core.dsse import is_json_type
 from core.errors import InvalidInput, TooLarge, UnsupportedMediaType, VinledgerError
 from core.records import ClaimDecision, parse_record
+from core.strict_json import duplicate_key
 from ledger.checkpoint import b64
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -250,7 +251,10 @@ class RecordsController(Controller):
             batch = msgspec.json.decode(raw, type=_Batch)
         except (msgspec.DecodeError, UnicodeDecodeError) as err:
             raise InvalidInput(f'body must be {{"envelopes": [...]}}: {err}') from None
-        if raw.count(b'"envelopes"') > 1:  # no envelope holds that text: the key repeats
+        # Readers keep one copy of a repeated key; msgspec the last. Look closer only when
+        # the text could hold a repeat ("envelopes" twice, or a key spelled with escapes).
+        suspect = raw.count(b'"envelopes"') > 1 or b"\\u" in raw
+        if suspect and (duplicate_key(raw) or ("", ""))[0] == "$.envelopes":
             raise InvalidInput(
                 'the body names "envelopes" more than once; JSON readers keep one of them '
                 "and drop the others: send one list with every envelope",

@@ -251,6 +251,8 @@ def test_plugins_lists_what_is_loaded_and_what_is_disabled(tmp_path):
         "http://h/vehicles/lfvza6117l3572578",
         "http://h/vehicles/LFVZA6117L3572578/history",
         "http://h/vehicles/lfvza%206117l3572578/bundle/",
+        "http://h/vehicles/LFVZA6117L3572578?lang=zh",
+        "http://h/vehicles/lfvza6117l3572578/history?as_of=2026-06-01#top",
     ],
 )
 def test_verify_reads_the_bundle_of_a_vin_as_people_type_it(typed):

@@ -204,3 +204,20 @@ def test_a_batch_that_names_its_list_twice_is_refused_not_half_read(client, insp
     r = client.post("/records/batch", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400 and "more than once" in r.json()["detail"], r.text
     assert client.get("/log/checkpoint").text == before
+
+
+def test_a_batch_list_named_twice_with_escapes_is_refused_and_a_keyid_is_no_list(
+    client, inspector
+):
+    a = inspector.envelope(inspection(day=13))
+    b = inspector.envelope(inspection(day=14))
+    before = client.get("/log/checkpoint").text
+    body = b'{"envelopes": [' + a + b'], "\\u0065nvelopes": [' + b + b"]}"
+    r = client.post("/records/batch", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "more than once" in r.json()["detail"], r.text
+    assert client.get("/log/checkpoint").text == before
+    # The text "envelopes" inside an envelope is no second list: only that one is refused.
+    odd = a.replace(b'"keyid":"', b'"keyid":"envelopes', 1)
+    r = client.post("/records/batch", content=b'{"envelopes": [' + odd + b"," + b + b"]}")
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == [403, 201]

@@ -481,3 +481,12 @@ def test_a_reading_removed_by_its_signer_is_an_alert_not_a_clean_history():
     (alert,) = view["alerts"]
     assert alert["type"] == "odometer_corrected" and alert["facts"]["to_km"] is None
     assert "removed" in alert["message"]
+
+
+def test_an_old_logs_reading_that_is_no_number_does_not_fail_the_view():
+    """A record an older writer let through (odometer_km "48100") corrected field by field."""
+    history = readings_history([10_000, 30_000])
+    history[-1]["record"]["odometer_km"] = "30000"
+    view = analyse([*history, correction(50, 11, {"odometer_km": 30_500})])
+    (alert,) = [a for a in view["alerts"] if a["type"] == "odometer_corrected"]
+    assert "from '30000' to 30,500 km" in alert["message"]

@@ -128,3 +128,14 @@ def test_a_return_read_in_an_earlier_poll_refuses_a_later_claim(tmp_path):
         monitor.poll(served(defect.items))
     assert monitor.size == defect.index
     monitor.close()
+
+
+def test_whether_a_sale_was_returned_is_an_index_lookup(tmp_path):
+    """Not a walk over every fact before the claim (41 ms a claim at 1M entries)."""
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    monitor.poll(served(REFERENCES))
+    plan = monitor.db.execute(
+        "EXPLAIN QUERY PLAN SELECT min(idx) FROM facts WHERE undoes = ? AND idx < ?", (1, 9)
+    ).fetchall()
+    assert any("facts_undoes" in str(row) for row in plan), plan
+    monitor.close()
