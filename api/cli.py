@@ -293,9 +293,15 @@ def plugins_command(data_dir: Path) -> None:
     from plugins.manager import create_plugin_manager, list_plugins
     from plugins.registry import Registry
 
-    disabled = (
-        load_settings(data_dir).disabled_plugins if (data_dir / "config.json").exists() else []
-    )
+    if (data_dir / "config.json").exists():
+        disabled = load_settings(data_dir).disabled_plugins
+    else:
+        disabled = []
+        click.echo(
+            f"(no ledger in {data_dir}: every installed plugin is listed, none disabled; "
+            "give --data DIR for a ledger's own list)",
+            err=True,
+        )
     pm = create_plugin_manager(disabled)
     registry = Registry(pm)
     registered: dict[str, list[str]] = {}

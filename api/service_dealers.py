@@ -16,13 +16,16 @@ import msgspec
 from sqlalchemy import select
 
 from core import dsse
-from core.errors import KeyRevoked, NotFound, Unauthorized, UnknownKey
+from core.errors import InvalidInput, KeyRevoked, NotFound, Unauthorized, UnknownKey
 from core.keys import public_key_from_raw
 from core.reputation import RANKING_RULE, dealer_figures, rank
+from core.roles import article
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, TokenRow
 from ledger.storage import get_actor, signing_key
 from plugins.referrals import commissions, create_referral, verify_referral_envelope
+
+TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a token
 
 
 class DealersAndReferrals:
@@ -105,8 +108,15 @@ class DealersAndReferrals:
         """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""
         token = secrets.token_urlsafe(32)
         with self.store.writer.begin() as s:
-            if get_actor(s, actor_id) is None:
+            actor = get_actor(s, actor_id)
+            if actor is None:
                 raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
+            if actor.role not in TOKEN_ROLES:
+                raise InvalidInput(
+                    f"{actor_id!r} is {article(actor.role)} {actor.role}; API tokens are for "
+                    "dealers and referrers, to read their own commissions",
+                    field="actor_id",
+                )
             s.add(
                 TokenRow(
                     token_hash=hashlib.sha256(token.encode()).digest(),

@@ -259,3 +259,13 @@ def test_verify_reads_the_bundle_of_a_vin_as_people_type_it(typed):
     from api.cli_read import _bundle_url
 
     assert _bundle_url(typed) == "http://h/vehicles/LFVZA6117L3572578/bundle"
+
+
+def test_plugins_without_a_ledger_says_what_it_lists(tmp_path):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    result = CliRunner().invoke(main, ["plugins", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 0
+    assert "no ledger in" in result.output and "plugins.builtin.policies" in result.output

@@ -192,3 +192,13 @@ def test_commissions_are_recomputable_from_the_ledger(client, sqlite_ledger):
         ),
     )
     assert [f"{c.amount:.2f}" for c in again] == [c["amount"] for c in stored] == ["185.19"]
+
+
+def test_tokens_are_for_dealers_and_referrers(sqlite_ledger):
+    from core.errors import InvalidInput
+
+    onboard(sqlite_ledger, "acme", "inspector")
+    with pytest.raises(InvalidInput, match="an inspector; API tokens are for dealers and"):
+        sqlite_ledger.issue_token("acme")
+    onboard(sqlite_ledger, "bay-auto", "dealer")
+    assert sqlite_ledger.issue_token("bay-auto")
