@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -165,6 +166,7 @@ def monitor(
     from core.errors import VinledgerError
     from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
+    created = not state_dir.exists()
     m = Monitor(state_dir, _read_vkey(vkey), signatures=signatures)
     client = VinledgerClient(url)
     try:
@@ -186,7 +188,10 @@ def monitor(
             time.sleep(interval)
     finally:
         client.close()
+        read_nothing = m.size == 0 and m.pending is None
         m.close()
+        if created and read_nothing:  # a wrong URL or key leaves no state directory behind
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _fetcher(client):

@@ -269,3 +269,19 @@ def test_plugins_without_a_ledger_says_what_it_lists(tmp_path):
     result = CliRunner().invoke(main, ["plugins", "--data", str(tmp_path / "nowhere")])
     assert result.exit_code == 0
     assert "no ledger in" in result.output and "plugins.builtin.policies" in result.output
+
+
+def test_a_monitor_that_reads_nothing_leaves_no_state_behind(tmp_path):
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from core.keys import generate_private_key
+    from core.note import verifier_key_text
+
+    vkey = verifier_key_text("nowhere.example/log", generate_private_key().public_key())
+    state = tmp_path / "mon"
+    result = CliRunner().invoke(
+        main, ["monitor", "http://127.0.0.1:9", "--vkey", vkey, "--state", str(state), "--once"]
+    )
+    assert result.exit_code == 1 and "could not read" in result.output
+    assert not state.exists()
