@@ -34,7 +34,7 @@ from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFail
 from core.history import apply_corrections, odometer_readings
 from core.keys import key_id
 from core.records import ClaimDecision, encode_record, parse_record, parse_time
-from ledger.claim_rules import CLOCK_SKEW, MAX_CLAIM_AGE
+from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
@@ -42,7 +42,7 @@ from ledger.storage import entries_for_vin, get_actor
 from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
 from plugins.registry import Registry
 
-CLAIM_KINDS = frozenset({"return_request", "warranty_claim"})
+CLAIM_KINDS = frozenset(CLAIMS)
 # How far ahead of the ledger's clock a filer's clock may run (CLOCK_SKEW), and how
 # long after the car comes back or the fault is reported a claim may be filed
 # (MAX_CLAIM_AGE): a dealer who dated it freely could reach back into a window that
@@ -198,7 +198,7 @@ class ClaimDecider:
 
 def _check_kind(claim, terms: Terms) -> None:
     """A return policy takes return requests; warranties and re-inspections, claims."""
-    wanted = "return_request" if terms.kind == "return" else "warranty_claim"
+    wanted = CLAIM_FOR_POLICY.get(terms.kind, "warranty_claim")  # as every checker reads it
     if claim.kind != wanted:
         what = "a return policy" if terms.kind == "return" else f"a {terms.kind} policy"
         raise InvalidRecord(

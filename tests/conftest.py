@@ -106,6 +106,17 @@ def sqlite_ledger(tmp_path, sqlite_url):
     lg.close()
 
 
+@pytest.fixture
+def client(sqlite_ledger):
+    """The app over ``sqlite_ledger``, through Litestar's test client."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(sqlite_ledger)) as c:
+        yield c
+
+
 @dataclass
 class Partner:
     actor_id: str

@@ -6,20 +6,12 @@ import base64
 import json
 
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from core.keys import generate_private_key, public_key_pem
 from ledger import merkle
 from ledger.signing import open_checkpoint
 from ledger.tiles import decode_entry_bundle
 from tests.conftest import VIN, Partner, inspection, maintenance, onboard
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -73,12 +73,6 @@ def post(client, partner, record):
 
 
 @pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
-
-
-@pytest.fixture
 def dealer(sqlite_ledger):
     return onboard(sqlite_ledger, "bay-auto", "dealer")
 

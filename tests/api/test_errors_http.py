@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from core.keys import generate_private_key, public_key_pem
 from tests.conftest import VIN, inspection, onboard
 
 PROBLEM = "application/problem+json"
 OTHER_VIN = "2T1BURHE1JC123458"
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -206,9 +198,7 @@ def test_a_batch_that_names_its_list_twice_is_refused_not_half_read(client, insp
     assert client.get("/log/checkpoint").text == before
 
 
-def test_a_batch_list_named_twice_with_escapes_is_refused_and_a_keyid_is_no_list(
-    client, inspector
-):
+def test_a_batch_list_named_twice_with_escapes_is_refused_and_a_keyid_is_no_list(client, inspector):
     a = inspector.envelope(inspection(day=13))
     b = inspector.envelope(inspection(day=14))
     before = client.get("/log/checkpoint").text

@@ -11,10 +11,8 @@ import base64
 import json
 
 import pytest
-from litestar.testing import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from core.errors import InvalidInput
 from core.keys import generate_private_key
 from ledger import merkle
@@ -34,12 +32,6 @@ from tests.conftest import (
     onboard,
     seed_two_vehicles,
 )
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from typing import get_args
 
 import pytest
 import vininfo.dicts
-from litestar.testing import TestClient
 
-from api.app import create_app
 from api.i18n import COUNTRIES, MESSAGES, Words, choose_language
 from api.pages import NO_ALERTS_COLOUR, SEVERITY_COLOURS, badge_svg, last_trusted
 from core import records
@@ -19,12 +17,6 @@ from ledger.schema import EntryRow
 from tests.conftest import VIN, VIN2, inspection, maintenance, onboard
 
 FLOOD = {"accident": False, "flood": True, "fire": False, "structural": False, "airbag": False}
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 @pytest.fixture

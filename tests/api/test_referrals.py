@@ -6,19 +6,11 @@ import json
 from datetime import date
 
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from core import dsse
 from core.keys import generate_private_key
 from plugins.referrals import PAYLOAD_TYPE
 from tests.conftest import VIN, Partner, filed_when_dated, onboard
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 def referrer(ledger, actor_id, upline=None) -> Partner:

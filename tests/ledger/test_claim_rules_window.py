@@ -1,9 +1,9 @@
 """The checkers' claim rules (``ledger.claim_rules``) against the sequencer's.
 
-The sequencer's claims plugin takes the window from ``ledger.claim_rules``; the policy
-kinds it states itself (the ledger may not import ``plugins``): here they are held
-equal. The rest are the edges a hand-made bundle cannot reach cheaply: microseconds,
-and times at the ends of what a datetime holds.
+The sequencer's claims plugin takes the window and the claim each policy kind takes
+from ``ledger.claim_rules``; here the kinds are held to every ``PolicyKind`` a plugin
+may state. The rest are the edges a hand-made bundle cannot reach cheaply:
+microseconds, and times at the ends of what a datetime holds.
 """
 
 from __future__ import annotations

@@ -11,21 +11,13 @@ import hashlib
 import json
 
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from core import dsse
 from core.keys import generate_private_key
 from ledger.tiles import decode_entry_bundle, format_tile_path
 from tests.conftest import VIN, Partner, inspection, onboard
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def client(sqlite_ledger):
-    with TestClient(create_app(sqlite_ledger)) as c:
-        yield c
 
 
 @pytest.fixture
