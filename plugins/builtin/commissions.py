@@ -186,15 +186,19 @@ class Tiered(CommissionRule):
     """The amount of the first tier whose ``up_to`` the price does not exceed.
 
     A price exactly equal to a tier's ``up_to`` is in that tier; the last tier has
-    ``up_to: null`` and takes every higher price.
+    ``up_to: null`` and takes every higher price. The bands and amounts are in
+    ``currency``, and only sales in it earn (as ``Flat``): "up to 10,000, 100" means
+    nothing without one. A referral made before tiers named a currency (version 1) is
+    paid as it was agreed: in the sale's currency, bands read in it.
     """
 
     id = "tiered"
-    version = "1"
-    description = "A fixed amount by price band"
+    version = "2"  # 2: the bands and amounts name their currency
+    description = "A fixed amount by price band, in a named currency"
 
     def validate(self, params):
-        _check(params, {"tiers"})
+        _check(params, {"tiers", "currency"})
+        currency = _currency(params["currency"])
         tiers = params["tiers"]
         if not isinstance(tiers, list) or not tiers:
             example = '[{"up_to": "10000", "amount": "100"}, {"up_to": null, "amount": "250"}]'
@@ -221,10 +225,13 @@ class Tiered(CommissionRule):
                 )
             last = up_to
             out.append({"up_to": up_to, "amount": _money(tier["amount"], f"{where}.amount")})
-        return {"tiers": out}
+        return {"tiers": out, "currency": currency}
 
     def compute(self, referral, sale):
         if sale.price is None:
+            return []
+        agreed = referral.params.get("currency", sale.currency)  # version 1: the sale's
+        if sale.currency != agreed:
             return []
         # Validated tiers always end with "up_to": null, so some tier takes every price.
         tier = next(
@@ -233,7 +240,7 @@ class Tiered(CommissionRule):
             if t["up_to"] is None or sale.price <= Decimal(t["up_to"])
         )
         amount = _cents(Decimal(tier["amount"]))
-        return [Commission(referral.referrer, amount, sale.currency, 1, self.id, self.version)]
+        return [Commission(referral.referrer, amount, agreed, 1, self.id, self.version)]
 
 
 class TwoLevel(CommissionRule):

@@ -15,6 +15,10 @@ from plugins.interfaces import Referral, SaleForCommission
 prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), places=2)
 
 
+def eur_tiers(tiers):
+    return {"tiers": tiers, "currency": "EUR"}
+
+
 def referral(rule, params, referrer="amy", upline=None, model="LFV/2020", region="CN-SH"):
     return Referral("CODE", referrer, upline, rule.id, rule.validate(params), model, region)
 
@@ -74,14 +78,14 @@ TIERS = [
 )
 def test_tier_boundaries_are_inclusive(price, amount):
     rule = Tiered()
-    (paid,) = rule.compute(referral(rule, {"tiers": TIERS}), sale(Decimal(price)))
+    (paid,) = rule.compute(referral(rule, eur_tiers(TIERS)), sale(Decimal(price)))
     assert paid.amount == Decimal(amount)
 
 
 @given(prices)
 def test_tiers_pay_the_first_band_the_price_fits(price):
     rule = Tiered()
-    (paid,) = rule.compute(referral(rule, {"tiers": TIERS}), sale(price))
+    (paid,) = rule.compute(referral(rule, eur_tiers(TIERS)), sale(price))
     expected = "100.00" if price <= 10000 else "250.00" if price <= 25000 else "400.00"
     assert paid.amount == Decimal(expected)
 
@@ -118,7 +122,9 @@ def test_limited_slots_per_model_and_region():
         (Flat(), {"amount": "1", "currency": "eur"}, "currency"),
         (Flat(), {"amount": "1", "currency": "EUR", "bonus": 1}, "bonus"),
         (Percentage(), {"percent": "51"}, "percent"),
-        (Tiered(), {"tiers": [{"up_to": "10", "amount": "1"}]}, "tiers[0].up_to"),
+        (Tiered(), eur_tiers([{"up_to": "10", "amount": "1"}]), "tiers[0].up_to"),
+        (Tiered(), {"tiers": [{"up_to": None, "amount": "1"}]}, "currency"),
+        (Tiered(), {"tiers": [{"up_to": None, "amount": "1"}], "currency": "euro"}, "currency"),
         (
             Tiered(),
             {
@@ -126,7 +132,8 @@ def test_limited_slots_per_model_and_region():
                     {"up_to": "10", "amount": "1"},
                     {"up_to": "5", "amount": "1"},
                     {"up_to": None, "amount": "1"},
-                ]
+                ],
+                "currency": "EUR",
             },
             "tiers[1].up_to",
         ),

@@ -33,6 +33,10 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def eur_tiers(tiers):
+    return {"tiers": tiers, "currency": "EUR"}
+
+
 def referral(rule, params, referrer="amy", upline=None, model="LFV/2020", region="CN-SH"):
     return Referral("CODE", referrer, upline, rule.id, rule.validate(params), model, region)
 
@@ -148,9 +152,26 @@ TIERS = [
 )
 def test_tier_boundaries_are_inclusive(price, amount):
     rule = Tiered()
-    (paid,) = rule.compute(referral(rule, {"tiers": TIERS}), sale(Decimal(price)))
-    assert paid.amount == Decimal(amount)
-    assert rule.compute(referral(rule, {"tiers": TIERS}), sale(None, None)) == []
+    r = referral(rule, eur_tiers(TIERS))
+    (paid,) = rule.compute(r, sale(Decimal(price)))
+    assert paid.amount == Decimal(amount) and paid.currency == "EUR"
+    assert rule.compute(r, sale(None, None)) == []
+
+
+def test_tiers_name_their_currency_and_pay_only_in_it():
+    rule = Tiered()
+    with pytest.raises(InvalidInput, match="'currency' is missing"):
+        rule.validate({"tiers": TIERS})
+    r = referral(rule, eur_tiers(TIERS))
+    assert rule.compute(r, sale(Decimal("5000"), "JPY")) == []  # 5,000 yen is not 5,000 euros
+    assert rule.compute(r, sale(Decimal("5000"), "EUR"))[0].amount == Decimal("100.00")
+
+
+def test_a_tiered_referral_from_before_currencies_is_paid_as_agreed_in_the_sales():
+    rule = Tiered()
+    old = Referral("OLD", "amy", None, "tiered", {"tiers": TIERS}, "LFV/2020", "CN-SH")
+    (paid,) = rule.compute(old, sale(Decimal("30000"), "USD"))
+    assert (paid.amount, paid.currency) == (Decimal("400.00"), "USD")
 
 
 @st.composite
@@ -166,7 +187,7 @@ def tier_lists(draw):
 @given(tier_lists())
 def test_a_price_equal_to_up_to_is_in_that_tier_and_a_cent_above_is_in_the_next(tiers):
     rule = Tiered()
-    r = referral(rule, {"tiers": tiers})
+    r = referral(rule, eur_tiers(tiers))
     for tier, following in pairwise(tiers):
         up_to = Decimal(tier["up_to"])
         assert rule.compute(r, sale(up_to))[0].amount == Decimal(tier["amount"])
@@ -176,7 +197,7 @@ def test_a_price_equal_to_up_to_is_in_that_tier_and_a_cent_above_is_in_the_next(
 @given(tier_lists(), prices)
 def test_tiers_pay_the_first_band_the_price_fits(tiers, price):
     rule = Tiered()
-    paid = rule.compute(referral(rule, {"tiers": tiers}), sale(price))
+    paid = rule.compute(referral(rule, eur_tiers(tiers)), sale(price))
     fits = [t for t in tiers if t["up_to"] is None or price <= Decimal(t["up_to"])]
     assert [c.amount for c in paid] == [Decimal(fits[0]["amount"])]
     assert_exact(paid, rule)
@@ -348,7 +369,7 @@ def test_limited_slots_pays_like_flat():
 VALID = {
     "flat": {"amount": "10", "currency": "EUR"},
     "percentage": {"percent": "2", "cap": "300", "cap_currency": "EUR"},
-    "tiered": {"tiers": TIERS},
+    "tiered": eur_tiers(TIERS),
     "two-level": {"percent": "2", "upline_percent": "0.5", "cap": "300", "cap_currency": "EUR"},
     "limited-slots": slots_params(2),
 }
@@ -364,7 +385,7 @@ def valid_params(draw, rule_id):
             capped = {} if cap is None else {"cap": str(cap), "cap_currency": draw(currencies)}
             return {"percent": str(draw(percents))} | capped
         case "tiered":
-            return {"tiers": draw(tier_lists())}
+            return {"tiers": draw(tier_lists()), "currency": draw(currencies)}
         case "two-level":
             two = {"percent": str(draw(percents)), "upline_percent": str(draw(percents))}
             return two | {"cap": str(draw(caps)), "cap_currency": draw(currencies)}
@@ -439,17 +460,17 @@ def test_decimal_parameters_out_of_range_are_refused(data, field):
         (Flat(), {"amount": "1", "currency": 978}, "currency"),
         (Percentage(), {"percent": "50.0001"}, "percent"),
         (Percentage(), {"percent": "2", "cap": "0", "cap_currency": "EUR"}, "cap"),
-        (Tiered(), {"tiers": []}, "tiers"),
-        (Tiered(), {"tiers": {"up_to": None, "amount": "1"}}, "tiers"),
-        (Tiered(), {"tiers": [{"up_to": "10", "amount": "1"}]}, "tiers[0].up_to"),
-        (Tiered(), {"tiers": [{"up_to": None, "amount": "1"}] * 2}, "tiers[0].up_to"),
-        (Tiered(), {"tiers": [{"up_to": None}]}, "tiers[0]"),
-        (Tiered(), {"tiers": [{"up_to": None, "amount": "1", "x": 1}]}, "tiers[0]"),
-        (Tiered(), {"tiers": ["10"]}, "tiers[0]"),
-        (Tiered(), {"tiers": [{"up_to": "x", "amount": "1"}, TIERS[2]]}, "tiers[0].up_to"),
-        (Tiered(), {"tiers": [{"up_to": None, "amount": "-1"}]}, "tiers[0].amount"),
-        (Tiered(), {"tiers": [TIERS[0], TIERS[0], TIERS[2]]}, "tiers[1].up_to"),
-        (Tiered(), {"tiers": [TIERS[1], TIERS[0], TIERS[2]]}, "tiers[1].up_to"),
+        (Tiered(), eur_tiers([]), "tiers"),
+        (Tiered(), eur_tiers({"up_to": None, "amount": "1"}), "tiers"),
+        (Tiered(), eur_tiers([{"up_to": "10", "amount": "1"}]), "tiers[0].up_to"),
+        (Tiered(), eur_tiers([{"up_to": None, "amount": "1"}] * 2), "tiers[0].up_to"),
+        (Tiered(), eur_tiers([{"up_to": None}]), "tiers[0]"),
+        (Tiered(), eur_tiers([{"up_to": None, "amount": "1", "x": 1}]), "tiers[0]"),
+        (Tiered(), eur_tiers(["10"]), "tiers[0]"),
+        (Tiered(), eur_tiers([{"up_to": "x", "amount": "1"}, TIERS[2]]), "tiers[0].up_to"),
+        (Tiered(), eur_tiers([{"up_to": None, "amount": "-1"}]), "tiers[0].amount"),
+        (Tiered(), eur_tiers([TIERS[0], TIERS[0], TIERS[2]]), "tiers[1].up_to"),
+        (Tiered(), eur_tiers([TIERS[1], TIERS[0], TIERS[2]]), "tiers[1].up_to"),
         (LimitedSlots(), slots_params(0), "slots"),
         (LimitedSlots(), slots_params(101), "slots"),
         (LimitedSlots(), slots_params("3"), "slots"),
@@ -473,7 +494,7 @@ def test_the_module_registers_exactly_the_five_rules():
     assert {r.id: r.version for r in registry.rules.values()} == {
         "flat": "1",
         "percentage": "2",
-        "tiered": "1",
+        "tiered": "2",
         "two-level": "2",
         "limited-slots": "1",
     }
