@@ -10,6 +10,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import exception_handlers
 from api.routes.admin import AdminController
@@ -39,7 +40,7 @@ def create_app(ledger: Ledger) -> Litestar:
     def on_shutdown(app: Litestar) -> None:
         app.state.ledger.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             RecordsController,
             LogController,
@@ -69,6 +70,31 @@ def create_app(ledger: Ledger) -> Litestar:
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
     )
+    # Litestar routes HEAD only where a handler asks for it; link checkers, `curl -I`
+    # and listing sites checking a badge ask every page with HEAD.
+    app.asgi_handler = head_as_get(app.asgi_handler)
+    return app
+
+
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Answers HEAD as GET without the body (RFC 9110, 9.3.2): the same status and
+    headers, Content-Length included."""
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, headers_only)
+
+    return handler
 
 
 def app_from_environment() -> Litestar:

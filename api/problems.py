@@ -39,9 +39,13 @@ def problem_for(err: VinledgerError) -> dict[str, Any]:
     )
 
 
-def _response(body: dict[str, Any], request: Request) -> Response:
+def _response(
+    body: dict[str, Any], request: Request, headers: dict[str, str] | None = None
+) -> Response:
     body.setdefault("instance", request.url.path)
-    return Response(content=body, status_code=body["status"], media_type=PROBLEM_JSON)
+    return Response(
+        content=body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
@@ -91,7 +95,13 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
         413: "Request too large",
         429: "Too many requests",
     }
-    return _response(problem(status, title.get(status, "Error"), detail, f"http-{status}"), request)
+    body = problem(status, title.get(status, "Error"), detail, f"http-{status}")
+    # The framework's own headers stay: a 405 names the methods it allows (RFC 9110),
+    # HEAD with GET (api.app.head_as_get answers it).
+    headers = {k.lower(): v for k, v in (err.headers or {}).items()}
+    if "GET" in headers.get("allow", "").split(", "):
+        headers["allow"] += ", HEAD"
+    return _response(body, request, headers)
 
 
 def _phrase(status: int) -> str | None:

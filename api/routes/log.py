@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from api.service import Ledger
 from ledger.tiles import TILE_WIDTH, parse_tile_path
 
-TEXT = "text/plain; charset=utf-8"
+TEXT = "text/plain"  # Litestar adds "; charset=utf-8" itself (one charset, DESIGN.md)
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

@@ -67,7 +67,9 @@ def page_error(request: Request, err: VinledgerError) -> Response:
 
 
 def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:
-    """A VIN typed as people write it (lowercase, spaces, dashes) goes to its page."""
+    """A VIN typed as people write it (lowercase, spaces, dashes) goes to its page
+    (or image). The JSON routes refuse it instead, saying the normal form: a program
+    should send the VIN it means, not follow a guess."""
     normal = normalize_vin(vin)
     if not normal or normal == vin or normalize_vin(normal) != normal:
         return None
@@ -167,8 +169,10 @@ class VehiclesController(Controller):
     @get(
         "/{vin:str}/qr.svg", sync_to_thread=True, summary="QR code of the page link", media_type=SVG
     )
-    def qr(self, request: Request, ledger: Ledger, vin: str) -> Response[str]:
+    def qr(self, request: Request, ledger: Ledger, vin: str) -> Response:
         """A QR code that opens this vehicle's page."""
+        if redirect := _canonical(request, vin, "/qr.svg"):
+            return redirect
         ledger.history(vin)  # 404 for a VIN with no entries, rather than a dead link
         return Response(qr_svg(f"{_base_url(request)}/vehicles/{vin}"), media_type=SVG)
 

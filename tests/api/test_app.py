@@ -178,6 +178,8 @@ def test_read_api_tiles_entries_and_proofs(client, inspector, sqlite_ledger):
         assert_problem(client.get(f"/log/proof/entry/{index}"), 404, "not in the log")
     assert client.get("/log/vkey").text.strip() == sqlite_ledger.vkey
     assert client.get("/log/proof/entry/3").text.startswith("c2sp.org/tlog-proof@v1\n")
+    for path in ("/log/checkpoint", "/log/vkey", "/log/proof/entry/3"):  # one charset
+        assert client.get(path).headers["content-type"] == "text/plain; charset=utf-8", path
 
 
 def test_history_and_bundle(client, inspector, sqlite_ledger):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from litestar.testing import TestClient
 
@@ -88,3 +90,69 @@ def test_the_json_routes_keep_refusing_a_vin_out_of_normal_form(client):
     r = client.get(f"/vehicles/{VIN.lower()}/history", follow_redirects=False)
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_qr_code_of_a_vin_as_people_type_it_redirects(client):
+    r = client.get(f"/vehicles/{VIN.lower()}/qr.svg", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == f"/vehicles/{VIN}/qr.svg"
+
+
+@pytest.mark.parametrize(
+    "path, media_type",
+    [
+        (f"/vehicles/{VIN}", "text/html"),
+        (f"/vehicles/{VIN}/badge.svg", "image/svg+xml"),
+        (f"/vehicles/{VIN}/history", "application/json"),
+        ("/log/checkpoint", "text/plain"),
+        ("/static/verify.js", "text/javascript"),
+    ],
+)
+def test_head_answers_as_get_does_without_the_body(client, path, media_type):
+    got = client.get(path)
+    head = client.head(path)
+    assert got.status_code == head.status_code == 200
+    assert head.headers["content-type"].startswith(media_type)
+    assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+
+def test_head_of_a_missing_vehicle_is_its_404_and_post_routes_still_refuse_it(client):
+    assert client.head(f"/vehicles/{UNKNOWN}/history").status_code == 404
+    r = client.head("/records")
+    assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+    r = client.post("/log/checkpoint")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS, HEAD"
+
+
+def test_head_sends_no_body_bytes_at_all(client):
+    """The test client drops a HEAD answer's body itself; the server must not send one."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "HEAD",
+        "scheme": "http",
+        "path": f"/vehicles/{VIN}/history",
+        "raw_path": f"/vehicles/{VIN}/history".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    asyncio.run(client.app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 200
+    length = dict(start["headers"])[b"content-length"]
+    assert int(length) > 100
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert b"".join(m.get("body", b"") for m in bodies) == b""
+    assert bodies[-1].get("more_body", False) is False
