@@ -167,21 +167,23 @@ class Ledger(DealersAndReferrals):
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:
                 check_sale_referral(s, self.plugins, record)
-        return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
+        return Submission(env, record, dsse.envelope_digest(env, key.key_id), key.key_id, derived)
 
     def _logged(self, env: dsse.Envelope) -> Submission | None:
         """The envelope, if the log already holds it: the sequencer answers with its
         entry before it reads anything else of the submission. Looked up only when a
         check fails, so the path of new envelopes pays nothing for it."""
-        digest = dsse.envelope_digest(env)
+        by_signer = dsse.envelope_digests(env)
         with self.store.reader() as s:
-            if not indexes_by_digest(s.connection(), [digest]):
-                return None
+            logged = indexes_by_digest(s.connection(), list(by_signer))
+        if not logged:
+            return None
+        digest = next(iter(logged))
         try:
             record, derived = read_record(self.plugins, env)
         except VinledgerError:  # e.g. its plugin is disabled now; the entry stands
             record, derived = None, None
-        return Submission(env, record, digest, env.signatures[0].keyid, derived)
+        return Submission(env, record, digest, by_signer[digest], derived)
 
     def _signing_key(self, key_ids: list[str]):
         """The granted key among ``key_ids``, remembered for a second or two.
@@ -240,11 +242,10 @@ class Ledger(DealersAndReferrals):
     def _operator_append(self, records: list, *, genesis: bool = False) -> list[Appended]:
         subs = []
         op_key = self.settings.operator_key()
+        op_id = key_id(op_key.public_key())
         for record in records:
             env = dsse.sign_envelope(encode_record(record), op_key)
-            subs.append(
-                Submission(env, record, dsse.envelope_digest(env), key_id(op_key.public_key()))
-            )
+            subs.append(Submission(env, record, dsse.envelope_digest(env, op_id), op_id))
         return self.sequencer.sequence(subs, genesis=genesis, atomic=True)
 
     def operator_submit(self, payload: bytes) -> Appended:

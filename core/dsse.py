@@ -156,18 +156,32 @@ def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:
     return claimed[0]
 
 
-def envelope_digest(env: Envelope) -> bytes:
-    """SHA-256 identity of an envelope, blind to how its JSON and base64 were written.
+def envelope_digest(env: Envelope, keyid: str | None = None) -> bytes:
+    """SHA-256 identity of a signed record, blind to how its JSON and base64 were written.
 
-    Hashes PAE(payloadType, payload) and then each signature (sorted, so their order
-    does not matter) as keyid || 0x00 || decoded sig. PAE is self-delimiting, so two
-    envelopes with the same digest always carry the same payload and payloadType.
+    Hashes PAE(payloadType, payload) and then the signer's signatures (those with
+    ``keyid``; sorted, so their order does not matter) as keyid || 0x00 || decoded sig.
+    PAE is self-delimiting, so two envelopes with the same digest always carry the same
+    payload and payloadType. Signatures by other key IDs do not count: nothing checks
+    them, so adding one must not make the same record a new entry. ``keyid=None`` takes
+    every signature (an envelope with one signer, e.g. one the ledger signed itself).
     """
     h = hashlib.sha256(pae(env.payload_type, payload_bytes(env)))
-    sigs = sorted((s.keyid.encode("utf-8"), _b64decode(s.sig, "sig")) for s in env.signatures)
-    for keyid, sig in sigs:
-        h.update(keyid + b"\x00" + sig)
+    sigs = sorted(
+        (s.keyid.encode("utf-8"), _b64decode(s.sig, "sig"))
+        for s in env.signatures
+        if keyid is None or s.keyid == keyid
+    )
+    for kid, sig in sigs:
+        h.update(kid + b"\x00" + sig)
     return h.digest()
+
+
+def envelope_digests(env: Envelope) -> dict[bytes, str]:
+    """The digest the envelope has for each key ID that signs it (digest -> key ID): the
+    ones it can be logged under, whichever of its signers the ledger grants."""
+    keyids = dict.fromkeys(s.keyid for s in env.signatures)
+    return {envelope_digest(env, kid): kid for kid in keyids}
 
 
 def is_json_type(media_type: str) -> bool:

@@ -20,7 +20,7 @@ from core.keys import public_key_from_raw
 from core.records import TRUST_KINDS, parse_record
 from ledger.audit_refs import references_of
 from ledger.entry import Entry, decode_entry, record_bytes
-from ledger.storage import Store, select_rows
+from ledger.storage import Store, indexes_by_digest, select_rows
 from ledger.verify import check_keys_once
 
 _ENTRY_SQL = (
@@ -120,7 +120,17 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             raise AuditError(
                 f"entry {index}: the row's columns disagree with the entry bytes", index=index
             )
-        if digest != envelope_digest(entry.envelope, index):
+        expected = envelope_digest(entry.envelope, signer.keyid, index)
+        if digest != expected:
+            # Stored under another digest, so the unique index let it in: a signed record
+            # logged again with another key's signature added (counted before they did).
+            first = indexes_by_digest(s, [expected]).get(expected)
+            if first is not None and first < index:
+                raise AuditError(
+                    f"entry {index} ({kind}): the same signed record as entry {first}; "
+                    "the ledger logs a record once",
+                    index=index,
+                )
             raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
         if vin is None:
             out.trust.append((index, data))
@@ -190,7 +200,7 @@ def _prev_hash(entry: Entry, index: int) -> bytes | None:
         raise AuditError(f"entry {index}: prev is not base64", index=index) from None
 
 
-def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
+def envelope_digest(env: dsse.Envelope, keyid: str, index: int) -> bytes:
     """``dsse.envelope_digest``, with a faster base64 decoder where it gives the same bytes.
 
     ``dsse`` checks base64 text with a regular expression, which took most of the
@@ -199,13 +209,19 @@ def envelope_digest(env: dsse.Envelope, index: int) -> bytes:
     all) is left to ``dsse`` itself, so the digest is the same as the sequencer's.
     PAE's header and the payload are hashed one after the other, not copied together.
     """
+    if not any(s.keyid == keyid for s in env.signatures):
+        keyid = None  # the signature checks name that fault; every signature counts here
     try:
         payload = msgspec.convert(env.payload, bytes)
         kind = env.payload_type.encode("utf-8")
-        sigs = [(s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes)) for s in env.signatures]
+        sigs = [
+            (s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes))
+            for s in env.signatures
+            if keyid is None or s.keyid == keyid
+        ]
     except (msgspec.ValidationError, ValueError):
         try:
-            return dsse.envelope_digest(env)
+            return dsse.envelope_digest(env, keyid)
         except VinledgerError as err:
             raise AuditError(f"entry {index}: {err}", index=index) from None
     h = sha256(b"DSSEv1 %d %b %d " % (len(kind), kind, len(payload)))

@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS facts (
     kind TEXT NOT NULL,
     terms BLOB,
     sold_at TEXT,
-    undoes INTEGER
+    undoes INTEGER,
+    digest BLOB  -- dsse.envelope_digest by the signer: each signed record is logged once
 );
 CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),

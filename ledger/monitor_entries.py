@@ -107,7 +107,14 @@ class EntryChecks:
         if self.refs is None:
             self.kept = _MonitorEntries(self.db)
             self.refs = References(self.replay.actors, self.kept)
-        self.kept.keep(index, entry, record)
+        digest = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
+        first = self.kept.logged(digest)
+        if first is not None:
+            raise MonitorAlert(
+                f"entry {index} ({entry.kind}): the same signed record as entry {first}; "
+                "the ledger logs a record once"
+            )
+        self.kept.keep(index, entry, record, digest)
         actor = entry.signer.actor_id
         try:
             self.refs.next_entry(index, entry.kind)
@@ -147,7 +154,12 @@ class _MonitorEntries:
         self.db = db
         _add_claim_columns(db)
 
-    def keep(self, index: int, entry: Entry, record) -> None:
+    def logged(self, digest: bytes) -> int | None:
+        """The entry kept with this envelope digest (``dsse.envelope_digest``), if any."""
+        row = self.db.execute("SELECT idx FROM facts WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else row[0]
+
+    def keep(self, index: int, entry: Entry, record, digest: bytes) -> None:
         """The facts later entries may need of this one."""
         derived = entry.derived if isinstance(entry.derived, dict) else {}
         terms = msgspec.json.encode(derived["terms"]) if "terms" in derived else None
@@ -158,9 +170,9 @@ class _MonitorEntries:
             if claim is not None and claim[2] == "return_request":
                 undoes = record.sale
         self.db.execute(
-            "INSERT INTO facts (idx, vin, actor, kind, terms, sold_at, undoes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (index, entry.vin, entry.signer.actor_id, entry.kind, terms, sold_at, undoes),
+            "INSERT INTO facts (idx, vin, actor, kind, terms, sold_at, undoes, digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (index, entry.vin, entry.signer.actor_id, entry.kind, terms, sold_at, undoes, digest),
         )
 
     def facts(self, index: int) -> tuple[str | None, str, str] | None:
@@ -186,6 +198,9 @@ def _add_claim_columns(db: sqlite3.Connection) -> None:
     """Give a state kept before the claim checks their columns; refuse one that holds a
     sale or a decision already, whose facts for them it did not keep."""
     have = {row[1] for row in db.execute("PRAGMA table_info(facts)")}
+    if "digest" not in have:  # entries kept before it are not compared: their digest is NULL
+        db.execute("ALTER TABLE facts ADD COLUMN digest BLOB")
+    db.execute("CREATE INDEX IF NOT EXISTS facts_digest ON facts (digest) WHERE digest IS NOT NULL")
     missing = {name: kind for name, kind in _CLAIM_COLUMNS.items() if name not in have}
     if not missing:
         _index_returns(db)

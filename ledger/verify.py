@@ -121,9 +121,31 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
         _check_signed(entry, index, keys, roles, by_index, report)
         report.entries.append(entry)
         report.leaves[index] = leaf
+    _check_logged_once([*trust, *vehicle], report)
     unproven = {item.index for item in bundle.entries} - by_index.keys()
     _check_chain(bundle.vin, vehicle, report, unproven)
     return report
+
+
+def _check_logged_once(items, report: Report) -> None:
+    """The ledger logs a signed record once (``dsse.envelope_digest``): the same payload
+    with the same signature of its signer again answers with its first entry.
+    Signatures by other keys do not count, so adding one makes no new entry."""
+    first: dict[bytes, int] = {}
+    for index, _, entry in sorted(items, key=lambda t: t[0]):
+        try:
+            same = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
+        except VinledgerError:
+            continue  # its signature check names the payload's fault
+        if same in first:
+            report.failed(
+                "signature",
+                f"entry {index} ({entry.kind}): the same signed record as entry "
+                f"{first[same]}; the ledger logs a record once",
+                index,
+            )
+        else:
+            first[same] = index
 
 
 def _included(items: list[ProvedEntry], cp: Checkpoint, report: Report, what: str):

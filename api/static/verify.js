@@ -238,6 +238,19 @@
     }
   }
 
+  // As dsse.envelope_digest(env, keyid): SHA-256 of PAE, then the signer's own signatures
+  // (sorted bytewise) as keyid || 0x00 || sig. The ledger logs a signed record once.
+  const compareBytes = (a, b) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return a.length - b.length;
+  };
+  async function envelopeDigest(env, keyid) {
+    const kid = enc.encode(keyid);
+    const sigs = env.signatures.filter((s) => s.keyid === keyid).map((s) => b64dsse(s.sig, "sig"));
+    const parts = sigs.sort(compareBytes).map((sig) => concat(kid, new Uint8Array([0]), sig));
+    return hex(await sha256(concat(pae(env.payloadType, payloadBytes(env)), ...parts)));
+  }
+
   // ---- repeated keys (core/strict_json.py duplicate_key) -------------------------------------
   const isJsonType = (type) => { // core/dsse.py is_json_type (RFC 6839)
     const essence = type.split(";", 1)[0].trim().toLowerCase();
@@ -626,6 +639,21 @@
         } catch (err) {
           add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
         }
+      }
+
+      // Each signed record once (ledger/verify.py _check_logged_once): signatures by other
+      // keys added to an envelope do not make it a new record.
+      const firstOf = new Map();
+      for (const { index, entry } of [...trust, ...vehicle].sort((a, b) => a.index - b.index)) {
+        let same;
+        try {
+          same = await envelopeDigest(entry.envelope, entry.signer.keyid);
+        } catch {
+          continue; // its signature check names the payload's fault
+        }
+        if (firstOf.has(same)) {
+          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(same)}; the ledger logs a record once`, index);
+        } else firstOf.set(same, index);
       }
 
       // The VIN chain, in vin_seq order (a stable sort, as Python's sorted()). A gap

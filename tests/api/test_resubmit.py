@@ -3,9 +3,13 @@ a partner who lost a receipt gets it back after its key was revoked."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 from litestar.testing import TestClient
 
 from api.app import create_app
+from ledger.audit import audit
 from tests.conftest import inspection, onboard
 
 
@@ -125,3 +129,35 @@ def test_a_correction_dated_out_of_range_is_a_422_not_a_500(sqlite_ledger):
         }
         [refused] = sqlite_ledger.submit_now([inspector.envelope(fix)])
         assert refused.status == 422, refused
+
+
+def _with_junk_signature(env: bytes, first: bool = False) -> bytes:
+    """The envelope with a signature by a key no one holds added (any 64 bytes)."""
+    doc = json.loads(env)
+    junk = {"keyid": "22" * 32, "sig": base64.b64encode(bytes(range(64))).decode()}
+    doc["signatures"] = [junk, *doc["signatures"]] if first else [*doc["signatures"], junk]
+    return json.dumps(doc).encode()
+
+
+def test_another_keys_signature_added_does_not_log_a_record_again(sqlite_ledger, monkeypatch):
+    """Anyone can copy an envelope from the public log; adding a signature nothing checks
+    must answer the entry it already has, never append it a second time."""
+    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    env = inspector.envelope(inspection())
+    with TestClient(create_app(sqlite_ledger)) as client:
+        first = client.post("/records", content=env).json()
+        size = client.get("/log/checkpoint").text
+        for copy in (_with_junk_signature(env), _with_junk_signature(env, first=True)):
+            again = client.post("/records", content=copy)
+            assert again.status_code == 200, again.text
+            assert again.json()["index"] == first["index"]
+        body = b'{"envelopes":[' + _with_junk_signature(env) + b"]}"
+        (result,) = client.post("/records/batch", content=body).json()["results"]
+        assert (result["status"], result["index"]) == (200, first["index"])
+        sqlite_ledger.revoke_key(inspector.keyid, "laptop stolen")  # the other path
+        size = client.get("/log/checkpoint").text
+        again = client.post("/records", content=_with_junk_signature(env))
+        assert again.status_code == 200 and again.json()["index"] == first["index"]
+        assert client.get("/log/checkpoint").text == size
+    audit(sqlite_ledger.store, sqlite_ledger.vkey)

@@ -177,13 +177,16 @@ def test_fast_envelope_digest_is_the_reference_digest(payload, payload_type, sig
         payload_type=payload_type,
         signatures=[dsse.Signature(keyid=k, sig=b64(sig)) for k, sig in sigs],
     )
-    try:
-        want = dsse.envelope_digest(env)
-    except VinledgerError:
-        with pytest.raises(AuditError, match="entry 3: "):
-            envelope_digest(env, 3)
-    else:
-        assert envelope_digest(env, 3) == want
+    # The signer's signatures only; for a signer with none (the signature checks fail
+    # that entry), every signature.
+    for signer, keyid in [(k, k) for k, _ in sigs] + [("no-such-key", None)]:
+        try:
+            want = dsse.envelope_digest(env, keyid)
+        except VinledgerError:
+            with pytest.raises(AuditError, match="entry 3: "):
+                envelope_digest(env, signer, 3)
+        else:
+            assert envelope_digest(env, signer, 3) == want
 
 
 def test_a_changed_keys_row_is_named_not_the_entries_it_signed(chunked):

@@ -13,6 +13,7 @@ import base64
 import json
 from typing import Any, NamedTuple
 
+import msgspec
 import pytest
 
 from core import dsse
@@ -294,9 +295,28 @@ DEFECTS = {
     ),
 }
 
+
 # Vehicle entries that fail the "signature" check, as test_verify_references.py's
 # defects do (its ``signature_failures``), fed to every checker beside them.
+def with_another_signature(record: dict, key, signer: str) -> Item:
+    """``record`` signed by ``key``, with a signature by a key no one holds added: the
+    same signed record as the one ``key`` signs alone (``dsse.envelope_digest``)."""
+    env = dsse.sign_envelope(json.dumps(record).encode(), key)
+    junk = dsse.Signature(keyid="22" * 32, sig=base64.b64encode(bytes(64)).decode())
+    return (
+        record,
+        key,
+        signer,
+        {"envelope": msgspec.structs.replace(env, signatures=[*env.signatures, junk])},
+    )
+
+
 VEHICLE_DEFECTS = {
+    "a-record-logged-again-with-another-keys-signature-added": Defect(
+        [*GENESIS, *ONBOARD, INSPECTION, with_another_signature(inspection(), ACME, "acme")],
+        5,
+        "the same signed record as entry 4; the ledger logs a record once",
+    ),
     "a-vehicle-record-that-repeats-a-key": Defect(
         [*GENESIS, *ONBOARD, repeating(inspection(), ACME, "acme", "flood", True, "flags")],
         4,
