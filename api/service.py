@@ -161,6 +161,8 @@ class Ledger(DealersAndReferrals):
                 "sign with a key that is still valid"
             )
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
+        if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
+            check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
         record, derived = read_record(self.plugins, env)
         _check_not_future(record, self.clock())
         check_role_may_submit(key.role, record.kind)

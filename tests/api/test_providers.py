@@ -46,3 +46,23 @@ def test_a_checklist_report_goes_in_signed_as_is_and_verifies(sqlite_ledger):
         r = client.post("/records", content=signed(inspector, bad))
         assert r.status_code == 422 and r.json()["field"] == "$.sections.fire"
         assert client.get("/log/checkpoint").text == before
+
+
+def test_a_report_signed_by_another_role_is_refused_before_its_provider_reads_it(
+    sqlite_ledger, monkeypatch
+):
+    """A dealer's key on an inspection report: 403 for the signer's role, and the
+    provider's plugin never runs (a bug of its own there would answer a 500)."""
+    from plugins.builtin.checklist_inspection import ChecklistInspection
+
+    def must_not_run(self, payload):
+        raise AssertionError("the provider read a report its signer may not submit")
+
+    monkeypatch.setattr(ChecklistInspection, "normalise", must_not_run)
+    dealer = onboard(sqlite_ledger, "bay-auto", "dealer")
+    with TestClient(create_app(sqlite_ledger)) as client:
+        before = client.get("/log/checkpoint").text
+        r = client.post("/records", content=signed(dealer, REPORT))
+        assert r.status_code == 403, r.text
+        assert "dealer" in r.json()["detail"] and "inspection" in r.json()["detail"]
+        assert client.get("/log/checkpoint").text == before
