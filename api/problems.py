@@ -79,13 +79,8 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
         detail = _too_large(request)
     elif not detail or detail == _phrase(status):  # the framework's bare status phrase
         detail = _HTTP_HINTS.get(status, detail or "the request could not be processed")
-    if isinstance(err, ValidationException) and err.extra:
-        # Litestar names the offending parameter in ``extra``; pass it on.
-        parts = [
-            f"{e.get('key', '?')}: {e.get('message', '')}" for e in err.extra if isinstance(e, dict)
-        ]
-        if parts:
-            detail = f"{detail} ({'; '.join(parts)})"
+    if isinstance(err, ValidationException):
+        return _invalid_parameters(request, err, detail)
     title = {
         400: "Bad request",
         401: "Unauthorized",
@@ -102,6 +97,28 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
     if "GET" in headers.get("allow", "").split(", "):
         headers["allow"] += ", HEAD"
     return _response(body, request, headers)
+
+
+def _invalid_parameters(request: Request, err: ValidationException, detail: str) -> Response:
+    """Litestar's own check of a parameter's type or bounds, said as ours are: which
+    parameter, what it must be (``invalid-input``, with ``field``)."""
+    found = [e for e in err.extra or [] if isinstance(e, dict) and e.get("key")]
+    if found:
+        detail = "; ".join(
+            f"{getattr(e.get('source'), 'value', e.get('source')) or 'the'} parameter "
+            f"`{e['key']}`: "
+            f"{str(e.get('message', '')).replace('Expected `int`', 'expected a whole number')}"
+            for e in found
+        )
+        detail += " (see /schema for the API)"
+    body = problem(
+        err.status_code,
+        "Invalid input",
+        detail,
+        "invalid-input",
+        field=found[0]["key"] if found else None,
+    )
+    return _response(body, request)
 
 
 def _phrase(status: int) -> str | None:

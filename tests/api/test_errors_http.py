@@ -211,3 +211,17 @@ def test_a_batch_list_named_twice_with_escapes_is_refused_and_a_keyid_is_no_list
     r = client.post("/records/batch", content=b'{"envelopes": [' + odd + b"," + b + b"]}")
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == [403, 201]
+
+
+@pytest.mark.parametrize(
+    "url, field, words",
+    [
+        ("/log/proof/consistency?first=0&second=2", "first", ["query parameter `first`", ">= 1"]),
+        ("/log/proof/consistency?first=x&second=2", "first", ["a whole number"]),
+        ("/log/proof/inclusion?index=-1&size=2", "index", ["query parameter `index`", ">= 0"]),
+    ],
+)
+def test_a_bad_query_parameter_is_invalid_input_naming_it(client, url, field, words):
+    body = refused(client, "GET", url, 400, *words)
+    assert body["type"].endswith("/invalid-input") and body["field"] == field
+    assert "Validation failed" not in body["detail"] and "ParamType" not in body["detail"]
