@@ -118,9 +118,10 @@ def test_head_answers_as_get_does_without_the_body(client, path, media_type):
 def test_head_of_a_missing_vehicle_is_its_404_and_post_routes_still_refuse_it(client):
     assert client.head(f"/vehicles/{UNKNOWN}/history").status_code == 404
     r = client.head("/records")
-    assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"POST", "OPTIONS"}
     r = client.post("/log/checkpoint")
-    assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS, HEAD"
+    assert r.status_code == 405
+    assert set(r.headers["allow"].split(", ")) == {"GET", "OPTIONS", "HEAD"}
 
 
 def test_head_sends_no_body_bytes_at_all(client):
