@@ -17,13 +17,15 @@ that point of the log — the terms stated at the sale, days since the sale, the
 latest odometer reading (corrected, and not disputed, as the history view reads it),
 earlier claims on the same sale — and the ledger appends the decision, signed by the
 operator key, right after the claim in the same transaction. If the plugin fails,
-the claim is refused and nothing is appended.
+the claim is refused and nothing is appended; so is a decision the ledger would
+have to reinterpret to sign (``approved`` not a bool, a blank reason, a reason too
+long for the record), which fails the plugin too.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,7 +35,7 @@ from core import dsse
 from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFailed
 from core.history import apply_corrections, odometer_readings
 from core.keys import key_id
-from core.records import ClaimDecision, encode_record, parse_record, parse_time
+from core.records import ClaimDecision, Text, encode_record, parse_record, parse_time
 from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -43,6 +45,8 @@ from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
 from plugins.registry import Registry
 
 CLAIM_KINDS = frozenset(CLAIMS)
+# The longest reason a claim_decision record holds (its ``reason`` is a Text).
+REASON_MAX_CHARS = get_args(Text)[1].max_length
 # How far ahead of the ledger's clock a filer's clock may run (CLOCK_SKEW), and how
 # long after the car comes back or the fault is reported a claim may be filed
 # (MAX_CLAIM_AGE): a dealer who dated it freely could reach back into a window that
@@ -116,11 +120,9 @@ class ClaimDecider:
                 field="$.sale",
             )
         decision = self.registry.call(policy, "decide", terms, facts)
-        if not isinstance(decision, Decision):
-            raise PluginFailed(
-                self.registry.plugin_of(policy),
-                f"{policy.id}.decide returned {type(decision).__name__}, not a Decision",
-            )
+        problem = _decision_problem(decision)
+        if problem:
+            raise PluginFailed(self.registry.plugin_of(policy), f"{policy.id}.decide {problem}")
         record = ClaimDecision(
             vin=claim.vin,
             occurred_at=claim.occurred_at,
@@ -129,8 +131,8 @@ class ClaimDecider:
             sale=claim.sale,
             policy=policy.id,
             policy_version=policy.version,
-            approved=bool(decision.approved),
-            reason=str(decision.reason)[:2000] or "no reason given",
+            approved=decision.approved,
+            reason=decision.reason,
             days_since_sale=facts.days_since_sale,
             km_since_sale=facts.km_since_sale,
         )
@@ -204,6 +206,27 @@ def _check_kind(claim, terms: Terms) -> None:
         raise InvalidRecord(
             f"{terms.policy} is {what}; file a {wanted}, not a {claim.kind}", field="$.kind"
         )
+
+
+def _decision_problem(decision: object) -> str | None:
+    """What keeps ``decision`` from being signed as it stands, or None.
+
+    The ledger signs exactly what the policy decided: it never reads a truthy string
+    as an approval, writes a reason the policy did not give, or cuts one short.
+    """
+    if not isinstance(decision, Decision):
+        return f"returned {type(decision).__name__}, not a Decision"
+    if not isinstance(decision.approved, bool):
+        return f"returned approved={decision.approved!r}; approved must be True or False"
+    reason = decision.reason
+    if not isinstance(reason, str) or not reason.strip():
+        return f"returned reason={reason!r}; the reason must be a sentence a buyer can read"
+    if len(reason) > REASON_MAX_CHARS:
+        return (
+            f"returned a reason of {len(reason):,} characters; a decision's reason is at "
+            f"most {REASON_MAX_CHARS:,}"
+        )
+    return None
 
 
 def _item(row: EntryRow) -> dict[str, Any]:

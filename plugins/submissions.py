@@ -4,7 +4,11 @@ Two things, both stored in the entry's ``derived`` so that the history shows exa
 what was decided at the time, whatever plugin version runs later:
 
 - a report in a provider's own format becomes a vinledger inspection record
-  (``{"provider": "<id>/<version>", "record": {...}}``);
+  (``{"provider": "<id>/<version>", "record": {...}}``). What the provider hands back
+  is its own work, not the submitter's: a record the inspection schema refuses, a
+  record of another kind, or one about a VIN the signed report never names is a
+  plugin failure naming the provider, never a 4xx that sends the inspector looking
+  for a mistake in a report they cannot fix;
 - a sale's policies become their stated terms (``{"terms": [...]}``), checked here
   so that terms a claim could not be decided from are refused at the sale, naming
   the policy and its plugin, rather than failing later at a claim.
@@ -14,19 +18,23 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
 from core import dsse
-from core.errors import InvalidEnvelope, InvalidRecord, VinledgerError
-from core.records import Inspection, Record, Sale, encode_record, parse_record
-from plugins.interfaces import Policy, SaleFacts, Terms
+from core.errors import InvalidEnvelope, InvalidRecord, PluginFailed, VinledgerError
+from core.records import Inspection, Record, Sale, Slug, encode_record, parse_record
+from core.roles import article
+from plugins.interfaces import InspectionProvider, Policy, SaleFacts, Terms
 from plugins.registry import Registry
 
 # Fields of the sale itself that a policy may name when it refuses the sale.
 _SALE_FIELDS = frozenset({"occurred_at", "odometer_km"})
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What a claim's ``component`` may be (``core.records.WarrantyClaim``): a component
+# covered by terms must be written the same way, or no claim can ever name it.
+_SLUG_HINT = get_args(Slug)[1].description
 
 
 def read_record(registry: Registry, env: dsse.Envelope) -> tuple[Record, dict | None]:
@@ -43,19 +51,55 @@ def read_record(registry: Registry, env: dsse.Envelope) -> tuple[Record, dict | 
             field="payloadType",
         )
     normalised = registry.call(provider, "normalise", payload)
-    try:
-        record = parse_record(msgspec.json.encode(normalised))
-    except VinledgerError as err:  # the provider produced something our schema refuses
-        raise InvalidRecord(
-            f"the report normalised by {provider.id} is not a valid inspection: {err}",
-            field=err.field,
-        ) from None
-    if not isinstance(record, Inspection):
-        raise InvalidRecord(f"provider {provider.id} produced a {record.kind!r}, not an inspection")
+    record = _normalised_record(registry, provider, normalised, payload)
     return record, {
         "provider": f"{provider.id}/{provider.version}",
         "record": msgspec.json.decode(encode_record(record)),
     }
+
+
+def _normalised_record(
+    registry: Registry, provider: InspectionProvider, normalised: Any, payload: bytes
+) -> Inspection:
+    """The inspection a provider made of a signed report, if it is one vinledger keeps.
+
+    The provider has already refused what is wrong with the report itself; anything
+    wrong from here on is the provider's doing, so it fails the provider's plugin.
+    """
+
+    def failed(problem: str) -> PluginFailed:
+        return PluginFailed(
+            registry.plugin_of(provider),
+            f"provider {provider.id!r} ({provider.payload_type}) {problem}. This is a fault "
+            "in the provider, not in the signed report: tell the provider's maintainer",
+        )
+
+    if not isinstance(normalised, dict):
+        raise failed(f"normalise returned {type(normalised).__name__}, not a dict")
+    try:
+        encoded = msgspec.json.encode(normalised)
+    except TypeError as err:
+        raise failed(f"normalised the report into something that is not JSON: {err}") from None
+    try:
+        record = parse_record(encoded)
+    except VinledgerError as err:  # InvalidVIN names "vin", msgspec a JSON path
+        at = err.field if (err.field or "$").startswith("$") else f"$.{err.field}"
+        where = f" (at `{at}` of the record it made)" if at else ""
+        raise failed(f"normalised the report into an invalid record{where}: {err}") from None
+    if not isinstance(record, Inspection):
+        kind = record.kind
+        raise failed(f"normalised the report into {article(kind)} {kind!r}, not an inspection")
+    # The partner signed the report, not the normalised record: the record must be
+    # about the car the report names. The VIN is looked for in the signed bytes as the
+    # record writes it, in its normal form (17 characters, uppercase), so a provider
+    # cannot move a signed report onto another car.
+    if record.vin.encode() not in payload:
+        raise failed(
+            f"normalised the report into an inspection of VIN {record.vin}, which the "
+            "signed report does not contain; a provider may not change the car a report "
+            "is about"
+        )
+    return record
 
 
 def _derive_terms(registry: Registry, record: Record) -> dict | None:
@@ -121,6 +165,21 @@ def _terms_problem(policy: Policy, terms: Terms, sale: Sale) -> str | None:
             return f"`ends` ({terms.ends}) is before `starts` ({terms.starts})"
     if terms.km_limit is not None and terms.km_limit < 0:
         return f"`km_limit` is {terms.km_limit}, below zero"
+    sold_km = sale.odometer_km
+    if terms.km_limit is not None and sold_km is not None and terms.km_limit < sold_km:
+        return (
+            f"`km_limit` is {terms.km_limit:,}, below the sale's own reading of {sold_km:,} km, "
+            "so it could never cover a claim; write the highest odometer reading covered: "
+            f"the sale's reading plus the allowance (e.g. {sold_km:,} + 500 = {sold_km + 500:,})"
+        )
+    for i, component in enumerate(terms.components):
+        try:
+            msgspec.convert(component, Slug)
+        except msgspec.ValidationError:
+            return (
+                f"`components[{i}]` is {component!r}, which no claim could name: a claim's "
+                f"component is a slug, matched exactly; {_SLUG_HINT}"
+            )
     if not terms.summary.strip():
         return "`summary` is empty"
     return None
