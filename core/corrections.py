@@ -68,6 +68,25 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
     path in the correction at fault, e.g. ``$.fields.odometer_km``.
     """
     kind = corrected.get("kind")
+    check_correction_fields(fields, kind)
+    # Belt and braces for a rule across fields, should a kind ever get one. A record
+    # that does not parse (one an older schema accepted) is checked field by field only.
+    try:
+        parse_record(_encoder.encode(corrected))
+    except (InvalidRecord, InvalidVIN):
+        return
+    try:
+        parse_record(_encoder.encode({**corrected, **fields}))
+    except InvalidRecord as err:
+        raise InvalidRecord(
+            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
+        ) from err
+
+
+def check_correction_fields(fields: dict[str, Any], kind: Any) -> None:
+    """What ``check_correction`` checks of ``fields`` knowing only the corrected entry's
+    kind: every rule but the whole corrected record's validity. The checkers read this
+    from the log (they keep each entry's kind, not its record)."""
     if kind == "correction":
         raise InvalidRecord(
             "a correction cannot be corrected: submit another correction of the entry it "
@@ -125,15 +144,3 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
             ) from err
         except FieldError as err:
             raise InvalidRecord(f"correction of {a_kind}: {err}", field=where) from err
-    # Belt and braces for a rule across fields, should a kind ever get one. A record
-    # that does not parse (one an older schema accepted) is checked field by field only.
-    try:
-        parse_record(_encoder.encode(corrected))
-    except (InvalidRecord, InvalidVIN):
-        return
-    try:
-        parse_record(_encoder.encode({**corrected, **fields}))
-    except InvalidRecord as err:
-        raise InvalidRecord(
-            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
-        ) from err

@@ -20,7 +20,8 @@ from typing import NamedTuple, Protocol
 import msgspec
 from sqlalchemy import select
 
-from core.errors import AuditError, VinledgerError
+from core.corrections import check_correction_fields
+from core.errors import AuditError, InvalidRecord, VinledgerError
 from core.records import parse_record
 from ledger.claim_rules import CLAIMS, check_claim_rules, policy_terms
 from ledger.entry import decode_entry, record_bytes
@@ -37,6 +38,7 @@ class Refs(NamedTuple):
     sale: int | None = None  # a decision's
     at: datetime | None = None  # a claim's date
     logged: str | None = None  # a claim's entry's ``sequenced_at``
+    fields: dict | None = None  # a correction's
 
 
 def references_of(record, sequenced_at: str) -> Refs | None:
@@ -45,7 +47,7 @@ def references_of(record, sequenced_at: str) -> Refs | None:
     if kind == "sale":
         return Refs(dealer=record.dealer)
     if kind == "correction":
-        return Refs(entry=record.corrects)
+        return Refs(entry=record.corrects, fields=record.fields)
     if kind == "dispute":
         return Refs(entry=record.disputes)
     if kind == "complaint":
@@ -175,6 +177,11 @@ class References:
                 "signer or the operator may correct it",
                 index=index,
             )
+        if kind == "correction":
+            try:
+                check_correction_fields(refs.fields, target)
+            except InvalidRecord as err:
+                raise AuditError(f"entry {index}: {err}", index=index) from None
         if kind == "complaint" and (target != "sale" or author != dealer):
             raise AuditError(f"entry {index}: entry {ref} is not a sale by {dealer!r}", index=index)
         if kind in CLAIMS:

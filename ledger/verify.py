@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from core import dsse
+from core.corrections import check_correction_fields
 from core.errors import VinledgerError
 from core.history import analyse
 from core.keys import public_key_from_raw
@@ -335,6 +336,7 @@ def _check_references(record, index: int, signer: str, role: str, by_index) -> N
                 f"it corrects entry {record.corrects}, signed by "
                 f"{earlier.signer.actor_id!r}; only that signer or the operator may correct it"
             )
+        check_correction_fields(record.fields, earlier.kind)
     elif record.kind == "dispute":
         _earlier(by_index, record.disputes, index, record.vin)
     elif record.kind == "complaint" and record.sale is not None:

@@ -39,6 +39,32 @@
   // (today every one of them is signable by some role, so the role table names them all).
   const PAYLOAD_TYPE = "application/vnd.vinledger.record+json"; // core/dsse.py: a native record
   const TRUST_KINDS = ["actor", "key_grant", "key_revoke"];
+  // The fields of each vehicle kind (core/corrections.py _KIND_FIELDS), and what no
+  // correction may change: references the ledger checked, a sale's terms, decisions.
+  const CORRECTABLE = {
+    inspection: ["attachments", "flags", "grade", "inspector", "items", "occurred_at", "odometer_km", "provider", "vin"],
+    maintenance: ["cost", "items", "occurred_at", "odometer_km", "parts", "shop", "vin"],
+    odometer: ["occurred_at", "odometer_km", "source", "vin"],
+    insurance_claim: ["airbag_deployed", "areas", "cause", "claim_ref", "occurred_at", "odometer_km", "severity", "structural", "total_loss", "vin"],
+    title_brand: ["brand", "jurisdiction", "note", "occurred_at", "odometer_km", "vin"],
+    transfer: ["jurisdiction", "occurred_at", "odometer_km", "owner_commitment", "vin"],
+    sale: ["buyer_commitment", "dealer", "occurred_at", "odometer_km", "policies", "price", "referral_code", "vin"],
+    recall: ["campaign", "component", "description", "occurred_at", "odometer_km", "status", "vin"],
+    correction: ["corrects", "fields", "occurred_at", "odometer_km", "reason", "vin"],
+    return_request: ["occurred_at", "odometer_km", "policy", "reason", "sale", "vin"],
+    warranty_claim: ["component", "description", "occurred_at", "odometer_km", "policy", "sale", "vin"],
+    claim_decision: ["approved", "claim", "days_since_sale", "km_since_sale", "occurred_at", "odometer_km", "policy", "policy_version", "reason", "sale", "vin"],
+    dispute: ["disputes", "occurred_at", "odometer_km", "reason", "status", "vin"],
+    complaint: ["dealer", "occurred_at", "odometer_km", "sale", "summary", "upheld", "vin"]
+  };
+  const FIXED_REFERENCES = { sale: ["dealer"], dispute: ["disputes"], complaint: ["dealer", "sale"] };
+  const SALE_TERMS = ["policies", "referral_code", "price", "occurred_at", "odometer_km"];
+  const DECIDED = {
+    return_request: "a claim is decided when it is logged; file a new one if it was wrong",
+    warranty_claim: "a claim is decided when it is logged; file a new one if it was wrong",
+    claim_decision: "it is the ledger's own decision, made by the policy from the facts",
+  };
+  const article = (word) => ("aeiou".includes(word[0]) ? "an" : "a");
   const TRUST_FIELDS = { actor: ["actor_id", "name", "role", "upline"], key_grant: ["actor_id", "public_key", "key_id"], key_revoke: ["key_id", "reason"] };
   const VEHICLE_KINDS = [...new Set(Object.values(KINDS_BY_ROLE).flat())].filter((k) => !TRUST_KINDS.includes(k));
   const BUNDLE_FORMAT = "vinledger-bundle/1";
@@ -559,6 +585,28 @@
         if (!failures()) add(true, "trust", `${keys.size} keys and ${roles.size} actors replayed from genesis`);
       }
 
+      // core/corrections.py check_correction_fields, knowing only the corrected entry's
+      // kind: which fields a correction may name. (Python also checks each value against
+      // the kind's schema; this does not.)
+      const checkCorrectionFields = (fields, kind) => {
+        if (kind === "correction") fail("a correction cannot be corrected: submit another correction of the entry it corrects (the later one wins, field by field)");
+        if (!Object.hasOwn(CORRECTABLE, kind)) fail(`an entry of kind ${pyRepr(String(kind))} cannot be corrected; only vehicle records can`);
+        if (Object.hasOwn(DECIDED, kind)) fail(`${article(kind).replace(/^a/, "A")} ${kind} cannot be corrected: ${DECIDED[kind]}`);
+        if (!isObj(fields)) fail("invalid record: fields");
+        const aKind = `${article(kind)} ${kind}`;
+        const fixed = ["kind", "vin", ...(FIXED_REFERENCES[kind] || [])];
+        for (const name of Object.keys(fields).sort()) {
+          if (fixed.includes(name)) fail(`a correction may not change \`${name}\` of ${aKind}: the ledger checked it when it appended the entry; submit a new record instead`);
+          if (kind === "sale" && SALE_TERMS.includes(name)) {
+            fail(`a correction may not change \`${name}\` of a sale: its terms, the days and km its claims are judged by and its commissions were worked out from it when it was logged. If the sale was recorded wrongly, the operator files a dispute of it and the dealer records the sale again`);
+          }
+          if (!CORRECTABLE[kind].includes(name)) {
+            const may = CORRECTABLE[kind].filter((f) => !fixed.includes(f)).sort().join(", ");
+            fail(`${aKind} has no field \`${name}\`; check its spelling (a correction of ${aKind} may change: ${may})`);
+          }
+        }
+      };
+
       // What the sequencer checks of a record's references (ledger/verify.py
       // _check_references): a dealer's own sales; a correction (by the corrected entry's
       // signer or the operator), a dispute, a complaint name an earlier entry of this VIN.
@@ -590,6 +638,7 @@
           if (role !== "operator" && earlier.signer.actor_id !== signer) {
             fail(`it corrects entry ${rec.corrects}, signed by '${earlier.signer.actor_id}'; only that signer or the operator may correct it`);
           }
+          checkCorrectionFields(rec.fields, earlier.kind);
         } else if (rec.kind === "dispute") {
           earlierEntry(rec.disputes, index, rec.vin, "disputes");
         } else if (rec.kind === "complaint" && rec.sale !== null && rec.sale !== undefined) {
@@ -758,7 +807,7 @@
     }
   }
 
-  window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE, repeatedKey };
+  window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE, CORRECTABLE, FIXED_REFERENCES, SALE_TERMS, DECIDED, repeatedKey };
   const start = () => {
     const box = document.getElementById("verification");
     if (box && box.dataset.bundleUrl && box.dataset.vkey) run(box);

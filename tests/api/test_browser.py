@@ -201,6 +201,22 @@ def test_the_page_script_knows_the_same_roles_as_the_ledger(demo, page):
     }
 
 
+def test_the_page_script_knows_what_a_correction_may_change_as_the_ledger_does(demo, page):
+    from core import corrections
+    from core.records import VEHICLE_KINDS
+
+    url, vin, _ = demo
+    page.goto(f"{url}/vehicles/{vin}")
+    got = page.evaluate(
+        "({c: window.vinledger.CORRECTABLE, f: window.vinledger.FIXED_REFERENCES,"
+        " s: window.vinledger.SALE_TERMS, d: window.vinledger.DECIDED})"
+    )
+    fields = corrections._KIND_FIELDS
+    assert {k: set(v) for k, v in got["c"].items()} == {k: set(fields[k]) for k in VEHICLE_KINDS}
+    assert {k: set(v) for k, v in got["f"].items()} == corrections._REFERENCES
+    assert set(got["s"]) == corrections._SALE_TERMS and got["d"] == corrections._DECIDED
+
+
 # ---- the trust replay: the bundles of tests/ledger/test_verify_trust.py -----------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidRecord
+from core.errors import AuditError, InvalidRecord
 from ledger.storage import log_size
 from tests.conftest import VIN, inspection, onboard
 
@@ -56,3 +56,31 @@ def test_a_correction_of_an_entry_in_the_same_batch_is_checked_too(ledger):
     assert isinstance(refused, InvalidRecord) and refused.field.startswith("$.fields.grade")
     history = ledger.history(VIN)
     assert history["view"]["odometer"]["last_km"] == 48_120
+
+
+def test_a_correction_value_the_kind_refuses_fails_every_python_checker(tmp_path):
+    """verify.js checks which fields a correction names; the Python checkers also check
+    each value against the corrected kind's schema, as the sequencer does."""
+    from ledger.audit import audit
+    from ledger.monitor import Monitor, MonitorAlert
+    from ledger.storage import Store
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_audit_trust import write_log
+    from tests.ledger.test_monitor_defects import served
+    from tests.ledger.test_verify_references import ACME, FIRST, INSPECTION, PARTIES, fix
+    from tests.ledger.test_verify_trust import LOG, make_bundle
+
+    items = [*PARTIES, INSPECTION, (fix(FIRST, odometer_km="lots"), ACME, "acme")]
+    says = "correction of an inspection: `odometer_km`"
+    report = verify_bundle_bytes(make_bundle(items), LOG.vkey)
+    assert any(says in f.detail and f.index == FIRST + 1 for f in report.failures)
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.create_schema()
+    write_log(store, items)
+    with pytest.raises(AuditError, match=f"entry {FIRST + 1}: {says}"):
+        audit(store, LOG.vkey)
+    store.dispose()
+    monitor = Monitor(tmp_path / "m", LOG.vkey)
+    with pytest.raises(MonitorAlert, match=f"entry {FIRST + 1}: {says}"):
+        monitor.poll(served(items))
+    monitor.close()

@@ -196,6 +196,60 @@ CLAIM_RULE_DEFECTS = {
     ),
 }
 
+
+def fix(corrects: int, **fields) -> dict:
+    return vehicle("correction", corrects=corrects, reason="mistyped", fields=fields)
+
+
+SOLD = (sale("lotus"), LOTUS, "lotus", TERMS)  # at FIRST + 1
+# What the sequencer refuses of a correction's fields (core.corrections): refused alike,
+# in the same words, by verify.py, verify.js, the audit and the monitor.
+CORRECTION_DEFECTS = {
+    "a-correction-of-a-correction": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            (correction(FIRST), ACME, "acme"),
+            (fix(FIRST + 1, x=1), ACME, "acme"),
+        ],
+        FIRST + 2,
+        "a correction cannot be corrected",
+    ),
+    "a-correction-of-a-field-the-kind-lacks": Defect(
+        [*PARTIES, INSPECTION, (fix(FIRST, colour="red"), ACME, "acme")],
+        FIRST + 1,
+        "an inspection has no field `colour`; check its spelling (a correction of an "
+        "inspection may change: attachments, flags, grade, inspector, items, occurred_at, "
+        "odometer_km, provider)",
+    ),
+    "a-correction-of-a-sales-price": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            SOLD,
+            (fix(FIRST + 1, price={"amount": "1.00", "currency": "EUR"}), LOTUS, "lotus"),
+        ],
+        FIRST + 2,
+        "a correction may not change `price` of a sale",
+    ),
+    "a-correction-moving-a-sale-to-another-dealer": Defect(
+        [*PARTIES, INSPECTION, SOLD, (fix(FIRST + 1, dealer="orbit"), *BY_OPERATOR)],
+        FIRST + 2,
+        "a correction may not change `dealer` of a sale: the ledger checked it",
+    ),
+    "a-correction-of-a-claims-decision": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            SOLD,
+            *filed(claim(FIRST + 1), FIRST + 2),
+            (fix(FIRST + 3, approved=False), *BY_OPERATOR),
+        ],
+        FIRST + 4,
+        "A claim_decision cannot be corrected: it is the ledger's own decision",
+    ),
+}
+
 DEFECTS = {
     "a-sale-naming-another-dealer": Defect(
         [*PARTIES, INSPECTION, (sale("bay-auto"), LOTUS, "lotus")], FIRST + 1, "names dealer"
@@ -317,6 +371,7 @@ DEFECTS = {
         "is not a sale by",
     ),
     **CLAIM_RULE_DEFECTS,
+    **CORRECTION_DEFECTS,
 }
 
 WELL_FORMED = [
@@ -327,7 +382,7 @@ WELL_FORMED = [
     (sale("lotus"), LOTUS, "lotus", TERMS),
     (vehicle("dispute", disputes=FIRST, reason="doubtful"), *BY_OPERATOR),
     (vehicle("complaint", dealer="lotus", sale=FIRST + 3, summary="late papers"), *BY_OPERATOR),
-    (correction(FIRST + 1), ACME, "acme"),  # a correction of a correction
+    (fix(FIRST, odometer_km=48_002), ACME, "acme"),  # a second correction of it
     (vehicle("complaint", dealer="orbit", summary="rude on the phone"), *BY_OPERATOR),
     (claim(FIRST + 3), LOTUS, "lotus"),  # dated when its sale is, and when it is logged
     (decision(FIRST + 8, FIRST + 3), *BY_OPERATOR),
