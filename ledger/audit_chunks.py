@@ -21,7 +21,7 @@ from core.records import TRUST_KINDS, parse_record
 from ledger.audit_refs import references_of
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.storage import Store, indexes_by_digest, select_rows
-from ledger.verify import check_keys_once
+from ledger.verify_trust import check_keys_once
 
 _ENTRY_SQL = (
     "SELECT idx, leaf_hash, data, digest, kind, vin, vin_seq, keyid, actor_id"

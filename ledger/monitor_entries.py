@@ -25,7 +25,7 @@ from core.records import parse_record
 from ledger.audit_refs import References, references_of
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.trust_replay import TrustReplay
-from ledger.verify import check_keys_once, trust_record
+from ledger.verify_trust import check_keys_once, trust_record
 
 
 class MonitorAlert(VinledgerError):

@@ -17,7 +17,7 @@ from core.errors import AuditError, VinledgerError
 from core.keys import public_key_from_raw
 from core.roles import KINDS_BY_ROLE, article
 from ledger.entry import Entry, decode_entry
-from ledger.verify import trust_record
+from ledger.verify_trust import trust_record
 
 Genesis = tuple[str, str, bytes] | str
 """(key id, operator, raw key) that entry 1 grants, or what is wrong with entry 1."""

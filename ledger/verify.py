@@ -37,19 +37,18 @@ from dataclasses import dataclass, field
 import msgspec
 
 from core import dsse
-from core.corrections import check_correction_fields
 from core.errors import VinledgerError
 from core.history import analyse
 from core.keys import public_key_from_raw
-from core.records import TRUST_KINDS, parse_record
+from core.records import parse_record
 from core.roles import KINDS_BY_ROLE, article
-from core.strict_json import duplicate_key
 from ledger import merkle
 from ledger.bundle import Bundle, ProvedEntry, decode_bundle
 from ledger.checkpoint import Checkpoint
-from ledger.claim_rules import CLAIMS, check_claim_rules, policy_terms
 from ledger.entry import Entry, decode_entry, record_bytes
 from ledger.signing import open_checkpoint
+from ledger.verify_refs import check_references
+from ledger.verify_trust import check_keys_once, replay_trust, valid_key
 
 
 @dataclass
@@ -84,14 +83,6 @@ class Report:
         self.findings.append(Finding(False, check, detail, index))
 
 
-@dataclass
-class _Key:
-    actor_id: str
-    public_raw: bytes
-    granted: int
-    revoked: int | None = None
-
-
 def verify_bundle_bytes(data: bytes, vkey: str) -> Report:
     report = Report()
     try:
@@ -115,7 +106,7 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
 
     trust = _included(bundle.trust, cp, report, "trust")
     vehicle = _included(bundle.entries, cp, report, "vehicle")
-    keys, roles = _replay_trust(trust, report)
+    keys, roles = replay_trust(trust, report)
     report.trust = [entry for _, _, entry in trust]
     by_index = {index: entry for index, _, entry in vehicle}
     for index, leaf, entry in vehicle:
@@ -173,135 +164,9 @@ def _included(items: list[ProvedEntry], cp: Checkpoint, report: Report, what: st
     return sorted(out, key=lambda t: t[0])
 
 
-def _replay_trust(trust, report: Report):
-    keys: dict[str, _Key] = {}
-    roles: dict[str, str] = {}
-    by_index = {index: entry for index, _, entry in trust}
-    if 0 not in by_index or 1 not in by_index:
-        report.failed("trust", "the bundle lacks the genesis entries 0 and 1")
-        return keys, roles
-    for index, _, entry in trust:
-        try:
-            record = trust_record(entry)
-            if index in (0, 1):
-                _genesis(entry, by_index)
-            else:
-                key = _valid_key(keys, entry, index)
-                if roles.get(key.actor_id) != "operator":
-                    raise VinledgerError(f"signed by {key.actor_id!r}, who is not an operator")
-                dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
-            _apply(record, index, keys, roles)
-        except VinledgerError as err:
-            report.failed("trust", f"entry {index} ({entry.kind}): {err}", index)
-    if not report.failures:
-        report.passed("trust", f"{len(keys)} keys and {len(roles)} actors replayed from genesis")
-    return keys, roles
-
-
-def trust_record(entry: Entry):
-    """The record the operator signed in a trust entry, if the entry is one the sequencer writes."""
-    if entry.kind not in TRUST_KINDS:
-        raise VinledgerError(f"{entry.kind!r} is not a trust kind (actor, key_grant, key_revoke)")
-    if entry.vin is not None or entry.vin_seq is not None or entry.prev is not None:
-        raise VinledgerError("a trust entry carries no VIN and no chain position")
-    if entry.derived is not msgspec.UNSET:
-        raise VinledgerError("a trust entry carries nothing derived from its record")
-    check_keys_once(entry.envelope)
-    record = parse_record(dsse.payload_bytes(entry.envelope))
-    if record.kind != entry.kind:
-        raise VinledgerError("the signed record's kind differs from the entry's")
-    return record
-
-
-def check_keys_once(env: dsse.Envelope) -> None:
-    """Raises VinledgerError if the envelope's JSON payload repeats a key in one object.
-
-    The sequencer refuses such a payload (``dsse.check_payload_keys``): JSON readers
-    disagree on which copy counts, so one signature would stand for two records. A log
-    that holds one was written by a sequencer that skipped the check.
-    """
-    if not dsse.is_json_type(env.payload_type):
-        return
-    found = duplicate_key(dsse.payload_bytes(env))
-    if found is not None:
-        path, key = found
-        raise VinledgerError(
-            f"the signed payload repeats the key {key!r} in one object ({path}): JSON "
-            "readers disagree on which copy counts, so a verifier could read another "
-            "record than the ledger did"
-        )
-
-
-def _genesis(entry: Entry, by_index: dict[int, Entry]) -> None:
-    """Entry 0 makes the operator, entry 1 grants it a key; both name that key as signer."""
-    operator, grant = (_genesis_record(by_index[i]) for i in (0, 1))
-    if operator is None or operator.kind != "actor" or operator.role != "operator":
-        raise VinledgerError("entry 0 does not create the operator")
-    if grant is None or grant.kind != "key_grant":
-        raise VinledgerError("entry 1 is not the operator's key grant")
-    if grant.actor_id != operator.actor_id:
-        raise VinledgerError("entry 1 grants a key to another actor than entry 0 created")
-    signer = entry.signer
-    if (signer.keyid, signer.actor_id) != (grant.key_id, operator.actor_id):
-        raise VinledgerError(
-            f"the entry names signer {signer.actor_id!r} with key {signer.keyid[:16]}…, "
-            "not entry 0's operator with the key entry 1 grants"
-        )
-    dsse.verify_envelope(entry.envelope, public_key_from_raw(base64.b64decode(grant.public_key)))
-
-
-def _genesis_record(entry: Entry):
-    """The record of a genesis entry, or None if it is no trust entry at all."""
-    try:
-        return trust_record(entry)
-    except VinledgerError:
-        return None
-
-
-def _apply(record, index: int, keys: dict[str, _Key], roles: dict[str, str]) -> None:
-    """Actors and keys as the entry leaves them; refuses what the sequencer refuses."""
-    if record.kind == "actor":
-        if record.actor_id in roles:
-            raise VinledgerError(f"actor {record.actor_id!r} already exists")
-        roles[record.actor_id] = record.role
-    elif record.kind == "key_grant":
-        if record.actor_id not in roles:
-            raise VinledgerError(f"actor {record.actor_id!r} does not exist before this grant")
-        if record.key_id in keys:
-            granted = keys[record.key_id].granted
-            raise VinledgerError(
-                f"key {record.key_id[:16]}… was already granted at entry {granted}"
-            )
-        keys[record.key_id] = _Key(record.actor_id, base64.b64decode(record.public_key), index)
-    else:
-        key = keys.get(record.key_id)
-        if key is None:
-            raise VinledgerError(
-                f"key {record.key_id[:16]}… was not granted before this revocation"
-            )
-        if key.revoked is not None:
-            raise VinledgerError(
-                f"key {record.key_id[:16]}… was already revoked at entry {key.revoked}"
-            )
-        key.revoked = index
-
-
-def _valid_key(keys: dict[str, _Key], entry: Entry, index: int) -> _Key:
-    key = keys.get(entry.signer.keyid)
-    if key is None or key.granted >= index:
-        raise VinledgerError(f"key {entry.signer.keyid[:16]}… was not granted before entry {index}")
-    if key.revoked is not None and key.revoked < index:
-        raise VinledgerError(f"key {entry.signer.keyid[:16]}… was revoked at entry {key.revoked}")
-    if key.actor_id != entry.signer.actor_id:
-        raise VinledgerError(
-            f"key belongs to {key.actor_id!r}, entry claims {entry.signer.actor_id!r}"
-        )
-    return key
-
-
 def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Report) -> None:
     try:
-        key = _valid_key(keys, entry, index)
+        key = valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
         check_keys_once(entry.envelope)
         record = parse_record(record_bytes(entry))
@@ -311,106 +176,11 @@ def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Repor
         if record.kind not in KINDS_BY_ROLE.get(role, ()):
             who = f"{article(role)} {role}" if role else "an unknown actor"
             raise VinledgerError(f"{who} may not sign {record.kind!r}")
-        _check_references(record, index, key.actor_id, role, by_index)
+        check_references(record, index, key.actor_id, role, by_index)
     except VinledgerError as err:
         report.failed("signature", f"entry {index} ({entry.kind}): {err}", index)
         return
     report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
-
-
-def _check_references(record, index: int, signer: str, role: str, by_index) -> None:
-    """What the sequencer checks of a record's references, from this VIN's entries.
-
-    A dealer records only its own sales; a correction (by the corrected entry's signer
-    or the operator), a dispute and a complaint name an earlier entry of the same VIN,
-    which the bundle therefore holds; a claim names a sale of its own signer (or the
-    operator) carrying its policy, and is one the sequencer decides; a decision comes
-    right after the claim it decides.
-    """
-    if record.kind == "sale" and role != "operator" and record.dealer != signer:
-        raise VinledgerError(f"the sale names dealer {record.dealer!r} but {signer!r} signed it")
-    if record.kind == "correction":
-        earlier = _earlier(by_index, record.corrects, index, record.vin)
-        if role != "operator" and earlier.signer.actor_id != signer:
-            raise VinledgerError(
-                f"it corrects entry {record.corrects}, signed by "
-                f"{earlier.signer.actor_id!r}; only that signer or the operator may correct it"
-            )
-        check_correction_fields(record.fields, earlier.kind)
-    elif record.kind == "dispute":
-        _earlier(by_index, record.disputes, index, record.vin)
-    elif record.kind == "complaint" and record.sale is not None:
-        earlier = _earlier(by_index, record.sale, index, record.vin)
-        if earlier.kind != "sale" or earlier.signer.actor_id != record.dealer:
-            raise VinledgerError(f"entry {record.sale} is not a sale by {record.dealer!r}")
-    elif record.kind in CLAIMS:
-        _check_claim(record, index, signer, role, by_index)
-    elif record.kind == "claim_decision":
-        claim = by_index.get(record.claim)
-        if record.claim != index - 1 or claim is None or claim.kind not in CLAIMS:
-            raise VinledgerError(
-                f"it decides entry {record.claim}, but a decision comes right after its claim"
-            )
-        decided = parse_record(record_bytes(claim))
-        if (decided.sale, decided.policy) != (record.sale, record.policy):
-            raise VinledgerError(
-                f"it names sale {record.sale} and policy {record.policy!r}; the claim it "
-                f"decides names sale {decided.sale} and policy {decided.policy!r}"
-            )
-
-
-def _earlier(by_index, ref: int, index: int, vin: str) -> Entry:
-    earlier = by_index.get(ref)
-    if earlier is None or ref >= index or earlier.vin != vin:
-        raise VinledgerError(f"it names entry {ref}, which is no earlier entry of this VIN")
-    return earlier
-
-
-def _check_claim(record, index: int, signer: str, role: str, by_index) -> None:
-    sale = _earlier(by_index, record.sale, index, record.vin)
-    if sale.kind != "sale":
-        raise VinledgerError(f"entry {record.sale} is not a sale")
-    if role != "operator" and sale.signer.actor_id != signer:
-        raise VinledgerError(
-            f"sale {record.sale} was recorded by {sale.signer.actor_id!r}; a dealer files "
-            "claims only on its own sales"
-        )
-    terms = sale.derived.get("terms") if isinstance(sale.derived, dict) else None
-    stated = policy_terms(terms, record.policy)
-    if stated is None:
-        raise VinledgerError(f"sale {record.sale} carries no policy {record.policy!r}")
-    check_claim_rules(
-        record.kind,
-        record.sale,
-        record.policy,
-        record.occurred_at,
-        by_index[index].sequenced_at,
-        policy_kind=stated.get("kind"),
-        sold_at=parse_record(record_bytes(sale)).occurred_at,
-        returned=_returned(by_index, record.sale, index),
-    )
-    decision = by_index.get(index + 1)
-    if decision is None or decision.kind != "claim_decision":
-        raise VinledgerError(
-            f"the ledger appends a decision right after every claim; entry {index + 1} is not one"
-        )
-
-
-def _returned(by_index, sale: int, before: int) -> int | None:
-    """The decision before ``before`` that approved a return of ``sale``, if one did."""
-    for index in sorted(i for i in by_index if i < before):
-        entry = by_index[index]
-        if entry.kind != "claim_decision":
-            continue
-        try:
-            decision = parse_record(record_bytes(entry))
-        except VinledgerError:  # that entry's own failure
-            continue
-        claim = by_index.get(decision.claim)
-        returns = claim is not None and claim.kind == "return_request"
-        if returns and decision.sale == sale and decision.approved:
-            return index
-    return None
 
 
 def _check_chain(vin: str, vehicle, report: Report, unproven: set[int]) -> None:

@@ -329,7 +329,7 @@
     }
     return found && [childPath(found.path, found.repeated), found.repeated];
   }
-  // ledger/verify.py check_keys_once: a JSON payload repeats no key in one object.
+  // ledger/verify_trust.py check_keys_once: a JSON payload repeats no key in one object.
   function checkKeysOnce(env) {
     if (!isJsonType(env.payloadType)) return;
     let text;
@@ -396,7 +396,7 @@
     return rec;
   }
 
-  // ---- claims (ledger/verify.py check_claim_rules, as plugins/claims.py refuses them) ---------
+  // ---- claims (ledger/claim_rules.py check_claim_rules, as plugins/claims.py refuses them) ---------
   // Times are BigInt microseconds since 1970, compared exactly as Python's datetimes.
   const CLOCK_SKEW = 5n * 60n * 1000000n; // a claim dated at most this after its entry is logged
   const MAX_CLAIM_AGE = 72n * 3600n * 1000000n; // and at most this before
@@ -607,8 +607,8 @@
         }
       };
 
-      // What the sequencer checks of a record's references (ledger/verify.py
-      // _check_references): a dealer's own sales; a correction (by the corrected entry's
+      // What the sequencer checks of a record's references (ledger/verify_refs.py
+      // check_references): a dealer's own sales; a correction (by the corrected entry's
       // signer or the operator), a dispute, a complaint name an earlier entry of this VIN.
       const vehicleAt = new Map(vehicle.map((v) => [v.index, v.entry]));
       const CLAIMS = ["return_request", "warranty_claim"];

@@ -20,7 +20,8 @@ from core.strict_json import duplicate_key
 from ledger.audit import audit
 from ledger.monitor import Monitor, MonitorAlert
 from ledger.storage import Store
-from ledger.verify import check_keys_once, verify_bundle_bytes
+from ledger.verify import verify_bundle_bytes
+from ledger.verify_trust import check_keys_once
 from tests.ledger.test_audit_trust import write_log
 from tests.ledger.test_monitor_defects import served
 from tests.ledger.test_verify_references import signature_failures
