@@ -7,11 +7,14 @@ correction means.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, get_args
 
 import msgspec
 
+from core.alerts import alert
 from core.errors import InvalidRecord, InvalidVIN
+from core.odometer import NOT_READINGS
 from core.record_text import AT_PATH, explain
 from core.records import (
     VEHICLE_KINDS,
@@ -144,3 +147,94 @@ def check_correction_fields(fields: dict[str, Any], kind: Any) -> None:
             ) from err
         except FieldError as err:
             raise InvalidRecord(f"correction of {a_kind}: {err}", field=where) from err
+
+
+# ---- applying them to a history ----------------------------------------------------
+
+
+def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items with each correction applied to the entry it corrects.
+
+    A corrected item's ``record`` holds the corrected values; ``original`` the record
+    as first signed, and ``corrections`` who changed what and why. Later corrections
+    win over earlier ones, field by field. A correction that ``check_correction``
+    refuses changes nothing and gets ``not_applied``, the reason. Open disputes go
+    into ``disputes``.
+    """
+    out = [copy.deepcopy(item) for item in items]
+    by_index = {item["index"]: item for item in out}
+    for item in out:
+        rec = item["record"]
+        if item["kind"] == "correction" and rec["corrects"] in by_index:
+            target = by_index[rec["corrects"]]
+            try:
+                check_correction(rec["fields"], target["record"])
+            except InvalidRecord as err:
+                item["not_applied"] = str(err)
+                continue
+            target.setdefault("original", copy.deepcopy(target["record"]))
+            target["record"].update(rec["fields"])
+            target.setdefault("corrections", []).append(
+                {
+                    "index": item["index"],
+                    "by": item["signer"]["id"],
+                    "reason": rec["reason"],
+                    "fields": sorted(rec["fields"]),
+                }
+            )
+        elif item["kind"] == "dispute" and rec["disputes"] in by_index:
+            disputes = by_index[rec["disputes"]].setdefault("disputes", [])
+            if rec.get("status", "open") == "resolved":
+                disputes.clear()
+            else:
+                disputes.append({"index": item["index"], "reason": rec["reason"]})
+    return out
+
+
+def _km_text(km: object) -> str:
+    """A reading as the alert says it; a value an older log holds that is no number
+    (a string, say) is shown as it is rather than failing the whole view."""
+    ok = isinstance(km, int) and not isinstance(km, bool)
+    return f"{km:,} km" if ok else repr(km)
+
+
+def correction_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A correction that could not be applied; and every odometer reading a correction
+    changed or removed: a buyer should see that, not only its effect (a rollback that
+    a corrected reading no longer shows)."""
+    alerts = [
+        alert(
+            "correction_not_applied",
+            "low",
+            f"correction {item['index']} could not be applied: {item['not_applied']}",
+            [item["index"]],
+            corrects=item["record"]["corrects"],
+            reason=item["not_applied"],
+        )
+        for item in items
+        if "not_applied" in item
+    ]
+    for item in items:
+        was = item.get("original", {}).get("odometer_km")
+        now = item["record"].get("odometer_km")
+        if "original" not in item or item["kind"] in NOT_READINGS or was == now:
+            continue
+        by = [c["index"] for c in item["corrections"] if "odometer_km" in c["fields"]]
+        to = "removed" if now is None else f"to {_km_text(now)}"
+        said = (
+            f"the odometer reading of entry {item['index']} was corrected from {_km_text(was)} {to}"
+            if was is not None
+            else f"entry {item['index']} was given an odometer reading of {_km_text(now)} later"
+        )
+        alerts.append(
+            alert(
+                "odometer_corrected",
+                "medium",
+                said,
+                [item["index"], *by],
+                corrects=item["index"],
+                from_km=was,
+                to_km=now,
+            )
+        )
+    return alerts

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from core.history import apply_corrections
+from core.corrections import apply_corrections
 
 MIN_SALES_TO_RANK = 5
 RANKING_RULE = (

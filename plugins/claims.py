@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from core import dsse
+from core.corrections import apply_corrections
 from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFailed
-from core.history import apply_corrections, odometer_readings
 from core.keys import key_id
+from core.odometer import odometer_readings
 from core.records import ClaimDecision, Text, encode_record, parse_record, parse_time
 from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes

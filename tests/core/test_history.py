@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.history import ROLLBACK_TOLERANCE_KM, analyse
+from core.history import analyse
+from core.odometer import ROLLBACK_TOLERANCE_KM
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 

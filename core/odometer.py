@@ -1,0 +1,108 @@
+"""The odometer readings of a vehicle's history and what they say together.
+
+Every reading from every source in time order (never log order; ties keep log order),
+rollbacks beyond a stated tolerance naming both entries and their signers, rates no
+car is driven at, and the last reading that can be trusted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime
+from typing import Any
+
+from core.alerts import alert
+from core.records import parse_time
+
+# A reading this much lower than an earlier one is a rollback, not a typo in the
+# last digit or a rounding difference between a dashboard and a workshop system.
+ROLLBACK_TOLERANCE_KM = 50
+# Faster than this between two readings is not driving: one of them is wrong.
+MAX_KM_PER_DAY = 2_000
+# Kinds whose odometer_km is not a reading of its own (a decision repeats one).
+NOT_READINGS = frozenset({"correction", "claim_decision", "dispute", "complaint"})
+
+
+def _day(text: str) -> date:
+    return parse_time(text).date()
+
+
+def odometer_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    readings = []
+    for item in items:
+        km = item["record"].get("odometer_km")
+        if km is None or item["kind"] in NOT_READINGS:
+            continue
+        readings.append(
+            {
+                "index": item["index"],
+                "occurred_at": item["record"]["occurred_at"],
+                "km": km,
+                "kind": item["kind"],
+                "signer": item["signer"]["id"],
+                "corrected": bool(item.get("corrections")),
+                "disputed": bool(item.get("disputes")),
+            }
+        )
+    # Time order of the events, not of logging; ties keep log order.
+    readings.sort(key=lambda r: (parse_time(r["occurred_at"]), r["index"]))
+    return readings
+
+
+def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK_TOLERANCE_KM):
+    alerts = []
+    highest: dict[str, Any] | None = None
+    for r in readings:
+        if highest is not None and r["km"] < highest["km"] - tolerance_km:
+            alerts.append(
+                alert(
+                    "odometer_rollback",
+                    "high",
+                    f"odometer went back from {highest['km']} km (entry {highest['index']}, "
+                    f"{highest['signer']}) to {r['km']} km (entry {r['index']}, {r['signer']})",
+                    [highest["index"], r["index"]],
+                    from_km=highest["km"],
+                    to_km=r["km"],
+                )
+            )
+            # The lowered reading is the new baseline: readings that go on from it are
+            # not each a new rollback, but a later drop below it is.
+            highest = r
+        elif highest is None or r["km"] > highest["km"]:
+            highest = r
+    return alerts
+
+
+def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    alerts = []
+    for a, b in itertools.pairwise(readings):
+        days = (_day(b["occurred_at"]) - _day(a["occurred_at"])).days
+        driven = b["km"] - a["km"]
+        if driven > MAX_KM_PER_DAY * max(days, 1):
+            alerts.append(
+                alert(
+                    "implausible_rate",
+                    "medium",
+                    f"{driven} km in {days} days between entry {a['index']} ({a['signer']}) "
+                    f"and entry {b['index']} ({b['signer']}): more than {MAX_KM_PER_DAY} km a day",
+                    [a["index"], b["index"]],
+                    km=driven,
+                    days=days,
+                )
+            )
+    return alerts
+
+
+def last_trusted(readings, rollbacks, not_actual_since: datetime | None) -> dict[str, Any] | None:
+    """The last reading before anything made the odometer untrustworthy."""
+    lowered = {a["entries"][1] for a in rollbacks}
+    cuts = [parse_time(r["occurred_at"]) for r in readings if r["index"] in lowered]
+    if not_actual_since is not None:
+        cuts.append(not_actual_since)
+    cut = min(cuts, default=None)
+    trusted = [
+        r
+        for r in readings
+        if (cut is None or parse_time(r["occurred_at"]) < cut) and not r["disputed"]
+    ]
+    return trusted[-1] if trusted else None
