@@ -145,6 +145,15 @@ class AuditError(VerificationError):
 # ---- plugins ----------------------------------------------------------------
 
 
+class PolicyUnavailable(VinledgerError):
+    """A sale states a policy no plugin on this ledger provides now (disabled or
+    uninstalled since): its claims cannot be decided until it is back."""
+
+    status = 503
+    title = "Policy unavailable"
+    slug = "policy-unavailable"
+
+
 class PluginFailed(VinledgerError):
     """A plugin raised where it should have answered; nothing was appended."""
 

@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session
 
 from core import dsse
 from core.corrections import apply_corrections
-from core.errors import Conflict, Forbidden, InvalidRecord, NotFound, PluginFailed
+from core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRecord,
+    NotFound,
+    PluginFailed,
+    PolicyUnavailable,
+)
 from core.keys import key_id
 from core.odometer import odometer_readings
 from core.records import ClaimDecision, Text, encode_record, parse_record, parse_time
@@ -100,6 +107,14 @@ class ClaimDecider:
             attached = ", ".join(t["policy"] for t in derived.get("terms", [])) or "none"
             raise InvalidRecord(
                 f"sale {claim.sale} carries no policy {claim.policy!r}; it carries: {attached}",
+                field="$.policy",
+            )
+        if claim.policy not in self.registry.policies:
+            raise PolicyUnavailable(
+                f"sale {claim.sale} states policy {claim.policy!r}, but no plugin on this "
+                "ledger provides it now (the operator disabled or removed it), so its claims "
+                "cannot be decided; nothing was logged. Ask the ledger's operator to enable "
+                "it, then file again: a claim is accepted up to 72 hours after its date",
                 field="$.policy",
             )
         policy = self.registry.policy(claim.policy, field="$.policy")

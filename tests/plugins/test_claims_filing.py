@@ -358,3 +358,18 @@ def test_the_return_covers_readings_up_to_its_km_limit(client, dealer, sold, km,
     assert decision["approved"] is approved
     if not approved:
         assert "up to 48,300 km" in decision["reason"]
+
+
+def test_a_claim_under_a_policy_the_operator_disabled_since_the_sale_is_unavailable(
+    ledger, dealer, clock, sold
+):
+    """The sale's guarantee stands, but no plugin can decide it now: a 503 that says
+    so (not "no such policy"), and nothing logged, so the dealer files again later."""
+    from api.service import Ledger
+
+    ledger.settings.disabled_plugins = ["plugins.builtin.policies"]
+    without = Ledger(ledger.settings, ledger.store, clock=clock)
+    with TestClient(create_app(without)) as client:
+        body = refused(client, dealer, returned(sold, stamp(clock.at)), status=503)
+    assert body["type"].endswith("/policy-unavailable") and body["field"] == "$.policy"
+    assert "states policy 'return-7d'" in body["detail"] and "operator" in body["detail"]
