@@ -160,7 +160,8 @@ def envelope_digest(env: Envelope, keyid: str | None = None) -> bytes:
     """SHA-256 identity of a signed record, blind to how its JSON and base64 were written.
 
     Hashes PAE(payloadType, payload) and then the signer's signatures (those with
-    ``keyid``; sorted, so their order does not matter) as keyid || 0x00 || decoded sig.
+    ``keyid``; each once, however often and however spelled, and sorted, so their order
+    does not matter) as keyid || 0x00 || decoded sig.
     PAE is self-delimiting, so two envelopes with the same digest always carry the same
     payload and payloadType. Signatures by other key IDs do not count: nothing checks
     them, so adding one must not make the same record a new entry. ``keyid=None`` takes
@@ -168,9 +169,11 @@ def envelope_digest(env: Envelope, keyid: str | None = None) -> bytes:
     """
     h = hashlib.sha256(pae(env.payload_type, payload_bytes(env)))
     sigs = sorted(
-        (s.keyid.encode("utf-8"), _b64decode(s.sig, "sig"))
-        for s in env.signatures
-        if keyid is None or s.keyid == keyid
+        {
+            (s.keyid.encode("utf-8"), _b64decode(s.sig, "sig"))
+            for s in env.signatures
+            if keyid is None or s.keyid == keyid
+        }
     )
     for kid, sig in sigs:
         h.update(kid + b"\x00" + sig)

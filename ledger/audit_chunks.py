@@ -219,6 +219,8 @@ def envelope_digest(env: dsse.Envelope, keyid: str, index: int) -> bytes:
             for s in env.signatures
             if keyid is None or s.keyid == keyid
         ]
+        if len(sigs) > 1:
+            sigs = sorted(set(sigs))
     except (msgspec.ValidationError, ValueError):
         try:
             return dsse.envelope_digest(env, keyid)
@@ -226,8 +228,6 @@ def envelope_digest(env: dsse.Envelope, keyid: str, index: int) -> bytes:
             raise AuditError(f"entry {index}: {err}", index=index) from None
     h = sha256(b"DSSEv1 %d %b %d " % (len(kind), kind, len(payload)))
     h.update(payload)
-    if len(sigs) > 1:
-        sigs.sort()
     for keyid, sig in sigs:
         h.update(keyid + b"\x00" + sig)
     return h.digest()

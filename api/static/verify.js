@@ -265,7 +265,7 @@
   }
 
   // As dsse.envelope_digest(env, keyid): SHA-256 of PAE, then the signer's own signatures
-  // (sorted bytewise) as keyid || 0x00 || sig. The ledger logs a signed record once.
+  // (each once, sorted bytewise) as keyid || 0x00 || sig. The ledger logs a signed record once.
   const compareBytes = (a, b) => {
     for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
     return a.length - b.length;
@@ -273,7 +273,8 @@
   async function envelopeDigest(env, keyid) {
     const kid = enc.encode(keyid);
     const sigs = env.signatures.filter((s) => s.keyid === keyid).map((s) => b64dsse(s.sig, "sig"));
-    const parts = sigs.sort(compareBytes).map((sig) => concat(kid, new Uint8Array([0]), sig));
+    const once = sigs.sort(compareBytes).filter((sig, i) => i === 0 || compareBytes(sig, sigs[i - 1]) !== 0);
+    const parts = once.map((sig) => concat(kid, new Uint8Array([0]), sig));
     return hex(await sha256(concat(pae(env.payloadType, payloadBytes(env)), ...parts)));
   }
 

@@ -139,16 +139,34 @@ def _with_junk_signature(env: bytes, first: bool = False) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _with_signature_repeated(env: bytes, respelled: bool = False) -> bytes:
+    """The envelope with its own signature twice (the copy URL-safe and unpadded)."""
+    doc = json.loads(env)
+    (sig,) = doc["signatures"]
+    copy = dict(sig)
+    if respelled:
+        raw = base64.b64decode(sig["sig"])
+        copy["sig"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    doc["signatures"] = [sig, copy]
+    return json.dumps(doc).encode()
+
+
 def test_another_keys_signature_added_does_not_log_a_record_again(sqlite_ledger, monkeypatch):
-    """Anyone can copy an envelope from the public log; adding a signature nothing checks
-    must answer the entry it already has, never append it a second time."""
+    """Anyone can copy an envelope from the public log; adding a signature nothing checks,
+    or the signer's own again, must answer the entry it already has, never append it a
+    second time."""
     monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
     inspector = onboard(sqlite_ledger, "acme", "inspector")
     env = inspector.envelope(inspection())
     with TestClient(create_app(sqlite_ledger)) as client:
         first = client.post("/records", content=env).json()
         size = client.get("/log/checkpoint").text
-        for copy in (_with_junk_signature(env), _with_junk_signature(env, first=True)):
+        for copy in (
+            _with_junk_signature(env),
+            _with_junk_signature(env, first=True),
+            _with_signature_repeated(env),
+            _with_signature_repeated(env, respelled=True),
+        ):
             again = client.post("/records", content=copy)
             assert again.status_code == 200, again.text
             assert again.json()["index"] == first["index"]

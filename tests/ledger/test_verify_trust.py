@@ -311,7 +311,19 @@ def with_another_signature(record: dict, key, signer: str) -> Item:
     )
 
 
+def with_signature_repeated(record: dict, key, signer: str) -> Item:
+    """``record`` signed by ``key``, its signature given twice: the same signed record."""
+    env = dsse.sign_envelope(json.dumps(record).encode(), key)
+    twice = msgspec.structs.replace(env, signatures=env.signatures * 2)
+    return (record, key, signer, {"envelope": twice})
+
+
 VEHICLE_DEFECTS = {
+    "a-record-logged-again-with-its-signature-repeated": Defect(
+        [*GENESIS, *ONBOARD, INSPECTION, with_signature_repeated(inspection(), ACME, "acme")],
+        5,
+        "the same signed record as entry 4; the ledger logs a record once",
+    ),
     "a-record-logged-again-with-another-keys-signature-added": Defect(
         [*GENESIS, *ONBOARD, INSPECTION, with_another_signature(inspection(), ACME, "acme")],
         5,
