@@ -72,8 +72,29 @@ def create_app(ledger: Ledger) -> Litestar:
     )
     # Litestar routes HEAD only where a handler asks for it; link checkers, `curl -I`
     # and listing sites checking a badge ask every page with HEAD.
-    app.asgi_handler = head_as_get(app.asgi_handler)
+    app.asgi_handler = no_sniffing(head_as_get(app.asgi_handler))
     return app
+
+
+def no_sniffing(app: ASGIApp) -> ASGIApp:
+    """Every answer (errors and static files too) says ``X-Content-Type-Options:
+    nosniff``: a browser takes it as the type it states, so a record's text is never
+    sniffed into a script or a page."""
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, with_header)
+
+    return handler
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:

@@ -17,6 +17,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import InvalidInput, NotFound
 from core.keys import generate_private_key, load_private_key, private_key_to_pem
@@ -35,6 +36,10 @@ class Settings:
     origin: str
     database_url: str
     disabled_plugins: list[str] = field(default_factory=list)
+    # The address buyers reach this ledger at, e.g. "https://ledger.example": links on
+    # pages, stickers and QR codes use it rather than the request's Host header, which
+    # any client can set (behind a proxy, set it).
+    public_url: str | None = None
 
     @property
     def log_key_path(self) -> Path:
@@ -112,4 +117,18 @@ def load_settings(data_dir: Path | None = None) -> Settings:
         origin=raw["origin"],
         database_url=os.environ.get("VINLEDGER_DATABASE_URL", raw["database_url"]),
         disabled_plugins=list(raw.get("disabled_plugins", [])),
+        public_url=_public_url(os.environ.get("VINLEDGER_PUBLIC_URL", raw.get("public_url"))),
     )
+
+
+def _public_url(text: str | None) -> str | None:
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidInput(
+            f"public_url {text!r} is not an address buyers can open: write it as "
+            '"https://ledger.example" (scheme and host, optionally a path)',
+            field="public_url",
+        )
+    return text.rstrip("/")

@@ -9,6 +9,7 @@ from typing import TypeVar
 import msgspec
 from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIType, Schema
 
@@ -113,6 +114,7 @@ class AdminController(Controller):
     path = "/admin"
     tags = ["admin"]
     guards = [operator_token_guard]
+    cache_control = CacheControlHeader(no_store=True)  # answers to the operator only
 
     @post(
         "/actors",

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import Parameter
 
 from api.routes.records import require_json
@@ -44,7 +45,12 @@ class ReferralsController(Controller):
         referrer: {"code", "rule", "params", "model", "region"}. Kept private."""
         return ledger.create_referral(body)
 
-    @get("/commissions", sync_to_thread=True, summary="Commissions (private)")
+    @get(
+        "/commissions",
+        sync_to_thread=True,
+        summary="Commissions (private)",
+        cache_control=CacheControlHeader(no_store=True),  # never in a shared cache
+    )
     def commissions(
         self,
         request: Request,

@@ -89,7 +89,9 @@ def _script_json(value: object) -> str:
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """The ledger's public address (``public_url`` in config.json), else the request's."""
+    configured = request.app.state.ledger.settings.public_url
+    return configured or str(request.base_url).rstrip("/")
 
 
 class VehiclesController(Controller):

@@ -157,3 +157,35 @@ def test_head_sends_no_body_bytes_at_all(client):
     bodies = [m for m in sent if m["type"] == "http.response.body"]
     assert b"".join(m.get("body", b"") for m in bodies) == b""
     assert bodies[-1].get("more_body", False) is False
+
+
+def test_every_answer_says_not_to_sniff_its_type(client):
+    for path in (f"/vehicles/{VIN}", f"/vehicles/{VIN}/history", "/log/checkpoint", "/nope"):
+        assert client.get(path).headers["x-content-type-options"] == "nosniff", path
+
+
+def test_links_use_the_configured_public_url_not_the_host_header(client):
+    """Any client can send any Host: a sticker printed from such a request would send
+    buyers elsewhere. With ``public_url`` set, the links are the ledger's own."""
+    evil = {"Host": "evil.example"}
+    assert "evil.example" in client.get(f"/vehicles/{VIN}/sticker", headers=evil).text
+    client.app.state.ledger.settings.public_url = "https://ledger.example"
+    sticker = client.get(f"/vehicles/{VIN}/sticker", headers=evil).text
+    page = client.get(f"/vehicles/{VIN}", headers=evil).text
+    assert "evil.example" not in sticker + page
+    assert f"https://ledger.example/vehicles/{VIN}" in sticker
+    assert "https://ledger.example" in page
+
+
+@pytest.mark.parametrize("text", ["ledger.example", "ftp://x", "https://x/?a=1", "https://"])
+def test_a_public_url_that_is_no_address_is_refused_saying_how_to_write_it(tmp_path, text):
+    import json
+
+    from api.config import create_data_dir, load_settings
+    from core.errors import InvalidInput
+
+    create_data_dir(tmp_path / "d", origin="test/log", database_url=None)
+    config = tmp_path / "d" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "public_url": text}))
+    with pytest.raises(InvalidInput, match="https://ledger.example"):
+        load_settings(tmp_path / "d")

@@ -45,6 +45,7 @@ def commissions(client, token, as_of):
         "/commissions", params={"as_of": as_of}, headers={"Authorization": f"Bearer {token}"}
     )
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"  # private: never in a shared cache
     return r.json()["commissions"]
 
 
