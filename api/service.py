@@ -65,6 +65,10 @@ from plugins.submissions import read_record
 # 65,535 bytes, so anything much bigger than that can be refused before parsing.
 MAX_ENVELOPE_BYTES = 96 * 1024
 KEY_CACHE_SECONDS = 2.0
+# How long the server trusts its own check of a vehicle's bundle for the badge (as
+# long as browsers keep the badge): an anonymous request must not cost a full
+# verification each time (a VIN with thousands of entries takes over a second).
+VERDICT_SECONDS = 300.0
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the ledger's clock a partner's may be
 
 
@@ -116,6 +120,7 @@ class Ledger(DealersAndReferrals):
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
         self._key_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._verdicts: dict[tuple[str, int], tuple[float, bool]] = {}
 
     @property
     def vkey(self) -> str:
@@ -328,6 +333,22 @@ class Ledger(DealersAndReferrals):
         return self._operator_append([record])[0]
 
     # ---- reading -----------------------------------------------------------------
+
+    def bundle_verifies(self, vin: str, last_index: int) -> bool:
+        """Whether the VIN's bundle verifies against the log key, as checked at most
+        ``VERDICT_SECONDS`` ago while ``last_index`` is the VIN's latest entry (entries
+        signed before a later revocation stay valid, so nothing else changes it)."""
+        now = time.monotonic()
+        cached = self._verdicts.get((vin, last_index))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        from ledger.verify import verify_bundle
+
+        ok = verify_bundle(self.bundle(vin), self.vkey).ok
+        if len(self._verdicts) > 10_000:
+            self._verdicts.clear()
+        self._verdicts[(vin, last_index)] = (now + VERDICT_SECONDS, ok)
+        return ok
 
     def bundle(self, vin: str) -> Bundle:
         validate_vin(vin)

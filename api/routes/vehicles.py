@@ -17,7 +17,6 @@ from api.service import Ledger
 from core.errors import NotFound, VinledgerError
 from core.vin import normalize_vin
 from ledger.bundle import encode_bundle
-from ledger.verify import verify_bundle
 
 SVG = "image/svg+xml"
 HTML = MediaType.HTML  # Litestar adds "; charset=utf-8" itself
@@ -189,8 +188,8 @@ class VehiclesController(Controller):
         except NotFound:  # an <img> on a listing shows a badge, not a broken image
             svg = badge_svg(True, 0, [], vin)
             return Response(svg, media_type=SVG, headers={"Cache-Control": "no-cache"})
-        report = verify_bundle(ledger.bundle(vin), ledger.vkey)
-        svg = badge_svg(report.ok, len(history["entries"]), history["view"]["alerts"], vin)
+        ok = ledger.bundle_verifies(vin, history["entries"][-1]["index"])
+        svg = badge_svg(ok, len(history["entries"]), history["view"]["alerts"], vin)
         return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})
 
     @get("/{vin:str}/history", sync_to_thread=True, summary="History as JSON")

@@ -187,5 +187,5 @@ def test_a_public_url_that_is_no_address_is_refused_saying_how_to_write_it(tmp_p
     create_data_dir(tmp_path / "d", origin="test/log", database_url=None)
     config = tmp_path / "d" / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "public_url": text}))
-    with pytest.raises(InvalidInput, match="https://ledger.example"):
+    with pytest.raises(InvalidInput, match=r"https://ledger\.example"):
         load_settings(tmp_path / "d")

@@ -83,7 +83,7 @@ def seeded(sqlite_ledger):
     }
     (corr,) = ledger.submit_now([inspector.envelope(fix)])
     assert not isinstance(corr, Exception), corr
-    return {"outs": outs, "correction": corr, "pdf": pdf, "att": att}
+    return {"outs": outs, "correction": corr, "pdf": pdf, "att": att, "shop": shop}
 
 
 def entry_block(html: str, index: int) -> str:
@@ -154,7 +154,8 @@ def test_unknown_vehicle_and_bad_vin(client, seeded):
     assert client.get("/vehicles/NOTAVIN").status_code == 422
 
 
-def test_sticker_badge_and_qr(client, seeded, sqlite_ledger):
+def test_sticker_badge_and_qr(client, seeded, sqlite_ledger, monkeypatch):
+    monkeypatch.setattr("api.service.VERDICT_SECONDS", 0.0)  # as if minutes had passed
     sticker = client.get(f"/vehicles/{VIN}/sticker")
     assert sticker.status_code == 200 and VIN in sticker.text and "<svg" in sticker.text
     assert "Odometer went back" in sticker.text
@@ -170,6 +171,23 @@ def test_sticker_badge_and_qr(client, seeded, sqlite_ledger):
         row = s.get(EntryRow, seeded["outs"][0].index)
         row.data = row.data.replace(b'"quicklane"', b'"quicklanf"')
     assert "NOT VERIFIED" in client.get(f"/vehicles/{VIN}/badge.svg").text
+
+
+def test_the_badge_checks_a_vehicle_once_until_its_next_entry(client, seeded, monkeypatch):
+    """Anyone may ask for a badge: one check of the bundle serves them for minutes,
+    and a new entry of the vehicle is checked at once."""
+    import ledger.verify
+
+    checks = []
+    real = ledger.verify.verify_bundle
+    monkeypatch.setattr(ledger.verify, "verify_bundle", lambda *a: checks.append(1) or real(*a))
+    for _ in range(3):
+        assert "4 entries" in client.get(f"/vehicles/{VIN}/badge.svg").text
+    assert len(checks) == 1
+    shop = seeded["shop"]
+    assert client.post("/records", content=shop.envelope(maintenance(km=52_000, day=20))).is_success
+    assert "5 entries" in client.get(f"/vehicles/{VIN}/badge.svg").text
+    assert len(checks) == 2
 
 
 def test_attachments_are_served_only_by_hash(client, seeded, sqlite_ledger):
