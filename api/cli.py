@@ -250,6 +250,19 @@ def tokens_issue(data_dir, actor_id) -> None:
         ledger.close()
 
 
+@tokens.command("revoke")
+@data_option
+@click.argument("actor_id")
+def tokens_revoke(data_dir, actor_id) -> None:
+    """Revoke every API token of ACTOR_ID at once (then issue a new one if needed)."""
+    ledger = _open_ledger(data_dir)
+    try:
+        n = ledger.revoke_tokens(actor_id)
+    finally:
+        ledger.close()
+    click.echo(f"revoked {n} token{'' if n == 1 else 's'} of {actor_id}")
+
+
 @main.command()
 @data_option
 @click.option(
@@ -288,9 +301,15 @@ def audit(data_dir: Path, signatures: bool, jobs: int) -> None:
 @main.command("plugins")
 @data_option
 def plugins_command(data_dir: Path) -> None:
-    """List the plugins this ledger loads, with their versions and what they register."""
+    """List the plugins this ledger loads, with their versions and what they register;
+    exit 1 if two of them claim the same thing, which would stop the ledger."""
     from api.config import load_settings
-    from plugins.manager import create_plugin_manager, list_plugins
+    from plugins.manager import (
+        create_plugin_manager,
+        installed_plugin_names,
+        list_plugins,
+        unknown_disabled,
+    )
     from plugins.registry import Registry
 
     if (data_dir / "config.json").exists():
@@ -303,24 +322,32 @@ def plugins_command(data_dir: Path) -> None:
             err=True,
         )
     pm = create_plugin_manager(disabled)
-    registry = Registry(pm)
-    registered: dict[str, list[str]] = {}
-    for kind, table in (
-        ("provider", registry.providers),
-        ("policy", registry.policies),
-        ("rule", registry.rules),
-    ):
-        for key, item in sorted(table.items()):
-            registered.setdefault(registry.plugin_of(item), []).append(f"{kind} {key}")
+    registry = Registry(pm, strict=False)
     for info in list_plugins(pm):
         where = "built-in" if info.builtin else "installed"
         click.echo(f"{info.name} {info.version} ({where})")
-        for line in registered.get(info.name, []):
-            click.echo(f"    {line}")
-        if info.name in registry.failed:
-            click.secho(f"    FAILED: {registry.failed[info.name]}", fg="red")
+        for table, item in registry.registered.get(info.name, []):
+            click.echo(f"    {_registered_line(table, item)}")
+        failed = info.failed or registry.failed.get(info.name)
+        if failed:
+            click.secho(f"    FAILED: {failed}", fg="red")
+    installed = installed_plugin_names()
     for name in disabled:
-        click.echo(f"{name} (disabled in config.json)")
+        if name in installed:
+            click.echo(f"{name} (disabled in config.json)")
+    for warning in unknown_disabled(disabled):
+        click.secho(f"warning: {warning}", fg="yellow")
+    for conflict in registry.conflicts:
+        click.secho(f"error: {conflict}", fg="red", err=True)
+    if registry.conflicts:
+        sys.exit(1)
+
+
+def _registered_line(table: str, item) -> str:
+    if table == "providers":
+        return f"provider {item.id} version {item.version} for {item.payload_type}"
+    kind = {"policies": "policy", "rules": "rule"}[table]
+    return f"{kind} {item.id} version {item.version}"
 
 
 # ---- partners and dealers ---------------------------------------------------------------

@@ -55,9 +55,7 @@ from ledger.storage import (
 )
 from plugins.claims import ClaimDecider
 from plugins.manager import create_plugin_manager
-from plugins.referrals import (
-    check_sale_referral,
-)
+from plugins.referrals import CommissionRecorder, check_sale_referral
 from plugins.registry import Registry
 from plugins.submissions import read_record
 
@@ -109,12 +107,16 @@ class Ledger(DealersAndReferrals):
         self.settings = settings
         self.clock = clock
         self.store = store or Store(settings.database_url)
+        self.store.upgrade_schema()  # a database an earlier release made gains what it lacks
         self.signer = LogSigner(settings.origin, settings.log_key())
         self.plugins = registry or Registry(create_plugin_manager(settings.disabled_plugins))
         self.sequencer = Sequencer(
             self.store,
             self.signer,
-            follow=ClaimDecider(self.plugins, settings.operator_key()),
+            follow=(
+                ClaimDecider(self.plugins, settings.operator_key()),
+                CommissionRecorder(self.plugins),
+            ),
             clock=lambda: self.clock(),
         )
         self.reader = LogReader(self.store)

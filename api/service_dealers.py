@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core import dsse
 from core.errors import InvalidInput, KeyRevoked, NotFound, Unauthorized, UnknownKey
@@ -125,6 +125,15 @@ class DealersAndReferrals:
                 )
             )
         return token
+
+    def revoke_tokens(self, actor_id: str) -> int:
+        """Revoke every API token of ``actor_id`` (a lost laptop, a partner who left);
+        how many there were. Issue a new one afterwards if the actor still needs it."""
+        with self.store.writer.begin() as s:
+            if get_actor(s, actor_id) is None:
+                raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
+            gone = s.execute(delete(TokenRow).where(TokenRow.actor_id == actor_id))
+        return gone.rowcount
 
     def actor_for_token(self, token: str) -> str | None:
         """The actor a token belongs to; None for the operator's admin token."""

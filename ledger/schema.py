@@ -11,7 +11,10 @@ What is stored:
 - ``actors`` and ``keys``: the trust roots as the log's actor, key-grant and
   key-revocation entries left them. They are derived from entries (``audit``
   recomputes and compares them) and exist so that checking a submission is one read;
-- private tables (referrals, commissions, API tokens), never in the log.
+- private tables (referrals, commissions and how each sale's were settled, API
+  tokens), never in the log.
+
+``upgrade_schema`` brings a database made by an earlier release up to these tables.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +33,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -118,6 +124,33 @@ class ReferralRow(Base):
     model: Mapped[str] = mapped_column(String(64))
     region: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The rule's version when the referral was made; None for referrals made before
+    # referrals recorded it. A pending commission waits for this major version.
+    rule_version: Mapped[str | None] = mapped_column(String(32))
+
+
+class CommissionSaleRow(Base):
+    """A sale that names a referral code, as the ledger settled it: computed (by
+    ``rule_version``; its amounts, possibly none, in ``commissions``) or ``pending``,
+    saying why, and waiting for ``rule_version`` (the referral's) to compute it."""
+
+    __tablename__ = "commission_sales"
+    sale_idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(64))
+    dealer: Mapped[str] = mapped_column(String(64), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[str | None] = mapped_column(String(32))
+    pending: Mapped[str | None] = mapped_column(Text)  # None once computed
+
+
+class CommissionBacklogRow(Base):
+    """How far the sales logged before commissions were computed at the sale have been
+    read: every sale below ``next_idx`` that names a code has its ``commission_sales``
+    row. One row."""
+
+    __tablename__ = "commission_backlog"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    next_idx: Mapped[int] = mapped_column(BigInteger)
 
 
 class CommissionRow(Base):
@@ -138,3 +171,32 @@ class TokenRow(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     actor_id: Mapped[str] = mapped_column(ForeignKey("actors.actor_id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---- a database made by an earlier release ------------------------------------------------
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Create the tables a database made by an earlier release lacks, and add the
+    columns its tables lack; changes nothing that is already there, so it is safe to
+    run at every start.
+
+    ``create_all`` makes missing tables but never alters one that exists. Added
+    columns are nullable, so the rows already there read as "not recorded then" (a
+    referral's ``rule_version``).
+    """
+    Base.metadata.create_all(engine)
+    with engine.begin() as c:
+        found = inspect(c)
+        for table in Base.metadata.sorted_tables:
+            have = {column["name"] for column in found.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"{table.name}.{column.name} is missing and cannot be added to rows "
+                        "that have no value for it; this release needs a migration for it"
+                    )
+                kind = column.type.compile(dialect=c.dialect)
+                c.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))

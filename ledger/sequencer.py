@@ -8,6 +8,9 @@ state of the log at that point (key granted and not revoked, role may submit the
 kind, corrections and sales reference what they may: ``ledger.trust``), gets its
 index and its VIN chain link, and the batch ends with one signed checkpoint.
 
+What the ledger adds after a submission, in the same transaction, comes from its
+follows (``Follow``): a claim's decision, a sale's private commissions.
+
 A submission refused inside the batch is answered with its error and leaves no
 trace; the others go on. If the transaction fails, nothing of the batch was
 acknowledged and nothing is kept.
@@ -18,7 +21,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -85,12 +88,18 @@ class Submission:
 
 
 class Follow(Protocol):
-    """Entries the ledger appends right after a submission of ``kinds`` (a claim's decision).
+    """What the ledger adds right after a submission of ``kinds``: entries it appends
+    (a claim's decision), and private rows it keeps beside the entry (a sale's
+    commissions, ``plugins.referrals.CommissionRecorder``).
 
-    Called inside the lock with the session (which sees every entry placed so far),
-    the submission, the index it will get, its signer and the time the batch is logged
-    (its entries' ``sequenced_at``). If it raises, the submission is refused and
-    nothing of it is placed.
+    Called inside the lock, once the submission's entry is built and fits, with the
+    session (which sees every entry placed so far), the submission, the index it will
+    get, its signer and the time the batch is logged (its entries' ``sequenced_at``).
+    Rows it writes through the session are committed with the entry or not at all. If
+    it raises, the submission is refused and nothing of it is placed; so one that
+    writes must write only after the last thing it may raise. One that reads no
+    entries says ``reads_log = False``, and the batch's entries are not written for it
+    first (a batch of sales stays one insert).
     """
 
     kinds: frozenset[str]
@@ -212,13 +221,16 @@ class Sequencer:
         self,
         store: Store,
         signer: LogSigner,
-        follow: Follow | None = None,
+        follow: Follow | Sequence[Follow] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
-        """``clock``: the time a batch is logged, read inside the lock (aware UTC)."""
+        """``follow``: one ``Follow`` or several, called in order for the kinds each
+        takes. ``clock``: the time a batch is logged, read inside the lock (aware UTC)."""
         self.store = store
         self.signer = signer
-        self.follow = follow
+        if follow is None:
+            follow = ()
+        self.follows = tuple(follow) if isinstance(follow, Sequence) else (follow,)
         self.clock = clock
 
     # ---- the batch ---------------------------------------------------------------
@@ -287,16 +299,23 @@ class Sequencer:
         return outcomes
 
     def _followers(self, b: Batch, sub: Submission, actor_id: str) -> list[Submission]:
-        """The entries ``follow`` appends after ``sub``. A bug in it (or in a plugin it
-        asks) refuses this submission only, not the batch; a database error still
-        fails the batch, as the transaction may be unusable."""
-        try:
-            return self.follow(b.s, sub, b.next_index, actor_id, b.now)
-        except (VinledgerError, SQLAlchemyError):
-            raise
-        except Exception as err:
-            name = getattr(self.follow, "name", type(self.follow).__name__)
-            raise PluginFailed(name, f"{type(err).__name__}: {err}") from err
+        """What the follows that take ``sub``'s kind add after it. A bug in one (or in a
+        plugin it asks) refuses this submission only, not the batch; a database error
+        still fails the batch, as the transaction may be unusable."""
+        followers: list[Submission] = []
+        for follow in self.follows:
+            if sub.record.kind not in follow.kinds:
+                continue
+            if getattr(follow, "reads_log", True):
+                b.write_entries()  # so that its queries see every entry placed so far
+            try:
+                followers += follow(b.s, sub, b.next_index, actor_id, b.now)
+            except (VinledgerError, SQLAlchemyError):
+                raise
+            except Exception as err:
+                name = getattr(follow, "name", type(follow).__name__)
+                raise PluginFailed(name, f"{type(err).__name__}: {err}") from err
+        return followers
 
     def _place(
         self, b: Batch, sub: Submission, genesis: bool, followed: bool = False
@@ -312,10 +331,6 @@ class Sequencer:
             if sub.digest in b.existing:
                 return b.existing[sub.digest], False
             actor_id = authorise(b, sub, genesis, followed)
-            followers: list[Submission] = []
-            if self.follow is not None and sub.record.kind in self.follow.kinds:
-                b.write_entries()
-                followers = self._followers(b, sub, actor_id)
             index = b.next_index
             vin = getattr(sub.record, "vin", None)
             seq, prev = 0, None
@@ -337,11 +352,10 @@ class Sequencer:
             )
             data = encode_entry(entry)
             if len(data) > MAX_ENTRY_BYTES:
-                raise TooLarge(
-                    f"the entry would be {len(data)} bytes; an entry is at most "
-                    f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments "
-                    "(referenced by SHA-256) instead of the record."
-                )
+                raise _too_large(entry, len(data))
+            # Last but the trust effects, which no follow's kind has: rows a follow
+            # writes are never left behind by a refusal after it.
+            followers = self._followers(b, sub, actor_id)
             apply_trust_effects(b, sub.record, index)
             leaf = merkle.hash_leaf(data)
             for level, n, h in b.rng.append(leaf):
@@ -371,3 +385,39 @@ class Sequencer:
             return index, True
         except VinledgerError as err:
             return err
+
+
+def _too_large(entry: Entry, size: int) -> VinledgerError:
+    """Whose fault an entry over ``MAX_ENTRY_BYTES`` is, and what to do about it.
+
+    The submitter's if the entry is too large without what plugins derived from the
+    record; otherwise the plugin whose output made it so (a policy's terms, a
+    provider's normalised inspection), which the submitter cannot fix.
+    """
+    bare = len(encode_entry(msgspec.structs.replace(entry, derived=msgspec.UNSET)))
+    derived = entry.derived if isinstance(entry.derived, dict) else {}
+    terms = [t for t in derived.get("terms", []) if isinstance(t, dict)]
+    if bare > MAX_ENTRY_BYTES or not (terms or "provider" in derived):
+        return TooLarge(
+            f"the entry would be {size} bytes; an entry is at most {MAX_ENTRY_BYTES} "
+            "bytes. Put large documents in attachments (referenced by SHA-256) instead "
+            "of the record."
+        )
+    if terms:
+        largest = max(terms, key=lambda t: len(msgspec.json.encode(t)))
+        plugin = str(largest.get("policy"))
+        what = (
+            f"policy {plugin!r} (version {largest.get('version')}) stated terms of "
+            f"{len(msgspec.json.encode(largest)):,} bytes"
+        )
+    else:
+        plugin = str(derived["provider"]).split("/")[0]
+        record = len(msgspec.json.encode(derived.get("record")))
+        what = f"provider {derived['provider']!r} normalised the report into {record:,} bytes"
+    return PluginFailed(
+        plugin,
+        f"{what}, which make the entry {size:,} bytes, over the {MAX_ENTRY_BYTES:,} an "
+        f"entry may hold (the submission alone makes {bare:,}). This is a fault in the "
+        "plugin, not in the submission: tell its maintainer (`vinledger plugins` lists "
+        "the plugin that registers it)",
+    )

@@ -33,6 +33,7 @@ from ledger.schema import (
     KeyRow,
     LogState,
     NodeRow,
+    upgrade_schema,
 )
 
 try:
@@ -114,6 +115,23 @@ class Store:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+    def upgrade_schema(self) -> None:
+        """Bring a database made by an earlier release up to this one's tables and
+        columns (``ledger.schema.upgrade_schema``); changes nothing on a current one.
+        Processes starting together (``serve --workers``) take turns."""
+        if self.is_sqlite:
+            with self.sequencer_lock():
+                upgrade_schema(self.write_engine)
+            return
+        key = "hashtextextended('vinledger-schema', 0)"
+        with self.write_engine.connect() as c:  # a session lock: the DDL runs beside it
+            c.execute(text(f"SELECT pg_advisory_lock({key})"))
+            try:
+                upgrade_schema(self.write_engine)
+            finally:
+                c.execute(text(f"SELECT pg_advisory_unlock({key})"))
+                c.commit()
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.write_engine)

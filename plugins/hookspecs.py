@@ -32,8 +32,9 @@ def register_inspection_providers() -> list[InspectionProvider]:
     Called once at start-up. Return instances of ``InspectionProvider`` subclasses;
     each claims one DSSE ``payloadType``. A submission with that payload type is
     passed to the provider's ``normalise``, and the entry keeps the signed report
-    verbatim with the normalised inspection beside it. Two providers claiming the
-    same payload type is an error at start-up.
+    verbatim with the normalised inspection beside it, marked with the provider's
+    ``id`` and ``version``. Two providers claiming the same payload type or the same
+    id is an error at start-up.
     """
 
 

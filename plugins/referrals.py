@@ -2,10 +2,18 @@
 
 A referrer creates a referral by signing it with its own granted key (DSSE,
 ``payloadType`` below); it names a commission rule and that rule's parameters, and
-the car model and region it is for. A dealer's sale that names the code earns the
-commissions the rule computes. They are kept privately, beside the log, each citing
-the sale's log index and the rule's id and version, so an auditor holding the
-referral can recompute the amount from the public sale entry.
+the car model and region it is for, and records the rule's version then. A dealer's
+sale that names the code earns the commissions the rule computes as the sale is
+logged, in the sale's own transaction (``CommissionRecorder``), by the rule version
+installed then. They are kept privately, beside the log, each citing the sale's log
+index and the rule's id and version, so an auditor holding the referral can
+recompute the amount from the public sale entry.
+
+A sale is never lost for want of its commission: if the rule fails or is gone when
+the sale is logged, the sale is appended with a *pending* commission naming the rule
+and why, computed on a later read by the same rule id and major version the referral
+was made under, never by another. Sales logged before commissions were computed at
+the sale are computed on the first read after it, each once.
 
 A referral is for one car model, the VIN's WMI (its first three characters) and
 model year as ``core.vin.decode_vin`` reads them on the sale's day ("1HG/2003"): a
@@ -22,6 +30,7 @@ as of a stated day, so the same ledger and day always give the same answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,7 +42,7 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import select, text
+from sqlalchemy import exists, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,8 +58,16 @@ from core.errors import (
 from core.records import Sale
 from core.vin import decode_vin
 from ledger.entry import decode_entry, record_bytes
-from ledger.schema import ActorRow, CommissionRow, EntryRow, ReferralRow
-from ledger.storage import entries_for_vin, get_actor
+from ledger.schema import (
+    ActorRow,
+    CommissionBacklogRow,
+    CommissionRow,
+    CommissionSaleRow,
+    EntryRow,
+    ReferralRow,
+)
+from ledger.sequencer import Submission
+from ledger.storage import entries_for_vin, get_actor, log_size
 from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 from plugins.registry import Registry
@@ -61,6 +78,7 @@ _MODEL = re.compile(r"[0-9A-HJ-NPR-Z]{3}/[0-9]{4}")  # WMI / model year: "LFV/20
 _CURRENCY = re.compile(r"[A-Z]{3}")
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # a sale's largest price (core.records.Money)
+BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged before
 log = logging.getLogger("vinledger.referrals")
 
 
@@ -129,6 +147,7 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
             model=req.model,
             region=req.region,
             created_at=datetime.now(UTC),
+            rule_version=rule.version,
         )
     )
     try:
@@ -165,6 +184,7 @@ def check_sale_referral(s: Session, registry: Registry, sale: Sale) -> None:
             "the referrer, or leave referral_code out",
             field="$.referral_code",
         )
+    registry.rule(row.rule, referral_code=row.code)  # its rule may be disabled since
     _compute(registry, row, sale, index=-1)  # the rule must be able to compute it
 
 
@@ -179,6 +199,11 @@ def car_model(vin: str, sold_on: date) -> str | None:
 
 
 def _compute(registry: Registry, row: ReferralRow, sale: Sale, index: int) -> list[Commission]:
+    _check_model(row, sale)
+    return _computed(registry, registry.rule(row.rule), row, sale, index)
+
+
+def _check_model(row: ReferralRow, sale: Sale) -> None:
     model = car_model(sale.vin, sale.occurred_at.date())
     if model != row.model:
         raise InvalidRecord(
@@ -187,34 +212,39 @@ def _compute(registry: Registry, row: ReferralRow, sale: Sale, index: int) -> li
             "leave referral_code out, or use a code for this model",
             field="$.referral_code",
         )
-    rule = registry.rule(row.rule)
+
+
+def _computed(
+    registry: Registry, rule: CommissionRule, row: ReferralRow, sale: Sale, index: int
+) -> list[Commission]:
     price = Decimal(sale.price.amount) if sale.price else None
     facts = SaleForCommission(
         index, sale.vin, sale.dealer, price, sale.price.currency if sale.price else None
     )
     referral = _referral(row)
     paid = registry.call(rule, "compute", referral, facts)
-    return _checked(registry, rule, referral, facts, paid)
+    try:
+        return _checked(rule, referral, facts, paid)
+    except _BrokenContract as err:
+        log.error("commission rule %r %s", rule.id, err)
+        why = f"commission rule {rule.id!r} {err}"
+        raise PluginFailed(registry.plugin_of(rule), why) from err
+
+
+class _BrokenContract(Exception):
+    """What a rule computed does not keep the contract of ``CommissionRule.compute``."""
 
 
 def _checked(
-    registry: Registry,
-    rule: CommissionRule,
-    referral: Referral,
-    sale: SaleForCommission,
-    paid: Any,
+    rule: CommissionRule, referral: Referral, sale: SaleForCommission, paid: Any
 ) -> list[Commission]:
     """What the rule computed, in cents rounded half up, less anything to the dealer.
 
     Whatever does not keep the contract of ``CommissionRule.compute`` (a float or a
     non-finite amount, an unknown level or beneficiary) is a failure of the rule's
-    plugin, named in the problem: nothing is stored for the sale.
+    plugin: ``_computed`` raises it as ``PluginFailed`` naming the plugin.
     """
-
-    def fail(why: str) -> PluginFailed:
-        log.error("commission rule %r %s", rule.id, why)
-        return PluginFailed(registry.plugin_of(rule), f"commission rule {rule.id!r} {why}")
-
+    fail = _BrokenContract
     if not isinstance(paid, list | tuple):
         raise fail(f"returned {type(paid).__name__}, not a list of Commission")
     payees = {1: referral.referrer, 2: referral.upline}
@@ -244,78 +274,224 @@ def _checked(
     return out
 
 
+# ---- settling a sale's commissions: at the sale, or later while pending ---------------
+
+
+class CommissionRecorder:
+    """The sequencer's follow for sales (``ledger.sequencer.Follow``): the commissions
+    of a sale that names a referral code, stored in the sale's own transaction.
+
+    They are computed by the rule version installed as the sale is logged and
+    committed with the sale or not at all, so neither reading them later nor
+    installing another version meanwhile changes them. The referral was checked
+    before the lock (``check_sale_referral``); should its rule fail or be gone by the
+    time the sale is logged, the sale is still appended, with a pending row instead.
+    """
+
+    kinds = frozenset({"sale"})
+    name = "commission recorder"
+    reads_log = False  # referrals only: the batch's entries need not be written first
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def __call__(
+        self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
+    ) -> list[Submission]:
+        sale = sub.record
+        if sale.referral_code is not None:
+            _settle(s, self.registry, sale, index, at_sale=True)
+        return []  # private rows only: nothing more is appended to the log
+
+
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def _settle(s: Session, registry: Registry, sale: Sale, index: int, *, at_sale: bool) -> None:
+    """Store what sale ``index`` earns, or a pending row saying why it cannot yet: by
+    the rule version installed ``at_sale``, or else (a sale logged before commissions
+    were computed at the sale) by the referral's major version.
+
+    Everything that may fail is done before the first write, so that the recorder
+    never leaves rows behind a sale the sequencer refuses.
+    """
+    referral = s.get(ReferralRow, sale.referral_code)
+    if referral is None:  # not from the API: its codes are checked and never deleted
+        log.error("sale %d names referral code %r, unknown here", index, sale.referral_code)
+        return
+    wanted = None if at_sale else referral.rule_version
+    paid, version, pending = _attempt(registry, referral, sale, index, wanted)
+    s.execute(
+        insert(CommissionSaleRow),
+        [
+            {
+                "sale_idx": index,
+                "code": referral.code,
+                "dealer": sale.dealer,
+                "rule": referral.rule,
+                "rule_version": version,
+                "pending": pending,
+            }
+        ],
+    )
+    _store(s, referral.code, sale.dealer, index, paid)
+
+
+def _attempt(
+    registry: Registry, referral: ReferralRow, sale: Sale, index: int, wanted: str | None
+) -> tuple[list[Commission], str | None, str | None]:
+    """``(commissions, the rule version that computed them, None)``, or ``([], the
+    version it waits for, why)`` while it cannot be computed.
+
+    ``wanted``: the version whose major alone may compute it (None: the installed one,
+    as at the sale). A pending commission waits for the version its referral was made
+    under or, for a referral older than that record, the one installed at the sale.
+    """
+    try:
+        _check_model(referral, sale)
+    except InvalidRecord as err:  # cannot happen to a checked sale: it earns nothing
+        log.warning("sale %d earns no commission: %s", index, err)
+        return [], None, None
+    rule = registry.rules.get(referral.rule)
+    waits = wanted or referral.rule_version or (rule.version if rule else None)
+    of = "" if waits is None else f" version {_major(waits)}"
+    if rule is None:
+        return [], waits, f"commission rule {referral.rule!r}{of} is not installed on this ledger"
+    if wanted is not None and _major(rule.version) != _major(wanted):
+        why = f"commission rule {rule.id!r} version {rule.version} is installed; only"
+        return [], waits, why + f"{of} (the referral's) computes it"
+    try:
+        return _computed(registry, rule, referral, sale, index), rule.version, None
+    except VinledgerError as err:
+        why = str(err)
+        if isinstance(err, PluginFailed) and err.__cause__ is not None:
+            cause = err.__cause__  # not the note to a submitter: this sale is logged
+            what = str(cause) if isinstance(cause, _BrokenContract) else repr(cause)
+            why = f"its plugin {err.plugin!r} failed: {what}"
+        return [], waits, f"commission rule {rule.id!r} version {rule.version} failed: {why}"
+
+
+def _store(s: Session, code: str, dealer: str, index: int, paid: list[Commission]) -> None:
+    if paid:
+        s.execute(
+            insert(CommissionRow),
+            [
+                {
+                    "sale_idx": index,
+                    "code": code,
+                    "dealer": dealer,
+                    "beneficiary": c.beneficiary,
+                    "level": c.level,
+                    "amount": str(c.amount),  # already cents, rounded half up
+                    "currency": c.currency,
+                    "rule": c.rule,
+                    "rule_version": c.version,
+                }
+                for c in paid
+            ],
+        )
+
+
+def _retry_pending(s: Session, registry: Registry) -> None:
+    """Compute the pending commissions that the same rule (id and major version) now
+    computes; the others keep saying why not."""
+    query = select(CommissionSaleRow).where(CommissionSaleRow.pending.is_not(None))
+    for row in s.scalars(query.order_by(CommissionSaleRow.sale_idx)).all():  # locks in order
+        sale_row = s.get(EntryRow, row.sale_idx)
+        sale = msgspec.json.decode(record_bytes(decode_entry(sale_row.data)), type=Sale)
+        referral = s.get(ReferralRow, row.code)  # never deleted
+        paid, version, why = _attempt(registry, referral, sale, row.sale_idx, row.rule_version)
+        if (version, why) == (row.rule_version, row.pending):
+            continue
+        # A conditional update: of two readers at once, only one stores the amounts.
+        settled = s.execute(
+            update(CommissionSaleRow)
+            .where(CommissionSaleRow.sale_idx == row.sale_idx)
+            .where(CommissionSaleRow.pending.is_not(None))
+            .values(rule_version=version, pending=why)
+            .execution_options(synchronize_session=False)
+        )
+        if settled.rowcount and why is None:
+            _store(s, row.code, row.dealer, row.sale_idx, paid)
+
+
+def _catch_up(s: Session, registry: Registry) -> None:
+    """Settle the sales logged before commissions were computed at the sale: they have
+    no ``commission_sales`` row. The backlog row remembers how far the log has been
+    read (and is locked while it is read), so each read looks only at the sales logged
+    since the last one, and two readers never settle one sale."""
+    size = log_size(s)
+    done = s.get(CommissionBacklogRow, 1)
+    if done is not None and done.next_idx >= size:
+        return  # nothing logged since: no lock, so readers do not wait for each other
+    if done is None:
+        with contextlib.suppress(IntegrityError), s.begin_nested():
+            s.add(CommissionBacklogRow(id=1, next_idx=0))  # once; another reader may win
+    done = s.get(CommissionBacklogRow, 1, with_for_update=True, populate_existing=True)
+    while done.next_idx < size:
+        chunk = s.execute(
+            select(EntryRow.idx, EntryRow.data)
+            .where(EntryRow.kind == "sale", EntryRow.idx >= done.next_idx, EntryRow.idx < size)
+            .where(~exists().where(CommissionSaleRow.sale_idx == EntryRow.idx))
+            .order_by(EntryRow.idx)
+            .limit(BACKLOG_CHUNK)
+        ).all()
+        for idx, data in chunk:
+            sale = msgspec.json.decode(record_bytes(decode_entry(data)), type=Sale)
+            if sale.referral_code is not None:
+                _settle(s, registry, sale, idx, at_sale=False)
+        done.next_idx = chunk[-1].idx + 1 if len(chunk) == BACKLOG_CHUNK else size
+
+
 def commissions(
     s: Session, registry: Registry, as_of: date, *, actor_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Every commission visible to ``actor_id`` (all for None: the operator), with status."""
-    _compute_missing(s, registry)
-    query = select(CommissionRow).order_by(CommissionRow.sale_idx, CommissionRow.level)
+    """Every commission visible to ``actor_id`` (all for None: the operator), with
+    status; a pending one is visible to the dealer and the referrer, with why."""
+    _retry_pending(s, registry)  # first: those _catch_up finds pending were just tried
+    _catch_up(s, registry)
+    paid = select(CommissionRow)
+    pending = (
+        select(CommissionSaleRow)
+        .join(ReferralRow, ReferralRow.code == CommissionSaleRow.code)
+        .where(CommissionSaleRow.pending.is_not(None))
+    )
     if actor_id is not None:
-        query = query.where(
+        paid = paid.where(
             (CommissionRow.dealer == actor_id) | (CommissionRow.beneficiary == actor_id)
         )
-    out = []
-    for row in s.scalars(query):
-        status, until = _status(s, row.sale_idx, as_of)
-        out.append(
-            {
-                "sale": row.sale_idx,
-                "code": row.code,
-                "dealer": row.dealer,
-                "beneficiary": row.beneficiary,
-                "level": row.level,
-                "amount": row.amount,
-                "currency": row.currency,
-                "rule": row.rule,
-                "rule_version": row.rule_version,
-                "status": status,
-                "held_until": until,
-            }
+        pending = pending.where(
+            (CommissionSaleRow.dealer == actor_id) | (ReferralRow.referrer == actor_id)
         )
-    return out
+    items = [_item(row) for row in s.scalars(paid)] + [_item(row) for row in s.scalars(pending)]
+    items.sort(key=lambda c: (c["sale"], c["level"] or 0))
+    statuses: dict[int, tuple[str, str]] = {}
+    for c in items:
+        if c["sale"] not in statuses:
+            statuses[c["sale"]] = _status(s, c["sale"], as_of)
+        status, c["held_until"] = statuses[c["sale"]]
+        if c["status"] is None or status == "voided":  # a returned sale earns nothing
+            c["status"] = status
+    return items
 
 
-def _compute_missing(s: Session, registry: Registry) -> None:
-    """Commissions of sales that name a code and have none stored yet.
-
-    Computing on first read, not at the sale, keeps the sale's transaction free of
-    private writes; a sale is never lost for want of its commission, and the rule
-    version that computed each amount is stored with it. Two readers may compute the
-    same sale at once: the second finds the first's rows and keeps them.
-    """
-    done = set(s.scalars(select(CommissionRow.sale_idx)))
-    for row in s.scalars(select(EntryRow).where(EntryRow.kind == "sale")):
-        if row.idx in done:
-            continue
-        sale = msgspec.json.decode(record_bytes(decode_entry(row.data)), type=Sale)
-        if sale.referral_code is None:
-            continue
-        referral = s.get(ReferralRow, sale.referral_code)
-        if referral is None:
-            continue
-        try:
-            paid = _compute(registry, referral, sale, row.idx)
-        except VinledgerError as err:  # recorded when the rule is back; the sale stays
-            log.warning("no commission for sale %d yet: %s", row.idx, err)
-            continue
-        try:
-            with s.begin_nested():
-                s.add_all(
-                    CommissionRow(
-                        sale_idx=row.idx,
-                        code=referral.code,
-                        dealer=sale.dealer,
-                        beneficiary=c.beneficiary,
-                        level=c.level,
-                        amount=str(c.amount),  # already cents, rounded half up
-                        currency=c.currency,
-                        rule=c.rule,
-                        rule_version=c.version,
-                    )
-                    for c in paid
-                )
-        except IntegrityError:  # another reader stored this sale's commissions first
-            continue
+def _item(row: CommissionRow | CommissionSaleRow) -> dict[str, Any]:
+    pending = isinstance(row, CommissionSaleRow)
+    return {
+        "sale": row.sale_idx,
+        "code": row.code,
+        "dealer": row.dealer,
+        "beneficiary": None if pending else row.beneficiary,
+        "level": None if pending else row.level,
+        "amount": None if pending else row.amount,
+        "currency": None if pending else row.currency,
+        "rule": row.rule,
+        "rule_version": row.rule_version,
+        "status": "pending" if pending else None,
+        "reason": row.pending if pending else None,
+        "held_until": None,
+    }
 
 
 def _lock_market(s: Session, rule: str, model: str, region: str) -> None:

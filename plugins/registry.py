@@ -3,22 +3,26 @@
 The registry asks every plugin once, at start-up, for what it registers, and
 remembers which plugin each provider, policy and rule came from. A plugin registers
 all of it or nothing: if any of its hooks raises, or returns anything but a list of
-its interface's instances, none of its work is registered and ``failed`` says why. Every later call
-into plugin code goes through ``guard``: a ``VinledgerError`` the plugin raises on
-purpose (a refusal that names the field) passes through unchanged; anything else
-becomes ``PluginFailed`` naming the plugin, which the API answers as a problem
-before anything is appended.
+its interface's instances, none of its work is registered and ``failed`` says why.
+Each payload type, provider id, policy id and rule id is registered once: a plugin
+registering one twice fails, and two plugins claiming one stop the ledger.
+
+Every later call into plugin code goes through ``guard``: a ``VinledgerError`` the
+plugin raises on purpose (a refusal that names the field) passes through unchanged;
+anything else becomes ``PluginFailed`` naming the plugin, which the API answers as a
+problem before anything is appended.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import pluggy
 
-from core.errors import InvalidRecord, PluginFailed, VinledgerError
+from core.errors import Conflict, InvalidRecord, PluginFailed, VinledgerError
 from plugins.interfaces import CommissionRule, InspectionProvider, Policy
 from plugins.manager import create_plugin_manager
 
@@ -36,27 +40,49 @@ def guard(plugin: str, call: Callable[..., T], *args: Any) -> T:
         raise PluginFailed(plugin, f"{type(err).__name__}: {err}") from err
 
 
-# What each registration hook hands back, and the attribute each registers it by.
+# What each registration hook hands back, and the table it fills.
 _HOOKS = (
-    ("register_inspection_providers", InspectionProvider, "providers", "payload_type"),
-    ("register_policies", Policy, "policies", "id"),
-    ("register_commission_rules", CommissionRule, "rules", "id"),
+    ("register_inspection_providers", InspectionProvider, "providers"),
+    ("register_policies", Policy, "policies"),
+    ("register_commission_rules", CommissionRule, "rules"),
 )
-_WHAT = {"providers": "payload type", "policies": "policy id", "rules": "commission rule id"}
+# What no two items of a table may share (the first is the table's key), as messages
+# name it. A provider's id is unique as well as its payload type: "<id>/<version>" is
+# the provenance every inspection it normalised keeps in ``derived.provider``.
+_UNIQUE = {
+    "providers": (("payload_type", "payload type"), ("id", "provider id")),
+    "policies": (("id", "policy id"),),
+    "rules": (("id", "commission rule id"),),
+}
 
 
 class Registry:
-    def __init__(self, pm: pluggy.PluginManager | None = None):
+    def __init__(self, pm: pluggy.PluginManager | None = None, *, strict: bool = True):
+        """Ask every plugin of ``pm`` for what it registers.
+
+        Two plugins claiming one payload type or id stop the ledger: ``Conflict``
+        names both. With ``strict=False`` (for ``vinledger plugins``, which shows
+        everything before it fails) the later claim is left out and the message kept
+        in ``conflicts``.
+        """
         self.pm = pm or create_plugin_manager()
         self.providers: dict[str, InspectionProvider] = {}  # by payload type
         self.policies: dict[str, Policy] = {}
         self.rules: dict[str, CommissionRule] = {}
         self.owner: dict[int, str] = {}  # id(object) -> plugin name
         self.failed: dict[str, str] = {}  # plugin name -> why it registered nothing
+        self.registered: dict[str, list[tuple[str, Any]]] = {}  # plugin -> (table, item)
+        self.conflicts: list[str] = []
+        claimed: dict[tuple[str, str], str] = {}  # (what, value) -> plugin name
         for plugin, impls in self._impls_by_plugin().items():
             found = self._ask(plugin, impls)
-            for table, key, item in found or ():  # all of it, or nothing of it
-                self._add(getattr(self, table), key, item, plugin, _WHAT[table])
+            if found is None:  # all of it, or nothing of it
+                continue
+            self.registered[plugin] = found
+            for table, item in found:
+                self._add(table, item, plugin, claimed)
+        if strict and self.conflicts:
+            raise Conflict("; ".join(self.conflicts))
 
     def _impls_by_plugin(self) -> dict[str, list[tuple[str, Any]]]:
         impls: dict[str, list[tuple[str, Any]]] = {}
@@ -65,10 +91,10 @@ class Registry:
                 impls.setdefault(impl.plugin_name, []).append((hook, impl))
         return impls
 
-    def _ask(self, plugin: str, impls: list[tuple[str, Any]]) -> list[tuple[str, str, Any]] | None:
+    def _ask(self, plugin: str, impls: list[tuple[str, Any]]) -> list[tuple[str, Any]] | None:
         """Everything ``plugin`` registers, or None (recorded in ``failed``) if any of
         its hooks fails: one broken plugin registers nothing and leaves the others."""
-        found: list[tuple[str, str, Any]] = []
+        found: list[tuple[str, Any]] = []
         for hook, impl in impls:
             try:
                 found += _registered(hook, impl)
@@ -76,22 +102,28 @@ class Registry:
                 log.exception("plugin %s failed in %s; it registers nothing", plugin, hook)
                 self.failed[plugin] = f"{hook}: {type(err).__name__}: {err}"
                 return None
-        keys = [(table, key) for table, key, _ in found]
-        twice = next((k for n, k in enumerate(keys) if k in keys[:n]), None)
+        claims = [claim for table, item in found for claim in _claims(table, item)]
+        twice = next((c for n, c in enumerate(claims) if c in claims[:n]), None)
         if twice is not None:
             log.error("plugin %s registers %s %r twice; it registers nothing", plugin, *twice)
-            self.failed[plugin] = f"registers {_WHAT[twice[0]]} {twice[1]!r} twice"
+            self.failed[plugin] = f"registers {twice[0]} {twice[1]!r} twice"
             return None
         return found
 
-    def _add(self, table: dict, key: str, item: Any, plugin: str, what: str) -> None:
-        if key in table:
-            other = self.plugin_of(table[key])
-            raise RuntimeError(
-                f"{what} {key!r} is registered by both {other!r} and {plugin!r}; "
-                "disable one of them in config.json"
+    def _add(self, table: str, item: Any, plugin: str, claimed: dict[tuple[str, str], str]) -> None:
+        claims = _claims(table, item)
+        taken = [(what, value) for what, value in claims if (what, value) in claimed]
+        for what, value in taken:
+            self.conflicts.append(
+                f"{what} {value!r} is registered by both {claimed[what, value]!r} and "
+                f"{plugin!r}; disable one of them in config.json by the name `vinledger "
+                f'plugins` lists, e.g. "disabled_plugins": {json.dumps([plugin])}'
             )
-        table[key] = item
+        if taken:
+            return
+        for claim in claims:
+            claimed[claim] = plugin
+        getattr(self, table)[claims[0][1]] = item
         self.owner[id(item)] = plugin
 
     def plugin_of(self, item: Any) -> str:
@@ -112,14 +144,24 @@ class Registry:
                 field=field,
             ) from None
 
-    def rule(self, rule_id: str) -> CommissionRule:
+    def rule(self, rule_id: str, referral_code: str | None = None) -> CommissionRule:
+        """The rule a new referral names (refused at its ``rule``), or the rule of
+        ``referral_code`` that a sale names (refused at the sale's referral code: its
+        rule's plugin may have been disabled or removed since the referral was made)."""
         try:
             return self.rules[rule_id]
         except KeyError:
             known = ", ".join(sorted(self.rules)) or "none"
+            if referral_code is None:
+                raise InvalidRecord(
+                    f"no commission rule {rule_id!r} is installed; the rules are: {known}",
+                    field="rule",
+                ) from None
             raise InvalidRecord(
-                f"no commission rule {rule_id!r} is installed; the rules are: {known}",
-                field="rule",
+                f"referral code {referral_code!r} uses the commission rule {rule_id!r}, "
+                f"which is not installed on this ledger (the rules are: {known}); leave "
+                "referral_code out, or ask the referrer for a code with an installed rule",
+                field="$.referral_code",
             ) from None
 
     def call(self, item: Any, method: str, *args: Any) -> Any:
@@ -127,20 +169,20 @@ class Registry:
         return guard(self.plugin_of(item), getattr(item, method), *args)
 
 
-def _registered(hook: str, impl: Any) -> list[tuple[str, str, Any]]:
-    """``(table, key, item)`` for everything one hook of one plugin registers.
+def _registered(hook: str, impl: Any) -> list[tuple[str, Any]]:
+    """``(table, item)`` for everything one hook of one plugin registers.
 
     Read to the end here, so that a hook that returns something other than a list of
-    its interface's instances, or a generator that raises midway, fails its plugin
-    at start-up rather than later.
+    its interface's instances (``None`` too: a plugin that registers nothing returns
+    ``[]``), or a generator that raises midway, fails its plugin at start-up rather
+    than later.
     """
-    _, interface, table, key = next(h for h in _HOOKS if h[0] == hook)
+    _, interface, table = next(h for h in _HOOKS if h[0] == hook)
     returned = impl.function()
-    if returned is None:
-        return []
     if not isinstance(returned, Iterable) or isinstance(returned, str | bytes | dict):
         raise TypeError(
-            f"{hook} returned {type(returned).__name__}; return a list of {interface.__name__}"
+            f"{hook} returned {type(returned).__name__}; return a list of "
+            f"{interface.__name__} ([] to register none)"
         )
     out = []
     for item in returned:
@@ -149,9 +191,14 @@ def _registered(hook: str, impl: Any) -> list[tuple[str, str, Any]]:
                 f"{hook} returned {type(item).__name__} in its list; every item must be "
                 f"an instance of {interface.__name__}"
             )
-        for attr in dict.fromkeys((key, "id", "version")):
+        for attr in dict.fromkeys((*(a for a, _ in _UNIQUE[table]), "id", "version")):
             value = getattr(item, attr, None)
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{type(item).__name__}.{attr} must be a non-empty string")
-        out.append((table, getattr(item, key), item))
+        out.append((table, item))
     return out
+
+
+def _claims(table: str, item: Any) -> list[tuple[str, str]]:
+    """``(what, value)`` for each thing ``item`` claims that no other item may."""
+    return [(what, getattr(item, attr)) for attr, what in _UNIQUE[table]]

@@ -285,3 +285,24 @@ def test_a_monitor_that_reads_nothing_leaves_no_state_behind(tmp_path):
     )
     assert result.exit_code == 1 and "could not read" in result.output
     assert not state.exists()
+
+
+def test_tokens_issue_and_revoke(tmp_path):
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from api.config import load_settings
+    from api.service import Ledger
+    from tests.conftest import onboard
+
+    data = str(tmp_path / "d")
+    assert CliRunner().invoke(main, ["init", "--data", data]).exit_code == 0
+    ledger = Ledger(load_settings(tmp_path / "d"))
+    onboard(ledger, "bay-auto", "dealer")
+    ledger.close()
+    issued = CliRunner().invoke(main, ["tokens", "issue", "bay-auto", "--data", data])
+    assert issued.exit_code == 0 and len(issued.output.strip()) >= 40
+    revoked = CliRunner().invoke(main, ["tokens", "revoke", "bay-auto", "--data", data])
+    assert revoked.exit_code == 0 and "revoked 1 token of bay-auto" in revoked.output
+    unknown = CliRunner().invoke(main, ["tokens", "revoke", "nobody", "--data", data])
+    assert unknown.exit_code != 0 and "does not exist" in unknown.output

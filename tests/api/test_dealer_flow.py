@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.service import Ledger
-from core.errors import Forbidden
+from core.errors import Conflict, Forbidden
 from ledger.bundle import build_bundle
 from ledger.verify import verify_bundle
 from plugins import hookspecs
@@ -248,7 +248,7 @@ def test_registry_refuses_two_plugins_claiming_one_id():
             return [policies.SevenDayReturn()]
 
     pm.register(Again(), name="b")
-    with pytest.raises(RuntimeError, match="'return-7d' is registered by both"):
+    with pytest.raises(Conflict, match="'return-7d' is registered by both"):
         Registry(pm)
 
 

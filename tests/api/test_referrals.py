@@ -195,3 +195,18 @@ def test_tokens_are_for_dealers_and_referrers(sqlite_ledger):
         sqlite_ledger.issue_token("acme")
     onboard(sqlite_ledger, "bay-auto", "dealer")
     assert sqlite_ledger.issue_token("bay-auto")
+
+
+def test_a_token_revoked_reads_nothing_more(client, sqlite_ledger):
+    from core.errors import NotFound
+
+    onboard(sqlite_ledger, "bay-auto", "dealer")
+    lost, kept = sqlite_ledger.issue_token("bay-auto"), sqlite_ledger.issue_token("bay-auto")
+    assert commissions(client, lost, "2026-06-01") == []
+    assert sqlite_ledger.revoke_tokens("bay-auto") == 2
+    for token in (lost, kept):
+        r = client.get("/commissions", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and "not known" in r.json()["detail"]
+    assert commissions(client, sqlite_ledger.issue_token("bay-auto"), "2026-06-01") == []
+    with pytest.raises(NotFound):
+        sqlite_ledger.revoke_tokens("nobody")

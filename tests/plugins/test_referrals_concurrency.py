@@ -2,9 +2,10 @@
 
 Each test holds two requests at a rule call until both have read the database, so
 that both go on to write what only one of them may: the same referral code, or the
-same sale's commissions. SQLite's writers take the write lock up front (BEGIN
-IMMEDIATE), so there the second request waits for the first to commit and the
-barrier gives up; PostgreSQL lets both through, which is the race.
+same sale's commissions (a sale from before they were computed at the sale, or a
+pending one). SQLite's writers take the write lock up front (BEGIN IMMEDIATE), so
+there the second request waits for the first to commit and the barrier gives up;
+PostgreSQL lets both through, which is the race.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import json
 import threading
 from typing import Any
 
+from sqlalchemy import delete
+
 from core import dsse
 from core.errors import VinledgerError
 from core.keys import generate_private_key
+from ledger.schema import CommissionBacklogRow, CommissionRow, CommissionSaleRow
 from plugins.referrals import PAYLOAD_TYPE
 from tests.conftest import VIN, Partner, onboard
 
@@ -86,7 +90,8 @@ def test_one_code_created_twice_at_once_is_one_referral_and_one_409(ledger, monk
     assert len(created) == 1 and [r for r in results if r is not created[0]] == [409], results
 
 
-def test_commissions_read_twice_at_once_are_stored_once_and_both_answered(ledger, monkeypatch):
+def sold(ledger) -> int:
+    """A sale naming SPRING-26, a code of ref-amy's; its index."""
     amy = referrer(ledger, "ref-amy")
     dealer = onboard(ledger, "bay-auto", "dealer")
     ledger.create_referral(referral(amy, "SPRING-26"))
@@ -100,7 +105,11 @@ def test_commissions_read_twice_at_once_are_stored_once_and_both_answered(ledger
     }
     (outcome,) = ledger.submit_now([dealer.envelope(sale)])
     assert not isinstance(outcome, Exception), outcome
-    hold_at(monkeypatch, ledger.plugins.rule("flat"), "compute")
+    return outcome.index
+
+
+def read_twice_at_once(ledger) -> None:
+    """Both readers are answered, alike, and the commission is stored once."""
     admin = ledger.settings.admin_token()
     first, second = at_once(lambda: ledger.commissions(admin), lambda: ledger.commissions(admin))
     assert isinstance(first, list) and isinstance(second, list), (first, second)
@@ -108,6 +117,38 @@ def test_commissions_read_twice_at_once_are_stored_once_and_both_answered(ledger
     assert stored == [(c["sale"], c["beneficiary"], c["amount"]) for c in second]
     assert [(who, amount) for _, who, amount in stored] == [("ref-amy", "150.00")]
     assert len(ledger.commissions(admin)) == 1
+
+
+def test_a_sale_from_before_read_twice_at_once_is_stored_once(ledger, monkeypatch):
+    """A sale logged before commissions were computed at the sale has no rows: the
+    first reads compute it."""
+    index = sold(ledger)
+    with ledger.store.writer.begin() as s:
+        for table in (CommissionRow, CommissionSaleRow):
+            s.execute(delete(table).where(table.sale_idx == index))
+    hold_at(monkeypatch, ledger.plugins.rule("flat"), "compute")
+    read_twice_at_once(ledger)
+
+
+def test_a_pending_commission_read_twice_at_once_is_stored_once(ledger, monkeypatch):
+    """As a sale logged while its rule was disabled, read once the rule is back."""
+    index = sold(ledger)
+    with ledger.store.writer.begin() as s:
+        s.execute(delete(CommissionRow).where(CommissionRow.sale_idx == index))
+        s.execute(delete(CommissionSaleRow).where(CommissionSaleRow.sale_idx == index))
+        s.add(
+            CommissionSaleRow(
+                sale_idx=index,
+                code="SPRING-26",
+                dealer="bay-auto",
+                rule="flat",
+                rule_version="1",
+                pending="commission rule 'flat' version 1 is not installed on this ledger",
+            )
+        )
+        s.add(CommissionBacklogRow(id=1, next_idx=index + 1))
+    hold_at(monkeypatch, ledger.plugins.rule("flat"), "compute")
+    read_twice_at_once(ledger)
 
 
 def test_two_referrals_for_one_slot_at_once_admit_one(ledger, monkeypatch):

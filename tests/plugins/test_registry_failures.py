@@ -6,6 +6,7 @@ from __future__ import annotations
 import pluggy
 import pytest
 
+from core.errors import Conflict
 from plugins import hookspecs
 from plugins.builtin.commissions import Flat
 from plugins.builtin.policies import SevenDayReturn
@@ -151,17 +152,15 @@ def test_a_plugin_registering_one_id_twice_registers_nothing():
 
 
 def test_two_plugins_registering_one_id_still_stop_the_ledger_naming_both():
-    with pytest.raises(
-        RuntimeError, match="'flat' is registered by both 'inline-0' and 'inline-1'"
-    ):
+    with pytest.raises(Conflict, match="'flat' is registered by both 'inline-0' and 'inline-1'"):
         fresh(Fine(), Fine())
 
 
-def test_none_registers_nothing_and_is_no_failure():
+def test_an_empty_list_registers_nothing_and_is_no_failure():
     class Nothing:
         @hookimpl
         def register_policies(self):
-            return None
+            return []
 
     registry = fresh(Nothing())
     assert registry.policies == {} and registry.failed == {}
