@@ -176,7 +176,11 @@ class Ledger(DealersAndReferrals):
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:
                 check_sale_referral(s, self.plugins, record)
-        return Submission(env, record, dsse.envelope_digest(env, key.key_id), key.key_id, derived)
+        digest = dsse.envelope_digest(env, key.key_id)
+        also = ()
+        if len(env.signatures) > 1:  # logged before under another of its signers?
+            also = tuple(d for d in dsse.envelope_digests(env) if d != digest)
+        return Submission(env, record, digest, key.key_id, derived, also)
 
     def _logged(self, env: dsse.Envelope) -> Submission | None:
         """The envelope, if the log already holds it: the sequencer answers with its

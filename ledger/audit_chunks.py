@@ -132,6 +132,8 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
                     index=index,
                 )
             raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
+        if len({sig.keyid for sig in entry.envelope.signatures}) > 1:
+            _check_other_signers(s, entry, expected, index)
         if vin is None:
             out.trust.append((index, data))
         elif kind in TRUST_KINDS:
@@ -191,6 +193,23 @@ def _decode(data: bytes, index: int) -> Entry:
     if entry.index != index:
         raise AuditError(f"entry {index} says its index is {entry.index}", index=index)
     return entry
+
+
+def _check_other_signers(s, entry: Entry, digest: bytes, index: int) -> None:
+    """An envelope with several signers is logged once whichever of them counts: none
+    of its digests under its other key IDs is an earlier entry's (``ledger.verify``)."""
+    try:
+        others = [d for d in dsse.envelope_digests(entry.envelope) if d != digest]
+    except VinledgerError:
+        return  # the signature checks name that fault
+    found = indexes_by_digest(s, others)
+    earlier = next((found[d] for d in others if found.get(d, index) < index), None)
+    if earlier is not None:
+        raise AuditError(
+            f"entry {index} ({entry.kind}): the same signed record as entry {earlier}; "
+            "the ledger logs a record once",
+            index=index,
+        )
 
 
 def _prev_hash(entry: Entry, index: int) -> bytes | None:

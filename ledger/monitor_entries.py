@@ -109,6 +109,9 @@ class EntryChecks:
             self.refs = References(self.replay.actors, self.kept)
         digest = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
         first = self.kept.logged(digest)
+        if first is None and len({sig.keyid for sig in entry.envelope.signatures}) > 1:
+            others = (d for d in dsse.envelope_digests(entry.envelope) if d != digest)
+            first = next((i for d in others if (i := self.kept.logged(d)) is not None), None)
         if first is not None:
             raise MonitorAlert(
                 f"entry {index} ({entry.kind}): the same signed record as entry {first}; "

@@ -121,19 +121,23 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
 
 def _check_logged_once(items, report: Report) -> None:
     """The ledger logs a signed record once (``dsse.envelope_digest``): the same payload
-    with the same signature of its signer again answers with its first entry.
-    Signatures by other keys do not count, so adding one makes no new entry."""
+    with the same signature of its signer again answers with its first entry, also when
+    it comes back with another of its signers counting (a key granted since, or the
+    signatures reordered). Signatures by other keys do not count, so adding one makes
+    no new entry."""
     first: dict[bytes, int] = {}
     for index, _, entry in sorted(items, key=lambda t: t[0]):
         try:
             same = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
+            digests = dsse.envelope_digests(entry.envelope)
         except VinledgerError:
             continue  # its signature check names the payload's fault
-        if same in first:
+        earlier = next((first[d] for d in digests if d in first), None)
+        if earlier is not None:
             report.failed(
                 "signature",
                 f"entry {index} ({entry.kind}): the same signed record as entry "
-                f"{first[same]}; the ledger logs a record once",
+                f"{earlier}; the ledger logs a record once",
                 index,
             )
         else:

@@ -693,16 +693,20 @@
 
       // Each signed record once (ledger/verify.py _check_logged_once): signatures by other
       // keys added to an envelope do not make it a new record.
+      // Also when it comes back with another of its signers counting (dsse.envelope_digests).
       const firstOf = new Map();
       for (const { index, entry } of [...trust, ...vehicle].sort((a, b) => a.index - b.index)) {
-        let same;
+        let same, digests;
         try {
           same = await envelopeDigest(entry.envelope, entry.signer.keyid);
+          const keyids = [...new Set(entry.envelope.signatures.map((s) => s.keyid))];
+          digests = await Promise.all(keyids.map((k) => envelopeDigest(entry.envelope, k)));
         } catch {
           continue; // its signature check names the payload's fault
         }
-        if (firstOf.has(same)) {
-          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(same)}; the ledger logs a record once`, index);
+        const earlier = digests.find((d) => firstOf.has(d));
+        if (earlier !== undefined) {
+          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(earlier)}; the ledger logs a record once`, index);
         } else firstOf.set(same, index);
       }
 

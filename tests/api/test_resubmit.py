@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
+import msgspec
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -177,5 +178,42 @@ def test_another_keys_signature_added_does_not_log_a_record_again(sqlite_ledger,
         size = client.get("/log/checkpoint").text
         again = client.post("/records", content=_with_junk_signature(env))
         assert again.status_code == 200 and again.json()["index"] == first["index"]
+        assert client.get("/log/checkpoint").text == size
+    audit(sqlite_ledger.store, sqlite_ledger.vkey)
+
+
+def _signed_by(record: dict, *partners) -> bytes:
+    """One envelope of ``record`` with a signature by each of ``partners``, in order."""
+    from core import dsse
+
+    payload = json.dumps(record).encode()
+    sigs = [dsse.sign_envelope(payload, p.key).signatures[0] for p in partners]
+    env = dsse.sign_envelope(payload, partners[0].key)
+    return dsse.encode_envelope(msgspec.structs.replace(env, signatures=sigs))
+
+
+def test_an_envelope_logged_once_stays_one_entry_whichever_of_its_signers_counts(
+    sqlite_ledger, monkeypatch
+):
+    """An envelope co-signed by a key granted later (a rotation) or re-ordered to put
+    another partner's signature first answers the entry it already has."""
+    from core.keys import generate_private_key
+    from tests.conftest import Partner
+
+    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
+    acme = onboard(sqlite_ledger, "acme", "inspector")
+    other = onboard(sqlite_ledger, "bravo", "inspector")
+    rotated = Partner("acme", "inspector", generate_private_key())  # not granted yet
+    both = _signed_by(inspection(), rotated, acme)
+    with TestClient(create_app(sqlite_ledger)) as client:
+        first = client.post("/records", content=both)
+        assert first.status_code == 201, first.text
+        size = client.get("/log/checkpoint").text
+        sqlite_ledger.add_actor("acme", "Acme", "inspector", rotated.public_pem)  # rotation
+        size = client.get("/log/checkpoint").text
+        for again in (both, _signed_by(inspection(), other, acme)):
+            r = client.post("/records", content=again)
+            assert r.status_code == 200, r.text
+            assert r.json()["index"] == first.json()["index"]
         assert client.get("/log/checkpoint").text == size
     audit(sqlite_ledger.store, sqlite_ledger.vkey)
