@@ -82,6 +82,10 @@ BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged befor
 log = logging.getLogger("vinledger.referrals")
 
 
+# ISO 3166-1 alpha-2, or an ISO 3166-2 subdivision of it.
+_REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+
+
 class ReferralRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     code: _Slug
     rule: Annotated[str, Meta(min_length=1, max_length=64)]
@@ -108,6 +112,13 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
         req = msgspec.json.decode(payload, type=ReferralRequest)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidRecord(f"invalid referral: {err}") from None
+    if not _REGION.fullmatch(req.region):
+        raise InvalidRecord(
+            "region is an ISO 3166 code in capitals: a country (\"DE\") or a subdivision "
+            f'("DE-BE", "CN-SH"), not {req.region!r}; limited slots count referrers per '
+            "model and region, so one region has one spelling",
+            field="region",
+        )
     if not _MODEL.fullmatch(req.model):
         raise InvalidRecord(
             "model is the cars' WMI (the VIN's first three characters) and model year, "

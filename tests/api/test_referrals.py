@@ -133,6 +133,11 @@ def test_limited_slots_refuse_a_referrer_too_many(client, sqlite_ledger):
     assert (
         refer(client, people[2], "C-2", "limited-slots", params, region="US-NV").status_code == 201
     )
+    # The same region spelled another way is no way round the limit.
+    for spelled in ("us-ca", "US-CA ", "US_CA", "California"):
+        r = refer(client, people[2], "C-3", "limited-slots", params, region=spelled)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "region" and '"DE-BE"' in r.json()["detail"]
 
 
 def test_only_referrers_create_codes_and_codes_are_unique(client, sqlite_ledger):
