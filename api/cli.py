@@ -383,27 +383,42 @@ def keygen(file: Path) -> None:
     "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
-def submit(record: Path, key_file: Path, url: str) -> None:
+@click.option(
+    "--payload-type",
+    default=None,
+    help="submit a report in an inspection provider's own format, signed as it is "
+    "(e.g. application/vnd.checklist.inspection-report+json; `vinledger plugins` lists "
+    "the providers); the ledger's provider checks it",
+)
+def submit(record: Path, key_file: Path, url: str, payload_type: str | None) -> None:
     """Sign RECORD.json with your key and submit it; prints where it is in the log, and
     for a return request or warranty claim the ledger's decision."""
     from api.client import ClientError, VinledgerClient
+    from core import dsse
     from core.keys import load_private_key
     from core.records import parse_record
     from core.strict_json import check_unique_keys
 
     data = record.read_bytes()
     try:
-        parse_record(data)
-        check_unique_keys(data, "the record")
+        if payload_type is None or payload_type == dsse.PAYLOAD_TYPE:
+            parse_record(data)  # a provider's report is its provider's to check
+        if payload_type is None or dsse.is_json_type(payload_type):
+            check_unique_keys(data, "the record")
     except VinledgerError as err:
-        fail(f"{record}: {err}")
+        hint = (
+            ""
+            if payload_type
+            else (" (a report in a provider's own format? give its --payload-type)")
+        )
+        fail(f"{record}: {err}{hint}")
     try:
         key = load_private_key(key_file.read_bytes())
     except VinledgerError as err:
         fail(f"{key_file}: {err}")
     try:
         with VinledgerClient(url) as client:
-            r = client.submit_record(data, key)
+            r = client.submit_record(data, key, payload_type or dsse.PAYLOAD_TYPE)
     except ClientError as err:
         fail(str(err))
     except Exception as err:

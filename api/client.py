@@ -89,8 +89,12 @@ class VinledgerClient:
         )
         return r.json() | {"status": r.status_code}
 
-    def submit_record(self, record_json: bytes, private_key) -> dict[str, Any]:
-        return self.submit_envelope(dsse.sign_envelope(record_json, private_key))
+    def submit_record(
+        self, record_json: bytes, private_key, payload_type: str = dsse.PAYLOAD_TYPE
+    ) -> dict[str, Any]:
+        """Sign ``record_json`` as it is (a record, or a report in a provider's format
+        named by ``payload_type``) and submit it."""
+        return self.submit_envelope(dsse.sign_envelope(record_json, private_key, payload_type))
 
     def submit_batch(self, envelopes: list[dsse.Envelope | bytes]) -> list[dict[str, Any]]:
         parts = [e if isinstance(e, bytes) else dsse.encode_envelope(e) for e in envelopes]

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,6 +70,15 @@ def test_partner_submits_and_buyer_verifies(server, tmp_path):
     r = vinledger("submit", str(bad), "--key", str(key), "--url", url, check=False)
     assert r.returncode == 1 and "odometer_km" in r.stderr
     assert log_size(url) == size
+
+    # A report in a provider's own format goes in signed as it is, with its type.
+    report = Path(__file__).parents[1] / "plugins" / "data" / "checklist-report.json"
+    r = vinledger("submit", str(report), "--key", str(key), "--url", url, check=False)
+    assert r.returncode == 1 and "--payload-type" in r.stderr
+    checklist = "application/vnd.checklist.inspection-report+json"
+    args = ("--key", str(key), "--url", url, "--payload-type", checklist)
+    assert vinledger("submit", str(report), *args).stdout.startswith("appended: entry ")
+    assert log_size(url) == size + 1
 
     bundle_url = f"{url}/vehicles/{VIN}/bundle"
     r = vinledger("verify", bundle_url, "--vkey", vkey, check=False)
