@@ -132,7 +132,8 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
                     index=index,
                 )
             raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
-        if len({sig.keyid for sig in entry.envelope.signatures}) > 1:
+        sigs = entry.envelope.signatures
+        if len(sigs) > 1 and len({sig.keyid for sig in sigs}) > 1:
             _check_other_signers(s, entry, expected, index)
         if vin is None:
             out.trust.append((index, data))
@@ -228,18 +229,23 @@ def envelope_digest(env: dsse.Envelope, keyid: str, index: int) -> bytes:
     all) is left to ``dsse`` itself, so the digest is the same as the sequencer's.
     PAE's header and the payload are hashed one after the other, not copied together.
     """
-    if not any(s.keyid == keyid for s in env.signatures):
+    signatures = env.signatures
+    if len(signatures) != 1 and not any(s.keyid == keyid for s in signatures):
         keyid = None  # the signature checks name that fault; every signature counts here
     try:
         payload = msgspec.convert(env.payload, bytes)
         kind = env.payload_type.encode("utf-8")
-        sigs = [
-            (s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes))
-            for s in env.signatures
-            if keyid is None or s.keyid == keyid
-        ]
-        if len(sigs) > 1:
-            sigs = sorted(set(sigs))
+        if len(signatures) == 1:  # nearly every entry: its signer's one signature
+            only = signatures[0]  # (another key's: the signature checks name that)
+            sigs = [(only.keyid.encode("utf-8"), msgspec.convert(only.sig, bytes))]
+        else:
+            sigs = sorted(
+                {
+                    (s.keyid.encode("utf-8"), msgspec.convert(s.sig, bytes))
+                    for s in signatures
+                    if keyid is None or s.keyid == keyid
+                }
+            )
     except (msgspec.ValidationError, ValueError):
         try:
             return dsse.envelope_digest(env, keyid)
