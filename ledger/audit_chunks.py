@@ -230,8 +230,11 @@ def envelope_digest(env: dsse.Envelope, keyid: str, index: int) -> bytes:
     PAE's header and the payload are hashed one after the other, not copied together.
     """
     signatures = env.signatures
-    if len(signatures) != 1 and not any(s.keyid == keyid for s in signatures):
-        keyid = None  # the signature checks name that fault; every signature counts here
+    if len(signatures) == 1:
+        if signatures[0].keyid != keyid:
+            keyid = None  # the signature checks name that fault; every signature counts
+    elif not any(s.keyid == keyid for s in signatures):
+        keyid = None
     try:
         payload = msgspec.convert(env.payload, bytes)
         kind = env.payload_type.encode("utf-8")
