@@ -94,7 +94,8 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
     # The framework's own headers stay: a 405 names the methods it allows (RFC 9110),
     # HEAD with GET (api.app.head_as_get answers it).
     headers = {k.lower(): v for k, v in (err.headers or {}).items()}
-    if "GET" in headers.get("allow", "").split(", "):
+    allowed = headers.get("allow", "").split(", ")
+    if "GET" in allowed and "HEAD" not in allowed:
         headers["allow"] += ", HEAD"
     return _response(body, request, headers)
 

@@ -54,8 +54,9 @@ from ledger.storage import (
     utcnow,
 )
 from plugins.claims import ClaimDecider
+from plugins.commission_settling import CommissionRecorder
 from plugins.manager import create_plugin_manager
-from plugins.referrals import CommissionRecorder, check_sale_referral
+from plugins.referrals import check_sale_referral
 from plugins.registry import Registry
 from plugins.submissions import read_record
 
@@ -155,6 +156,7 @@ class Ledger(DealersAndReferrals):
             raise
 
     def _check(self, env: dsse.Envelope) -> Submission:
+        dsse.check_signed_once(env)
         key = self._signing_key([sig.keyid for sig in env.signatures])
         if key is None:
             ids = ", ".join(sig.keyid[:16] + "…" for sig in env.signatures)
@@ -176,27 +178,23 @@ class Ledger(DealersAndReferrals):
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:
                 check_sale_referral(s, self.plugins, record)
-        digest = dsse.envelope_digest(env, key.key_id)
-        also = ()
-        if len(env.signatures) > 1:  # logged before under another of its signers?
-            also = tuple(d for d in dsse.envelope_digests(env) if d != digest)
-        return Submission(env, record, digest, key.key_id, derived, also)
+        return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
 
     def _logged(self, env: dsse.Envelope) -> Submission | None:
         """The envelope, if the log already holds it: the sequencer answers with its
         entry before it reads anything else of the submission. Looked up only when a
         check fails, so the path of new envelopes pays nothing for it."""
-        by_signer = dsse.envelope_digests(env)
+        if len(env.signatures) != 1:
+            return None  # never logged: the ledger logs envelopes signed once
+        digest = dsse.envelope_digest(env)
         with self.store.reader() as s:
-            logged = indexes_by_digest(s.connection(), list(by_signer))
-        if not logged:
-            return None
-        digest = next(iter(logged))
+            if not indexes_by_digest(s.connection(), [digest]):
+                return None
         try:
             record, derived = read_record(self.plugins, env)
         except VinledgerError:  # e.g. its plugin is disabled now; the entry stands
             record, derived = None, None
-        return Submission(env, record, digest, by_signer[digest], derived)
+        return Submission(env, record, digest, env.signatures[0].keyid, derived)
 
     def _signing_key(self, key_ids: list[str]):
         """The granted key among ``key_ids``, remembered for a second or two.
@@ -258,7 +256,7 @@ class Ledger(DealersAndReferrals):
         op_id = key_id(op_key.public_key())
         for record in records:
             env = dsse.sign_envelope(encode_record(record), op_key)
-            subs.append(Submission(env, record, dsse.envelope_digest(env, op_id), op_id))
+            subs.append(Submission(env, record, dsse.envelope_digest(env), op_id))
         return self.sequencer.sequence(subs, genesis=genesis, atomic=True)
 
     def operator_submit(self, payload: bytes) -> Appended:

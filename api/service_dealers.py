@@ -23,7 +23,8 @@ from core.roles import article
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, TokenRow
 from ledger.storage import get_actor, signing_key
-from plugins.referrals import commissions, create_referral, verify_referral_envelope
+from plugins.commission_settling import commissions
+from plugins.referrals import create_referral, verify_referral_envelope
 
 TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a token
 

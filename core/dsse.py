@@ -180,11 +180,19 @@ def envelope_digest(env: Envelope, keyid: str | None = None) -> bytes:
     return h.digest()
 
 
-def envelope_digests(env: Envelope) -> dict[bytes, str]:
-    """The digest the envelope has for each key ID that signs it (digest -> key ID): the
-    ones it can be logged under, whichever of its signers the ledger grants."""
-    keyids = dict.fromkeys(s.keyid for s in env.signatures)
-    return {envelope_digest(env, kid): kid for kid in keyids}
+def check_signed_once(env: Envelope) -> None:
+    """Raises InvalidEnvelope unless the envelope carries exactly one signature.
+
+    DSSE allows several; the ledger logs an envelope signed once, by the key of the
+    actor it is from. With several, the same signed record could come back with one
+    added, removed or repeated and be taken for another (``envelope_digest``).
+    """
+    if len(env.signatures) != 1:
+        raise InvalidEnvelope(
+            f"the envelope carries {len(env.signatures)} signatures; sign it once, with "
+            "your own granted key: the ledger logs an envelope signed once",
+            field="signatures",
+        )
 
 
 def is_json_type(media_type: str) -> bool:

@@ -120,10 +120,15 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
             raise AuditError(
                 f"entry {index}: the row's columns disagree with the entry bytes", index=index
             )
+        if len(entry.envelope.signatures) != 1:
+            try:
+                dsse.check_signed_once(entry.envelope)
+            except VinledgerError as err:
+                raise AuditError(f"entry {index}: {err}", index=index) from None
         expected = envelope_digest(entry.envelope, signer.keyid, index)
         if digest != expected:
-            # Stored under another digest, so the unique index let it in: a signed record
-            # logged again with another key's signature added (counted before they did).
+            # Stored under another digest, the unique index let it in: the same signed
+            # record as an earlier entry, or a changed row.
             first = indexes_by_digest(s, [expected]).get(expected)
             if first is not None and first < index:
                 raise AuditError(
@@ -132,9 +137,6 @@ def _check_entries(s, start: int, stop: int, keys, out: Chunk) -> list[bytes]:
                     index=index,
                 )
             raise AuditError(f"entry {index}: stored envelope digest is wrong", index=index)
-        sigs = entry.envelope.signatures
-        if len(sigs) > 1 and len({sig.keyid for sig in sigs}) > 1:
-            _check_other_signers(s, entry, expected, index)
         if vin is None:
             out.trust.append((index, data))
         elif kind in TRUST_KINDS:
@@ -194,23 +196,6 @@ def _decode(data: bytes, index: int) -> Entry:
     if entry.index != index:
         raise AuditError(f"entry {index} says its index is {entry.index}", index=index)
     return entry
-
-
-def _check_other_signers(s, entry: Entry, digest: bytes, index: int) -> None:
-    """An envelope with several signers is logged once whichever of them counts: none
-    of its digests under its other key IDs is an earlier entry's (``ledger.verify``)."""
-    try:
-        others = [d for d in dsse.envelope_digests(entry.envelope) if d != digest]
-    except VinledgerError:
-        return  # the signature checks name that fault
-    found = indexes_by_digest(s, others)
-    earlier = next((found[d] for d in others if found.get(d, index) < index), None)
-    if earlier is not None:
-        raise AuditError(
-            f"entry {index} ({entry.kind}): the same signed record as entry {earlier}; "
-            "the ledger logs a record once",
-            index=index,
-        )
 
 
 def _prev_hash(entry: Entry, index: int) -> bytes | None:

@@ -77,6 +77,7 @@ class EntryChecks:
             # A native record is read from what its submitter signed; a provider's
             # report in its own format, from the record the ledger derived from it.
             signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
+            dsse.check_signed_once(env)
             check_keys_once(env)
             record = parse_record(signed)
         except MonitorAlert:
@@ -109,9 +110,6 @@ class EntryChecks:
             self.refs = References(self.replay.actors, self.kept)
         digest = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
         first = self.kept.logged(digest)
-        if first is None and len({sig.keyid for sig in entry.envelope.signatures}) > 1:
-            others = (d for d in dsse.envelope_digests(entry.envelope) if d != digest)
-            first = next((i for d in others if (i := self.kept.logged(d)) is not None), None)
         if first is not None:
             raise MonitorAlert(
                 f"entry {index} ({entry.kind}): the same signed record as entry {first}; "

@@ -85,16 +85,12 @@ class Submission:
     digest: bytes
     keyid: str
     derived: dict | None = None
-    # The envelope's digests under its other signers' key IDs (``dsse.envelope_digests``):
-    # logged under any of them (another of its keys was granted then, or another signer
-    # counted), it is that entry, not a new one.
-    also: tuple[bytes, ...] = ()
 
 
 class Follow(Protocol):
     """What the ledger adds right after a submission of ``kinds``: entries it appends
     (a claim's decision), and private rows it keeps beside the entry (a sale's
-    commissions, ``plugins.referrals.CommissionRecorder``).
+    commissions, ``plugins.commission_settling.CommissionRecorder``).
 
     Called inside the lock, once the submission's entry is built and fits, with the
     session (which sees every entry placed so far), the submission, the index it will
@@ -197,8 +193,7 @@ class Batch:
 
     def prefetch(self, subs: list[Submission]) -> None:
         """What the checks of a batch read, in a few queries instead of a few per item."""
-        digests = [d for sub in subs for d in (sub.digest, *sub.also)]
-        self.existing = indexes_by_digest(self.c, digests)
+        self.existing = indexes_by_digest(self.c, [sub.digest for sub in subs])
         vins = sorted({v for sub in subs if (v := getattr(sub.record, "vin", None))})
         self.heads.update(vin_heads(self.c, vins))
         keyids = sorted({sub.keyid for sub in subs} - self.keys.keys())
@@ -331,11 +326,10 @@ class Sequencer:
         decision). Answers the error, or the index and whether this call created it.
         """
         try:
-            for digest in (sub.digest, *sub.also):
-                if digest in b.digests:
-                    return b.digests[digest], False
-                if digest in b.existing:
-                    return b.existing[digest], False
+            if sub.digest in b.digests:
+                return b.digests[sub.digest], False
+            if sub.digest in b.existing:
+                return b.existing[sub.digest], False
             actor_id = authorise(b, sub, genesis, followed)
             index = b.next_index
             vin = getattr(sub.record, "vin", None)
@@ -368,8 +362,7 @@ class Sequencer:
                 b.node_rows[(level, n)] = h
             if vin is not None:
                 b.heads[vin] = (seq, leaf)
-            for digest in (sub.digest, *sub.also):
-                b.digests[digest] = index
+            b.digests[sub.digest] = index
             b.entry_rows.append(
                 {
                     "idx": index,

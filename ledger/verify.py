@@ -121,23 +121,18 @@ def verify_bundle(bundle: Bundle, vkey: str, report: Report | None = None) -> Re
 
 def _check_logged_once(items, report: Report) -> None:
     """The ledger logs a signed record once (``dsse.envelope_digest``): the same payload
-    with the same signature of its signer again answers with its first entry, also when
-    it comes back with another of its signers counting (a key granted since, or the
-    signatures reordered). Signatures by other keys do not count, so adding one makes
-    no new entry."""
+    with the same signature again answers with its first entry."""
     first: dict[bytes, int] = {}
     for index, _, entry in sorted(items, key=lambda t: t[0]):
         try:
             same = dsse.envelope_digest(entry.envelope, entry.signer.keyid)
-            digests = dsse.envelope_digests(entry.envelope)
         except VinledgerError:
             continue  # its signature check names the payload's fault
-        earlier = next((first[d] for d in digests if d in first), None)
-        if earlier is not None:
+        if same in first:
             report.failed(
                 "signature",
                 f"entry {index} ({entry.kind}): the same signed record as entry "
-                f"{earlier}; the ledger logs a record once",
+                f"{first[same]}; the ledger logs a record once",
                 index,
             )
         else:
@@ -170,6 +165,7 @@ def _included(items: list[ProvedEntry], cp: Checkpoint, report: Report, what: st
 
 def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Report) -> None:
     try:
+        dsse.check_signed_once(entry.envelope)
         key = valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
         check_keys_once(entry.envelope)

@@ -68,6 +68,7 @@ def trust_record(entry: Entry):
         raise VinledgerError("a trust entry carries no VIN and no chain position")
     if entry.derived is not msgspec.UNSET:
         raise VinledgerError("a trust entry carries nothing derived from its record")
+    dsse.check_signed_once(entry.envelope)
     check_keys_once(entry.envelope)
     record = parse_record(dsse.payload_bytes(entry.envelope))
     if record.kind != entry.kind:

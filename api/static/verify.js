@@ -264,6 +264,12 @@
     }
   }
 
+  // As dsse.check_signed_once: the ledger logs an envelope signed once.
+  function checkSignedOnce(env) {
+    const n = env.signatures.length;
+    if (n !== 1) fail(`the envelope carries ${n} signatures; sign it once, with your own granted key: the ledger logs an envelope signed once`);
+  }
+
   // As dsse.envelope_digest(env, keyid): SHA-256 of PAE, then the signer's own signatures
   // (each once, sorted bytewise) as keyid || 0x00 || sig. The ledger logs a signed record once.
   const compareBytes = (a, b) => {
@@ -546,6 +552,7 @@
         if (!TRUST_KINDS.includes(entry.kind)) fail(`'${entry.kind}' is not a trust kind (actor, key_grant, key_revoke)`);
         if (entry.vin !== null || entry.vin_seq !== null || entry.prev !== null) fail("a trust entry carries no VIN and no chain position");
         if (Object.hasOwn(entry, "derived")) fail("a trust entry carries nothing derived from its record");
+        checkSignedOnce(entry.envelope);
         checkKeysOnce(entry.envelope);
         const rec = await parseRecord(parseJSON(payloadBytes(entry.envelope), "the payload"));
         if (rec.kind !== entry.kind) fail("the signed record's kind differs from the entry's");
@@ -676,6 +683,7 @@
       // Vehicle entries: key valid at the index, signature, record matches, role may sign it.
       for (const { index, entry } of vehicle) {
         try {
+          checkSignedOnce(entry.envelope);
           const key = validKey(entry, index);
           await verifyEnvelope(entry.envelope, key.raw);
           checkKeysOnce(entry.envelope);
@@ -691,22 +699,17 @@
         }
       }
 
-      // Each signed record once (ledger/verify.py _check_logged_once): signatures by other
-      // keys added to an envelope do not make it a new record.
-      // Also when it comes back with another of its signers counting (dsse.envelope_digests).
+      // Each signed record once (ledger/verify.py _check_logged_once).
       const firstOf = new Map();
       for (const { index, entry } of [...trust, ...vehicle].sort((a, b) => a.index - b.index)) {
-        let same, digests;
+        let same;
         try {
           same = await envelopeDigest(entry.envelope, entry.signer.keyid);
-          const keyids = [...new Set(entry.envelope.signatures.map((s) => s.keyid))];
-          digests = await Promise.all(keyids.map((k) => envelopeDigest(entry.envelope, k)));
         } catch {
           continue; // its signature check names the payload's fault
         }
-        const earlier = digests.find((d) => firstOf.has(d));
-        if (earlier !== undefined) {
-          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(earlier)}; the ledger logs a record once`, index);
+        if (firstOf.has(same)) {
+          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(same)}; the ledger logs a record once`, index);
         } else firstOf.set(same, index);
       }
 

@@ -152,33 +152,50 @@ def _with_signature_repeated(env: bytes, respelled: bool = False) -> bytes:
     return json.dumps(doc).encode()
 
 
-def test_another_keys_signature_added_does_not_log_a_record_again(sqlite_ledger, monkeypatch):
-    """Anyone can copy an envelope from the public log; adding a signature nothing checks,
-    or the signer's own again, must answer the entry it already has, never append it a
-    second time."""
+def test_an_envelope_signed_more_than_once_is_refused_and_never_logs_a_record_again(
+    sqlite_ledger, monkeypatch
+):
+    """Anyone can copy an envelope from the public log. With a signature added (any
+    key's, or the signer's own again, however spelled) or taken away from a co-signed
+    one, it must never be appended a second time: the ledger takes envelopes signed
+    once, and answers any other with a 400 that says so, appending nothing."""
+    from core.keys import generate_private_key
+    from tests.conftest import Partner
+
     monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
     inspector = onboard(sqlite_ledger, "acme", "inspector")
+    other = onboard(sqlite_ledger, "bravo", "inspector")
+    rotated = Partner("acme", "inspector", generate_private_key())
     env = inspector.envelope(inspection())
+    copies = (
+        _with_junk_signature(env),
+        _with_junk_signature(env, first=True),
+        _with_signature_repeated(env),
+        _with_signature_repeated(env, respelled=True),
+        _signed_by(inspection(), other, inspector),
+        _signed_by(inspection(), rotated, inspector),
+    )
     with TestClient(create_app(sqlite_ledger)) as client:
         first = client.post("/records", content=env).json()
         size = client.get("/log/checkpoint").text
-        for copy in (
-            _with_junk_signature(env),
-            _with_junk_signature(env, first=True),
-            _with_signature_repeated(env),
-            _with_signature_repeated(env, respelled=True),
-        ):
-            again = client.post("/records", content=copy)
-            assert again.status_code == 200, again.text
-            assert again.json()["index"] == first["index"]
+
+        def refused(copy: bytes) -> None:
+            r = client.post("/records", content=copy)
+            assert r.status_code == 400, r.text
+            assert r.json()["field"] == "signatures" and "sign it once" in r.json()["detail"]
+            assert client.get("/log/checkpoint").text == size
+
+        for copy in copies:
+            refused(copy)
         body = b'{"envelopes":[' + _with_junk_signature(env) + b"]}"
         (result,) = client.post("/records/batch", content=body).json()["results"]
-        assert (result["status"], result["index"]) == (200, first["index"])
-        sqlite_ledger.revoke_key(inspector.keyid, "laptop stolen")  # the other path
+        assert result["status"] == 400
+        sqlite_ledger.add_actor("acme", "Acme", "inspector", rotated.public_pem)  # rotation
         size = client.get("/log/checkpoint").text
-        again = client.post("/records", content=_with_junk_signature(env))
+        for copy in copies:
+            refused(copy)
+        again = client.post("/records", content=env)  # the envelope itself: its entry
         assert again.status_code == 200 and again.json()["index"] == first["index"]
-        assert client.get("/log/checkpoint").text == size
     audit(sqlite_ledger.store, sqlite_ledger.vkey)
 
 
@@ -190,30 +207,3 @@ def _signed_by(record: dict, *partners) -> bytes:
     sigs = [dsse.sign_envelope(payload, p.key).signatures[0] for p in partners]
     env = dsse.sign_envelope(payload, partners[0].key)
     return dsse.encode_envelope(msgspec.structs.replace(env, signatures=sigs))
-
-
-def test_an_envelope_logged_once_stays_one_entry_whichever_of_its_signers_counts(
-    sqlite_ledger, monkeypatch
-):
-    """An envelope co-signed by a key granted later (a rotation) or re-ordered to put
-    another partner's signature first answers the entry it already has."""
-    from core.keys import generate_private_key
-    from tests.conftest import Partner
-
-    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
-    acme = onboard(sqlite_ledger, "acme", "inspector")
-    other = onboard(sqlite_ledger, "bravo", "inspector")
-    rotated = Partner("acme", "inspector", generate_private_key())  # not granted yet
-    both = _signed_by(inspection(), rotated, acme)
-    with TestClient(create_app(sqlite_ledger)) as client:
-        first = client.post("/records", content=both)
-        assert first.status_code == 201, first.text
-        size = client.get("/log/checkpoint").text
-        sqlite_ledger.add_actor("acme", "Acme", "inspector", rotated.public_pem)  # rotation
-        size = client.get("/log/checkpoint").text
-        for again in (both, _signed_by(inspection(), other, acme)):
-            r = client.post("/records", content=again)
-            assert r.status_code == 200, r.text
-            assert r.json()["index"] == first.json()["index"]
-        assert client.get("/log/checkpoint").text == size
-    audit(sqlite_ledger.store, sqlite_ledger.vkey)

@@ -1,7 +1,8 @@
 """A sale's commissions are computed as the sale is logged, in its transaction, by the
-rule version installed then (plugins/referrals.py ``CommissionRecorder``, through
-ledger/sequencer.py's follows); pending, never lost, when the rule fails or is gone;
-and an entry that a plugin's output makes too large names the plugin.
+rule version installed then (plugins/commission_settling.py ``CommissionRecorder``,
+through ledger/sequencer.py's follows); pending, never lost, when the rule fails or is
+gone; kept as the earlier release stored them; and an entry that a plugin's output
+makes too large names the plugin.
 
 Each ledger here is a process of one database: closing it and opening another with
 other rule plugins is a restart with another version installed.
@@ -23,6 +24,7 @@ from core.errors import PluginFailed, TooLarge
 from core.keys import generate_private_key
 from ledger.schema import (
     Base,
+    CommissionBacklogRow,
     CommissionRow,
     CommissionSaleRow,
     ReferralRow,
@@ -30,10 +32,11 @@ from ledger.schema import (
 )
 from ledger.sequencer import Appended
 from ledger.storage import Store, log_size
+from plugins.commission_settling import CommissionRecorder
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Commission, CommissionRule
 from plugins.manager import create_plugin_manager
-from plugins.referrals import PAYLOAD_TYPE, CommissionRecorder
+from plugins.referrals import PAYLOAD_TYPE
 from plugins.registry import Registry
 from tests.conftest import VIN, Partner, filed_when_dated, inspection, onboard
 
@@ -78,6 +81,10 @@ class UaLoyaltyBroken(UaLoyalty):
         if sale.index != -1:
             raise KeyError("tier")
         return super().compute(referral, sale)
+
+
+class UaLoyalty2Broken(UaLoyaltyBroken):
+    version = "2"
 
 
 class Rules:
@@ -197,6 +204,61 @@ def forget(ledger: Ledger, sale_idx: int) -> None:
     with ledger.store.writer.begin() as s:
         s.execute(delete(CommissionRow).where(CommissionRow.sale_idx == sale_idx))
         s.execute(delete(CommissionSaleRow).where(CommissionSaleRow.sale_idx == sale_idx))
+
+
+def as_the_earlier_release_left_it(ledger: Ledger) -> None:
+    """The earlier release stored a sale's commissions on the first read of them, and
+    nothing else: no ``commission_sales`` row, no backlog."""
+    with ledger.store.writer.begin() as s:
+        s.execute(delete(CommissionSaleRow))
+        s.execute(delete(CommissionBacklogRow))
+
+
+def stored_by_the_earlier_release(ledger: Ledger, sale_idx: int) -> None:
+    """What a process of the earlier release, still serving during a rolling upgrade,
+    stores as it reads the commissions of a sale that has no ``commissions`` rows:
+    computed by the version it has installed, in its own transaction."""
+    with ledger.store.writer.begin() as s:
+        s.add(
+            CommissionRow(
+                sale_idx=sale_idx,
+                level=1,
+                code="UA-AMY",
+                dealer="bay-auto",
+                beneficiary="ref-amy",
+                amount="100.00",
+                currency="EUR",
+                rule="ua-loyalty",
+                rule_version="1",
+            )
+        )
+
+
+class UaLoyaltyRaced(UaLoyaltyFix):
+    """Computes a logged sale only once a process of the earlier release has stored
+    the sale's commission meanwhile."""
+
+    ledger: Ledger
+
+    def compute(self, referral, sale):
+        if sale.index != -1:
+            stored_by_the_earlier_release(self.ledger, sale.index)
+        return super().compute(referral, sale)
+
+
+def race_the_earlier_release(running, ledger: Ledger) -> Ledger:
+    """The ledger restarted with ``UaLoyaltyRaced``; PostgreSQL only, as SQLite's
+    writers take turns (BEGIN IMMEDIATE): no other process writes while one reads."""
+    assert not ledger.store.is_sqlite, "PostgreSQL only (ON_POSTGRESQL)"
+    rule = UaLoyaltyRaced()
+    rule.ledger = running(rule)
+    return rule.ledger
+
+
+def made_before_versions_were_recorded(ledger: Ledger, code: str = "UA-AMY") -> None:
+    """As a referral made before referrals recorded their rule's version."""
+    with ledger.store.writer.begin() as s:
+        s.get(ReferralRow, code).rule_version = None
 
 
 def size(ledger: Ledger) -> int:
@@ -341,6 +403,88 @@ def test_a_sale_from_before_waits_for_its_referrals_major_version(running):
     assert read(lg) == [(sold, None, None, "ua-loyalty", "1", "pending")]
 
 
+# ---- kept as the earlier release stored them ----------------------------------------------
+
+
+def test_reading_after_the_upgrade_does_not_store_the_earlier_releases_commissions_again(running):
+    lg = running(UaLoyalty())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+    as_the_earlier_release_left_it(lg)
+
+    lg = running(UaLoyalty())  # the same version: it would compute the same rows
+    for _ in range(2):
+        assert read(lg) == [(sold, "ref-amy", "100.00", "ua-loyalty", "1", "held")]
+    assert settled(lg) == [(sold, "1", False)]
+
+
+def test_commissions_the_earlier_release_stored_on_a_read_are_kept_as_stored(running):
+    lg = running(UaLoyalty())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    read_then = sell(lg, dealer)
+    logged_since = sell(lg, dealer, occurred_at="2026-06-03T10:00:00Z")
+    as_the_earlier_release_left_it(lg)
+    forget(lg, logged_since)  # logged after the earlier release last read: never computed
+
+    lg = running(UaLoyalty2())  # would leave both pending: not the referral's version
+    assert read(lg) == [
+        (read_then, "ref-amy", "100.00", "ua-loyalty", "1", "held"),
+        (logged_since, None, None, "ua-loyalty", "1", "pending"),
+    ]
+    lg = running(UaLoyaltyFix())  # would compute 110.00 for both
+    assert read(lg) == [
+        (read_then, "ref-amy", "100.00", "ua-loyalty", "1", "held"),
+        (logged_since, "ref-amy", "110.00", "ua-loyalty", "1.1", "held"),
+    ]
+    assert settled(lg) == [(read_then, "1", False), (logged_since, "1.1", False)]
+
+
+def test_a_pending_commission_a_process_of_the_earlier_release_computed_is_kept(running):
+    lg = running(UaLoyaltyBroken())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+    assert settled(lg) == [(sold, "1", True)]
+    stored_by_the_earlier_release(lg, sold)  # it has no commissions row
+
+    lg = running(UaLoyalty2())  # would keep it pending: not the referral's version
+    assert read(lg) == [(sold, "ref-amy", "100.00", "ua-loyalty", "1", "held")]
+    assert settled(lg) == [(sold, "1", False)]
+    lg = running(UaLoyaltyFix())  # would compute 110.00
+    assert read(lg) == [(sold, "ref-amy", "100.00", "ua-loyalty", "1", "held")]
+
+
+# SQLite's writers take turns: no other process writes while one reads the commissions.
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+@ON_POSTGRESQL
+def test_a_sale_from_before_stored_by_the_earlier_release_while_computed_is_kept(running):
+    lg = running(UaLoyalty())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+    forget(lg, sold)
+
+    lg = race_the_earlier_release(running, lg)
+    assert read(lg) == [(sold, "ref-amy", "100.00", "ua-loyalty", "1", "held")]
+    assert settled(lg) == [(sold, "1", False)]
+
+
+@ON_POSTGRESQL
+def test_a_pending_commission_stored_by_the_earlier_release_while_computed_is_kept(running):
+    lg = running(UaLoyaltyBroken())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+
+    lg = race_the_earlier_release(running, lg)
+    assert read(lg) == [(sold, "ref-amy", "100.00", "ua-loyalty", "1", "held")]
+    assert settled(lg) == [(sold, "1", False)]
+
+
 # ---- an entry too large: whose fault ----------------------------------------------------------
 
 
@@ -414,3 +558,43 @@ def test_upgrade_schema_adds_what_an_earlier_database_lacks(database_url):
     assert new <= set(found.get_table_names())
     assert "rule_version" in {c["name"] for c in found.get_columns("referrals")}
     engine.dispose()
+
+
+def test_a_referral_from_before_waits_for_the_version_installed_at_its_sale(running):
+    lg = running(UaLoyaltyBroken())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    made_before_versions_were_recorded(lg)
+    sold = sell(lg, dealer)
+    assert settled(lg) == [(sold, "1", True)]
+
+    lg = running(UaLoyalty2())
+    assert read(lg) == [(sold, None, None, "ua-loyalty", "1", "pending")]
+    lg = running(UaLoyaltyFix())
+    assert read(lg) == [(sold, "ref-amy", "110.00", "ua-loyalty", "1.1", "held")]
+
+
+def test_a_referral_from_before_whose_rule_was_gone_at_the_sale_takes_the_first_back(running):
+    """No version is known to wait for: the first one installed computes it, or else is
+    the one it waits for; the reason tells the operator so."""
+    lg = running(UaLoyalty())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    made_before_versions_were_recorded(lg)
+    checked = lg.check(dealer.envelope(sale()))
+
+    lg = running()  # the rule is gone as the sale is logged
+    (outcome,) = lg.sequencer.sequence([checked])
+    assert isinstance(outcome, Appended), outcome
+    sold = outcome.index
+    assert read(lg) == [(sold, None, None, "ua-loyalty", None, "pending")]
+    (why,) = reasons(lg)
+    assert "made before referrals recorded their rule's version" in why
+    assert "the first version of the rule installed will compute it" in why
+
+    lg = running(UaLoyalty2Broken())  # the first back fails: now it waits for version 2
+    assert read(lg) == [(sold, None, None, "ua-loyalty", "2", "pending")]
+    lg = running(UaLoyalty())
+    assert read(lg) == [(sold, None, None, "ua-loyalty", "2", "pending")]
+    lg = running(UaLoyalty2())
+    assert read(lg) == [(sold, "ref-amy", "250.00", "ua-loyalty", "2", "held")]
