@@ -89,6 +89,11 @@ def create_plugin_manager(
     for module_name in DEFAULT_PLUGINS:
         if not pm.is_blocked(module_name):
             pm.load(module_name, lambda m=module_name: importlib.import_module(m))
+            if module_name in pm.failed:  # vinledger's own: a broken install, not a plugin
+                raise RuntimeError(
+                    f"built-in plugin {module_name} failed to load: {pm.failed[module_name]}; "
+                    "reinstall vinledger"
+                )
     if load_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if pm.is_blocked(ep.name) or pm.has_plugin(ep.name) or ep.name in pm.failed:

@@ -315,3 +315,22 @@ def test_a_hook_returning_none_fails_its_plugin():
         "register_policies returned NoneType; return a list of Policy"
         in (registry.failed["inline-0"])
     )
+
+
+def test_a_built_in_plugin_that_fails_to_load_stops_the_ledger(monkeypatch):
+    """vinledger's own plugins failing is a broken install: never a ledger that starts
+    without its policies."""
+    import importlib
+
+    from plugins.manager import create_plugin_manager
+
+    real = importlib.import_module
+
+    def broken(name, *args):
+        if name == "plugins.builtin.policies":
+            raise ImportError("a file is missing")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(RuntimeError, match="built-in plugin plugins.builtin.policies failed"):
+        create_plugin_manager(load_entry_points=False)
