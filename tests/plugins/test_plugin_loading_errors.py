@@ -332,5 +332,5 @@ def test_a_built_in_plugin_that_fails_to_load_stops_the_ledger(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", broken)
-    with pytest.raises(RuntimeError, match="built-in plugin plugins.builtin.policies failed"):
+    with pytest.raises(RuntimeError, match=r"built-in plugin plugins\.builtin\.policies failed"):
         create_plugin_manager(load_entry_points=False)
