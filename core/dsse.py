@@ -159,13 +159,13 @@ def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:
 def envelope_digest(env: Envelope, keyid: str | None = None) -> bytes:
     """SHA-256 identity of a signed record, blind to how its JSON and base64 were written.
 
-    Hashes PAE(payloadType, payload) and then the signer's signatures (those with
-    ``keyid``; each once, however often and however spelled, and sorted, so their order
-    does not matter) as keyid || 0x00 || decoded sig.
-    PAE is self-delimiting, so two envelopes with the same digest always carry the same
-    payload and payloadType. Signatures by other key IDs do not count: nothing checks
-    them, so adding one must not make the same record a new entry. ``keyid=None`` takes
-    every signature (an envelope with one signer, e.g. one the ledger signed itself).
+    Hashes PAE(payloadType, payload) and then the signature as keyid || 0x00 ||
+    decoded sig. PAE is self-delimiting, so two envelopes with the same digest always
+    carry the same payload and payloadType. The ledger logs envelopes signed once
+    (``check_signed_once``); for an entry logged before that rule, the checkers take
+    the signatures with ``keyid`` (the entry's signer; ``None``: all), each once and
+    sorted, so that a copy with another key's signature added, or its own repeated, is
+    still known for the record it is.
     """
     h = hashlib.sha256(pae(env.payload_type, payload_bytes(env)))
     sigs = sorted(
