@@ -68,7 +68,9 @@ def _referral(row: ReferralRow) -> Referral:
         rule=row.rule,
         params=json.loads(row.params),
         model=row.model,
-        region=row.region,
+        # As a region is written now; a referral stored before regions were checked
+        # may say "de-be " for "DE-BE", and is the same market.
+        region=row.region.strip().upper(),
     )
 
 
@@ -101,18 +103,15 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
     params = registry.call(rule, "validate", req.params)
     referral = Referral(req.code, actor_id, actor.upline, rule.id, params, req.model, req.region)
     _lock_market(s, rule.id, req.model, req.region)
-    active = [
+    same_market = (
         _referral(row)
         for row in s.scalars(
             select(ReferralRow)
-            .where(
-                ReferralRow.rule == rule.id,
-                ReferralRow.model == req.model,
-                ReferralRow.region == req.region,
-            )
+            .where(ReferralRow.rule == rule.id, ReferralRow.model == req.model)
             .order_by(ReferralRow.created_at, ReferralRow.code)
         )
-    ]
+    )
+    active = [r for r in same_market if r.region == req.region]
     registry.call(rule, "admit", referral, active)
     s.add(
         ReferralRow(

@@ -140,6 +140,20 @@ def test_limited_slots_refuse_a_referrer_too_many(client, sqlite_ledger):
         assert r.json()["field"] == "region" and '"DE-BE"' in r.json()["detail"]
 
 
+def test_a_referral_stored_before_regions_were_checked_counts_in_its_region(
+    client, sqlite_ledger
+):
+    from ledger.schema import ReferralRow
+
+    params = {"slots": 1, "amount": "100", "currency": "EUR"}
+    first, second = referrer(sqlite_ledger, "ref-a"), referrer(sqlite_ledger, "ref-b")
+    assert refer(client, first, "A-1", "limited-slots", params).status_code == 201
+    with sqlite_ledger.store.writer.begin() as s:  # as the release before stored it
+        s.get(ReferralRow, "A-1").region = "us-ca "
+    r = refer(client, second, "B-1", "limited-slots", params)
+    assert r.status_code == 409 and "taken" in r.json()["detail"], r.text
+
+
 def test_only_referrers_create_codes_and_codes_are_unique(client, sqlite_ledger):
     dealer = onboard(sqlite_ledger, "bay-auto", "dealer")
     r = refer(client, dealer, "SELF", "flat", {"amount": "1", "currency": "EUR"})
