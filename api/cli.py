@@ -437,11 +437,14 @@ def submit(record: Path, key_file: Path, url: str, payload_type: str | None) -> 
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
 def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
-    """Create a ledger with realistic demo data, print a history link and serve it."""
+    """Create a ledger with realistic demo data, print a history link and serve it.
+
+    A --data directory that already holds a ledger is served as it is, not seeded
+    again (so the same command starts the demo again after a stop)."""
     from api.demo import guide, seed
 
     if (data_dir / "config.json").exists():
-        click.echo(f"Using the existing ledger in {data_dir}")
+        click.echo(f"Using the existing ledger in {data_dir} (not seeded again)")
         ledger = _open_ledger(data_dir)
         featured = None
     else:
