@@ -70,50 +70,39 @@ def create_app(ledger: Ledger) -> Litestar:
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
     )
-    # Litestar routes HEAD only where a handler asks for it; link checkers, `curl -I`
-    # and listing sites checking a badge ask every page with HEAD.
-    app.asgi_handler = no_sniffing(head_as_get(app.asgi_handler))
+    app.asgi_handler = http_edge(app.asgi_handler)
     return app
 
 
-def no_sniffing(app: ASGIApp) -> ASGIApp:
-    """Every answer (errors and static files too) says ``X-Content-Type-Options:
-    nosniff``: a browser takes it as the type it states, so a record's text is never
-    sniffed into a script or a page."""
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def http_edge(app: ASGIApp) -> ASGIApp:
+    """What every HTTP answer gets, around Litestar (errors and static files too):
+
+    - ``X-Content-Type-Options: nosniff``: a browser takes each answer as the type it
+      states, so a record's text is never sniffed into a script or a page;
+    - HEAD answered as GET without the body (RFC 9110, 9.3.2): the same status and
+      headers, Content-Length included. Litestar routes HEAD only where a handler asks
+      for it, and link checkers, `curl -I` and listing sites checking a badge use it.
+    """
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
 
-        async def with_header(message: Message) -> None:
+        async def edged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await app(scope, receive, with_header)
-
-    return handler
-
-
-def head_as_get(app: ASGIApp) -> ASGIApp:
-    """Answers HEAD as GET without the body (RFC 9110, 9.3.2): the same status and
-    headers, Content-Length included."""
-
-    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await app(scope, receive, send)
-            return
-
-        async def headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
+                message = {**message, "headers": [*message.get("headers", []), _NOSNIFF]}
+            elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await app({**scope, "method": "GET"}, receive, headers_only)
+        await app({**scope, "method": "GET"} if head else scope, receive, edged)
 
     return handler
 

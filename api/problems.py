@@ -92,7 +92,7 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
     }
     body = problem(status, title.get(status, "Error"), detail, f"http-{status}")
     # The framework's own headers stay: a 405 names the methods it allows (RFC 9110),
-    # HEAD with GET (api.app.head_as_get answers it).
+    # HEAD with GET (api.app.http_edge answers it).
     headers = {k.lower(): v for k, v in (err.headers or {}).items()}
     allowed = headers.get("allow", "").split(", ")
     if "GET" in allowed and "HEAD" not in allowed:

@@ -95,6 +95,24 @@ def _check_not_future(record, now: datetime) -> None:
             )
 
 
+class _Remembered:
+    """Answers kept for a while: each for the seconds given when it was put, at most
+    10,000 at once (all are dropped when more come)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        """The answer kept for ``key``, or None once it has expired or was never put."""
+        hit = self._kept.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: Any, value: Any, seconds: float) -> None:
+        if len(self._kept) > 10_000:
+            self._kept.clear()
+        self._kept[key] = (time.monotonic() + seconds, value)
+
+
 class Ledger(DealersAndReferrals):
     def __init__(
         self,
@@ -122,8 +140,8 @@ class Ledger(DealersAndReferrals):
         )
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
-        self._key_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
-        self._verdicts: dict[tuple[str, int], tuple[float, bool]] = {}
+        self._keys = _Remembered()  # key IDs -> the granted key among them
+        self._verdicts = _Remembered()  # (VIN, its latest index) -> does its bundle verify
 
     @property
     def vkey(self) -> str:
@@ -203,16 +221,13 @@ class Ledger(DealersAndReferrals):
         lock, so a key revoked meanwhile is still refused. Unknown keys are never
         remembered, so a key granted a moment ago works at once.
         """
-        now = time.monotonic()
-        cached = self._key_cache.get(tuple(key_ids))
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        key = self._keys.get(tuple(key_ids))
+        if key is not None:
+            return key
         with self.store.read_engine.connect() as c:
             key = signing_key(c, key_ids)
         if key is not None:
-            if len(self._key_cache) > 10_000:
-                self._key_cache.clear()
-            self._key_cache[tuple(key_ids)] = (now + KEY_CACHE_SECONDS, key)
+            self._keys.put(tuple(key_ids), key, KEY_CACHE_SECONDS)
         return key
 
     def _batcher_for_loop(self) -> GroupCommit:
@@ -342,16 +357,12 @@ class Ledger(DealersAndReferrals):
         """Whether the VIN's bundle verifies against the log key, as checked at most
         ``VERDICT_SECONDS`` ago while ``last_index`` is the VIN's latest entry (entries
         signed before a later revocation stay valid, so nothing else changes it)."""
-        now = time.monotonic()
-        cached = self._verdicts.get((vin, last_index))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        from ledger.verify import verify_bundle
+        ok = self._verdicts.get((vin, last_index))
+        if ok is None:
+            from ledger.verify import verify_bundle
 
-        ok = verify_bundle(self.bundle(vin), self.vkey).ok
-        if len(self._verdicts) > 10_000:
-            self._verdicts.clear()
-        self._verdicts[(vin, last_index)] = (now + VERDICT_SECONDS, ok)
+            ok = verify_bundle(self.bundle(vin), self.vkey).ok
+            self._verdicts.put((vin, last_index), ok, VERDICT_SECONDS)
         return ok
 
     def bundle(self, vin: str) -> Bundle:

@@ -24,7 +24,7 @@ long for the record), which fails the plugin too.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, get_args
 
 import msgspec
@@ -114,10 +114,11 @@ class ClaimDecider:
                 f"sale {claim.sale} states policy {claim.policy!r}, but no plugin on this "
                 "ledger provides it now (the operator disabled or removed it), so its claims "
                 "cannot be decided; nothing was logged. Ask the ledger's operator to enable "
-                "it, then file again: a claim is accepted up to 72 hours after its date",
+                f"it, then file again: a claim is accepted up to {_hours(MAX_CLAIM_AGE)} "
+                "hours after its date",
                 field="$.policy",
             )
-        policy = self.registry.policy(claim.policy, field="$.policy")
+        policy = self.registry.policies[claim.policy]
         try:
             terms = msgspec.convert(stated[0], Terms)
         except msgspec.ValidationError as err:  # stored before the ledger checked terms
@@ -172,7 +173,7 @@ class ClaimDecider:
                 field="$.occurred_at",
             )
         if claim.occurred_at < now - MAX_CLAIM_AGE:
-            hours = int(MAX_CLAIM_AGE.total_seconds() // 3600)
+            hours = _hours(MAX_CLAIM_AGE)
             raise InvalidRecord(
                 f"the claim is dated {_stamp(claim.occurred_at)}, more than {hours} hours "
                 f"before the ledger logs it ({_stamp(now)}); a {claim.kind} must be dated "
@@ -222,6 +223,10 @@ def _check_kind(claim, terms: Terms) -> None:
         raise InvalidRecord(
             f"{terms.policy} is {what}; file a {wanted}, not a {claim.kind}", field="$.kind"
         )
+
+
+def _hours(span: timedelta) -> int:
+    return int(span.total_seconds() // 3600)
 
 
 def _decision_problem(decision: object) -> str | None:
