@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
@@ -49,6 +49,7 @@ def page_error(request: Request, err: VinledgerError) -> Response:
         context={
             "t": t,
             "lang": t.lang,
+            "root": _root(request),
             "languages": LANGUAGES,
             "headline": t(f"error_{what}", vin=vin),
             "note": t("error_not_found_note") if what == "not_found" else None,
@@ -75,7 +76,7 @@ def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:
     query = {"query_params": request.query_params} if request.query_params else {}
     # A redirect's own media type: the route's (an SVG badge) is not one Litestar sends.
     return Redirect(
-        f"/vehicles/{quote(normal, safe='')}{rest}",
+        f"{_root(request)}/vehicles/{quote(normal, safe='')}{rest}",
         status_code=308,
         media_type="text/plain",
         **query,
@@ -91,6 +92,16 @@ def _base_url(request: Request) -> str:
     """The ledger's public address (``public_url`` in config.json), else the request's."""
     configured = request.app.state.ledger.settings.public_url
     return configured or str(request.base_url).rstrip("/")
+
+
+def _root(request: Request) -> str:
+    """The path the ledger is served under, for links within the site: the path of
+    ``public_url`` (a proxy that serves it at https://host/ledger strips /ledger before
+    passing a request on), else the ASGI root path; "" at the root of a host."""
+    configured = request.app.state.ledger.settings.public_url
+    if configured:
+        return urlsplit(configured).path.rstrip("/")
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 class VehiclesController(Controller):
@@ -127,6 +138,7 @@ class VehiclesController(Controller):
                 "languages": LANGUAGES,
                 "vkey": ledger.vkey,
                 "base_url": _base_url(request),
+                "root": _root(request),
                 "i18n_json": _script_json({k: MESSAGES[t.lang][k] for k in VERIFY_WORDS}),
             },
             headers={
@@ -161,6 +173,7 @@ class VehiclesController(Controller):
                 "m": page_model(ledger.history(vin), t),
                 "t": t,
                 "lang": t.lang,
+                "root": _root(request),
                 "qr": qr_svg(link),
                 "link": link,
             },

@@ -179,6 +179,23 @@ def test_links_use_the_configured_public_url_not_the_host_header(client):
     assert "https://ledger.example" in page
 
 
+def test_a_ledger_served_under_a_path_links_and_redirects_within_that_path(client):
+    """Behind a proxy that serves the ledger at https://host/cars (and strips /cars
+    before passing requests on), every link on the page, the script, the bundle the
+    page verifies and a redirect of a VIN as typed must keep the /cars prefix."""
+    import re
+
+    client.app.state.ledger.settings.public_url = "https://ledger.example/cars/"
+    page = client.get(f"/vehicles/{VIN}", headers=BROWSER).text
+    local = re.findall(r'(?:href|src|data-bundle-url)="(/[^"]*)"', page)
+    assert local and all(u.startswith("/cars/") for u in local), local
+    assert f'data-bundle-url="/cars/vehicles/{VIN}/bundle"' in page
+    r = client.get(f"/vehicles/{VIN.lower()}/sticker", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == f"/cars/vehicles/{VIN}/sticker"
+    missing = client.get("/vehicles/1M8GDM9AXKP042788", headers=BROWSER).text
+    assert 'href="/cars/static/favicon.svg"' in missing
+
+
 @pytest.mark.parametrize("text", ["ledger.example", "ftp://x", "https://x/?a=1", "https://"])
 def test_a_public_url_that_is_no_address_is_refused_saying_how_to_write_it(tmp_path, text):
     import json
