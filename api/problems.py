@@ -49,7 +49,10 @@ def _response(
 
 
 def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
-    return _response(problem_for(err), request)
+    # A 401 says how to authenticate (RFC 9110 §15.5.2): the admin API's bearer token.
+    # A signature that does not verify (401 bad-signature) is no credential to retry.
+    auth = {"WWW-Authenticate": 'Bearer realm="vinledger"'} if err.slug == "unauthorized" else None
+    return _response(problem_for(err), request, auth)
 
 
 _HTTP_HINTS = {
@@ -135,8 +138,9 @@ def handle_unexpected(request: Request, err: Exception) -> Response:
         problem(
             500,
             "Internal error",
-            "the server failed to process the request; nothing was "
-            "appended. Try again; if it persists, tell the operator.",
+            "the server failed to process the request. A submission may or may not have "
+            "been appended: send the same envelope again, which answers with its entry "
+            "if it was. If this persists, tell the operator.",
             "internal",
         ),
         request,

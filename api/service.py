@@ -35,7 +35,7 @@ from core.errors import (
 )
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
-from core.records import Sale, encode_record, parse_record, parse_time
+from core.records import Sale, encode_record, key_id_problem, parse_record, parse_time
 from core.roles import article, check_role_may_submit
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
@@ -69,30 +69,45 @@ KEY_CACHE_SECONDS = 2.0
 # verification each time (a VIN with thousands of entries takes over a second).
 VERDICT_SECONDS = 300.0
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the ledger's clock a partner's may be
+# 17-character VINs began with model year 1981: nothing about one happened much before.
+EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _check_not_future(record, now: datetime) -> None:
+def _check_dates(record, now: datetime) -> None:
     """A record says what has happened: a time past the ledger's clock (and a partner's
-    clock skew) would let a sale or a reading claim a date no one can check yet. A
-    correction may move a date too."""
-    times = [("occurred_at", getattr(record, "occurred_at", None))]
+    clock skew) would let a sale or a reading claim a date no one can check yet, and one
+    before 17-character VINs existed is a typo that would put the vehicle's readings
+    out of order. A correction may move a date too."""
+    times = [("$.occurred_at", getattr(record, "occurred_at", None))]
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict) and isinstance(fields.get("occurred_at"), str):
         with contextlib.suppress(VinledgerError):  # malformed: check_correction names it
-            times.append(("fields.occurred_at", parse_time(fields["occurred_at"])))
+            times.append(("$.fields.occurred_at", parse_time(fields["occurred_at"])))
     for field, at in times:
-        if at is not None and at > now + CLOCK_SKEW:
+        if at is None:
+            continue
+        if at > now + CLOCK_SKEW:
             clock = now.isoformat(timespec="seconds").replace("+00:00", "Z")
             raise InvalidRecord(
-                f"{field} {at.isoformat().replace('+00:00', 'Z')} is in the future (the "
-                f"ledger's clock reads {clock}); a record says what has happened: "
-                "date it when it happened, in UTC",
+                f"{field.removeprefix('$.')} {_z(at)} is in the future (the ledger's clock "
+                f"reads {clock}); a record says what has happened: date it when it "
+                "happened, in UTC",
                 field=field,
             )
+        if at < EARLIEST:
+            raise InvalidRecord(
+                f"{field.removeprefix('$.')} {_z(at)} is before {EARLIEST.year}, before "
+                "17-character VINs existed; check the year",
+                field=field,
+            )
+
+
+def _z(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 class _Remembered:
@@ -177,10 +192,18 @@ class Ledger(DealersAndReferrals):
         dsse.check_signed_once(env)
         key = self._signing_key([sig.keyid for sig in env.signatures])
         if key is None:
-            ids = ", ".join(sig.keyid[:16] + "…" for sig in env.signatures)
+            [sig] = env.signatures  # check_signed_once: exactly one
+            if problem := key_id_problem(sig.keyid):
+                raise UnknownKey(
+                    f"signatures[0].keyid: {problem}",
+                    field="signatures[0].keyid",
+                )
             raise UnknownKey(
-                f"no signature is by a key granted on this ledger (keyids: {ids}); sign with "
-                "your granted key, or ask the operator to run `vinledger actors add`"
+                f"no key {sig.keyid} is granted on this ledger. A key ID is the lowercase "
+                "hex SHA-256 of the raw 32-byte Ed25519 public key (not of its PEM or DER "
+                "file): check yours, sign with your granted key, or ask the operator to "
+                "run `vinledger actors add`",
+                field="signatures[0].keyid",
             )
         if key.revoked_idx is not None:
             raise KeyRevoked(
@@ -191,7 +214,7 @@ class Ledger(DealersAndReferrals):
         if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
             check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
         record, derived = read_record(self.plugins, env)
-        _check_not_future(record, self.clock())
+        _check_dates(record, self.clock())
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:
@@ -272,7 +295,20 @@ class Ledger(DealersAndReferrals):
         for record in records:
             env = dsse.sign_envelope(encode_record(record), op_key)
             subs.append(Submission(env, record, dsse.envelope_digest(env), op_id))
-        return self.sequencer.sequence(subs, genesis=genesis, atomic=True)
+        outcomes = self.sequencer.sequence(subs, genesis=genesis, atomic=True)
+        # Signatures are deterministic and times are to the second: the same operation
+        # repeated within a second signs the same bytes, which would answer as the
+        # earlier entry while the operation itself (a grant after a revocation) is not
+        # done. Say so instead of reporting success.
+        for o in outcomes:
+            if not o.created:
+                raise Conflict(
+                    f"the same record is already in the log at index {o.index} (the same "
+                    "operation a moment ago); nothing was appended. Check the ledger's "
+                    "state and try again if it is still needed",
+                    index=o.index,
+                )
+        return outcomes
 
     def operator_submit(self, payload: bytes) -> Appended:
         """A record the operator files (a dispute, a complaint, a correction, a recall),

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from msgspec import Meta
 
-from core.errors import InvalidRecord
+from core.errors import InvalidRecord, InvalidVIN
 from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
 from core.record_text import AT_PATH, explain_payload, no_timezone, show
 from core.roles import ROLES
@@ -501,7 +501,11 @@ def parse_record(payload: bytes) -> Record:
             "record nests JSON arrays or objects too deeply; flatten the values", field="$"
         ) from err
     if isinstance(record, _VehicleRecord):
-        validate_vin(record.vin)
+        try:
+            validate_vin(record.vin)
+        except InvalidVIN as err:  # as every other field of a record is named
+            err.field = "$.vin"
+            raise
     return record
 
 

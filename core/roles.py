@@ -46,7 +46,7 @@ def check_role_may_submit(role: str, kind: str) -> None:
         return
     who = f"{article(role)} {role}"
     may = f"may submit: {', '.join(sorted(allowed))}" if allowed else "may submit no records"
-    raise Forbidden(f"{who} may not submit {kind!r} records; {who} {may}")
+    raise Forbidden(f"{who} may not submit {kind!r} records; {who} {may}", field="$.kind")
 
 
 def article(word: str) -> str:

@@ -83,8 +83,15 @@ class Store:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
+            # The sequencer waits on a row lock of log_state and then reads what the
+            # other process committed: that needs READ COMMITTED, whatever the database's
+            # default_transaction_isolation says (REPEATABLE READ fails the wait).
             self.write_engine = self.read_engine = create_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                isolation_level="READ COMMITTED",
             )
         self.writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self.reader = sessionmaker(self.read_engine, expire_on_commit=False)

@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy import insert
 
 from core.corrections import check_correction
-from core.errors import Conflict, Forbidden, KeyRevoked, NotFound, UnknownKey
+from core.errors import Conflict, Forbidden, InvalidRecord, KeyRevoked, NotFound, UnknownKey
 from core.roles import check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow
@@ -75,30 +75,43 @@ def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) 
     return key.actor_id
 
 
-def _target(b: Batch, index: int) -> tuple[str | None, str, str]:
+def _target(b: Batch, index: int, field: str) -> tuple[str | None, str, str]:
     """(VIN, signer, kind) of the entry at ``index``, placed before or in this batch."""
     if index >= b.start:  # placed in this batch: entry_rows runs from b.start
         if index - b.start >= len(b.entry_rows):
-            raise NotFound(f"entry {index} is not in the log")
+            raise NotFound(f"entry {index} is not in the log", field=field)
         pending = b.entry_rows[index - b.start]
         return pending["vin"], pending["actor_id"], pending["kind"]
     facts = entry_facts(b.c, index)
     if facts is None:
-        raise NotFound(f"entry {index} is not in the log")
+        raise NotFound(f"entry {index} is not in the log", field=field)
     return facts
 
 
-def _check_correction(b: Batch, record, key: SigningKey) -> None:
-    vin, author, _ = _target(b, record.corrects)
-    if vin != record.vin:
-        raise Forbidden(
-            f"entry {record.corrects} is about VIN {vin}, not {record.vin}; "
-            "a correction must name the VIN of the entry it corrects"
+def _same_vehicle(record, index: int, vin: str | None, kind: str, field: str) -> None:
+    """A correction or dispute names an earlier entry about its own vehicle."""
+    if vin is None:
+        raise InvalidRecord(
+            f"entry {index} is a {kind} entry, about no vehicle; a {record.kind} names "
+            f"an entry of {record.vin}'s history",
+            field=field,
         )
+    if vin != record.vin:
+        raise InvalidRecord(
+            f"entry {index} is about VIN {vin}, not {record.vin}; a {record.kind} must "
+            "name the VIN of the entry it is about",
+            field="$.vin",
+        )
+
+
+def _check_correction(b: Batch, record, key: SigningKey) -> None:
+    vin, author, kind = _target(b, record.corrects, "$.corrects")
+    _same_vehicle(record, record.corrects, vin, kind, "$.corrects")
     if key.actor_id != author and key.role != "operator":
         raise Forbidden(
             f"entry {record.corrects} was signed by {author!r}; only its signer "
-            "or the operator may correct it"
+            "or the operator may correct it",
+            field="$.corrects",
         )
     check_correction(record.fields, _record_json(b, record.corrects))
 
@@ -114,19 +127,19 @@ def _record_json(b: Batch, index: int) -> dict:
 
 
 def _check_dispute(b: Batch, record) -> None:
-    vin, _, _ = _target(b, record.disputes)
-    if vin != record.vin:
-        raise Forbidden(f"entry {record.disputes} is about VIN {vin}, not {record.vin}")
+    vin, _, kind = _target(b, record.disputes, "$.disputes")
+    _same_vehicle(record, record.disputes, vin, kind, "$.disputes")
 
 
 def _check_complaint(b: Batch, record) -> None:
     if b.role(record.dealer) != "dealer":
-        raise NotFound(f"{record.dealer!r} is not a dealer of this ledger")
+        raise NotFound(f"{record.dealer!r} is not a dealer of this ledger", field="$.dealer")
     if record.sale is not None:
-        vin, author, kind = _target(b, record.sale)
+        vin, author, kind = _target(b, record.sale, "$.sale")
         if kind != "sale" or author != record.dealer or vin != record.vin:
             raise Forbidden(
-                f"entry {record.sale} is not a sale of {record.vin} by {record.dealer!r}"
+                f"entry {record.sale} is not a sale of {record.vin} by {record.dealer!r}",
+                field="$.sale",
             )
 
 

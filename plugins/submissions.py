@@ -125,7 +125,9 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
             field = err.field or "params"
             # A policy names its own fields; place them inside this policy reference.
             path = f"$.{field}" if field in _SALE_FIELDS else f"{where}.{field}"
-            raise InvalidRecord(f"policy {ref.id!r}: {err.detail}", field=path) from None
+            named = err.detail.startswith(f"policy {ref.id!r}")  # said once is enough
+            detail = err.detail if named else f"policy {ref.id!r}: {err.detail}"
+            raise InvalidRecord(detail, field=path) from None
         terms.append(_checked_terms(registry, policy, stated, record, where))
     return {"terms": terms}
 

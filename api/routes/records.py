@@ -267,12 +267,13 @@ class RecordsController(Controller):
         outcomes = await ledger.submit([bytes(e) for e in batch.envelopes])
         decisions = await _decisions(ledger, outcomes)
         results = []
-        for o in outcomes:
+        for i, o in enumerate(outcomes):
             if isinstance(o, Appended):
                 r = msgspec.to_builtins(receipt(o, decisions.get(o.index)))
                 r["status"] = 201 if o.created else 200
             else:
                 r = problem_for(o)
                 r["content_type"] = PROBLEM_JSON
+                r["instance"] = f"{request.url.path}#/envelopes/{i}"  # which one, RFC 6901
             results.append(r)
         return {"results": results}

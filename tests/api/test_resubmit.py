@@ -83,7 +83,7 @@ def test_a_correction_cannot_move_a_date_into_the_future(sqlite_ledger):
         "fields": {"occurred_at": "2099-01-01T00:00:00Z"},
     }
     [refused] = sqlite_ledger.submit_now([inspector.envelope(fix)])
-    assert refused.status == 422 and refused.field == "fields.occurred_at", refused
+    assert refused.status == 422 and refused.field == "$.fields.occurred_at", refused
 
 
 def inspected_vin(appended) -> str:

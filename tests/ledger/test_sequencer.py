@@ -194,6 +194,66 @@ def test_concurrent_submitters_get_one_consistent_log(ledger, tmp_path):
     assert result.size == base + 60
 
 
+def _submit_from_two_ledgers(ledger, envelopes) -> list:
+    from api.service import Ledger
+
+    other = Ledger(ledger.settings)
+    results: list = []
+
+    def worker(lg, chunk):
+        import asyncio
+
+        results.extend(asyncio.run(lg.submit(chunk)))
+
+    threads = [
+        threading.Thread(target=worker, args=([ledger, other][i % 2], envelopes[i::4]))
+        for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    return results
+
+
+def test_postgresql_set_to_repeatable_read_still_takes_concurrent_appends(tmp_path):
+    """A database whose default isolation is REPEATABLE READ (an operator's choice, or a
+    managed service's) must not fail the sequencer that waited for the other process's
+    lock: the ledger asks for READ COMMITTED on its own connections."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL, make_ledger, need
+
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text("select 1"))
+    except Exception as err:
+        need(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {err}")
+    name = f"vinledger_rr_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+        c.execute(
+            text(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'")
+        )
+    try:
+        ledger = make_ledger(tmp_path / "data", PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        inspector = onboard(ledger, "acme", "inspector")
+        base = size_of(ledger)
+        envelopes = [inspector.envelope(inspection(km=20_000 + i)) for i in range(40)]
+        results = _submit_from_two_ledgers(ledger, envelopes)
+        assert all(not isinstance(r, Exception) for r in results), results
+        assert sorted(r.index for r in results) == list(range(base, base + 40))
+        ledger.close()
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 class _BrokenFollow:
     """A follow (as the claims plugin is) with a bug that one record triggers."""
 
