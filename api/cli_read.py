@@ -26,18 +26,28 @@ monitor_option = click.option(
 @click.command()
 @click.argument("source")
 @click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
+@click.option(
+    "--vin",
+    help="the VIN the bundle must be for (the one on the car); a URL names its own",
+)
 @monitor_option
-def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
+def verify(source: str, vkey: str, vin: str | None, monitor_dir: Path | None) -> None:
     """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
     from api.cli import fail
     from api.report import print_report
+    from core.vin import normalize_vin
     from ledger.verify import compare_view, verify_bundle_bytes
 
     vkey = _read_vkey(vkey)
+    vin = None if vin is None else normalize_vin(vin)
     if source.startswith(("http://", "https://")):
         import httpx
 
-        url = _bundle_url(source)
+        page, named = _vehicle_url(source)
+        if vin is not None and named is not None and named != vin:
+            fail(f"{source} is the history of VIN {named}, but --vin says {vin}")
+        vin = vin or named
+        url = page + "/bundle"
         try:
             r = httpx.get(url, timeout=30)
         except httpx.HTTPError as err:
@@ -56,6 +66,7 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
         except OSError as err:
             fail(f"cannot read {source}: {err}")
     report = verify_bundle_bytes(data, vkey)
+    _check_vin(report, vin)
     if report.ok and source.startswith(("http://", "https://")):
         # The alerts a server shows must be the ones its signed entries imply.
         history_url = url[: -len("/bundle")] + "/history"
@@ -97,9 +108,26 @@ def verify(source: str, vkey: str, monitor_dir: Path | None) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+def _check_vin(report, vin: str | None) -> None:
+    """A valid bundle of another vehicle verifies as well as the car's own: it must be
+    the bundle of the VIN the buyer asked about. (A bundle that did not decode has no
+    VIN, and has failed already.)"""
+    from ledger.verify import Finding
+
+    if vin is not None and report.vin and report.vin != vin:
+        detail = f"the bundle is for VIN {report.vin}, not {vin}: it is another vehicle's history"
+        report.findings.insert(0, Finding(False, "vin", detail))
+
+
 def _bundle_url(source: str) -> str:
-    """The bundle URL for a vehicle page, history or bundle URL, with the VIN as the
-    ledger spells it (people type them in lowercase, with spaces or dashes)."""
+    """The bundle URL for a vehicle page, history or bundle URL."""
+    return _vehicle_url(source)[0] + "/bundle"
+
+
+def _vehicle_url(source: str) -> tuple[str, str | None]:
+    """(the vehicle's URL, its VIN) for a vehicle page, history or bundle URL, with the
+    VIN as the ledger spells it (people type them in lowercase, with spaces or dashes);
+    the VIN is None for a URL that names no vehicle."""
     from urllib.parse import quote, unquote
 
     from core.vin import normalize_vin
@@ -107,9 +135,10 @@ def _bundle_url(source: str) -> str:
     url = re.split(r"[?#]", source, maxsplit=1)[0]  # ?lang=zh, as the page links itself
     url = re.sub(r"/(history|bundle)?$", "", url.rstrip("/"))
     head, sep, vin = url.rpartition("/vehicles/")
-    if sep and "/" not in vin:
-        url = f"{head}/vehicles/{quote(normalize_vin(unquote(vin)), safe='')}"
-    return url + "/bundle"
+    if not sep or "/" in vin or not vin:
+        return url, None
+    vin = normalize_vin(unquote(vin))
+    return f"{head}/vehicles/{quote(vin, safe='')}", vin
 
 
 def _detail(r) -> str:

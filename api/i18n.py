@@ -49,6 +49,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "verified": "Verified in your browser at {time}: {entries} entries against the "
         "log's checkpoint of {size} entries.",
         "failed": "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
+        "unverified": "This history could not be verified in your browser: do not trust "
+        "anything on this page, however clean it looks. The details are below.",
         "unsupported": "Your browser cannot check Ed25519 signatures; verify with "
         "`vinledger verify` instead.",
         "noscript": "JavaScript is off, so this page has not been verified in your browser. "
@@ -240,6 +242,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "verified": "已于 {time} 在您的浏览器中验证：{entries} 条记录，"
         "账本检查点包含 {size} 条记录。",
         "failed": "验证失败：{count} 项检查未通过。请勿相信此历史记录。",
+        "unverified": "此历史记录未能在您的浏览器中通过验证：无论看起来多么正常，"
+        "都请勿相信本页的任何内容。详情见下方。",
         "unsupported": "您的浏览器无法验证 Ed25519 签名，请改用 `vinledger verify`。",
         "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"
         "如需验证，请运行下方的命令。",

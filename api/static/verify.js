@@ -18,6 +18,11 @@
 //                 within its window around the entry's sequenced_at, on a sale no approved
 //                 return undid; a decision right after its claim);
 //   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
+// And, as `vinledger verify` does for the VIN a URL or --vin names:
+//   "vin"         the bundle is for the VIN the page shows (a valid bundle of another car
+//                 verifies just as well);
+// and, on the page only, once all of that holds:
+//   "page"        the timeline the server drew shows exactly the bundle's entries.
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
 // (Pure ASCII on purpose: it runs right whatever charset the script is served with.)
@@ -463,8 +468,10 @@
   }
 
   // ---- the bundle (ledger/verify.py) --------------------------------------------------------
-  async function verifyBundle(bundleBytes, vkey) {
-    const report = { ok: false, vin: "", size: null, origin: null, findings: [] };
+  // expectedVin: the vehicle the reader asked about. A valid bundle of another vehicle
+  // verifies as well as its own, so without it a swapped bundle would pass.
+  async function verifyBundle(bundleBytes, vkey, expectedVin = null) {
+    const report = { ok: false, vin: "", size: null, origin: null, entries: [], findings: [] };
     const add = (ok, check, detail, index = null) => report.findings.push({ ok, check, detail, index });
     const failures = () => report.findings.some((f) => !f.ok);
     try {
@@ -481,6 +488,9 @@
         return finish(report);
       }
       report.vin = bundle.vin;
+      if (expectedVin !== null && bundle.vin !== expectedVin) {
+        add(false, "vin", `the bundle is for VIN ${bundle.vin}, not ${expectedVin}: it is another vehicle's history`);
+      }
 
       let cp;
       try {
@@ -517,6 +527,7 @@
       };
       const trust = await included(bundle.trust, "trust");
       const vehicle = await included(bundle.entries, "vehicle");
+      report.entries = vehicle.map((v) => v.index);
 
       // Trust replay. keys: keyid -> {actor, raw, granted, revoked}; roles: actor id -> role.
       const keys = new Map(), roles = new Map();
@@ -748,6 +759,21 @@
     return report;
   }
 
+  // The server drew the page; only the bundle is proved. The cheap binding of the two:
+  // the timeline shows exactly the entries the bundle proves, none left out, none added.
+  function checkShown(report, shown) {
+    const proved = new Set(report.entries);
+    const numbers = (list) => `${list.length === 1 ? "entry" : "entries"} ${list.sort((a, b) => a - b).join(", ")}`;
+    const hidden = report.entries.filter((i) => !shown.has(i));
+    const added = [...shown].filter((i) => !proved.has(i));
+    const problems = [];
+    if (hidden.length) problems.push(`the page leaves out ${numbers(hidden)} of the bundle`);
+    if (added.length) problems.push(`the page shows ${numbers(added)}, which the bundle does not hold`);
+    if (problems.length) report.findings.push({ ok: false, check: "page", detail: problems.join("; "), index: null });
+    else report.findings.push({ ok: true, check: "page", detail: `the page shows the ${shown.size} entries the bundle proves`, index: null });
+    return finish(report);
+  }
+
   // ---- the page -------------------------------------------------------------------------------
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser\u2026",
@@ -789,7 +815,12 @@
     try {
       const r = await fetch(box.dataset.bundleUrl, { cache: "no-store", credentials: "same-origin" });
       if (!r.ok) throw new Error(`the bundle could not be fetched (HTTP ${r.status})`);
-      report = await verifyBundle(new Uint8Array(await r.arrayBuffer()), box.dataset.vkey);
+      report = await verifyBundle(new Uint8Array(await r.arrayBuffer()), box.dataset.vkey, box.dataset.vin || "");
+      // A bundle that failed proves nothing to compare the page with.
+      if (report.ok) {
+        const shown = document.querySelectorAll("#timeline > li[data-entry]");
+        report = checkShown(report, new Set(Array.from(shown, (li) => Number(li.dataset.entry))));
+      }
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
         findings: [{ ok: false, check: "bundle", detail: String(err && err.message || err), index: null }] });
@@ -798,9 +829,7 @@
     if (report.ok) {
       const entries = report.findings.filter((f) => f.check === "signature").length;
       const time = new Date().toLocaleString(document.documentElement.lang || undefined);
-      // The "verified" text (with {size} and {entries}) is both the headline and the summary.
       headline.textContent = fill(w.verified, { size: report.size, entries, time });
-      line(headline.textContent);
       state("verified");
     } else {
       const failed = report.findings.filter((f) => !f.ok);
@@ -811,6 +840,12 @@
         const detail = f.detail.startsWith(`entry ${f.index}`) ? f.detail.slice(`entry ${f.index}`.length).replace(/^:? /, "") : f.detail;
         line(`${fill(w.entry, { index: f.index })}: ${detail}`);
       }
+      // What the server said at the top of the page is not verified: say so up there,
+      // where a phone shows it, not only in this box further down.
+      const verdict = document.getElementById("verdict");
+      if (verdict) verdict.dataset.state = "unverified";
+      const warning = document.getElementById("unverified");
+      if (warning) warning.hidden = false;
       state("failed");
     }
   }
