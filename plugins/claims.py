@@ -128,7 +128,9 @@ class ClaimDecider:
             ) from None
         _check_kind(claim, terms)
         self._check_date(claim, sale, logged_at)
-        facts = self._facts(s, claim, index, actor_id, sale)
+        items = self._vin_items(s, claim, index, actor_id)
+        _check_not_superseded(items, claim.sale, sale_row.actor_id)
+        facts = self._facts(items, claim, index, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
             raise Conflict(
@@ -181,8 +183,9 @@ class ClaimDecider:
                 field="$.occurred_at",
             )
 
-    def _facts(self, s: Session, claim, index: int, actor_id: str, sale) -> ClaimFacts:
-        """Days, kilometres and earlier claims, from this VIN's entries on the ledger."""
+    def _vin_items(self, s: Session, claim, index: int, actor_id: str) -> list[dict[str, Any]]:
+        """This VIN's entries and the claim, as the history view reads them: corrected
+        values, open disputes noted on the entries they dispute."""
         items = [_item(row) for row in entries_for_vin(s, claim.vin)]
         items.append(
             {
@@ -192,8 +195,10 @@ class ClaimDecider:
                 "record": msgspec.json.decode(encode_record(claim)),
             }
         )
-        # Read odometers as the history view does: corrected values, disputed ones left out.
-        items = apply_corrections(items)
+        return apply_corrections(items)
+
+    def _facts(self, items: list[dict[str, Any]], claim, index: int, sale) -> ClaimFacts:
+        """Days, kilometres and earlier claims, from this VIN's entries on the ledger."""
         readings = {r["index"]: r for r in _usable(odometer_readings(items))}
         at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
         latest = max(at_claim, key=lambda r: (r["at"], r["index"]), default=None)
@@ -203,6 +208,7 @@ class ClaimDecider:
             km_since = latest["km"] - sold["km"]
             if km_since < 0:
                 raise _reading_below_sale(claim, index, latest, sold)
+        _check_not_below_earlier_claims(items, claim, readings)
         return ClaimFacts(
             kind=claim.kind,
             index=index,
@@ -291,9 +297,54 @@ def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
     ]
 
 
+def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: str) -> None:
+    """A sale the operator disputed and its dealer recorded again (the way to fix a sale
+    recorded wrongly) is replaced: its guarantees are the new sale's, claimed there."""
+    sale = next((i for i in items if i["index"] == sale_idx), None)
+    if sale is None or not sale.get("disputes"):
+        return
+    again = [
+        i["index"]
+        for i in items
+        if i["kind"] == "sale" and i["index"] > sale_idx and i["signer"]["id"] == dealer
+    ]
+    if again:
+        dispute = sale["disputes"][-1]["index"]
+        raise Conflict(
+            f"sale {sale_idx} was disputed (entry {dispute}) and {dealer!r} recorded the sale "
+            f"again at entry {again[0]}: file the claim on sale {again[0]}",
+            field="$.sale",
+        )
+
+
+def _check_not_below_earlier_claims(
+    items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
+) -> None:
+    """A claim's reading is not below one an earlier claim on the same sale gave: a
+    claim refused at 30,301 km is not approved a minute later at 30,300."""
+    km = claim.odometer_km
+    if km is None:
+        return
+    for i in items:
+        earlier = readings.get(i["index"])
+        if (
+            i["kind"] in CLAIM_KINDS
+            and i["record"].get("sale") == claim.sale
+            and earlier is not None
+            and earlier["at"] <= claim.occurred_at
+            and earlier["km"] > km
+        ):
+            raise InvalidRecord(
+                f"entry {i['index']}, an earlier claim on sale {claim.sale}, read "
+                f"{earlier['km']:,} km; this claim reads {km:,} km, and a car is not driven "
+                "backwards: give the odometer as it reads now",
+                field="$.odometer_km",
+            )
+
+
 def _reading_below_sale(claim, index: int, latest: dict, sold: dict) -> InvalidRecord:
     if latest["index"] == index:
-        where, fix = "the claim's reading", "correct the claim's odometer_km"
+        where, fix = "the claim's reading", "file it again with the odometer as it reads"
     else:
         where = f"the latest reading on the ledger at the claim (entry {latest['index']})"
         fix = "record the car's reading on the claim (odometer_km)"

@@ -335,7 +335,7 @@ def commissions(
         if c["sale"] not in statuses:
             statuses[c["sale"]] = _status(s, c["sale"], as_of)
         status, c["held_until"] = statuses[c["sale"]]
-        if c["status"] is None or status == "voided":  # a returned sale earns nothing
+        if c["status"] is None or status in ("voided", "disputed"):  # nothing to pay
             c["status"] = status
     return items
 
@@ -370,12 +370,20 @@ def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:
     # held until then, so "payable" as of a day never turns "voided" for that day.
     late = timedelta(days=math.ceil(MAX_CLAIM_AGE / timedelta(days=1)))
     until = (date.fromisoformat(max(ends, default=sold)) + late).isoformat()
+    disputed = False  # as the latest dispute of the sale, dated by as_of, says
     for row in entries_for_vin(s, sale_row.vin):
-        if row.kind != "claim_decision" or row.idx < sale_idx:
+        if row.kind not in ("claim_decision", "dispute") or row.idx < sale_idx:
             continue
         rec = msgspec.json.decode(record_bytes(decode_entry(row.data)))
+        if rec["occurred_at"][:10] > as_of.isoformat():
+            continue
+        if row.kind == "dispute":
+            if rec["disputes"] == sale_idx:
+                disputed = rec.get("status", "open") == "open"
+            continue
         claim = s.get(EntryRow, rec["claim"])
-        returned = rec["sale"] == sale_idx and rec["approved"] and claim.kind == "return_request"
-        if returned and rec["occurred_at"][:10] <= as_of.isoformat():
+        if rec["sale"] == sale_idx and rec["approved"] and claim.kind == "return_request":
             return "voided", until
+    if disputed:  # not payable while the operator looks into it (or it was recorded again)
+        return "disputed", until
     return ("payable" if as_of.isoformat() > until else "held"), until

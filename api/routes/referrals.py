@@ -61,5 +61,6 @@ class ReferralsController(Controller):
         ] = None,
     ) -> dict:
         """Each commission with its sale's log index, rule id and version, amount and status
-        (held until the sale's return window closes, then payable; voided by a return)."""
+        (held until the sale's return window closes, then payable; voided by a return;
+        disputed, and not payable, while the operator's dispute of the sale is open)."""
         return {"commissions": ledger.commissions(bearer(request), as_of)}

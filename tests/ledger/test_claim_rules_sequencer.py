@@ -72,8 +72,9 @@ def test_claims_at_the_edges_pass_every_checker(tmp_path, sqlite_ledger):
     early = claim("return_request", sold, logged + CLOCK_SKEW + MICROSECOND, "return-7d")
     with pytest.raises(InvalidRecord, match="after the ledger's time"):
         file(ledger, dealer, early, now)
-    early = claim("return_request", sold, logged + CLOCK_SKEW, "return-7d")
-    assert not approved(ledger, file(ledger, dealer, early, now, km=49_000))  # past its km cap
+    early = claim("warranty_claim", sold, logged + CLOCK_SKEW, "powertrain-30d")
+    early["component"] = "brakes"  # refused: not powertrain, so the sale stays open
+    assert not approved(ledger, file(ledger, dealer, early, now))
     # 72 hours after the sale, to the millisecond.
     now = SOLD + MAX_CLAIM_AGE + timedelta(milliseconds=7)
     late = claim("warranty_claim", sold, SOLD + timedelta(microseconds=6_999), "powertrain-30d")

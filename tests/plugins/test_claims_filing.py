@@ -373,3 +373,65 @@ def test_a_claim_under_a_policy_the_operator_disabled_since_the_sale_is_unavaila
         body = refused(client, dealer, returned(sold, stamp(clock.at)), status=503)
     assert body["type"].endswith("/policy-unavailable") and body["field"] == "$.policy"
     assert "states policy 'return-7d'" in body["detail"] and "operator" in body["detail"]
+
+
+# ---- 10. a sale disputed and recorded again; readings of earlier claims -------------------
+
+
+def _dispute(client, ledger, index, status="open"):
+    return admin(
+        client,
+        ledger,
+        {
+            "kind": "dispute",
+            "vin": VIN,
+            "occurred_at": "2026-06-02T09:00:00Z",
+            "disputes": index,
+            "reason": "the sale was dated wrongly; the dealer records it again",
+            "status": status,
+        },
+    )
+
+
+def test_a_sale_disputed_and_recorded_again_takes_no_claims_its_new_sale_does(
+    client, dealer, ledger, sold
+):
+    """The documented way to fix a sale recorded wrongly: the operator disputes it and
+    the dealer records it again. The old sale's guarantees must not stay claimable
+    beside the new one's (a return of the new sale left the old warranty open)."""
+    dispute = _dispute(client, ledger, sold)
+    again = post(client, dealer, sale(at="2026-06-02T10:00:00Z")).json()["index"]
+    problem = refused(client, dealer, warranty(sold, "2026-06-04T09:00:00Z"), status=409)
+    assert f"sale {sold} was disputed (entry {dispute})" in problem["detail"]
+    assert f"file the claim on sale {again}" in problem["detail"]
+    assert problem["field"] == "$.sale"
+    assert post(client, dealer, warranty(again, "2026-06-04T09:00:00Z")).status_code == 201
+
+
+def test_a_disputed_sale_not_recorded_again_keeps_the_buyers_guarantees(
+    client, dealer, ledger, sold
+):
+    """A buyer who contests a sale's facts must not lose the warranty by doing so."""
+    _dispute(client, ledger, sold)
+    assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201
+    assert last_decision(client)["approved"] is True
+
+
+def test_a_resolved_dispute_leaves_the_sale_as_it_was(client, dealer, ledger, sold):
+    _dispute(client, ledger, sold)
+    _dispute(client, ledger, sold, status="resolved")
+    post(client, dealer, sale(at="2026-06-02T10:00:00Z"))  # a second sale, not a re-record
+    assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201
+
+
+def test_a_refused_return_is_not_approved_by_filing_again_with_a_lower_reading(
+    client, dealer, sold
+):
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=48_301)).is_success
+    assert last_decision(client)["approved"] is False
+    problem = refused(client, dealer, returned(sold, "2026-06-04T09:01:00Z", km=48_300))
+    assert "an earlier claim on sale" in problem["detail"] and "48,301 km" in problem["detail"]
+    assert problem["field"] == "$.odometer_km"
+    # Driven on, the car can still be claimed on (and judged on its new reading).
+    assert post(client, dealer, returned(sold, "2026-06-04T10:00:00Z", km=48_302)).is_success
+    assert last_decision(client)["approved"] is False

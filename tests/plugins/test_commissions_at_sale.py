@@ -327,6 +327,30 @@ def test_a_returned_sale_voids_the_commission_computed_at_the_sale(running):
     assert read(lg, as_of="2026-06-30")[0][-1] == "voided"
 
 
+def test_a_disputed_sale_pays_nothing_while_the_dispute_is_open(running):
+    """A sale recorded wrongly is disputed and recorded again: the old sale's commission
+    must not stay payable beside the new one's."""
+    lg = running(UaLoyalty())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+    dispute = {
+        "kind": "dispute",
+        "vin": VIN,
+        "occurred_at": "2026-06-10T09:00:00Z",
+        "disputes": sold,
+        "reason": "the sale was dated wrongly",
+    }
+    with filed_when_dated(lg, dispute):
+        lg.operator_submit(json.dumps(dispute).encode())
+    assert read(lg, as_of="2026-06-09")[0][-1] == "payable"
+    assert read(lg, as_of="2026-06-30")[0][-1] == "disputed"
+    resolved = {**dispute, "occurred_at": "2026-07-01T09:00:00Z", "status": "resolved"}
+    with filed_when_dated(lg, resolved):
+        lg.operator_submit(json.dumps(resolved).encode())
+    assert read(lg, as_of="2026-07-02")[0][-1] == "payable"
+
+
 # ---- pending, never lost ----------------------------------------------------------------------
 
 
