@@ -110,6 +110,11 @@ def _z(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+class _WouldBlock(Exception):
+    """Raised by a check on the event loop where it would wait on the database or run a
+    plugin: the check is done again in a thread."""
+
+
 class _Remembered:
     """Answers kept for a while: each for the seconds given when it was put, at most
     10,000 at once (all are dropped when more come)."""
@@ -170,8 +175,12 @@ class Ledger(DealersAndReferrals):
 
     # ---- submissions -----------------------------------------------------------
 
-    def check(self, raw: bytes) -> Submission:
-        """Everything that can be checked without the sequencer's lock."""
+    def check(self, raw: bytes, *, may_block: bool = True) -> Submission:
+        """Everything that can be checked without the sequencer's lock.
+
+        ``may_block=False`` (on the event loop): raises ``_WouldBlock`` where the check
+        would wait on the database or run a plugin's code, to be done in a thread
+        instead; a lock on a table must not stop a worker from answering anything."""
         if len(raw) > MAX_ENVELOPE_BYTES:
             raise TooLarge(
                 f"the envelope is {len(raw)} bytes; a record's entry is at most "
@@ -180,17 +189,19 @@ class Ledger(DealersAndReferrals):
         env = dsse.decode_envelope(raw, payload_keys=False)
         try:
             dsse.check_payload_keys(env)
-            return self._check(env)
+            return self._check(env, may_block)
         except VinledgerError:
+            if not may_block:
+                raise _WouldBlock from None
             # The same envelope again answers with its entry, whatever became of its key,
             # its plugin or the rules since it was logged (a lost receipt asked for again).
             if (again := self._logged(env)) is not None:
                 return again
             raise
 
-    def _check(self, env: dsse.Envelope) -> Submission:
+    def _check(self, env: dsse.Envelope, may_block: bool = True) -> Submission:
         dsse.check_signed_once(env)
-        key = self._signing_key([sig.keyid for sig in env.signatures])
+        key = self._signing_key([sig.keyid for sig in env.signatures], may_block)
         if key is None:
             [sig] = env.signatures  # check_signed_once: exactly one
             if problem := key_id_problem(sig.keyid):
@@ -210,10 +221,17 @@ class Ledger(DealersAndReferrals):
                 f"key {key.key_id} was revoked at log index {key.revoked_idx}; "
                 "sign with a key that is still valid"
             )
+        if env.payload_type != dsse.PAYLOAD_TYPE and not may_block:
+            raise _WouldBlock  # a provider plugin's code reads it
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
             check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
-        record, derived = read_record(self.plugins, env)
+        if may_block:
+            record, derived = read_record(self.plugins, env)
+        else:  # a record of our own format; only a sale has anything derived (by plugins)
+            record, derived = parse_record(dsse.payload_bytes(env)), None
+            if isinstance(record, Sale):
+                raise _WouldBlock  # policy plugins state its terms; its referral is read
         _check_dates(record, self.clock())
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
@@ -237,7 +255,7 @@ class Ledger(DealersAndReferrals):
             record, derived = None, None
         return Submission(env, record, digest, env.signatures[0].keyid, derived)
 
-    def _signing_key(self, key_ids: list[str]):
+    def _signing_key(self, key_ids: list[str], may_block: bool = True):
         """The granted key among ``key_ids``, remembered for a second or two.
 
         Safe to remember: the sequencer checks grant and revocation again inside its
@@ -247,6 +265,8 @@ class Ledger(DealersAndReferrals):
         key = self._keys.get(tuple(key_ids))
         if key is not None:
             return key
+        if not may_block:
+            raise _WouldBlock
         with self.store.read_engine.connect() as c:
             key = signing_key(c, key_ids)
         if key is not None:
@@ -258,22 +278,27 @@ class Ledger(DealersAndReferrals):
             self._batcher = GroupCommit(self.sequencer)
         return self._batcher
 
-    def _check_all(self, raws: list[bytes]) -> list[Submission | VinledgerError]:
+    def _check_all(
+        self, raws: list[bytes], may_block: bool = True
+    ) -> list[Submission | VinledgerError]:
         checked: list[Submission | VinledgerError] = []
         for raw in raws:
             try:
-                checked.append(self.check(raw))
+                checked.append(self.check(raw, may_block=may_block))
             except VinledgerError as err:  # answered per envelope
                 checked.append(err)
         return checked
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:
         """Check and append many envelopes; one outcome (or error) per envelope."""
-        # One envelope is checked right here (~0.3 ms, mostly the signature); handing it
-        # to a thread cost more than that and kept group commit from gathering work.
-        if len(raws) == 1:
-            checked = self._check_all(raws)
-        else:
+        # One envelope is checked right here (~0.3 ms, mostly the signature) when that
+        # needs no database and no plugin: handing it to a thread cost more than that and
+        # kept group commit from gathering work. Anything that would wait goes to a thread.
+        try:
+            if len(raws) != 1:
+                raise _WouldBlock
+            checked = self._check_all(raws, may_block=False)
+        except _WouldBlock:
             checked = await asyncio.to_thread(self._check_all, raws)
         subs = [c for c in checked if isinstance(c, Submission)]
         outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))

@@ -1,0 +1,63 @@
+"""A submission's check never waits on the database or runs a plugin on the event loop:
+a lock on a table (a migration, a long transaction in psql) must leave a worker free to
+answer everything else. Only a check that needs neither stays on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import api.service
+import plugins.submissions
+from api.service import Appended
+from tests.api.test_dealer_flow import sale
+from tests.conftest import inspection, onboard
+
+
+def _spy(monkeypatch, module, name: str) -> list[threading.Thread]:
+    threads: list[threading.Thread] = []
+    real = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return threads
+
+
+def test_a_key_not_in_the_cache_is_read_in_a_thread(sqlite_ledger, monkeypatch):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    reads = _spy(monkeypatch, api.service, "signing_key")
+    offloaded = _spy(monkeypatch, api.service.asyncio, "to_thread")
+    loop_thread = threading.current_thread()  # asyncio.run runs the loop here
+
+    async def both():
+        first = await sqlite_ledger.submit([inspector.envelope(inspection(km=1_000))])
+        second = await sqlite_ledger.submit([inspector.envelope(inspection(km=2_000))])
+        return first + second
+
+    outcomes = asyncio.run(both())
+    assert all(isinstance(o, Appended) for o in outcomes), outcomes
+    assert reads and loop_thread not in reads  # the key was read off the loop...
+    assert len(offloaded) == 1  # ...and the second, with the key remembered, stayed on it
+
+
+def test_a_sale_runs_its_policy_plugins_in_a_thread(sqlite_ledger, monkeypatch):
+    dealer = onboard(sqlite_ledger, "bay-auto", "dealer")
+    derived = _spy(monkeypatch, plugins.submissions, "_derive_terms")
+    sqlite_ledger.submit_now([dealer.envelope(sale(km=40_000))])  # the key is remembered
+    derived.clear()
+    loop_thread = threading.current_thread()
+    (outcome,) = asyncio.run(sqlite_ledger.submit([dealer.envelope(sale(km=48_000, day="02"))]))
+    assert isinstance(outcome, Appended), outcome
+    assert derived and loop_thread not in derived
+
+
+def test_a_refused_envelope_is_answered_the_same_from_the_thread(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    bad = inspector.envelope({**inspection(), "grade": ""})
+    (outcome,) = asyncio.run(sqlite_ledger.submit([bad]))
+    (direct,) = sqlite_ledger.submit_now([bad])
+    assert not isinstance(outcome, Appended)
+    assert (outcome.status, outcome.detail) == (direct.status, direct.detail)
