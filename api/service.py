@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -162,6 +163,7 @@ class Ledger(DealersAndReferrals):
         self._batcher: GroupCommit | None = None
         self._keys = _Remembered()  # key IDs -> the granted key among them
         self._verdicts = _Remembered()  # (VIN, its latest index) -> does its bundle verify
+        self._figures_lock = threading.Lock()  # dealers' figures: one computes at a time
 
     @property
     def vkey(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, TokenRow
-from ledger.storage import get_actor, signing_key
+from ledger.storage import get_actor, log_size, signing_key
 from plugins.commission_settling import commissions
 from plugins.referrals import create_referral, verify_referral_envelope
 
@@ -32,7 +33,13 @@ TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a 
 class DealersAndReferrals:
     # ---- dealer reputation ------------------------------------------------------------
 
-    def _dealer_items(self, s, dealers: list[str]) -> list[dict[str, Any]]:
+    # The figures read every sale, claim and decision in the log: anyone may ask, so
+    # they are computed once per log size, by one thread at a time; while one computes,
+    # others get the figures of the last size computed (they say which).
+    _figures: tuple[int, dict[str, Any]] | None = None
+    _figures_lock: threading.Lock  # made by the ledger
+
+    def _dealer_items(self, s, dealers: list[str], size: int) -> list[dict[str, Any]]:
         kinds = (
             "sale",
             "return_request",
@@ -44,6 +51,7 @@ class DealersAndReferrals:
         rows = s.scalars(
             select(EntryRow)
             .where(EntryRow.kind.in_(kinds) | EntryRow.actor_id.in_(dealers))
+            .where(EntryRow.idx < size)
             .order_by(EntryRow.idx)
         )
         return [
@@ -57,20 +65,37 @@ class DealersAndReferrals:
         ]
 
     def dealers(self) -> dict[str, Any]:
-        """Every dealer's figures, ranked by the rule stated with them."""
+        """Every dealer's figures, ranked by the rule stated with them, as of the log
+        size they name."""
         with self.store.reader() as s:
-            actors = {
-                a.actor_id: a.name
-                for a in s.scalars(select(ActorRow).where(ActorRow.role == "dealer"))
-            }
-            items = self._dealer_items(s, list(actors))
-        figures = [{**dealer_figures(d, items), "name": name} for d, name in actors.items()]
-        return {"ranking_rule": RANKING_RULE, "dealers": rank(figures)}
+            size = log_size(s)
+        known = self._figures
+        if known is not None and known[0] == size:
+            return known[1]
+        if not self._figures_lock.acquire(blocking=known is None):
+            return known[1]  # another request is computing the new figures
+        try:
+            if self._figures is not None and self._figures[0] == size:
+                return self._figures[1]
+            with self.store.reader() as s:
+                size = log_size(s)  # the figures below are of this size, or a later one
+                actors = {
+                    a.actor_id: a.name
+                    for a in s.scalars(select(ActorRow).where(ActorRow.role == "dealer"))
+                }
+                items = self._dealer_items(s, list(actors), size)
+            figures = [{**dealer_figures(d, items), "name": name} for d, name in actors.items()]
+            result = {"ranking_rule": RANKING_RULE, "size": size, "dealers": rank(figures)}
+            self._figures = (size, result)
+            return result
+        finally:
+            self._figures_lock.release()
 
     def dealer(self, dealer_id: str) -> dict[str, Any]:
-        for figures in self.dealers()["dealers"]:
+        everyone = self.dealers()
+        for figures in everyone["dealers"]:
             if figures["dealer"] == dealer_id:
-                return {"ranking_rule": RANKING_RULE, **figures}
+                return {"ranking_rule": RANKING_RULE, "size": everyone["size"], **figures}
         raise NotFound(f"{dealer_id!r} is not a dealer of this ledger")
 
     # ---- referrals and commissions (private, beside the log) ----------------------
