@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.config import Settings
 from api.service_dealers import DealersAndReferrals
@@ -69,6 +71,7 @@ KEY_CACHE_SECONDS = 2.0
 # long as browsers keep the badge): an anonymous request must not cost a full
 # verification each time (a VIN with thousands of entries takes over a second).
 VERDICT_SECONDS = 300.0
+log = logging.getLogger("vinledger.api")
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the ledger's clock a partner's may be
 # 17-character VINs began with model year 1981: nothing about one happened much before.
 EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
@@ -109,6 +112,18 @@ def _check_dates(record, now: datetime) -> None:
 
 def _z(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
+
+
+class _CheckFailed(VinledgerError):
+    status = 500
+    title = "Internal error"
+    slug = "internal"
+
+    def __init__(self):
+        super().__init__(
+            "the server failed while checking this envelope; nothing was appended for it. "
+            "Send it again; if it fails again, tell the operator"
+        )
 
 
 class _WouldBlock(Exception):
@@ -289,6 +304,11 @@ class Ledger(DealersAndReferrals):
                 checked.append(self.check(raw, may_block=may_block))
             except VinledgerError as err:  # answered per envelope
                 checked.append(err)
+            except (_WouldBlock, SQLAlchemyError):  # the whole request's to answer
+                raise
+            except Exception:  # a bug met by one envelope fails that one, not its batch
+                log.exception("checking an envelope failed")
+                checked.append(_CheckFailed())
         return checked
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:

@@ -100,13 +100,14 @@ class DealersAndReferrals:
 
     # ---- referrals and commissions (private, beside the log) ----------------------
 
-    def _signed_by(self, env: dsse.Envelope) -> str:
-        """The actor whose granted, unrevoked key signed ``env``.
+    def _signed_by(self, env: dsse.Envelope, c) -> str:
+        """The actor whose granted, unrevoked key signed ``env``, read on ``c``.
 
-        Not through the key cache: nothing re-checks a referral under a lock later.
+        Not through the key cache: read in the transaction that stores the referral,
+        so a key revoked before it commits is not taken.
         """
-        with self.store.read_engine.connect() as c:
-            key = signing_key(c, [sig.keyid for sig in env.signatures])
+        dsse.check_signed_once(env)
+        key = signing_key(c, [sig.keyid for sig in env.signatures])
         if key is None:
             raise UnknownKey("no signature is by a key granted on this ledger")
         if key.revoked_idx is not None:
@@ -116,8 +117,8 @@ class DealersAndReferrals:
 
     def create_referral(self, raw: bytes) -> dict[str, Any]:
         env = verify_referral_envelope(raw)
-        actor_id = self._signed_by(env)
         with self.store.writer.begin() as s:
+            actor_id = self._signed_by(env, s.connection())
             referral = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
         return {
             "code": referral.code,

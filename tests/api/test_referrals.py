@@ -140,9 +140,7 @@ def test_limited_slots_refuse_a_referrer_too_many(client, sqlite_ledger):
         assert r.json()["field"] == "region" and '"DE-BE"' in r.json()["detail"]
 
 
-def test_a_referral_stored_before_regions_were_checked_counts_in_its_region(
-    client, sqlite_ledger
-):
+def test_a_referral_stored_before_regions_were_checked_counts_in_its_region(client, sqlite_ledger):
     from ledger.schema import ReferralRow
 
     params = {"slots": 1, "amount": "100", "currency": "EUR"}
@@ -229,3 +227,25 @@ def test_a_token_revoked_reads_nothing_more(client, sqlite_ledger):
     assert commissions(client, sqlite_ledger.issue_token("bay-auto"), "2026-06-01") == []
     with pytest.raises(NotFound):
         sqlite_ledger.revoke_tokens("nobody")
+
+
+def test_a_referral_is_signed_once_and_by_a_key_valid_when_it_is_stored(client, sqlite_ledger):
+    ref = referrer(sqlite_ledger, "ref-amy")
+    body = {
+        "code": "TWO",
+        "rule": "flat",
+        "params": {"amount": "1", "currency": "EUR"},
+        "model": "1HG/2003",
+        "region": "US-CA",
+    }
+    env = json.loads(
+        dsse.encode_envelope(
+            dsse.sign_envelope(json.dumps(body).encode(), ref.key, payload_type=PAYLOAD_TYPE)
+        )
+    )
+    env["signatures"].append(env["signatures"][0])
+    r = client.post("/referrals", json=env)
+    assert r.status_code == 400 and r.json()["field"] == "signatures", r.text
+    sqlite_ledger.revoke_key(ref.keyid, "lost")
+    r = refer(client, ref, "AFTER", "flat", {"amount": "1", "currency": "EUR"})
+    assert r.status_code == 403 and "revoked" in r.json()["detail"]

@@ -61,3 +61,19 @@ def test_a_refused_envelope_is_answered_the_same_from_the_thread(sqlite_ledger):
     (direct,) = sqlite_ledger.submit_now([bad])
     assert not isinstance(outcome, Appended)
     assert (outcome.status, outcome.detail) == (direct.status, direct.detail)
+
+
+def test_a_bug_met_by_one_envelope_of_a_batch_fails_only_that_envelope(sqlite_ledger, monkeypatch):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    real = api.service._check_dates
+
+    def buggy(record, now):
+        if record.odometer_km == 13:
+            raise KeyError("a bug")
+        return real(record, now)
+
+    monkeypatch.setattr(api.service, "_check_dates", buggy)
+    batch = [inspector.envelope(inspection(km=km)) for km in (12, 13, 14)]
+    first, broken, last = asyncio.run(sqlite_ledger.submit(batch))
+    assert isinstance(first, Appended) and isinstance(last, Appended)
+    assert broken.status == 500 and "nothing was appended for it" in broken.detail
