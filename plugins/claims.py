@@ -130,6 +130,7 @@ class ClaimDecider:
         self._check_date(claim, sale, logged_at)
         items = self._vin_items(s, claim, index, actor_id)
         _check_not_superseded(items, claim.sale, sale_row.actor_id)
+        _check_not_sold_on(items, claim)
         facts = self._facts(items, claim, index, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
@@ -315,6 +316,20 @@ def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: st
             f"again at entry {again[0]}: file the claim on sale {again[0]}",
             field="$.sale",
         )
+
+
+def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
+    """A car sold again cannot be brought back under an earlier sale: its buyer no longer
+    has it. (A warranty stays with the car; its dealer may still honour it.)"""
+    if claim.kind != "return_request":
+        return
+    for i in items:
+        if i["kind"] == "sale" and i["index"] > claim.sale:
+            raise Conflict(
+                f"the car was sold again after sale {claim.sale} (entry {i['index']}); a "
+                "return is filed on the latest sale, by its dealer",
+                field="$.sale",
+            )
 
 
 def _check_not_below_earlier_claims(

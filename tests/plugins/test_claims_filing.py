@@ -435,3 +435,15 @@ def test_a_refused_return_is_not_approved_by_filing_again_with_a_lower_reading(
     # Driven on, the car can still be claimed on (and judged on its new reading).
     assert post(client, dealer, returned(sold, "2026-06-04T10:00:00Z", km=48_302)).is_success
     assert last_decision(client)["approved"] is False
+
+
+def test_a_car_sold_again_is_not_returned_under_the_earlier_sale(client, dealer, ledger, sold):
+    other = onboard(ledger, "city-cars", "dealer")
+    resale = {**sale(at="2026-06-03T10:00:00Z"), "dealer": "city-cars", "odometer_km": 48_050}
+    again = post(client, other, resale).json()["index"]
+    problem = refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
+    assert f"sold again after sale {sold} (entry {again})" in problem["detail"]
+    # The earlier warranty stays with the car, and the new sale can be returned.
+    assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201
+    back = returned(again, "2026-06-04T10:00:00Z", km=48_100)
+    assert post(client, other, back).status_code == 201
