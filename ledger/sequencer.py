@@ -43,7 +43,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.entry import FORMAT_VERSION, MAX_ENTRY_BYTES, Entry, Signer, encode_entry
 from ledger.reader import inclusion_proofs
-from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, NodeRow
+from ledger.schema import CheckpointRow, EntryRow, NodeRow
 from ledger.signing import LogSigner
 from ledger.storage import (
     SigningKey,
@@ -67,9 +67,6 @@ from ledger.trust import apply_trust_effects, authorise
 _ENTRIES = EntryRow.__table__
 _NODES = NodeRow.__table__
 _INSERT_CHECKPOINT = insert(CheckpointRow.__table__)
-_INSERT_ACTOR = insert(ActorRow.__table__)
-_INSERT_KEY = insert(KeyRow.__table__)
-_KEYS = KeyRow.__table__
 
 
 @dataclass(frozen=True)
