@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -26,11 +28,34 @@ from api.routes.vehicles import (
     favicon,
 )
 from api.service import Ledger
+from core.errors import StorageUnavailable
+
+READY_TIMEOUT = 3.0  # seconds /readyz waits for the database
 
 
 @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False, include_in_schema=False)
 def healthz() -> dict:
+    """Liveness: the process answers. It never touches the database, so an outage does
+    not get a working server restarted (``/readyz`` says whether it can serve)."""
     return {"status": "ok"}
+
+
+@get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
+async def readyz(ledger: Ledger) -> dict:
+    """Readiness: the database answers a trivial read within ``READY_TIMEOUT`` seconds;
+    otherwise 503 ``storage-unavailable``, as any request would answer now."""
+    try:
+        size = await asyncio.wait_for(
+            asyncio.to_thread(ledger.store.ping, READY_TIMEOUT), READY_TIMEOUT
+        )
+    except TimeoutError as err:  # e.g. a server that takes connections but never answers
+        raise StorageUnavailable(
+            f"the ledger's database did not answer within {READY_TIMEOUT:g} seconds; "
+            "try again in a few seconds",
+            state="busy",
+            cause=f"no answer within {READY_TIMEOUT:g} s",
+        ) from err
+    return {"ok": True, "size": size}
 
 
 def create_app(ledger: Ledger) -> Litestar:
@@ -50,6 +75,7 @@ def create_app(ledger: Ledger) -> Litestar:
             ReferralsController,
             DealersController,
             healthz,
+            readyz,
             favicon,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False

@@ -11,7 +11,7 @@ import click
 import msgspec
 
 from api.cli_read import monitor, verify
-from core.errors import VinledgerError
+from core.errors import StorageUnavailable, VinledgerError
 
 DATA_HELP = "data directory (default ./vinledger-data, or $VINLEDGER_DATA)"
 
@@ -28,9 +28,31 @@ def data_option(f):
     )(f)
 
 
-def fail(message: str, code: int = 1):
+def fail(message: str | VinledgerError, code: int = 1):
+    if isinstance(message, VinledgerError):
+        message = _said(message)
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+_OUTAGES = {
+    "unreachable": "unreachable",
+    "full": "out of disk space",
+    "busy": "busy: a lock or a connection did not come free in time",
+}
+
+
+def _said(err: VinledgerError) -> str:
+    """``err`` for the operator: a database that cannot serve is named (its password
+    left out) with its own error, not given the advice an API client gets."""
+    if not isinstance(err, StorageUnavailable):
+        return str(err)
+    database = err.database or "of the ledger"
+    return (
+        f"the database {database} is {_OUTAGES.get(err.state, 'unavailable')} "
+        f"({err.cause}); check that it is up and that config.json's database_url "
+        "(or $VINLEDGER_DATABASE_URL) names it"
+    )
 
 
 def _open_ledger(data_dir: Path):
@@ -40,7 +62,7 @@ def _open_ledger(data_dir: Path):
     try:
         return Ledger(load_settings(data_dir))
     except VinledgerError as err:
-        fail(str(err))
+        fail(err)
 
 
 class _Group(click.Group):
@@ -50,7 +72,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except VinledgerError as err:
-            fail(str(err))
+            fail(err)
 
 
 @click.group(cls=_Group)
@@ -90,7 +112,7 @@ def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
     try:
         ledger = initialise(data_dir, origin or DEFAULT_ORIGIN, database_url)
     except VinledgerError as err:
-        fail(str(err))
+        fail(err)
     s = ledger.settings
     click.echo(f"Created a ledger in {data_dir}")
     click.echo(f"  database      {s.database_url}")
@@ -169,7 +191,7 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     try:
         appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
     except VinledgerError as err:
-        fail(str(err))
+        fail(err)
     finally:
         ledger.close()
     from core.keys import key_id, load_public_key
@@ -198,7 +220,7 @@ def keys_revoke(data_dir, keyid, reason) -> None:
     try:
         a = ledger.revoke_key(keyid, reason)
     except VinledgerError as err:
-        fail(str(err))
+        fail(err)
     finally:
         ledger.close()
     click.echo(f"Key {keyid} revoked at entry {a.index}")

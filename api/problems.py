@@ -1,8 +1,9 @@
 """RFC 9457 problem details for every error the API answers.
 
 One handler maps our error hierarchy (``core.errors``) and Litestar's own HTTP
-exceptions to ``application/problem+json``; anything unexpected becomes a 500
-problem that says nothing about the server's insides.
+exceptions to ``application/problem+json``; a database that cannot serve now becomes
+a 503 with ``Retry-After`` and one log line; anything unexpected becomes a 500
+problem that says nothing about the server's insides, and its traceback is logged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from core.errors import VinledgerError
+from core.errors import StorageUnavailable, VinledgerError
+from ledger.storage import unavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://vinledger.dev/problems/"
@@ -132,7 +134,22 @@ def _phrase(status: int) -> str | None:
         return None
 
 
+def handle_storage_unavailable(request: Request, err: StorageUnavailable) -> Response:
+    # One line, no traceback: a client retrying through an outage (a full disk, say)
+    # must not fill the disk with the same 5 KB of SQLAlchemy frames per request.
+    log.warning(
+        "storage unavailable (%s) on %s %s: %s",
+        err.state or "unknown",
+        request.method,
+        request.url.path,
+        err.cause or "no cause given",
+    )
+    return _response(problem_for(err), request, {"Retry-After": str(err.retry_after)})
+
+
 def handle_unexpected(request: Request, err: Exception) -> Response:
+    if (outage := unavailable(err)) is not None:  # one the engines did not translate
+        return handle_storage_unavailable(request, outage)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return _response(
         problem(
@@ -148,6 +165,7 @@ def handle_unexpected(request: Request, err: Exception) -> Response:
 
 
 exception_handlers = {
+    StorageUnavailable: handle_storage_unavailable,
     VinledgerError: handle_vinledger_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

@@ -121,6 +121,32 @@ class Conflict(VinledgerError):
     slug = "conflict"
 
 
+class StorageUnavailable(VinledgerError):
+    """The database cannot serve now: unreachable, its connection lost, out of disk
+    space, or a lock held past the timeout. Nothing is wrong with the request; the same
+    one may succeed in a moment (``retry_after`` seconds). ``cause`` is the database's
+    own first line, for the operator's log; ``database`` its URL without the password."""
+
+    status = 503
+    title = "Storage unavailable"
+    slug = "storage-unavailable"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        state: str = "",
+        cause: str = "",
+        database: str = "",
+        retry_after: int = 5,
+    ):
+        super().__init__(detail)
+        self.state = state
+        self.cause = cause
+        self.database = database
+        self.retry_after = retry_after
+
+
 # ---- verification -----------------------------------------------------------
 
 
