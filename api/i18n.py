@@ -7,6 +7,8 @@ to that, so a page never shows a missing word.
 
 from __future__ import annotations
 
+from datetime import date
+
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT = "en"
 
@@ -31,7 +33,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "entries_count_other": "{count} entries",
         "terms": "Guarantees attached at sale",
         "terms_none": "No warranty or return policy is attached to a sale of this vehicle.",
-        "terms_until": "until {date}",
+        "terms_until": "until {date}, 23:59 UTC",
+        "date": "{day} {month} {year}",
+        "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+        "policy_return-7d": "7-day return",
+        "policy_powertrain-30d": "30-day powertrain warranty",
+        "policy_limited-90d": "90-day limited warranty",
+        "policy_reinspection-lifetime": "Lifetime re-inspection",
         "terms_km": "up to {km} km",
         "terms_ended": "ended",
         "terms_returned": "ended: the car was returned, entry {index}",
@@ -82,6 +90,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             "The odometer reading of entry {corrects} was corrected: {from_km} → {to_km}"
         ),
         "disputed": "disputed",
+        "alert_reports": "{text} — {count} reports",
         "last_trusted": "Last trusted odometer reading",
         "last_trusted_none": "none: no reading can be trusted",
         "last_km_untrusted": "not trusted, see the problems above",
@@ -203,6 +212,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error_other_todo": "Check the address and try again; if it keeps failing, tell the "
         "ledger's operator.",
         "error_detail": "The ledger's answer",
+        "home_link": "Look up another VIN",
+        "home_title": "Check a vehicle's history",
+        "home_about": "This ledger keeps what inspectors, workshops, insurers, registries and "
+        "dealers report about cars, each record signed with the partner's own key, in an "
+        "append-only log that no one can change without it showing.",
+        "home_offline": "Each vehicle's page checks its history in your browser; to check it "
+        "without trusting this site, run the command below with the log's verifier key.",
+        "vin_label": "Vehicle identification number (VIN)",
+        "vin_hint": "17 characters, on the car at the base of the windscreen and on the door "
+        "pillar, and on its registration papers.",
+        "vin_submit": "Show the history",
     },
     "zh": {
         "title": "车辆历史 {vin}",
@@ -224,7 +244,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "entries_count_other": "{count} 条记录",
         "terms": "售车时附带的保障",
         "terms_none": "本车的销售记录未附带质保或退车政策。",
-        "terms_until": "至 {date}",
+        "terms_until": "至 {date} 23:59（UTC）",
+        "date": "{year}年{month}{day}日",
+        "months": "1月 2月 3月 4月 5月 6月 7月 8月 9月 10月 11月 12月",
+        "policy_return-7d": "7 天退车",
+        "policy_powertrain-30d": "30 天动力总成质保",
+        "policy_limited-90d": "90 天有限质保",
+        "policy_reinspection-lifetime": "终身免费复检",
         "terms_km": "{km} 公里以内",
         "terms_ended": "已结束",
         "terms_returned": "已结束：车辆已退回，记录 {index}",
@@ -270,6 +296,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_correction_not_applied": "对记录 {corrects} 的更正无法应用，已忽略",
         "alert_odometer_corrected": "记录 {corrects} 的里程读数已被更正：{from_km} → {to_km}",
         "disputed": "有争议",
+        "alert_reports": "{text}（{count} 份报告）",
         "last_trusted": "最后可信的里程读数",
         "last_trusted_none": "无：没有可信的读数",
         "last_km_untrusted": "不可信，见上方问题",
@@ -386,6 +413,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error_other": "无法显示此页面",
         "error_other_todo": "请检查网址后重试；如果仍然失败，请联系账本运营方。",
         "error_detail": "账本的答复",
+        "home_link": "查询其他车辆识别代号",
+        "home_title": "查询车辆历史",
+        "home_about": "本账本保存检测机构、维修厂、保险公司、登记机关和经销商报告的车辆信息，"
+        "每条记录都由合作方用自己的密钥签名，存入只能追加的日志，任何改动都会留下痕迹。",
+        "home_offline": "每辆车的页面都会在您的浏览器中验证其历史记录；如不想信任本网站，"
+        "请使用账本的验证公钥运行下方的命令自行验证。",
+        "vin_label": "车辆识别代号（VIN）",
+        "vin_hint": "共 17 位，位于车上前挡风玻璃下方和车门立柱上，也印在行驶证上。",
+        "vin_submit": "查看历史记录",
     },
 }
 
@@ -460,6 +496,11 @@ class Words:
         the vocabulary does not know (a newer one, or free text) as it was written."""
         key = f"{vocabulary}_{value}"
         return self._messages.get(key) or MESSAGES[DEFAULT].get(key) or value
+
+    def date(self, day: date) -> str:
+        """A day as the reader writes it: "30 Nov 2026", "2026年11月30日"."""
+        month = self("months").split()[day.month - 1]
+        return self("date", day=day.day, month=month, year=day.year)
 
     def country(self, name: str) -> str:
         return COUNTRIES.get(self.lang, {}).get(name, name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
 
@@ -91,16 +91,75 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
     return t(f"alert_{kind}")
 
 
-def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
-    """(label, value) lines that say what an entry records."""
+def _state(alert_type: str) -> bool:
+    """A state of the car (flood damage, a title brand) that later reports repeat; an
+    event (a collision an insurer paid, an airbag that went off) happens each time."""
+    return (
+        alert_type.endswith("_damage")
+        or alert_type.startswith("title_brand_")
+        or (alert_type == "total_loss")
+    )
+
+
+def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
+    """The verdict's lines, one per problem, worst first as the alerts come.
+
+    The same fact reported by several entries (an insurer's flood claim and an
+    inspection's flood flag) is one problem with its reports counted, not two: alerts
+    of one type with the same facts, each resting on one entry and stating what the car
+    is (damaged, branded), make one line. An event (a collision an insurer paid) and an
+    alert that relates entries (a rollback between two readings, a gap between two
+    services) are each a problem of their own. Each entry keeps its own marking in the timeline.
+    """
+    lines: dict[Any, dict[str, Any]] = {}
+    for i, a in enumerate(alerts):
+        facts = json.dumps(a.get("facts", {}), sort_keys=True)
+        key = (a["type"], facts) if len(a["entries"]) == 1 and _state(a["type"]) else i
+        line = lines.setdefault(
+            key, {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
+        )
+        line["entries"] += [e for e in a["entries"] if e not in line["entries"]]
+        line["disputed"] = line["disputed"] and bool(a.get("disputed"))
+        if _rank(a["severity"]) < _rank(line["severity"]):
+            line["severity"] = a["severity"]
+    out = []
+    for line in lines.values():
+        fact = alert_text(line["alert"], t)
+        if line["disputed"]:  # a fact some report still stands behind is not disputed
+            fact += f" ({t('disputed')})"
+        reports = len(line["entries"]) if len(line["alert"]["entries"]) == 1 else 1
+        out.append(
+            {
+                "text": t("alert_reports", text=fact, count=reports) if reports > 1 else fact,
+                "fact": fact,
+                "reports": reports,
+                "severity": line["severity"],
+                "entries": sorted(line["entries"]) if reports > 1 else line["entries"],
+            }
+        )
+    return out
+
+
+def _details(
+    kind: str, rec: dict[str, Any], t: Words, names: dict[str, str]
+) -> list[tuple[str, str]]:
+    """(label, value) lines that say what an entry records. ``names`` maps the actor IDs
+    of the history's signers to their names: a record that names a partner by its ID
+    (a shop, a provider, a dealer) shows the name, and free text stays as written."""
     out: list[tuple[str, str]] = []
+
+    def actor(value: Any) -> Any:
+        return names.get(value, value) if isinstance(value, str) else value
+
+    def policy(value: str) -> str:
+        return t.term("policy", value)
 
     def add(key: str, value: Any) -> None:
         if value not in (None, "", [], {}):
             out.append((t(f"field_{key}"), str(value)))
 
     if kind == "inspection":
-        add("provider", rec.get("provider"))
+        add("provider", actor(rec.get("provider")))
         add("grade", rec.get("grade"))
         flags = [t.term("flag", f) for f, on in rec.get("flags", {}).items() if on]
         add("flags", t("list_sep").join(flags) or t("field_none"))
@@ -112,7 +171,7 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
         ]
         add("findings", "; ".join(findings))
     elif kind == "maintenance":
-        add("shop", rec.get("shop"))
+        add("shop", actor(rec.get("shop")))
         add("work", "; ".join(i["description"] for i in rec.get("items", [])))
         add(
             "parts",
@@ -141,21 +200,21 @@ def _details(kind: str, rec: dict[str, Any], t: Words) -> list[tuple[str, str]]:
     elif kind == "transfer":
         add("jurisdiction", rec.get("jurisdiction"))
     elif kind == "sale":
-        add("dealer", rec.get("dealer"))
+        add("dealer", actor(rec.get("dealer")))
         if price := rec.get("price"):
             add("price", f"{price['amount']} {price['currency']}")
-        add("policies", ", ".join(p["id"] for p in rec.get("policies", [])))
+        add("policies", t("list_sep").join(policy(p["id"]) for p in rec.get("policies", [])))
     elif kind == "recall":
         add("campaign", rec.get("campaign"))
         add("component", rec.get("component"))
         add("status", t.term("status", rec["status"]) if rec.get("status") else None)
     elif kind in ("return_request", "warranty_claim"):
-        add("policy", rec.get("policy"))
+        add("policy", policy(rec["policy"]) if rec.get("policy") else None)
         add("component", rec.get("component"))
         add("reason", rec.get("reason") or rec.get("description"))
     elif kind == "claim_decision":
         out.append((t("field_decision"), t("approved" if rec["approved"] else "denied")))
-        add("policy", f"{rec['policy']} v{rec['policy_version']}")
+        add("policy", f"{policy(rec['policy'])} v{rec['policy_version']}")
         add("reason", rec.get("reason"))
     elif kind == "correction":
         add("reason", rec.get("reason"))
@@ -173,14 +232,15 @@ def _terms(
     for e in entries:
         for term in e.get("derived", {}).get("terms", []):
             parts = []
-            if term["ends"] is not None:
-                parts.append(t("terms_until", date=term["ends"]))
+            if term["ends"] is not None:  # the last day it holds, to its end in UTC
+                parts.append(t("terms_until", date=t.date(date.fromisoformat(term["ends"]))))
             if term["km_limit"] is not None:
                 parts.append(t("terms_km", km=f"{term['km_limit']:,}"))
             ends = term["ends"]
             terms.append(
                 {
                     "id": term["policy"],
+                    "name": t.term("policy", term["policy"]),
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": ", ".join(parts),
@@ -222,6 +282,7 @@ def page_model(
             corrections.setdefault(e["record"]["corrects"], []).append(e)
     rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
     disputed = {d["index"] for d in view.get("disputed", [])}
+    names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
     timeline = []
     for e in entries:
         rec = e["record"]
@@ -235,7 +296,7 @@ def page_model(
                 "signer": t(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
-                "details": _details(e["kind"], rec, t),
+                "details": _details(e["kind"], rec, t, names),
                 "attachments": [
                     {**a, "held": held(a["sha256"])} for a in rec.get("attachments", [])
                 ],
@@ -262,14 +323,7 @@ def page_model(
     return {
         "vin": history["vin"],
         "vehicle": {**vehicle, "country": vehicle["country"] and t.country(vehicle["country"])},
-        "alerts": [
-            {
-                "text": alert_text(a, t) + (f" ({t('disputed')})" if a.get("disputed") else ""),
-                "severity": a["severity"],
-                "entries": a["entries"],
-            }
-            for a in view["alerts"]
-        ],
+        "alerts": headline(view["alerts"], t),
         "latest_grade": latest["grade"] if latest else None,
         "latest_grade_index": latest["index"] if latest else None,
         "last_km": _km(last_km, t) if last_km is not None else None,
@@ -283,10 +337,15 @@ def page_model(
 
 
 def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) -> str:
-    """Every reading over time, coloured by source; readings that went back are marked."""
+    """Every reading over time, coloured by source; readings that went back are ringed.
+
+    The drawing is 320 units wide, about as wide as it shows on a phone, so its
+    11-unit labels read at 11 pixels or more there; the legend is HTML under it, where
+    it wraps on a narrow screen and says what the colours and the red ring mean.
+    """
     if not readings:
         return ""
-    width, height, left, right, top, bottom = 640, 260, 70, 16, 16, 40
+    width, height, left, right, top, bottom = 320, 190, 50, 8, 12, 28
     times = [_time(r["occurred_at"]).timestamp() for r in readings]
     t0, t1 = min(times), max(times)
     span = (t1 - t0) or 86_400.0
@@ -309,18 +368,18 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
     for frac in (0, 0.5, 1):
         km = round(most * frac)  # not top_km / 1.1: 30,700 came out as 30,699
         parts.append(
-            f'<text x="{left - 6}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
+            f'<text x="{left - 5}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
             f"{km:,}</text>"
         )
     parts.append(
-        f'<text x="{left}" y="{height - 12}" font-size="11">{readings[0]["occurred_at"][:10]}'
-        f'</text><text x="{width - right}" y="{height - 12}" font-size="11" '
+        f'<text x="{left}" y="{height - 8}" font-size="11">{readings[0]["occurred_at"][:10]}'
+        f'</text><text x="{width - right}" y="{height - 8}" font-size="11" '
         f'text-anchor="end">{readings[-1]["occurred_at"][:10]}</text>'
     )
     points = " ".join(
         f"{x(ts):.1f},{y(r['km']):.1f}" for ts, r in zip(times, readings, strict=True)
     )
-    parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1.5"/>')
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1"/>')
     for ts, r in zip(times, readings, strict=True):
         colour = SOURCE_COLOURS.get(r["kind"], "#6e7781")
         label = escape(
@@ -330,23 +389,33 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
         cx, cy = x(ts), y(r["km"])
         if r["index"] in backwards:
             parts.append(
-                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="9" fill="none" stroke="#cf222e" '
-                f'stroke-width="2.5" class="backwards" data-entry="{r["index"]}">'
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="7" fill="none" stroke="#cf222e" '
+                f'stroke-width="2" class="backwards" data-entry="{r["index"]}">'
                 f"<title>{escape(t('odometer_backwards'))}: {label}</title></circle>"
             )
         parts.append(
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" fill="{colour}" class="reading" '
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}" class="reading" '
             f'data-entry="{r["index"]}" data-km="{r["km"]}"><title>{label}</title></circle>'
         )
-    sources = sorted({r["kind"] for r in readings})
-    for i, kind in enumerate(sources):
-        lx, colour = left + 10 + i * 130, SOURCE_COLOURS.get(kind, "#6e7781")
-        parts.append(
-            f'<circle cx="{lx}" cy="{top + 6}" r="4.5" fill="{colour}"/>'
-            f'<text x="{lx + 8}" y="{top + 10}" font-size="11">{escape(t("kind_" + kind))}</text>'
-        )
     parts.append("</svg>")
-    return "".join(parts)
+    return "".join(parts) + _legend(sorted({r["kind"] for r in readings}), bool(backwards), t)
+
+
+def _legend(sources: list[str], ringed: bool, t: Words) -> str:
+    """The chart's key: a dot in each source's colour, and the red ring if one is drawn."""
+    ring = '<circle cx="7" cy="7" r="5.5" fill="none" stroke="#cf222e" stroke-width="2"/>'
+    keys = [
+        (f'<circle cx="7" cy="7" r="4" fill="{SOURCE_COLOURS.get(k, "#6e7781")}"/>', t("kind_" + k))
+        for k in sources
+    ]
+    if ringed:
+        keys.append((ring, t("odometer_backwards")))
+    items = "".join(
+        f'<li><svg viewBox="0 0 14 14" width="14" height="14" aria-hidden="true">{mark}</svg>'
+        f"{escape(label)}</li>"
+        for mark, label in keys
+    )
+    return f'<ul class="chart-legend">{items}</ul>'
 
 
 def qr_svg(link: str) -> str:

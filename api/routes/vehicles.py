@@ -1,10 +1,11 @@
-"""A vehicle's history: the buyer's page, JSON with the derived view, and the bundle."""
+"""A vehicle's history: the front door with its VIN form, the buyer's page, JSON with the
+derived view, and the bundle."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
@@ -15,7 +16,7 @@ from api.pages import badge_svg, page_model, qr_svg
 from api.problems import handle_vinledger_error
 from api.service import Ledger
 from core.errors import NotFound, VinledgerError
-from core.vin import normalize_vin
+from core.vin import normalize_vin, validate_vin
 from ledger.bundle import encode_bundle
 
 SVG = "image/svg+xml"
@@ -42,7 +43,8 @@ def page_error(request: Request, err: VinledgerError) -> Response:
         problem.headers["Cache-Control"] = "no-cache"  # records may arrive any minute
         return problem
     t = _words(request, request.query_params.get("lang"))
-    vin = request.path_params.get("vin", "")
+    # The VIN is in the path, or in the query when the front door's form sent it.
+    vin = request.path_params.get("vin") or request.query_params.get("vin", "").strip()
     what = {"not-found": "not_found", "invalid-vin": "invalid_vin"}.get(err.slug, "other")
     return Template(
         template_name="error.html.j2",
@@ -55,6 +57,8 @@ def page_error(request: Request, err: VinledgerError) -> Response:
             "note": t("error_not_found_note") if what == "not_found" else None,
             "todo": t(f"error_{what}_todo"),
             "detail": err.detail,
+            # The language switch keeps what the front door's form sent.
+            "keep_query": f"{urlencode({'vin': vin})}&" if "vin" in request.query_params else "",
         },
         media_type=HTML,
         status_code=err.status,
@@ -91,7 +95,7 @@ def _script_json(value: object) -> str:
 def _base_url(request: Request) -> str:
     """The ledger's public address (``public_url`` in config.json), else the request's."""
     configured = request.app.state.ledger.settings.public_url
-    return configured or str(request.base_url).rstrip("/")
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 def _root(request: Request) -> str:
@@ -104,12 +108,85 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _api_index(root: str) -> dict[str, str]:
+    """Where a program finds what a buyer's page shows (``/schema`` has every route)."""
+    return {
+        "vehicle_page": f"{root}/vehicles/{{vin}}",
+        "history": f"{root}/vehicles/{{vin}}/history",
+        "bundle": f"{root}/vehicles/{{vin}}/bundle",
+        "verifier_key": f"{root}/log/vkey",
+        "checkpoint": f"{root}/log/checkpoint",
+        "submit": f"{root}/records",
+        "openapi": f"{root}/schema",
+    }
+
+
 class VehiclesController(Controller):
-    path = "/vehicles"
+    path = "/"  # the front door; each vehicle under /vehicles
     tags = ["vehicles"]
 
+    # The two doors a browser opens are not API operations: /schema lists those.
+    @get("/", sync_to_thread=False, include_in_schema=False)
+    def home(
+        self,
+        request: Request,
+        ledger: Ledger,
+        lang: str | None = Parameter(default=None, description="en or zh"),
+    ) -> Response:
+        """A browser (text/html first) gets a page in the reader's language with a form to
+        look up a VIN and how to check a history offline. Any other client gets a small
+        JSON index: the paths of a vehicle's page, history and bundle, the verifier key,
+        the checkpoint, record submission and the OpenAPI schema."""
+        if not _wants_html(request):
+            return Response(
+                _api_index(_root(request)), media_type=MediaType.JSON, headers={"Vary": "Accept"}
+            )
+        t = _words(request, lang)
+        return Template(
+            template_name="home.html.j2",
+            context={
+                "t": t,
+                "lang": t.lang,
+                "lang_query": lang and t.lang,  # the form keeps a language the reader chose
+                "languages": LANGUAGES,
+                "vkey": ledger.vkey,
+                "base_url": _base_url(request),
+                "root": _root(request),
+            },
+            media_type=HTML,
+            headers={"Vary": "Accept, Accept-Language", "Content-Language": t.lang},
+        )
+
     @get(
-        "/{vin:str}",
+        "/vehicles",
+        sync_to_thread=False,
+        include_in_schema=False,
+        media_type=HTML,
+        exception_handlers={VinledgerError: page_error},
+    )
+    def lookup(
+        self,
+        request: Request,
+        vin: str | None = Parameter(default=None, description="a VIN as typed"),
+        lang: str | None = Parameter(default=None, description="en or zh"),
+    ) -> Response:
+        """A form can only send a query: ``?vin=`` as the reader typed it goes (303) to
+        that vehicle's page with the VIN in normal form. An invalid VIN gets the page that
+        says what a VIN looks like; no VIN, the front door."""
+        query = {"query_params": {"lang": lang}} if lang else {}
+        if not (vin or "").strip():
+            return Redirect(f"{_root(request)}/", status_code=303, media_type="text/plain", **query)
+        normal = normalize_vin(vin)
+        validate_vin(normal)
+        return Redirect(
+            f"{_root(request)}/vehicles/{quote(normal, safe='')}",
+            status_code=303,
+            media_type="text/plain",
+            **query,
+        )
+
+    @get(
+        "/vehicles/{vin:str}",
         sync_to_thread=True,
         summary="The buyer's page (HTML)",
         media_type=HTML,
@@ -149,7 +226,7 @@ class VehiclesController(Controller):
         )
 
     @get(
-        "/{vin:str}/sticker",
+        "/vehicles/{vin:str}/sticker",
         sync_to_thread=True,
         summary="Printable window sticker",
         media_type=HTML,
@@ -181,7 +258,10 @@ class VehiclesController(Controller):
         )
 
     @get(
-        "/{vin:str}/qr.svg", sync_to_thread=True, summary="QR code of the page link", media_type=SVG
+        "/vehicles/{vin:str}/qr.svg",
+        sync_to_thread=True,
+        summary="QR code of the page link",
+        media_type=SVG,
     )
     def qr(self, request: Request, ledger: Ledger, vin: str) -> Response:
         """A QR code that opens this vehicle's page."""
@@ -190,7 +270,12 @@ class VehiclesController(Controller):
         ledger.history(vin)  # 404 for a VIN with no entries, rather than a dead link
         return Response(qr_svg(f"{_base_url(request)}/vehicles/{vin}"), media_type=SVG)
 
-    @get("/{vin:str}/badge.svg", sync_to_thread=True, summary="Badge for listings", media_type=SVG)
+    @get(
+        "/vehicles/{vin:str}/badge.svg",
+        sync_to_thread=True,
+        summary="Badge for listings",
+        media_type=SVG,
+    )
     def badge(self, request: Request, ledger: Ledger, vin: str) -> Response:
         """Entries and alerts, coloured by the worst alert; link it to the page. The server
         checks its own bundle first and says NOT VERIFIED if that fails."""
@@ -205,13 +290,13 @@ class VehiclesController(Controller):
         svg = badge_svg(ok, len(history["entries"]), history["view"]["alerts"], vin)
         return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})
 
-    @get("/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
+    @get("/vehicles/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
     def history(self, ledger: Ledger, vin: str) -> dict:
         """Every entry of the VIN's chain with its record and signer, and the derived view."""
         return ledger.history(vin)
 
     @get(
-        "/{vin:str}/bundle",
+        "/vehicles/{vin:str}/bundle",
         sync_to_thread=True,
         summary="Bundle for offline verification",
         media_type="application/json",

@@ -109,8 +109,8 @@ def test_page_says_what_matters_and_links_every_claim_to_its_entry(client, seede
     # The chart marks the reading that went backwards, and only that one.
     assert re.findall(r'class="backwards" data-entry="(\d+)"', html) == [str(inspected)]
     # Terms as promised at sale: 7 days and 500 km from the sale's reading.
-    assert "until 2026-05-27, up to 12,510 km" in html
-    assert "until 2026-06-19" in html
+    assert "until 27 May 2026, 23:59 UTC, up to 12,510 km" in html
+    assert "until 19 Jun 2026, 23:59 UTC" in html
     # The correction sits beside the entry it corrects.
     block = entry_block(html, inspected)
     assert f"Corrected by entry {seeded['correction'].index}" in block
