@@ -32,6 +32,7 @@ from core.errors import (
     InvalidRecord,
     KeyRevoked,
     NotFound,
+    StorageUnavailable,
     TooLarge,
     UnknownKey,
     VinledgerError,
@@ -302,10 +303,10 @@ class Ledger(DealersAndReferrals):
         for raw in raws:
             try:
                 checked.append(self.check(raw, may_block=may_block))
+            except (_WouldBlock, StorageUnavailable, SQLAlchemyError):
+                raise  # the whole request's to answer (a 503 for a database outage)
             except VinledgerError as err:  # answered per envelope
                 checked.append(err)
-            except (_WouldBlock, SQLAlchemyError):  # the whole request's to answer
-                raise
             except Exception:  # a bug met by one envelope fails that one, not its batch
                 log.exception("checking an envelope failed")
                 checked.append(_CheckFailed())

@@ -5,6 +5,7 @@ answer everything else. Only a check that needs neither stays on the loop."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import api.service
@@ -77,3 +78,29 @@ def test_a_bug_met_by_one_envelope_of_a_batch_fails_only_that_envelope(sqlite_le
     first, broken, last = asyncio.run(sqlite_ledger.submit(batch))
     assert isinstance(first, Appended) and isinstance(last, Appended)
     assert broken.status == 500 and "nothing was appended for it" in broken.detail
+
+
+def test_a_database_outage_while_checking_a_batch_is_one_503_for_the_request(sqlite_ledger):
+    """Not a 200 with a 503 for every envelope: the request as a whole could not be
+    served, and a client retries it as a whole."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from core.errors import StorageUnavailable
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    batch = [json.loads(inspector.envelope(inspection(km=km))) for km in (1, 2)]
+
+    def down(*args):
+        raise StorageUnavailable("the ledger's database is unreachable", state="unreachable")
+
+    sqlite_ledger._keys = api.service._Remembered()  # nothing remembered
+    with TestClient(create_app(sqlite_ledger)) as client:
+        real = api.service.signing_key
+        api.service.signing_key = down
+        try:
+            r = client.post("/records/batch", json={"envelopes": batch})
+        finally:
+            api.service.signing_key = real
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"]
