@@ -16,7 +16,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from core.errors import StorageUnavailable, VinledgerError
-from ledger.storage import unavailable
+from ledger.engines import unavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://vinledger.dev/problems/"

@@ -1,6 +1,7 @@
 """Storage of the log through SQLAlchemy 2: SQLite (the embedded default) or PostgreSQL.
 
-The tables are in ``ledger.schema``. Here: the engines (``Store``), and the queries,
+The tables are in ``ledger.schema``, the engines in ``ledger.engines``. Here: ``Store``
+(the two engines of one database) and the queries,
 each taking the session or connection of the unit of work it belongs to; the hot
 paths read and write on the driver's own cursor.
 """
@@ -10,24 +11,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    Engine,
-    create_engine,
-    event,
     select,
     text,
 )
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import TextClause
 
-from core.errors import StorageUnavailable
+from ledger.engines import outage, outage_state, postgres_engine, sqlite_engine
 from ledger.schema import (
     ActorRow,
     Base,
@@ -49,160 +45,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# PostgreSQL, through libpq (psycopg): how long the ledger waits before a request fails
-# with 503 storage-unavailable instead of hanging (docs/reliability.md says why these).
-CONNECT_TIMEOUT = 10  # seconds to reach the server
-LOCK_TIMEOUT_MS = 30_000  # a lock another session holds; no statement_timeout (audits)
-_LIBPQ = {
-    "connect_timeout": CONNECT_TIMEOUT,
-    # A connection the network dropped fails within about a minute, not TCP's hours.
-    "keepalives": 1,
-    "keepalives_idle": 30,
-    "keepalives_interval": 10,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 60_000,
-}
-
-
-def _postgres_engine(url: str) -> Engine:
-    """One engine for the sequencer and readers, with timeouts the URL may override.
-
-    The sequencer waits on a row lock of log_state and then reads what the other
-    process committed: that needs READ COMMITTED, whatever the database's
-    default_transaction_isolation says (REPEATABLE READ fails the wait).
-    """
-    parsed = make_url(url)
-    args: dict = {}
-    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
-        args = {k: v for k, v in _LIBPQ.items() if k not in parsed.query}
-        # The URL's own options come after ours, so its `-c lock_timeout=...` wins.
-        own = parsed.query.get("options", ())
-        own = [own] if isinstance(own, str) else list(own)
-        args["options"] = " ".join([f"-c lock_timeout={LOCK_TIMEOUT_MS}", *own])
-    engine = create_engine(
-        url,
-        pool_size=10,
-        max_overflow=20,
-        pool_pre_ping=True,
-        isolation_level="READ COMMITTED",
-        connect_args=args,
-    )
-    event.listen(engine, "handle_error", _outage_of)
-    return engine
-
-
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock
-    # up front; we switch it off and emit BEGIN ourselves. Writers use BEGIN IMMEDIATE
-    # so two processes never both read the log size and then race to extend it.
-    engine = create_engine(url)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives power loss
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    event.listen(engine, "handle_error", _outage_of)
-    return engine
-
-
-# ---- outages: the database cannot serve now -----------------------------------------
-
-# What a client reads for each state of the database, and how long it should wait.
-_STATES = {
-    "unreachable": ("the ledger's database is unreachable or lost its connection", 5),
-    "full": ("the ledger's database is out of disk space", 30),
-    "busy": ("the ledger's database is busy: a lock or a connection did not come free in time", 5),
-}
-_SQLITE_STATES = (
-    ("database or disk is full", "full"),
-    ("is locked", "busy"),  # the database, or a table: busy_timeout ran out
-    ("disk i/o error", "unreachable"),
-    ("unable to open database file", "unreachable"),
-)
-
-
-def _state(err: BaseException, *, operational: bool, disconnected: bool) -> str | None:
-    """Which outage the driver's error ``err`` is (a key of ``_STATES``), or None: any
-    other database error is a bug or a broken schema, not an outage."""
-    if disconnected:
-        return "unreachable"
-    if isinstance(err, sqlite3.Error):  # SQLite names the condition only in its message
-        message = str(err).lower()
-        return next((state for words, state in _SQLITE_STATES if words in message), None)
-    if not operational:
-        return None
-    code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-    if code == "53100":  # disk_full
-        return "full"
-    if code is None or code.startswith(("08", "57P")):  # no connection, server shut down
-        return "unreachable"
-    return "busy"  # lock_timeout, statement_timeout, deadlock, too many connections
-
-
-def _outage(state: str, err: BaseException, database: str) -> StorageUnavailable:
-    what, retry_after = _STATES[state]
-    lines = str(err).strip().splitlines()
-    return StorageUnavailable(
-        f"{what}; try again in a few seconds. A submission may or may not have been "
-        "appended: send the same envelope again, which answers with its entry if it was. "
-        "If this persists, tell the operator.",
-        state=state,
-        cause=lines[0] if lines else type(err).__name__,
-        database=database,
-        retry_after=retry_after,
-    )
-
-
-def _outage_of(ctx: ExceptionContext) -> StorageUnavailable | None:
-    """The engines' ``handle_error``: an outage leaves SQLAlchemy as
-    ``StorageUnavailable``, so that every caller (the sequencer's thread, the API, the
-    CLI) reports it as one and only the unexpected keeps its traceback. SQLAlchemy still
-    invalidates a lost connection first."""
-    err = ctx.original_exception
-    if ctx.is_pre_ping or not isinstance(err, ctx.dialect.loaded_dbapi.Error):
-        return None  # the pool reconnects on its own; an interrupt stays one
-    state = _state(
-        err,
-        operational=isinstance(ctx.sqlalchemy_exception, sa_exc.OperationalError),
-        disconnected=ctx.is_disconnect,
-    )
-    if state is None:
-        return None
-    return _outage(state, err, ctx.engine.url.render_as_string(hide_password=True))
-
-
-def unavailable(err: BaseException) -> StorageUnavailable | None:
-    """``err`` as ``StorageUnavailable`` if it says the database cannot serve now, else
-    None. The engines translate their own errors already (``_outage_of``); this is for
-    what escapes them: SQLAlchemy's errors raised elsewhere, and its pool's timeout."""
-    if isinstance(err, StorageUnavailable):
-        return err
-    if isinstance(err, sa_exc.TimeoutError):  # no pooled connection came free in time
-        return _outage("busy", err, "")
-    if not isinstance(err, sa_exc.DBAPIError):
-        return None
-    state = _state(
-        err.orig,
-        operational=isinstance(err, sa_exc.OperationalError),
-        disconnected=err.connection_invalidated,
-    )
-    return None if state is None else _outage(state, err.orig, "")
-
-
 class Store:
     """The two engines of one database: one for the sequencer, one for readers.
 
-    On SQLite they differ in how they begin a transaction (see ``_sqlite_engine``);
+    On SQLite they differ in how they begin a transaction (see ``sqlite_engine``);
     on PostgreSQL they are the same engine and the sequencer locks ``log_state``.
     """
 
@@ -210,10 +56,10 @@ class Store:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
+            self.write_engine = sqlite_engine(url, immediate=True)
+            self.read_engine = sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = self.read_engine = _postgres_engine(url)
+            self.write_engine = self.read_engine = postgres_engine(url)
         self.writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self.reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self.node_cache = NodeCache()
@@ -240,7 +86,7 @@ class Store:
         try:
             f = open(self._lock_path, "a")  # noqa: SIM115 (a with below closes it)
         except OSError as err:  # its directory is gone or not ours: so is the database
-            raise _outage("unreachable", err, self.url) from err
+            raise outage("unreachable", err, self.url) from err
         with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -384,7 +230,7 @@ def _driver_rows(conn, sql: str, params: tuple) -> list[tuple]:
         return cur.fetchall()
     except conn.dialect.loaded_dbapi.Error as err:  # not SQLAlchemy's: _outage_of never saw it
         dbapi = conn.dialect.loaded_dbapi
-        state = _state(
+        state = outage_state(
             err,
             operational=isinstance(err, dbapi.OperationalError),
             disconnected=conn.dialect.is_disconnect(err, raw, cur),
@@ -392,7 +238,7 @@ def _driver_rows(conn, sql: str, params: tuple) -> list[tuple]:
         if state is None:
             raise
         database = conn.engine.url.render_as_string(hide_password=True)
-        raise _outage(state, err, database) from err
+        raise outage(state, err, database) from err
     finally:
         cur.close()
 

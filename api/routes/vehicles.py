@@ -11,8 +11,9 @@ from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
+from api.drawings import badge_svg, qr_svg
 from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
-from api.pages import badge_svg, page_model, qr_svg
+from api.pages import page_model
 from api.problems import handle_vinledger_error
 from api.service import Ledger
 from core.errors import NotFound, VinledgerError

@@ -9,8 +9,9 @@ from typing import get_args
 import pytest
 import vininfo.dicts
 
+from api.drawings import NO_ALERTS_COLOUR, SEVERITY_COLOURS, badge_svg
 from api.i18n import COUNTRIES, MESSAGES, Words, choose_language
-from api.pages import NO_ALERTS_COLOUR, SEVERITY_COLOURS, badge_svg, last_trusted
+from api.pages import last_trusted
 from core import records
 from core.roles import ROLES
 from ledger.schema import EntryRow
@@ -383,8 +384,8 @@ def test_chinese_page_shows_no_raw_english_vocabulary(client, seeded, sqlite_led
 
 def test_the_odometer_chart_labels_the_highest_reading_as_it_is():
     """30,700 km was labelled 30,699 (a float divided back by 1.1, then truncated)."""
+    from api.drawings import odometer_svg
     from api.i18n import Words
-    from api.pages import odometer_svg
 
     readings = [
         {

@@ -268,7 +268,7 @@ def test_cli_says_the_database_is_unreachable_in_one_line(tmp_path, command):
     ],
 )
 def test_sqlite_errors_that_mean_unavailable(message, words):
-    from ledger.storage import unavailable
+    from ledger.engines import unavailable
 
     err = OperationalError("INSERT", {}, sqlite3.OperationalError(message))
     found = unavailable(err)

@@ -1,0 +1,162 @@
+"""The pictures of a vehicle's history, drawn as SVG on the server: the odometer chart,
+the QR code of its page and the listing badge. The page makes no request to anyone but
+this ledger.
+"""
+
+from __future__ import annotations
+
+import io
+from html import escape
+from typing import Any
+
+import segno
+
+from api.i18n import Words
+from core.records import parse_time
+
+# One colour per source of readings; the chart's legend says which is which.
+SOURCE_COLOURS = {
+    "inspection": "#1f6feb",
+    "maintenance": "#2da44e",
+    "sale": "#bf8700",
+    "odometer": "#6e7781",
+    "insurance_claim": "#8250df",
+    "title_brand": "#6e7781",
+    "transfer": "#6e7781",
+    "recall": "#6e7781",
+}
+
+
+def km_text(value: int, t: Words) -> str:
+    return f"{value:,} km" if t.lang == "en" else f"{value:,} 公里"
+
+
+def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) -> str:
+    """Every reading over time, coloured by source; readings that went back are ringed.
+
+    The drawing is 320 units wide, about as wide as it shows on a phone, so its
+    11-unit labels read at 11 pixels or more there; the legend is HTML under it, where
+    it wraps on a narrow screen and says what the colours and the red ring mean.
+    """
+    if not readings:
+        return ""
+    width, height, left, right, top, bottom = 320, 190, 50, 8, 12, 28
+    times = [parse_time(r["occurred_at"]).timestamp() for r in readings]
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0) or 86_400.0
+    most = max(r["km"] for r in readings)
+    top_km = most * 1.1 or 1
+
+    def x(ts: float) -> float:
+        return left + (ts - t0) / span * (width - left - right) if t1 > t0 else width / 2
+
+    def y(km: float) -> float:
+        return top + (1 - km / top_km) * (height - top - bottom)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(t("odometer"))}" class="odometer-chart">',
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" '
+        'stroke="#8c959f"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0):.1f}" stroke="#8c959f"/>',
+    ]
+    for frac in (0, 0.5, 1):
+        km = round(most * frac)  # not top_km / 1.1: 30,700 came out as 30,699
+        parts.append(
+            f'<text x="{left - 5}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
+            f"{km:,}</text>"
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 8}" font-size="11">{readings[0]["occurred_at"][:10]}'
+        f'</text><text x="{width - right}" y="{height - 8}" font-size="11" '
+        f'text-anchor="end">{readings[-1]["occurred_at"][:10]}</text>'
+    )
+    points = " ".join(
+        f"{x(ts):.1f},{y(r['km']):.1f}" for ts, r in zip(times, readings, strict=True)
+    )
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1"/>')
+    for ts, r in zip(times, readings, strict=True):
+        colour = SOURCE_COLOURS.get(r["kind"], "#6e7781")
+        label = escape(
+            f"{r['occurred_at'][:10]} · {r['km']:,} km · {t('kind_' + r['kind'])} · "
+            f"{r['signer']} ({t('entry', index=r['index'])})"
+        )
+        cx, cy = x(ts), y(r["km"])
+        if r["index"] in backwards:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="7" fill="none" stroke="#cf222e" '
+                f'stroke-width="2" class="backwards" data-entry="{r["index"]}">'
+                f"<title>{escape(t('odometer_backwards'))}: {label}</title></circle>"
+            )
+        parts.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}" class="reading" '
+            f'data-entry="{r["index"]}" data-km="{r["km"]}"><title>{label}</title></circle>'
+        )
+    parts.append("</svg>")
+    return "".join(parts) + _legend(sorted({r["kind"] for r in readings}), bool(backwards), t)
+
+
+def _legend(sources: list[str], ringed: bool, t: Words) -> str:
+    """The chart's key: a dot in each source's colour, and the red ring if one is drawn."""
+    ring = '<circle cx="7" cy="7" r="5.5" fill="none" stroke="#cf222e" stroke-width="2"/>'
+    keys = [
+        (f'<circle cx="7" cy="7" r="4" fill="{SOURCE_COLOURS.get(k, "#6e7781")}"/>', t("kind_" + k))
+        for k in sources
+    ]
+    if ringed:
+        keys.append((ring, t("odometer_backwards")))
+    items = "".join(
+        f'<li><svg viewBox="0 0 14 14" width="14" height="14" aria-hidden="true">{mark}</svg>'
+        f"{escape(label)}</li>"
+        for mark, label in keys
+    )
+    return f'<ul class="chart-legend">{items}</ul>'
+
+
+def qr_svg(link: str) -> str:
+    out = io.BytesIO()
+    segno.make(link, error="m").save(
+        out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title=link
+    )
+    return out.getvalue().decode()
+
+
+# A badge's colour says how bad the worst alert is, as the page's verdict does.
+SEVERITY_COLOURS = {"high": "#cf222e", "medium": "#9a6700", "low": "#57606a"}
+NO_ALERTS_COLOUR = "#1a7f37"
+SEVERITIES = ("high", "medium", "low")  # worst first
+BADGE_PROBLEMS = 3  # named on the badge; the rest are counted
+
+
+def rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def badge_svg(checked: bool, entries: int, alerts: list[dict[str, Any]], vin: str) -> str:
+    """A small listing badge, in the style of CI badges: the entries and the problems,
+    worst first, coloured by the worst. It claims no verification (the server drew it;
+    only the buyer's own check verifies) but says so when the server's own check failed."""
+    noun = "entry" if entries == 1 else "entries"
+    ranked = sorted(alerts, key=lambda a: rank(a["severity"]))
+    problems = list(dict.fromkeys(a["type"].replace("_", " ") for a in ranked))
+    if not entries:  # grey, not green: no records is not a clean history
+        right, colour = "no records", SEVERITY_COLOURS["low"]
+    elif not checked:
+        right, colour = "NOT VERIFIED", SEVERITY_COLOURS["high"]
+    elif not problems:
+        right, colour = f"{entries} {noun} · no alerts", NO_ALERTS_COLOUR
+    else:
+        named = ", ".join(problems[:BADGE_PROBLEMS])
+        more = f" +{len(problems) - BADGE_PROBLEMS}" if len(problems) > BADGE_PROBLEMS else ""
+        right = f"{entries} {noun} · {named}{more}"
+        colour = SEVERITY_COLOURS.get(ranked[0]["severity"], SEVERITY_COLOURS["low"])
+    title = "; ".join([f"{vin}: {right}", *(f"{a['severity']}: {a['message']}" for a in ranked)])
+    left, lw, rw = "vinledger", 70, 8 + round(6.5 * len(right))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + rw}" height="20" role="img" '
+        f'aria-label="{escape(left)}: {escape(right)}"><title>{escape(title)}'
+        f'</title><rect width="{lw}" height="20" fill="#24292f"/><rect x="{lw}" width="{rw}" '
+        f'height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,sans-serif" '
+        f'font-size="11"><text x="8" y="14">{escape(left)}</text><text x="{lw + 6}" y="14">'
+        f"{escape(right)}</text></g></svg>"
+    )
