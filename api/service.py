@@ -1,50 +1,43 @@
 """The use cases: what the HTTP API and the CLI do, tied together once.
 
-``Ledger`` checks a submission (envelope, key, signature, schema, role) before it
-queues it for the sequencer, which checks key validity and role once more inside
-its lock. Bad input raises a ``core.errors`` error and changes nothing.
+``Ledger`` checks a submission (``api.service_checks``) before it queues it for the
+sequencer, which checks key validity and role once more inside its lock; it reads
+histories and bundles, and does the operator's work. Bad input raises a
+``core.errors`` error and changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
-import logging
 import re
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.config import Settings
+from api.service_checks import SubmissionChecks, _Remembered, _WouldBlock
 from api.service_dealers import DealersAndReferrals
 from core import dsse
 from core.errors import (
     Conflict,
     InvalidInput,
-    InvalidRecord,
-    KeyRevoked,
     NotFound,
-    StorageUnavailable,
-    TooLarge,
-    UnknownKey,
     VinledgerError,
 )
 from core.history import analyse
-from core.keys import key_id, load_public_key, public_key_from_raw, public_key_raw
-from core.records import Sale, encode_record, key_id_problem, parse_record, parse_time
-from core.roles import article, check_role_may_submit
+from core.keys import key_id, load_public_key, public_key_raw
+from core.records import encode_record, parse_record, parse_time
+from core.roles import article
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
 from ledger.bundle import Bundle, build_bundle
-from ledger.entry import MAX_ENTRY_BYTES, decode_entry, record_bytes
+from ledger.entry import decode_entry, record_bytes
 from ledger.reader import LogReader
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
 from ledger.signing import LogSigner
@@ -53,104 +46,24 @@ from ledger.storage import (
     entries_for_vin,
     get_actor,
     get_key,
-    indexes_by_digest,
-    signing_key,
     utcnow,
 )
 from plugins.claims import ClaimDecider
 from plugins.commission_settling import CommissionRecorder
 from plugins.manager import create_plugin_manager
-from plugins.referrals import check_sale_referral
 from plugins.registry import Registry
-from plugins.submissions import read_record
 
-# An envelope's payload is base64 (4/3 of the record) inside an entry of at most
-# 65,535 bytes, so anything much bigger than that can be refused before parsing.
-MAX_ENVELOPE_BYTES = 96 * 1024
-KEY_CACHE_SECONDS = 2.0
 # How long the server trusts its own check of a vehicle's bundle for the badge (as
 # long as browsers keep the badge): an anonymous request must not cost a full
 # verification each time (a VIN with thousands of entries takes over a second).
 VERDICT_SECONDS = 300.0
-log = logging.getLogger("vinledger.api")
-CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the ledger's clock a partner's may be
-# 17-character VINs began with model year 1981: nothing about one happened much before.
-EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _check_dates(record, now: datetime) -> None:
-    """A record says what has happened: a time past the ledger's clock (and a partner's
-    clock skew) would let a sale or a reading claim a date no one can check yet, and one
-    before 17-character VINs existed is a typo that would put the vehicle's readings
-    out of order. A correction may move a date too."""
-    times = [("$.occurred_at", getattr(record, "occurred_at", None))]
-    fields = getattr(record, "fields", None)
-    if isinstance(fields, dict) and isinstance(fields.get("occurred_at"), str):
-        with contextlib.suppress(VinledgerError):  # malformed: check_correction names it
-            times.append(("$.fields.occurred_at", parse_time(fields["occurred_at"])))
-    for field, at in times:
-        if at is None:
-            continue
-        if at > now + CLOCK_SKEW:
-            clock = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-            raise InvalidRecord(
-                f"{field.removeprefix('$.')} {_z(at)} is in the future (the ledger's clock "
-                f"reads {clock}); a record says what has happened: date it when it "
-                "happened, in UTC",
-                field=field,
-            )
-        if at < EARLIEST:
-            raise InvalidRecord(
-                f"{field.removeprefix('$.')} {_z(at)} is before {EARLIEST.year}, before "
-                "17-character VINs existed; check the year",
-                field=field,
-            )
-
-
-def _z(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
-class _CheckFailed(VinledgerError):
-    status = 500
-    title = "Internal error"
-    slug = "internal"
-
-    def __init__(self):
-        super().__init__(
-            "the server failed while checking this envelope; nothing was appended for it. "
-            "Send it again; if it fails again, tell the operator"
-        )
-
-
-class _WouldBlock(Exception):
-    """Raised by a check on the event loop where it would wait on the database or run a
-    plugin: the check is done again in a thread."""
-
-
-class _Remembered:
-    """Answers kept for a while: each for the seconds given when it was put, at most
-    10,000 at once (all are dropped when more come)."""
-
-    def __init__(self) -> None:
-        self._kept: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any) -> Any:
-        """The answer kept for ``key``, or None once it has expired or was never put."""
-        hit = self._kept.get(key)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
-
-    def put(self, key: Any, value: Any, seconds: float) -> None:
-        if len(self._kept) > 10_000:
-            self._kept.clear()
-        self._kept[key] = (time.monotonic() + seconds, value)
-
-
-class Ledger(DealersAndReferrals):
+class Ledger(SubmissionChecks, DealersAndReferrals):
     def __init__(
         self,
         settings: Settings,
@@ -193,124 +106,10 @@ class Ledger(DealersAndReferrals):
 
     # ---- submissions -----------------------------------------------------------
 
-    def check(self, raw: bytes, *, may_block: bool = True) -> Submission:
-        """Everything that can be checked without the sequencer's lock.
-
-        ``may_block=False`` (on the event loop): raises ``_WouldBlock`` where the check
-        would wait on the database or run a plugin's code, to be done in a thread
-        instead; a lock on a table must not stop a worker from answering anything."""
-        if len(raw) > MAX_ENVELOPE_BYTES:
-            raise TooLarge(
-                f"the envelope is {len(raw)} bytes; a record's entry is at most "
-                f"{MAX_ENTRY_BYTES} bytes. Put large documents in attachments (by SHA-256)."
-            )
-        env = dsse.decode_envelope(raw, payload_keys=False)
-        try:
-            dsse.check_payload_keys(env)
-            return self._check(env, may_block)
-        except VinledgerError:
-            if not may_block:
-                raise _WouldBlock from None
-            # The same envelope again answers with its entry, whatever became of its key,
-            # its plugin or the rules since it was logged (a lost receipt asked for again).
-            if (again := self._logged(env)) is not None:
-                return again
-            raise
-
-    def _check(self, env: dsse.Envelope, may_block: bool = True) -> Submission:
-        dsse.check_signed_once(env)
-        key = self._signing_key([sig.keyid for sig in env.signatures], may_block)
-        if key is None:
-            [sig] = env.signatures  # check_signed_once: exactly one
-            if problem := key_id_problem(sig.keyid):
-                raise UnknownKey(
-                    f"signatures[0].keyid: {problem}",
-                    field="signatures[0].keyid",
-                )
-            raise UnknownKey(
-                f"no key {sig.keyid} is granted on this ledger. A key ID is the lowercase "
-                "hex SHA-256 of the raw 32-byte Ed25519 public key (not of its PEM or DER "
-                "file): check yours, sign with your granted key, or ask the operator to "
-                "run `vinledger actors add`",
-                field="signatures[0].keyid",
-            )
-        if key.revoked_idx is not None:
-            raise KeyRevoked(
-                f"key {key.key_id} was revoked at log index {key.revoked_idx}; "
-                "sign with a key that is still valid"
-            )
-        if env.payload_type != dsse.PAYLOAD_TYPE and not may_block:
-            raise _WouldBlock  # a provider plugin's code reads it
-        dsse.verify_envelope(env, public_key_from_raw(key.public_key))
-        if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
-            check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
-        if may_block:
-            record, derived = read_record(self.plugins, env)
-        else:  # a record of our own format; only a sale has anything derived (by plugins)
-            record, derived = parse_record(dsse.payload_bytes(env)), None
-            if isinstance(record, Sale):
-                raise _WouldBlock  # policy plugins state its terms; its referral is read
-        _check_dates(record, self.clock())
-        check_role_may_submit(key.role, record.kind)
-        if isinstance(record, Sale) and record.referral_code is not None:
-            with self.store.reader() as s:
-                check_sale_referral(s, self.plugins, record)
-        return Submission(env, record, dsse.envelope_digest(env), key.key_id, derived)
-
-    def _logged(self, env: dsse.Envelope) -> Submission | None:
-        """The envelope, if the log already holds it: the sequencer answers with its
-        entry before it reads anything else of the submission. Looked up only when a
-        check fails, so the path of new envelopes pays nothing for it."""
-        if len(env.signatures) != 1:
-            return None  # never logged: the ledger logs envelopes signed once
-        digest = dsse.envelope_digest(env)
-        with self.store.reader() as s:
-            if not indexes_by_digest(s.connection(), [digest]):
-                return None
-        try:
-            record, derived = read_record(self.plugins, env)
-        except VinledgerError:  # e.g. its plugin is disabled now; the entry stands
-            record, derived = None, None
-        return Submission(env, record, digest, env.signatures[0].keyid, derived)
-
-    def _signing_key(self, key_ids: list[str], may_block: bool = True):
-        """The granted key among ``key_ids``, remembered for a second or two.
-
-        Safe to remember: the sequencer checks grant and revocation again inside its
-        lock, so a key revoked meanwhile is still refused. Unknown keys are never
-        remembered, so a key granted a moment ago works at once.
-        """
-        key = self._keys.get(tuple(key_ids))
-        if key is not None:
-            return key
-        if not may_block:
-            raise _WouldBlock
-        with self.store.read_engine.connect() as c:
-            key = signing_key(c, key_ids)
-        if key is not None:
-            self._keys.put(tuple(key_ids), key, KEY_CACHE_SECONDS)
-        return key
-
     def _batcher_for_loop(self) -> GroupCommit:
         if self._batcher is None:
             self._batcher = GroupCommit(self.sequencer)
         return self._batcher
-
-    def _check_all(
-        self, raws: list[bytes], may_block: bool = True
-    ) -> list[Submission | VinledgerError]:
-        checked: list[Submission | VinledgerError] = []
-        for raw in raws:
-            try:
-                checked.append(self.check(raw, may_block=may_block))
-            except (_WouldBlock, StorageUnavailable, SQLAlchemyError):
-                raise  # the whole request's to answer (a 503 for a database outage)
-            except VinledgerError as err:  # answered per envelope
-                checked.append(err)
-            except Exception:  # a bug met by one envelope fails that one, not its batch
-                log.exception("checking an envelope failed")
-                checked.append(_CheckFailed())
-        return checked
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:
         """Check and append many envelopes; one outcome (or error) per envelope."""

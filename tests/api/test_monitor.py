@@ -383,11 +383,11 @@ def test_a_forged_signature_is_an_alert(client, monitor, sqlite_ledger):
 def test_a_kind_the_signers_role_may_not_sign_is_an_alert(
     client, monitor, sqlite_ledger, monkeypatch
 ):
-    from api import service
+    from api import service_checks
     from ledger import trust
 
     workshop = onboard(sqlite_ledger, "quickfix", "workshop")
-    for module in (service, trust):
+    for module in (service_checks, trust):
         monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
     [outcome] = sqlite_ledger.submit_now([workshop.envelope(inspection())])
     with pytest.raises(MonitorAlert, match=rf"entry {outcome.index}: a workshop may not sign"):

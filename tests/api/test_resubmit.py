@@ -15,7 +15,7 @@ from tests.conftest import inspection, onboard
 
 
 def test_a_receipt_can_be_asked_for_again_after_the_key_is_revoked(sqlite_ledger, monkeypatch):
-    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)  # as if seconds had passed
+    monkeypatch.setattr("api.service_checks.KEY_CACHE_SECONDS", 0.0)  # as if seconds had passed
     inspector = onboard(sqlite_ledger, "acme", "inspector")
     env = inspector.envelope(inspection())
     with TestClient(create_app(sqlite_ledger)) as client:
@@ -162,7 +162,7 @@ def test_an_envelope_signed_more_than_once_is_refused_and_never_logs_a_record_ag
     from core.keys import generate_private_key
     from tests.conftest import Partner
 
-    monkeypatch.setattr("api.service.KEY_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("api.service_checks.KEY_CACHE_SECONDS", 0.0)
     inspector = onboard(sqlite_ledger, "acme", "inspector")
     other = onboard(sqlite_ledger, "bravo", "inspector")
     rotated = Partner("acme", "inspector", generate_private_key())

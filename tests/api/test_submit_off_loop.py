@@ -9,6 +9,7 @@ import json
 import threading
 
 import api.service
+import api.service_checks
 import plugins.submissions
 from api.service import Appended
 from tests.api.test_dealer_flow import sale
@@ -29,7 +30,7 @@ def _spy(monkeypatch, module, name: str) -> list[threading.Thread]:
 
 def test_a_key_not_in_the_cache_is_read_in_a_thread(sqlite_ledger, monkeypatch):
     inspector = onboard(sqlite_ledger, "acme", "inspector")
-    reads = _spy(monkeypatch, api.service, "signing_key")
+    reads = _spy(monkeypatch, api.service_checks, "signing_key")
     offloaded = _spy(monkeypatch, api.service.asyncio, "to_thread")
     loop_thread = threading.current_thread()  # asyncio.run runs the loop here
 
@@ -66,14 +67,14 @@ def test_a_refused_envelope_is_answered_the_same_from_the_thread(sqlite_ledger):
 
 def test_a_bug_met_by_one_envelope_of_a_batch_fails_only_that_envelope(sqlite_ledger, monkeypatch):
     inspector = onboard(sqlite_ledger, "acme", "inspector")
-    real = api.service._check_dates
+    real = api.service_checks._check_dates
 
     def buggy(record, now):
         if record.odometer_km == 13:
             raise KeyError("a bug")
         return real(record, now)
 
-    monkeypatch.setattr(api.service, "_check_dates", buggy)
+    monkeypatch.setattr(api.service_checks, "_check_dates", buggy)
     batch = [inspector.envelope(inspection(km=km)) for km in (12, 13, 14)]
     first, broken, last = asyncio.run(sqlite_ledger.submit(batch))
     assert isinstance(first, Appended) and isinstance(last, Appended)
@@ -94,13 +95,13 @@ def test_a_database_outage_while_checking_a_batch_is_one_503_for_the_request(sql
     def down(*args):
         raise StorageUnavailable("the ledger's database is unreachable", state="unreachable")
 
-    sqlite_ledger._keys = api.service._Remembered()  # nothing remembered
+    sqlite_ledger._keys = api.service_checks._Remembered()  # nothing remembered
     with TestClient(create_app(sqlite_ledger)) as client:
-        real = api.service.signing_key
-        api.service.signing_key = down
+        real = api.service_checks.signing_key
+        api.service_checks.signing_key = down
         try:
             r = client.post("/records/batch", json={"envelopes": batch})
         finally:
-            api.service.signing_key = real
+            api.service_checks.signing_key = real
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"]

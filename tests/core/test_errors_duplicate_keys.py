@@ -46,7 +46,7 @@ def test_the_reported_payload_is_refused_naming_the_key():
 
 
 def test_the_submission_gate_refuses_it_before_anything_else():
-    """decode_envelope is what every submission goes through first (api.service.check)."""
+    """decode_envelope is what every submission goes through first (api.service_checks)."""
     with pytest.raises(InvalidRecord) as err:
         dsse.decode_envelope(envelope(with_second_vin(inspection())))
     assert err.value.status == 422 and err.value.field == "$.vin"

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, text, update
 
-from api import service
+from api import service_checks
 from core.errors import AuditError, VinledgerError
 from ledger import trust
 from ledger.audit import audit
@@ -126,7 +126,7 @@ def test_kind_the_signers_role_may_not_sign(ledger, monkeypatch):
     """A log holding what the server must refuse (here, a workshop's inspection) fails
     the audit at that entry, however it got in."""
     workshop = onboard(ledger, "quickfix", "workshop")
-    for module in (service, trust):
+    for module in (service_checks, trust):
         monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
     [outcome] = ledger.submit_now([workshop.envelope(inspection())])
     assert getattr(outcome, "created", False), outcome
@@ -137,7 +137,7 @@ def test_kind_the_signers_role_may_not_sign(ledger, monkeypatch):
 
 def test_trust_entry_signed_by_a_non_operator(ledger, monkeypatch):
     registry = onboard(ledger, "dmv", "registry")
-    for module in (service, trust):
+    for module in (service_checks, trust):
         monkeypatch.setattr(module, "check_role_may_submit", lambda role, kind: None)
     record = {
         "kind": "actor",
