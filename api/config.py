@@ -125,7 +125,13 @@ def _public_url(text: str | None) -> str | None:
     if not text:
         return None
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or parts.path.startswith("//")  # a link "//host/…" would leave for another host
+    ):
         raise InvalidInput(
             f"public_url {text!r} is not an address buyers can open: write it as "
             '"https://ledger.example" (scheme and host, optionally a path)',

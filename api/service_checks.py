@@ -129,6 +129,8 @@ class SubmissionChecks:
         try:
             dsse.check_payload_keys(env)
             return self._check(env, may_block)
+        except StorageUnavailable:
+            raise  # no use looking the envelope up in a database that cannot serve
         except VinledgerError:
             if not may_block:
                 raise _WouldBlock from None

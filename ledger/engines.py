@@ -111,7 +111,22 @@ def outage_state(err: BaseException, *, operational: bool, disconnected: bool) -
         return "full"
     if code is None or code.startswith(("08", "57P")):  # no connection, server shut down
         return "unreachable"
-    return "busy"  # lock_timeout, statement_timeout, deadlock, too many connections
+    if code in _BUSY:
+        return "busy"
+    return None  # a limit, a missing file, a broken setup: a fault to see, not to retry
+
+
+# PostgreSQL's SQLSTATEs of a server that is fine but could not serve this in time.
+_BUSY = frozenset(
+    {
+        "55P03",  # lock_not_available (lock_timeout)
+        "57014",  # query_canceled (statement_timeout)
+        "53300",  # too_many_connections
+        "53200",  # out_of_memory
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+    }
+)
 
 
 def outage(state: str, err: BaseException, database: str) -> StorageUnavailable:

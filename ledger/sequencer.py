@@ -35,6 +35,7 @@ from core.dsse import Envelope
 from core.errors import (
     Conflict,
     PluginFailed,
+    StorageUnavailable,
     TooLarge,
     VinledgerError,
 )
@@ -380,6 +381,8 @@ class Sequencer:
                 if isinstance(outcome, VinledgerError):  # the ledger's own entry: a bug
                     raise RuntimeError(f"the ledger could not append its own entry: {outcome}")
             return index, True
+        except StorageUnavailable:
+            raise  # the database, not this submission: the whole batch fails and rolls back
         except VinledgerError as err:
             return err
 

@@ -304,13 +304,13 @@ def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: st
     sale = next((i for i in items if i["index"] == sale_idx), None)
     if sale is None or not sale.get("disputes"):
         return
-    again = [
+    dispute = sale["disputes"][0]["index"]  # the first of its disputes still open
+    again = [  # recorded again once disputed: a resale before the dispute is no fix of it
         i["index"]
         for i in items
-        if i["kind"] == "sale" and i["index"] > sale_idx and i["signer"]["id"] == dealer
+        if i["kind"] == "sale" and i["index"] > dispute and i["signer"]["id"] == dealer
     ]
     if again:
-        dispute = sale["disputes"][-1]["index"]
         raise Conflict(
             f"sale {sale_idx} was disputed (entry {dispute}) and {dealer!r} recorded the sale "
             f"again at entry {again[0]}: file the claim on sale {again[0]}",
@@ -323,8 +323,17 @@ def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
     has it. (A warranty stays with the car; its dealer may still honour it.)"""
     if claim.kind != "return_request":
         return
+    sold = next((i for i in items if i["index"] == claim.sale), None)
+    if sold is None:
+        return
+    sold_at = parse_time(sold["record"]["occurred_at"])
     for i in items:
-        if i["kind"] == "sale" and i["index"] > claim.sale:
+        if (
+            i["kind"] == "sale"
+            and i["index"] > claim.sale
+            and not i.get("disputes")  # a sale recorded wrongly and disputed sold nothing
+            and parse_time(i["record"]["occurred_at"]) > sold_at  # not an older sale filed late
+        ):
             raise Conflict(
                 f"the car was sold again after sale {claim.sale} (entry {i['index']}); a "
                 "return is filed on the latest sale, by its dealer",
@@ -335,8 +344,9 @@ def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
 def _check_not_below_earlier_claims(
     items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
 ) -> None:
-    """A claim's reading is not below one an earlier claim on the same sale gave: a
-    claim refused at 30,301 km is not approved a minute later at 30,300."""
+    """A claim's reading is not below one an earlier claim on the same sale gave, however
+    the two are dated: a claim refused at 30,301 km is not approved a minute later at
+    30,300, nor by dating the second a second before the first (72 hours allow it)."""
     km = claim.odometer_km
     if km is None:
         return
@@ -346,7 +356,6 @@ def _check_not_below_earlier_claims(
             i["kind"] in CLAIM_KINDS
             and i["record"].get("sale") == claim.sale
             and earlier is not None
-            and earlier["at"] <= claim.occurred_at
             and earlier["km"] > km
         ):
             raise InvalidRecord(

@@ -208,3 +208,17 @@ def test_a_public_url_that_is_no_address_is_refused_saying_how_to_write_it(tmp_p
     config.write_text(json.dumps({**json.loads(config.read_text()), "public_url": text}))
     with pytest.raises(InvalidInput, match=r"https://ledger\.example"):
         load_settings(tmp_path / "d")
+
+
+def test_a_public_url_whose_path_would_leave_the_host_is_refused(tmp_path):
+    import json
+
+    from api.config import create_data_dir, load_settings
+    from core.errors import InvalidInput
+
+    create_data_dir(tmp_path / "d", origin="test/log", database_url=None)
+    config = tmp_path / "d" / "config.json"
+    bad = "https://ledger.example//evil.example"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "public_url": bad}))
+    with pytest.raises(InvalidInput):
+        load_settings(tmp_path / "d")

@@ -282,3 +282,32 @@ def test_a_bug_in_follow_refuses_only_its_own_submission(ledger):
     assert (first.index, last.index, last.size) == (before, before + 1, before + 2)
     assert size_of(ledger) == before + 2
     audit(ledger.store, ledger.vkey)
+
+
+class _OutageInFollow(_BrokenFollow):
+    """A follow whose write meets the database gone (as a lock_timeout would)."""
+
+    def __call__(self, s, sub, index, actor_id, logged_at):
+        from core.errors import StorageUnavailable
+
+        if sub.record.odometer_km == 13:
+            raise StorageUnavailable("the ledger's database is busy", state="busy")
+        return []
+
+
+def test_a_database_outage_in_one_submission_fails_the_whole_batch(ledger):
+    """Not that submission's refusal: on PostgreSQL the transaction is aborted, and the
+    rest of the batch cannot go on in it (it answered 500 with two tracebacks)."""
+    from core.errors import StorageUnavailable
+    from ledger.sequencer import Sequencer
+
+    inspector = onboard(ledger, "acme", "inspector")
+    subs = [
+        ledger.check(inspector.envelope(inspection(vin=v, km=km)))
+        for v, km in ((VIN, 100), (VIN2, 13), (VIN2, 200))
+    ]
+    before = size_of(ledger)
+    with pytest.raises(StorageUnavailable):
+        Sequencer(ledger.store, ledger.signer, _OutageInFollow()).sequence(subs)
+    assert size_of(ledger) == before
+    audit(ledger.store, ledger.vkey)

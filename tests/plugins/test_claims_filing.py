@@ -447,3 +447,31 @@ def test_a_car_sold_again_is_not_returned_under_the_earlier_sale(client, dealer,
     assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201
     back = returned(again, "2026-06-04T10:00:00Z", km=48_100)
     assert post(client, other, back).status_code == 201
+
+
+def test_a_refused_claim_is_not_approved_by_dating_the_next_a_second_earlier(client, dealer, sold):
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=48_301)).is_success
+    problem = refused(client, dealer, returned(sold, "2026-06-04T08:59:59Z", km=48_300))
+    assert "an earlier claim on sale" in problem["detail"]
+
+
+def test_an_older_sale_filed_late_or_a_disputed_one_does_not_end_the_return(
+    client, dealer, ledger, sold
+):
+    other = onboard(ledger, "city-cars", "dealer")
+    older = {**sale(at="2019-03-01T10:00:00Z"), "dealer": "city-cars", "odometer_km": 10_000}
+    assert post(client, other, older).status_code == 201  # history filled in late
+    wrong = {**sale(at="2026-06-02T10:00:00Z"), "dealer": "city-cars", "odometer_km": 48_010}
+    mistaken = post(client, other, wrong).json()["index"]
+    _dispute(client, ledger, mistaken)  # recorded on the wrong car: the operator disputes it
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z")).status_code == 201
+    assert last_decision(client)["approved"] is True
+
+
+def test_a_resale_before_a_dispute_is_not_taken_for_the_sale_recorded_again(
+    client, dealer, ledger, sold
+):
+    resale = post(client, dealer, sale(at="2026-06-02T10:00:00Z", km=48_050)).json()["index"]
+    _dispute(client, ledger, sold)  # disputed after the dealer sold the car on
+    assert resale < size(client)
+    assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201

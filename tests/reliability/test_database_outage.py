@@ -275,3 +275,30 @@ def test_sqlite_errors_that_mean_unavailable(message, words):
     assert found is not None and words in found.detail and found.cause == message
     bug = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
     assert unavailable(bug) is None
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(f"error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "state"),
+    [
+        ("55P03", "busy"),  # lock_timeout
+        ("57014", "busy"),  # statement_timeout
+        ("40P01", "busy"),  # deadlock
+        ("08006", "unreachable"),
+        ("57P01", "unreachable"),  # admin shutdown
+        ("53100", "full"),
+        ("54000", None),  # program_limit_exceeded: a fault, not a wait
+        ("58P01", None),  # undefined_file
+        ("F0000", None),  # config_file_error
+    ],
+)
+def test_only_postgresql_errors_that_pass_are_outages(sqlstate, state):
+    """A 503 says "try again": a broken setup would be retried for ever, its traceback lost."""
+    from ledger.engines import outage_state
+
+    assert outage_state(_PgError(sqlstate), operational=True, disconnected=False) == state
