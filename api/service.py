@@ -90,6 +90,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         )
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
+        self._batcher_lock = threading.Lock()  # one group commit, whoever asks first
         self._keys = _Remembered()  # key IDs -> the granted key among them
         self._verdicts = _Remembered()  # (VIN, its latest index) -> does its bundle verify
         self._figures_lock = threading.Lock()  # dealers' figures: one computes at a time
@@ -99,17 +100,21 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         return self.signer.vkey
 
     def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
-            self._batcher = None
+        """Commit what is queued and release the database; a later submission starts a
+        new group commit (an app's shutdown closes the ledger it was given)."""
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         self.store.dispose()
 
     # ---- submissions -----------------------------------------------------------
 
     def _batcher_for_loop(self) -> GroupCommit:
-        if self._batcher is None:
-            self._batcher = GroupCommit(self.sequencer)
-        return self._batcher
+        with self._batcher_lock:  # two threads asking at once must not start two
+            if self._batcher is None:
+                self._batcher = GroupCommit(self.sequencer)
+            return self._batcher
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:
         """Check and append many envelopes; one outcome (or error) per envelope."""

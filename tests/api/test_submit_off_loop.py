@@ -105,3 +105,28 @@ def test_a_database_outage_while_checking_a_batch_is_one_503_for_the_request(sql
             api.service_checks.signing_key = real
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"]
+
+
+def test_threads_asking_at_once_share_one_group_commit(sqlite_ledger, monkeypatch):
+    """Two group commits would each take batches: a second writer thread per process."""
+    import time
+
+    made = []
+    real = api.service.GroupCommit
+
+    def slow(sequencer):
+        time.sleep(0.05)  # a window for a second thread to see no group commit yet
+        made.append(real(sequencer))
+        return made[-1]
+
+    monkeypatch.setattr(api.service, "GroupCommit", slow)
+    got: list = []
+    threads = [
+        threading.Thread(target=lambda: got.append(sqlite_ledger._batcher_for_loop()))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and all(g is made[0] for g in got)
