@@ -767,7 +767,10 @@
     const hidden = report.entries.filter((i) => !shown.has(i));
     const added = [...shown].filter((i) => !proved.has(i));
     const problems = [];
-    if (hidden.length) problems.push(`the page leaves out ${numbers(hidden)} of the bundle`);
+    // Entries newer than all the page shows may have arrived after it was drawn.
+    report.newer = hidden.length > 0 && !added.length && Math.min(...hidden) > Math.max(-1, ...shown);
+    if (report.newer) problems.push(`the page leaves out ${numbers(hidden)} of the bundle, newer than every entry it shows: reload the page`);
+    else if (hidden.length) problems.push(`the page leaves out ${numbers(hidden)} of the bundle`);
     if (added.length) problems.push(`the page shows ${numbers(added)}, which the bundle does not hold`);
     if (problems.length) report.findings.push({ ok: false, check: "page", detail: problems.join("; "), index: null });
     else report.findings.push({ ok: true, check: "page", detail: `the page shows the ${shown.size} entries the bundle proves`, index: null });
@@ -826,6 +829,17 @@
         findings: [{ ok: false, check: "bundle", detail: String(err && err.message || err), index: null }] });
     }
     window.vinledger.lastReport = report;
+    // An entry logged between drawing the page and fetching its bundle: draw the page
+    // again, once. A server that keeps leaving an entry out still fails after that.
+    const again = `vinledger-reloaded:${location.pathname}`;
+    try {
+      if (report.newer && !sessionStorage.getItem(again)) {
+        sessionStorage.setItem(again, "1");
+        location.reload();
+        return;
+      }
+      sessionStorage.removeItem(again);
+    } catch (err) { /* no storage (private mode): report as it is */ }
     if (report.ok) {
       const entries = report.findings.filter((f) => f.check === "signature").length;
       const time = new Date().toLocaleString(document.documentElement.lang || undefined);

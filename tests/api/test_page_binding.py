@@ -111,3 +111,41 @@ def test_without_javascript_no_warning_is_shown(demo, browser, lang):  # noqa: F
     pg.goto(f"{url}/vehicles/{vin}?lang={lang}")
     assert not pg.is_visible("#unverified")
     context.close()
+
+
+def _hide_newest(url: str, vin: str, times: int):
+    """A route that leaves the newest entry out of the page the first ``times`` loads,
+    as a page drawn just before that entry was logged would."""
+    newest = httpx.get(f"{url}/vehicles/{vin}/bundle").json()["entries"][-1]["index"]
+    served = []
+
+    def route(r):
+        html = r.fetch().text()
+        if len(served) < times:
+            start = html.index(f'<li id="entry-{newest}"')
+            html = html[:start] + html[html.index("</li>", start) + len("</li>") :]
+        served.append(1)
+        r.fulfill(status=200, content_type="text/html", body=html)
+
+    return newest, served, route
+
+
+def test_an_entry_logged_while_the_page_loaded_reloads_it_once_and_verifies(demo, page):  # noqa: F811
+    url, vin, _ = demo
+    _, served, route = _hide_newest(url, vin, times=1)
+    page.route(f"{url}/vehicles/{vin}?lang=en", route)
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    page.wait_for_function("document.getElementById('verification').dataset.state === 'verified'")
+    assert len(served) == 2  # drawn again once, then verified
+    assert not page.is_visible("#unverified")
+
+
+def test_a_page_that_keeps_hiding_the_newest_entry_fails_after_one_reload(demo, page):  # noqa: F811
+    url, vin, _ = demo
+    newest, served, route = _hide_newest(url, vin, times=99)
+    page.route(f"{url}/vehicles/{vin}?lang=en", route)
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    page.wait_for_function("document.getElementById('verification').dataset.state === 'failed'")
+    text = _failed_at_the_top(page)
+    assert f"leaves out entry {newest}" in text and "reload the page" in text, text
+    assert len(served) == 2
