@@ -39,7 +39,7 @@ _KIND_FIELDS = {
 # correction may not move them.
 _REFERENCES = {
     "sale": frozenset({"dealer"}),
-    "dispute": frozenset({"disputes"}),
+    "dispute": frozenset({"disputes", "status"}),  # resolved by a new dispute record
     "complaint": frozenset({"dealer", "sale"}),
 }
 # What was worked out from a sale when it was logged: the terms its policies state,

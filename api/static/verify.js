@@ -62,7 +62,7 @@
     dispute: ["disputes", "occurred_at", "odometer_km", "reason", "status", "vin"],
     complaint: ["dealer", "occurred_at", "odometer_km", "sale", "summary", "upheld", "vin"]
   };
-  const FIXED_REFERENCES = { sale: ["dealer"], dispute: ["disputes"], complaint: ["dealer", "sale"] };
+  const FIXED_REFERENCES = { sale: ["dealer"], dispute: ["disputes", "status"], complaint: ["dealer", "sale"] };
   const SALE_TERMS = ["policies", "referral_code", "price", "occurred_at", "odometer_km"];
   const DECIDED = {
     return_request: "a claim is decided when it is logged; file a new one if it was wrong",

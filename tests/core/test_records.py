@@ -562,6 +562,7 @@ BAD_CORRECTIONS = [
     ("sale", {"occurred_at": "2026-06-02T10:00:00Z"}, "$.fields.occurred_at", "claims"),
     ("sale", {"odometer_km": 60_000}, "$.fields.odometer_km", "may not change"),
     ("dispute", {"disputes": 3}, "$.fields.disputes", "may not change"),
+    ("dispute", {"status": "resolved"}, "$.fields.status", "new record instead"),
     ("complaint", {"sale": 3}, "$.fields.sale", "may not change"),
     ("correction", {"reason": "better reason"}, "$.corrects", "cannot be corrected"),
     ("actor", {"name": "Someone Else"}, "$.corrects", "cannot be corrected"),
