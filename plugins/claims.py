@@ -344,9 +344,11 @@ def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
 def _check_not_below_earlier_claims(
     items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
 ) -> None:
-    """A claim's reading is not below one an earlier claim on the same sale gave, however
-    the two are dated: a claim refused at 30,301 km is not approved a minute later at
-    30,300, nor by dating the second a second before the first (72 hours allow it)."""
+    """A claim's reading is not below one an earlier claim on the same sale gave when it
+    was dated before this one, nor, under the same policy, however it was dated: a
+    return refused at 30,301 km is not approved a minute later at 30,300, nor by dating
+    the second a second before the first (72 hours allow it). A claim under another
+    policy may be dated earlier, with the reading the car had then."""
     km = claim.odometer_km
     if km is None:
         return
@@ -357,6 +359,7 @@ def _check_not_below_earlier_claims(
             and i["record"].get("sale") == claim.sale
             and earlier is not None
             and earlier["km"] > km
+            and (earlier["at"] <= claim.occurred_at or i["record"].get("policy") == claim.policy)
         ):
             raise InvalidRecord(
                 f"entry {i['index']}, an earlier claim on sale {claim.sale}, read "

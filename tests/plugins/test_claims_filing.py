@@ -475,3 +475,11 @@ def test_a_resale_before_a_dispute_is_not_taken_for_the_sale_recorded_again(
     _dispute(client, ledger, sold)  # disputed after the dealer sold the car on
     assert resale < size(client)
     assert post(client, dealer, warranty(sold, "2026-06-04T09:00:00Z")).status_code == 201
+
+
+def test_a_claim_under_another_policy_may_be_dated_earlier_with_the_reading_of_then(
+    client, dealer, sold
+):
+    assert post(client, dealer, warranty(sold, "2026-06-05T09:00:00Z", km=48_900)).is_success
+    back = returned(sold, "2026-06-03T09:00:00Z", km=48_100)  # brought back two days before
+    assert post(client, dealer, back).status_code == 201
