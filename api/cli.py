@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
 import click
 import msgspec
 
+from api.cli_admin import actors, data_option
 from api.cli_read import monitor, verify
 from core.errors import StorageUnavailable, VinledgerError
-
-DATA_HELP = "data directory (default ./vinledger-data, or $VINLEDGER_DATA)"
-
-
-def data_option(f):
-    return click.option(
-        "--data",
-        "data_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="VINLEDGER_DATA",
-        default="vinledger-data",
-        show_default=True,
-        help=DATA_HELP,
-    )(f)
 
 
 def fail(message: str | VinledgerError, code: int = 1):
@@ -83,6 +69,7 @@ def main() -> None:
 
 main.add_command(verify)
 main.add_command(monitor)
+main.add_command(actors)
 
 
 # ---- operator ------------------------------------------------------------------------
@@ -143,62 +130,6 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
     )
-
-
-@main.group()
-def actors() -> None:
-    """Onboard inspectors, workshops, insurers, registries, dealers and referrers."""
-
-
-def _slug(name: str) -> str:
-    """An actor id made from a name ("" when the name has no ASCII letter or digit)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
-
-
-@actors.command("add")
-@data_option
-@click.argument("name")
-@click.option(
-    "--role",
-    required=True,
-    type=click.Choice(
-        ["operator", "inspector", "workshop", "insurer", "registry", "dealer", "referrer"]
-    ),
-)
-@click.option(
-    "--public-key",
-    "public_key",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM public (or private) key of the actor",
-)
-@click.option("--id", "actor_id", default=None, help="actor id (default: from NAME)")
-@click.option("--upline", default=None, help="upline referrer's actor id")
-def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
-    """Append NAME as an actor with ROLE and grant it the key, signed by the operator."""
-    from core.records import ACTOR_ID_HINT, actor_id_problem
-
-    derived = actor_id is None
-    actor_id = actor_id or _slug(name)
-    if not actor_id:
-        fail(f"no actor id can be made from the name {name!r}; give one with --id, e.g. --id acme")
-    if derived and actor_id_problem(actor_id):
-        fail(
-            f"the actor id made from the name {name!r} would be {actor_id!r}; "
-            f"{ACTOR_ID_HINT}. Give one with --id, e.g. --id {actor_id}-{role}"
-        )
-    ledger = _open_ledger(data_dir)
-    try:
-        appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
-    except VinledgerError as err:
-        fail(err)
-    finally:
-        ledger.close()
-    from core.keys import key_id, load_public_key
-
-    click.echo(f"Actor {actor_id} ({role}) key {key_id(load_public_key(public_key.read_bytes()))}")
-    for a in appended:
-        click.echo(f"  appended entry {a.index}")
 
 
 @main.group()

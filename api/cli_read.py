@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+WATCHED_EXIT = 3  # `monitor --once --watch`: the poll read a trust change of a watched actor
+
 monitor_option = click.option(
     "--monitor",
     "monitor_dir",
@@ -178,13 +180,30 @@ def _read_vkey(vkey: str) -> str:
     help="also replay the trust entries and check every signature, key and role (the "
     "default for a new state; a state keeps the mode it was first read in)",
 )
+@click.option(
+    "--watch",
+    "watched",
+    multiple=True,
+    metavar="ACTOR",
+    help="an actor id (repeatable) whose trust changes stand out, marked WATCHED: the "
+    "actor made, a key granted to it, one of its keys revoked. With --once, exit "
+    f"{WATCHED_EXIT} when the poll read one",
+)
 def monitor(
-    url: str, vkey: str, state_dir: Path, interval: float, once: bool, signatures: bool | None
+    url: str,
+    vkey: str,
+    state_dir: Path,
+    interval: float,
+    once: bool,
+    signatures: bool | None,
+    watched: tuple[str, ...],
 ) -> None:
-    """Follow a log: check each checkpoint, read every new entry, remember each VIN chain.
+    """Follow a log: check each checkpoint, read every new entry, remember each VIN chain,
+    and say what each poll's trust entries changed (new actors, keys granted, revoked).
 
     Exits 1 with an ALERT if the log ever forks, shrinks or serves entries that do not
-    make its checkpoint; nothing of that poll is recorded.
+    make its checkpoint; nothing of that poll is recorded. With --once and --watch,
+    exits 3 if the poll read a trust change of a watched actor.
     """
     import time
 
@@ -193,8 +212,12 @@ def monitor(
     from api.cli import fail
     from api.client import ClientError, VinledgerClient
     from core.errors import VinledgerError
+    from core.records import actor_id_problem
     from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
+    for actor in watched:
+        if problem := actor_id_problem(actor):
+            fail(f"--watch {actor}: {problem}")
     created = not state_dir.exists()
     m = Monitor(state_dir, _read_vkey(vkey), signatures=signatures)
     client = VinledgerClient(url)
@@ -212,6 +235,9 @@ def monitor(
                 click.echo(f"could not read {url}: {err}; trying again", err=True)
             else:
                 click.echo(_describe(poll))
+                seen = _echo_trust(poll.trust, frozenset(watched))
+                if once and seen:
+                    sys.exit(WATCHED_EXIT)
             if once:
                 return
             time.sleep(interval)
@@ -221,6 +247,19 @@ def monitor(
         m.close()
         if created and read_nothing:  # a wrong URL or key leaves no state directory behind
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _echo_trust(changes, watched: frozenset[str]) -> bool:
+    """One line per trust change; a watched actor's marked. Whether one was watched."""
+    seen = False
+    for change in changes:
+        line = f"entry {change.index}: {change.said}"
+        if watched and change.concerns(watched):
+            seen = True
+            click.secho(f"WATCHED {line}", fg="yellow", bold=True)
+        else:
+            click.echo(f"  {line}")
+    return seen
 
 
 def _fetcher(client):

@@ -46,6 +46,7 @@ from ledger.storage import (
     entries_for_vin,
     get_actor,
     get_key,
+    keys_of_actor,
     utcnow,
 )
 from plugins.claims import ClaimDecider
@@ -214,6 +215,14 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 f"give the same role{' and upline' if actor.upline else ''}, or choose "
                 "another actor id (--id)"
             )
+        if actor is not None and actor.name != name:
+            # An actor entry is never rewritten: another name would be dropped unsaid.
+            raise Conflict(
+                f"actor {actor_id!r} already exists under the name {actor.name!r} (entry "
+                f"{actor.idx}); an actor's name is never changed. To grant it another key, "
+                f"give that name; for another actor, choose another actor id (--id)",
+                index=actor.idx,
+            )
         records = (
             []
             if actor is not None
@@ -313,6 +322,29 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         if hashlib.sha256(data).hexdigest() != sha256:  # never serve a file that changed
             raise NotFound(f"the stored copy of attachment {sha256} does not match its hash")
         return data
+
+    def actor_keys(self, actor_id: str) -> dict[str, Any]:
+        """The actor as the log made it, and every key ever granted to it, in grant order."""
+        with self.store.reader() as s:
+            actor = get_actor(s, actor_id)
+            if actor is None:
+                raise NotFound(f"{actor_id!r} is no actor on this ledger")
+            keys = keys_of_actor(s, actor_id)
+            return {
+                "actor_id": actor.actor_id,
+                "name": actor.name,
+                "role": actor.role,
+                "upline": actor.upline,
+                "index": actor.idx,
+                "keys": [
+                    {
+                        "key_id": k.key_id,
+                        "granted_at_index": k.granted_idx,
+                        "revoked_at_index": k.revoked_idx,
+                    }
+                    for k in keys
+                ],
+            }
 
     def key_status(self, keyid: str) -> dict[str, Any]:
         with self.store.reader() as s:

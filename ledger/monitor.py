@@ -20,6 +20,8 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
   each vehicle entry must continue its VIN's chain (position and ``prev``); the
   monitor records every chain, every revocation, the trust replay and the facts
   references need in its own SQLite file;
+- each poll says what its trust entries changed (new actors, keys granted and revoked,
+  ``Poll.trust``), in either mode: who may sign is what a partner watches for;
 - a checkpoint older than the last one seen is only stale if the log proves it
   consistent (same root at a size seen, or a consistency proof); otherwise a fork.
 
@@ -39,7 +41,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -48,7 +50,7 @@ from core.errors import InvalidInput, VinledgerError
 from core.note import parse_verifier_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
-from ledger.monitor_entries import EntryChecks, MonitorAlert
+from ledger.monitor_entries import EntryChecks, MonitorAlert, TrustChange, trust_changes
 from ledger.signing import open_checkpoint
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
 from ledger.trust_replay import TrustReplay, genesis_of
@@ -58,7 +60,15 @@ try:
 except ImportError:  # not on Windows: run one monitor per state directory by hand
     fcntl = None
 
-__all__ = ["ChainEntry", "Monitor", "MonitorAlert", "MonitorBusy", "Poll", "prove_consistent"]
+__all__ = [
+    "ChainEntry",
+    "Monitor",
+    "MonitorAlert",
+    "MonitorBusy",
+    "Poll",
+    "TrustChange",
+    "prove_consistent",
+]
 
 Fetch = Callable[[str], bytes]
 """GET of a path under the log's base URL (e.g. ``/log/checkpoint``), answering the body."""
@@ -96,6 +106,14 @@ CREATE TABLE IF NOT EXISTS trust (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
 );
+CREATE TABLE IF NOT EXISTS trust_changes (  -- each trust entry, in words (monitor_entries)
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    actor TEXT,  -- made, granted the key, or whose key was revoked (NULL: not known)
+    key_id TEXT,
+    role TEXT,  -- of a new actor
+    said TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
     id INTEGER PRIMARY KEY CHECK (id = 1),
     size INTEGER NOT NULL,
@@ -126,6 +144,7 @@ class Poll:
     size: int
     vehicles: int  # distinct VINs among the new entries
     stale: int | None = None  # the size of an older, consistent checkpoint served instead
+    trust: list[TrustChange] = field(default_factory=list)  # among the new entries
 
     @property
     def new_entries(self) -> int:
@@ -302,7 +321,7 @@ class Monitor:
         if self._checks.replay is not None:
             self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (self._replay_blob(),))
         self.db.execute("DELETE FROM pending")
-        return Poll(old, cp.size, len(vins))
+        return Poll(old, cp.size, len(vins), trust=trust_changes(self.db, old, cp.size))
 
     def _replay_blob(self) -> bytes:
         r = self._checks.replay
@@ -352,7 +371,7 @@ class Monitor:
 
     def _delete_past(self, size: int) -> None:
         """Forget every row of entries from ``size`` on: a catch-up's unproven progress."""
-        for table in ("chains", "revocations", "facts"):
+        for table in ("chains", "revocations", "facts", "trust_changes"):
             self.db.execute(f"DELETE FROM {table} WHERE idx >= ?", (size,))
         self.db.execute("DELETE FROM pending")
 

@@ -5,14 +5,20 @@ names its own index and is of the kind and VIN its signed record says, whose JSO
 repeats no key in one object; with the
 trust replay (``ledger.trust_replay``) its signature, key and role at that index and
 what it references (``ledger.audit_refs``); each vehicle entry continues its VIN's
-chain. The rows kept (chains, revocations, facts) go to the monitor's database in the
-poll's transaction.
+chain. The rows kept (chains, revocations, facts, trust changes) go to the monitor's
+database in the poll's transaction.
+
+Each trust entry is also kept as a ``TrustChange`` in plain words ("key … granted to
+allianz (insurer)"), with the actor it concerns, so that a poll can say what changed
+in who may sign and a partner can watch for changes in its own name.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -33,6 +39,29 @@ class MonitorAlert(VinledgerError):
 
     title = "Monitor alert"
     slug = "monitor-alert"
+
+
+@dataclass(frozen=True)
+class TrustChange:
+    """A trust entry a poll read: a new actor, a key granted or a key revoked."""
+
+    index: int
+    actor: str | None  # whom it concerns; None: a revoked key whose grant the state lacks
+    said: str
+
+    def concerns(self, actors: set[str] | frozenset[str]) -> bool:
+        """Whether this change may be one of ``actors``' (a revocation of a key whose
+        owner is unknown may be anyone's)."""
+        return self.actor is None or self.actor in actors
+
+
+def trust_changes(db: sqlite3.Connection, start: int, stop: int) -> list[TrustChange]:
+    """The trust changes the monitor read at indexes ``[start, stop)``, in log order."""
+    rows = db.execute(
+        "SELECT idx, actor, said FROM trust_changes WHERE idx >= ? AND idx < ? ORDER BY idx",
+        (start, stop),
+    )
+    return [TrustChange(*row) for row in rows]
 
 
 class EntryChecks:
@@ -72,6 +101,7 @@ class EntryChecks:
                     self.db.execute(
                         "INSERT OR IGNORE INTO revocations VALUES (?, ?)", (record.key_id, index)
                     )
+                self._keep_trust_change(index, record)
                 return entry
             env = entry.envelope
             # A native record is read from what its submitter signed; a provider's
@@ -102,6 +132,46 @@ class EntryChecks:
                 raise MonitorAlert(f"entry {index}: {err}") from None
             self._check_references(index, entry, record)
         return entry
+
+    def _keep_trust_change(self, index: int, record) -> None:
+        """The trust entry in words, with the actor it concerns. Free text (a name, a
+        reason) is quoted as JSON: it cannot pass for a line of the monitor's own."""
+        if record.kind == "actor":
+            actor, key_id, role = record.actor_id, None, record.role
+            under = f" under {record.upline}" if record.upline else ""
+            said = f"new actor {actor} ({role}{under}): {json.dumps(record.name)}"
+        elif record.kind == "key_grant":
+            actor, key_id, role = record.actor_id, record.key_id, None
+            said = f"key {key_id} granted to {self._who(actor)}"
+        else:
+            actor, key_id, role = self._key_owner(record.key_id), record.key_id, None
+            of = f" of {self._who(actor)}" if actor else ""
+            said = f"key {key_id}{of} revoked: {json.dumps(record.reason)}"
+            if actor is None:  # granted before this monitor kept grants, read without signatures
+                said += " (whose key it was, this monitor's state does not say)"
+        self.db.execute(
+            "INSERT OR REPLACE INTO trust_changes VALUES (?, ?, ?, ?, ?, ?)",
+            (index, record.kind, actor, key_id, role, said),
+        )
+
+    def _who(self, actor: str) -> str:
+        """``actor (role)``, or the bare id where the monitor never saw the actor made."""
+        if self.replay is not None and actor in self.replay.actors:
+            return f"{actor} ({self.replay.actors[actor][1]})"
+        row = self.db.execute(
+            "SELECT role FROM trust_changes WHERE kind = 'actor' AND actor = ?", (actor,)
+        ).fetchone()
+        return actor if row is None else f"{actor} ({row[0]})"
+
+    def _key_owner(self, key_id: str) -> str | None:
+        """Whose key this is: from the trust replay, or (read without signatures) the
+        grant this monitor kept; None for a state kept before grants were."""
+        if self.replay is not None and key_id in self.replay.keys:
+            return self.replay.keys[key_id][0]
+        row = self.db.execute(
+            "SELECT actor FROM trust_changes WHERE kind = 'key_grant' AND key_id = ?", (key_id,)
+        ).fetchone()
+        return None if row is None else row[0]
 
     def _check_references(self, index: int, entry: Entry, record) -> None:
         """What the record references, as the audit checks it (``ledger.audit_refs``)."""

@@ -447,3 +447,12 @@ def get_key(s: Session, key_id: str) -> KeyRow | None:
 
 def get_actor(s: Session, actor_id: str) -> ActorRow | None:
     return s.get(ActorRow, actor_id)
+
+
+def keys_of_actor(s: Session, actor_id: str) -> list[KeyRow]:
+    """Every key granted to ``actor_id``, revoked or not, in the order of their grants."""
+    return list(
+        s.execute(
+            select(KeyRow).where(KeyRow.actor_id == actor_id).order_by(KeyRow.granted_idx)
+        ).scalars()
+    )

@@ -1,4 +1,5 @@
-"""The operator's admin API: onboard actors, revoke keys. Bearer-token protected."""
+"""The operator's admin API: onboard actors, list and revoke their keys. Bearer-token
+protected."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
 from core.errors import InvalidInput, Unauthorized
-from core.records import key_id_problem
+from core.records import actor_id_problem, key_id_problem
 from core.strict_json import json_problem
 
 W = TypeVar("W", bound=msgspec.Struct)
@@ -104,6 +105,12 @@ def _keyid(keyid: str) -> str:
     return keyid
 
 
+def _actor_id(actor_id: str) -> str:
+    if problem := actor_id_problem(actor_id):
+        raise InvalidInput(problem, field="actor_id")
+    return actor_id
+
+
 def _entries(appended) -> list[dict]:
     return [
         {"index": a.index, "leaf_hash": base64.b64encode(a.leaf_hash).decode()} for a in appended
@@ -126,6 +133,8 @@ class AdminController(Controller):
     )
     def add_actor(self, ledger: Ledger, body: bytes) -> dict:
         """Appends the actor (if new) and a grant of its key, signed by the operator key.
+        For an existing actor (a key rotation) give its name, role and upline as they
+        are: anything else is 409, since an actor entry is never changed.
 
         Roles: operator, inspector, workshop, insurer, registry, dealer, referrer."""
         data = _read(body, ActorIn)
@@ -188,3 +197,10 @@ class AdminController(Controller):
     @get("/keys/{keyid:str}", sync_to_thread=True, summary="A key's status")
     def key(self, ledger: Ledger, keyid: str) -> dict:
         return ledger.key_status(_keyid(keyid))
+
+    @get("/actors/{actor_id:str}", sync_to_thread=True, summary="An actor and its keys")
+    def actor(self, ledger: Ledger, actor_id: str) -> dict:
+        """The actor (name, role, upline, the index of its actor entry) and every key
+        granted to it: its id, the index of its grant and of its revocation (null while
+        it is valid). The key id to revoke when a partner loses a key is here."""
+        return ledger.actor_keys(_actor_id(actor_id))

@@ -1,0 +1,111 @@
+"""The operator's commands for actors: ``vinledger actors add`` and ``actors show``,
+and the ``--data`` option every command on a ledger's data directory takes.
+
+The error helpers live in ``api.cli``, which imports this module: they are imported
+where they are used, as in ``api.cli_read``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+DATA_HELP = "data directory (default ./vinledger-data, or $VINLEDGER_DATA)"
+
+ROLES = ["operator", "inspector", "workshop", "insurer", "registry", "dealer", "referrer"]
+
+
+def data_option(f):
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="VINLEDGER_DATA",
+        default="vinledger-data",
+        show_default=True,
+        help=DATA_HELP,
+    )(f)
+
+
+@click.group()
+def actors() -> None:
+    """Onboard inspectors, workshops, insurers, registries, dealers and referrers."""
+
+
+def _slug(name: str) -> str:
+    """An actor id made from a name ("" when the name has no ASCII letter or digit)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
+
+
+@actors.command("add")
+@data_option
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM public (or private) key of the actor",
+)
+@click.option("--id", "actor_id", default=None, help="actor id (default: from NAME)")
+@click.option("--upline", default=None, help="upline referrer's actor id")
+def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
+    """Append NAME as an actor with ROLE and grant it the key, signed by the operator.
+
+    For an existing actor (a new key) give its --id, its NAME, --role and --upline as
+    they are: an actor entry is never changed, so anything else is refused."""
+    from api.cli import _open_ledger, fail
+    from core.errors import VinledgerError
+    from core.keys import key_id, load_public_key
+    from core.records import ACTOR_ID_HINT, actor_id_problem
+
+    derived = actor_id is None
+    actor_id = actor_id or _slug(name)
+    if not actor_id:
+        fail(f"no actor id can be made from the name {name!r}; give one with --id, e.g. --id acme")
+    if derived and actor_id_problem(actor_id):
+        fail(
+            f"the actor id made from the name {name!r} would be {actor_id!r}; "
+            f"{ACTOR_ID_HINT}. Give one with --id, e.g. --id {actor_id}-{role}"
+        )
+    ledger = _open_ledger(data_dir)
+    try:
+        appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
+    except VinledgerError as err:
+        fail(err)
+    finally:
+        ledger.close()
+    click.echo(f"Actor {actor_id} ({role}) key {key_id(load_public_key(public_key.read_bytes()))}")
+    for a in appended:
+        click.echo(f"  appended entry {a.index}")
+
+
+@actors.command("show")
+@data_option
+@click.argument("actor_id", metavar="ACTOR")
+def actors_show(data_dir, actor_id) -> None:
+    """List ACTOR (name, role, upline) and every key granted to it: its id, the entry
+    that granted it and the one that revoked it, if any. The key id to revoke is here."""
+    from api.cli import _open_ledger, fail
+    from core.records import actor_id_problem
+
+    if problem := actor_id_problem(actor_id):
+        fail(problem)
+    ledger = _open_ledger(data_dir)
+    try:
+        actor = ledger.actor_keys(actor_id)
+    finally:
+        ledger.close()
+    click.echo(f"{actor['actor_id']}: {actor['name']} ({actor['role']}), entry {actor['index']}")
+    if actor["upline"]:
+        click.echo(f"  upline    {actor['upline']}")
+    for key in actor["keys"]:
+        state = f"granted at entry {key['granted_at_index']}"
+        if key["revoked_at_index"] is None:
+            state += ", valid"
+        else:
+            state += f", revoked at entry {key['revoked_at_index']}"
+        click.echo(f"  key       {key['key_id']}  {state}")
