@@ -51,6 +51,7 @@ from core.note import parse_verifier_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.monitor_entries import EntryChecks, MonitorAlert, TrustChange, trust_changes
+from ledger.monitor_schema import SCHEMA, VERSION
 from ledger.signing import open_checkpoint
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
 from ledger.trust_replay import TrustReplay, genesis_of
@@ -73,62 +74,7 @@ __all__ = [
 Fetch = Callable[[str], bytes]
 """GET of a path under the log's base URL (e.g. ``/log/checkpoint``), answering the body."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    size INTEGER NOT NULL,
-    note TEXT NOT NULL,
-    edge BLOB NOT NULL  -- the compact range at ``size``: its hashes, concatenated
-);
-CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chains (
-    vin TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    leaf BLOB NOT NULL,
-    PRIMARY KEY (vin, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
--- Facts of vehicle entries, for what later ones reference. terms: a sale's stated
--- terms (JSON, as in the entry); sold_at: a sale's occurred_at; undoes: on an
--- approved return's decision, the sale it undid.
-CREATE TABLE IF NOT EXISTS facts (
-    idx INTEGER PRIMARY KEY,
-    vin TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    terms BLOB,
-    sold_at TEXT,
-    undoes INTEGER,
-    digest BLOB  -- dsse.envelope_digest by the signer: each signed record is logged once
-);
-CREATE TABLE IF NOT EXISTS trust (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
-);
-CREATE TABLE IF NOT EXISTS trust_changes (  -- each trust entry, in words (monitor_entries)
-    idx INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    actor TEXT,  -- made, granted the key, or whose key was revoked (NULL: not known)
-    key_id TEXT,
-    role TEXT,  -- of a new actor
-    said TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    size INTEGER NOT NULL,
-    edge BLOB NOT NULL,
-    replay BLOB  -- as trust.replay, at ``size``
-);
-"""
 SAVE_EVERY = 64  # tiles (16,384 entries) between saves of a catch-up's progress
-
-
-# Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
-# state read with signatures); 3: so are the facts references need. A version-0 state
-# lacks revocations and is refused; a version-1 state is one read without signatures;
-# a version-2 state read with signatures lacks facts and is refused.
-_VERSION = 3
 
 
 class MonitorBusy(VinledgerError):
@@ -186,7 +132,7 @@ class Monitor:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(SCHEMA)
         try:
             self.signatures = self._mode(signatures)
         except InvalidInput:
@@ -196,7 +142,7 @@ class Monitor:
     def _mode(self, wanted: bool | None) -> bool:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if self.size == 0:
-            self.db.execute(f"PRAGMA user_version = {_VERSION}")
+            self.db.execute(f"PRAGMA user_version = {VERSION}")
             return True if wanted is None else wanted
         if version < 1:  # read before revocations were kept: they are missing
             raise InvalidInput(
@@ -207,7 +153,7 @@ class Monitor:
         # Read with signatures before facts were kept: it can back a verify, not a poll.
         self._lacks_facts = kept and version < 3
         if not self._lacks_facts:
-            self.db.execute(f"PRAGMA user_version = {_VERSION}")  # v1: read without signatures
+            self.db.execute(f"PRAGMA user_version = {VERSION}")  # v1: read without signatures
         if wanted is not None and wanted != kept:
             how = "with" if kept else "without"
             raise InvalidInput(

@@ -1,0 +1,59 @@
+"""The tables of a monitor's state (its own SQLite file in its state directory) and
+their version, which ``ledger.monitor.Monitor`` checks when it opens a state.
+"""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    edge BLOB NOT NULL  -- the compact range at ``size``: its hashes, concatenated
+);
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chains (
+    vin TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    leaf BLOB NOT NULL,
+    PRIMARY KEY (vin, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revocations (key_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
+-- Facts of vehicle entries, for what later ones reference. terms: a sale's stated
+-- terms (JSON, as in the entry); sold_at: a sale's occurred_at; undoes: on an
+-- approved return's decision, the sale it undid.
+CREATE TABLE IF NOT EXISTS facts (
+    idx INTEGER PRIMARY KEY,
+    vin TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    terms BLOB,
+    sold_at TEXT,
+    undoes INTEGER,
+    digest BLOB  -- dsse.envelope_digest by the signer: each signed record is logged once
+);
+CREATE TABLE IF NOT EXISTS trust (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    replay BLOB NOT NULL  -- msgpack: the genesis key, keys and actors as the log made them
+);
+CREATE TABLE IF NOT EXISTS trust_changes (  -- each trust entry, in words (monitor_entries)
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    actor TEXT,  -- made, granted the key, or whose key was revoked (NULL: not known)
+    key_id TEXT,
+    role TEXT,  -- of a new actor
+    said TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    edge BLOB NOT NULL,
+    replay BLOB  -- as trust.replay, at ``size``
+);
+"""
+
+
+# Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
+# state read with signatures); 3: so are the facts references need. A version-0 state
+# lacks revocations and is refused; a version-1 state is one read without signatures;
+# a version-2 state read with signatures lacks facts and is refused.
+VERSION = 3
