@@ -143,7 +143,7 @@ def keys() -> None:
 @click.option("--reason", default="revoked by the operator", show_default=True)
 def keys_revoke(data_dir, keyid, reason) -> None:
     """Append a revocation of KEYID: it signs nothing after this entry."""
-    from core.records import key_id_problem
+    from core.fields import key_id_problem
 
     if problem := key_id_problem(keyid):
         fail(problem)

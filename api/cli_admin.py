@@ -59,8 +59,8 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     they are: an actor entry is never changed, so anything else is refused."""
     from api.cli import _open_ledger, fail
     from core.errors import VinledgerError
+    from core.fields import ACTOR_ID_HINT, actor_id_problem
     from core.keys import key_id, load_public_key
-    from core.records import ACTOR_ID_HINT, actor_id_problem
 
     derived = actor_id is None
     actor_id = actor_id or _slug(name)
@@ -90,7 +90,7 @@ def actors_show(data_dir, actor_id) -> None:
     """List ACTOR (name, role, upline) and every key granted to it: its id, the entry
     that granted it and the one that revoked it, if any. The key id to revoke is here."""
     from api.cli import _open_ledger, fail
-    from core.records import actor_id_problem
+    from core.fields import actor_id_problem
 
     if problem := actor_id_problem(actor_id):
         fail(problem)

@@ -212,7 +212,7 @@ def monitor(
     from api.cli import fail
     from api.client import ClientError, VinledgerClient
     from core.errors import VinledgerError
-    from core.records import actor_id_problem
+    from core.fields import actor_id_problem
     from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
     for actor in watched:

@@ -12,7 +12,7 @@ from typing import Any
 import segno
 
 from api.i18n import Words
-from core.records import parse_time
+from core.fields import parse_time
 
 # One colour per source of readings; the chart's legend says which is which.
 SOURCE_COLOURS = {

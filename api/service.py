@@ -30,9 +30,10 @@ from core.errors import (
     NotFound,
     VinledgerError,
 )
+from core.fields import parse_time
 from core.history import analyse
 from core.keys import key_id, load_public_key, public_key_raw
-from core.records import encode_record, parse_record, parse_time
+from core.records import encode_record, parse_record
 from core.roles import article
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit

@@ -26,8 +26,9 @@ from core.errors import (
     UnknownKey,
     VinledgerError,
 )
+from core.fields import key_id_problem, parse_time
 from core.keys import public_key_from_raw
-from core.records import Sale, key_id_problem, parse_record, parse_time
+from core.records import Sale, parse_record
 from core.roles import check_role_may_submit
 from ledger.entry import MAX_ENTRY_BYTES
 from ledger.sequencer import Submission

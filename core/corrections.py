@@ -14,16 +14,10 @@ import msgspec
 
 from core.alerts import alert
 from core.errors import InvalidRecord, InvalidVIN
+from core.fields import FieldError, check_utc
 from core.odometer import NOT_READINGS
 from core.record_text import AT_PATH, explain
-from core.records import (
-    VEHICLE_KINDS,
-    FieldError,
-    Record,
-    check_utc,
-    field_error_path,
-    parse_record,
-)
+from core.records import VEHICLE_KINDS, Record, field_error_path, parse_record
 from core.roles import article
 
 _encoder = msgspec.json.Encoder()

@@ -28,8 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.errors import InvalidEnvelope, SignatureError
+from core.fields import key_id_problem
 from core.keys import key_id
-from core.records import key_id_problem
 from core.strict_json import check_unique_keys, duplicate_key
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"

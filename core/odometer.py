@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from core.alerts import alert
-from core.records import parse_time
+from core.fields import parse_time
 
 # A reading this much lower than an earlier one is a rollback, not a typo in the
 # last digit or a rounding difference between a dashboard and a workshop system.

@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 
 from core.errors import VinledgerError
-from core.records import parse_time
+from core.fields import parse_time
 
 CLAIMS = ("return_request", "warranty_claim")
 # How long after the time its entry is logged a claim may be dated, and how long

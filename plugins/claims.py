@@ -41,9 +41,10 @@ from core.errors import (
     PluginFailed,
     PolicyUnavailable,
 )
+from core.fields import Text, parse_time
 from core.keys import key_id
 from core.odometer import odometer_readings
-from core.records import ClaimDecision, Text, encode_record, parse_record, parse_time
+from core.records import ClaimDecision, encode_record, parse_record
 from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow

@@ -24,7 +24,8 @@ import msgspec
 
 from core import dsse
 from core.errors import InvalidEnvelope, InvalidRecord, PluginFailed, VinledgerError
-from core.records import Inspection, Record, Sale, Slug, encode_record, parse_record
+from core.fields import Slug
+from core.records import Inspection, Record, Sale, encode_record, parse_record
 from core.roles import article
 from plugins.interfaces import InspectionProvider, Policy, SaleFacts, Terms
 from plugins.registry import Registry

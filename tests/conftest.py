@@ -195,7 +195,7 @@ def filed_when_dated(ledger, record: dict):
     if record.get("kind") not in ("return_request", "warranty_claim"):
         yield
         return
-    from core.records import parse_time
+    from core.fields import parse_time
 
     at = parse_time(record["occurred_at"]) + timedelta(hours=1)
     real, ledger.clock = ledger.clock, lambda: at

@@ -17,7 +17,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
 from core.errors import InvalidInput, Unauthorized
-from core.records import actor_id_problem, key_id_problem
+from core.fields import actor_id_problem, key_id_problem
 from core.strict_json import json_problem
 
 W = TypeVar("W", bound=msgspec.Struct)

@@ -9,7 +9,8 @@ import pytest
 
 from core.corrections import check_correction
 from core.errors import InvalidRecord
-from core.records import actor_id_problem, key_id_problem, parse_record
+from core.fields import actor_id_problem, key_id_problem
+from core.records import parse_record
 from tests.conftest import VIN, inspection
 
 AT = "2026-05-04T09:30:00Z"
