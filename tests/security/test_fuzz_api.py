@@ -56,6 +56,7 @@ OPERATIONS = [
     ("POST", "/admin/actors"),
     ("POST", "/admin/tokens"),
     ("POST", "/admin/records"),
+    ("GET", "/admin/actors/{actor_id}"),
     ("GET", "/admin/keys/{keyid}"),
     ("POST", "/admin/keys/{keyid}/revoke"),
 ]
