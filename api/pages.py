@@ -28,6 +28,44 @@ def _shown(value: Any, t: Words) -> str:
     return str(value)
 
 
+# The fixed vocabulary a field's values come from, by the kind of record it is in (a
+# dispute's status is not a recall's), where the page has words for them.
+_VOCABULARIES = {
+    "cause": "cause",
+    "severity": "severity",
+    "source": "source",
+    "brand": "brand",
+    "policy": "policy",
+}
+_KIND_VOCABULARIES = {("recall", "status"): "status", ("dispute", "status"): "dispute_status"}
+
+
+def _value(kind: str | None, name: str, value: Any, t: Words) -> str:
+    """A value a correction sets, in words where it is a fixed vocabulary's (a severity,
+    a cause, a policy); anything else as ``_shown`` says it."""
+    vocabulary = _KIND_VOCABULARIES.get((kind, name)) or _VOCABULARIES.get(name)
+    if vocabulary and isinstance(value, str):
+        return t.term(vocabulary, value)
+    if name == "areas" and isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return t("list_sep").join(t.term("area", a) for a in value)
+    if name == "flags" and isinstance(value, dict):  # as the timeline says an inspection's
+        found = [t.term("flag", f) for f, on in value.items() if on]
+        return t("list_sep").join(found) or t("field_none")
+    if name == "odometer_km" and value is not None:
+        return _reading(value, t)
+    return _shown(value, t)
+
+
+def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> str:
+    """What a correction of an entry of ``kind`` sets, each field under the label the
+    timeline gives it (its name where it has none), in ``said``'s words ("{field} →
+    {value}")."""
+    return t("list_sep").join(
+        t(said, field=t.term("field", name), value=_value(kind, name, value, t))
+        for name, value in fields.items()
+    )
+
+
 def _reading(value: Any, t: Words) -> str:
     """A reading an alert names: km if it is a number, else as an older log holds it."""
     is_number = isinstance(value, int) and not isinstance(value, bool)
@@ -43,8 +81,16 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         )
     if kind.startswith("title_brand_"):
         return t("alert_title_brand", brand=t.term("brand", facts["brand"]))
+    if kind.endswith("_damage") and "severity" in facts:  # an insurer's hail or vandalism claim
+        return t(
+            "alert_claim_damage",
+            flag=t.term("flag", facts["flag"]),
+            severity=t.term("severity", facts["severity"]),
+        )
     if kind.endswith("_damage"):
         return t("alert_damage", flag=t.term("flag", facts["flag"]))
+    if kind in ("theft", "other_claim"):
+        return t(f"alert_{kind}", severity=t.term("severity", facts["severity"]))
     if kind == "recall_open":
         return t("alert_recall_open", **facts)
     if kind == "implausible_rate":
@@ -77,7 +123,8 @@ def _state(alert_type: str) -> bool:
 
 
 def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
-    """The verdict's lines, one per problem, worst first as the alerts come.
+    """The verdict's lines, one per problem, worst first (high, medium, low; lines of
+    one severity in the order their alerts come).
 
     The same fact reported by several entries (an insurer's flood claim and an
     inspection's flood flag) is one problem with its reports counted, not two: alerts
@@ -112,15 +159,21 @@ def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
                 "entries": sorted(line["entries"]) if reports > 1 else line["entries"],
             }
         )
-    return out
+    return sorted(out, key=lambda line: rank(line["severity"]))  # stable: ties keep order
 
 
 def _details(
-    kind: str, rec: dict[str, Any], t: Words, names: dict[str, str]
+    kind: str,
+    rec: dict[str, Any],
+    t: Words,
+    names: dict[str, str],
+    kinds: dict[int, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(label, value) lines that say what an entry records. ``names`` maps the actor IDs
     of the history's signers to their names: a record that names a partner by its ID
-    (a shop, a provider, a dealer) shows the name, and free text stays as written."""
+    (a shop, a provider, a dealer) shows the name, and free text stays as written.
+    ``kinds`` maps the history's log indexes to their kinds, for what a correction
+    changes. The entry a record refers to is linked by ``_refers``, not here."""
     out: list[tuple[str, str]] = []
 
     def actor(value: Any) -> Any:
@@ -182,6 +235,7 @@ def _details(
     elif kind == "recall":
         add("campaign", rec.get("campaign"))
         add("component", rec.get("component"))
+        add("description", rec.get("description"))
         add("status", t.term("status", rec["status"]) if rec.get("status") else None)
     elif kind in ("return_request", "warranty_claim"):
         add("policy", policy(rec["policy"]) if rec.get("policy") else None)
@@ -192,9 +246,30 @@ def _details(
         add("policy", f"{policy(rec['policy'])} v{rec['policy_version']}")
         add("reason", rec.get("reason"))
     elif kind == "correction":
+        corrected = (kinds or {}).get(rec.get("corrects"))
         add("reason", rec.get("reason"))
-        add("fields", ", ".join(f"{k} → {_shown(v, t)}" for k, v in rec.get("fields", {}).items()))
+        add("fields", _changes(corrected, rec.get("fields", {}), t, "field_change"))
+    elif kind == "dispute":
+        add("reason", rec.get("reason"))
+        add("status", t.term("dispute_status", rec.get("status", "open")))
+    elif kind == "complaint":
+        add("dealer", actor(rec.get("dealer")))
+        add("summary", rec.get("summary"))
+        out.append((t("field_upheld"), t("field_yes" if rec.get("upheld", True) else "field_no")))
     return out
+
+
+def _refers(kind: str, rec: dict[str, Any], t: Words) -> dict[str, Any] | None:
+    """The earlier entry a record is about, to link to: what a correction corrects, what
+    a dispute disputes (or resolves the dispute of), the sale a complaint names."""
+    if kind == "correction":
+        return {"index": rec["corrects"], "text": t("corrects", index=rec["corrects"])}
+    if kind == "dispute":
+        said = "dispute_resolves" if rec.get("status") == "resolved" else "disputes"
+        return {"index": rec["disputes"], "text": t(said, index=rec["disputes"])}
+    if kind == "complaint" and rec.get("sale") is not None:
+        return {"index": rec["sale"], "text": t("complaint_sale", index=rec["sale"])}
+    return None
 
 
 def _terms(
@@ -258,6 +333,7 @@ def page_model(
     rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
     disputed = {d["index"] for d in view.get("disputed", [])}
     names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
+    kinds = {e["index"]: e["kind"] for e in entries}
     timeline = []
     for e in entries:
         rec = e["record"]
@@ -271,11 +347,11 @@ def page_model(
                 "signer": t(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
-                "details": _details(e["kind"], rec, t, names),
+                "details": _details(e["kind"], rec, t, names, kinds),
                 "attachments": [
                     {**a, "held": held(a["sha256"])} for a in rec.get("attachments", [])
                 ],
-                "corrects": rec.get("corrects") if e["kind"] == "correction" else None,
+                "refers": _refers(e["kind"], rec, t),
                 "corrected_by": [
                     t(
                         "corrected_by",
@@ -284,7 +360,7 @@ def page_model(
                         reason=c["record"]["reason"],
                     )
                     + " — "
-                    + ", ".join(f"{k}: {_shown(v, t)}" for k, v in c["record"]["fields"].items())
+                    + _changes(e["kind"], c["record"]["fields"], t, "field_set")
                     for c in corrections.get(e["index"], [])
                 ],
                 "backwards": e["index"] in rollback_low,

@@ -17,8 +17,8 @@ The stages (the first two in their own modules):
 2. odometer (``core.odometer``): every reading from every source in time order, rollbacks beyond a
    stated tolerance (naming both entries and their signers), implausible rates,
    the ``odometer_not_actual`` brand, and the last reading that can be trusted;
-3. damage and brands, owners, service intervals and gaps, recalls, sales and
-   their returns.
+3. damage (inspection flags, and every insurance claim by its cause) and brands,
+   owners, service intervals and gaps, recalls, sales and their returns.
 
 Times are compared as times (``core.records.parse_time``), never as text, and
 events are ordered by when they happened; ties keep log order.
@@ -32,6 +32,7 @@ from typing import Any
 
 from core.alerts import alert
 from core.corrections import apply_corrections, correction_alerts
+from core.fields import parse_time
 from core.odometer import (
     MAX_KM_PER_DAY,
     ROLLBACK_TOLERANCE_KM,
@@ -40,7 +41,6 @@ from core.odometer import (
     rate_alerts,
     rollback_alerts,
 )
-from core.records import parse_time
 
 # Longer than this without a service is a gap worth a buyer's question.
 SERVICE_GAP_DAYS = 450
@@ -89,50 +89,87 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
                     )
                 )
         elif kind == "insurance_claim":
-            if rec.get("cause", "collision") == "collision":
-                severity = rec.get("severity", "minor")
-                alerts.append(
-                    alert(
-                        "accident",
-                        "high" if severity == "severe" else "medium",
-                        f"{severity} collision reported by an insurer, entry {idx}",
-                        [idx],
-                        severity=severity,
-                    )
-                )
-            if rec.get("cause") in ("flood", "fire"):
-                alerts.append(
-                    alert(
-                        f"{rec['cause']}_damage",
-                        "high",
-                        f"insurance claim for {rec['cause']} damage, entry {idx}",
-                        [idx],
-                        flag=rec["cause"],
-                    )
-                )
-            if rec.get("structural"):
-                alerts.append(
-                    alert(
-                        "structural_damage",
-                        "high",
-                        f"insurer reported structural damage, entry {idx}",
-                        [idx],
-                        flag="structural",
-                    )
-                )
-            if rec.get("total_loss"):
-                alerts.append(
-                    alert(
-                        "total_loss", "high", f"insurer declared a total loss, entry {idx}", [idx]
-                    )
-                )
-            if rec.get("airbag_deployed"):
-                alerts.append(
-                    alert(
-                        "airbag_deployed", "high", f"airbag deployed in a claim, entry {idx}", [idx]
-                    )
-                )
+            alerts += _claim_alerts(rec, idx)
     return alerts, brands
+
+
+# How bad a hail, vandalism or other claim is, from the severity the insurer gave it.
+_CLAIM_LEVEL = {"severe": "high", "moderate": "medium", "minor": "low"}
+
+
+def _cause_alert(rec: dict[str, Any], idx: int) -> dict | None:
+    """What a claim's cause tells a buyer. Collision, flood and fire keep the alerts
+    older views gave them; hail and vandalism damage and other claims are as bad as
+    their severity; a theft (the car was stolen and recovered) is medium whatever the
+    damage, which its facts still name."""
+    cause = rec.get("cause", "collision")
+    severity = rec.get("severity", "minor")
+    if cause == "collision":
+        return alert(
+            "accident",
+            "high" if severity == "severe" else "medium",
+            f"{severity} collision reported by an insurer, entry {idx}",
+            [idx],
+            severity=severity,
+        )
+    if cause in ("flood", "fire"):
+        return alert(
+            f"{cause}_damage",
+            "high",
+            f"insurance claim for {cause} damage, entry {idx}",
+            [idx],
+            flag=cause,
+        )
+    level = _CLAIM_LEVEL.get(severity, "low")
+    if cause in ("hail", "vandalism"):
+        return alert(
+            f"{cause}_damage",
+            level,
+            f"insurance claim for {severity} {cause} damage, entry {idx}",
+            [idx],
+            flag=cause,
+            severity=severity,
+        )
+    if cause == "theft":
+        return alert(
+            "theft",
+            "medium",
+            f"insurance claim for theft: stolen and recovered, {severity} damage, entry {idx}",
+            [idx],
+            severity=severity,
+        )
+    if cause == "other":
+        return alert(
+            "other_claim",
+            level,
+            f"{severity} insurance claim for another cause, entry {idx}",
+            [idx],
+            severity=severity,
+        )
+    return None
+
+
+def _claim_alerts(rec: dict[str, Any], idx: int) -> list[dict]:
+    found = [a for a in (_cause_alert(rec, idx),) if a]
+    if rec.get("structural"):
+        found.append(
+            alert(
+                "structural_damage",
+                "high",
+                f"insurer reported structural damage, entry {idx}",
+                [idx],
+                flag="structural",
+            )
+        )
+    if rec.get("total_loss"):
+        found.append(
+            alert("total_loss", "high", f"insurer declared a total loss, entry {idx}", [idx])
+        )
+    if rec.get("airbag_deployed"):
+        found.append(
+            alert("airbag_deployed", "high", f"airbag deployed in a claim, entry {idx}", [idx])
+        )
+    return found
 
 
 def open_recalls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,7 +30,6 @@ import msgspec
 from msgspec import Meta
 
 from core.errors import InvalidRecord, InvalidVIN
-from core.fields import ACTOR_ID_HINT as ACTOR_ID_HINT
 from core.fields import (
     ActorId,
     Brand,
@@ -38,6 +37,7 @@ from core.fields import (
     ClaimCause,
     Commitment,
     Days,
+    FieldError,
     FieldName,
     KeyId,
     Km,
@@ -50,16 +50,12 @@ from core.fields import (
     Reason,
     Role,
     Sha256Hex,
+    Slug,
+    Text,
     UtcTime,
     VinText,
+    check_utc,
 )
-from core.fields import FieldError as FieldError
-from core.fields import Slug as Slug
-from core.fields import Text as Text
-from core.fields import actor_id_problem as actor_id_problem
-from core.fields import check_utc as check_utc
-from core.fields import key_id_problem as key_id_problem
-from core.fields import parse_time as parse_time
 from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
 from core.record_text import AT_PATH, explain_payload
 from core.strict_json import json_problem
