@@ -141,6 +141,8 @@ class Monitor:
 
     def _mode(self, wanted: bool | None) -> bool:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 4:  # an unfinished catch-up kept no trust changes: read it again
+            self._drop_pending()
         if self.size == 0:
             self.db.execute(f"PRAGMA user_version = {VERSION}")
             return True if wanted is None else wanted

@@ -55,5 +55,7 @@ CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet
 # Version 1: revocations are kept; 2: the trust replay (keys, actors) may be kept (a
 # state read with signatures); 3: so are the facts references need. A version-0 state
 # lacks revocations and is refused; a version-1 state is one read without signatures;
-# a version-2 state read with signatures lacks facts and is refused.
-VERSION = 3
+# a version-2 state read with signatures lacks facts and is refused; 4: trust changes
+# are kept for the entries read (an unfinished catch-up of a state before 4 is read
+# again, so that its trust changes are reported).
+VERSION = 4

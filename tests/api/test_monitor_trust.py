@@ -88,6 +88,25 @@ def test_trust_changes_of_an_interrupted_catch_up_are_reported_once_it_is_proven
     whole.close()
 
 
+def test_an_unfinished_catch_up_of_an_earlier_release_is_read_again(
+    tmp_path, client, sqlite_ledger
+):
+    """An earlier release kept no trust changes: going on from its saved progress would
+    report none for the entries before it (a key granted there never flagged)."""
+    _long_log(client, sqlite_ledger)
+    m = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    with pytest.raises(InvalidInput, match="connection reset"):
+        m.poll(failing_at(fetcher(client), "002"))
+    assert m.pending == 512
+    m.db.execute("DELETE FROM trust_changes")  # as the earlier release left it
+    m.db.execute("PRAGMA user_version = 3")
+    m.close()
+    again = Monitor(tmp_path / "m", sqlite_ledger.vkey, save_every=1)
+    assert again.pending is None
+    assert [c.index for c in again.poll(fetcher(client)).trust] == [0, 1, 2, 3, 4, 5]
+    again.close()
+
+
 class _Served:
     """``VinledgerClient`` over the app's test client: the CLI's monitor reads it."""
 
