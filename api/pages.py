@@ -112,14 +112,14 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
     return t(f"alert_{kind}")
 
 
-def _state(alert_type: str) -> bool:
+def _state(alert: dict[str, Any]) -> bool:
     """A state of the car (flood damage, a title brand) that later reports repeat; an
-    event (a collision an insurer paid, an airbag that went off) happens each time."""
-    return (
-        alert_type.endswith("_damage")
-        or alert_type.startswith("title_brand_")
-        or (alert_type == "total_loss")
-    )
+    event (a collision, a hail or vandalism claim an insurer paid, an airbag that went
+    off) happens each time: an insurer's claim alert names its severity."""
+    kind = alert["type"]
+    if "severity" in alert.get("facts", {}):
+        return False
+    return kind.endswith("_damage") or kind.startswith("title_brand_") or kind == "total_loss"
 
 
 def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
@@ -136,7 +136,7 @@ def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
     lines: dict[Any, dict[str, Any]] = {}
     for i, a in enumerate(alerts):
         facts = json.dumps(a.get("facts", {}), sort_keys=True)
-        key = (a["type"], facts) if len(a["entries"]) == 1 and _state(a["type"]) else i
+        key = (a["type"], facts) if len(a["entries"]) == 1 and _state(a) else i
         line = lines.setdefault(
             key, {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
         )

@@ -20,7 +20,7 @@ The stages (the first two in their own modules):
 3. damage (inspection flags, and every insurance claim by its cause) and brands,
    owners, service intervals and gaps, recalls, sales and their returns.
 
-Times are compared as times (``core.records.parse_time``), never as text, and
+Times are compared as times (``core.fields.parse_time``), never as text, and
 events are ordered by when they happened; ties keep log order.
 """
 
@@ -97,7 +97,7 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
 _CLAIM_LEVEL = {"severe": "high", "moderate": "medium", "minor": "low"}
 
 
-def _cause_alert(rec: dict[str, Any], idx: int) -> dict | None:
+def _cause_alert(rec: dict[str, Any], idx: int) -> dict:
     """What a claim's cause tells a buyer. Collision, flood and fire keep the alerts
     older views gave them; hail and vandalism damage and other claims are as bad as
     their severity; a theft (the car was stolen and recovered) is medium whatever the
@@ -138,19 +138,18 @@ def _cause_alert(rec: dict[str, Any], idx: int) -> dict | None:
             [idx],
             severity=severity,
         )
-    if cause == "other":
-        return alert(
-            "other_claim",
-            level,
-            f"{severity} insurance claim for another cause, entry {idx}",
-            [idx],
-            severity=severity,
-        )
-    return None
+    # "other", or a cause a later release knows: a claim a buyer must still see.
+    return alert(
+        "other_claim",
+        level,
+        f"{severity} insurance claim for another cause, entry {idx}",
+        [idx],
+        severity=severity,
+    )
 
 
 def _claim_alerts(rec: dict[str, Any], idx: int) -> list[dict]:
-    found = [a for a in (_cause_alert(rec, idx),) if a]
+    found = [_cause_alert(rec, idx)]
     if rec.get("structural"):
         found.append(
             alert(

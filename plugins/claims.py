@@ -306,10 +306,14 @@ def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: st
     if sale is None or not sale.get("disputes"):
         return
     dispute = sale["disputes"][0]["index"]  # the first of its disputes still open
-    again = [  # recorded again once disputed: a resale before the dispute is no fix of it
-        i["index"]
+    sold_at = parse_time(sale["record"]["occurred_at"])
+    again = [  # the sale recorded again: after the dispute, or before it but dated no
+        i["index"]  # later than the disputed sale (a resale comes after the first sale)
         for i in items
-        if i["kind"] == "sale" and i["index"] > dispute and i["signer"]["id"] == dealer
+        if i["kind"] == "sale"
+        and i["index"] > sale_idx
+        and i["signer"]["id"] == dealer
+        and (i["index"] > dispute or parse_time(i["record"]["occurred_at"]) <= sold_at)
     ]
     if again:
         raise Conflict(
@@ -331,9 +335,9 @@ def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
     for i in items:
         if (
             i["kind"] == "sale"
-            and i["index"] > claim.sale
+            and i["index"] != claim.sale  # filed before or after: the dates say the order
             and not i.get("disputes")  # a sale recorded wrongly and disputed sold nothing
-            and parse_time(i["record"]["occurred_at"]) > sold_at  # not an older sale filed late
+            and parse_time(i["record"]["occurred_at"]) > sold_at
         ):
             raise Conflict(
                 f"the car was sold again after sale {claim.sale} (entry {i['index']}); a "

@@ -183,6 +183,17 @@ def test_two_collisions_are_two_problems():
     assert [line["entries"] for line in lines] == [[3], [7]]
 
 
+@pytest.mark.parametrize("cause", ["hail", "vandalism"])
+def test_two_hail_or_vandalism_claims_are_two_problems(cause):
+    """An insurer's claim is an event too, even when its alert type ends in _damage."""
+    claim = {"type": f"{cause}_damage", "severity": "medium", "message": cause}
+    facts = {"facts": {"flag": cause, "severity": "moderate"}}
+    lines = headline(
+        [claim | facts | {"entries": [3]}, claim | facts | {"entries": [9]}], Words("en")
+    )
+    assert [line["entries"] for line in lines] == [[3], [9]]
+
+
 def test_alerts_that_relate_entries_stay_problems_of_their_own():
     en = Words("en")
     rollback = {"from_km": 30_000, "to_km": 12_000}

@@ -133,3 +133,11 @@ def test_the_verifier_recomputes_the_claims_alerts(ledger):
     report = verify_bundle(build_bundle(ledger.store, VIN), ledger.vkey)
     compare_view(report, hiding)
     assert not report.ok and report.failures[0].check == "view"
+
+
+def test_a_claim_of_a_cause_this_release_does_not_know_still_raises_an_alert():
+    """A later release may add a cause; a buyer must not read "No problems reported"."""
+    from core.history import _cause_alert
+
+    found = _cause_alert({"cause": "meteorite", "severity": "severe"}, 12)
+    assert found["type"] == "other_claim" and found["severity"] == "high"

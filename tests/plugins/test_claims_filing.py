@@ -483,3 +483,26 @@ def test_a_claim_under_another_policy_may_be_dated_earlier_with_the_reading_of_t
     assert post(client, dealer, warranty(sold, "2026-06-05T09:00:00Z", km=48_900)).is_success
     back = returned(sold, "2026-06-03T09:00:00Z", km=48_100)  # brought back two days before
     assert post(client, dealer, back).status_code == 201
+
+
+def test_a_sale_recorded_again_before_its_dispute_is_still_its_replacement(
+    client, dealer, ledger, sold
+):
+    """The dealer records the sale again (dated as the first, or earlier), then the
+    operator disputes the first: claims go to the new record, not to both."""
+    again = post(client, dealer, sale(at="2026-06-01T09:00:00Z")).json()["index"]
+    _dispute(client, ledger, sold)
+    problem = refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
+    assert f"file the claim on sale {again}" in problem["detail"]
+
+
+def test_a_sale_dated_earlier_but_filed_later_does_not_open_a_return_after_a_resale(
+    client, dealer, ledger, sold
+):
+    """city-cars files its sale dated before bay-auto's 06-01 sale, then a return on it:
+    the car was sold again on 06-01, whatever order the two were filed in."""
+    other = onboard(ledger, "city-cars", "dealer")
+    earlier = {**sale(at="2026-05-30T10:00:00Z", km=47_900), "dealer": "city-cars"}
+    first = post(client, other, earlier).json()["index"]
+    problem = refused(client, other, returned(first, "2026-06-04T09:00:00Z"), status=409)
+    assert f"sold again after sale {first} (entry {sold})" in problem["detail"]
