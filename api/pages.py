@@ -331,6 +331,7 @@ def page_model(
         if e["kind"] == "correction":
             corrections.setdefault(e["record"]["corrects"], []).append(e)
     rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
+    ignored = {a["entries"][0] for a in view["alerts"] if a["type"] == "correction_not_applied"}
     disputed = {d["index"] for d in view.get("disputed", [])}
     names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
     kinds = {e["index"]: e["kind"] for e in entries}
@@ -360,7 +361,11 @@ def page_model(
                         reason=c["record"]["reason"],
                     )
                     + " — "
-                    + _changes(e["kind"], c["record"]["fields"], t, "field_set")
+                    + (
+                        t("correction_ignored")  # the view did not apply it either
+                        if c["index"] in ignored
+                        else _changes(e["kind"], c["record"]["fields"], t, "field_set")
+                    )
                     for c in corrections.get(e["index"], [])
                 ],
                 "backwards": e["index"] in rollback_low,

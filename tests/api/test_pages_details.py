@@ -286,3 +286,45 @@ def test_a_corrected_reading_and_damage_flags_read_as_the_timeline_says_them(cli
     zh = entry_block(page(client, "zh"), fixed.index)
     assert "里程 → 30,500 公里、发现的损伤 → 水泡、结构" in zh
     assert "odometer_km" not in zh and "flood" not in zh
+
+
+def test_a_correction_the_view_could_not_apply_is_not_shown_as_applied():
+    """An older log may hold a correction the view ignores (a dispute's status): the
+    page must not say "Status: resolved" beside an entry it still shows as disputed."""
+    import copy
+
+    import msgspec
+
+    from api.i18n import Words
+    from api.pages import page_model
+    from core.history import analyse
+    from core.vin import decode_vin
+
+    op = {"id": "operator", "name": "Ledger operator", "role": "operator"}
+    insurer = {"id": "ins", "name": "Insurer", "role": "insurer"}
+
+    def item(i, kind, signer, **rec):
+        at = f"2026-01-0{i}T00:00:00Z"
+        return {
+            "index": i,
+            "kind": kind,
+            "signer": signer,
+            "record": {"kind": kind, "vin": VIN, "occurred_at": at, **rec},
+        }
+
+    items = [
+        item(2, "insurance_claim", insurer, claim_ref="c1", cause="hail", severity="minor"),
+        item(3, "dispute", op, disputes=2, reason="the photos show another car"),
+        item(4, "correction", op, corrects=3, reason="closed", fields={"status": "resolved"}),
+    ]
+    history = {
+        "vin": VIN,
+        "vehicle": msgspec.to_builtins(decode_vin(VIN)),
+        "entries": items,
+        "view": analyse(copy.deepcopy(items)),
+    }
+    for lang in ("en", "zh"):
+        t = Words(lang)
+        dispute = next(e for e in page_model(history, t)["timeline"] if e["index"] == 3)
+        [note] = dispute["corrected_by"]
+        assert note.endswith(t("correction_ignored")), note
