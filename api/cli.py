@@ -11,6 +11,7 @@ import msgspec
 
 from api.cli_admin import actors, data_option
 from api.cli_read import monitor, verify
+from api.cli_submit import echo_decision, sign, submit
 from core.errors import StorageUnavailable, VinledgerError
 
 
@@ -70,6 +71,8 @@ def main() -> None:
 main.add_command(verify)
 main.add_command(monitor)
 main.add_command(actors)
+main.add_command(sign)
+main.add_command(submit)
 
 
 # ---- operator ------------------------------------------------------------------------
@@ -173,17 +176,7 @@ def append_command(data_dir, record: Path) -> None:
     word = "appended" if a.created else "already in the log"
     click.echo(f"{word}: entry {a.index}")
     if decision is not None:
-        _echo_decision(msgspec.to_builtins(decision))
-
-
-def _echo_decision(decision: dict) -> None:
-    """The ledger's decision on a claim, as a receipt carries it."""
-    verdict = "APPROVED" if decision["approved"] else "REFUSED"
-    click.secho(
-        f"decision: {verdict} under {decision['policy']} (entry {decision['index']}): "
-        f"{decision['reason']}",
-        fg="green" if decision["approved"] else "yellow",
-    )
+        echo_decision(msgspec.to_builtins(decision))
 
 
 @main.group()
@@ -328,60 +321,6 @@ def keygen(file: Path) -> None:
     click.echo(f"private key  {file}")
     click.echo(f"public key   {pub}")
     click.echo(f"key id       {key_id(key.public_key())}")
-
-
-@main.command()
-@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
-@click.option(
-    "--payload-type",
-    default=None,
-    help="submit a report in an inspection provider's own format, signed as it is "
-    "(e.g. application/vnd.checklist.inspection-report+json; `vinledger plugins` lists "
-    "the providers); the ledger's provider checks it",
-)
-def submit(record: Path, key_file: Path, url: str, payload_type: str | None) -> None:
-    """Sign RECORD.json with your key and submit it; prints where it is in the log, and
-    for a return request or warranty claim the ledger's decision."""
-    from api.client import ClientError, VinledgerClient
-    from core import dsse
-    from core.keys import load_private_key
-    from core.records import parse_record
-    from core.strict_json import check_unique_keys
-
-    data = record.read_bytes()
-    try:
-        if payload_type is None or payload_type == dsse.PAYLOAD_TYPE:
-            parse_record(data)  # a provider's report is its provider's to check
-        if payload_type is None or dsse.is_json_type(payload_type):
-            check_unique_keys(data, "the record")
-    except VinledgerError as err:
-        hint = (
-            ""
-            if payload_type
-            else (" (a report in a provider's own format? give its --payload-type)")
-        )
-        fail(f"{record}: {err}{hint}")
-    try:
-        key = load_private_key(key_file.read_bytes())
-    except VinledgerError as err:
-        fail(f"{key_file}: {err}")
-    try:
-        with VinledgerClient(url) as client:
-            r = client.submit_record(data, key, payload_type or dsse.PAYLOAD_TYPE)
-    except ClientError as err:
-        fail(str(err))
-    except Exception as err:
-        fail(f"could not reach {url}: {err}")
-    word = "appended" if r["status"] == 201 else "already in the log"
-    click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
-    if "decision" in r:
-        _echo_decision(r["decision"])
-    click.echo(f"included in checkpoint of size {r['size']}:")
-    click.echo(r["checkpoint"], nl=False)
 
 
 @main.command()

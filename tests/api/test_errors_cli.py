@@ -120,3 +120,41 @@ def test_keys_revoke_explains_a_bad_key_id(tmp_path):
     assert "regex" not in err
     err = failed("keys", "revoke", "AB" * 32, data=data)
     assert "lowercase hex: write " + "ab" * 32 in err
+
+
+def test_a_record_signed_offline_is_submitted_later_as_it_is(server, tmp_path):
+    """`vinledger sign` needs only the key (signed where the key is kept); `vinledger
+    submit ENVELOPE.json` sends it from anywhere, once or again."""
+    url, _, data = server
+    key = partner(tmp_path, data, "Acme Inspections", "inspector")
+    record = tmp_path / "inspection.json"
+    record.write_text(json.dumps(inspection()))
+    envelope = tmp_path / "inspection.dsse.json"
+    vinledger("sign", str(record), "--key", str(key), "--out", str(envelope))
+    assert set(json.loads(envelope.read_text())) == {"payload", "payloadType", "signatures"}
+    before = log_size(url)
+    first = vinledger("submit", str(envelope), "--url", url).stdout
+    assert first.startswith("appended: entry") and log_size(url) == before + 1
+    again = vinledger("submit", str(envelope), "--url", url).stdout
+    assert again.startswith("already in the log") and log_size(url) == before + 1
+    printed = vinledger("sign", str(record), "--key", str(key)).stdout
+    assert json.loads(printed)["payload"] == json.loads(envelope.read_text())["payload"]
+    err = failed("submit", str(envelope), "--key", str(key), "--url", url)
+    assert "signed already" in err
+    err = failed("submit", str(record), "--url", url)
+    assert "give --key" in err
+
+
+def test_the_provider_hint_is_given_only_for_what_is_no_record(server, tmp_path):
+    """An insurer's record with a wrong field is told about that field, not to think of
+    a provider's --payload-type."""
+    url, _, data = server
+    key = partner(tmp_path, data, "Acme Inspections", "inspector")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(inspection(odometer_km="48000")))
+    err = failed("submit", str(wrong), "--key", str(key), "--url", url)
+    assert "odometer_km" in err and "--payload-type" not in err
+    foreign = tmp_path / "report.json"
+    foreign.write_text(json.dumps({"reportId": "R-1", "vehicle": {"vin": VIN}}))
+    err = failed("sign", str(foreign), "--key", str(key))
+    assert "--payload-type" in err

@@ -1,0 +1,150 @@
+"""The partner's commands: sign a record, and submit it (or an envelope signed before).
+
+``vinledger sign`` makes the DSSE envelope offline, with nothing but the key, so a
+record can be signed where the key is kept and sent later, or from elsewhere, with
+``vinledger submit ENVELOPE.json`` (or any HTTP client: it is the body of
+``POST /records``, one of ``POST /records/batch``'s ``envelopes``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from core.errors import VinledgerError
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_PAYLOAD_TYPE = click.option(
+    "--payload-type",
+    default=None,
+    help="a report in an inspection provider's own format, signed as it is "
+    "(e.g. application/vnd.checklist.inspection-report+json; `vinledger plugins` lists "
+    "the providers); the ledger's provider checks it",
+)
+
+
+def echo_decision(decision: dict) -> None:
+    """The ledger's decision on a claim, as a receipt carries it."""
+    verdict = "APPROVED" if decision["approved"] else "REFUSED"
+    click.secho(
+        f"decision: {verdict} under {decision['policy']} (entry {decision['index']}): "
+        f"{decision['reason']}",
+        fg="green" if decision["approved"] else "yellow",
+    )
+
+
+def _checked(record: Path, payload_type: str | None) -> bytes:
+    """The record's bytes, refused here as the ledger would refuse them."""
+    from api.cli import fail
+    from core import dsse
+    from core.records import parse_record
+    from core.strict_json import check_unique_keys
+
+    data = record.read_bytes()
+    try:
+        if payload_type is None or payload_type == dsse.PAYLOAD_TYPE:
+            parse_record(data)  # a provider's report is its provider's to check
+        if payload_type is None or dsse.is_json_type(payload_type):
+            check_unique_keys(data, "the record")
+    except VinledgerError as err:
+        # Only when it is no record of ours at all: a report in another format, maybe.
+        foreign = payload_type is None and err.field in (None, "$", "$.kind")
+        hint = " (a report in a provider's own format? give its --payload-type)" if foreign else ""
+        fail(f"{record}: {err}{hint}")
+    return data
+
+
+def _key(key_file: Path):
+    from api.cli import fail
+    from core.keys import load_private_key
+
+    try:
+        return load_private_key(key_file.read_bytes())
+    except VinledgerError as err:
+        fail(f"{key_file}: {err}")
+
+
+def _envelope(data: bytes):
+    """``data`` as a signed envelope, if it is one (a JSON object of exactly its keys)."""
+    from core import dsse
+
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
+        return None
+    return dsse.decode_envelope(data)
+
+
+@click.command()
+@click.argument("record", type=_FILE)
+@click.option("--key", "key_file", required=True, type=_FILE)
+@_PAYLOAD_TYPE
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the envelope here (default: standard output)",
+)
+def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | None) -> None:
+    """Sign RECORD.json with your key, offline: prints the DSSE envelope to submit later
+    (`vinledger submit ENVELOPE.json`)."""
+    from core import dsse
+
+    data = _checked(record, payload_type)
+    env = dsse.sign_envelope(data, _key(key_file), payload_type=payload_type or dsse.PAYLOAD_TYPE)
+    text = dsse.encode_envelope(env).decode() + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+
+
+@click.command()
+@click.argument("record", type=_FILE)
+@click.option(
+    "--key",
+    "key_file",
+    type=_FILE,
+    default=None,
+    help="your private key (not for an envelope signed with `vinledger sign`)",
+)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@_PAYLOAD_TYPE
+def submit(record: Path, key_file: Path | None, url: str, payload_type: str | None) -> None:
+    """Sign RECORD.json with your key and submit it, or submit an envelope signed before
+    with `vinledger sign`; prints where it is in the log, and for a return request or
+    warranty claim the ledger's decision."""
+    from api.cli import fail
+    from api.client import ClientError, VinledgerClient
+    from core import dsse
+
+    try:
+        signed = _envelope(record.read_bytes())
+    except VinledgerError as err:
+        fail(f"{record}: {err}")
+    if signed is not None and (key_file or payload_type):
+        fail(f"{record} is an envelope signed already: submit it without --key or --payload-type")
+    if signed is None and key_file is None:
+        fail(f"{record} is a record: give --key to sign it (or sign it with `vinledger sign`)")
+    try:
+        with VinledgerClient(url) as client:
+            if signed is not None:
+                r = client.submit_envelope(signed)
+            else:
+                data = _checked(record, payload_type)
+                r = client.submit_record(data, _key(key_file), payload_type or dsse.PAYLOAD_TYPE)
+    except ClientError as err:
+        fail(str(err))
+    except Exception as err:
+        fail(f"could not reach {url}: {err}")
+    word = "appended" if r["status"] == 201 else "already in the log"
+    click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
+    if "decision" in r:
+        echo_decision(r["decision"])
+    click.echo(f"included in checkpoint of size {r['size']}:")
+    click.echo(r["checkpoint"], nl=False)
