@@ -37,9 +37,10 @@ def need(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def pg_database():
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str, **settings: str):
+    """A new PostgreSQL database's URL (``settings``: its defaults, e.g.
+    ``default_transaction_isolation``), dropped afterwards whatever holds it."""
     from sqlalchemy import create_engine, text
 
     try:
@@ -48,14 +49,24 @@ def pg_database():
             c.execute(text("select 1"))
     except Exception as err:
         need(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {err}")
-    name = f"vinledger_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        for key, value in settings.items():
+            c.execute(text(f"ALTER DATABASE \"{name}\" SET {key} = '{value}'"))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    with fresh_pg_database("vinledger_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

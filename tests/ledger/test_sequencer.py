@@ -221,37 +221,18 @@ def test_postgresql_set_to_repeatable_read_still_takes_concurrent_appends(tmp_pa
     """A database whose default isolation is REPEATABLE READ (an operator's choice, or a
     managed service's) must not fail the sequencer that waited for the other process's
     lock: the ledger asks for READ COMMITTED on its own connections."""
-    import uuid
+    from tests.conftest import fresh_pg_database, make_ledger
 
-    from sqlalchemy import create_engine, text
-
-    from tests.conftest import PG_ADMIN_URL, make_ledger, need
-
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as err:
-        need(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {err}")
-    name = f"vinledger_rr_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-        c.execute(
-            text(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'")
-        )
-    try:
-        ledger = make_ledger(tmp_path / "data", PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    isolation = {"default_transaction_isolation": "repeatable read"}
+    with fresh_pg_database("vinledger_rr", **isolation) as url:
+        ledger = make_ledger(tmp_path / "data", url)
         inspector = onboard(ledger, "acme", "inspector")
         base = size_of(ledger)
         envelopes = [inspector.envelope(inspection(km=20_000 + i)) for i in range(40)]
         results = _submit_from_two_ledgers(ledger, envelopes)
-        assert all(not isinstance(r, Exception) for r in results), results
-        assert sorted(r.index for r in results) == list(range(base, base + 40))
         ledger.close()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sorted(r.index for r in results) == list(range(base, base + 40))
 
 
 class _BrokenFollow:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 from litestar.testing import TestClient
@@ -23,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from ledger.storage import Store
-from tests.conftest import PG_ADMIN_URL, inspection, make_ledger, need, onboard, vinledger
+from tests.conftest import fresh_pg_database, inspection, make_ledger, onboard, vinledger
 
 PROBLEM = "application/problem+json"
 # Nothing listens here (the range is ours): a database that is gone.
@@ -33,19 +32,8 @@ CLOSED = "postgresql+psycopg://vl:s3cret@127.0.0.1:18901/vl_outage_gone"
 @pytest.fixture
 def outage_url():
     """A database of its own: the tests terminate every connection to it."""
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as err:
-        need(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {err}")
-    name = f"vl_outage_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database("vl_outage") as url:
+        yield url
 
 
 def admin_sql(url: str, sql: str) -> list:
