@@ -131,7 +131,7 @@ class ClaimDecider:
         self._check_date(claim, sale, logged_at)
         items = self._vin_items(s, claim, index, actor_id)
         _check_not_superseded(items, claim.sale, sale_row.actor_id)
-        _check_not_sold_on(items, claim)
+        _check_not_sold_on(items, claim, by_operator=actor.role == "operator")
         facts = self._facts(items, claim, index, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
@@ -323,9 +323,11 @@ def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: st
         )
 
 
-def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
+def _check_not_sold_on(items: list[dict[str, Any]], claim, *, by_operator: bool) -> None:
     """A car sold again cannot be brought back under an earlier sale: its buyer no longer
-    has it. (A warranty stays with the car; its dealer may still honour it.)"""
+    has it. (A warranty stays with the car; its dealer may still honour it.) A disputed
+    later sale counts too (a dispute of its price does not undo it); only the operator,
+    who judged the dispute, may file a return past one (a sale put on the wrong car)."""
     if claim.kind != "return_request":
         return
     sold = next((i for i in items if i["index"] == claim.sale), None)
@@ -336,7 +338,7 @@ def _check_not_sold_on(items: list[dict[str, Any]], claim) -> None:
         if (
             i["kind"] == "sale"
             and i["index"] != claim.sale  # filed before or after: the dates say the order
-            and not i.get("disputes")  # a sale recorded wrongly and disputed sold nothing
+            and not (by_operator and i.get("disputes"))
             and parse_time(i["record"]["occurred_at"]) > sold_at
         ):
             raise Conflict(
@@ -355,10 +357,23 @@ def _check_not_below_earlier_claims(
     the second a second before the first (72 hours allow it). A claim under another
     policy may be dated earlier, with the reading the car had then."""
     km = claim.odometer_km
-    if km is None:
-        return
     for i in items:
         earlier = readings.get(i["index"])
+        if km is None:  # no reading: the facts would take an older, lower one
+            if (
+                i["kind"] in CLAIM_KINDS
+                and i["record"].get("sale") == claim.sale
+                and i["record"].get("policy") == claim.policy
+                and earlier is not None
+                and earlier["at"] > claim.occurred_at
+            ):
+                raise InvalidRecord(
+                    f"entry {i['index']}, an earlier claim on sale {claim.sale} under "
+                    f"{claim.policy}, read {earlier['km']:,} km, dated after this claim: "
+                    "give this claim's odometer_km",
+                    field="$.odometer_km",
+                )
+            continue
         if (
             i["kind"] in CLAIM_KINDS
             and i["record"].get("sale") == claim.sale

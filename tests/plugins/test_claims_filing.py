@@ -455,17 +455,38 @@ def test_a_refused_claim_is_not_approved_by_dating_the_next_a_second_earlier(cli
     assert "an earlier claim on sale" in problem["detail"]
 
 
-def test_an_older_sale_filed_late_or_a_disputed_one_does_not_end_the_return(
-    client, dealer, ledger, sold
-):
+def test_an_older_sale_filed_late_does_not_end_the_return(client, dealer, ledger, sold):
     other = onboard(ledger, "city-cars", "dealer")
     older = {**sale(at="2019-03-01T10:00:00Z"), "dealer": "city-cars", "odometer_km": 10_000}
     assert post(client, other, older).status_code == 201  # history filled in late
-    wrong = {**sale(at="2026-06-02T10:00:00Z"), "dealer": "city-cars", "odometer_km": 48_010}
-    mistaken = post(client, other, wrong).json()["index"]
-    _dispute(client, ledger, mistaken)  # recorded on the wrong car: the operator disputes it
     assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z")).status_code == 201
     assert last_decision(client)["approved"] is True
+
+
+def test_a_disputed_resale_still_ends_the_return_but_the_operator_may_file_past_it(
+    client, dealer, ledger, sold
+):
+    """A dispute of a resale (its price, say) does not undo it: the first buyer cannot
+    return a car sold on (both returns were approved). The operator, who judged the
+    dispute, may file the return past a resale put on the wrong car."""
+    other = onboard(ledger, "city-cars", "dealer")
+    resale = {**sale(at="2026-06-02T10:00:00Z"), "dealer": "city-cars", "odometer_km": 48_010}
+    disputed = post(client, other, resale).json()["index"]
+    _dispute(client, ledger, disputed)
+    refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
+    admin(client, ledger, returned(sold, "2026-06-04T09:00:00Z"))
+    assert last_decision(client)["approved"] is True
+
+
+def test_a_refused_return_is_not_approved_by_leaving_the_reading_out_and_dating_it_earlier(
+    client, dealer, sold
+):
+    assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z", km=48_301)).is_success
+    problem = refused(client, dealer, returned(sold, "2026-06-04T08:00:00Z", km=None))
+    assert "give this claim's odometer_km" in problem["detail"]
+    # Dated after the refused one, with no reading, it is judged on that claim's reading.
+    assert post(client, dealer, returned(sold, "2026-06-04T10:00:00Z", km=None)).is_success
+    assert last_decision(client)["approved"] is False
 
 
 def test_a_resale_before_a_dispute_is_not_taken_for_the_sale_recorded_again(
