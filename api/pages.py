@@ -13,6 +13,7 @@ from typing import Any
 
 from api.drawings import km_text, odometer_svg, rank
 from api.i18n import Words
+from core.fields import parse_time
 
 
 def _shown(value: Any, t: Words) -> str:
@@ -273,13 +274,30 @@ def _refers(kind: str, rec: dict[str, Any], t: Words) -> dict[str, Any] | None:
 
 
 def _terms(
-    entries: list[dict[str, Any]], sales: list[dict[str, Any]], as_of: datetime, t: Words
+    entries: list[dict[str, Any]],
+    sales: list[dict[str, Any]],
+    disputed: dict[int, int],
+    as_of: datetime,
+    t: Words,
 ) -> list[dict[str, Any]]:
     """Each policy attached at a sale, as its plugin stated it when the sale was logged;
-    none is in force once an approved return undid the sale."""
+    none is in force once an approved return undid the sale, or once the sale was
+    disputed and its dealer recorded it again; a return, once the car was sold again
+    (as the ledger judges claims, ``plugins.claims``)."""
     returned = {s["index"]: s["returned"] for s in sales if s.get("returned") is not None}
+    sold = [e for e in entries if e["kind"] == "sale"]
     terms = []
     for e in entries:
+        if e["kind"] != "sale":
+            continue
+        at = parse_time(e["record"]["occurred_at"])
+        sold_on = any(o is not e and parse_time(o["record"]["occurred_at"]) > at for o in sold)
+        replaced = e["index"] in disputed and any(  # as plugins.claims judges it
+            o["index"] > e["index"]
+            and o["signer"]["id"] == e["signer"]["id"]
+            and (o["index"] > disputed[e["index"]] or parse_time(o["record"]["occurred_at"]) <= at)
+            for o in sold
+        )
         for term in e.get("derived", {}).get("terms", []):
             parts = []
             if term["ends"] is not None:  # the last day it holds, to its end in UTC
@@ -290,6 +308,7 @@ def _terms(
             terms.append(
                 {
                     "id": term["policy"],
+                    "kind": term["kind"],
                     "name": t.term("policy", term["policy"]),
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
@@ -298,8 +317,11 @@ def _terms(
                     "components": term["components"],
                     "exclusions": term["exclusions"],
                     "active": e["index"] not in returned
+                    and not replaced
+                    and not (sold_on and term["kind"] == "return")
                     and (ends is None or ends >= as_of.date().isoformat()),
                     "returned": returned.get(e["index"]),
+                    "ended_by": "replaced" if replaced else "sold_on" if sold_on else None,
                 }
             )
     return terms
@@ -333,6 +355,7 @@ def page_model(
     rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
     ignored = {a["entries"][0] for a in view["alerts"] if a["type"] == "correction_not_applied"}
     disputed = {d["index"] for d in view.get("disputed", [])}
+    first_dispute = {d["index"]: d["disputes"][0]["index"] for d in view.get("disputed", [])}
     names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
     kinds = {e["index"]: e["kind"] for e in entries}
     timeline = []
@@ -386,7 +409,7 @@ def page_model(
         "owners": owners,
         "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
-        "terms": _terms(entries, view.get("sales", []), as_of, t),
+        "terms": _terms(entries, view.get("sales", []), first_dispute, as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read
         "chart": odometer_svg(view["odometer"]["readings"], rollback_low, t),
     }

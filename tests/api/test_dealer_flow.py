@@ -304,3 +304,29 @@ def test_a_returned_sale_shows_none_of_its_guarantees_in_force(client, dealer):
     assert 'class="active"' not in page
     zh = client.get(f"/vehicles/{VIN}?lang=zh").text
     assert "车辆已退回" in zh
+
+
+def test_the_page_shows_the_guarantees_the_ledger_would_honour(client, dealer, sqlite_ledger):
+    """A sale disputed and recorded again, and a car sold again: the page must not show
+    as in force what a claim would be refused under (409)."""
+    admin = {"Authorization": f"Bearer {sqlite_ledger.settings.admin_token()}"}
+    policies = [{"id": "return-7d", "params": {"max_km": 300}}, {"id": "reinspection-lifetime"}]
+    first = post(client, dealer, sale(policies=policies)).json()["index"]
+    dispute = {
+        "kind": "dispute",
+        "vin": VIN,
+        "occurred_at": "2026-06-01T12:00:00Z",
+        "disputes": first,
+        "reason": "recorded with the wrong price",
+    }
+    r = client.post("/admin/records", content=json.dumps(dispute), headers=admin)
+    assert r.status_code == 201, r.text
+    post(client, dealer, sale(policies=policies, km=48_001))  # recorded again, the same day
+    page = client.get(f"/vehicles/{VIN}?lang=en").text
+    assert page.count("the sale was disputed and recorded again") == 2  # both policies
+    other = onboard(sqlite_ledger, "city-cars", "dealer")
+    post(client, other, sale(dealer="city-cars", policies=[], km=48_050, day="02"))
+    page = client.get(f"/vehicles/{VIN}?lang=en").text
+    assert "the car was sold again" in page  # the second sale's return, not its lifetime one
+    assert page.count('class="active"') == 1
+    assert "车辆已再次售出" in client.get(f"/vehicles/{VIN}?lang=zh").text
