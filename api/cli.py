@@ -125,6 +125,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
 
     _open_ledger(data_dir).close()  # fail early, with a clear message, on a bad DIR
     os.environ["VINLEDGER_DATA"] = str(data_dir)
+    click.echo(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C to stop)")
     uvicorn.run(
         "api.app:app_from_environment",
         factory=True,

@@ -131,8 +131,16 @@ def submit(record: Path, key_file: Path | None, url: str, payload_type: str | No
         fail(f"{record} is an envelope signed already: submit it without --key or --payload-type")
     if signed is None and key_file is None:
         fail(f"{record} is a record: give --key to sign it (or sign it with `vinledger sign`)")
+    from plugins.referrals import PAYLOAD_TYPE as REFERRAL
+
+    kind = signed.payload_type if signed is not None else payload_type
     try:
         with VinledgerClient(url) as client:
+            if kind == REFERRAL:  # a referral code goes beside the log, not in it
+                env = signed or dsse.sign_envelope(record.read_bytes(), _key(key_file), REFERRAL)
+                made = client.create_referral(env)
+                click.echo(f"referral code {made['code']} ({made['rule']}) for {made['referrer']}")
+                return
             if signed is not None:
                 r = client.submit_envelope(signed)
             else:

@@ -89,6 +89,14 @@ class VinledgerClient:
         )
         return r.json() | {"status": r.status_code}
 
+    def create_referral(self, env: dsse.Envelope | bytes) -> dict[str, Any]:
+        """A referrer's signed referral code (``plugins.referrals``), kept beside the log."""
+        body = env if isinstance(env, bytes) else dsse.encode_envelope(env)
+        r = self._check_ledger(
+            self.http.post("/referrals", content=body, headers={"Content-Type": "application/json"})
+        )
+        return r.json() | {"status": r.status_code}
+
     def submit_record(
         self, record_json: bytes, private_key, payload_type: str = dsse.PAYLOAD_TYPE
     ) -> dict[str, Any]:

@@ -55,6 +55,14 @@ class TrustChange:
         return self.actor is None or self.actor in actors
 
 
+def quoted(text: str) -> str:
+    """``text`` in double quotes for one line of output: readable in any script ("华诚"),
+    with every character that could end the line or disguise it (a newline, a
+    right-to-left override) escaped, so no name passes for a line of the monitor's own."""
+    body = json.dumps(text, ensure_ascii=False)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in body)
+
+
 def trust_changes(db: sqlite3.Connection, start: int, stop: int) -> list[TrustChange]:
     """The trust changes the monitor read at indexes ``[start, stop)``, in log order."""
     rows = db.execute(
@@ -139,14 +147,14 @@ class EntryChecks:
         if record.kind == "actor":
             actor, key_id, role = record.actor_id, None, record.role
             under = f" under {record.upline}" if record.upline else ""
-            said = f"new actor {actor} ({role}{under}): {json.dumps(record.name)}"
+            said = f"new actor {actor} ({role}{under}): {quoted(record.name)}"
         elif record.kind == "key_grant":
             actor, key_id, role = record.actor_id, record.key_id, None
             said = f"key {key_id} granted to {self._who(actor)}"
         else:
             actor, key_id, role = self._key_owner(record.key_id), record.key_id, None
             of = f" of {self._who(actor)}" if actor else ""
-            said = f"key {key_id}{of} revoked: {json.dumps(record.reason)}"
+            said = f"key {key_id}{of} revoked: {quoted(record.reason)}"
             if actor is None:  # granted before this monitor kept grants, read without signatures
                 said += " (whose key it was, this monitor's state does not say)"
         self.db.execute(

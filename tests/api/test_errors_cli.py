@@ -158,3 +158,34 @@ def test_the_provider_hint_is_given_only_for_what_is_no_record(server, tmp_path)
     foreign.write_text(json.dumps({"reportId": "R-1", "vehicle": {"vin": VIN}}))
     err = failed("sign", str(foreign), "--key", str(key))
     assert "--payload-type" in err
+
+
+def test_a_referrer_makes_a_referral_code_with_the_cli(server, tmp_path):
+    """The README's referral code, from `vinledger sign` and `submit` (it said "a
+    referrer may not submit 'inspection' records" for a signed referral)."""
+    url, _, data = server
+    key = partner(tmp_path, data, "Amy Referrals", "referrer")
+    code = tmp_path / "referral.json"
+    terms = {"amount": "100.00", "currency": "EUR"}
+    body = {
+        "code": "AMY-26",
+        "rule": "flat",
+        "params": terms,
+        "model": "LFV/2020",
+        "region": "CN-SH",
+    }
+    code.write_text(json.dumps(body))
+    referral = "application/vnd.vinledger.referral+json"
+    out = vinledger(
+        "submit", str(code), "--key", str(key), "--payload-type", referral, "--url", url
+    )
+    assert "referral code AMY-26 (flat) for amy-referrals" in out.stdout
+    body["code"] = "AMY-27"
+    code.write_text(json.dumps(body))
+    signed = tmp_path / "referral.dsse.json"
+    vinledger(
+        "sign", str(code), "--key", str(key), "--payload-type", referral, "--out", str(signed)
+    )
+    assert "AMY-27" in vinledger("submit", str(signed), "--url", url).stdout
+    err = failed("submit", str(signed), "--url", url)  # a code is made once
+    assert "AMY-27" in err or "exists" in err

@@ -62,6 +62,9 @@ def test_a_name_cannot_pass_for_a_line_of_the_monitors_own(tmp_path, client, sql
     sqlite_ledger.add_actor("mallory", "x\nWATCHED entry 9: key of allianz", "insurer", pem())
     [made, _] = m.poll(fetcher(client)).trust
     assert "\n" not in made.said and '"x\\nWATCHED entry 9' in made.said
+    sqlite_ledger.add_actor("huacheng", "华诚检测 Huacheng\u202e", "inspector", pem())
+    [named, _] = m.poll(fetcher(client)).trust
+    assert '"华诚检测 Huacheng\\u202e"' in named.said  # readable, nothing disguised
     m.close()
 
 
