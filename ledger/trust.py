@@ -129,6 +129,12 @@ def _record_json(b: Batch, index: int) -> dict:
 def _check_dispute(b: Batch, record) -> None:
     vin, _, kind = _target(b, record.disputes, "$.disputes")
     _same_vehicle(record, record.disputes, vin, kind, "$.disputes")
+    if kind == "dispute":  # it would read as settling one, and change nothing
+        raise InvalidRecord(
+            f"entry {record.disputes} is a dispute: to resolve it, file a dispute of the "
+            "entry it disputes with status resolved",
+            field="$.disputes",
+        )
 
 
 def _check_complaint(b: Batch, record) -> None:

@@ -527,3 +527,21 @@ def test_a_sale_dated_earlier_but_filed_later_does_not_open_a_return_after_a_res
     first = post(client, other, earlier).json()["index"]
     problem = refused(client, other, returned(first, "2026-06-04T09:00:00Z"), status=409)
     assert f"sold again after sale {first} (entry {sold})" in problem["detail"]
+
+
+def test_a_dispute_of_a_dispute_is_refused_saying_how_to_resolve_one(client, ledger, sold):
+    first = _dispute(client, ledger, sold)
+    token = ledger.settings.admin_token()
+    again = {
+        "kind": "dispute",
+        "vin": VIN,
+        "occurred_at": "2026-06-03T09:00:00Z",
+        "disputes": first,
+        "reason": "settled",
+        "status": "resolved",
+    }
+    r = client.post(
+        "/admin/records", content=json.dumps(again), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 422 and r.json()["field"] == "$.disputes", r.text
+    assert "dispute of the entry it disputes" in r.json()["detail"]
