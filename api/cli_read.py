@@ -121,11 +121,6 @@ def _check_vin(report, vin: str | None) -> None:
         report.findings.insert(0, Finding(False, "vin", detail))
 
 
-def _bundle_url(source: str) -> str:
-    """The bundle URL for a vehicle page, history or bundle URL."""
-    return _vehicle_url(source)[0] + "/bundle"
-
-
 def _vehicle_url(source: str) -> tuple[str, str | None]:
     """(the vehicle's URL, its VIN) for a vehicle page, history or bundle URL, with the
     VIN as the ledger spells it (people type them in lowercase, with spaces or dashes);

@@ -13,7 +13,7 @@ from typing import Any
 
 from api.drawings import km_text, odometer_svg, rank
 from api.i18n import Words
-from core.fields import parse_time
+from core.sale_standing import recorded_again, sold_again
 
 
 def _shown(value: Any, t: Words) -> str:
@@ -290,13 +290,9 @@ def _terms(
     for e in entries:
         if e["kind"] != "sale":
             continue
-        at = parse_time(e["record"]["occurred_at"])
-        sold_on = any(o is not e and parse_time(o["record"]["occurred_at"]) > at for o in sold)
-        replaced = e["index"] in disputed and any(  # as plugins.claims judges it
-            o["index"] > e["index"]
-            and o["signer"]["id"] == e["signer"]["id"]
-            and (o["index"] > disputed[e["index"]] or parse_time(o["record"]["occurred_at"]) <= at)
-            for o in sold
+        sold_on = sold_again(sold, e) is not None  # as plugins.claims judges claims
+        replaced = (
+            e["index"] in disputed and recorded_again(sold, e, disputed[e["index"]]) is not None
         )
         for term in e.get("derived", {}).get("terms", []):
             parts = []

@@ -163,17 +163,18 @@ class SubmissionChecks:
                 f"key {key.key_id} was revoked at log index {key.revoked_idx}; "
                 "sign with a key that is still valid"
             )
-        if env.payload_type != dsse.PAYLOAD_TYPE and not may_block:
-            raise _WouldBlock  # a provider plugin's code reads it
+        if not may_block:  # before the signature: the thread would verify it again
+            if env.payload_type != dsse.PAYLOAD_TYPE:
+                raise _WouldBlock  # a provider plugin's code reads it
+            # A record of our own format; only a sale has anything derived (by plugins).
+            record, derived = parse_record(dsse.payload_bytes(env)), None
+            if isinstance(record, Sale):
+                raise _WouldBlock  # policy plugins state its terms; its referral is read
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
         if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
             check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
         if may_block:
             record, derived = read_record(self.plugins, env)
-        else:  # a record of our own format; only a sale has anything derived (by plugins)
-            record, derived = parse_record(dsse.payload_bytes(env)), None
-            if isinstance(record, Sale):
-                raise _WouldBlock  # policy plugins state its terms; its referral is read
         _check_dates(record, self.clock())
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:

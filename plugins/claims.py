@@ -45,6 +45,7 @@ from core.fields import Text, parse_time
 from core.keys import key_id
 from core.odometer import odometer_readings
 from core.records import ClaimDecision, encode_record, parse_record
+from core.sale_standing import recorded_again, sold_again
 from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -130,8 +131,10 @@ class ClaimDecider:
         _check_kind(claim, terms)
         self._check_date(claim, sale, logged_at)
         items = self._vin_items(s, claim, index, actor_id)
-        _check_not_superseded(items, claim.sale, sale_row.actor_id)
-        _check_not_sold_on(items, claim, by_operator=actor.role == "operator")
+        sales = [i for i in items if i["kind"] == "sale"]
+        claimed = next(i for i in sales if i["index"] == claim.sale)
+        _check_not_superseded(sales, claimed)
+        _check_not_sold_on(sales, claimed, claim, by_operator=actor.role == "operator")
         facts = self._facts(items, claim, index, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
@@ -299,53 +302,38 @@ def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
     ]
 
 
-def _check_not_superseded(items: list[dict[str, Any]], sale_idx: int, dealer: str) -> None:
+def _check_not_superseded(sales: list[dict[str, Any]], sale: dict[str, Any]) -> None:
     """A sale the operator disputed and its dealer recorded again (the way to fix a sale
     recorded wrongly) is replaced: its guarantees are the new sale's, claimed there."""
-    sale = next((i for i in items if i["index"] == sale_idx), None)
-    if sale is None or not sale.get("disputes"):
+    if not sale.get("disputes"):
         return
     dispute = sale["disputes"][0]["index"]  # the first of its disputes still open
-    sold_at = parse_time(sale["record"]["occurred_at"])
-    again = [  # the sale recorded again: after the dispute, or before it but dated no
-        i["index"]  # later than the disputed sale (a resale comes after the first sale)
-        for i in items
-        if i["kind"] == "sale"
-        and i["index"] > sale_idx
-        and i["signer"]["id"] == dealer
-        and (i["index"] > dispute or parse_time(i["record"]["occurred_at"]) <= sold_at)
-    ]
-    if again:
+    again = recorded_again(sales, sale, dispute)
+    if again is not None:
         raise Conflict(
-            f"sale {sale_idx} was disputed (entry {dispute}) and {dealer!r} recorded the sale "
-            f"again at entry {again[0]}: file the claim on sale {again[0]}",
+            f"sale {sale['index']} was disputed (entry {dispute}) and "
+            f"{sale['signer']['id']!r} recorded the sale again at entry {again['index']}: "
+            f"file the claim on sale {again['index']}",
             field="$.sale",
         )
 
 
-def _check_not_sold_on(items: list[dict[str, Any]], claim, *, by_operator: bool) -> None:
+def _check_not_sold_on(
+    sales: list[dict[str, Any]], sale: dict[str, Any], claim, *, by_operator: bool
+) -> None:
     """A car sold again cannot be brought back under an earlier sale: its buyer no longer
     has it. (A warranty stays with the car; its dealer may still honour it.) A disputed
     later sale counts too (a dispute of its price does not undo it); only the operator,
     who judged the dispute, may file a return past one (a sale put on the wrong car)."""
     if claim.kind != "return_request":
         return
-    sold = next((i for i in items if i["index"] == claim.sale), None)
-    if sold is None:
-        return
-    sold_at = parse_time(sold["record"]["occurred_at"])
-    for i in items:
-        if (
-            i["kind"] == "sale"
-            and i["index"] != claim.sale  # filed before or after: the dates say the order
-            and not (by_operator and i.get("disputes"))
-            and parse_time(i["record"]["occurred_at"]) > sold_at
-        ):
-            raise Conflict(
-                f"the car was sold again after sale {claim.sale} (entry {i['index']}); a "
-                "return is filed on the latest sale, by its dealer",
-                field="$.sale",
-            )
+    later = sold_again(sales, sale, past_disputed=by_operator)
+    if later is not None:
+        raise Conflict(
+            f"the car was sold again after sale {claim.sale} (entry {later['index']}); a "
+            "return is filed on the latest sale, by its dealer",
+            field="$.sale",
+        )
 
 
 def _check_not_below_earlier_claims(

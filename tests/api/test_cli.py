@@ -266,9 +266,9 @@ def test_plugins_lists_what_is_loaded_and_what_is_disabled(tmp_path):
     ],
 )
 def test_verify_reads_the_bundle_of_a_vin_as_people_type_it(typed):
-    from api.cli_read import _bundle_url
+    from api.cli_read import _vehicle_url
 
-    assert _bundle_url(typed) == "http://h/vehicles/LFVZA6117L3572578/bundle"
+    assert _vehicle_url(typed)[0] + "/bundle" == "http://h/vehicles/LFVZA6117L3572578/bundle"
 
 
 def test_plugins_without_a_ledger_says_what_it_lists(tmp_path):
