@@ -23,6 +23,10 @@
 //                 verifies just as well);
 // and, on the page only, once all of that holds:
 //   "page"        the timeline the server drew shows exactly the bundle's entries.
+//   "verdict"     the verdict the server drew at the top links every entry the verified
+//                 records say a buyer must be told of: title brands, inspections reporting
+//                 damage, insurance claims, both readings of an odometer rollback (entries
+//                 a correction names, and rollbacks once a correction touched a reading, excepted).
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
 // (Pure ASCII on purpose: it runs right whatever charset the script is served with.)
@@ -471,7 +475,7 @@
   // expectedVin: the vehicle the reader asked about. A valid bundle of another vehicle
   // verifies as well as its own, so without it a swapped bundle would pass.
   async function verifyBundle(bundleBytes, vkey, expectedVin = null) {
-    const report = { ok: false, vin: "", size: null, origin: null, entries: [], findings: [] };
+    const report = { ok: false, vin: "", size: null, origin: null, entries: [], findings: [], records: new Map() };
     const add = (ok, check, detail, index = null) => report.findings.push({ ok, check, detail, index });
     const failures = () => report.findings.some((f) => !f.ok);
     try {
@@ -704,6 +708,7 @@
           const role = roles.get(key.actor) || "";
           if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`${role ? (/^[aeiou]/.test(role) ? "an " : "a ") + role : "an unknown actor"} may not sign '${rec.kind}'`);
           await checkReferences(rec, index, key.actor, role);
+          report.records.set(index, rec);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
           add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
@@ -777,6 +782,71 @@
     return finish(report);
   }
 
+  // What the verdict at the top must name, from the verified records alone (core/history.py
+  // raises an alert for each): a title brand, an inspection's damage flag, an insurance
+  // claim, the two readings of an odometer rollback. Only what holds whatever else the
+  // history says: an entry a correction names is left to the server (a correction may
+  // clear a flag), and so are rollbacks once a correction touched any reading or time.
+  // [{index, names: [indexes the verdict must link], why}]
+  const DAMAGE_FLAGS = ["accident", "flood", "fire", "structural", "airbag"];
+  const NOT_READINGS = ["correction", "claim_decision", "dispute", "complaint"]; // core/odometer.py
+  const ROLLBACK_TOLERANCE_KM = 50; // core/odometer.py
+  function mustName(records) {
+    const corrected = new Set([...records.values()].filter((r) => r.kind === "correction").map((r) => r.corrects));
+    const out = [];
+    const readings = [];
+    for (const [index, rec] of records) {
+      if (rec.odometer_km !== null && rec.odometer_km !== undefined && !NOT_READINGS.includes(rec.kind)) {
+        let at = null;
+        try { at = micros(rec.occurred_at, "occurred_at"); } catch { /* a time of an older log: no rollback check */ }
+        readings.push({ index, km: rec.odometer_km, at });
+      }
+      if (corrected.has(index)) continue;
+      if (rec.kind === "title_brand") out.push({ index, names: [index], why: `a title brand (${String(rec.brand).replace(/_/g, " ")})` });
+      else if (rec.kind === "insurance_claim") out.push({ index, names: [index], why: `an insurance claim (${rec.cause || "collision"}, ${rec.severity || "minor"})` });
+      else if (rec.kind === "inspection") {
+        const flags = DAMAGE_FLAGS.filter((f) => isObj(rec.flags) && rec.flags[f]);
+        if (flags.length) out.push({ index, names: [index], why: `an inspection reporting ${flags.join(", ")} damage` });
+      }
+    }
+    // A correction may give an entry a reading, or move one in time, as well as change one.
+    const retimed = [...records.values()].some((r) => r.kind === "correction" && isObj(r.fields) &&
+      (Object.hasOwn(r.fields, "odometer_km") || Object.hasOwn(r.fields, "occurred_at")));
+    if (!retimed && !readings.some((r) => corrected.has(r.index) || r.at === null || !Number.isInteger(r.km))) {
+      // core/odometer.py rollback_alerts: in time order (ties keep log order), a reading
+      // more than the tolerance below the highest so far; it becomes the new baseline.
+      readings.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.index - b.index));
+      let highest = null;
+      for (const r of readings) {
+        if (highest !== null && r.km < highest.km - ROLLBACK_TOLERANCE_KM) {
+          out.push({ index: r.index, names: [highest.index, r.index], why: `an odometer reading of ${r.km} km after ${highest.km} km at entry ${highest.index} (a rollback)` });
+          highest = r;
+        } else if (highest === null || r.km > highest.km) highest = r;
+      }
+    }
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  // The verdict the server drew at the top names (links to) every entry mustName finds.
+  function checkVerdict(report, named) {
+    let required;
+    try {
+      required = mustName(report.records);
+    } catch (err) {
+      report.findings.push({ ok: false, check: "verdict", detail: `the verified records could not be read: ${err.message}`, index: null });
+      return finish(report);
+    }
+    const missing = required.filter((m) => m.names.some((i) => !named.has(i)));
+    for (const m of missing) {
+      report.findings.push({ ok: false, check: "verdict", detail: `entry ${m.index}: ${m.why}, which the verdict at the top of the page does not name`, index: m.index });
+    }
+    if (!missing.length) {
+      const what = required.length ? `all ${required.length} entries the bundle proves a buyer must be told of` : "no entry the bundle proves a buyer must be told of, and none is missing";
+      report.findings.push({ ok: true, check: "verdict", detail: `the verdict names ${what}`, index: null });
+    }
+    return finish(report);
+  }
+
   // ---- the page -------------------------------------------------------------------------------
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser\u2026",
@@ -823,6 +893,8 @@
       if (report.ok) {
         const shown = document.querySelectorAll("#timeline > li[data-entry]");
         report = checkShown(report, new Set(Array.from(shown, (li) => Number(li.dataset.entry))));
+        const links = document.querySelectorAll('#verdict a[href^="#entry-"]');
+        report = checkVerdict(report, new Set(Array.from(links, (a) => Number(a.getAttribute("href").slice("#entry-".length)))));
       }
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
@@ -864,7 +936,7 @@
     }
   }
 
-  window.vinledger = { verifyBundle, lastReport: null, KINDS_BY_ROLE, CORRECTABLE, FIXED_REFERENCES, SALE_TERMS, DECIDED, repeatedKey };
+  window.vinledger = { verifyBundle, mustName, lastReport: null, KINDS_BY_ROLE, CORRECTABLE, FIXED_REFERENCES, SALE_TERMS, DECIDED, repeatedKey };
   const start = () => {
     const box = document.getElementById("verification");
     if (box && box.dataset.bundleUrl && box.dataset.vkey) run(box);
