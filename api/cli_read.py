@@ -33,7 +33,16 @@ monitor_option = click.option(
     help="the VIN the bundle must be for (the one on the car); a URL names its own",
 )
 @monitor_option
-def verify(source: str, vkey: str, vin: str | None, monitor_dir: Path | None) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for the ledger's answer",
+)
+def verify(
+    source: str, vkey: str, vin: str | None, monitor_dir: Path | None, timeout: float
+) -> None:
     """Verify a vehicle bundle (a URL or a FILE) offline against the log's key."""
     from api.cli import fail
     from api.report import print_report
@@ -50,10 +59,14 @@ def verify(source: str, vkey: str, vin: str | None, monitor_dir: Path | None) ->
             fail(f"{source} is the history of VIN {named}, but --vin says {vin}")
         vin = vin or named
         url = page + "/bundle"
+        from api.client import foreign_answer
+
         try:
-            r = httpx.get(url, timeout=30)
+            r = httpx.get(url, timeout=timeout)
         except httpx.HTTPError as err:
-            fail(f"could not fetch {url}: {err}")
+            fail(f"could not fetch {url}: {err or type(err).__name__}; try again")
+        if (foreign := foreign_answer(r)) is not None:
+            fail(foreign["detail"])
         if r.status_code == 404:
             fail(
                 f"{url} answered 404: {_detail(r)}. No records on a ledger is not a clean "
@@ -73,7 +86,7 @@ def verify(source: str, vkey: str, vin: str | None, monitor_dir: Path | None) ->
         # The alerts a server shows must be the ones its signed entries imply.
         history_url = url[: -len("/bundle")] + "/history"
         try:
-            served = httpx.get(history_url, timeout=30).json()["view"]
+            served = httpx.get(history_url, timeout=timeout).json()["view"]
         except (httpx.HTTPError, ValueError, KeyError) as err:
             report.failed("view", f"could not read {history_url}: {err}")
         else:
@@ -268,8 +281,8 @@ def _fetcher(client):
     def fetch(path: str) -> bytes:
         try:
             return client.get_bytes(path)
-        except ClientError as err:
-            raise InvalidInput(f"{path} answered {err.status}") from None
+        except ClientError as err:  # what the ledger, or something on the way, said
+            raise InvalidInput(f"{path}: {err}") from None
         except httpx.HTTPError as err:
             raise InvalidInput(f"could not fetch {path}: {err}") from None
 

@@ -115,12 +115,27 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
 )
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @_PAYLOAD_TYPE
-def submit(record: Path, key_file: Path | None, url: str, payload_type: str | None) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for the ledger's answer (raise it on a slow network)",
+)
+def submit(
+    record: Path, key_file: Path | None, url: str, payload_type: str | None, timeout: float
+) -> None:
     """Sign RECORD.json with your key and submit it, or submit an envelope signed before
     with `vinledger sign`; prints where it is in the log, and for a return request or
-    warranty claim the ledger's decision."""
+    warranty claim the ledger's decision.
+
+    Safe to run again: when no answer came (a dropped connection, a timeout, a
+    gateway's error page), the record may have been logged; the same command again,
+    with the file unchanged, answers with its entry ("already in the log") and never
+    logs it twice. On a bad network, sign once (`vinledger sign`) and submit the
+    envelope as often as it takes."""
     from api.cli import fail
-    from api.client import ClientError, VinledgerClient
+    from api.client import SAFE_RETRY, ClientError, VinledgerClient
     from core import dsse
 
     try:
@@ -135,11 +150,14 @@ def submit(record: Path, key_file: Path | None, url: str, payload_type: str | No
 
     kind = signed.payload_type if signed is not None else payload_type
     try:
-        with VinledgerClient(url) as client:
+        with VinledgerClient(url, timeout=timeout) as client:
             if kind == REFERRAL:  # a referral code goes beside the log, not in it
                 env = signed or dsse.sign_envelope(record.read_bytes(), _key(key_file), REFERRAL)
                 made = client.create_referral(env)
-                click.echo(f"referral code {made['code']} ({made['rule']}) for {made['referrer']}")
+                held = "" if made.get("created", True) else " (yours already: made before)"
+                click.echo(
+                    f"referral code {made['code']} ({made['rule']}) for {made['referrer']}{held}"
+                )
                 return
             if signed is not None:
                 r = client.submit_envelope(signed)
@@ -148,8 +166,8 @@ def submit(record: Path, key_file: Path | None, url: str, payload_type: str | No
                 r = client.submit_record(data, _key(key_file), payload_type or dsse.PAYLOAD_TYPE)
     except ClientError as err:
         fail(str(err))
-    except Exception as err:
-        fail(f"could not reach {url}: {err}")
+    except KeyboardInterrupt:
+        fail(f"interrupted before the ledger answered. {SAFE_RETRY}.")
     word = "appended" if r["status"] == 201 else "already in the log"
     click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
     if "decision" in r:

@@ -119,8 +119,9 @@ class DealersAndReferrals:
         env = verify_referral_envelope(raw)
         with self.store.writer.begin() as s:
             actor_id = self._signed_by(env, s.connection())
-            referral = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
+            referral, created = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
         return {
+            "created": created,
             "code": referral.code,
             "referrer": referral.referrer,
             "upline": referral.upline,

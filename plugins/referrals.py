@@ -74,8 +74,14 @@ def _referral(row: ReferralRow) -> Referral:
     )
 
 
-def create_referral(s: Session, registry: Registry, actor_id: str, payload: bytes) -> Referral:
-    """Store a referral the referrer ``actor_id`` signed; refuses what the rule refuses."""
+def create_referral(
+    s: Session, registry: Registry, actor_id: str, payload: bytes
+) -> tuple[Referral, bool]:
+    """Store a referral the referrer ``actor_id`` signed; refuses what the rule refuses.
+
+    Returns it and whether it is new: the same referrer asking again for a code it
+    holds, with the same rule, params, model and region (a retry after a lost answer),
+    gets that code back; anyone else asking for a code that is taken is refused."""
     try:
         req = msgspec.json.decode(payload, type=ReferralRequest)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
@@ -97,10 +103,21 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
     if actor is None or actor.role != "referrer":
         raise Forbidden(f"{actor_id!r} is not a referrer; only referrers create referral codes")
     _refuse_upline_cycle(s, actor)
-    if s.get(ReferralRow, req.code) is not None:
+    existing = s.get(ReferralRow, req.code)
+    if existing is not None and existing.referrer != actor_id:
         raise Conflict(f"referral code {req.code!r} is taken; choose another")
     rule = registry.rule(req.rule)
     params = registry.call(rule, "validate", req.params)
+    if existing is not None:
+        held = _referral(existing)
+        asked = (rule.id, json.dumps(params, sort_keys=True), req.model, req.region)
+        if (held.rule, existing.params, held.model, held.region) == asked:
+            return held, False
+        raise Conflict(
+            f"referral code {req.code!r} is already yours, with other terms (rule "
+            f"{held.rule!r}, model {held.model!r}, region {held.region!r}); a code keeps "
+            "the terms it was made with: choose another code for these"
+        )
     referral = Referral(req.code, actor_id, actor.upline, rule.id, params, req.model, req.region)
     _lock_market(s, rule.id, req.model, req.region)
     same_market = (
@@ -130,7 +147,7 @@ def create_referral(s: Session, registry: Registry, actor_id: str, payload: byte
         s.flush()  # here, not at commit, so that a code taken meanwhile is a 409
     except IntegrityError:
         raise Conflict(f"referral code {req.code!r} is taken; choose another") from None
-    return referral
+    return referral, True
 
 
 def _refuse_upline_cycle(s: Session, actor: ActorRow) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import Parameter
 
@@ -40,10 +40,14 @@ class ReferralsController(Controller):
         summary="Create a referral code",
         guards=[require_json],
     )
-    def create(self, body: bytes, ledger: Ledger) -> dict:
+    def create(self, body: bytes, ledger: Ledger) -> Response[dict]:
         """A DSSE envelope (payloadType application/vnd.vinledger.referral+json) signed by a
-        referrer: {"code", "rule", "params", "model", "region"}. Kept private."""
-        return ledger.create_referral(body)
+        referrer: {"code", "rule", "params", "model", "region"}. Kept private. 201 with
+        the code; the same request from the same referrer again (a retry after a lost
+        answer) 200 with the code it holds, ``created`` false; a code someone else
+        holds, or the same code with other terms, 409."""
+        made = ledger.create_referral(body)
+        return Response(made, status_code=201 if made["created"] else 200)
 
     @get(
         "/commissions",

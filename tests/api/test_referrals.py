@@ -158,7 +158,14 @@ def test_only_referrers_create_codes_and_codes_are_unique(client, sqlite_ledger)
     assert r.status_code == 403
     ref = referrer(sqlite_ledger, "ref-amy")
     assert refer(client, ref, "X-1", "flat", {"amount": "1", "currency": "EUR"}).status_code == 201
-    assert refer(client, ref, "X-1", "flat", {"amount": "1", "currency": "EUR"}).status_code == 409
+    # Another referrer cannot take it; its own holder asking again with other terms is told so.
+    other = referrer(sqlite_ledger, "ref-bob")
+    r = refer(client, other, "X-1", "flat", {"amount": "1", "currency": "EUR"})
+    assert r.status_code == 409 and "is taken; choose another" in r.json()["detail"], r.text
+    r = refer(client, ref, "X-1", "flat", {"amount": "2", "currency": "EUR"})
+    assert r.status_code == 409 and "already yours, with other terms" in r.json()["detail"]
+    r = refer(client, ref, "X-1", "flat", {"amount": "1", "currency": "EUR"}, region="US-NV")
+    assert r.status_code == 409 and "already yours" in r.json()["detail"], r.text
     r = refer(client, ref, "X-2", "flat", {"amount": "-1", "currency": "EUR"})
     assert r.status_code in (400, 422) and r.json().get("field") == "amount"
     r = refer(client, ref, "X-3", "no-such-rule", {})
@@ -249,3 +256,20 @@ def test_a_referral_is_signed_once_and_by_a_key_valid_when_it_is_stored(client, 
     sqlite_ledger.revoke_key(ref.keyid, "lost")
     r = refer(client, ref, "AFTER", "flat", {"amount": "1", "currency": "EUR"})
     assert r.status_code == 403 and "revoked" in r.json()["detail"]
+
+
+def test_a_referral_asked_for_again_answers_with_the_code_it_made(client, sqlite_ledger):
+    """A referrer whose answer was lost on the way asks again: it gets its code back
+    (200, not created), and nothing is stored twice; even a limited slot it fills itself
+    does not refuse it."""
+    from ledger.schema import ReferralRow
+
+    params = {"slots": 1, "amount": "100", "currency": "EUR"}
+    amy = referrer(sqlite_ledger, "ref-amy")
+    first = refer(client, amy, "AMY-26", "limited-slots", params)
+    assert first.status_code == 201 and first.json()["created"] is True, first.text
+    again = refer(client, amy, "AMY-26", "limited-slots", params)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json() | {"created": False}
+    with sqlite_ledger.store.reader() as s:
+        assert s.query(ReferralRow).count() == 1
