@@ -147,6 +147,16 @@ class StorageUnavailable(VinledgerError):
         self.retry_after = retry_after
 
 
+class NewerRelease(VinledgerError):
+    """A newer vinledger release has opened this database: this older one must not
+    write to it, since it could append what the newer release's checkers refuse, and
+    an append-only log cannot take that back. The operator upgrades this process."""
+
+    status = 503
+    title = "Older release"
+    slug = "older-release"
+
+
 # ---- verification -----------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ What is stored:
 - ``nodes``: the hash of every perfect, aligned subtree (``ledger.merkle``'s
   ``(level, n)`` coordinates), so any proof or tile costs O(log n) point reads;
 - ``checkpoints``: every signed checkpoint, one per sequenced batch;
-- ``log_state``: one row, locked by the sequencer, holding the current size;
+- ``log_state``: one row, locked by the sequencer, holding the current size and the
+  rules level of the newest release that opened the database (``RULES_LEVEL``);
 - ``actors`` and ``keys``: the trust roots as the log's actor, key-grant and
   key-revocation entries left them. They are derived from entries (``audit``
   recomputes and compares them) and exist so that checking a submission is one read;
@@ -34,19 +35,43 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.errors import NewerRelease
 
 
 class Base(DeclarativeBase):
     pass
 
 
+# What this release appends and refuses, as a number: raised by every release that
+# changes the sequencer's rules or the entries' format. A database remembers the highest
+# level that opened it, and a release below that refuses it (``core.errors.NewerRelease``):
+# an older process left running beside a newer one (a rolling upgrade, a rollback) could
+# otherwise append an entry the newer checkers refuse, and nothing can take it back.
+# Level 1: the rules of 2026-12-01 (claims, disputes, repeated keys, dates, referrals).
+RULES_LEVEL = 1
+
+
 class LogState(Base):
     __tablename__ = "log_state"
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # The highest RULES_LEVEL that opened the database; NULL: a release before levels.
+    rules: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+def newer_release(level: int) -> NewerRelease:
+    return NewerRelease(
+        f"a newer vinledger release (rules level {level}) has opened this database; this "
+        f"process runs an older one (level {RULES_LEVEL}) and must not write to it: an "
+        "older release may append what the newer one refuses, and the log cannot take it "
+        "back. Upgrade this installation to the release the others run (never run an "
+        "older release against this database again)"
+    )
 
 
 # On SQLite, an INTEGER primary key is the table's rowid; a BIGINT one would be a second
@@ -200,3 +225,9 @@ def upgrade_schema(engine: Engine) -> None:
                     )
                 kind = column.type.compile(dialect=c.dialect)
                 c.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+        state = LogState.__table__
+        level = c.execute(select(state.c.rules).where(state.c.id == 1)).scalar_one_or_none()
+        if level is not None and level > RULES_LEVEL:
+            raise newer_release(level)
+        if level is None or level < RULES_LEVEL:  # also a database no release has sized yet
+            c.execute(state.update().where(state.c.id == 1).values(rules=RULES_LEVEL))

@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from ledger.engines import outage, outage_state, postgres_engine, sqlite_engine
 from ledger.schema import (
+    RULES_LEVEL,
     ActorRow,
     Base,
     CheckpointRow,
@@ -32,6 +33,7 @@ from ledger.schema import (
     KeyRow,
     LogState,
     NodeRow,
+    newer_release,
     upgrade_schema,
 )
 
@@ -126,7 +128,7 @@ class Store:
         Base.metadata.create_all(self.write_engine)
         with self.writer.begin() as s:
             if s.get(LogState, 1) is None:
-                s.add(LogState(id=1, size=0))
+                s.add(LogState(id=1, size=0, rules=RULES_LEVEL))
 
     def dispose(self) -> None:
         self.write_engine.dispose()
@@ -164,14 +166,18 @@ def driver_time(c, column, value: datetime):
 
 
 def lock_log_state(c) -> int:
-    """The log's size, locked until the end of the transaction (the sequencer's lock).
+    """The log's size, locked until the end of the transaction (the sequencer's lock);
+    ``NewerRelease`` if a newer release has opened the database since this one did.
 
     On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE); on
     PostgreSQL the row lock serialises sequencers in every process.
     """
     table = LogState.__table__
-    query = select(table.c.size).where(table.c.id == 1).with_for_update()
-    return c.execute(query).scalar_one()
+    query = select(table.c.size, table.c.rules).where(table.c.id == 1).with_for_update()
+    size, level = c.execute(query).one()
+    if level is not None and level > RULES_LEVEL:  # a newer release started meanwhile
+        raise newer_release(level)
+    return size
 
 
 def set_log_size(c, size: int) -> None:
