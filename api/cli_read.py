@@ -228,6 +228,23 @@ def monitor(
             fail(f"--watch {actor}: {problem}")
     created = not state_dir.exists()
     m = Monitor(state_dir, _read_vkey(vkey), signatures=signatures)
+    if since := m.trust_known_since:
+        unknown = (
+            f"{state_dir} was read up to entry {since} by an earlier monitor, which kept no "
+            f"trust changes: key grants, revocations and new actors before entry {since} "
+            "are not known to it"
+        )
+        if watched:  # it could not see what it is asked to watch for
+            m.close()
+            fail(
+                f"{unknown}, so --watch could miss one. Move it aside and poll again to "
+                "read the log from the start"
+            )
+        click.secho(
+            f"warning: {unknown} (move it aside and poll again to see them all)",
+            err=True,
+            fg="yellow",
+        )
     client = VinledgerClient(url)
     try:
         while True:

@@ -146,6 +146,10 @@ class Monitor:
         if self.size == 0:
             self.db.execute(f"PRAGMA user_version = {VERSION}")
             return True if wanted is None else wanted
+        if version < 4:  # the trust changes of what it read before are not known
+            self.db.execute(
+                "INSERT OR IGNORE INTO trust_known (id, since) VALUES (1, ?)", (self.size,)
+            )
         if version < 1:  # read before revocations were kept: they are missing
             raise InvalidInput(
                 f"{self.state_dir} was made by an earlier vinledger monitor, which kept no "
@@ -192,6 +196,14 @@ class Monitor:
             (vin, self.size if below is None else below),
         )
         return [ChainEntry(seq, idx, bytes(leaf)) for seq, idx, leaf in rows]
+
+    @property
+    def trust_known_since(self) -> int:
+        """The first index whose trust changes this state reports: 0 for a state made by
+        this release; for one an earlier monitor read, the size it had then (the trust
+        entries below it were read without being kept, and are never reported)."""
+        row = self.db.execute("SELECT since FROM trust_known").fetchone()
+        return 0 if row is None else row[0]
 
     @property
     def pending(self) -> int | None:

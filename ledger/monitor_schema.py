@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS trust_changes (  -- each trust entry, in words (monit
     role TEXT,  -- of a new actor
     said TEXT NOT NULL
 );
+-- The first index whose trust changes this state knows: 0, or the size at which a state
+-- made before trust changes were kept (version < 4) was first opened by a later monitor.
+CREATE TABLE IF NOT EXISTS trust_known (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    since INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
     id INTEGER PRIMARY KEY CHECK (id = 1),
     size INTEGER NOT NULL,

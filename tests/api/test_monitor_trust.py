@@ -194,3 +194,35 @@ def test_a_revocation_whose_grant_an_earlier_monitor_kept_no_record_of_concerns_
     assert revoked.actor is None and "this monitor's state does not say" in revoked.said
     assert revoked.concerns(frozenset({"axa"}))  # a watcher looks at it: it may be its own
     m.close()
+
+
+def test_a_state_an_earlier_monitor_read_says_what_it_cannot_report(
+    tmp_path, run_monitor, sqlite_ledger
+):
+    """A state read before trust changes were kept (version 3) has none for what it
+    read then: the monitor says so, and refuses to --watch on it rather than report
+    "nothing" for a key granted back then."""
+    first = run_monitor()
+    assert first.exit_code == 0, first.output
+    state = tmp_path / "state"
+    m = Monitor(state, sqlite_ledger.vkey)
+    m.db.execute("DELETE FROM trust_changes")  # as the earlier monitor left it
+    m.db.execute("DELETE FROM trust_known")
+    m.db.execute("PRAGMA user_version = 3")
+    size = m.size
+    m.close()
+    onboard(sqlite_ledger, "allianz", "insurer")
+
+    watched = run_monitor("--watch", "operator")
+    assert watched.exit_code == 1, watched.output
+    assert f"read up to entry {size} by an earlier monitor" in watched.output
+    assert "--watch could miss one" in watched.output and "Move it aside" in watched.output
+    r = run_monitor()
+    assert r.exit_code == 0, r.output
+    assert f"warning: {state} was read up to entry {size}" in r.output
+    assert "granted to allianz (insurer)" in r.output  # what it reads now, it reports
+    assert Monitor(state, sqlite_ledger.vkey).trust_known_since == size
+    # A state this release made from the start knows every trust change.
+    fresh = Monitor(tmp_path / "fresh", sqlite_ledger.vkey)
+    assert fresh.trust_known_since == 0
+    fresh.close()
