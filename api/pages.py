@@ -320,6 +320,28 @@ def _terms(
                     "ended_by": "replaced" if replaced else "sold_on" if sold_on else None,
                 }
             )
+        stated = {term["policy"] for term in e.get("derived", {}).get("terms", [])}
+        for ref in e["record"].get("policies", []):
+            if ref.get("id") in stated:
+                continue
+            # Named in the signed sale, but logged before the ledger stated terms at sale
+            # (its first release): shown, and said to decide no claim (plugins.claims).
+            terms.append(
+                {
+                    "id": ref["id"],
+                    "kind": None,
+                    "name": t.term("policy", ref["id"]),
+                    "index": e["index"],
+                    "dealer": e["signer"]["name"],
+                    "limits": "",
+                    "summary": "",
+                    "components": [],
+                    "exclusions": [],
+                    "active": False,
+                    "returned": None,
+                    "ended_by": "unstated",
+                }
+            )
     return terms
 
 

@@ -105,6 +105,15 @@ class ClaimDecider:
         sale = parse_record(record_bytes(sale_entry))
         derived = sale_entry.derived if isinstance(sale_entry.derived, dict) else {}
         stated = [t for t in derived.get("terms", []) if t["policy"] == claim.policy]
+        if not stated and any(ref.id == claim.policy for ref in sale.policies):
+            raise InvalidRecord(
+                f"sale {claim.sale} names policy {claim.policy!r} in its signed record, but "
+                "it was logged before this ledger stated a policy's terms at sale (its entry "
+                "states none), so no claim can be decided under it; nothing was logged. If "
+                "the guarantee stands, the operator files a dispute of the sale and the dealer "
+                "records it again, with its policies",
+                field="$.policy",
+            )
         if not stated:
             attached = ", ".join(t["policy"] for t in derived.get("terms", [])) or "none"
             raise InvalidRecord(

@@ -330,3 +330,30 @@ def test_the_page_shows_the_guarantees_the_ledger_would_honour(client, dealer, s
     assert "the car was sold again" in page  # the second sale's return, not its lifetime one
     assert page.count('class="active"') == 1
     assert "车辆已再次售出" in client.get(f"/vehicles/{VIN}?lang=zh").text
+
+
+def test_a_sale_logged_before_terms_were_stated_says_so_on_its_claims_and_page(
+    client, dealer, sqlite_ledger
+):
+    """The first release logged sales with no stated terms: their policies are named in
+    the signed record only. A claim under one is refused saying why (not "it carries
+    none"), and the page lists the policy as named but deciding nothing, instead of
+    "no policy attached" above a timeline that shows it."""
+    from core import dsse
+    from core.records import parse_record
+    from ledger.sequencer import Submission
+
+    record = sale()
+    env = dsse.decode_envelope(dealer.envelope(record))
+    parsed = parse_record(json.dumps(record).encode())
+    sub = Submission(env, parsed, dsse.envelope_digest(env), dealer.keyid, None)  # no terms
+    [logged] = sqlite_ledger.sequencer.sequence([sub])
+    r = post(client, dealer, return_request(logged.index, 2, 48_100))
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "names policy 'return-7d' in its signed record" in detail, detail
+    assert "logged before this ledger stated a policy's terms" in detail
+    assert "it carries: none" not in detail
+    page = client.get(f"/vehicles/{VIN}?lang=en").text
+    assert "No warranty or return policy is attached" not in page
+    assert page.count("named at sale, but logged before this ledger stated") == 2, page
