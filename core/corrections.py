@@ -176,7 +176,9 @@ def apply_corrections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "fields": sorted(rec["fields"]),
                 }
             )
-        elif item["kind"] == "dispute" and rec["disputes"] in by_index:
+    for item in out:  # after every correction: a dispute's reason may have been corrected
+        rec = item["record"]
+        if item["kind"] == "dispute" and rec["disputes"] in by_index:
             disputes = by_index[rec["disputes"]].setdefault("disputes", [])
             if rec.get("status", "open") == "resolved":
                 disputes.clear()

@@ -205,6 +205,10 @@ def test_owners_service_gaps_and_disputes():
         [*history, item(7, "dispute", 703, disputes=3, reason="checked", status="resolved")]
     )
     assert resolved["disputed"] == []
+    # A dispute's reason corrected later is the reason the view gives.
+    reworded = item(8, "correction", 704, corrects=6, reason="typo", fields={"reason": "misread"})
+    corrected = analyse([*history, reworded])
+    assert corrected["disputed"] == [{"index": 3, "disputes": [{"index": 6, "reason": "misread"}]}]
 
 
 @given(st.lists(st.integers(0, 100_000), min_size=1, max_size=20))
