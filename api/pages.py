@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from api.drawings import km_text, odometer_svg, rank
+from api.drawings import km_text, odometer_svg
 from api.i18n import Words
+from api.verdict import headline, reading_text
 from core.sale_standing import recorded_again, sold_again
 
 
@@ -53,7 +54,7 @@ def _value(kind: str | None, name: str, value: Any, t: Words) -> str:
         found = [t.term("flag", f) for f, on in value.items() if on]
         return t("list_sep").join(found) or t("field_none")
     if name == "odometer_km" and value is not None:
-        return _reading(value, t)
+        return reading_text(value, t)
     return _shown(value, t)
 
 
@@ -65,102 +66,6 @@ def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> s
         t(said, field=t.term("field", name), value=_value(kind, name, value, t))
         for name, value in fields.items()
     )
-
-
-def _reading(value: Any, t: Words) -> str:
-    """A reading an alert names: km if it is a number, else as an older log holds it."""
-    is_number = isinstance(value, int) and not isinstance(value, bool)
-    return km_text(value, t) if is_number else str(value)
-
-
-def alert_text(alert: dict[str, Any], t: Words) -> str:
-    facts = alert.get("facts", {})
-    kind = alert["type"]
-    if kind == "odometer_rollback":
-        return t(
-            "alert_odometer_rollback", from_km=f"{facts['from_km']:,}", to_km=f"{facts['to_km']:,}"
-        )
-    if kind.startswith("title_brand_"):
-        return t("alert_title_brand", brand=t.term("brand", facts["brand"]))
-    if kind.endswith("_damage") and "severity" in facts:  # an insurer's hail or vandalism claim
-        return t(
-            "alert_claim_damage",
-            flag=t.term("flag", facts["flag"]),
-            severity=t.term("severity", facts["severity"]),
-        )
-    if kind.endswith("_damage"):
-        return t("alert_damage", flag=t.term("flag", facts["flag"]))
-    if kind in ("theft", "other_claim"):
-        return t(f"alert_{kind}", severity=t.term("severity", facts["severity"]))
-    if kind == "recall_open":
-        return t("alert_recall_open", **facts)
-    if kind == "implausible_rate":
-        return t("alert_implausible_rate", km=f"{facts['km']:,}", days=facts["days"])
-    if kind == "accident":
-        return t("alert_accident", severity=t.term("severity", facts["severity"]))
-    if kind == "service_gap":
-        return t("alert_service_gap", days=facts["days"])
-    if kind == "correction_not_applied":
-        return t("alert_correction_not_applied", corrects=facts["corrects"])
-    if kind == "odometer_corrected":
-        was, now = facts["from_km"], facts["to_km"]
-        return t(
-            "alert_odometer_corrected",
-            corrects=facts["corrects"],
-            from_km=t("field_none") if was is None else _reading(was, t),
-            to_km=t("field_removed") if now is None else _reading(now, t),
-        )
-    return t(f"alert_{kind}")
-
-
-def _state(alert: dict[str, Any]) -> bool:
-    """A state of the car (flood damage, a title brand) that later reports repeat; an
-    event (a collision, a hail or vandalism claim an insurer paid, an airbag that went
-    off) happens each time: an insurer's claim alert names its severity."""
-    kind = alert["type"]
-    if "severity" in alert.get("facts", {}):
-        return False
-    return kind.endswith("_damage") or kind.startswith("title_brand_") or kind == "total_loss"
-
-
-def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
-    """The verdict's lines, one per problem, worst first (high, medium, low; lines of
-    one severity in the order their alerts come).
-
-    The same fact reported by several entries (an insurer's flood claim and an
-    inspection's flood flag) is one problem with its reports counted, not two: alerts
-    of one type with the same facts, each resting on one entry and stating what the car
-    is (damaged, branded), make one line. An event (a collision an insurer paid) and an
-    alert that relates entries (a rollback between two readings, a gap between two
-    services) are each a problem of their own. Each entry keeps its own marking in the timeline.
-    """
-    lines: dict[Any, dict[str, Any]] = {}
-    for i, a in enumerate(alerts):
-        facts = json.dumps(a.get("facts", {}), sort_keys=True)
-        key = (a["type"], facts) if len(a["entries"]) == 1 and _state(a) else i
-        line = lines.setdefault(
-            key, {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
-        )
-        line["entries"] += [e for e in a["entries"] if e not in line["entries"]]
-        line["disputed"] = line["disputed"] and bool(a.get("disputed"))
-        if rank(a["severity"]) < rank(line["severity"]):
-            line["severity"] = a["severity"]
-    out = []
-    for line in lines.values():
-        fact = alert_text(line["alert"], t)
-        if line["disputed"]:  # a fact some report still stands behind is not disputed
-            fact += f" ({t('disputed')})"
-        reports = len(line["entries"]) if len(line["alert"]["entries"]) == 1 else 1
-        out.append(
-            {
-                "text": t("alert_reports", text=fact, count=reports) if reports > 1 else fact,
-                "fact": fact,
-                "reports": reports,
-                "severity": line["severity"],
-                "entries": sorted(line["entries"]) if reports > 1 else line["entries"],
-            }
-        )
-    return sorted(out, key=lambda line: rank(line["severity"]))  # stable: ties keep order
 
 
 def _details(

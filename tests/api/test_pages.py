@@ -405,7 +405,8 @@ def test_the_odometer_chart_labels_the_highest_reading_as_it_is():
 
 def test_a_corrected_reading_is_said_in_both_languages():
     from api.i18n import Words
-    from api.pages import _shown, alert_text
+    from api.pages import _shown
+    from api.verdict import alert_text
 
     alert = {
         "type": "odometer_corrected",

@@ -11,7 +11,8 @@ import pytest
 
 from api.drawings import odometer_svg
 from api.i18n import Words
-from api.pages import headline, page_model
+from api.pages import page_model
+from api.verdict import headline
 from tests.api.test_browser import browser, demo  # noqa: F401 (its fixtures)
 from tests.api.test_page_errors import BROWSER
 from tests.api.test_pages import FLOOD, entry_block

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from api.i18n import MESSAGES, Words
-from api.pages import alert_text, headline
+from api.verdict import alert_text, headline
 from tests.api.test_pages import entry_block
 from tests.conftest import VIN, inspection, maintenance, onboard
 
