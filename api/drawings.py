@@ -6,6 +6,7 @@ this ledger.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -31,8 +32,17 @@ def km_text(value: int, t: Words) -> str:
     return f"{value:,} km" if t.lang == "en" else f"{value:,} 公里"
 
 
-def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) -> str:
+# The chart's labels take the page's text colour, which forced-colour (high-contrast)
+# modes replace: a fixed fill would vanish on their dark background.
+_TEXT = 'font-size="11" fill="currentColor"'
+
+
+def odometer_svg(
+    readings: list[dict[str, Any]], backwards: set[int], t: Words, said: Sequence[str] = ()
+) -> str:
     """Every reading over time, coloured by source; readings that went back are ringed.
+    Its label says how many readings over what time, and ``said`` (the rollbacks, in
+    words): a screen reader reads that, not the drawing.
 
     The drawing is 320 units wide, about as wide as it shows on a phone, so its
     11-unit labels read at 11 pixels or more there; the legend is HTML under it, where
@@ -53,9 +63,16 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
     def y(km: float) -> float:
         return top + (1 - km / top_km) * (height - top - bottom)
 
+    summary = t(
+        "chart_summary",
+        count=len(readings),
+        first=readings[0]["occurred_at"][:10],
+        last=readings[-1]["occurred_at"][:10],
+    )
+    label = ". ".join([f"{t('odometer')}: {summary}", *said]) + "."
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{escape(t("odometer"))}" class="odometer-chart">',
+        f'role="img" aria-label="{escape(label)}" class="odometer-chart">',
         f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" '
         'stroke="#8c959f"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0):.1f}" stroke="#8c959f"/>',
@@ -63,12 +80,11 @@ def odometer_svg(readings: list[dict[str, Any]], backwards: set[int], t: Words) 
     for frac in (0, 0.5, 1):
         km = round(most * frac)  # not top_km / 1.1: 30,700 came out as 30,699
         parts.append(
-            f'<text x="{left - 5}" y="{y(km) + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{km:,}</text>"
+            f'<text x="{left - 5}" y="{y(km) + 4:.1f}" text-anchor="end" {_TEXT}>{km:,}</text>'
         )
     parts.append(
-        f'<text x="{left}" y="{height - 8}" font-size="11">{readings[0]["occurred_at"][:10]}'
-        f'</text><text x="{width - right}" y="{height - 8}" font-size="11" '
+        f'<text x="{left}" y="{height - 8}" {_TEXT}>{readings[0]["occurred_at"][:10]}'
+        f'</text><text x="{width - right}" y="{height - 8}" {_TEXT} '
         f'text-anchor="end">{readings[-1]["occurred_at"][:10]}</text>'
     )
     points = " ".join(
@@ -113,10 +129,19 @@ def _legend(sources: list[str], ringed: bool, t: Words) -> str:
     return f'<ul class="chart-legend">{items}</ul>'
 
 
-def qr_svg(link: str) -> str:
+def qr_svg(link: str, *, sized: bool = True) -> str:
+    """The link as a QR code; ``sized=False``: a viewBox instead of a fixed size, to be
+    scaled by the page (the sticker shrinks it to fit a zoomed or narrow screen)."""
     out = io.BytesIO()
     segno.make(link, error="m").save(
-        out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title=link
+        out,
+        kind="svg",
+        scale=6,
+        border=2,
+        xmldecl=False,
+        svgns=True,
+        title=link,
+        omitsize=not sized,
     )
     return out.getvalue().decode()
 

@@ -52,6 +52,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "odometer": "Odometer readings",
         "odometer_none": "No odometer readings on record.",
         "odometer_backwards": "reading lower than an earlier one",
+        "backwards_note": "This reading is lower than {from_km} recorded earlier (entry "
+        "{index}).",
+        "chart_summary": "{count} readings from {first} to {last}",
         "signed_by": "signed by {name} ({role})",
         "entry": "entry {index}",
         "corrected_by": "Corrected by entry {index} ({name}): {reason}",
@@ -68,8 +71,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed": "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
         "unverified": "This history could not be verified in your browser: do not trust "
         "anything on this page, however clean it looks. The details are below.",
-        "unsupported": "Your browser cannot check Ed25519 signatures; verify with "
-        "`vinledger verify` instead.",
+        "unsupported": "This browser cannot check the history's signatures. Open this page "
+        "in a current Chrome, Firefox or Safari to verify it, or run the command under "
+        "“Verify offline” below.",
+        "not_verified_yet": "Not verified yet.",
+        "unchecked": "Could not check this history: the proof did not download ({reason}). "
+        "No check failed; check your connection and try again.",
+        "retry": "Try again",
+        "verdict_not_verified": "(not verified)",
         "noscript": "JavaScript is off, so this page has not been verified in your browser. "
         "Everything below is still shown; to check it, run the command underneath.",
         "vkey_note": "The log's verifier key. Compare it with the key the ledger operator "
@@ -289,6 +298,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "odometer": "里程读数",
         "odometer_none": "没有里程读数记录。",
         "odometer_backwards": "读数低于之前的读数",
+        "backwards_note": "此读数低于之前记录的 {from_km}（记录 {index}）。",
+        "chart_summary": "{first} 至 {last} 共 {count} 个读数",
         "signed_by": "签名方：{name}（{role}）",
         "entry": "记录 {index}",
         "corrected_by": "已由记录 {index}（{name}）更正：{reason}",
@@ -305,7 +316,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed": "验证失败：{count} 项检查未通过。请勿相信此历史记录。",
         "unverified": "此历史记录未能在您的浏览器中通过验证：无论看起来多么正常，"
         "都请勿相信本页的任何内容。详情见下方。",
-        "unsupported": "您的浏览器无法验证 Ed25519 签名，请改用 `vinledger verify`。",
+        "unsupported": "此浏览器无法验证历史记录的签名。请在最新版 Chrome、Firefox 或 Safari "
+        "中打开本页进行验证，或运行下方“离线验证”中的命令。",
+        "not_verified_yet": "尚未验证。",
+        "unchecked": "无法验证此历史记录：证明文件未能下载（{reason}）。没有任何检查失败；"
+        "请检查网络连接后重试。",
+        "retry": "重试",
+        "verdict_not_verified": "（未验证）",
         "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"
         "如需验证，请运行下方的命令。",
         "vkey_note": "账本的验证公钥。请与账本运营方公布的公钥核对，并在您自己的工具中固定使用，"

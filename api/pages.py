@@ -13,7 +13,7 @@ from typing import Any
 
 from api.drawings import km_text, odometer_svg
 from api.i18n import Words
-from api.verdict import headline, reading_text
+from api.verdict import alert_text, headline, reading_text
 from core.sale_standing import recorded_again, sold_again
 
 
@@ -275,7 +275,16 @@ def page_model(
     for e in entries:
         if e["kind"] == "correction":
             corrections.setdefault(e["record"]["corrects"], []).append(e)
-    rollback_low = {a["entries"][1] for a in view["alerts"] if a["type"] == "odometer_rollback"}
+    rollbacks = [a for a in view["alerts"] if a["type"] == "odometer_rollback"]
+    rollback_low = {a["entries"][1] for a in rollbacks}
+    # Said in words beside the reading, not only by the red line the page draws (and in
+    # the chart's label, which is all a screen reader gets of it).
+    lower_than = {
+        a["entries"][1]: t(
+            "backwards_note", from_km=reading_text(a["facts"]["from_km"], t), index=a["entries"][0]
+        )
+        for a in rollbacks
+    }
     ignored = {a["entries"][0] for a in view["alerts"] if a["type"] == "correction_not_applied"}
     disputed = {d["index"] for d in view.get("disputed", [])}
     first_dispute = {d["index"]: d["disputes"][0]["index"] for d in view.get("disputed", [])}
@@ -315,6 +324,7 @@ def page_model(
                     for c in corrections.get(e["index"], [])
                 ],
                 "backwards": e["index"] in rollback_low,
+                "backwards_note": lower_than.get(e["index"], ""),
                 "disputed": e["index"] in disputed,
             }
         )
@@ -334,5 +344,7 @@ def page_model(
         "count": len(entries),
         "terms": _terms(entries, view.get("sales", []), first_dispute, as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read
-        "chart": odometer_svg(view["odometer"]["readings"], rollback_low, t),
+        "chart": odometer_svg(
+            view["odometer"]["readings"], rollback_low, t, [alert_text(a, t) for a in rollbacks]
+        ),
     }

@@ -23,7 +23,7 @@ from ledger.bundle import encode_bundle
 SVG = "image/svg+xml"
 HTML = MediaType.HTML  # Litestar adds "; charset=utf-8" itself
 # The words the in-browser verifier shows, in the page's language.
-VERIFY_WORDS = ("verifying", "verified", "failed", "entry", "unsupported")
+VERIFY_WORDS = ("verifying", "verified", "failed", "entry", "unsupported", "unchecked", "retry")
 
 
 def _words(request: Request, lang: str | None) -> Words:
@@ -252,7 +252,7 @@ class VehiclesController(Controller):
                 "t": t,
                 "lang": t.lang,
                 "root": _root(request),
-                "qr": qr_svg(link),
+                "qr": qr_svg(link, sized=False),
                 "link": link,
             },
             headers={"Vary": "Accept-Language", "Content-Language": t.lang},

@@ -785,34 +785,39 @@
   // What the verdict at the top must name, from the verified records alone (core/history.py
   // raises an alert for each): a title brand, an inspection's damage flag, an insurance
   // claim, the two readings of an odometer rollback. Only what holds whatever else the
-  // history says: an entry a correction names is left to the server (a correction may
-  // clear a flag), and so are rollbacks once a correction touched any reading or time.
+  // history says: an inspection whose flags a correction names is left to the server (it
+  // may clear one), and so are rollbacks once a correction changed a reading or its time.
   // [{index, names: [indexes the verdict must link], why}]
   const DAMAGE_FLAGS = ["accident", "flood", "fire", "structural", "airbag"];
   const NOT_READINGS = ["correction", "claim_decision", "dispute", "complaint"]; // core/odometer.py
   const ROLLBACK_TOLERANCE_KM = 50; // core/odometer.py
   function mustName(records) {
-    const corrected = new Set([...records.values()].filter((r) => r.kind === "correction").map((r) => r.corrects));
+    const corrections = [...records.values()].filter((r) => r.kind === "correction" && isObj(r.fields));
+    const names = (c, field) => Object.hasOwn(c.fields, field);
+    const isReading = (rec) => rec !== undefined && rec.odometer_km !== null && rec.odometer_km !== undefined && !NOT_READINGS.includes(rec.kind);
+    // Flags a correction may have changed (Python reads the corrected ones).
+    const reflagged = new Set(corrections.filter((c) => names(c, "flags")).map((c) => c.corrects));
     const out = [];
     const readings = [];
     for (const [index, rec] of records) {
-      if (rec.odometer_km !== null && rec.odometer_km !== undefined && !NOT_READINGS.includes(rec.kind)) {
+      if (isReading(rec)) {
         let at = null;
         try { at = micros(rec.occurred_at, "occurred_at"); } catch { /* a time of an older log: no rollback check */ }
         readings.push({ index, km: rec.odometer_km, at });
       }
-      if (corrected.has(index)) continue;
+      // No correction changes a kind: every brand and every claim raises an alert.
       if (rec.kind === "title_brand") out.push({ index, names: [index], why: `a title brand (${String(rec.brand).replace(/_/g, " ")})` });
       else if (rec.kind === "insurance_claim") out.push({ index, names: [index], why: `an insurance claim (${rec.cause || "collision"}, ${rec.severity || "minor"})` });
-      else if (rec.kind === "inspection") {
-        const flags = DAMAGE_FLAGS.filter((f) => isObj(rec.flags) && rec.flags[f]);
+      else if (rec.kind === "inspection" && !reflagged.has(index)) {
+        const flags = DAMAGE_FLAGS.filter((f) => isObj(rec.flags) && rec.flags[f] === true);
         if (flags.length) out.push({ index, names: [index], why: `an inspection reporting ${flags.join(", ")} damage` });
       }
     }
-    // A correction may give an entry a reading, or move one in time, as well as change one.
-    const retimed = [...records.values()].some((r) => r.kind === "correction" && isObj(r.fields) &&
-      (Object.hasOwn(r.fields, "odometer_km") || Object.hasOwn(r.fields, "occurred_at")));
-    if (!retimed && !readings.some((r) => corrected.has(r.index) || r.at === null || !Number.isInteger(r.km))) {
+    // A correction that changes a reading or its time, or gives an entry a reading, changes
+    // what Python compares; one of another field, or of an entry with no reading, does not.
+    const retimed = corrections.some((c) => (names(c, "odometer_km") || names(c, "occurred_at")) &&
+      (isReading(records.get(c.corrects)) || (c.fields.odometer_km !== null && c.fields.odometer_km !== undefined) || !records.has(c.corrects)));
+    if (!retimed && !readings.some((r) => r.at === null || !Number.isInteger(r.km))) {
       // core/odometer.py rollback_alerts: in time order (ties keep log order), a reading
       // more than the tolerance below the highest so far; it becomes the new baseline.
       readings.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.index - b.index));
@@ -828,7 +833,14 @@
   }
 
   // The verdict the server drew at the top names (links to) every entry mustName finds.
-  function checkVerdict(report, named) {
+  // seen: {named: Set of linked indexes, clean: drawn as "no problems", problem: or why the
+  // page's verdict cannot be read (none, several)}.
+  function checkVerdict(report, seen) {
+    if (seen.problem) {
+      report.findings.push({ ok: false, check: "verdict", detail: seen.problem, index: null });
+      return finish(report);
+    }
+    const named = seen.named;
     let required;
     try {
       required = mustName(report.records);
@@ -836,7 +848,7 @@
       report.findings.push({ ok: false, check: "verdict", detail: `the verified records could not be read: ${err.message}`, index: null });
       return finish(report);
     }
-    const missing = required.filter((m) => m.names.some((i) => !named.has(i)));
+    const missing = required.filter((m) => seen.clean || m.names.some((i) => !named.has(i)));
     for (const m of missing) {
       report.findings.push({ ok: false, check: "verdict", detail: `entry ${m.index}: ${m.why}, which the verdict at the top of the page does not name`, index: m.index });
     }
@@ -847,13 +859,27 @@
     return finish(report);
   }
 
+  // What the page's one verdict links from the alert lines a reader can see.
+  function verdictSeen() {
+    const all = document.querySelectorAll('[id="verdict"]');
+    if (all.length !== 1) return { problem: `the page has ${all.length} verdicts at its top, not one`, named: new Set(), clean: false };
+    const verdict = all[0];
+    const shown = (el) => el !== null && (typeof el.checkVisibility !== "function" ||
+      el.checkVisibility({ opacityProperty: true, visibilityProperty: true, checkOpacity: true, checkVisibilityCSS: true }));
+    if (!shown(verdict)) return { problem: "the verdict at the top of the page is hidden", named: new Set(), clean: false };
+    const links = [...verdict.querySelectorAll('li.alert a[href^="#entry-"]')].filter((a) => shown(a) && shown(a.closest("li")));
+    return { problem: null, clean: verdict.classList.contains("clean"), named: new Set(links.map((a) => Number(a.getAttribute("href").slice("#entry-".length)))) };
+  }
+
   // ---- the page -------------------------------------------------------------------------------
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser\u2026",
     verified: "Verified in your browser: {entries} entries against a checkpoint of {size} entries.",
     failed: "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
     entry: "entry {index}",
-    unsupported: "Your browser cannot check Ed25519 signatures; verify with `vinledger verify` instead.",
+    unsupported: "This browser cannot check the history's signatures. Open this page in a current Chrome, Firefox or Safari to verify it.",
+    unchecked: "Could not check this history: the proof did not download ({reason}). No check failed; check your connection and try again.",
+    retry: "Try again",
   };
   function words() {
     const el = document.getElementById("verification-i18n");
@@ -866,35 +892,75 @@
     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".match(/../g), (h) => parseInt(h, 16)),
     { name: "Ed25519" }, false, ["verify"]).then(() => true, () => false);
 
+  // The bundle, fetched again once after a short wait if the network or a gateway failed.
+  async function fetchBundle(url) {
+    let last = null;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      if (attempt) await new Promise((done) => setTimeout(done, 1500));
+      try {
+        const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+        if (r.ok) return new Uint8Array(await r.arrayBuffer());
+        last = new Error(`HTTP ${r.status}`);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
   async function run(box) {
     const w = words();
     const headline = document.getElementById("verification-headline") || box;
     const details = document.getElementById("verification-details");
+    const verdict = document.getElementById("verdict");
     const state = (s) => { box.dataset.state = s; document.documentElement.dataset.verification = s; };
     const line = (text) => { // textContent only: details may hold attacker-chosen strings
       const li = document.createElement("li");
       li.textContent = text;
       if (details) details.append(li);
+      return li;
+    };
+    // What the server says at the top is not verified (failed, not checked, cannot be
+    // checked here): greyed, with "(not verified)" beside it.
+    const unverified = (yes) => {
+      if (!verdict) return;
+      if (yes) verdict.dataset.state = "unverified";
+      else delete verdict.dataset.state;
+      for (const el of verdict.querySelectorAll(".not-verified")) el.hidden = !yes;
     };
     state("verifying");
+    unverified(false);
     headline.textContent = w.verifying;
     if (details) details.replaceChildren();
     if (!(globalThis.crypto && crypto.subtle && (await supported()))) {
       headline.textContent = w.unsupported;
+      unverified(true);
       state("unsupported");
+      return;
+    }
+    let bytes;
+    try {
+      bytes = await fetchBundle(box.dataset.bundleUrl);
+    } catch (err) {
+      // Not a failed check: nothing was checked. Say so, and offer to try again.
+      headline.textContent = fill(w.unchecked, { reason: String((err && err.message) || err) });
+      const again = document.createElement("button");
+      again.type = "button";
+      again.textContent = w.retry;
+      again.addEventListener("click", () => run(box));
+      line("").replaceChildren(again);
+      unverified(true);
+      state("unchecked");
       return;
     }
     let report;
     try {
-      const r = await fetch(box.dataset.bundleUrl, { cache: "no-store", credentials: "same-origin" });
-      if (!r.ok) throw new Error(`the bundle could not be fetched (HTTP ${r.status})`);
-      report = await verifyBundle(new Uint8Array(await r.arrayBuffer()), box.dataset.vkey, box.dataset.vin || "");
+      report = await verifyBundle(bytes, box.dataset.vkey, box.dataset.vin || "");
       // A bundle that failed proves nothing to compare the page with.
       if (report.ok) {
         const shown = document.querySelectorAll("#timeline > li[data-entry]");
         report = checkShown(report, new Set(Array.from(shown, (li) => Number(li.dataset.entry))));
-        const links = document.querySelectorAll('#verdict a[href^="#entry-"]');
-        report = checkVerdict(report, new Set(Array.from(links, (a) => Number(a.getAttribute("href").slice("#entry-".length)))));
+        report = checkVerdict(report, verdictSeen());
       }
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
@@ -914,7 +980,7 @@
     } catch (err) { /* no storage (private mode): report as it is */ }
     if (report.ok) {
       const entries = report.findings.filter((f) => f.check === "signature").length;
-      const time = new Date().toLocaleString(document.documentElement.lang || undefined);
+      const time = new Date().toLocaleString(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
       headline.textContent = fill(w.verified, { size: report.size, entries, time });
       state("verified");
     } else {
@@ -926,10 +992,9 @@
         const detail = f.detail.startsWith(`entry ${f.index}`) ? f.detail.slice(`entry ${f.index}`.length).replace(/^:? /, "") : f.detail;
         line(`${fill(w.entry, { index: f.index })}: ${detail}`);
       }
-      // What the server said at the top of the page is not verified: say so up there,
-      // where a phone shows it, not only in this box further down.
-      const verdict = document.getElementById("verdict");
-      if (verdict) verdict.dataset.state = "unverified";
+      // What the server said at the top is not verified: say so up there, where a phone
+      // shows it, not only in this box.
+      unverified(true);
       const warning = document.getElementById("unverified");
       if (warning) warning.hidden = false;
       state("failed");

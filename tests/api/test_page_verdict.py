@@ -19,9 +19,10 @@ from tests.api.test_browser import browser, demo, page, verification  # noqa: F4
 from tests.api.test_page_binding import _failed_at_the_top
 
 _CLEAN_VERDICT = (
-    '<section class="verdict clean" id="verdict"><strong>No problems reported</strong></section>'
+    '<section class="verdict clean" id="verdict" aria-labelledby="verdict-title">'
+    '<h2 id="verdict-title">No problems reported</h2></section>'
 )
-_VERDICT = re.compile(r'<section class="verdict[^"]*" id="verdict">.*?</section>', re.S)
+_VERDICT = re.compile(r'<section class="verdict[^"]*" id="verdict"[^>]*>.*?</section>', re.S)
 
 
 def _redraw_verdict(url: str, vin: str, redraw):
@@ -132,8 +133,20 @@ def _histories(draw) -> list[dict]:
             if kind == "correction":
                 rec["corrects"] = target
                 rec["reason"] = "typo"
+                # Fields that change what the view concludes, and fields that do not
+                # (a lying server could log one of those to hide a problem).
                 rec["fields"] = draw(
-                    st.sampled_from([{"odometer_km": draw(_KMS)}, {"flags": draw(_FLAGS)}])
+                    st.sampled_from(
+                        [
+                            {"odometer_km": draw(_KMS)},
+                            {"occurred_at": draw(st.sampled_from(_TIMES))},
+                            {"flags": draw(_FLAGS)},
+                            {"note": "reworded"},
+                            {"claim_ref": "C-2"},
+                            {"grade": "B"},
+                            {"shop": "another"},
+                        ]
+                    )
                 )
                 km = None
             else:
@@ -173,7 +186,13 @@ def test_the_script_requires_only_entries_the_ledgers_view_alerts_on(demo, page,
         [[10 + i, rec] for i, rec in enumerate(records)],
     )
     assert set(required) <= alerted, (required, alerted, records)
-    if not any(rec["kind"] == "correction" for rec in records):  # and, uncorrected, all of it
+    # And all of it, unless a correction changed what the view reads (a reading, a time,
+    # flags): a correction of any other field hides nothing.
+    if not any(
+        rec["kind"] == "correction"
+        and rec["fields"].keys() & {"odometer_km", "occurred_at", "flags"}
+        for rec in records
+    ):
         told = {
             i
             for a in analyse(items)["alerts"]
@@ -190,3 +209,64 @@ _MUST_TELL = {
     *("accident", "hail_damage", "vandalism_damage", "theft", "other_claim"),
     *("total_loss", "airbag_deployed"),
 }
+
+
+def test_a_link_hidden_in_a_clean_verdict_does_not_pass(demo, page):  # noqa: F811
+    """Links the reader cannot see, or a "no problems" verdict around them, do not count."""
+    url, vin, _ = demo
+    view = httpx.get(f"{url}/vehicles/{vin}/history").json()["view"]
+    (rollback,) = [a for a in view["alerts"] if a["type"] == "odometer_rollback"]
+    links = "".join(f'<a href="#entry-{i}"></a>' for i in rollback["entries"])
+    tricks = [
+        _CLEAN_VERDICT.replace("</section>", f'<ul><li class="alert">{links}</li></ul></section>'),
+        _CLEAN_VERDICT.replace('class="verdict clean"', 'class="verdict problems"').replace(
+            "</section>", f'<ul><li class="alert" hidden>{links}</li></ul></section>'
+        ),
+        _CLEAN_VERDICT
+        + '<div id="verdict" hidden><ul><li class="alert">'
+        + links
+        + "</li></ul></div>",
+    ]
+    for trick in tricks:
+        page.route(f"{url}/vehicles/{vin}?lang=en", _redraw_verdict(url, vin, lambda _, t=trick: t))
+        page.goto(f"{url}/vehicles/{vin}?lang=en")
+        assert verification(page) == "failed", trick
+        assert page.is_visible("#unverified")
+        assert [f for f in _verdict_findings(page) if not f["ok"]], trick
+        page.unroute(f"{url}/vehicles/{vin}?lang=en")
+
+
+def test_a_proof_that_does_not_download_is_not_a_failed_check(demo, page):  # noqa: F811
+    """On a flaky connection the page says it could not check, greys the verdict as not
+    verified (never struck out, never "do not trust"), and checks again on request."""
+    url, vin, _ = demo
+    bundle = f"{url}/vehicles/{vin}/bundle"
+    page.route(bundle, lambda route: route.abort("connectionreset"))
+    page.goto(f"{url}/vehicles/{vin}?lang=en")
+    page.wait_for_function("document.documentElement.dataset.verification === 'unchecked'")
+    assert "Could not check this history" in page.inner_text("#verification-headline")
+    assert "No check failed" in page.inner_text("#verification-headline")
+    assert not page.is_visible("#unverified")  # no "do not trust" for a dropped download
+    assert page.get_attribute("#verdict", "data-state") == "unverified"
+    assert page.is_visible("#verdict .not-verified")
+    style = page.eval_on_selector("#verdict h2", "e => getComputedStyle(e).textDecorationLine")
+    assert style == "none"
+    page.unroute(bundle)
+    page.click("#verification button")
+    assert verification(page) == "verified"
+    assert page.get_attribute("#verdict", "data-state") is None
+    assert not page.is_visible("#verdict .not-verified")
+
+
+def test_a_browser_that_cannot_check_says_so_and_marks_the_verdict(demo, browser):  # noqa: F811
+    url, vin, _ = demo
+    context = browser.new_context()
+    context.add_init_script(
+        "crypto.subtle.importKey = () => Promise.reject(new Error('no Ed25519'));"
+    )
+    pg = context.new_page()
+    pg.goto(f"{url}/vehicles/{vin}?lang=en")
+    pg.wait_for_function("document.documentElement.dataset.verification === 'unsupported'")
+    assert "Open this page in a current Chrome" in pg.inner_text("#verification-headline")
+    assert pg.is_visible("#verdict .not-verified") and not pg.is_visible("#unverified")
+    context.close()

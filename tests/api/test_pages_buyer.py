@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import httpx
 import pytest
 
 from api.drawings import odometer_svg
@@ -345,3 +346,62 @@ def test_the_front_door_finds_a_vehicle_as_typed(demo, phone):  # noqa: F811
     phone.click("#lookup button")
     phone.wait_for_url(f"{url}/vehicles/{vin}?lang=zh")
     assert "时间线" in phone.inner_text("body")
+
+
+# ---- 7. buyers who read differently: zoom, screen readers, forced colours -----------------
+
+
+def test_at_double_zoom_nothing_is_cut_off_the_right_edge(demo, browser):  # noqa: F811
+    """200% zoom on a 360 px phone is a 180 px wide page: every timeline value wraps
+    instead of running off the edge (WCAG reflow), and the sticker's QR shrinks to fit."""
+    url, vin, _ = demo
+    context = browser.new_context(viewport={"width": 180, "height": 400}, device_scale_factor=2)
+    pg = context.new_page()
+    for path in (f"/vehicles/{vin}?lang=en", f"/vehicles/{vin}/sticker?lang=en"):
+        pg.goto(url + path)
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        assert width <= 180, (path, width)
+    context.close()
+
+
+def test_a_rolled_back_reading_says_so_in_words_and_in_the_charts_label(demo, browser):  # noqa: F811
+    url, vin, _ = demo
+    view = httpx.get(f"{url}/vehicles/{vin}/history").json()["view"]
+    (rollback,) = [a for a in view["alerts"] if a["type"] == "odometer_rollback"]
+    high, low = rollback["entries"]
+    html = httpx.get(f"{url}/vehicles/{vin}?lang=en").text
+    block = entry_block(html, low)
+    said = f"This reading is lower than {rollback['facts']['from_km']:,} km recorded earlier"
+    assert said in block and f"(entry {high})" in block, block
+    label = re.search(r'class="odometer-chart"|aria-label="([^"]*)" class="odometer-chart"', html)
+    assert label and "Odometer went back from" in label.group(1), label
+    zh = httpx.get(f"{url}/vehicles/{vin}?lang=zh").text
+    assert "此读数低于之前记录的" in entry_block(zh, low)
+    # The chart's labels take the text colour, which forced-colour modes replace.
+    assert 'font-size="11" fill="currentColor"' in html
+
+
+def test_the_verdict_is_a_heading_of_a_named_region_and_languages_are_marked(demo, browser):  # noqa: F811
+    url, vin, _ = demo
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(f"{url}/vehicles/{vin}?lang=en")
+    headings = pg.eval_on_selector_all("h1, h2", "hs => hs.map(h => h.textContent.trim())")
+    assert headings[0] == vin and "problem" in headings[1], headings  # the verdict, first
+    assert pg.get_attribute("#verdict", "aria-labelledby") == "verdict-title"
+    # The verification result comes right after the verdict, before anything else.
+    order = pg.eval_on_selector_all(
+        "#verdict, #verification, dl.facts", "els => els.map(e => e.id || e.className)"
+    )
+    assert order == ["verdict", "verification", "facts"], order
+    assert pg.get_attribute("nav.lang a[hreflang=zh]", "lang") == "zh-Hans"
+    context.close()
+
+
+def test_before_its_script_runs_the_page_says_not_verified_yet(demo, browser):  # noqa: F811
+    url, vin, _ = demo
+    context = browser.new_context(java_script_enabled=False)
+    pg = context.new_page()
+    pg.goto(f"{url}/vehicles/{vin}?lang=en")
+    assert pg.inner_text("#verification-headline") == "Not verified yet."
+    context.close()
