@@ -63,6 +63,8 @@ def verify(
 
         try:
             r = httpx.get(url, timeout=timeout)
+        except httpx.InvalidURL as err:
+            fail(f"{source} is not a URL: {err}")
         except httpx.HTTPError as err:
             fail(f"could not fetch {url}: {err or type(err).__name__}; try again")
         if (foreign := foreign_answer(r)) is not None:
@@ -87,7 +89,7 @@ def verify(
         history_url = url[: -len("/bundle")] + "/history"
         try:
             served = httpx.get(history_url, timeout=timeout).json()["view"]
-        except (httpx.HTTPError, ValueError, KeyError) as err:
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
             report.failed("view", f"could not read {history_url}: {err}")
         else:
             compare_view(report, served)

@@ -149,24 +149,29 @@ def submit(
     from plugins.referrals import PAYLOAD_TYPE as REFERRAL
 
     kind = signed.payload_type if signed is not None else payload_type
+    sending = False  # Ctrl-C before the request went out leaves nothing logged
     try:
         with VinledgerClient(url, timeout=timeout) as client:
             if kind == REFERRAL:  # a referral code goes beside the log, not in it
                 env = signed or dsse.sign_envelope(record.read_bytes(), _key(key_file), REFERRAL)
+                sending = True
                 made = client.create_referral(env)
                 held = "" if made.get("created", True) else " (yours already: made before)"
                 click.echo(
                     f"referral code {made['code']} ({made['rule']}) for {made['referrer']}{held}"
                 )
                 return
-            if signed is not None:
-                r = client.submit_envelope(signed)
-            else:
+            if signed is None:
                 data = _checked(record, payload_type)
-                r = client.submit_record(data, _key(key_file), payload_type or dsse.PAYLOAD_TYPE)
+                ptype = payload_type or dsse.PAYLOAD_TYPE
+                signed = dsse.sign_envelope(data, _key(key_file), ptype)
+            sending = True
+            r = client.submit_envelope(signed)
     except ClientError as err:
         fail(str(err))
     except KeyboardInterrupt:
+        if not sending:
+            fail("interrupted before anything was sent: nothing was logged")
         fail(f"interrupted before the ledger answered. {SAFE_RETRY}.")
     word = "appended" if r["status"] == 201 else "already in the log"
     click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")

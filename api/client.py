@@ -57,18 +57,19 @@ def retry_after(r: httpx.Response) -> float | None:
 
 def foreign_answer(r: httpx.Response, *, submission: bool = False) -> dict[str, Any] | None:
     """A problem document for an answer that did not come from a vinledger ledger but
-    from something on the way (a gateway's 502/504, a proxy's 413, a network's login
-    page), or None. ``submission``: the request submitted records."""
+    from something on the way (a gateway's 502/504, a CDN's 524, a proxy's 413, a
+    firewall's 403, a network's login page), or None. ``submission``: the request
+    submitted records. A 404 or 405 is left to the caller (a wrong base URL, usually)."""
     sent = r.headers.get("content-type", "").lower()
     where = f"{r.request.method} {r.request.url} answered {r.status_code} {r.reason_phrase}"
     if _ledger_problem(r) is not None:
         return None
-    if r.status_code in (502, 503, 504):
+    if r.status_code >= 500 or r.status_code == 408:
         then = f" {SAFE_RETRY}." if submission else " Try again in a while."
         return {
             "title": "The ledger's gateway failed",
             "detail": f"{where}, from a proxy or gateway in front of the ledger, not from the "
-            f"ledger itself: the ledger is busy, restarting or down.{then}",
+            f"ledger itself: the ledger is busy, restarting or down, or slow to answer.{then}",
         }
     if r.status_code == 413:
         return {
@@ -78,14 +79,39 @@ def foreign_answer(r: httpx.Response, *, submission: bool = False) -> dict[str, 
             "smaller batches, or ask the ledger's operator to raise the proxy's body limit "
             "(nginx: client_max_body_size)",
         }
-    if 300 <= r.status_code < 400 or (r.status_code < 300 and "html" in sent):
-        to = r.headers.get("location")
-        page = f"a redirect to {to}" if to else "a web page, not the ledger's answer"
+    if 300 <= r.status_code < 400:
+        to = r.headers.get("location", "")
+        target = httpx.URL(to) if to else None
+        https = (
+            target is not None
+            and r.request.url.scheme == "http"
+            and target.scheme == "https"
+            and target.host == r.request.url.host
+        )
+        hint = (
+            f" Give the ledger's https address: {target.copy_with(path='/', query=None)}"
+            if https and target is not None
+            else " A network that wants a login first (hotspot, hotel or guest Wi-Fi) "
+            "redirects too: open any web page in a browser to log in, then try again"
+        )
         return {
             "title": "Not the ledger's answer",
-            "detail": f"{where} with {page}: a network that wants a login first (hotspot, "
-            "hotel or guest Wi-Fi)? Open any web page in a browser to log in, then try "
-            "again; or check the URL",
+            "detail": f"{where}, a redirect to {to or 'nowhere'}: the request was not taken "
+            f"(nothing was logged).{hint}",
+        }
+    if r.status_code < 300 and "html" in sent:
+        return {
+            "title": "Not the ledger's answer",
+            "detail": f"{where} with a web page, not the ledger's answer: a network that "
+            "wants a login first (hotspot, hotel or guest Wi-Fi)? Open any web page in a "
+            "browser to log in, then try again; or check the URL",
+        }
+    if 400 <= r.status_code < 500 and r.status_code not in (404, 405):
+        return {
+            "title": "Refused on the way",
+            "detail": f"{where}, from something in front of the ledger (a proxy or a "
+            "firewall), not from the ledger: it did not take the request. Check the URL, "
+            "or ask the ledger's operator",
         }
     return None
 
@@ -113,9 +139,14 @@ class VinledgerClient:
     ):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
-        )
+        try:
+            self.http = httpx.Client(
+                base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            )
+        except httpx.InvalidURL as err:
+            raise NoAnswer(
+                {"title": "Not a URL", "detail": f"{base_url} is not a URL: {err}"}, sent=False
+            ) from None
 
     def __enter__(self) -> VinledgerClient:
         return self
@@ -149,12 +180,13 @@ class VinledgerClient:
                 },
                 sent=False,
             ) from None
-        except httpx.TransportError as err:
-            what = (
-                f"no answer within {self.timeout:g} s"
-                if isinstance(err, httpx.TimeoutException)
-                else f"the connection failed before the whole answer came ({err})"
-            )
+        except httpx.RequestError as err:  # after the request went out
+            if isinstance(err, httpx.TimeoutException):
+                what = f"no answer within {self.timeout:g} s"
+            elif isinstance(err, httpx.DecodingError):
+                what = f"the answer could not be read ({err})"
+            else:
+                what = f"the connection failed before the whole answer came ({err})"
             then = SAFE_RETRY if submission else "Try again"
             raise NoAnswer(
                 {
@@ -204,7 +236,9 @@ class VinledgerClient:
             f"ledger's base URL{guess}, e.g. https://ledger.example",
         }
 
-    def _json(self, r: httpx.Response, *, keys: tuple[str, ...] = ()) -> Any:
+    def _json(
+        self, r: httpx.Response, *, keys: tuple[str, ...] = (), submission: bool = False
+    ) -> Any:
         """The answer's JSON, with ``keys`` present; ClientError if it is not that."""
         try:
             body = r.json()
@@ -219,7 +253,7 @@ class VinledgerClient:
                     "title": "Not the ledger's answer",
                     "detail": f"{r.request.method} {r.request.url} answered {r.status_code} "
                     f"with something that is not the ledger's answer (a proxy in between?): "
-                    f"{r.text[:200]!r}",
+                    f"{r.text[:200]!r}" + (f". {SAFE_RETRY}." if submission else ""),
                 },
             )
         return body
@@ -229,13 +263,13 @@ class VinledgerClient:
     def submit_envelope(self, env: dsse.Envelope | bytes) -> dict[str, Any]:
         body = env if isinstance(env, bytes) else dsse.encode_envelope(env)
         r = self._check_ledger(self._post("/records", body), submission=True)
-        return self._json(r, keys=_RECEIPT) | {"status": r.status_code}
+        return self._json(r, keys=_RECEIPT, submission=True) | {"status": r.status_code}
 
     def create_referral(self, env: dsse.Envelope | bytes) -> dict[str, Any]:
         """A referrer's signed referral code (``plugins.referrals``), kept beside the log."""
         body = env if isinstance(env, bytes) else dsse.encode_envelope(env)
         r = self._check_ledger(self._post("/referrals", body), submission=True)
-        return self._json(r, keys=("code",)) | {"status": r.status_code}
+        return self._json(r, keys=("code",), submission=True) | {"status": r.status_code}
 
     def submit_record(
         self, record_json: bytes, private_key, payload_type: str = dsse.PAYLOAD_TYPE
@@ -248,7 +282,7 @@ class VinledgerClient:
         parts = [e if isinstance(e, bytes) else dsse.encode_envelope(e) for e in envelopes]
         body = b'{"envelopes":[' + b",".join(parts) + b"]}"
         r = self._check_ledger(self._post("/records/batch", body), submission=True)
-        return self._json(r, keys=("results",))["results"]
+        return self._json(r, keys=("results",), submission=True)["results"]
 
     def _post(self, path: str, body: bytes) -> httpx.Response:
         headers = {"Content-Type": "application/json"}

@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy import delete, select
 
 from core import dsse
-from core.errors import InvalidInput, KeyRevoked, NotFound, Unauthorized, UnknownKey
+from core.errors import Conflict, InvalidInput, KeyRevoked, NotFound, Unauthorized, UnknownKey
 from core.keys import public_key_from_raw
 from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
@@ -25,6 +25,7 @@ from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, TokenRow
 from ledger.storage import get_actor, log_size, signing_key
 from plugins.commission_settling import commissions
+from plugins.interfaces import Referral
 from plugins.referrals import create_referral, verify_referral_envelope
 
 TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a token
@@ -117,9 +118,19 @@ class DealersAndReferrals:
 
     def create_referral(self, raw: bytes) -> dict[str, Any]:
         env = verify_referral_envelope(raw)
-        with self.store.writer.begin() as s:
-            actor_id = self._signed_by(env, s.connection())
-            referral, created = create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
+
+        def store() -> tuple[Referral, bool]:
+            with self.store.writing() as s:
+                actor_id = self._signed_by(env, s.connection())
+                return create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
+
+        try:
+            referral, created = store()
+        except Conflict:
+            # The same request may have been storing the code meanwhile (a retry sent
+            # while the first still ran): read again, now that it has committed, and
+            # answer with the code if it is the referrer's, with these terms.
+            referral, created = store()
         return {
             "created": created,
             "code": referral.code,
@@ -135,7 +146,7 @@ class DealersAndReferrals:
     def issue_token(self, actor_id: str) -> str:
         """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""
         token = secrets.token_urlsafe(32)
-        with self.store.writer.begin() as s:
+        with self.store.writing() as s:
             actor = get_actor(s, actor_id)
             if actor is None:
                 raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
@@ -157,7 +168,7 @@ class DealersAndReferrals:
     def revoke_tokens(self, actor_id: str) -> int:
         """Revoke every API token of ``actor_id`` (a lost laptop, a partner who left);
         how many there were. Issue a new one afterwards if the actor still needs it."""
-        with self.store.writer.begin() as s:
+        with self.store.writing() as s:
             if get_actor(s, actor_id) is None:
                 raise NotFound(f"actor {actor_id!r} does not exist", field="actor_id")
             gone = s.execute(delete(TokenRow).where(TokenRow.actor_id == actor_id))
@@ -176,5 +187,5 @@ class DealersAndReferrals:
     def commissions(self, token: str, as_of: date | None = None) -> list[dict[str, Any]]:
         actor_id = self.actor_for_token(token)
         as_of = as_of or datetime.now(UTC).date()
-        with self.store.writer.begin() as s:  # stores commissions computed on first read
+        with self.store.writing() as s:  # stores commissions computed on first read
             return commissions(s, self.plugins, as_of, actor_id=actor_id)

@@ -206,10 +206,14 @@ def upgrade_schema(engine: Engine) -> None:
     columns its tables lack; changes nothing that is already there, so it is safe to
     run at every start.
 
-    ``create_all`` makes missing tables but never alters one that exists. Added
+    First the release: a database a newer release opened is refused before anything
+    is changed in it, and an older one is marked as this release's at once (so that
+    processes of an older release stop appending before any table changes). Then
+    ``create_all`` makes missing tables (it never alters one that exists), and added
     columns are nullable, so the rows already there read as "not recorded then" (a
     referral's ``rule_version``).
     """
+    _claim_release(engine)
     Base.metadata.create_all(engine)
     with engine.begin() as c:
         found = inspect(c)
@@ -225,9 +229,31 @@ def upgrade_schema(engine: Engine) -> None:
                     )
                 kind = column.type.compile(dialect=c.dialect)
                 c.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
-        state = LogState.__table__
-        level = c.execute(select(state.c.rules).where(state.c.id == 1)).scalar_one_or_none()
+
+
+def _claim_release(engine: Engine) -> None:
+    """Refuse a database a newer release opened; mark an older one as this release's."""
+    state = LogState.__table__
+    with engine.begin() as c:
+        found = inspect(c)
+        if not found.has_table(state.name):
+            return  # an empty database: create_all makes it, create_schema marks it
+        if "rules" not in {column["name"] for column in found.get_columns(state.name)}:
+            c.execute(text(f"ALTER TABLE {state.name} ADD COLUMN rules INTEGER"))
+        level = c.execute(
+            select(state.c.rules).where(state.c.id == 1).with_for_update()
+        ).scalar_one_or_none()
         if level is not None and level > RULES_LEVEL:
             raise newer_release(level)
-        if level is None or level < RULES_LEVEL:  # also a database no release has sized yet
+        if level is None or level < RULES_LEVEL:
             c.execute(state.update().where(state.c.id == 1).values(rules=RULES_LEVEL))
+
+
+def check_release(c) -> None:
+    """``NewerRelease`` if a newer release has opened the database since this one did:
+    every write of an older process stops there (the sequencer's, and those beside the
+    log: referrals, commissions, tokens), as does its readiness."""
+    state = LogState.__table__
+    level = c.execute(select(state.c.rules).where(state.c.id == 1)).scalar_one_or_none()
+    if level is not None and level > RULES_LEVEL:
+        raise newer_release(level)

@@ -33,6 +33,7 @@ from ledger.schema import (
     KeyRow,
     LogState,
     NodeRow,
+    check_release,
     newer_release,
     upgrade_schema,
 )
@@ -115,6 +116,14 @@ class Store:
                 c.execute(text(f"SELECT pg_advisory_unlock({key})"))
                 c.commit()
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction beside the log (referrals, commissions, tokens); refused,
+        as the sequencer's are, once a newer release has opened the database."""
+        with self.writer.begin() as s:
+            check_release(s.connection())
+            yield s
+
     def ping(self, timeout: float) -> int:
         """The log's size, read with a short statement timeout on PostgreSQL: whether
         the database answers now (``/readyz``). A plain read takes no lock the
@@ -122,6 +131,7 @@ class Store:
         with self.reader() as s:
             if not self.is_sqlite:
                 s.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
+            check_release(s.connection())  # an older process is not ready to serve
             return log_size(s)
 
     def create_schema(self) -> None:

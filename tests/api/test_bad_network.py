@@ -32,7 +32,9 @@ class FaultProxy:
     send half the answer); ``gateway`` (forward, then answer a 504 page itself, with
     ``Retry-After: 7``); ``login`` (answer a hotspot's login page, forward nothing);
     ``slow`` (forward, wait 3 s, then answer); ``not-a-receipt`` (forward, then answer
-    200 with some other JSON)."""
+    200 with some other JSON); ``cdn`` (forward, then a CDN's 524); ``bad-gzip`` (forward,
+    then a body that is not the gzip it says); ``firewall`` (a 403 page, forward nothing);
+    ``to-https`` (a redirect to https, forward nothing)."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
@@ -66,6 +68,13 @@ class FaultProxy:
             if mode == "login":
                 conn.sendall(_answer(200, "OK", "text/html", _LOGIN_PAGE))
                 return
+            if mode == "firewall":
+                conn.sendall(_answer(403, "Forbidden", "text/html", b"<h1>Blocked</h1>"))
+                return
+            if mode == "to-https":
+                location = f"https://127.0.0.1{path}"
+                conn.sendall(_answer(301, "Moved Permanently", "text/html", b"", location=location))
+                return
             r = httpx.request(
                 method,
                 self.upstream + path,
@@ -83,6 +92,10 @@ class FaultProxy:
                 conn.sendall(page)
             elif mode == "not-a-receipt":
                 conn.sendall(_answer(200, "OK", "application/json", b'{"message":"OK"}'))
+            elif mode == "cdn":
+                conn.sendall(_answer(524, "A Timeout Occurred", "text/html", b"<h1>524</h1>"))
+            elif mode == "bad-gzip":
+                conn.sendall(_answer(200, "OK", "application/json", b"not gzip", gzip=True))
             else:
                 if mode == "slow":
                     time.sleep(3)
@@ -92,8 +105,18 @@ class FaultProxy:
         self.sock.close()
 
 
-def _answer(status: int, reason: str, kind: str, body: bytes, retry: int | None = None) -> bytes:
+def _answer(
+    status: int,
+    reason: str,
+    kind: str,
+    body: bytes,
+    retry: int | None = None,
+    location: str | None = None,
+    gzip: bool = False,
+) -> bytes:
     extra = f"Retry-After: {retry}\r\n" if retry is not None else ""
+    extra += f"Location: {location}\r\n" if location is not None else ""
+    extra += "Content-Encoding: gzip\r\n" if gzip else ""
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}"
         f"\r\n{extra}Connection: close\r\n\r\n"
@@ -120,7 +143,7 @@ def _submit(record, key, url: str, *extra: str):
     return vinledger("submit", str(record), "--key", str(key), "--url", url, *extra, check=False)
 
 
-@pytest.mark.parametrize("mode", ["drop", "half", "gateway"])
+@pytest.mark.parametrize("mode", ["drop", "half", "gateway", "cdn", "bad-gzip", "not-a-receipt"])
 def test_a_lost_answer_says_it_may_be_logged_and_the_same_command_again_is_safe(
     setup, tmp_path, mode
 ):
@@ -133,8 +156,8 @@ def test_a_lost_answer_says_it_may_be_logged_and_the_same_command_again_is_safe(
     assert r.stderr.startswith("error: ") and "It may have been logged" in r.stderr, r.stderr
     assert "send the same envelope again, unchanged" in r.stderr
     assert "Not a vinledger ledger" not in r.stderr and "could not connect" not in r.stderr
-    if mode == "gateway":
-        assert "504" in r.stderr and "gateway in front of the ledger" in r.stderr, r.stderr
+    if mode in ("gateway", "cdn"):
+        assert "gateway in front of the ledger" in r.stderr, r.stderr
     assert log_size(url) == before + 1  # it was: the ledger acted before the answer was lost
 
     proxy.mode = "pass"
@@ -173,12 +196,27 @@ def test_a_ledger_that_cannot_be_reached_says_nothing_was_sent(setup, tmp_path):
     assert "nothing was sent" in r.stderr and "may have been logged" not in r.stderr
 
 
-def test_an_answer_that_is_no_receipt_is_an_error_not_a_crash(setup, tmp_path):
-    _, proxy, key = setup
-    proxy.mode = "not-a-receipt"
-    r = _submit(_record(tmp_path, 6), key, proxy.url)
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("firewall", "Refused on the way"),
+        ("to-https", "Give the ledger's https address: https://127.0.0.1"),
+    ],
+)
+def test_what_refuses_the_request_on_the_way_says_nothing_was_logged(setup, tmp_path, mode, said):
+    url, proxy, key = setup
+    proxy.mode = mode
+    before = log_size(url)
+    r = _submit(_record(tmp_path, 7), key, proxy.url)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "not the ledger's answer" in r.stderr, r.stderr
+    assert said in r.stderr and "may have been logged" not in r.stderr, r.stderr
+    assert proxy.forwarded == 0 and log_size(url) == before
+
+
+def test_a_url_that_is_no_url_is_said_so(setup, tmp_path):
+    _, _, key = setup
+    r = _submit(_record(tmp_path, 8), key, "http://127.0.0.1:port")
+    assert r.returncode == 1 and "is not a URL" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_batch_whose_answer_was_lost_is_sent_again_and_answers_every_entry(setup, tmp_path):

@@ -398,7 +398,8 @@ def test_the_odometer_chart_labels_the_highest_reading_as_it_is():
         for m, km in ((1, 30_000), (2, 30_700))
     ]
     labels = re.findall(
-        r'font-size="11" fill="currentColor">([0-9,]+)</text>', odometer_svg(readings, set(), Words("en"))
+        r'font-size="11" fill="currentColor">([0-9,]+)</text>',
+        odometer_svg(readings, set(), Words("en")),
     )
     assert labels == ["0", "15,350", "30,700"]
 

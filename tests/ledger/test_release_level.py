@@ -87,3 +87,30 @@ def test_the_cli_of_an_older_release_says_so_in_one_line(tmp_path):
     r = vinledger("audit", data=data, check=False)
     assert r.returncode == 1 and r.stderr.startswith("error: "), r.stderr
     assert "newer vinledger release" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_older_process_writes_nothing_beside_the_log_and_is_not_ready(ledger):
+    from tests.plugins.test_referrals_concurrency import referral, referrer
+
+    amy = referrer(ledger, "ref-amy")
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    _set_level(ledger, RULES_LEVEL + 1)
+    with pytest.raises(NewerRelease):
+        ledger.create_referral(referral(amy, "SPRING-26"))
+    with pytest.raises(NewerRelease):
+        ledger.issue_token(dealer.actor_id)
+    with TestClient(create_app(ledger)) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["type"].endswith("/older-release"), r.text
+
+
+def test_a_newer_database_is_refused_before_anything_in_it_changes(ledger):
+    from sqlalchemy import inspect, text
+
+    with ledger.store.writer.begin() as s:
+        s.execute(text("DROP TABLE api_tokens"))
+    _set_level(ledger, RULES_LEVEL + 1)
+    with pytest.raises(NewerRelease):
+        Ledger(ledger.settings, Store(ledger.settings.database_url))
+    with ledger.store.reader() as s:
+        assert not inspect(s.connection()).has_table("api_tokens")

@@ -90,6 +90,23 @@ def test_one_code_created_twice_at_once_is_one_referral_and_one_409(ledger, monk
     assert len(created) == 1 and [r for r in results if r is not created[0]] == [409], results
 
 
+def test_the_same_code_asked_for_twice_at_once_by_its_referrer_is_its_code_both_times(
+    ledger, monkeypatch
+):
+    """A retry sent while the first request still runs: on PostgreSQL both get past the
+    read, one stores the code and the other's insert clashes; it reads again and gets
+    the code, not "taken; choose another"."""
+    amy = referrer(ledger, "ref-amy")
+    hold_at(monkeypatch, ledger.plugins.rule("flat"), "validate")
+    envelope = referral(amy, "SPRING-26")
+    results = at_once(
+        lambda: ledger.create_referral(envelope), lambda: ledger.create_referral(envelope)
+    )
+    assert all(isinstance(r, dict) for r in results), results
+    assert sorted(r["created"] for r in results) == [False, True]
+    assert {r["code"] for r in results} == {"SPRING-26"}
+
+
 def sold(ledger) -> int:
     """A sale naming SPRING-26, a code of ref-amy's; its index."""
     amy = referrer(ledger, "ref-amy")
