@@ -79,6 +79,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "No check failed; check your connection and try again.",
         "retry": "Try again",
         "verdict_not_verified": "(not verified)",
+        "preview_verify": "Open the page to verify it in your browser.",
         "noscript": "JavaScript is off, so this page has not been verified in your browser. "
         "Everything below is still shown; to check it, run the command underneath.",
         "vkey_note": "The log's verifier key. Compare it with the key the ledger operator "
@@ -323,6 +324,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "请检查网络连接后重试。",
         "retry": "重试",
         "verdict_not_verified": "（未验证）",
+        "preview_verify": "打开页面即可在您的浏览器中验证。",
         "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"
         "如需验证，请运行下方的命令。",
         "vkey_note": "账本的验证公钥。请与账本运营方公布的公钥核对，并在您自己的工具中固定使用，"

@@ -3,6 +3,7 @@ derived view, and the bundle."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
@@ -334,3 +335,6 @@ def favicon() -> None:
 IMMUTABLE = "public, max-age=31536000, immutable"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
+# Pages name the script by its content, so a browser may keep it for good (immutable)
+# and a new release's pages fetch the new one.
+SCRIPT_VERSION = hashlib.sha256((STATIC / "verify.js").read_bytes()).hexdigest()[:16]

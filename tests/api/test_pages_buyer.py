@@ -405,3 +405,27 @@ def test_before_its_script_runs_the_page_says_not_verified_yet(demo, browser):  
     pg.goto(f"{url}/vehicles/{vin}?lang=en")
     assert pg.inner_text("#verification-headline") == "Not verified yet."
     context.close()
+
+
+def test_a_shared_link_previews_the_verdict(demo):  # noqa: F811
+    """Chat apps show a page's description: the verdict, not just the VIN."""
+    url, vin, _ = demo
+    html = httpx.get(f"{url}/vehicles/{vin}?lang=en", headers={"Accept": "text/html"}).text
+    said = re.search(r'<meta property="og:description" content="([^"]*)">', html).group(1)
+    assert said.startswith("1 problem reported: Odometer went back from"), said
+    assert said.endswith("Open the page to verify it in your browser.")
+    assert f'<meta name="description" content="{said}">' in html
+    assert f'<meta property="og:title" content="Vehicle history {vin}">' in html
+
+
+def test_a_slow_phone_gets_the_page_and_its_script_gzipped_and_keeps_the_script(demo):  # noqa: F811
+    url, vin, _ = demo
+    gzip = {"Accept": "text/html", "Accept-Encoding": "gzip"}
+    page = httpx.get(f"{url}/vehicles/{vin}?lang=en", headers=gzip)
+    assert page.headers["content-encoding"] == "gzip"
+    assert int(page.headers["content-length"]) < len(page.content) / 2
+    script = re.search(r'src="([^"]*/static/verify\.js\?v=[0-9a-f]{16})"', page.text).group(1)
+    r = httpx.get(url + script, headers=gzip)
+    assert r.headers["content-encoding"] == "gzip" and "immutable" in r.headers["cache-control"]
+    # The bundle goes as it is: small, and served at a rate where gzip costs more than it saves.
+    assert "content-encoding" not in httpx.get(f"{url}/vehicles/{vin}/bundle", headers=gzip).headers
