@@ -19,7 +19,10 @@ checkpoints and the nodes above the chunks.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import multiprocessing
+import operator
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from ledger.audit_chunks import (
     Chunk,
     check_chunk,
     check_nodes,
+    map_pages,
     start_worker,
     stored_keys,
     worker_chunk,
@@ -48,6 +52,7 @@ from ledger.trust_replay import Genesis, TrustReplay, genesis_of
 CHUNK = 2048
 
 _checkpoints = CheckpointRow.__table__
+_first = operator.itemgetter(0)
 
 
 @dataclass
@@ -77,24 +82,34 @@ def audit(
     with store.reader() as s:
         if not store.is_sqlite:  # one snapshot for the whole audit (SQLite's reads are one)
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        size = s.execute(select(LogState.size)).scalar_one()
-        count, last = s.execute(select(func.count(), func.max(_checkpoints.c.size))).one()
-        if size and _checkpoints_in(s, size - 1, size).get(size) is None:
-            raise AuditError(f"log_state: size {size} has no checkpoint")
-        if (last or 0) > size:
-            raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
-        _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, merkle.EMPTY_ROOT, vkey)
-        replay = _Replay(chunk, genesis_of(_entry_bytes(s, 1)), signatures, StoredEntries(s))
-        ranges = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
-        for found in _checked_chunks(store, s, ranges, signatures, jobs):
-            replay.add(s, found, vkey)
-            if progress:
-                progress(found.stop, size)
-        replay.references.decided()
-        _check_trust_tables(s, replay.keys, replay.actors)
-        return AuditResult(
-            size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.trust.verified
-        )
+            return _audit(store, s, vkey, signatures, jobs, chunk, progress)
+        mapped = map_pages(s)  # the pooled connection's setting is put back after
+        try:
+            return _audit(store, s, vkey, signatures, jobs, chunk, progress)
+        finally:
+            with contextlib.suppress(Exception):  # never in place of what the audit raised
+                map_pages(s, mapped)
+
+
+def _audit(store, s, vkey, signatures, jobs, chunk, progress) -> AuditResult:
+    size = s.execute(select(LogState.size)).scalar_one()
+    count, last = s.execute(select(func.count(), func.max(_checkpoints.c.size))).one()
+    if size and _checkpoints_in(s, size - 1, size).get(size) is None:
+        raise AuditError(f"log_state: size {size} has no checkpoint")
+    if (last or 0) > size:
+        raise AuditError(f"checkpoint for size {last} is beyond the log's size {size}")
+    _check_checkpoint(_checkpoints_in(s, -1, 0).get(0), 0, merkle.EMPTY_ROOT, vkey)
+    replay = _Replay(chunk, genesis_of(_entry_bytes(s, 1)), signatures, StoredEntries(s))
+    ranges = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
+    for found in _checked_chunks(store, s, ranges, signatures, jobs):
+        replay.add(s, found, vkey)
+        if progress:
+            progress(found.stop, size)
+    replay.references.decided()
+    _check_trust_tables(s, replay.keys, replay.actors)
+    return AuditResult(
+        size=size, checkpoints=count, vins=len(replay.heads), signatures=replay.trust.verified
+    )
 
 
 def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Iterator[Chunk]:
@@ -108,14 +123,18 @@ def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Ite
         return
     # Not forked from this process, whose open database connections a child would
     # share: from a fork server that has imported the audit once (spawned elsewhere).
+    # This module too: each worker runs the parent's main module again as it starts,
+    # and a main module that imports the audit (as the benchmark does) took 20 ms of
+    # each worker's start to import it.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([check_chunk.__module__])
+        context.set_forkserver_preload([check_chunk.__module__, __name__])
     else:
         context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         jobs, mp_context=context, initializer=start_worker, initargs=(store.url, signatures)
     )
+    done = False
     try:
         # A bounded window of chunks in flight keeps memory flat on any log size.
         window = 4 * jobs
@@ -126,8 +145,11 @@ def _checked_chunks(store: Store, s, ranges, signatures: bool, jobs: int) -> Ite
             if i + window < len(ranges):
                 pending.append(pool.submit(worker_chunk, *ranges[i + window]))
             yield found
+        done = True
     finally:  # also when the audit stops at a failure: drop the chunks not yet begun
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Once every chunk is back, the workers are left to exit on their own (SQLite:
+        # a PostgreSQL database may be dropped once the audit returns).
+        pool.shutdown(wait=not (done and store.is_sqlite), cancel_futures=True)
 
 
 class _Replay:
@@ -148,16 +170,25 @@ class _Replay:
             # Entries 0 and 1 are replayed with the key entry 1 grants: a damaged entry 1
             # is reported as itself, not as a wrong signer of entry 0.
             raise AuditError(found.error[0], index=found.error[1])
-        trust = iter(found.trust)
-        pending = next(trust, None)
-        for fact in found.vehicle:
-            while pending is not None and pending[0] < fact[0]:
+        if self.signatures:
+            trust = iter(found.trust)
+            pending = next(trust, None)
+            for fact in found.vehicle:
+                while pending is not None and pending[0] < fact[0]:
+                    self.trust.trust(*pending)
+                    pending = next(trust, None)
+                self._vehicle(*fact)
+            while pending is not None:
                 self.trust.trust(*pending)
                 pending = next(trust, None)
-            self._vehicle(*fact)
-        while pending is not None:
-            self.trust.trust(*pending)
-            pending = next(trust, None)
+        else:  # the same order: the vehicle entries before each trust entry, then it
+            facts, at = found.vehicle, 0
+            for pending in found.trust:
+                upto = bisect.bisect_left(facts, pending[0], lo=at, key=_first)
+                self._chains(facts[at:upto])
+                self.trust.trust(*pending)
+                at = upto
+            self._chains(facts[at:] if at else facts)
         self.trust.verified += found.signatures
         if found.error is not None:
             self._check_keys_used(found)
@@ -197,6 +228,20 @@ class _Replay:
                 hashes.append(found.levels[level][offset >> level])
                 offset += 1 << level
         return merkle.CompactRange(size, hashes).root()
+
+    def _chains(self, facts: list[tuple]) -> None:
+        """``_vehicle`` of each fact, without signatures (the chain links only): inline."""
+        heads = self.heads
+        head_of = heads.get
+        for fact in facts:
+            _, vin, vin_seq, prev, leaf, _, _, _, _ = fact
+            head = head_of(vin)
+            if head is None:
+                if vin_seq != 0 or prev is not None:
+                    self._vehicle(*fact)  # names the broken link
+            elif vin_seq != head[0] + 1 or prev != head[1]:
+                self._vehicle(*fact)
+            heads[vin] = (vin_seq, leaf)
 
     def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs) -> None:
         if self.signatures:
