@@ -52,8 +52,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "odometer": "Odometer readings",
         "odometer_none": "No odometer readings on record.",
         "odometer_backwards": "reading lower than an earlier one",
-        "backwards_note": "This reading is lower than {from_km} recorded earlier (entry "
-        "{index}).",
+        "backwards_note": "This reading is lower than {from_km} recorded earlier (entry {index}).",
         "chart_summary": "{count} readings from {first} to {last}",
         "signed_by": "signed by {name} ({role})",
         "entry": "entry {index}",
@@ -249,6 +248,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error_other_todo": "Check the address and try again; if it keeps failing, tell the "
         "ledger's operator.",
         "error_detail": "The ledger's answer",
+        "vin_wrong_length": "It has {count} characters; a VIN has exactly 17.",
+        "vin_lookalike": "Character {position} is the letter {char}, which no VIN contains: "
+        "it is probably {instead}.",
+        "vin_bad_char": "Character {position} is “{char}”, which a VIN cannot contain.",
+        "vin_check_digit": "Its check digit (character 9) is {found}, but the other characters "
+        "give {expected}: one of them is probably mistyped.",
+        "vin_retry": "Correct the VIN",
         "home_link": "Look up another VIN",
         "home_title": "Check a vehicle's history",
         "home_about": "This ledger keeps what inspectors, workshops, insurers, registries and "
@@ -474,6 +480,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "area_interior": "车内",
         "area_engine": "发动机",
         "area_underbody": "底盘",
+        "vin_wrong_length": "它有 {count} 个字符；车辆识别代号（VIN）恰好 17 个字符。",
+        "vin_lookalike": "第 {position} 个字符是字母 {char}，VIN 中从不使用该字母："
+        "它很可能是 {instead}。",
+        "vin_bad_char": "第 {position} 个字符是“{char}”，VIN 中不能含有该字符。",
+        "vin_check_digit": "其校验位（第 9 个字符）是 {found}，但其他字符算出的应为 {expected}："
+        "很可能有一个字符输错了。",
+        "vin_retry": "更正 VIN",
         "error_not_found": "本账本中没有 {vin} 的记录",
         "error_not_found_note": "这并不代表车况清白。账本只知道合作方（检测机构、维修厂、保险公司、"
         "登记机关和经销商）签名提交的记录：在这里没有记录的车辆，仍可能出过事故、泡过水或被调过里程。",

@@ -18,7 +18,7 @@ from api.pages import page_model
 from api.problems import handle_vinledger_error
 from api.service import Ledger
 from core.errors import NotFound, VinledgerError
-from core.vin import normalize_vin, validate_vin
+from core.vin import CHECK_DIGIT_POSITION, VIN_LENGTH, check_digit, normalize_vin, validate_vin
 from ledger.bundle import encode_bundle
 
 SVG = "image/svg+xml"
@@ -48,6 +48,9 @@ def page_error(request: Request, err: VinledgerError) -> Response:
     # The VIN is in the path, or in the query when the front door's form sent it.
     vin = request.path_params.get("vin") or request.query_params.get("vin", "").strip()
     what = {"not-found": "not_found", "invalid-vin": "invalid_vin"}.get(err.slug, "other")
+    note = t("error_not_found_note") if what == "not_found" else None
+    if what == "invalid_vin":
+        note = vin_hint(vin, t)
     return Template(
         template_name="error.html.j2",
         context={
@@ -56,7 +59,9 @@ def page_error(request: Request, err: VinledgerError) -> Response:
             "root": _root(request),
             "languages": LANGUAGES,
             "headline": t(f"error_{what}", vin=vin),
-            "note": t("error_not_found_note") if what == "not_found" else None,
+            "note": note,
+            "vin": vin if what in ("invalid_vin", "not_found") else None,
+            "lang_query": request.query_params.get("lang") and t.lang,
             "todo": t(f"error_{what}_todo"),
             "detail": err.detail,
             # The language switch keeps what the front door's form sent.
@@ -70,6 +75,27 @@ def page_error(request: Request, err: VinledgerError) -> Response:
             "Cache-Control": "no-cache",  # records may arrive any minute
         },
     )
+
+
+def vin_hint(typed: str, t: Words) -> str | None:
+    """What is wrong with a VIN a buyer typed, in the page's words (``core.vin`` says it
+    in English for programs): its length, a letter no VIN has, or its check digit."""
+    vin = normalize_vin(typed)
+    if len(vin) != VIN_LENGTH:
+        return t("vin_wrong_length", count=len(vin))
+    for position, char in enumerate(vin, start=1):
+        if char in "IOQ":
+            return t(
+                "vin_lookalike", position=position, char=char, instead="0" if char != "I" else "1"
+            )
+        if not char.isascii() or not char.isalnum():
+            return t("vin_bad_char", position=position, char=char)
+    try:
+        expected = check_digit(vin)
+    except VinledgerError:
+        return None
+    found = vin[CHECK_DIGIT_POSITION - 1]
+    return None if found == expected else t("vin_check_digit", found=found, expected=expected)
 
 
 def _canonical(request: Request, vin: str, rest: str = "") -> Redirect | None:

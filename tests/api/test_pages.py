@@ -106,7 +106,7 @@ def test_page_says_what_matters_and_links_every_claim_to_its_entry(client, seede
     assert "Honda" in html  # decoded from the VIN
     assert f'data-vkey="{sqlite_ledger.vkey}"' in html
     assert f'data-bundle-url="/vehicles/{VIN}/bundle"' in html
-    assert '<script src="/static/verify.js"' in html
+    assert '<script src="/static/verify.js?v=' in html
     # The chart marks the reading that went backwards, and only that one.
     assert re.findall(r'class="backwards" data-entry="(\d+)"', html) == [str(inspected)]
     # Terms as promised at sale: 7 days and 500 km from the sale's reading.

@@ -86,6 +86,34 @@ def test_the_form_shows_an_invalid_vin_on_the_error_page(client, serviced):
     assert problem.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    ("typed", "lang", "said"),
+    [
+        (
+            "1HGCM8263OA004352",
+            "en",
+            "Character 10 is the letter O, which no VIN contains: it is probably 0.",
+        ),
+        ("1HGCM8263", "en", "It has 9 characters; a VIN has exactly 17."),
+        (
+            "1HGCM82643A004352",
+            "en",
+            "Its check digit (character 9) is 4, but the other characters give 3",
+        ),
+        ("1HGCM8263IA004352", "zh", "第 10 个字符是字母 I，VIN 中从不使用该字母：它很可能是 1。"),
+        ("1HGCM82643A004352", "zh", "其校验位（第 9 个字符）是 4，但其他字符算出的应为 3"),
+    ],
+)
+def test_a_mistyped_vin_is_told_what_is_wrong_in_the_pages_words(client, typed, lang, said):
+    """The diagnosis is the page's main text, in its language, with the VIN ready to fix."""
+    r = client.get("/vehicles", params={"vin": typed, "lang": lang}, headers=BROWSER)
+    assert r.status_code == 422, r.text
+    note = re.search(r'<p id="error-note">([^<]*)</p>', r.text)
+    assert note and said in note.group(1), r.text
+    assert f'<input id="vin" name="vin" value="{typed}"' in r.text
+    assert f'<input type="hidden" name="lang" value="{lang}">' in r.text
+
+
 def test_no_vin_is_the_front_door_not_a_404(client):
     for path in ("/vehicles", "/vehicles/", "/vehicles?vin=+"):
         r = client.get(path, headers=BROWSER, follow_redirects=False)
