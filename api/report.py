@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from ledger.verify import Report
 
+# What a partner's text could use to rewrite the report in a terminal or reorder it on
+# screen: control characters (ANSI escapes, carriage returns, newlines), bidirectional
+# overrides and isolates, zero-width characters. Shown as \uXXXX instead.
+_HIDDEN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def printable(text: object) -> str:
+    """``text`` as the report prints it: what could fake or hide a line, made visible."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+
 
 def print_report(report: Report) -> None:
     cp = report.checkpoint
-    click.echo(f"Vehicle {report.vin or '?'}")
+    click.echo(f"Vehicle {printable(report.vin or '?')}")
     if cp is not None:
-        click.echo(f"Checkpoint: {cp.origin}, size {cp.size}")
+        click.echo(f"Checkpoint: {printable(cp.origin)}, size {cp.size}")
     for f in report.findings:
         mark = click.style("ok  ", fg="green") if f.ok else click.style("FAIL", fg="red", bold=True)
         if f.ok and f.check == "signature":
             continue  # one line per entry below instead
-        click.echo(f"  {mark} {f.check:<10} {f.detail}")
+        click.echo(f"  {mark} {f.check:<10} {printable(f.detail)}")
     failed = {f.index for f in report.failures}
     click.echo("Entries:")
     for e in report.entries:
         state = click.style("FAIL", fg="red", bold=True) if e.index in failed else "    "
-        click.echo(f"  {state} entry {e.index:>6}  {e.kind:<16} signed by {e.signer.actor_id}")
+        who = printable(e.signer.actor_id)
+        click.echo(f"  {state} entry {e.index:>6}  {printable(e.kind):<16} signed by {who}")
     shown = {e.index for e in [*report.entries, *report.trust]}
     for index in sorted(i for i in failed if i is not None and i not in shown):
         fail = click.style("FAIL", fg="red", bold=True)

@@ -86,6 +86,10 @@ def create_referral(
         req = msgspec.json.decode(payload, type=ReferralRequest)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InvalidRecord(f"invalid referral: {err}") from None
+    except RecursionError:
+        raise InvalidRecord(
+            "invalid referral: it nests JSON arrays or objects too deeply; flatten params"
+        ) from None
     if not _REGION.fullmatch(req.region):
         raise InvalidRecord(
             'region is an ISO 3166 code in capitals: a country ("DE") or a subdivision '

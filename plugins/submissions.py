@@ -51,6 +51,14 @@ def read_record(registry: Registry, env: dsse.Envelope) -> tuple[Record, dict | 
             f"payloadType {env.payload_type!r} is not accepted here; accepted: {accepted}",
             field="payloadType",
         )
+    try:  # what no provider should have to survive: JSON nested past the parser's limit
+        msgspec.json.decode(payload)
+    except RecursionError:
+        raise InvalidRecord(
+            "the report nests JSON arrays or objects too deeply; flatten it", field="$"
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass  # not JSON, or not valid: the provider says what is wrong with it
     normalised = registry.call(provider, "normalise", payload)
     record = _normalised_record(registry, provider, normalised, payload)
     return record, {

@@ -251,6 +251,10 @@ class RecordsController(Controller):
             batch = msgspec.json.decode(raw, type=_Batch)
         except (msgspec.DecodeError, UnicodeDecodeError) as err:
             raise InvalidInput(f'body must be {{"envelopes": [...]}}: {err}') from None
+        except RecursionError:
+            raise InvalidInput(
+                'body must be {"envelopes": [...]}: it nests JSON arrays or objects too deeply'
+            ) from None
         # Readers keep one copy of a repeated key; msgspec the last. Look closer only when
         # the text could hold a repeat ("envelopes" twice, or a key spelled with escapes).
         suspect = raw.count(b'"envelopes"') > 1 or b"\\u" in raw

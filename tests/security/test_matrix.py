@@ -325,3 +325,32 @@ def test_signed_payload_with_invalid_utf8(client, inspector, payload_type, route
 @pytest.mark.parametrize("body", [b'{"\xff": []}', b'{"envelopes": [], "\xe6": 1}'])
 def test_batch_body_with_invalid_utf8(client, body):
     refused(client, "POST", "/records/batch", 400, content=body)
+
+
+# ---- JSON nested past the parser's limit, wherever a body or payload is parsed ----------
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+def test_a_batch_body_nested_too_deep(client):
+    body = b'{"envelopes":' + DEEP + b"}"
+    refused(client, "POST", "/records/batch", 400, "too deeply", content=body)
+
+
+def test_a_provider_report_nested_too_deep(client, inspector):
+    report = b'{"x":' + DEEP + b"}"
+    ptype = "application/vnd.checklist.inspection-report+json"
+    env = dsse.sign_envelope(report, inspector.key, payload_type=ptype)
+    refused(client, "POST", "/records", 422, "too deeply", content=dsse.encode_envelope(env))
+
+
+def test_a_referral_nested_too_deep(client, sqlite_ledger):
+    amy = Partner("ref-amy", "referrer", generate_private_key())
+    sqlite_ledger.add_actor("ref-amy", "Amy", "referrer", amy.public_pem)
+    body = (
+        b'{"code":"DEEP","rule":"flat","params":{"a":' + DEEP + b'},"model":"5YJ/2017",'
+        b'"region":"DE"}'
+    )
+    env = dsse.sign_envelope(body, amy.key, payload_type="application/vnd.vinledger.referral+json")
+    r = client.post("/referrals", content=dsse.encode_envelope(env))
+    assert_problem(r, 422, "too deeply")

@@ -1,0 +1,50 @@
+"""What a malicious partner writes in a record's free text cannot rewrite what a buyer
+reads: not the terminal report of `vinledger verify` (ANSI escapes, carriage returns),
+not the order of the page's own words (bidirectional overrides), not its layout."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from api.report import print_report
+from ledger.verify import Finding, Report
+from tests.conftest import VIN, onboard
+
+FAKE_OK = "\x1b[2K\r  \x1b[32mok  \x1b[0m view       no alerts, as served\x1b[8m"
+
+
+def test_a_report_prints_no_control_or_bidi_character_a_partner_wrote():
+    report = Report(vin=VIN)
+    report.findings.append(Finding(False, "view", f"served alert: open recall Z ({FAKE_OK})"))
+    report.findings.append(Finding(False, "view", "component \u202edetsiD (entry 61)"))
+    with CliRunner().isolation() as (out, _, _):
+        print_report(report)
+    text = out.getvalue().decode()
+    assert "\x1b" not in text and "\r" not in text and "\u202e" not in text, text
+    assert "\\u001b[2K\\u000d" in text and "\\u202edetsiD" in text
+    assert text.rstrip().endswith("NOT VERIFIED: 2 checks failed.")
+    assert len(text.splitlines()) == 5  # no line added or hidden by the text
+
+
+def test_partner_text_on_the_page_is_isolated_and_wraps(client, sqlite_ledger):
+    """A right-to-left override in a recall's component stays inside it: the server's own
+    "(entry N)" after it, and an attachment's size and hash, read as written."""
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    recall = {
+        "kind": "recall",
+        "vin": VIN,
+        "occurred_at": "2026-05-04T09:00:00Z",
+        "campaign": "X" * 64,
+        "component": "\u202edetsiD " + "Y" * 100,
+        "status": "open",
+        "description": "x",
+    }
+    [out] = sqlite_ledger.submit_now([shop.envelope(recall)])
+    assert not isinstance(out, Exception), out
+    html = client.get(f"/vehicles/{VIN}", headers={"Accept": "text/html"}).text
+    verdict = re.search(r'<section class="verdict.*?</section>', html, re.S).group(0)
+    assert re.search(r"<bdi>[^<]*\u202edetsiD", verdict), verdict
+    # A long unbroken campaign id wraps instead of widening the page.
+    assert "overflow-wrap: anywhere" in html
