@@ -498,7 +498,11 @@
 
       let cp;
       try {
-        cp = parseCheckpoint(await openNote(bundle.checkpoint, await parseVerifierKey(vkey)));
+        const verifier = await parseVerifierKey(vkey);
+        cp = parseCheckpoint(await openNote(bundle.checkpoint, verifier));
+        // The key names the log it signs for (ledger/signing.py): a checkpoint of another
+        // log, signed with the same key, is not this log's.
+        if (cp.origin !== verifier.name) fail(`the checkpoint is for log ${pyRepr(cp.origin)}, but the key is ${pyRepr(verifier.name)}'s`);
       } catch (err) {
         add(false, "checkpoint", `checkpoint signature does not verify: ${err.message}`);
         return finish(report);

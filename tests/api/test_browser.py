@@ -327,3 +327,24 @@ def test_the_page_script_finds_the_repeated_key_python_finds(demo, page):
     assert [(t, None if f is None else tuple(f)) for t, f in zip(texts, found, strict=True)] == [
         (t, p) for t, p in zip(texts, python, strict=True)
     ]
+
+
+def test_a_checkpoint_of_another_log_under_the_same_key_fails_as_python_does(demo, page):
+    """The key names the log it signs for: a note signed under that name whose checkpoint
+    says another origin is not this log's checkpoint (the Python checkers said so; the
+    page's script did not check it)."""
+    from core.note import sign_note
+    from ledger.verify import verify_bundle_bytes
+    from tests.ledger.test_verify_trust import LOG, WELL_FORMED, make_bundle
+
+    bundle = json.loads(make_bundle(WELL_FORMED))
+    text = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    other = text.replace(LOG.origin, "other.example/log", 1)
+    bundle["checkpoint"] = sign_note(other, LOG.origin, LOG.private_key)
+    data = json.dumps(bundle).encode()
+    [python] = [f for f in verify_bundle_bytes(data, LOG.vkey).findings if not f.ok]
+    findings = _verify_in_browser(page, demo, data, LOG.vkey)
+    [failed] = [f for f in findings if not f["ok"]]
+    assert failed["check"] == python.check == "checkpoint"
+    assert "the checkpoint is for log 'other.example/log', but the key is" in failed["detail"]
+    assert "the checkpoint is for log 'other.example/log', but the key is" in python.detail
