@@ -68,7 +68,10 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
             # The lowered reading is the new baseline: readings that go on from it are
             # not each a new rollback, but a later drop below it is.
             highest = r
-        elif highest is None or r["km"] > highest["km"]:
+        elif (highest is None or r["km"] > highest["km"]) and not r.get("disputed"):
+            # A reading the operator disputes (a partner's claim about a car it may never
+            # have seen) sets no baseline: it cannot make later honest readings look rolled
+            # back. Disputed as the lower one, it still raises the rollback, marked disputed.
             highest = r
     return alerts
 

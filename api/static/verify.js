@@ -821,7 +821,15 @@
     // what Python compares; one of another field, or of an entry with no reading, does not.
     const retimed = corrections.some((c) => (names(c, "odometer_km") || names(c, "occurred_at")) &&
       (isReading(records.get(c.corrects)) || (c.fields.odometer_km !== null && c.fields.odometer_km !== undefined) || !records.has(c.corrects)));
-    if (!retimed && !readings.some((r) => r.at === null || !Number.isInteger(r.km))) {
+    // Readings under an open dispute are left out of Python's rollbacks: then leave them
+    // to the server (a dispute opens, a resolving one closes them all, in log order).
+    const disputed = new Set();
+    for (const [, r] of [...records].sort((a, b) => a[0] - b[0])) {
+      if (r.kind !== "dispute") continue;
+      if (r.status === "resolved") disputed.delete(r.disputes);
+      else disputed.add(r.disputes);
+    }
+    if (!retimed && !readings.some((r) => r.at === null || !Number.isInteger(r.km) || disputed.has(r.index))) {
       // core/odometer.py rollback_alerts: in time order (ties keep log order), a reading
       // more than the tolerance below the highest so far; it becomes the new baseline.
       readings.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.index - b.index));

@@ -189,8 +189,11 @@ def test_the_script_requires_only_entries_the_ledgers_view_alerts_on(demo, page,
     # And all of it, unless a correction changed what the view reads (a reading, a time,
     # flags): a correction of any other field hides nothing.
     if not any(
-        rec["kind"] == "correction"
-        and rec["fields"].keys() & {"odometer_km", "occurred_at", "flags"}
+        (
+            rec["kind"] == "correction"
+            and rec["fields"].keys() & {"odometer_km", "occurred_at", "flags"}
+        )
+        or rec["kind"] == "dispute"
         for rec in records
     ):
         told = {

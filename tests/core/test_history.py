@@ -495,3 +495,22 @@ def test_an_old_logs_reading_that_is_no_number_does_not_fail_the_view():
     view = analyse([*history, correction(50, 11, {"odometer_km": 30_500})])
     (alert,) = [a for a in view["alerts"] if a["type"] == "odometer_corrected"]
     assert "from '30000' to 30,500 km" in alert["message"]
+
+
+def test_a_disputed_reading_sets_no_baseline_but_a_disputed_low_one_still_alerts():
+    """A partner's bogus high reading would make every honest later reading a rollback;
+    once the operator disputes it, it sets no baseline. A disputed *lower* reading (a
+    seller calling the honest low reading a typo) still raises the rollback, marked."""
+    bogus = [
+        item(10, "maintenance", 0, 10_000),
+        item(11, "odometer", 10, 3_000_000, signer="stranger", source="owner"),
+        item(12, "inspection", 20, 12_000),
+    ]
+    rolled = [a for a in analyse(bogus)["alerts"] if a["type"] == "odometer_rollback"]
+    assert [a["entries"] for a in rolled] == [[11, 12]]
+    disputed = [*bogus, item(13, "dispute", 30, disputes=11, reason="never saw the car")]
+    assert not [a for a in analyse(disputed)["alerts"] if a["type"] == "odometer_rollback"]
+    low = [*bogus[:1], bogus[2], item(14, "inspection", 40, 5_000)]
+    low.append(item(15, "dispute", 50, disputes=14, reason="seller says typo"))
+    [still] = [a for a in analyse(low)["alerts"] if a["type"] == "odometer_rollback"]
+    assert still["entries"] == [12, 14] and still["disputed"] is True
