@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -110,6 +110,8 @@ def create_referral(
     existing = s.get(ReferralRow, req.code)
     if existing is not None and existing.referrer != actor_id:
         raise Conflict(f"referral code {req.code!r} is taken; choose another")
+    if existing is None:
+        _refuse_lookalike(s, req.code)
     rule = registry.rule(req.rule)
     params = registry.call(rule, "validate", req.params)
     if existing is not None:
@@ -152,6 +154,24 @@ def create_referral(
     except IntegrityError:
         raise Conflict(f"referral code {req.code!r} is taken; choose another") from None
     return referral, True
+
+
+def _lookalike_key(code: str) -> str:
+    return code.upper().replace("_", "-")
+
+
+def _refuse_lookalike(s: Session, code: str) -> None:
+    """A code that differs from a taken one only in case or in "-" and "_" is the same
+    code to a buyer who reads it out: it would divert that referrer's commissions."""
+    spelled = func.upper(func.replace(ReferralRow.code, "_", "-"))
+    taken = s.scalars(
+        select(ReferralRow.code).where(spelled == _lookalike_key(code)).limit(1)
+    ).first()
+    if taken is not None:
+        raise Conflict(
+            f"referral code {code!r} reads as {taken!r}, which is taken (codes that differ "
+            'only in capitals or in "-" and "_" are one code to a buyer): choose another'
+        )
 
 
 def _refuse_upline_cycle(s: Session, actor: ActorRow) -> None:

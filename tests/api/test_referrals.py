@@ -273,3 +273,16 @@ def test_a_referral_asked_for_again_answers_with_the_code_it_made(client, sqlite
     assert again.json() == first.json() | {"created": False}
     with sqlite_ledger.store.reader() as s:
         assert s.query(ReferralRow).count() == 1
+
+
+@pytest.mark.parametrize("lookalike", ["amy-26", "AMY_26", "Amy_26"])
+def test_a_code_that_reads_as_a_taken_one_is_refused(client, sqlite_ledger, lookalike):
+    """Read out to a buyer, "amy-26" is AMY-26: another referrer taking it would divert
+    Amy's commissions."""
+    amy, bob = referrer(sqlite_ledger, "ref-amy"), referrer(sqlite_ledger, "ref-bob")
+    terms = {"amount": "200", "currency": "EUR"}
+    assert refer(client, amy, "AMY-26", "flat", terms).status_code == 201
+    r = refer(client, bob, lookalike, "flat", terms)
+    assert r.status_code == 409, r.text
+    assert "reads as 'AMY-26', which is taken" in r.json()["detail"]
+    assert refer(client, bob, "BOB-26", "flat", terms).status_code == 201
