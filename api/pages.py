@@ -74,16 +74,23 @@ def _details(
     t: Words,
     names: dict[str, str],
     kinds: dict[int, str] | None = None,
+    signer: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """(label, value) lines that say what an entry records. ``names`` maps the actor IDs
     of the history's signers to their names: a record that names a partner by its ID
-    (a shop, a provider, a dealer) shows the name, and free text stays as written.
+    (a shop, a provider, a dealer) shows the name, and free text stays as written. Only
+    a partner naming itself (or the operator naming one) gets the name: another partner's
+    ID in a record is shown as written, so no one can pass an entry off as Bosch's.
     ``kinds`` maps the history's log indexes to their kinds, for what a correction
     changes. The entry a record refers to is linked by ``_refers``, not here."""
     out: list[tuple[str, str]] = []
 
     def actor(value: Any) -> Any:
-        return names.get(value, value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        if signer is not None and value != signer["id"] and signer.get("role") != "operator":
+            return value
+        return names.get(value, value)
 
     def policy(value: str) -> str:
         return t.term("policy", value)
@@ -303,7 +310,7 @@ def page_model(
                 "signer": t(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
-                "details": _details(e["kind"], rec, t, names, kinds),
+                "details": _details(e["kind"], rec, t, names, kinds, e["signer"]),
                 "attachments": [
                     {**a, "held": held(a["sha256"])} for a in rec.get("attachments", [])
                 ],

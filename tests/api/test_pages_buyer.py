@@ -164,6 +164,21 @@ def test_a_record_naming_a_partner_by_its_id_shows_its_name(client, serviced, sq
         assert f"<dd>{raw}</dd>" not in html, raw
 
 
+def test_a_partner_naming_another_partner_gets_no_name_from_the_ledger(
+    client, serviced, sqlite_ledger
+):
+    """A workshop writing another workshop's ID as the shop shows that ID as written, not
+    the other's name: no one passes an entry off as Bosch's."""
+    rogue = onboard(sqlite_ledger, "rogue-garage", "workshop")
+    (posed,) = submitted(
+        sqlite_ledger,
+        rogue.envelope(maintenance(km=20_300, day=7) | {"shop": "quicklane-service"}),
+    )
+    block = entry_block(client.get(f"/vehicles/{VIN}").text, posed.index)
+    assert "<dt>Shop</dt><dd>quicklane-service</dd>" in block, block
+    assert "Quicklane Service</dd>" not in block
+
+
 # ---- 3. one headline line per problem -----------------------------------------------
 
 

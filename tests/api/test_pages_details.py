@@ -194,7 +194,7 @@ def test_the_verdict_lists_the_worst_problem_first(client, sqlite_ledger):
         insurer.envelope(claim(cause="collision", total_loss=True)),
         insurer.envelope(claim(cause="hail", severity="minor", claim_ref="HM-2")),
     )
-    lines = re.findall(r'<li class="alert (\w+)">([^<]*)', verdict(page(client)))
+    lines = re.findall(r'<li class="alert (\w+)"><bdi>([^<]*)', verdict(page(client)))
     assert [(level, text.strip()) for level, text in lines] == [
         ("high", "Declared a total loss by an insurer"),
         ("medium", "Accident reported by an insurer (moderate)"),
