@@ -25,6 +25,16 @@ monitor_option = click.option(
 )
 
 
+# Seconds to wait for a ledger's answer; the client's own default (api.client).
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for the ledger's answer (raise it on a slow network)",
+)
+
+
 @click.command()
 @click.argument("source")
 @click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
@@ -33,13 +43,7 @@ monitor_option = click.option(
     help="the VIN the bundle must be for (the one on the car); a URL names its own",
 )
 @monitor_option
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=30.0,
-    show_default=True,
-    help="seconds to wait for the ledger's answer",
-)
+@timeout_option
 def verify(
     source: str, vkey: str, vin: str | None, monitor_dir: Path | None, timeout: float
 ) -> None:

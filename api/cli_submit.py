@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from api.cli_read import timeout_option
 from core.errors import VinledgerError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -115,13 +116,7 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
 )
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @_PAYLOAD_TYPE
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=30.0,
-    show_default=True,
-    help="seconds to wait for the ledger's answer (raise it on a slow network)",
-)
+@timeout_option
 def submit(
     record: Path, key_file: Path | None, url: str, payload_type: str | None, timeout: float
 ) -> None:

@@ -245,18 +245,40 @@ def _driver_rows(conn, sql: str, params: tuple) -> list[tuple]:
         cur.execute(sql, params)
         return cur.fetchall()
     except conn.dialect.loaded_dbapi.Error as err:  # not SQLAlchemy's: _outage_of never saw it
-        dbapi = conn.dialect.loaded_dbapi
-        state = outage_state(
-            err,
-            operational=isinstance(err, dbapi.OperationalError),
-            disconnected=conn.dialect.is_disconnect(err, raw, cur),
-        )
-        if state is None:
+        if (translated := driver_error(conn, raw, cur, err)) is err:
             raise
-        database = conn.engine.url.render_as_string(hide_password=True)
-        raise outage(state, err, database) from err
+        raise translated from err
     finally:
         cur.close()
+
+
+def stream_driver_rows(conn, sql: str, params: tuple) -> Iterator[tuple]:
+    """``_driver_rows`` one row at a time (the audit's long range reads: a chunk's rows
+    at once are megabytes the C library gives back and takes again for the next)."""
+    raw = conn.connection.driver_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(sql, params)
+        yield from cur
+    except conn.dialect.loaded_dbapi.Error as err:
+        if (translated := driver_error(conn, raw, cur, err)) is err:
+            raise
+        raise translated from err
+    finally:
+        cur.close()
+
+
+def driver_error(conn, raw, cur, err: Exception) -> Exception:
+    """What to raise for a driver's own error: an outage (503) or the error itself."""
+    dbapi = conn.dialect.loaded_dbapi
+    state = outage_state(
+        err,
+        operational=isinstance(err, dbapi.OperationalError),
+        disconnected=conn.dialect.is_disconnect(err, raw, cur),
+    )
+    if state is None:
+        return err
+    return outage(state, err, conn.engine.url.render_as_string(hide_password=True))
 
 
 def select_rows(c, sql: str, params: Sequence) -> list[tuple]:
