@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +74,28 @@ def _check_dates(record, now: datetime) -> None:
                 "17-character VINs existed; check the year",
                 field=field,
             )
+
+
+# A control character in a record's text (an escape sequence, a backspace, a C1 code):
+# as JSON escapes (\u0000-\u001f except tab, newline and carriage return, \b, \f,
+# \u007f-\u009f) after an even run of backslashes, or raw C1 bytes in the UTF-8.
+_CONTROL = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\(?:u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|[bf])"
+    rb"|\xc2[\x80-\x9f]"
+)
+
+
+def _check_text(payload: bytes) -> None:
+    """Refuses a record whose text holds a control character other than a tab or a line
+    break: in a terminal they rewrite what a buyer's `vinledger verify` prints, and no
+    inspection, repair or sale needs one. Only for new records: a log may hold some from
+    before, which the checkers still read (and every report shows escaped)."""
+    if _CONTROL.search(payload):
+        raise InvalidRecord(
+            "the record's text holds a control character (an escape code, a backspace or "
+            "the like); send plain text: tabs and line breaks are fine",
+            field="$",
+        )
 
 
 def _z(at: datetime) -> str:
@@ -176,6 +199,8 @@ class SubmissionChecks:
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
+        if env.payload_type == dsse.PAYLOAD_TYPE:
+            _check_text(dsse.payload_bytes(env))
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:

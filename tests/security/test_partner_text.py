@@ -48,3 +48,18 @@ def test_partner_text_on_the_page_is_isolated_and_wraps(client, sqlite_ledger):
     assert re.search(r"<bdi>[^<]*\u202edetsiD", verdict), verdict
     # A long unbroken campaign id wraps instead of widening the page.
     assert "overflow-wrap: anywhere" in html
+
+
+def test_a_record_with_control_characters_in_its_text_is_refused(client, sqlite_ledger):
+    from tests.conftest import maintenance
+
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    before = client.get("/log/checkpoint").text.split("\n")[1]
+    for text in ("oil\x1b[2K\rNo problems", "brakes\x08\x08\x08", "filter\x85", "pads\x00"):
+        record = maintenance() | {"items": [{"description": text}]}
+        r = client.post("/records", content=shop.envelope(record))
+        assert r.status_code == 422, (text, r.text)
+        assert "control character" in r.json()["detail"]
+    assert client.get("/log/checkpoint").text.split("\n")[1] == before
+    fine = maintenance() | {"items": [{"description": "oil and filter\r\n\tbrake fluid — 刹车油"}]}
+    assert client.post("/records", content=shop.envelope(fine)).status_code == 201
