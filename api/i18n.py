@@ -46,6 +46,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "terms_returned": "ended: the car was returned, entry {index}",
         "terms_replaced": "ended: the sale was disputed and recorded again",
         "terms_sold_on": "ended: the car was sold again",
+        "terms_sold_on_disputed": "ended for its dealer: the car was sold again, by a sale the "
+        "operator disputes; the operator may still file a return",
         "terms_unstated": "named at sale, but logged before this ledger stated a policy's "
         "terms: no claim can be decided under it here; ask the dealer",
         "timeline": "Timeline",
@@ -299,6 +301,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "terms_returned": "已结束：车辆已退回，记录 {index}",
         "terms_replaced": "已结束：该销售有争议，已重新登记",
         "terms_sold_on": "已结束：车辆已再次售出",
+        "terms_sold_on_disputed": "对经销商已结束：车辆已再次售出，但运营方对该销售有争议；"
+        "运营方仍可提交退车申请",
         "terms_unstated": "销售时已列明，但该销售登记于本账本开始载明条款之前："
         "本账本无法据此裁定索赔；请咨询经销商",
         "timeline": "时间线",

@@ -202,7 +202,11 @@ def _terms(
     for e in entries:
         if e["kind"] != "sale":
             continue
-        sold_on = sold_again(sold, e) is not None  # as plugins.claims judges claims
+        later = sold_again(sold, e)  # as plugins.claims judges claims
+        sold_on = later is not None
+        # A later sale the operator disputes (one that may never have happened) still
+        # ends the dealer's return, but not the operator's: say so.
+        resold = "sold_on_disputed" if sold_on and later["index"] in disputed else "sold_on"
         replaced = (
             e["index"] in disputed and recorded_again(sold, e, disputed[e["index"]]) is not None
         )
@@ -229,7 +233,7 @@ def _terms(
                     and not (sold_on and term["kind"] == "return")
                     and (ends is None or ends >= as_of.date().isoformat()),
                     "returned": returned.get(e["index"]),
-                    "ended_by": "replaced" if replaced else "sold_on" if sold_on else None,
+                    "ended_by": "replaced" if replaced else resold if sold_on else None,
                 }
             )
         stated = {term["policy"] for term in e.get("derived", {}).get("terms", [])}

@@ -545,3 +545,21 @@ def test_a_dispute_of_a_dispute_is_refused_saying_how_to_resolve_one(client, led
     )
     assert r.status_code == 422 and r.json()["field"] == "$.disputes", r.text
     assert "dispute of the entry it disputes" in r.json()["detail"]
+
+
+def test_a_disputed_resale_ends_the_return_for_the_dealer_not_the_operator_and_says_so(
+    client, dealer, ledger, sold
+):
+    """Another dealer's sale of the car that never happened ends the first buyer's return
+    for the dealer; once the operator disputes it, the page says so, and the operator
+    may still file the return past it."""
+    other = onboard(ledger, "city-cars", "dealer")
+    bogus = {**sale(at="2026-06-03T10:00:00Z"), "dealer": "city-cars", "odometer_km": 48_050}
+    again = post(client, other, bogus).json()["index"]
+    page = client.get(f"/vehicles/{VIN}?lang=en", headers={"Accept": "text/html"}).text
+    assert "(ended: the car was sold again)" in page
+    _dispute(client, ledger, again)
+    page = client.get(f"/vehicles/{VIN}?lang=en", headers={"Accept": "text/html"}).text
+    assert "by a sale the operator disputes; the operator may still file a return" in page
+    refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
+    assert admin(client, ledger, returned(sold, "2026-06-04T09:00:00Z"))
