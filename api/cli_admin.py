@@ -99,7 +99,10 @@ def actors_show(data_dir, actor_id) -> None:
         actor = ledger.actor_keys(actor_id)
     finally:
         ledger.close()
-    click.echo(f"{actor['actor_id']}: {actor['name']} ({actor['role']}), entry {actor['index']}")
+    from api.report import printable
+
+    name = printable(actor["name"])  # a name from before names were checked may hold anything
+    click.echo(f"{actor['actor_id']}: {name} ({actor['role']}), entry {actor['index']}")
     if actor["upline"]:
         click.echo(f"  upline    {actor['upline']}")
     for key in actor["keys"]:

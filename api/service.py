@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from api.config import Settings
-from api.service_checks import SubmissionChecks, _Remembered, _WouldBlock
+from api.service_checks import SubmissionChecks, _Remembered, _WouldBlock, check_text
 from api.service_dealers import DealersAndReferrals
 from core import dsse
 from core.errors import (
@@ -147,6 +147,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         op_key = self.settings.operator_key()
         op_id = key_id(op_key.public_key())
         for record in records:
+            check_text(encode_record(record))  # an actor's name, a revocation's reason
             env = dsse.sign_envelope(encode_record(record), op_key)
             subs.append(Submission(env, record, dsse.envelope_digest(env), op_id))
         outcomes = self.sequencer.sequence(subs, genesis=genesis, atomic=True)

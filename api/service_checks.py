@@ -29,7 +29,7 @@ from core.errors import (
 )
 from core.fields import key_id_problem, parse_time
 from core.keys import public_key_from_raw
-from core.records import Sale, parse_record
+from core.records import Sale, encode_record, parse_record
 from core.roles import check_role_may_submit
 from ledger.entry import MAX_ENTRY_BYTES
 from ledger.sequencer import Submission
@@ -81,11 +81,11 @@ def _check_dates(record, now: datetime) -> None:
 # \u007f-\u009f) after an even run of backslashes, or raw C1 bytes in the UTF-8.
 _CONTROL = re.compile(
     rb"(?<!\\)(?:\\\\)*\\(?:u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|[bf])"
-    rb"|\xc2[\x80-\x9f]"
+    rb"|\xc2[\x80-\x9f]|\x7f"
 )
 
 
-def _check_text(payload: bytes) -> None:
+def check_text(payload: bytes) -> None:
     """Refuses a record whose text holds a control character other than a tab or a line
     break: in a terminal they rewrite what a buyer's `vinledger verify` prints, and no
     inspection, repair or sale needs one. Only for new records: a log may hold some from
@@ -199,8 +199,7 @@ class SubmissionChecks:
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
-        if env.payload_type == dsse.PAYLOAD_TYPE:
-            _check_text(dsse.payload_bytes(env))
+        check_text(encode_record(record))  # as stored: a provider's report's too
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:

@@ -163,6 +163,8 @@ def _lookalike_key(code: str) -> str:
 def _refuse_lookalike(s: Session, code: str) -> None:
     """A code that differs from a taken one only in case or in "-" and "_" is the same
     code to a buyer who reads it out: it would divert that referrer's commissions."""
+    if s.get_bind().dialect.name == "postgresql":  # one check at a time (SQLite's writers are)
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('vinledger-codes', 0))"))
     spelled = func.upper(func.replace(ReferralRow.code, "_", "-"))
     taken = s.scalars(
         select(ReferralRow.code).where(spelled == _lookalike_key(code)).limit(1)

@@ -821,15 +821,15 @@
     // what Python compares; one of another field, or of an entry with no reading, does not.
     const retimed = corrections.some((c) => (names(c, "odometer_km") || names(c, "occurred_at")) &&
       (isReading(records.get(c.corrects)) || (c.fields.odometer_km !== null && c.fields.odometer_km !== undefined) || !records.has(c.corrects)));
-    // Readings under an open dispute are left out of Python's rollbacks: then leave them
-    // to the server (a dispute opens, a resolving one closes them all, in log order).
+    // Readings under an open dispute set no baseline, as in core/odometer.py (a dispute
+    // opens, a resolving one closes them all, in log order: core/corrections.py).
     const disputed = new Set();
     for (const [, r] of [...records].sort((a, b) => a[0] - b[0])) {
       if (r.kind !== "dispute") continue;
       if (r.status === "resolved") disputed.delete(r.disputes);
       else disputed.add(r.disputes);
     }
-    if (!retimed && !readings.some((r) => r.at === null || !Number.isInteger(r.km) || disputed.has(r.index))) {
+    if (!retimed && !readings.some((r) => r.at === null || !Number.isInteger(r.km))) {
       // core/odometer.py rollback_alerts: in time order (ties keep log order), a reading
       // more than the tolerance below the highest so far; it becomes the new baseline.
       readings.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.index - b.index));
@@ -838,7 +838,7 @@
         if (highest !== null && r.km < highest.km - ROLLBACK_TOLERANCE_KM) {
           out.push({ index: r.index, names: [highest.index, r.index], why: `an odometer reading of ${r.km} km after ${highest.km} km at entry ${highest.index} (a rollback)` });
           highest = r;
-        } else if (highest === null || r.km > highest.km) highest = r;
+        } else if ((highest === null || r.km > highest.km) && !disputed.has(r.index)) highest = r;
       }
     }
     return out.sort((a, b) => a.index - b.index);

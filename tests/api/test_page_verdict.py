@@ -193,7 +193,6 @@ def test_the_script_requires_only_entries_the_ledgers_view_alerts_on(demo, page,
             rec["kind"] == "correction"
             and rec["fields"].keys() & {"odometer_km", "occurred_at", "flags"}
         )
-        or rec["kind"] == "dispute"
         for rec in records
     ):
         told = {

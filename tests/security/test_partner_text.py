@@ -4,7 +4,9 @@ not the order of the page's own words (bidirectional overrides), not its layout.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -63,3 +65,33 @@ def test_a_record_with_control_characters_in_its_text_is_refused(client, sqlite_
     assert client.get("/log/checkpoint").text.split("\n")[1] == before
     fine = maintenance() | {"items": [{"description": "oil and filter\r\n\tbrake fluid — 刹车油"}]}
     assert client.post("/records", content=shop.envelope(fine)).status_code == 201
+
+
+def test_a_providers_report_and_an_operators_record_are_held_to_it_too(client, sqlite_ledger):
+    from core import dsse
+    from core.errors import InvalidRecord
+    from core.keys import generate_private_key, public_key_pem
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    sample = Path(__file__).parents[1] / "plugins" / "data" / "checklist-report.json"
+    report = json.loads(sample.read_text()) | {
+        "vin": VIN,
+        "firm": "Firm\x1b[2K\rNo problems",
+        "inspector": "I\x08\x08",
+    }
+    ptype = "application/vnd.checklist.inspection-report+json"
+    env = dsse.sign_envelope(json.dumps(report).encode(), inspector.key, payload_type=ptype)
+    r = client.post("/records", content=dsse.encode_envelope(env))
+    assert r.status_code == 422 and "control character" in r.json()["detail"], r.text
+    pem = public_key_pem(generate_private_key().public_key())
+    try:
+        sqlite_ledger.add_actor("evil", "Evil\x1b[2K\rMotors", "dealer", pem)
+    except InvalidRecord as err:
+        assert "control character" in str(err)
+    else:
+        raise AssertionError("an actor's name with an escape code was logged")
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    from tests.conftest import maintenance
+
+    rubout = maintenance() | {"items": [{"description": "oil\x7f\x7f\x7fX"}]}
+    assert client.post("/records", content=shop.envelope(rubout)).status_code == 422
