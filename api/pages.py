@@ -7,6 +7,7 @@ templates print, in the reader's language; its pictures are drawn in ``api.drawi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -68,6 +69,18 @@ def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> s
     )
 
 
+# Bidirectional controls (marks, embeddings, overrides, isolates) in a partner's text.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def isolated(text: str) -> str:
+    """``text`` as one piece of a line the page composes (a findings list, a sentence):
+    where it holds a bidirectional control, wrapped in FIRST STRONG ISOLATE and POP
+    DIRECTIONAL ISOLATE, so an override in one partner's note cannot reorder the pieces
+    after it (an element of its own gets <bdi> in the template instead)."""
+    return f"\u2068{text}\u2069" if _BIDI.search(text) else text
+
+
 def _details(
     kind: str,
     rec: dict[str, Any],
@@ -105,18 +118,20 @@ def _details(
         flags = [t.term("flag", f) for f, on in rec.get("flags", {}).items() if on]
         add("flags", t("list_sep").join(flags) or t("field_none"))
         findings = [
-            f"{i['code']}: {t.term('result', i['result'])}"
-            + (f" ({i['note']})" if i.get("note") else "")
+            f"{isolated(i['code'])}: {t.term('result', i['result'])}"
+            + (f" ({isolated(i['note'])})" if i.get("note") else "")
             for i in rec.get("items", [])
             if i["result"] != "ok"
         ]
         add("findings", "; ".join(findings))
     elif kind == "maintenance":
         add("shop", actor(rec.get("shop")))
-        add("work", "; ".join(i["description"] for i in rec.get("items", [])))
+        add("work", "; ".join(isolated(i["description"]) for i in rec.get("items", [])))
         add(
             "parts",
-            ", ".join(f"{p['name']} × {p.get('quantity', 1)}" for p in rec.get("parts", [])),
+            ", ".join(
+                f"{isolated(p['name'])} × {p.get('quantity', 1)}" for p in rec.get("parts", [])
+            ),
         )
         if cost := rec.get("cost"):
             add("cost", f"{cost['amount']} {cost['currency']}")
@@ -323,8 +338,8 @@ def page_model(
                     t(
                         "corrected_by",
                         index=c["index"],
-                        name=c["signer"]["name"],
-                        reason=c["record"]["reason"],
+                        name=isolated(c["signer"]["name"]),
+                        reason=isolated(c["record"]["reason"]),
                     )
                     + " — "
                     + (

@@ -95,3 +95,22 @@ def test_a_providers_report_and_an_operators_record_are_held_to_it_too(client, s
 
     rubout = maintenance() | {"items": [{"description": "oil\x7f\x7f\x7fX"}]}
     assert client.post("/records", content=shop.envelope(rubout)).status_code == 422
+
+
+def test_an_override_in_one_finding_cannot_reorder_the_next(client, sqlite_ledger):
+    """Pieces of partner text the page joins into one line (findings, work items, a
+    correction's sentence) are each isolated when they hold a bidirectional control."""
+    from tests.conftest import inspection
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    record = inspection() | {
+        "items": [
+            {"code": "brakes", "result": "major", "note": "\u202eworn pads"},
+            {"code": "tyres", "result": "minor", "note": "tread 3 mm"},
+        ]
+    }
+    [out] = sqlite_ledger.submit_now([inspector.envelope(record)])
+    assert not isinstance(out, Exception), out
+    html = client.get(f"/vehicles/{VIN}", headers={"Accept": "text/html"}).text
+    assert "(\u2068\u202eworn pads\u2069); tyres" in html
+    assert "(tread 3 mm)" in html  # plain text stays as written
