@@ -99,7 +99,7 @@ def actors_show(data_dir, actor_id) -> None:
         actor = ledger.actor_keys(actor_id)
     finally:
         ledger.close()
-    from api.report import printable
+    from ledger.monitor_entries import printable
 
     name = printable(actor["name"])  # a name from before names were checked may hold anything
     click.echo(f"{actor['actor_id']}: {name} ({actor['role']}), entry {actor['index']}")

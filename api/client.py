@@ -61,9 +61,11 @@ def foreign_answer(r: httpx.Response, *, submission: bool = False) -> dict[str, 
     firewall's 403, a network's login page), or None. ``submission``: the request
     submitted records. A 404 or 405 is left to the caller (a wrong base URL, usually)."""
     sent = r.headers.get("content-type", "").lower()
-    where = f"{r.request.method} {r.request.url} answered {r.status_code} {r.reason_phrase}"
+    if r.status_code < 300 and "html" not in sent:
+        return None  # an answer, not an error page: its body is the caller's to read
     if _ledger_problem(r) is not None:
         return None
+    where = f"{r.request.method} {r.request.url} answered {r.status_code} {r.reason_phrase}"
     if r.status_code >= 500 or r.status_code == 408:
         then = f" {SAFE_RETRY}." if submission else " Try again in a while."
         return {
@@ -215,12 +217,12 @@ class VinledgerClient:
         """As ``_check``, for a route every vinledger ledger has: an answer that no route
         matched (404/405 without a vinledger problem type) or that is not JSON means the
         base URL is not a ledger's (``…/log``, say), which a bare 404 would not say."""
-        if foreign_answer(r, submission=submission) is None:
-            sent = r.headers.get("content-type", "")
-            kind = (_ledger_problem(r) or {}).get("type", "")
-            if (r.status_code in (404, 405) or not dsse.is_json_type(sent)) and (
-                not kind or kind.endswith(("/http-404", "/http-405"))
-            ):
+        sent = r.headers.get("content-type", "")
+        if r.status_code in (404, 405) or not dsse.is_json_type(sent):
+            problem = _ledger_problem(r)
+            kind = problem["type"] if problem is not None else ""
+            routeless = not kind or kind.endswith(("/http-404", "/http-405"))
+            if routeless and foreign_answer(r, submission=submission) is None:
                 raise ClientError(r.status_code, self._not_a_ledger(r))
         return self._check(r, submission=submission)
 

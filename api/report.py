@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
+from ledger.monitor_entries import printable
 from ledger.verify import Report
-
-# What a partner's text could use to rewrite the report in a terminal or reorder it on
-# screen: control characters (ANSI escapes, carriage returns, newlines), bidirectional
-# overrides and isolates, zero-width characters. Shown as \uXXXX instead.
-_HIDDEN = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
-)
-
-
-def printable(text: object) -> str:
-    """``text`` as the report prints it: what could fake or hide a line, made visible."""
-    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
 def print_report(report: Report) -> None:

@@ -147,8 +147,9 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         op_key = self.settings.operator_key()
         op_id = key_id(op_key.public_key())
         for record in records:
-            check_text(encode_record(record))  # an actor's name, a revocation's reason
-            env = dsse.sign_envelope(encode_record(record), op_key)
+            payload = encode_record(record)
+            check_text(payload)  # an actor's name, a revocation's reason
+            env = dsse.sign_envelope(payload, op_key)
             subs.append(Submission(env, record, dsse.envelope_digest(env), op_id))
         outcomes = self.sequencer.sequence(subs, genesis=genesis, atomic=True)
         # Signatures are deterministic and times are to the second: the same operation

@@ -199,7 +199,9 @@ class SubmissionChecks:
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
-        check_text(encode_record(record))  # as stored: a provider's report's too
+        # The text as stored: a native record's payload, a provider's normalised record.
+        native = env.payload_type == dsse.PAYLOAD_TYPE
+        check_text(dsse.payload_bytes(env) if native else encode_record(record))
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:
             with self.store.reader() as s:

@@ -36,7 +36,7 @@ _TRANSLITERATION = {
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
 # Easily misread as 1, 0 and 0, so ISO 3779 leaves them out.
-_LOOKALIKES = {"I": "1", "O": "0", "Q": "0"}
+LOOKALIKES = {"I": "1", "O": "0", "Q": "0"}
 _MANDATORY_CHECK_DIGIT = frozenset("12345L")
 
 # Position 10 cycles through these every 30 years, starting with A = 1980.
@@ -139,10 +139,10 @@ def _character_problem(vin: str) -> str | None:
     if len(vin) != VIN_LENGTH:
         return f"a VIN has exactly {VIN_LENGTH} characters, this one has {len(vin)}"
     for position, char in enumerate(vin, start=1):
-        if char in _LOOKALIKES:
+        if char in LOOKALIKES:
             return (
                 f"position {position} is {char!r}, but VINs never contain I, O or Q; "
-                f"it is probably {_LOOKALIKES[char]!r}"
+                f"it is probably {LOOKALIKES[char]!r}"
             )
         if char not in _TRANSLITERATION:
             return (

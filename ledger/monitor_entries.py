@@ -59,8 +59,13 @@ def quoted(text: str) -> str:
     """``text`` in double quotes for one line of output: readable in any script ("华诚"),
     with every character that could end the line or disguise it (a newline, a
     right-to-left override) escaped, so no name passes for a line of the monitor's own."""
-    body = json.dumps(text, ensure_ascii=False)
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in body)
+    return printable(json.dumps(text, ensure_ascii=False))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could end a line or disguise it (a control
+    code, a right-to-left override, a zero-width space) shown as ``\\uXXXX``."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def trust_changes(db: sqlite3.Connection, start: int, stop: int) -> list[TrustChange]:

@@ -64,7 +64,14 @@ class LogState(Base):
     rules: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-def newer_release(level: int) -> NewerRelease:
+def refuse_newer(level: int | None) -> None:
+    """``NewerRelease`` if ``level`` (a database's ``log_state.rules``) is a newer
+    release's than this one's."""
+    if level is not None and level > RULES_LEVEL:
+        raise _newer_release(level)
+
+
+def _newer_release(level: int) -> NewerRelease:
     return NewerRelease(
         f"a newer vinledger release (rules level {level}) has opened this database; this "
         f"process runs an older one (level {RULES_LEVEL}) and must not write to it: an "
@@ -243,8 +250,7 @@ def _claim_release(engine: Engine) -> None:
         level = c.execute(
             select(state.c.rules).where(state.c.id == 1).with_for_update()
         ).scalar_one_or_none()
-        if level is not None and level > RULES_LEVEL:
-            raise newer_release(level)
+        refuse_newer(level)
         if level is None or level < RULES_LEVEL:
             c.execute(state.update().where(state.c.id == 1).values(rules=RULES_LEVEL))
 
@@ -254,6 +260,4 @@ def check_release(c) -> None:
     every write of an older process stops there (the sequencer's, and those beside the
     log: referrals, commissions, tokens), as does its readiness."""
     state = LogState.__table__
-    level = c.execute(select(state.c.rules).where(state.c.id == 1)).scalar_one_or_none()
-    if level is not None and level > RULES_LEVEL:
-        raise newer_release(level)
+    refuse_newer(c.execute(select(state.c.rules).where(state.c.id == 1)).scalar_one_or_none())

@@ -34,7 +34,7 @@ from ledger.schema import (
     LogState,
     NodeRow,
     check_release,
-    newer_release,
+    refuse_newer,
     upgrade_schema,
 )
 
@@ -185,8 +185,7 @@ def lock_log_state(c) -> int:
     table = LogState.__table__
     query = select(table.c.size, table.c.rules).where(table.c.id == 1).with_for_update()
     size, level = c.execute(query).one()
-    if level is not None and level > RULES_LEVEL:  # a newer release started meanwhile
-        raise newer_release(level)
+    refuse_newer(level)  # a newer release started meanwhile
     return size
 
 

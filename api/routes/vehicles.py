@@ -18,7 +18,14 @@ from api.pages import page_model
 from api.problems import handle_vinledger_error
 from api.service import Ledger
 from core.errors import NotFound, VinledgerError
-from core.vin import CHECK_DIGIT_POSITION, VIN_LENGTH, check_digit, normalize_vin, validate_vin
+from core.vin import (
+    CHECK_DIGIT_POSITION,
+    LOOKALIKES,
+    VIN_LENGTH,
+    check_digit,
+    normalize_vin,
+    validate_vin,
+)
 from ledger.bundle import encode_bundle
 
 SVG = "image/svg+xml"
@@ -84,10 +91,8 @@ def vin_hint(typed: str, t: Words) -> str | None:
     if len(vin) != VIN_LENGTH:
         return t("vin_wrong_length", count=len(vin))
     for position, char in enumerate(vin, start=1):
-        if char in "IOQ":
-            return t(
-                "vin_lookalike", position=position, char=char, instead="0" if char != "I" else "1"
-            )
+        if char in LOOKALIKES:
+            return t("vin_lookalike", position=position, char=char, instead=LOOKALIKES[char])
         if not char.isascii() or not char.isalnum():
             return t("vin_bad_char", position=position, char=char)
     try:
