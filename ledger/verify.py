@@ -130,7 +130,7 @@ def _check_logged_once(items, report: Report) -> None:
             continue  # its signature check names the payload's fault
         if same in first:
             report.failed(
-                "signature",
+                "once",
                 f"entry {index} ({entry.kind}): the same signed record as entry "
                 f"{first[same]}; the ledger logs a record once",
                 index,
@@ -164,21 +164,29 @@ def _included(items: list[ProvedEntry], cp: Checkpoint, report: Report, what: st
 
 
 def _check_signed(entry: Entry, index: int, keys, roles, by_index, report: Report) -> None:
+    # A failure is labelled by the rule it breaks: a forged or misattributed signature
+    # ("signature") reads differently from a genuine signer's malformed record
+    # ("record"), a kind outside its role ("role") or entries it may not name
+    # ("reference").
+    check = "signature"
     try:
         dsse.check_signed_once(entry.envelope)
         key = valid_key(keys, entry, index)
         dsse.verify_envelope(entry.envelope, public_key_from_raw(key.public_raw))
+        check = "record"
         check_keys_once(entry.envelope)
         record = parse_record(record_bytes(entry))
         if record.kind != entry.kind or getattr(record, "vin", None) != entry.vin:
             raise VinledgerError("the signed record's kind or VIN differs from the entry's")
+        check = "role"
         role = roles.get(key.actor_id, "")
         if record.kind not in KINDS_BY_ROLE.get(role, ()):
             who = f"{article(role)} {role}" if role else "an unknown actor"
             raise VinledgerError(f"{who} may not sign {record.kind!r}")
+        check = "reference"
         check_references(record, index, key.actor_id, role, by_index)
     except VinledgerError as err:
-        report.failed("signature", f"entry {index} ({entry.kind}): {err}", index)
+        report.failed(check, f"entry {index} ({entry.kind}): {err}", index)
         return
     report.passed("signature", f"entry {index} ({entry.kind}) signed by {key.actor_id}", index)
 

@@ -16,7 +16,10 @@
 //                 claims name an earlier entry of the VIN; a claim a sale of its signer with
 //                 its policy, of the kind that policy takes, dated not before the sale and
 //                 within its window around the entry's sequenced_at, on a sale no approved
-//                 return undid; a decision right after its claim);
+//                 return undid; a decision right after its claim). A failure names the rule
+//                 it breaks: "signature" (key or signature), "record" (the signed record),
+//                 "role" (a kind its signer's role may not sign), "reference" (what it
+//                 names), "once" (the same signed record logged twice);
 //   "chain"       the VIN chain is whole (vin_seq 0, 1, 2, ...; prev = previous leaf hash).
 // And, as `vinledger verify` does for the VIN a URL or --vin names:
 //   "vin"         the bundle is for the VIN the page shows (a valid bundle of another car
@@ -701,21 +704,28 @@
 
       // Vehicle entries: key valid at the index, signature, record matches, role may sign it.
       for (const { index, entry } of vehicle) {
+        let check = "signature"; // a failure is labelled by the rule it breaks (as in Python)
         try {
           checkSignedOnce(entry.envelope);
           const key = validKey(entry, index);
           await verifyEnvelope(entry.envelope, key.raw);
+          check = "record";
           checkKeysOnce(entry.envelope);
           const rec = await parseRecord(entryRecord(entry));
           const recVin = VEHICLE_KINDS.includes(rec.kind) ? rec.vin : null;
           if (rec.kind !== entry.kind || recVin !== entry.vin) fail("the signed record's kind or VIN differs from the entry's");
+          check = "role";
           const role = roles.get(key.actor) || "";
           if (!(KINDS_BY_ROLE[role] || []).includes(rec.kind)) fail(`${role ? (/^[aeiou]/.test(role) ? "an " : "a ") + role : "an unknown actor"} may not sign '${rec.kind}'`);
+          check = "reference";
           await checkReferences(rec, index, key.actor, role);
           report.records.set(index, rec);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
-          add(false, "signature", `entry ${index} (${entry.kind}): ${err.message}`, index);
+          // Python's parser refuses a malformed field before the references are read;
+          // this script reads some fields only there, saying "invalid record" alike.
+          const label = err.message.startsWith("invalid record") ? "record" : check;
+          add(false, label, `entry ${index} (${entry.kind}): ${err.message}`, index);
         }
       }
 
@@ -729,7 +739,7 @@
           continue; // its signature check names the payload's fault
         }
         if (firstOf.has(same)) {
-          add(false, "signature", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(same)}; the ledger logs a record once`, index);
+          add(false, "once", `entry ${index} (${entry.kind}): the same signed record as entry ${firstOf.get(same)}; the ledger logs a record once`, index);
         } else firstOf.set(same, index);
       }
 

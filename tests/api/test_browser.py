@@ -269,12 +269,12 @@ def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
 
 
 def test_the_page_script_checks_references_as_python_does(demo, page):
-    from tests.ledger.test_verify_references import DEFECTS, WELL_FORMED, signature_failures
+    from tests.ledger.test_verify_references import DEFECTS, WELL_FORMED, entry_failures
     from tests.ledger.test_verify_trust import LOG, make_bundle
 
     findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
     assert findings and all(f["ok"] for f in findings), findings
-    assert _unlike_python(page, demo, DEFECTS, signature_failures) == {}
+    assert _unlike_python(page, demo, DEFECTS, entry_failures) == {}
 
 
 def test_the_page_script_words_claim_refusals_as_python_does(demo, page):
@@ -294,10 +294,10 @@ def test_the_page_script_words_claim_refusals_as_python_does(demo, page):
 
 
 def test_the_page_script_fails_each_vehicle_defect_as_python_does(demo, page):
-    from tests.ledger.test_verify_references import signature_failures
+    from tests.ledger.test_verify_references import entry_failures
     from tests.ledger.test_verify_trust import VEHICLE_DEFECTS
 
-    assert _unlike_python(page, demo, VEHICLE_DEFECTS, signature_failures) == {}
+    assert _unlike_python(page, demo, VEHICLE_DEFECTS, entry_failures) == {}
 
 
 def test_the_page_script_words_a_repeated_key_as_python_does(demo, page):

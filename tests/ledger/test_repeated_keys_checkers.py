@@ -24,7 +24,7 @@ from ledger.verify import verify_bundle_bytes
 from ledger.verify_trust import check_keys_once
 from tests.ledger.test_audit_trust import write_log
 from tests.ledger.test_monitor_defects import served
-from tests.ledger.test_verify_references import signature_failures
+from tests.ledger.test_verify_references import entry_failures
 from tests.ledger.test_verify_trust import DEFECTS, LOG, VEHICLE_DEFECTS, make_bundle
 
 REPEATED = {
@@ -85,7 +85,7 @@ def test_the_repeat_found_in_each_text(text, found):
 def test_each_vehicle_defect_fails_the_verifier_naming_its_entry(name):
     defect = VEHICLE_DEFECTS[name]
     report = verify_bundle_bytes(make_bundle(defect.items), LOG.vkey)
-    details = signature_failures([vars(f) for f in report.failures], defect.index)
+    details = entry_failures([vars(f) for f in report.failures], defect.index)
     assert any(defect.says in d for d in details), report.failures
 
 

@@ -296,8 +296,8 @@ DEFECTS = {
 }
 
 
-# Vehicle entries that fail the "signature" check, as test_verify_references.py's
-# defects do (its ``signature_failures``), fed to every checker beside them.
+# Vehicle entries that fail a check of their own, as test_verify_references.py's
+# defects do (its ``entry_failures``), fed to every checker beside them.
 def with_another_signature(record: dict, key, signer: str) -> Item:
     """``record`` signed by ``key``, with a signature by a key no one holds added: the
     same signed record as the one ``key`` signs alone (``dsse.envelope_digest``)."""
