@@ -158,5 +158,12 @@ def http_edge(app: ASGIApp) -> ASGIApp:
 def app_from_environment() -> Litestar:
     """For ``uvicorn --factory api.app:app_from_environment`` (uses VINLEDGER_DATA)."""
     from api.config import load_settings
+    from ledger.continuity import MarkKeeper, mark_path
 
-    return create_app(Ledger(load_settings()))
+    ledger = Ledger(load_settings())
+    # Refuses a database behind what this ledger published (ledger/continuity.py).
+    keeper = MarkKeeper(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
+    app = create_app(ledger)
+    app.on_startup.append(keeper.start)
+    app.on_shutdown.insert(0, keeper.stop)  # before the ledger closes
+    return app

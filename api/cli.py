@@ -10,6 +10,7 @@ import click
 import msgspec
 
 from api.cli_admin import actors, data_option
+from api.cli_backup import backup
 from api.cli_read import monitor, verify
 from api.cli_submit import echo_decision, sign, submit
 from core.errors import StorageUnavailable, VinledgerError
@@ -43,13 +44,34 @@ def _said(err: VinledgerError) -> str:
 
 
 def _open_ledger(data_dir: Path):
+    """The ledger in ``data_dir``, once its database is known to extend what this
+    ledger has published (ledger/continuity.py): nothing signs onto a fork."""
     from api.config import load_settings
     from api.service import Ledger
+    from ledger.continuity import check_continuity, mark_path, record_mark
 
     try:
-        return Ledger(load_settings(data_dir))
+        ledger = Ledger(load_settings(data_dir))
     except VinledgerError as err:
         fail(err)
+    try:
+        mark = mark_path(ledger.settings.data_dir)
+        check_continuity(ledger.store, ledger.vkey, mark)
+        record_mark(ledger.store, mark)
+    except VinledgerError as err:
+        ledger.close()  # and record nothing: the database is not this log's
+        fail(err)
+    return ledger
+
+
+def _close_ledger(ledger) -> None:
+    """Close ``ledger``, first recording the checkpoint its command may have signed."""
+    from ledger.continuity import mark_path, record_mark
+
+    try:
+        record_mark(ledger.store, mark_path(ledger.settings.data_dir))
+    finally:
+        ledger.close()
 
 
 class _Group(click.Group):
@@ -73,21 +95,30 @@ main.add_command(monitor)
 main.add_command(actors)
 main.add_command(sign)
 main.add_command(submit)
+main.add_command(backup)
 
 
 # ---- operator ------------------------------------------------------------------------
 
 
 def initialise(data_dir: Path, origin: str, database_url: str | None):
-    from api.config import create_data_dir
+    from api.config import DATA_FILES, create_data_dir
     from api.service import Ledger
     from ledger.storage import Store
 
-    settings = create_data_dir(data_dir, origin=origin, database_url=database_url)
-    store = Store(settings.database_url)
-    store.create_schema()
-    ledger = Ledger(settings, store)
-    ledger.genesis()
+    made = [data_dir / name for name in DATA_FILES if not (data_dir / name).exists()]
+    try:
+        settings = create_data_dir(data_dir, origin=origin, database_url=database_url)
+        store = Store(settings.database_url)
+        store.create_schema()
+        ledger = Ledger(settings, store)
+        ledger.genesis()
+    except BaseException:
+        # A refused init (a database that already holds a log, one that cannot be
+        # reached) leaves no keys or config behind that could be served as a log.
+        for path in made:
+            path.unlink(missing_ok=True)
+        raise
     return ledger
 
 
@@ -111,7 +142,7 @@ def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
     click.echo(f"  admin token   {s.token_path} (mode 0600)")
     click.echo("Verifier key of the log (publish it; clients pin it):")
     click.echo(ledger.vkey)
-    ledger.close()
+    _close_ledger(ledger)
 
 
 @main.command()
@@ -157,7 +188,7 @@ def keys_revoke(data_dir, keyid, reason) -> None:
     except VinledgerError as err:
         fail(err)
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     click.echo(f"Key {keyid} revoked at entry {a.index}")
 
 
@@ -173,7 +204,7 @@ def append_command(data_dir, record: Path) -> None:
         a = ledger.operator_submit(record.read_bytes())
         decision = claim_decisions(ledger.store, claims_among([a])).get(a.index)
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     word = "appended" if a.created else "already in the log"
     click.echo(f"{word}: entry {a.index}")
     if decision is not None:
@@ -194,7 +225,7 @@ def tokens_issue(data_dir, actor_id) -> None:
     try:
         click.echo(ledger.issue_token(actor_id))
     finally:
-        ledger.close()
+        _close_ledger(ledger)
 
 
 @tokens.command("revoke")
@@ -206,7 +237,7 @@ def tokens_revoke(data_dir, actor_id) -> None:
     try:
         n = ledger.revoke_tokens(actor_id)
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     click.echo(f"revoked {n} token{'' if n == 1 else 's'} of {actor_id}")
 
 
@@ -237,7 +268,7 @@ def audit(data_dir: Path, signatures: bool, jobs: int) -> None:
     except AuditError as err:
         fail(f"audit FAILED: {err}")
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     click.secho(
         f"audit OK: {result.size} entries, {result.checkpoints} checkpoints, "
         f"{result.vins} vehicles, {result.signatures} signatures verified",
@@ -363,7 +394,7 @@ def demo(data_dir: Path, host: str, port: int, do_serve: bool) -> None:
         click.echo(f"  vinledger verify {base}/vehicles/{vin}/bundle --vkey '{ledger.vkey}'")
         click.echo("Watch the whole log, so no bundle can leave an entry out (then add --monitor):")
         click.echo(f"  vinledger monitor {base} --vkey '{ledger.vkey}' --state ./vinledger-monitor")
-    ledger.close()
+    _close_ledger(ledger)
     if do_serve:
         click.echo(f"Serving on {base} (Ctrl-C to stop)")
         os.environ["VINLEDGER_DATA"] = str(data_dir)

@@ -57,7 +57,7 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
 
     For an existing actor (a new key) give its --id, its NAME, --role and --upline as
     they are: an actor entry is never changed, so anything else is refused."""
-    from api.cli import _open_ledger, fail
+    from api.cli import _close_ledger, _open_ledger, fail
     from core.errors import VinledgerError
     from core.fields import ACTOR_ID_HINT, actor_id_problem
     from core.keys import key_id, load_public_key
@@ -77,7 +77,7 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     except VinledgerError as err:
         fail(err)
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     click.echo(f"Actor {actor_id} ({role}) key {key_id(load_public_key(public_key.read_bytes()))}")
     for a in appended:
         click.echo(f"  appended entry {a.index}")
@@ -89,7 +89,7 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
 def actors_show(data_dir, actor_id) -> None:
     """List ACTOR (name, role, upline) and every key granted to it: its id, the entry
     that granted it and the one that revoked it, if any. The key id to revoke is here."""
-    from api.cli import _open_ledger, fail
+    from api.cli import _close_ledger, _open_ledger, fail
     from core.fields import actor_id_problem
 
     if problem := actor_id_problem(actor_id):
@@ -98,7 +98,7 @@ def actors_show(data_dir, actor_id) -> None:
     try:
         actor = ledger.actor_keys(actor_id)
     finally:
-        ledger.close()
+        _close_ledger(ledger)
     from ledger.monitor_entries import printable
 
     name = printable(actor["name"])  # a name from before names were checked may hold anything

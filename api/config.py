@@ -4,7 +4,9 @@
 
     vinledger-data/
       config.json     origin, database URL, disabled plugins
-      ledger.db       the SQLite database (unless config.json names another URL)
+      ledger.db       the SQLite database (unless config.json names another URL; a
+                      relative SQLite path there is taken from this directory)
+      published-checkpoint  the latest checkpoint the ledger published (continuity.py)
       log.key         the log's Ed25519 key, signs checkpoints       (mode 0600)
       operator.key    the operator's Ed25519 key, signs trust roots   (mode 0600)
       admin.token     bearer token for the admin API                  (mode 0600)
@@ -23,6 +25,8 @@ from core.errors import InvalidInput, NotFound
 from core.keys import generate_private_key, load_private_key, private_key_to_pem
 
 DEFAULT_DATA = "vinledger-data"
+# What ``create_data_dir`` writes (the database may live elsewhere).
+DATA_FILES = ("config.json", "log.key", "operator.key", "admin.token")
 DEFAULT_ORIGIN = "vinledger.localhost/log"
 
 
@@ -74,6 +78,25 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+# config.json names the default database by its place in the data directory, so a
+# copied or moved directory opens its own copy, never the database it was copied from.
+OWN_DATABASE = "sqlite:///ledger.db"
+
+
+def _database_in(data_dir: Path, url: str) -> str:
+    """``url`` with a relative SQLite path taken from the data directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+        path, _, query = url[len(prefix) :].partition("?")
+        return sqlite_url(data_dir / path) + (f"?{query}" if query else "")
+    return url
+
+
+def _as_given(url: str) -> str:
+    """A relative SQLite path given to ``init`` means from where it was typed."""
+    return _database_in(Path.cwd(), url)
+
+
 def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "config.json"
@@ -81,11 +104,9 @@ def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) ->
         raise InvalidInput(
             f"{data_dir} already holds a ledger; use another --data directory or remove it"
         )
-    settings = Settings(
-        data_dir=data_dir,
-        origin=origin,
-        database_url=database_url or sqlite_url(data_dir / "ledger.db"),
-    )
+    stored = _as_given(database_url) if database_url else OWN_DATABASE
+    url = _database_in(data_dir, stored)
+    settings = Settings(data_dir=data_dir, origin=origin, database_url=url)
     write_secret(settings.log_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.operator_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.token_path, secrets.token_urlsafe(32).encode() + b"\n")
@@ -93,7 +114,7 @@ def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) ->
         json.dumps(
             {
                 "origin": settings.origin,
-                "database_url": settings.database_url,
+                "database_url": stored,
                 "disabled_plugins": [],
             },
             indent=2,
@@ -115,7 +136,9 @@ def load_settings(data_dir: Path | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         origin=raw["origin"],
-        database_url=os.environ.get("VINLEDGER_DATABASE_URL", raw["database_url"]),
+        database_url=os.environ.get(
+            "VINLEDGER_DATABASE_URL", _database_in(data_dir, raw["database_url"])
+        ),
         disabled_plugins=list(raw.get("disabled_plugins", [])),
         public_url=_public_url(os.environ.get("VINLEDGER_PUBLIC_URL", raw.get("public_url"))),
     )

@@ -157,6 +157,17 @@ class NewerRelease(VinledgerError):
     slug = "older-release"
 
 
+class ForkRisk(VinledgerError):
+    """This data directory and this database do not make one log that only grows: the
+    database is behind (or off) a checkpoint the ledger has published, or its
+    checkpoints are signed by another log key. Signing on would fork a published log,
+    which monitors detect and which voids receipts partners hold; the operator decides."""
+
+    status = 503
+    title = "The log would fork"
+    slug = "fork-risk"
+
+
 # ---- verification -----------------------------------------------------------
 
 

@@ -1,0 +1,173 @@
+"""A log that only grows: what a ledger checks before it signs anything more.
+
+A database restored from a backup taken before the ledger's latest checkpoints would
+take the indexes it already gave away and sign a second tree over them: a fork, which
+every monitor that saw the first tree proves with two signed checkpoints, and which
+voids the receipts partners hold. Storage cannot notice its own rollback, so the
+ledger keeps the latest checkpoint it published beside its keys (as Sunlight keeps
+its latest checkpoint apart from its tiles), in ``published-checkpoint`` in the data
+directory, and refuses a database that is behind it or holds another tree at its
+size. It also refuses a database whose checkpoints another log key signed (the data
+directory of another log pointed at this database, or a replaced ``log.key``).
+
+The mark is advanced when a ledger is opened on a database that is ahead of it and
+consistent with it, after each command that appends, and every few seconds while a
+server runs. A mark a second behind is harmless: only a database behind the mark is
+refused, and a restored backup is hours behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from core.errors import ForkRisk, VerificationError, VinledgerError
+from core.note import parse_note
+from ledger import merkle
+from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.signing import open_checkpoint
+from ledger.storage import Store, latest_checkpoint, log_size, read_nodes
+
+MARK = "published-checkpoint"
+log = logging.getLogger(__name__)
+
+
+def mark_path(data_dir: Path) -> Path:
+    return data_dir / MARK
+
+
+def read_mark(path: Path, vkey: str) -> Checkpoint | None:
+    """The checkpoint in the mark, if there is one; ForkRisk if this log key did not
+    sign it (the file belongs to another log)."""
+    try:
+        note = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return open_checkpoint(note, vkey)
+    except VinledgerError as err:
+        raise ForkRisk(
+            f"{path} holds a checkpoint this ledger's log key did not sign ({err}): it "
+            "belongs to another log. Put back this ledger's own file, or remove it if "
+            "this data directory never served this log"
+        ) from None
+
+
+def write_mark(path: Path, note: str) -> None:
+    """Replace the mark atomically (a crash leaves the old or the new one, whole)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(note)
+    os.replace(tmp, path)
+
+
+def _signer_of(note: str) -> str:
+    """The key names and hashes a stored checkpoint is signed with, for the message."""
+    try:
+        sigs = parse_note(note).signatures
+    except VinledgerError:
+        return "a key this ledger cannot read"
+    return ", ".join(f"{s.name}+{s.key_hash.hex()}" for s in sigs) or "no key"
+
+
+def check_continuity(store: Store, vkey: str, mark: Path) -> str | None:
+    """Raise ForkRisk unless the database's checkpoints are this log key's and its tree
+    extends the published mark. Returns the database's latest checkpoint note (None for
+    a log that has none yet), which the caller may record as the new mark."""
+    with store.reader() as c:
+        row = latest_checkpoint(c)
+        published = read_mark(mark, vkey)
+        if row is None:
+            if published is not None and published.size > 0:
+                raise _behind(mark, published, 0)
+            return None
+        try:
+            latest = open_checkpoint(row.note, vkey)
+        except VerificationError:
+            raise ForkRisk(
+                f"the database's checkpoints are signed by {_signer_of(row.note)}, not by "
+                f"this data directory's log key ({vkey}): the data directory belongs to "
+                "another log, or its log.key was replaced. Serve the database with the "
+                "data directory that created it; signing on with this key would give "
+                "the log two keys no client trusts together"
+            ) from None
+        if published is None or published.size == 0:
+            return row.note
+        size = log_size(c)
+        if size < published.size:
+            raise _behind(mark, published, size)
+        if published.size <= latest.size:
+            root = merkle.tree_hash(published.size, lambda coords: read_nodes(c, coords))
+            if root != published.root:
+                raise ForkRisk(
+                    f"the database's tree of {published.size} entries is not the one this "
+                    f"ledger published ({mark}): its entries differ from those partners "
+                    "and monitors were given. Restore the database this ledger served, or "
+                    "start a new log (a new origin and log key) and say so to its users"
+                )
+        return row.note
+
+
+def _behind(mark: Path, published: Checkpoint, size: int) -> ForkRisk:
+    lost = published.size - size
+    return ForkRisk(
+        f"the database holds {size} entries, but this ledger published a checkpoint of "
+        f"{published.size} ({mark}): it was restored from an older backup, or is another "
+        f"database. Signing on would give {lost} published entr{'y' if lost == 1 else 'ies'} "
+        "other contents (a fork that monitors prove, voiding partners' receipts). Restore "
+        "a backup that holds them all, or start a new log (a new origin and log key) and "
+        f"tell its users; remove {mark} only if it is not this log's"
+    )
+
+
+def record_mark(store: Store, mark: Path) -> None:
+    """Advance the mark to the database's latest checkpoint, if that is larger. Several
+    processes may share the data directory: the mark may lag by one writer's round, but
+    it never holds a checkpoint the database lacks."""
+    with store.reader() as s:
+        row = latest_checkpoint(s)
+        note, size = (row.note, row.size) if row is not None else (None, 0)
+    if note is not None and size > _size_of(mark):
+        write_mark(mark, note)
+
+
+def _size_of(mark: Path) -> int:
+    try:
+        return parse_checkpoint(parse_note(mark.read_text()).text).size
+    except (FileNotFoundError, VinledgerError):
+        return -1
+
+
+class MarkKeeper:
+    """A server's part: check before serving, then keep the mark current every
+    ``interval`` seconds in a daemon thread, and once more at shutdown."""
+
+    def __init__(self, store: Store, vkey: str, mark: Path, interval: float = 2.0):
+        self.store = store
+        self.mark = mark
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        check_continuity(store, vkey, mark)
+        record_mark(store, mark)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="published-mark", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._record()
+
+    def _record(self) -> None:
+        try:
+            record_mark(self.store, self.mark)
+        except Exception as err:  # an outage or a full disk: the next round tries again
+            log.warning("could not record the published checkpoint in %s: %s", self.mark, err)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._record()
