@@ -31,6 +31,7 @@ from api.routes.vehicles import (
 )
 from api.service import Ledger
 from core.errors import StorageUnavailable
+from ledger.engines import outage, read_only_cause
 
 READY_TIMEOUT = 3.0  # seconds /readyz waits for the database
 
@@ -44,12 +45,11 @@ def healthz() -> dict:
 
 @get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
 async def readyz(ledger: Ledger) -> dict:
-    """Readiness: the database answers a trivial read within ``READY_TIMEOUT`` seconds;
-    otherwise 503 ``storage-unavailable``, as any request would answer now."""
+    """Readiness: the database answers a trivial read within ``READY_TIMEOUT`` seconds
+    and would take a write; otherwise 503 ``storage-unavailable``, as any submission
+    would answer now."""
     try:
-        size = await asyncio.wait_for(
-            asyncio.to_thread(ledger.store.ping, READY_TIMEOUT), READY_TIMEOUT
-        )
+        size = await asyncio.wait_for(asyncio.to_thread(_probe, ledger), READY_TIMEOUT)
     except TimeoutError as err:  # e.g. a server that takes connections but never answers
         raise StorageUnavailable(
             f"the ledger's database did not answer within {READY_TIMEOUT:g} seconds; "
@@ -58,6 +58,16 @@ async def readyz(ledger: Ledger) -> dict:
             cause=f"no answer within {READY_TIMEOUT:g} s",
         ) from err
     return {"ok": True, "size": size}
+
+
+def _probe(ledger: Ledger) -> int:
+    """The log's size, once the database answers and would take a write."""
+    size = ledger.store.ping(READY_TIMEOUT)
+    with ledger.store.read_engine.connect() as c:
+        cause = read_only_cause(c)
+    if cause is not None:  # every submission would answer 503: leave the rotation
+        raise outage("read-only", Exception(cause), "")
+    return size
 
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:

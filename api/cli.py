@@ -27,6 +27,8 @@ _OUTAGES = {
     "unreachable": "unreachable",
     "full": "out of disk space",
     "busy": "busy: a lock or a connection did not come free in time",
+    "read-only": "read-only (a standby, or its files made read-only)",
+    "io": "failing to read or write its files",
 }
 
 

@@ -6,6 +6,7 @@ sequencer's thread, the API and the CLI all report them as one, without a traceb
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from sqlalchemy import Engine, create_engine, event
@@ -87,11 +88,18 @@ _STATES = {
     "unreachable": ("the ledger's database is unreachable or lost its connection", 5),
     "full": ("the ledger's database is out of disk space", 30),
     "busy": ("the ledger's database is busy: a lock or a connection did not come free in time", 5),
+    "read-only": (
+        "the ledger's database takes no writes now (a read-only standby, or its files "
+        "made read-only); reading still works",
+        30,
+    ),
+    "io": ("the ledger's database could not read or write its files (a disk error)", 30),
 }
 _SQLITE_STATES = (
     ("database or disk is full", "full"),
     ("is locked", "busy"),  # the database, or a table: busy_timeout ran out
-    ("disk i/o error", "unreachable"),
+    ("readonly database", "read-only"),  # SQLITE_READONLY: the file or its folder
+    ("disk i/o error", "io"),
     ("unable to open database file", "unreachable"),
 )
 
@@ -104,9 +112,11 @@ def outage_state(err: BaseException, *, operational: bool, disconnected: bool) -
     if isinstance(err, sqlite3.Error):  # SQLite names the condition only in its message
         message = str(err).lower()
         return next((state for words, state in _SQLITE_STATES if words in message), None)
+    code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+    if code == "25006":  # read_only_sql_transaction: a standby, or writes switched off
+        return "read-only"
     if not operational:
         return None
-    code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
     if code == "53100":  # disk_full
         return "full"
     if code is None or code.startswith(("08", "57P")):  # no connection, server shut down
@@ -127,6 +137,26 @@ _BUSY = frozenset(
         "40P01",  # deadlock_detected
     }
 )
+
+
+def read_only_cause(connection) -> str | None:
+    """Why the database would refuse a write now (None: it would take one), for
+    ``/readyz``: a server whose database turned read-only (a failover to a standby,
+    files made read-only) answers every submission 503 and must leave the rotation."""
+    if connection.dialect.name == "postgresql":
+        recovery, read_only = connection.exec_driver_sql(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+        ).one()
+        if recovery:
+            return "a standby in recovery"
+        return "transaction_read_only is on" if read_only == "on" else None
+    path = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or not path or path == ":memory:":
+        return None
+    for place in (path, f"{path}-wal", os.path.dirname(os.path.abspath(path))):
+        if os.path.exists(place) and not os.access(place, os.W_OK):
+            return f"{place} is not writable"
+    return None
 
 
 def outage(state: str, err: BaseException, database: str) -> StorageUnavailable:

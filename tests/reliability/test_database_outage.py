@@ -22,7 +22,14 @@ from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from ledger.storage import Store
-from tests.conftest import fresh_pg_database, inspection, make_ledger, onboard, vinledger
+from tests.conftest import (
+    PG_ADMIN_URL,
+    fresh_pg_database,
+    inspection,
+    make_ledger,
+    onboard,
+    vinledger,
+)
 
 PROBLEM = "application/problem+json"
 # Nothing listens here (the range is ours): a database that is gone.
@@ -91,6 +98,17 @@ class Logged(logging.Handler):
         logging.getLogger("vinledger").removeHandler(self)
 
 
+def read_only(url: str, on: str) -> None:
+    """Switch the database's writes off ("on") or back on ("off") for new sessions."""
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")  # not read-only
+    try:
+        with engine.connect() as c:
+            name = url.rsplit("/", 1)[1].split("?")[0]
+            c.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {on}'))
+    finally:
+        engine.dispose()
+
+
 def one_warning(logged: Logged) -> logging.LogRecord:
     """The server's log of one failure: one line, no traceback."""
     assert len(logged.records) == 1, [r.getMessage() for r in logged.records]
@@ -122,6 +140,34 @@ def test_connections_terminated_between_requests_never_answer_500(tmp_path, outa
                 assert r.status_code in (200, 201), r.text
             again = [client.post("/records", content=env).status_code for env in sent]
             assert again == [200] * len(sent)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_database_turned_read_only_answers_503_and_leaves_the_rotation(tmp_path, outage_url):
+    # A failover to a read-only standby, as an operator would see it: never a 500 and a
+    # traceback per request, and /readyz says so, so a load balancer stops sending.
+    ledger = make_ledger(tmp_path / "data", outage_url)
+    inspector = onboard(ledger, "acme", "inspector")
+    try:
+        with TestClient(create_app(ledger)) as client:
+            before = log_size(client)
+            read_only(outage_url, "on")
+            terminate(outage_url)  # new sessions take the setting
+            env = inspector.envelope(inspection(day=2))
+            with Logged() as logged:
+                refused = client.post("/records", content=env)
+                ready = client.get("/readyz")
+            assert_unavailable(refused, "takes no writes now")
+            assert_unavailable(ready, "takes no writes now")
+            assert all(r.exc_info is None for r in logged.records)  # no traceback logged
+            assert client.get("/healthz").status_code == 200
+            assert log_size(client) == before  # reading still works
+            read_only(outage_url, "off")
+            terminate(outage_url)
+            assert client.post("/records", content=env).status_code == 201
+            assert client.get("/readyz").status_code == 200
     finally:
         ledger.close()
 
@@ -253,6 +299,8 @@ def test_cli_says_the_database_is_unreachable_in_one_line(tmp_path, command):
         ("database is locked", "busy"),
         ("database or disk is full", "out of disk space"),
         ("unable to open database file", "unreachable"),
+        ("attempt to write a readonly database", "takes no writes now"),
+        ("disk I/O error", "could not read or write its files"),
     ],
 )
 def test_sqlite_errors_that_mean_unavailable(message, words):
