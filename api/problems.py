@@ -54,6 +54,14 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
     # A 401 says how to authenticate (RFC 9110 §15.5.2): the admin API's bearer token.
     # A signature that does not verify (401 bad-signature) is no credential to retry.
     auth = {"WWW-Authenticate": 'Bearer realm="vinledger"'} if err.slug == "unauthorized" else None
+    if request.method not in ("GET", "HEAD"):
+        # What was refused, for the operator (a partner whose key was revoked, a dealer
+        # whose claims fail): the problem's type and field only, never its detail,
+        # which may quote what the client sent.
+        field = f" ({err.field})" if err.field else ""
+        log.info(
+            "refused %s %s: %d %s%s", request.method, request.url.path, err.status, err.slug, field
+        )
     return _response(problem_for(err), request, auth)
 
 

@@ -225,3 +225,28 @@ def test_a_bad_query_parameter_is_invalid_input_naming_it(client, url, field, wo
     body = refused(client, "GET", url, 400, *words)
     assert body["type"].endswith("/invalid-input") and body["field"] == field
     assert "Validation failed" not in body["detail"] and "ParamType" not in body["detail"]
+
+
+def test_a_refused_write_is_logged_for_the_operator_without_what_was_sent(
+    client, sqlite_ledger, inspector
+):
+    # A partner whose key was revoked retries for hours: the operator sees it in the
+    # server's log, by problem type, and nothing the partner sent is copied there.
+    import logging
+
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = seen.append
+    logger = logging.getLogger("vinledger.api")
+    logger.addHandler(handler)
+    old_level, logger.level = logger.level, logging.INFO
+    try:
+        sqlite_ledger.revoke_key(inspector.keyid, "laptop stolen")
+        secret = inspection(findings="owner Jane Roe, +1 555 0100")
+        refused(client, "POST", "/records", 403, content=inspector.envelope(secret))
+        client.get(f"/vehicles/{OTHER_VIN}/history")  # a read refused is not logged
+    finally:
+        logger.removeHandler(handler)
+        logger.level = old_level
+    lines = [r.getMessage() for r in seen]
+    assert lines == ["refused POST /records: 403 key-revoked"], lines
