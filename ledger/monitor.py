@@ -265,14 +265,20 @@ class Monitor:
             return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
         start, edge, replay = self._resume(old, cp)
         self._checks = EntryChecks(self.db, replay if self.signatures else None)
-        vins = self._read_entries(fetch, edge, start, cp)
-        self._checks.finish()
-        if edge.root() != cp.root:
-            raise MonitorAlert(
-                f"entries {old}–{cp.size - 1} as served do not give the root of the "
-                f"checkpoint of size {cp.size}: the entries were changed, or the log is "
-                f"not an extension of the one of size {old} the monitor saw"
-            )
+        try:
+            vins = self._read_entries(fetch, edge, start, cp)
+            self._checks.finish()
+            if edge.root() != cp.root:
+                raise MonitorAlert(
+                    f"entries {old}–{cp.size - 1} as served do not give the root of the "
+                    f"checkpoint of size {cp.size}: the entries were changed, or the log is "
+                    f"not an extension of the one of size {old} the monitor saw"
+                )
+        except MonitorAlert as err:  # a broken chain is often the first sign of a fork
+            where = self._fork_point(fetch, cp, old)
+            if not where:
+                raise
+            raise MonitorAlert(f"{err}{where}") from None
         self.db.execute(
             "INSERT OR REPLACE INTO state VALUES (1, ?, ?, ?)",
             (cp.size, note, b"".join(edge.hashes)),
@@ -351,6 +357,42 @@ class Monitor:
                 f"the log served a checkpoint of size {cp.size}, older than the one of size "
                 f"{latest.size} the monitor read, and {err}: a fork"
             ) from None
+
+    def _fork_point(self, fetch: Fetch, cp: Checkpoint, old: int) -> str:
+        """Where the log left the trees this monitor saw, said for the alert: the
+        largest checkpoint seen that the log still proves within ``cp`` (a binary
+        search: the trees seen nest, so those it still holds are the smaller ones).
+        A log restored from an old backup holds the trees up to the backup."""
+        sizes = [
+            size
+            for (size,) in self.db.execute(
+                "SELECT size FROM checkpoints WHERE size > 0 AND size <= ? ORDER BY size",
+                (min(old, cp.size),),
+            )
+        ]
+        lo, hi, held = 0, len(sizes), 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            note = self.db.execute(
+                "SELECT note FROM checkpoints WHERE size = ?", (sizes[mid],)
+            ).fetchone()[0]
+            try:
+                prove_consistent(fetch, open_checkpoint(note, self.vkey), cp)
+            except MonitorAlert:
+                hi = mid
+            except Exception:  # no proof to be had (a tiles-only mirror): the alert stands
+                return ""
+            else:
+                held, lo = sizes[mid], mid + 1
+        if held >= old:
+            return ""
+        first = sizes[lo] if lo < len(sizes) else old
+        return (
+            f". The log still proves the tree of size {held} this monitor saw, but not "
+            f"that of size {first}: what it published in entries {held}–{first - 1} was "
+            "changed (a fork, as when a log is served from an older backup). Keep this "
+            "monitor's state: its checkpoints, signed by the log key, are the evidence"
+        )
 
     def _read_entries(self, fetch: Fetch, edge, start: int, cp: Checkpoint) -> set[str]:
         """Hash entries ``[start, cp.size)`` into ``edge`` and record their VIN chains."""

@@ -594,3 +594,46 @@ def test_a_revocation_not_yet_proven_does_not_judge_bundles(tmp_path, client, sq
     m.compare(report)
     assert not any("revoked" in f.detail for f in report.failures), report.failures
     m.close()
+
+
+def test_a_log_served_from_an_older_backup_is_a_fork_located_where_it_starts(
+    tmp_path, client, monitor, sqlite_ledger
+):
+    # An operator restored last night's database and served it (the ledger refuses to,
+    # ledger/continuity.py, unless its mark is removed): the monitor says which trees
+    # it saw the log still holds, so which published entries were changed.
+    import sqlite3
+
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from api.service import Ledger
+    from ledger.storage import Store
+
+    shop, _ = seed_two_vehicles(sqlite_ledger, days=1)
+    real = fetcher(client)
+    nightly = monitor.poll(real).size
+    url = sqlite_ledger.settings.database_url
+    src, copy = sqlite3.connect(url[len("sqlite:///") :]), sqlite3.connect(tmp_path / "b.db")
+    src.backup(copy)
+    src.close()
+    copy.close()
+    for day, km in ((9, 61_000), (10, 62_000)):
+        sqlite_ledger.submit_now([shop.envelope(maintenance(km=km, day=day))])
+        seen = monitor.poll(real).size
+    settings = sqlite_ledger.settings
+    backup = f"sqlite:///{tmp_path / 'b.db'}"
+    restored = Ledger(type(settings)(**{**vars(settings), "database_url": backup}), Store(backup))
+    try:
+        other = [shop.envelope(maintenance(km=km, day=11)) for km in (70_000, 71_000, 72_000)]
+        restored.submit_now(other)
+        with TestClient(create_app(restored)) as served:
+            with pytest.raises(MonitorAlert) as alert:
+                monitor.poll(fetcher(served))
+        said = str(alert.value)
+        assert f"still proves the tree of size {nightly} " in said, said
+        assert f"not that of size {nightly + 1}" in said
+        assert f"entries {nightly}–{nightly}" in said and "older backup" in said
+        assert monitor.size == seen  # nothing of that poll kept
+    finally:
+        restored.close()
