@@ -57,6 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "backwards_note": "This reading is lower than {from_km} recorded earlier (entry {index}).",
         "chart_summary": "{count} readings from {first} to {last}",
         "signed_by": "signed by {name} ({role})",
+        "converted_by": (
+            "Signed in the partner's own report format; what is shown is how this ledger's "
+            "plugin {provider} reads it"
+        ),
         "entry": "entry {index}",
         "corrected_by": "Corrected by entry {index} ({name}): {reason}",
         "correction_ignored": "Not applied",
@@ -312,6 +316,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "backwards_note": "此读数低于之前记录的 {from_km}（记录 {index}）。",
         "chart_summary": "{first} 至 {last} 共 {count} 个读数",
         "signed_by": "签名方：{name}（{role}）",
+        "converted_by": (
+            "合作方以自有报告格式签名；此处显示的是本账本插件 {provider} 对该报告的解读"
+        ),
         "entry": "记录 {index}",
         "corrected_by": "已由记录 {index}（{name}）更正：{reason}",
         "correction_ignored": "未应用",

@@ -330,6 +330,12 @@ def page_model(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
                 "details": _details(e["kind"], rec, t, names, kinds, e["signer"]),
+                # A provider's reading is the ledger's plugin's, not the partner's words.
+                "converted": (
+                    t("converted_by", provider=e["derived"]["provider"])
+                    if "provider" in e.get("derived", {})
+                    else None
+                ),
                 "attachments": [
                     {**a, "held": held(a["sha256"])} for a in rec.get("attachments", [])
                 ],

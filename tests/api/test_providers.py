@@ -36,6 +36,10 @@ def test_a_checklist_report_goes_in_signed_as_is_and_verifies(sqlite_ledger):
         assert entry["record"]["odometer_km"] == 48_210
         page = client.get(f"/vehicles/{vin}").text
         assert "body-rear-left-door" in page and "repainted, 184 µm" in page
+        # The grade and items are the plugin's reading of the report, and the page says so.
+        assert "plugin checklist/1 reads it" in page
+        zh = client.get(f"/vehicles/{vin}?lang=zh").text
+        assert "本账本插件 checklist/1 对该报告的解读" in zh
         # The partner's signature covers the report exactly as the firm wrote it.
         bundle = build_bundle(sqlite_ledger.store, vin)
         assert verify_bundle(bundle, sqlite_ledger.vkey).ok
