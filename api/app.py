@@ -44,10 +44,14 @@ def healthz() -> dict:
 
 
 @get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
-async def readyz(ledger: Ledger) -> dict:
+async def readyz(ledger: Ledger, state: State) -> dict:
     """Readiness: the database answers a trivial read within ``READY_TIMEOUT`` seconds
     and would take a write; otherwise 503 ``storage-unavailable``, as any submission
-    would answer now."""
+    would answer now. 503 ``fork-risk`` while the database is off the checkpoints this
+    ledger published (``ledger.continuity.MarkKeeper``)."""
+    keeper = state.get("keeper")
+    if keeper is not None and keeper.problem is not None:
+        raise keeper.problem
     try:
         size = await asyncio.wait_for(asyncio.to_thread(_probe, ledger), READY_TIMEOUT)
     except TimeoutError as err:  # e.g. a server that takes connections but never answers
@@ -64,6 +68,8 @@ def _probe(ledger: Ledger) -> int:
     """The log's size, once the database answers and would take a write."""
     size = ledger.store.ping(READY_TIMEOUT)
     with ledger.store.read_engine.connect() as c:
+        if c.dialect.name == "postgresql":  # for this transaction, rolled back on close
+            c.exec_driver_sql(f"SET LOCAL statement_timeout = {int(READY_TIMEOUT * 1000)}")
         cause = read_only_cause(c)
     if cause is not None:  # every submission would answer 503: leave the rotation
         raise outage("read-only", Exception(cause), "")
@@ -174,6 +180,7 @@ def app_from_environment() -> Litestar:
     # Refuses a database behind what this ledger published (ledger/continuity.py).
     keeper = MarkKeeper(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
     app = create_app(ledger)
+    app.state["keeper"] = keeper  # /readyz answers 503 while it finds a fork
     app.on_startup.append(keeper.start)
     app.on_shutdown.insert(0, keeper.stop)  # before the ledger closes
     return app

@@ -50,16 +50,14 @@ def _open_ledger(data_dir: Path):
     ledger has published (ledger/continuity.py): nothing signs onto a fork."""
     from api.config import load_settings
     from api.service import Ledger
-    from ledger.continuity import check_continuity, mark_path, record_mark
+    from ledger.continuity import mark_path, record_mark
 
     try:
         ledger = Ledger(load_settings(data_dir))
     except VinledgerError as err:
         fail(err)
     try:
-        mark = mark_path(ledger.settings.data_dir)
-        check_continuity(ledger.store, ledger.vkey, mark)
-        record_mark(ledger.store, mark)
+        record_mark(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
     except VinledgerError as err:
         ledger.close()  # and record nothing: the database is not this log's
         fail(err)
@@ -71,7 +69,7 @@ def _close_ledger(ledger) -> None:
     from ledger.continuity import mark_path, record_mark
 
     try:
-        record_mark(ledger.store, mark_path(ledger.settings.data_dir))
+        record_mark(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
     finally:
         ledger.close()
 

@@ -84,23 +84,25 @@ OWN_DATABASE = "sqlite:///ledger.db"
 
 
 def _database_in(data_dir: Path, url: str) -> str:
-    """``url`` with a relative SQLite path taken from the data directory."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
-        path, _, query = url[len(prefix) :].partition("?")
-        return sqlite_url(data_dir / path) + (f"?{query}" if query else "")
-    return url
+    """``url``, the data directory's own database (``OWN_DATABASE``) found in it. Any
+    other URL means what it always did (a relative SQLite path: from the working
+    directory, as releases before this one wrote it for ``init --database-url``)."""
+    return sqlite_url(data_dir / "ledger.db") if url == OWN_DATABASE else url
 
 
 def _as_given(url: str) -> str:
     """A relative SQLite path given to ``init`` means from where it was typed."""
-    return _database_in(Path.cwd(), url)
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix) :].startswith(("/", ":memory:")):
+        path, _, query = url[len(prefix) :].partition("?")
+        return sqlite_url(Path.cwd() / path) + (f"?{query}" if query else "")
+    return url
 
 
 def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "config.json"
-    if config.exists():
+    if config.exists() or (data_dir / "published-checkpoint").exists():
         raise InvalidInput(
             f"{data_dir} already holds a ledger; use another --data directory or remove it"
         )
@@ -133,12 +135,19 @@ def load_settings(data_dir: Path | None = None) -> Settings:
             "(or `vinledger demo`)"
         )
     raw = json.loads(config.read_text())
+    url = os.environ.get("VINLEDGER_DATABASE_URL") or _database_in(data_dir, raw["database_url"])
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        # Opening a missing file would make an empty database and serve that.
+        path = Path(url[len("sqlite:///") :].partition("?")[0])
+        if not path.exists():
+            raise NotFound(
+                f"no database at {path}: check config.json's database_url (or "
+                "$VINLEDGER_DATABASE_URL); a database is made only by `vinledger init`"
+            )
     return Settings(
         data_dir=data_dir,
         origin=raw["origin"],
-        database_url=os.environ.get(
-            "VINLEDGER_DATABASE_URL", _database_in(data_dir, raw["database_url"])
-        ),
+        database_url=url,
         disabled_plugins=list(raw.get("disabled_plugins", [])),
         public_url=_public_url(os.environ.get("VINLEDGER_PUBLIC_URL", raw.get("public_url"))),
     )

@@ -58,9 +58,10 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
         # What was refused, for the operator (a partner whose key was revoked, a dealer
         # whose claims fail): the problem's type and field only, never its detail,
         # which may quote what the client sent.
-        field = f" ({err.field})" if err.field else ""
+        # Path and field quoted (%r): a client's line break must not forge a log line.
+        field = f" ({err.field!r})" if err.field else ""
         log.info(
-            "refused %s %s: %d %s%s", request.method, request.url.path, err.status, err.slug, field
+            "refused %s %r: %d %s%s", request.method, request.url.path, err.status, err.slug, field
         )
     return _response(problem_for(err), request, auth)
 

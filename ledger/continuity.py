@@ -39,12 +39,26 @@ def mark_path(data_dir: Path) -> Path:
 
 
 def read_mark(path: Path, vkey: str) -> Checkpoint | None:
-    """The checkpoint in the mark, if there is one; ForkRisk if this log key did not
-    sign it (the file belongs to another log)."""
+    """The checkpoint in the mark, if there is one. ForkRisk if it cannot be read, is
+    damaged, or this log key did not sign it (the file belongs to another log)."""
     try:
         note = path.read_text()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ForkRisk(
+            f"cannot read {path} ({getattr(err, 'strerror', None) or err}): the ledger checks "
+            "every database against the latest checkpoint it published, kept there; make "
+            "the data directory readable and writable by the ledger"
+        ) from None
+    try:
+        parse_checkpoint(parse_note(note).text)
+    except VinledgerError as err:
+        raise ForkRisk(
+            f"{path} is damaged ({err}); it is replaced whole, so something else changed "
+            "it. Put back a copy of it; remove it only if you know the database holds "
+            "everything this log published"
+        ) from None
     try:
         return open_checkpoint(note, vkey)
     except VinledgerError as err:
@@ -56,10 +70,40 @@ def read_mark(path: Path, vkey: str) -> Checkpoint | None:
 
 
 def write_mark(path: Path, note: str) -> None:
-    """Replace the mark atomically (a crash leaves the old or the new one, whole)."""
+    """Replace the mark atomically and durably: a crash leaves the old or the new one,
+    whole. ForkRisk, in one line, if the data directory takes no writes."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(note)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(note)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as err:
+        raise ForkRisk(
+            f"cannot write {path} ({err.strerror or err}): the ledger keeps the latest "
+            "checkpoint it published there, to refuse a database restored from an older "
+            "backup; make the data directory writable by the ledger"
+        ) from None
+    _sweep(path)
+
+
+def _sweep(path: Path) -> None:
+    """Remove temporary marks of processes that died before replacing the mark."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+            if pid != os.getpid():
+                os.kill(pid, 0)  # alive (or not ours to signal): leave its file
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            pass
 
 
 def _signer_of(note: str) -> str:
@@ -121,36 +165,42 @@ def _behind(mark: Path, published: Checkpoint, size: int) -> ForkRisk:
     )
 
 
-def record_mark(store: Store, mark: Path) -> None:
-    """Advance the mark to the database's latest checkpoint, if that is larger. Several
-    processes may share the data directory: the mark may lag by one writer's round, but
-    it never holds a checkpoint the database lacks."""
-    with store.reader() as s:
-        row = latest_checkpoint(s)
-        note, size = (row.note, row.size) if row is not None else (None, 0)
-    if note is not None and size > _size_of(mark):
+def record_mark(store: Store, vkey: str, mark: Path) -> None:
+    """Advance the mark to the database's latest checkpoint, once the database is known
+    to extend it (``check_continuity``): a database swapped or rolled back under a
+    running server never becomes the mark. Several processes may share the data
+    directory: the mark may lag by one writer's round, never run ahead of the log."""
+    note = check_continuity(store, vkey, mark)
+    if note is None:
+        return
+    size = parse_checkpoint(parse_note(note).text).size
+    if size > _size_of(mark):
         write_mark(mark, note)
 
 
 def _size_of(mark: Path) -> int:
     try:
         return parse_checkpoint(parse_note(mark.read_text()).text).size
-    except (FileNotFoundError, VinledgerError):
+    except (OSError, VinledgerError):
         return -1
 
 
 class MarkKeeper:
     """A server's part: check before serving, then keep the mark current every
-    ``interval`` seconds in a daemon thread, and once more at shutdown."""
+    ``interval`` seconds in a daemon thread, and once more at shutdown. A database
+    found off the mark while serving (swapped, restored, failed over to a standby that
+    lags) is logged each round and kept in ``problem``, which ``/readyz`` answers as
+    503; the mark is left as it was, the evidence of what was published."""
 
     def __init__(self, store: Store, vkey: str, mark: Path, interval: float = 2.0):
         self.store = store
+        self.vkey = vkey
         self.mark = mark
         self.interval = interval
+        self.problem: ForkRisk | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        check_continuity(store, vkey, mark)
-        record_mark(store, mark)
+        record_mark(store, vkey, mark)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="published-mark", daemon=True)
@@ -162,9 +212,14 @@ class MarkKeeper:
 
     def _record(self) -> None:
         try:
-            record_mark(self.store, self.mark)
-        except Exception as err:  # an outage or a full disk: the next round tries again
+            record_mark(self.store, self.vkey, self.mark)
+        except ForkRisk as err:
+            self.problem = err
+            log.error("the log would fork: %s", err)
+        except Exception as err:  # an outage: the next round tries again
             log.warning("could not record the published checkpoint in %s: %s", self.mark, err)
+        else:
+            self.problem = None
 
     def stop(self) -> None:
         self._stop.set()

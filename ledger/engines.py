@@ -144,11 +144,9 @@ def read_only_cause(connection) -> str | None:
     ``/readyz``: a server whose database turned read-only (a failover to a standby,
     files made read-only) answers every submission 503 and must leave the rotation."""
     if connection.dialect.name == "postgresql":
-        recovery, read_only = connection.exec_driver_sql(
-            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
-        ).one()
-        if recovery:
-            return "a standby in recovery"
+        # On during recovery (a hot standby) as when writes were switched off; any role
+        # may read it, unlike pg_is_in_recovery() where EXECUTE was revoked.
+        read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar()
         return "transaction_read_only is on" if read_only == "on" else None
     path = connection.engine.url.database
     if connection.dialect.name != "sqlite" or not path or path == ":memory:":

@@ -389,9 +389,10 @@ class Monitor:
         first = sizes[lo] if lo < len(sizes) else old
         return (
             f". The log still proves the tree of size {held} this monitor saw, but not "
-            f"that of size {first}: what it published in entries {held}–{first - 1} was "
-            "changed (a fork, as when a log is served from an older backup). Keep this "
-            "monitor's state: its checkpoints, signed by the log key, are the evidence"
+            f"that of size {first}: it changed what it had published among entries "
+            f"{held}–{first - 1} (a fork, as when a log is served from an older backup). "
+            "Keep this monitor's state: its checkpoints, signed by the log key, are the "
+            "evidence"
         )
 
     def _read_entries(self, fetch: Fetch, edge, start: int, cp: Checkpoint) -> set[str]:

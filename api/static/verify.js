@@ -86,6 +86,9 @@
 
   class Failure extends Error {}
   const fail = (msg) => { throw new Failure(msg); };
+  // A field of the entry's own record that Python's parser refuses before any reference
+  // is read, and this script reads only while checking references: labelled "record".
+  const failRecord = (msg) => { const f = new Failure(msg); f.check = "record"; throw f; };
 
   // ---- bytes and base64 ---------------------------------------------------------------
   const concat = (...parts) => {
@@ -622,7 +625,7 @@
         if (kind === "correction") fail("a correction cannot be corrected: submit another correction of the entry it corrects (the later one wins, field by field)");
         if (!Object.hasOwn(CORRECTABLE, kind)) fail(`an entry of kind ${pyRepr(String(kind))} cannot be corrected; only vehicle records can`);
         if (Object.hasOwn(DECIDED, kind)) fail(`${article(kind).replace(/^a/, "A")} ${kind} cannot be corrected: ${DECIDED[kind]}`);
-        if (!isObj(fields)) fail("invalid record: fields");
+        if (!isObj(fields)) failRecord("invalid record: fields");
         const aKind = `${article(kind)} ${kind}`;
         const fixed = ["kind", "vin", ...(FIXED_REFERENCES[kind] || [])];
         for (const name of Object.keys(fields).sort()) {
@@ -643,7 +646,7 @@
       const vehicleAt = new Map(vehicle.map((v) => [v.index, v.entry]));
       const CLAIMS = ["return_request", "warranty_claim"];
       const earlierEntry = (ref, index, vin, field) => {
-        if (!INT(ref) || ref < 0) fail(`invalid record: ${field} is not an entry index`);
+        if (!INT(ref) || ref < 0) failRecord(`invalid record: ${field} is not an entry index`);
         const earlier = vehicleAt.get(ref);
         if (earlier === undefined || ref >= index || earlier.vin !== vin) fail(`it names entry ${ref}, which is no earlier entry of this VIN`);
         return earlier;
@@ -675,7 +678,7 @@
           const earlier = earlierEntry(rec.sale, index, rec.vin, "sale");
           if (earlier.kind !== "sale" || earlier.signer.actor_id !== rec.dealer) fail(`entry ${rec.sale} is not a sale by '${rec.dealer}'`);
         } else if (CLAIMS.includes(rec.kind)) {
-          if (!STR(rec.policy)) fail("invalid record: policy is not a text");
+          if (!STR(rec.policy)) failRecord("invalid record: policy is not a text");
           const sale = earlierEntry(rec.sale, index, rec.vin, "sale");
           if (sale.kind !== "sale") fail(`entry ${rec.sale} is not a sale`);
           if (role !== "operator" && sale.signer.actor_id !== signer) {
@@ -690,7 +693,7 @@
           const next = vehicleAt.get(index + 1);
           if (next === undefined || next.kind !== "claim_decision") fail(`the ledger appends a decision right after every claim; entry ${index + 1} is not one`);
         } else if (rec.kind === "claim_decision") {
-          if (!INT(rec.claim) || !INT(rec.sale) || !STR(rec.policy)) fail("invalid record: claim, sale or policy");
+          if (!INT(rec.claim) || !INT(rec.sale) || !STR(rec.policy)) failRecord("invalid record: claim, sale or policy");
           const claim = vehicleAt.get(rec.claim);
           if (rec.claim !== index - 1 || claim === undefined || !CLAIMS.includes(claim.kind)) {
             fail(`it decides entry ${rec.claim}, but a decision comes right after its claim`);
@@ -722,10 +725,7 @@
           report.records.set(index, rec);
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
-          // Python's parser refuses a malformed field before the references are read;
-          // this script reads some fields only there, saying "invalid record" alike.
-          const label = err.message.startsWith("invalid record") ? "record" : check;
-          add(false, label, `entry ${index} (${entry.kind}): ${err.message}`, index);
+          add(false, err.check || check, `entry ${index} (${entry.kind}): ${err.message}`, index);
         }
       }
 

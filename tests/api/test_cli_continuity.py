@@ -107,3 +107,37 @@ def test_a_backup_taken_while_serving_restores_the_whole_log(tmp_path):
     shutil.copy(tmp_path / "b.db", data / "ledger.db")
     add_actor(data, tmp_path, "Bravo")
     assert "OK" in vinledger("audit", data=data).stdout
+
+
+def test_a_directory_holding_a_logs_mark_is_not_initialised_again(tmp_path):
+    data = tmp_path / "d"
+    vinledger("init", data=data)
+    for name in ("config.json", "log.key", "operator.key", "admin.token", "ledger.db"):
+        (data / name).unlink()
+    out = vinledger("init", data=data, check=False)  # the mark of the log it served stays
+    assert out.returncode == 1 and "already holds a ledger" in out.stderr
+    assert not (data / "log.key").exists()
+
+
+def test_an_older_config_with_a_relative_database_keeps_its_meaning(tmp_path):
+    # Releases before the data directory named its own database stored a relative
+    # `init --database-url sqlite:///x.db` as given, read from the working directory.
+    work = tmp_path / "work"
+    work.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "api.cli", "init", "--database-url", "sqlite:///x.db",
+         "--data", "d"], cwd=work, check=True, capture_output=True,
+    )  # fmt: skip
+    config = work / "d" / "config.json"
+    config.write_text(
+        json.dumps({**json.loads(config.read_text()), "database_url": "sqlite:///x.db"})
+    )
+    audit = subprocess.run(
+        [sys.executable, "-m", "api.cli", "audit", "--data", "d"],
+        cwd=work, capture_output=True, text=True,
+    )  # fmt: skip
+    assert audit.returncode == 0 and "audit OK: 2 entries" in audit.stdout, audit.stderr
+    # From elsewhere it names no database: said in one line, no empty database made.
+    lost = vinledger("audit", data=work / "d", check=False)
+    assert lost.returncode == 1 and "no database at x.db" in lost.stderr
+    assert "Traceback" not in lost.stderr and not (tmp_path / "x.db").exists()

@@ -249,4 +249,13 @@ def test_a_refused_write_is_logged_for_the_operator_without_what_was_sent(
         logger.removeHandler(handler)
         logger.level = old_level
     lines = [r.getMessage() for r in seen]
-    assert lines == ["refused POST /records: 403 key-revoked"], lines
+    assert lines == ["refused POST '/records': 403 key-revoked"], lines
+    seen.clear()
+    logger.addHandler(handler)
+    try:  # a line break in the path is quoted, not a second, forged line
+        client.post("/admin/keys/abc%0AINFO%20all%20good/revoke")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == [
+        "refused POST '/admin/keys/abc\\nINFO all good/revoke': 401 unauthorized"
+    ]

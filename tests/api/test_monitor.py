@@ -627,9 +627,8 @@ def test_a_log_served_from_an_older_backup_is_a_fork_located_where_it_starts(
     try:
         other = [shop.envelope(maintenance(km=km, day=11)) for km in (70_000, 71_000, 72_000)]
         restored.submit_now(other)
-        with TestClient(create_app(restored)) as served:
-            with pytest.raises(MonitorAlert) as alert:
-                monitor.poll(fetcher(served))
+        with TestClient(create_app(restored)) as served, pytest.raises(MonitorAlert) as alert:
+            monitor.poll(fetcher(served))
         said = str(alert.value)
         assert f"still proves the tree of size {nightly} " in said, said
         assert f"not that of size {nightly + 1}" in said

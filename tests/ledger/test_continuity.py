@@ -88,7 +88,7 @@ def test_a_database_restored_from_before_published_checkpoints_is_refused(live):
     submit(lg, acme, 2)
     old = backup()
     submit(lg, acme, 3)
-    record_mark(lg.store, mark)
+    record_mark(lg.store, lg.vkey, mark)
     published = read_mark(mark, lg.vkey)
     back = restored(lg, old)
     try:
@@ -108,7 +108,7 @@ def test_a_restored_database_that_grew_another_tree_is_refused(live):
     mark = mark_path(lg.settings.data_dir)
     old = backup()
     submit(lg, acme, 3)
-    record_mark(lg.store, mark)
+    record_mark(lg.store, lg.vkey, mark)
     published = read_mark(mark, lg.vkey)
     # The restored database, served anyway by something that skipped the check, takes
     # other records at the published indexes and grows past the mark.
@@ -125,12 +125,12 @@ def test_a_database_that_extends_the_mark_is_served_and_advances_it(live):
     lg, backup = live
     acme = onboard(lg, "acme", "inspector")
     mark = mark_path(lg.settings.data_dir)
-    record_mark(lg.store, mark)
+    record_mark(lg.store, lg.vkey, mark)
     before = read_mark(mark, lg.vkey).size
     submit(lg, acme, 2)
     copy = backup()  # a backup taken now holds everything: restoring it is safe
     assert check_continuity(lg.store, lg.vkey, mark) is not None
-    record_mark(lg.store, mark)
+    record_mark(lg.store, lg.vkey, mark)
     assert read_mark(mark, lg.vkey).size == before + 2
     back = restored(lg, copy)
     try:
@@ -168,3 +168,51 @@ def test_a_running_server_keeps_the_mark_current(sqlite_ledger):
         assert read_mark(mark, lg.vkey).size == start + 2  # the actor and its grant
     finally:
         keeper.stop()
+
+
+def test_a_database_swapped_under_a_running_server_never_becomes_the_mark(live):
+    # A failover to a standby that lags, or a restore into the live database: the
+    # server signs on, but the mark keeps what was published and /readyz says 503.
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    mark = mark_path(lg.settings.data_dir)
+    old = backup()
+    keeper = MarkKeeper(lg.store, lg.vkey, mark, interval=3600)
+    submit(lg, acme, 3)
+    keeper._record()
+    published = mark.read_text()
+    back = restored(lg, old)
+    try:
+        submit(back, acme, 5)  # past the mark's size, on another tree
+        keeper.store = back.store
+        keeper._record()
+        assert mark.read_text() == published
+        assert isinstance(keeper.problem, ForkRisk)
+        app = create_app(back)
+        app.state["keeper"] = keeper
+        with TestClient(app) as client:
+            r = client.get("/readyz")
+            assert r.status_code == 503 and r.json()["type"].endswith("/fork-risk"), r.text
+    finally:
+        back.close()
+
+
+def test_a_mark_that_cannot_be_read_or_is_damaged_says_so(sqlite_ledger):
+    lg = sqlite_ledger
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)
+    mark.write_text("")
+    with pytest.raises(ForkRisk, match=r"is damaged .* Put back a copy of it"):
+        check_continuity(lg.store, lg.vkey, mark)
+    mark.unlink()
+    mark.mkdir()
+    with pytest.raises(ForkRisk, match=r"cannot read .* make the data directory readable"):
+        check_continuity(lg.store, lg.vkey, mark)
+    mark.rmdir()
+    record_mark(lg.store, lg.vkey, mark)
+    assert read_mark(mark, lg.vkey).size == 2
+    assert not list(mark.parent.glob(".published-checkpoint.*"))  # no temporary left

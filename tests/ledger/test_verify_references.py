@@ -350,6 +350,19 @@ DEFECTS = {
         FIRST + 2,
         "carries no policy",
     ),
+    # The sale's own record fails ("record", at the sale); the claim on it fails its
+    # reference ("reference", at the claim), in the page's script as in Python.
+    "a-claim-on-a-sale-whose-record-is-malformed": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            ({**sale("lotus"), "odometer_km": -5}, LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), LOTUS, "lotus"),
+            (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
+        ],
+        FIRST + 2,
+        "odometer_km",
+    ),
     "a-decision-of-another-policy-than-its-claim": Defect(
         [
             *PARTIES,
