@@ -43,7 +43,7 @@ from ledger.audit_chunks import (
 from ledger.audit_refs import EntryFacts, References, StoredEntries
 from ledger.schema import ActorRow, CheckpointRow, EntryRow, KeyRow, LogState
 from ledger.signing import open_checkpoint
-from ledger.storage import Store
+from ledger.storage import Store, select_rows
 from ledger.trust_replay import Genesis, TrustReplay, genesis_of
 
 # Entries are read and checked CHUNK at a time, so memory stays bounded however long
@@ -52,6 +52,7 @@ from ledger.trust_replay import Genesis, TrustReplay, genesis_of
 CHUNK = 2048
 
 _checkpoints = CheckpointRow.__table__
+_CHECKPOINTS_SQL = "SELECT size, root, note FROM checkpoints WHERE size > ? AND size <= ?"
 _first = operator.itemgetter(0)
 
 
@@ -203,8 +204,8 @@ class _Replay:
             # The chunk's root is a node at level ``height``; those it completes above
             # it are the top tree's, ``height`` levels up.
             height = self.chunk.bit_length() - 1
-            for level, n, h in self.top.append(found.levels[height][0])[1:]:
-                check_nodes(s, level + height, n, [h])
+            for level, n, h in self.top.append(found.levels[height])[1:]:
+                check_nodes(s, level + height, n, h)
             if cps and cps[-1][0] == found.stop:
                 _check_checkpoint(cps[-1][1], found.stop, self.top.root(), vkey)
 
@@ -225,7 +226,8 @@ class _Replay:
         offset, rest = 0, size - found.start
         for level in range(rest.bit_length() - 1, -1, -1):
             if rest >> level & 1:
-                hashes.append(found.levels[level][offset >> level])
+                at = (offset >> level) * 32
+                hashes.append(found.levels[level][at : at + 32])
                 offset += 1 << level
         return merkle.CompactRange(size, hashes).root()
 
@@ -234,7 +236,7 @@ class _Replay:
         heads = self.heads
         head_of = heads.get
         for fact in facts:
-            _, vin, vin_seq, prev, leaf, _, _, _, _ = fact
+            _, vin, vin_seq, prev, leaf = fact
             head = head_of(vin)
             if head is None:
                 if vin_seq != 0 or prev is not None:
@@ -243,7 +245,11 @@ class _Replay:
                 self._vehicle(*fact)
             heads[vin] = (vin_seq, leaf)
 
-    def _vehicle(self, index, vin, vin_seq, prev, leaf, keyid, actor_id, kind, refs) -> None:
+    def _vehicle(
+        self, index, vin, vin_seq, prev, leaf, keyid=None, actor_id=None, kind=None, refs=None
+    ) -> None:
+        """Check a vehicle entry's chain link; with signatures, its key at that index and
+        what its record references (the facts hold those only then)."""
         if self.signatures:
             self.references.next_entry(index, kind)
         head = self.heads.get(vin)
@@ -262,14 +268,12 @@ class _Replay:
                 self.references.check(index, vin, actor_id, kind, refs)
 
 
-def _checkpoints_in(s, lo: int, hi: int) -> dict:
-    """The stored checkpoints for sizes in ``(lo, hi]``, by size."""
-    rows = s.execute(
-        select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note).where(
-            _checkpoints.c.size > lo, _checkpoints.c.size <= hi
-        )
-    )
-    return {row.size: row for row in rows}
+def _checkpoints_in(s, lo: int, hi: int) -> dict[int, tuple[bytes, str]]:
+    """The stored checkpoints for sizes in ``(lo, hi]``: size -> (root, note).
+
+    Read once per chunk, on the driver's cursor: through SQLAlchemy this query took
+    about 2% of an audit without signatures."""
+    return {size: (root, note) for size, root, note in select_rows(s, _CHECKPOINTS_SQL, (lo, hi))}
 
 
 def _entry_bytes(s, index: int) -> bytes | None:
@@ -279,14 +283,15 @@ def _entry_bytes(s, index: int) -> bytes | None:
     return bytes(data) if isinstance(data, bytes | bytearray | memoryview) else None
 
 
-def _check_checkpoint(row, size: int, root: bytes, vkey: str) -> None:
+def _check_checkpoint(row: tuple[bytes, str] | None, size: int, root: bytes, vkey: str) -> None:
     if row is None:
         return
+    stored_root, note = row
     try:
-        cp = open_checkpoint(row.note, vkey)
+        cp = open_checkpoint(note, vkey)
     except VinledgerError as err:
         raise AuditError(f"checkpoint {size}: signature does not verify: {err}") from None
-    if cp.size != size or cp.root != root or row.root != root:
+    if cp.size != size or cp.root != root or stored_root != root:
         raise AuditError(
             f"checkpoint {size}: its root is not the root of the log's first {size} entries"
         )

@@ -269,12 +269,18 @@ def test_the_page_script_fails_each_trust_defect_as_python_does(demo, page):
 
 
 def test_the_page_script_checks_references_as_python_does(demo, page):
-    from tests.ledger.test_verify_references import DEFECTS, WELL_FORMED, entry_failures
+    from tests.ledger.test_verify_references import (
+        DEFECTS,
+        REFERENCED_MALFORMED,
+        WELL_FORMED,
+        entry_failures,
+    )
     from tests.ledger.test_verify_trust import LOG, make_bundle
 
     findings = _verify_in_browser(page, demo, make_bundle(WELL_FORMED), LOG.vkey)
     assert findings and all(f["ok"] for f in findings), findings
-    assert _unlike_python(page, demo, DEFECTS, entry_failures) == {}
+    defects = {**DEFECTS, **REFERENCED_MALFORMED}
+    assert _unlike_python(page, demo, defects, entry_failures) == {}
 
 
 def test_the_page_script_words_claim_refusals_as_python_does(demo, page):

@@ -148,7 +148,8 @@ def _replay(refuse: int | None = None) -> _Replay:
 
 
 def _fact(index: int, vin: str, seq: int, prev: bytes | None) -> tuple:
-    return (index, vin, seq, prev, bytes([index]) * 32, "k", "a", "inspection", None)
+    """A vehicle fact as a chunk checked without signatures holds it."""
+    return (index, vin, seq, prev, bytes([index]) * 32)
 
 
 def _chunk(vehicle: list[tuple], trust: list[int]) -> SimpleNamespace:
@@ -168,7 +169,9 @@ class _Stop(Exception):
 
 
 class _NoStorage:
-    def execute(self, *a, **k):
+    """Any read of storage (the checkpoints, after the chains) stops the replay."""
+
+    def __getattr__(self, name):
         raise _Stop
 
 

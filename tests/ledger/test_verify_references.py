@@ -350,19 +350,6 @@ DEFECTS = {
         FIRST + 2,
         "carries no policy",
     ),
-    # The sale's own record fails ("record", at the sale); the claim on it fails its
-    # reference ("reference", at the claim), in the page's script as in Python.
-    "a-claim-on-a-sale-whose-record-is-malformed": Defect(
-        [
-            *PARTIES,
-            INSPECTION,
-            ({**sale("lotus"), "odometer_km": -5}, LOTUS, "lotus", TERMS),
-            (claim(FIRST + 1), LOTUS, "lotus"),
-            (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
-        ],
-        FIRST + 2,
-        "odometer_km",
-    ),
     "a-decision-of-another-policy-than-its-claim": Defect(
         [
             *PARTIES,
@@ -458,3 +445,29 @@ def test_each_rule_an_entry_breaks_is_named():
     for check, (items, index) in cases.items():
         report = verify_bundle_bytes(make_bundle(items), LOG.vkey)
         assert [(f.check, f.index) for f in report.failures] == [(check, index)], check
+
+
+# A claim on a sale whose own record is malformed: the sale fails as a record, the
+# claim as a reference (the audit stops at the sale, the first thing wrong).
+REFERENCED_MALFORMED = {
+    "a-claim-on-a-sale-whose-record-is-malformed": Defect(
+        [
+            *PARTIES,
+            INSPECTION,
+            ({**sale("lotus"), "odometer_km": -5}, LOTUS, "lotus", TERMS),
+            (claim(FIRST + 1), LOTUS, "lotus"),
+            (decision(FIRST + 2, FIRST + 1), *BY_OPERATOR),
+        ],
+        FIRST + 2,
+        "odometer_km",
+    ),
+}
+
+
+def test_a_claim_on_a_malformed_sale_fails_as_a_reference_and_the_sale_as_a_record():
+    defect = REFERENCED_MALFORMED["a-claim-on-a-sale-whose-record-is-malformed"]
+    report = verify_bundle_bytes(make_bundle(defect.items), LOG.vkey)
+    assert [(f.check, f.index) for f in report.failures] == [
+        ("record", FIRST + 1),
+        ("reference", FIRST + 2),
+    ]
