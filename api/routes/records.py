@@ -52,17 +52,42 @@ class Receipt(msgspec.Struct, omit_defaults=True):
     decision: Decision | None = None  # a return_request's or warranty_claim's only
 
 
-def receipt(a: Appended, decision: Decision | None = None) -> Receipt:
-    return Receipt(
-        index=a.index,
-        leaf_hash=b64(a.leaf_hash),
-        size=a.size,
-        checkpoint=a.checkpoint,
-        inclusion_proof=[b64(h) for h in a.proof],
-        entry=b64(a.entry),
-        created=a.created,
-        decision=decision,
-    )
+class BatchReceipt(Receipt, kw_only=True):
+    """A receipt as one of a batch's results: with the status POST /records answers."""
+
+    status: int
+
+
+class _Base64(dict):
+    """Base64 of hashes, each encoded once: a batch's proofs share most of their nodes
+    (all of them the upper ones), which took ten encodings a receipt."""
+
+    def __missing__(self, raw: bytes) -> str:
+        text = self[raw] = b64(raw)
+        return text
+
+
+def receipt(
+    a: Appended,
+    decision: Decision | None = None,
+    *,
+    texts: _Base64 | None = None,
+    status: int | None = None,
+) -> Receipt:
+    """``texts``: base64 of the hashes a batch's receipts share. ``status``: one of a
+    batch's results, which says the status POST /records would have answered."""
+    texts = _Base64() if texts is None else texts
+    fields = {
+        "index": a.index,
+        "leaf_hash": b64(a.leaf_hash),
+        "size": a.size,
+        "checkpoint": a.checkpoint,
+        "inclusion_proof": [texts[h] for h in a.proof],
+        "entry": b64(a.entry),
+        "created": a.created,
+        "decision": decision,
+    }
+    return Receipt(**fields) if status is None else BatchReceipt(**fields, status=status)
 
 
 class _Kind(msgspec.Struct):
@@ -270,11 +295,12 @@ class RecordsController(Controller):
             )
         outcomes = await ledger.submit([bytes(e) for e in batch.envelopes])
         decisions = await _decisions(ledger, outcomes)
-        results = []
+        results: list[BatchReceipt | dict] = []
+        texts = _Base64()
         for i, o in enumerate(outcomes):
             if isinstance(o, Appended):
-                r = msgspec.to_builtins(receipt(o, decisions.get(o.index)))
-                r["status"] = 201 if o.created else 200
+                status = 201 if o.created else 200
+                r = receipt(o, decisions.get(o.index), texts=texts, status=status)
             else:
                 r = problem_for(o)
                 r["content_type"] = PROBLEM_JSON
