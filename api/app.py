@@ -176,7 +176,9 @@ def app_from_environment() -> Litestar:
     from api.config import load_settings
     from ledger.continuity import MarkKeeper, mark_path
 
-    ledger = Ledger(load_settings())
+    settings = load_settings()
+    settings.check_database()
+    ledger = Ledger(settings)
     # Refuses a database behind what this ledger published (ledger/continuity.py).
     keeper = MarkKeeper(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
     app = create_app(ledger)

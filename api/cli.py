@@ -53,7 +53,9 @@ def _open_ledger(data_dir: Path):
     from ledger.continuity import mark_path, record_mark
 
     try:
-        ledger = Ledger(load_settings(data_dir))
+        settings = load_settings(data_dir)
+        settings.check_database()
+        ledger = Ledger(settings)
     except VinledgerError as err:
         fail(err)
     try:

@@ -3,7 +3,7 @@
 ::
 
     vinledger-data/
-      config.json     origin, database URL, disabled plugins
+      config.json     origin, database URL, disabled plugins, plugin timeout
       ledger.db       the SQLite database (unless config.json names another URL; a
                       relative SQLite path there is taken from this directory)
       published-checkpoint  the latest checkpoint the ledger published (continuity.py)
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from core.errors import InvalidInput, NotFound
 from core.keys import generate_private_key, load_private_key, private_key_to_pem
+from plugins.registry import CALL_TIMEOUT_SECONDS
 
 DEFAULT_DATA = "vinledger-data"
 # What ``create_data_dir`` writes (the database may live elsewhere).
@@ -40,6 +41,9 @@ class Settings:
     origin: str
     database_url: str
     disabled_plugins: list[str] = field(default_factory=list)
+    # How long a plugin call inside the sequencer (a claim's decision, a sale's
+    # commissions) is waited for: every write on the ledger waits with it.
+    plugin_timeout_seconds: float = CALL_TIMEOUT_SECONDS
     # The address buyers reach this ledger at, e.g. "https://ledger.example": links on
     # pages, stickers and QR codes use it rather than the request's Host header, which
     # any client can set (behind a proxy, set it).
@@ -58,13 +62,48 @@ class Settings:
         return self.data_dir / "admin.token"
 
     def log_key(self):
-        return load_private_key(self.log_key_path.read_bytes())
+        return load_private_key(
+            _secret(
+                self.log_key_path,
+                "the log signs every checkpoint with it. Put back your copy: a new key "
+                "would be a new log, which every client must pin anew",
+            )
+        )
 
     def operator_key(self):
-        return load_private_key(self.operator_key_path.read_bytes())
+        return load_private_key(
+            _secret(
+                self.operator_key_path,
+                "it signs grants, revocations and claim decisions. Put back your copy; if "
+                "it is lost, put there an operator key the log granted earlier (README, "
+                "'For operators')",
+            )
+        )
 
     def admin_token(self) -> str:
         return self.token_path.read_text().strip()
+
+    def check_database(self) -> None:
+        """NotFound if the SQLite file the ledger names is missing: opening it would
+        make an empty database and serve that (a relative path read from elsewhere)."""
+        url = self.database_url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            path = Path(url[len("sqlite:///") :].partition("?")[0])
+            if not path.exists():
+                raise NotFound(
+                    f"no database at {path}: check config.json's database_url (or "
+                    "$VINLEDGER_DATABASE_URL); a database is made only by `vinledger init`"
+                )
+
+
+def _secret(path: Path, why: str) -> bytes:
+    """The bytes of a key file, or one line saying it is missing and why it matters."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{path} is missing: {why}") from None
+    except OSError as err:
+        raise NotFound(f"cannot read {path} ({err.strerror}): {why}") from None
 
 
 def write_secret(path: Path, data: bytes) -> None:
@@ -136,21 +175,26 @@ def load_settings(data_dir: Path | None = None) -> Settings:
         )
     raw = json.loads(config.read_text())
     url = os.environ.get("VINLEDGER_DATABASE_URL") or _database_in(data_dir, raw["database_url"])
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        # Opening a missing file would make an empty database and serve that.
-        path = Path(url[len("sqlite:///") :].partition("?")[0])
-        if not path.exists():
-            raise NotFound(
-                f"no database at {path}: check config.json's database_url (or "
-                "$VINLEDGER_DATABASE_URL); a database is made only by `vinledger init`"
-            )
     return Settings(
         data_dir=data_dir,
         origin=raw["origin"],
         database_url=url,
         disabled_plugins=list(raw.get("disabled_plugins", [])),
+        plugin_timeout_seconds=_plugin_timeout(raw.get("plugin_timeout_seconds")),
         public_url=_public_url(os.environ.get("VINLEDGER_PUBLIC_URL", raw.get("public_url"))),
     )
+
+
+def _plugin_timeout(value: object) -> float:
+    if value is None:
+        return CALL_TIMEOUT_SECONDS
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 300:
+        raise InvalidInput(
+            f"plugin_timeout_seconds in config.json is {value!r}; write a number of seconds "
+            f"from 0 to 300, such as {CALL_TIMEOUT_SECONDS:g} (the default), or leave it out",
+            field="plugin_timeout_seconds",
+        )
+    return float(value)
 
 
 def _public_url(text: str | None) -> str | None:

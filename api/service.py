@@ -80,12 +80,15 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         self.store = store or Store(settings.database_url)
         self.store.upgrade_schema()  # a database an earlier release made gains what it lacks
         self.signer = LogSigner(settings.origin, settings.log_key())
-        self.plugins = registry or Registry(create_plugin_manager(settings.disabled_plugins))
+        self.plugins = registry or Registry(
+            create_plugin_manager(settings.disabled_plugins),
+            call_timeout=settings.plugin_timeout_seconds,
+        )
         self.sequencer = Sequencer(
             self.store,
             self.signer,
             follow=(
-                ClaimDecider(self.plugins, settings.operator_key()),
+                ClaimDecider(self.plugins, settings.operator_key),  # read when it signs
                 CommissionRecorder(self.plugins),
             ),
             clock=lambda: self.clock(),

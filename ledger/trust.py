@@ -13,7 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import msgspec
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from core.corrections import check_correction
 from core.errors import Conflict, Forbidden, InvalidRecord, KeyRevoked, NotFound, UnknownKey
@@ -149,6 +149,21 @@ def _check_complaint(b: Batch, record) -> None:
             )
 
 
+def _other_operator_keys(b: Batch, key_id: str) -> int:
+    """Valid operator keys other than ``key_id``, this batch's grants and revocations
+    included (they are in its transaction)."""
+    keys, actors = _KEYS, ActorRow.__table__
+    return b.c.execute(
+        select(func.count())
+        .select_from(keys.join(actors, keys.c.actor_id == actors.c.actor_id))
+        .where(
+            actors.c.role == "operator",
+            keys.c.revoked_idx.is_(None),
+            keys.c.key_id != key_id,
+        )
+    ).scalar_one()
+
+
 def apply_trust_effects(b: Batch, record, index: int) -> None:
     """Actors and keys as the entry leaves them; the batch's caches follow suit."""
     if record.kind == "actor":
@@ -193,5 +208,14 @@ def apply_trust_effects(b: Batch, record, index: int) -> None:
             raise NotFound(f"key {record.key_id} is not granted on this ledger")
         if key.revoked_idx is not None:
             raise Conflict(f"key {record.key_id} was already revoked at index {key.revoked_idx}")
+        if key.role == "operator" and not _other_operator_keys(b, record.key_id):
+            # Grants and revocations need an operator key: none left, and no partner
+            # could ever be onboarded, and no stolen key revoked, again.
+            raise Conflict(
+                f"key {record.key_id} is the ledger's last valid operator key: revoked, no "
+                "one could onboard a partner or revoke a key again. Grant another operator "
+                "key first (`vinledger actors add NAME --id operator --role operator "
+                "--public-key NEW.pub`), sign with it, then revoke this one"
+            )
         b.c.execute(_KEYS.update().where(_KEYS.c.key_id == record.key_id).values(revoked_idx=index))
         b.keys[record.key_id] = dataclasses.replace(key, revoked_idx=index)

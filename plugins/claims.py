@@ -13,17 +13,21 @@ policy, and appends nothing for it (a 4xx names what to fix):
 - an odometer reading at the claim below the sale's: a car is not driven backwards.
 
 Everything else goes to the policy plugin, which decides from the ledger's facts at
-that point of the log — the terms stated at the sale, days since the sale, the
-latest odometer reading (corrected, and not disputed, as the history view reads it),
-earlier claims on the same sale — and the ledger appends the decision, signed by the
-operator key, right after the claim in the same transaction. If the plugin fails,
-the claim is refused and nothing is appended; so is a decision the ledger would
-have to reinterpret to sign (``approved`` not a bool, a blank reason, a reason too
-long for the record), which fails the plugin too.
+that point of the log (``plugins.claim_facts``) — the terms stated at the sale, days
+since the sale, the latest odometer reading (corrected, and not disputed, as the
+history view reads it), earlier claims on the same sale, the car's brands, damage
+and rollbacks — and the ledger appends the decision, signed by the operator key,
+right after the claim in the same transaction. If the plugin fails (any exception:
+a policy refuses by deciding so), the claim is refused and nothing is appended; so
+is a decision the ledger would have to reinterpret to sign (``approved`` not a bool,
+a blank reason, a reason too long for the record), which fails the plugin too. A
+plugin that does not answer within the registry's ``call_timeout`` is left behind
+(``PluginTimedOut``, 503): the sequencer goes on, and its late answer is dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, get_args
 
@@ -40,21 +44,21 @@ from core.errors import (
     NotFound,
     PluginFailed,
     PolicyUnavailable,
+    VinledgerError,
 )
-from core.fields import Text, parse_time
+from core.fields import Text
 from core.keys import key_id
-from core.odometer import odometer_readings
 from core.records import ClaimDecision, encode_record, parse_record
 from core.sale_standing import recorded_again, sold_again
-from ledger.claim_rules import CLAIM_FOR_POLICY, CLAIMS, CLOCK_SKEW, MAX_CLAIM_AGE
+from ledger.claim_rules import CLAIM_FOR_POLICY, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
 from ledger.storage import entries_for_vin, get_actor
-from plugins.interfaces import ClaimFacts, Decision, PriorClaim, Terms
+from plugins.claim_facts import CLAIM_KINDS, claim_facts
+from plugins.interfaces import Decision, Terms
 from plugins.registry import Registry
 
-CLAIM_KINDS = frozenset(CLAIMS)
 # The longest reason a claim_decision record holds (its ``reason`` is a Text).
 REASON_MAX_CHARS = get_args(Text)[1].max_length
 # How far ahead of the ledger's clock a filer's clock may run (CLOCK_SKEW), and how
@@ -66,6 +70,25 @@ _EVENT = {
     "return_request": "the car was brought back",
     "warranty_claim": "the fault was reported",
 }
+
+
+_DECIDE_REFUSES = "a policy refuses a claim by returning Decision(False, reason)"
+
+
+class ClaimPluginFailed(PluginFailed):
+    """A policy plugin failed on a claim. Disabling the plugin would not help the
+    claim (its claims are then refused as the policy's being unavailable): it is
+    filed again once the plugin is fixed."""
+
+    def __init__(self, plugin: str, detail: str):
+        VinledgerError.__init__(
+            self,
+            f"plugin {plugin!r} failed: {detail}; nothing was appended. File the same claim "
+            "again, with the same date, once the plugin is fixed (tell the ledger's "
+            f"operator): a claim is accepted up to {_hours(MAX_CLAIM_AGE)} hours after its "
+            "date",
+        )
+        self.plugin = plugin
 
 
 def _stamp(at: datetime) -> str:
@@ -81,10 +104,16 @@ class ClaimDecider:
 
     kinds = CLAIM_KINDS
 
-    def __init__(self, registry: Registry, operator_key: Ed25519PrivateKey):
+    def __init__(
+        self,
+        registry: Registry,
+        operator_key: Ed25519PrivateKey | Callable[[], Ed25519PrivateKey],
+    ):
+        """``operator_key``: the key, or what reads it when a decision is signed (the
+        ledger's data directory: an operator who rotates the key replaces the file,
+        and a running server signs with the new one, no restart needed)."""
         self.registry = registry
-        self.key = operator_key
-        self.keyid = key_id(operator_key.public_key())
+        self._operator_key = operator_key if callable(operator_key) else lambda: operator_key
 
     def __call__(self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime):
         claim = sub.record
@@ -133,18 +162,19 @@ class ClaimDecider:
         try:
             terms = msgspec.convert(stated[0], Terms)
         except msgspec.ValidationError as err:  # stored before the ledger checked terms
-            raise PluginFailed(
+            raise ClaimPluginFailed(
                 self.registry.plugin_of(policy),
                 f"the terms of {policy.id!r} stored at sale {claim.sale} are malformed: {err}",
             ) from None
         _check_kind(claim, terms)
         self._check_date(claim, sale, logged_at)
-        items = self._vin_items(s, claim, index, actor_id)
+        entries = self._vin_entries(s, claim, index, actor_id)
+        items = apply_corrections(entries)  # as the history view reads them
         sales = [i for i in items if i["kind"] == "sale"]
         claimed = next(i for i in sales if i["index"] == claim.sale)
         _check_not_superseded(sales, claimed)
         _check_not_sold_on(sales, claimed, claim, by_operator=actor.role == "operator")
-        facts = self._facts(items, claim, index, sale)
+        facts = claim_facts(entries, items, claim, index, sale)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
             raise Conflict(
@@ -152,10 +182,17 @@ class ClaimDecider:
                 "return); a returned sale admits no further claims",
                 field="$.sale",
             )
-        decision = self.registry.call(policy, "decide", terms, facts)
+        # Inside the sequencer's lock: bounded in time, and no exception is a refusal,
+        # since a policy refuses a claim by deciding so (the dealer's own mistakes were
+        # refused above, and a refusal raised here would sign no decision).
+        decision = self.registry.call_in_sequencer(
+            policy, "decide", terms, facts, refusal=_DECIDE_REFUSES, failed=ClaimPluginFailed
+        )
         problem = _decision_problem(decision)
         if problem:
-            raise PluginFailed(self.registry.plugin_of(policy), f"{policy.id}.decide {problem}")
+            raise ClaimPluginFailed(
+                self.registry.plugin_of(policy), f"{policy.id}.decide {problem}"
+            )
         record = ClaimDecision(
             vin=claim.vin,
             occurred_at=claim.occurred_at,
@@ -170,8 +207,10 @@ class ClaimDecider:
             km_since_sale=facts.km_since_sale,
         )
         payload = encode_record(record)
-        env = dsse.sign_envelope(payload, self.key)
-        return [Submission(env, parse_record(payload), dsse.envelope_digest(env), self.keyid)]
+        key = self._operator_key()
+        env = dsse.sign_envelope(payload, key)
+        keyid = key_id(key.public_key())
+        return [Submission(env, parse_record(payload), dsse.envelope_digest(env), keyid)]
 
     def _check_date(self, claim, sale, now: datetime) -> None:
         """The claim happened after the sale, and is filed when it happened."""
@@ -197,9 +236,8 @@ class ClaimDecider:
                 field="$.occurred_at",
             )
 
-    def _vin_items(self, s: Session, claim, index: int, actor_id: str) -> list[dict[str, Any]]:
-        """This VIN's entries and the claim, as the history view reads them: corrected
-        values, open disputes noted on the entries they dispute."""
+    def _vin_entries(self, s: Session, claim, index: int, actor_id: str) -> list[dict[str, Any]]:
+        """This VIN's entries and the claim, as ``core.history`` reads them."""
         items = [_item(row) for row in entries_for_vin(s, claim.vin)]
         items.append(
             {
@@ -209,30 +247,7 @@ class ClaimDecider:
                 "record": msgspec.json.decode(encode_record(claim)),
             }
         )
-        return apply_corrections(items)
-
-    def _facts(self, items: list[dict[str, Any]], claim, index: int, sale) -> ClaimFacts:
-        """Days, kilometres and earlier claims, from this VIN's entries on the ledger."""
-        readings = {r["index"]: r for r in _usable(odometer_readings(items))}
-        at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
-        latest = max(at_claim, key=lambda r: (r["at"], r["index"]), default=None)
-        sold = readings.get(claim.sale)
-        km_since = None
-        if latest is not None and sold is not None:
-            km_since = latest["km"] - sold["km"]
-            if km_since < 0:
-                raise _reading_below_sale(claim, index, latest, sold)
-        _check_not_below_earlier_claims(items, claim, readings)
-        return ClaimFacts(
-            kind=claim.kind,
-            index=index,
-            filed_at=claim.occurred_at,
-            component=getattr(claim, "component", None),
-            days_since_sale=(claim.occurred_at.date() - sale.occurred_at.date()).days,
-            odometer_km=None if latest is None else latest["km"],
-            km_since_sale=km_since,
-            prior_claims=_prior_claims(items, claim.sale),
-        )
+        return items
 
 
 def _check_kind(claim, terms: Terms) -> None:
@@ -280,37 +295,6 @@ def _item(row: EntryRow) -> dict[str, Any]:
     }
 
 
-def _usable(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Undisputed readings with their time; a correction that left a reading unreadable
-    (corrections are not checked against the corrected kind's schema) drops it."""
-    out = []
-    for r in readings:
-        km = r["km"]
-        if r["disputed"] or isinstance(km, bool) or not isinstance(km, int) or km < 0:
-            continue
-        try:
-            at = parse_time(r["occurred_at"])
-        except (InvalidRecord, TypeError):
-            continue
-        out.append({**r, "at": at})
-    return out
-
-
-def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
-    claims = {i["index"]: i for i in items if i["kind"] in CLAIM_KINDS}
-    return [
-        PriorClaim(
-            index=rec["claim"],
-            kind=claims[rec["claim"]]["kind"],
-            policy=rec["policy"],
-            component=claims[rec["claim"]]["record"].get("component"),
-            approved=rec["approved"],
-        )
-        for rec in (i["record"] for i in items if i["kind"] == "claim_decision")
-        if rec["sale"] == sale and rec["claim"] in claims
-    ]
-
-
 def _check_not_superseded(sales: list[dict[str, Any]], sale: dict[str, Any]) -> None:
     """A sale the operator disputed and its dealer recorded again (the way to fix a sale
     recorded wrongly) is replaced: its guarantees are the new sale's, claimed there."""
@@ -343,57 +327,3 @@ def _check_not_sold_on(
             "return is filed on the latest sale, by its dealer",
             field="$.sale",
         )
-
-
-def _check_not_below_earlier_claims(
-    items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
-) -> None:
-    """A claim's reading is not below one an earlier claim on the same sale gave when it
-    was dated before this one, nor, under the same policy, however it was dated: a
-    return refused at 30,301 km is not approved a minute later at 30,300, nor by dating
-    the second a second before the first (72 hours allow it). A claim under another
-    policy may be dated earlier, with the reading the car had then."""
-    km = claim.odometer_km
-    for i in items:
-        earlier = readings.get(i["index"])
-        if km is None:  # no reading: the facts would take an older, lower one
-            if (
-                i["kind"] in CLAIM_KINDS
-                and i["record"].get("sale") == claim.sale
-                and i["record"].get("policy") == claim.policy
-                and earlier is not None
-                and earlier["at"] > claim.occurred_at
-            ):
-                raise InvalidRecord(
-                    f"entry {i['index']}, an earlier claim on sale {claim.sale} under "
-                    f"{claim.policy}, read {earlier['km']:,} km, dated after this claim: "
-                    "give this claim's odometer_km",
-                    field="$.odometer_km",
-                )
-            continue
-        if (
-            i["kind"] in CLAIM_KINDS
-            and i["record"].get("sale") == claim.sale
-            and earlier is not None
-            and earlier["km"] > km
-            and (earlier["at"] <= claim.occurred_at or i["record"].get("policy") == claim.policy)
-        ):
-            raise InvalidRecord(
-                f"entry {i['index']}, an earlier claim on sale {claim.sale}, read "
-                f"{earlier['km']:,} km; this claim reads {km:,} km, and a car is not driven "
-                "backwards: give the odometer as it reads now",
-                field="$.odometer_km",
-            )
-
-
-def _reading_below_sale(claim, index: int, latest: dict, sold: dict) -> InvalidRecord:
-    if latest["index"] == index:
-        where, fix = "the claim's reading", "file it again with the odometer as it reads"
-    else:
-        where = f"the latest reading on the ledger at the claim (entry {latest['index']})"
-        fix = "record the car's reading on the claim (odometer_km)"
-    return InvalidRecord(
-        f"{where}, {latest['km']:,} km, is below the reading at sale {claim.sale}, "
-        f"{sold['km']:,} km; a car is not driven backwards: {fix}",
-        field="$.odometer_km",
-    )

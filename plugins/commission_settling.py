@@ -55,7 +55,7 @@ from ledger.storage import entries_for_vin, log_size
 from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission
 from plugins.referrals import BrokenContract, check_model, compute_commissions
-from plugins.registry import Registry
+from plugins.registry import PluginTimedOut, Registry
 
 BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged before
 log = logging.getLogger("vinledger.commissions")
@@ -167,6 +167,8 @@ def _attempt(
             cause = err.__cause__  # not the note to a submitter: this sale is logged
             what = str(cause) if isinstance(cause, BrokenContract) else repr(cause)
             why = f"its plugin {err.plugin!r} failed: {what}"
+        elif isinstance(err, PluginTimedOut):  # not the note to a submitter either
+            why = f"its plugin {err.plugin!r} did not answer within {err.seconds:g} seconds"
         return [], waits, f"commission rule {rule.id!r} version {rule.version} failed: {why}"
 
 

@@ -49,7 +49,9 @@ def register_policies() -> list[Policy]:
     ``Policy.terms`` checks the dealer's parameters and states the terms (stored in
     the sale's entry); at a ``return_request`` or ``warranty_claim``,
     ``Policy.decide`` decides from the ledger's facts and the decision is appended
-    right after the claim, in the same transaction.
+    right after the claim, in the same transaction. ``decide`` runs in a worker thread
+    and is waited for ``plugin_timeout_seconds`` (config.json) at most; any exception
+    from it, a ``VinledgerError`` too, is the plugin's failure.
     """
 
 

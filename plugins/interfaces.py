@@ -9,6 +9,8 @@ what and recompute it.
 Plugins refuse bad input by raising ``core.errors.InvalidRecord`` (or another
 ``VinledgerError``) with a message that names the field; any other exception is a
 plugin failure, answered as a problem naming the plugin, and nothing is appended.
+``Policy.decide`` refuses nothing by raising: it answers from the ledger's facts, and
+any exception from it is a plugin failure.
 """
 
 from __future__ import annotations
@@ -87,6 +89,39 @@ class PriorClaim:
     approved: bool
 
 
+DamageFlag = Literal["accident", "flood", "fire", "structural", "airbag"]
+
+
+@dataclass(frozen=True)
+class TitleBrand:
+    """A title brand on record (a ``title_brand`` entry)."""
+
+    brand: str  # "salvage", "flood", "odometer_not_actual", … (core.records.Brand)
+    index: int  # the entry that records it
+    occurred_at: datetime  # when it was branded (UTC)
+
+
+@dataclass(frozen=True)
+class DamageReport:
+    """Damage an inspection flagged or an insurance claim reported."""
+
+    flag: DamageFlag
+    index: int  # the inspection or insurance_claim entry
+    occurred_at: datetime  # when it was inspected or happened (UTC)
+    source: Literal["inspection", "insurance_claim"]
+
+
+@dataclass(frozen=True)
+class OdometerRollback:
+    """A reading more than the history view's tolerance below an earlier one."""
+
+    index: int  # the entry with the lowered reading
+    occurred_at: datetime  # when the lowered reading was taken (UTC)
+    from_index: int  # the entry with the higher reading before it
+    from_km: int
+    to_km: int
+
+
 @dataclass(frozen=True)
 class ClaimFacts:
     """A claim against a sale's policy, with what the ledger knows when it is filed.
@@ -96,6 +131,11 @@ class ClaimFacts:
     policy, ``warranty_claim`` otherwise), dated before the sale or not within 72 hours
     before it is logged, on a sale an approved return undid, or with a reading below
     the sale's.
+
+    ``title_brands``, ``damage`` and ``odometer_rollbacks`` are the VIN's history as
+    its derived view (``core.history.analyse``) reads it as of the claim's date:
+    corrected, and leaving out what rests on a disputed entry. Each names its entry and
+    date, so a policy can tell what happened since ``sold_at``.
     """
 
     kind: ClaimKind
@@ -106,6 +146,11 @@ class ClaimFacts:
     odometer_km: int | None  # the latest reading at the claim: corrected, not disputed
     km_since_sale: int | None  # None when either reading is missing
     prior_claims: list[PriorClaim] = field(default_factory=list)
+    sale_index: int | None = None  # the sale's log index
+    sold_at: datetime | None = None  # the sale's time (UTC)
+    title_brands: list[TitleBrand] = field(default_factory=list)
+    damage: list[DamageReport] = field(default_factory=list)
+    odometer_rollbacks: list[OdometerRollback] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,7 +174,12 @@ class Policy(ABC):
 
     @abstractmethod
     def decide(self, terms: Terms, claim: ClaimFacts) -> Decision:
-        """Decide a claim from the ledger's facts alone: same facts, same decision."""
+        """Decide a claim from the ledger's facts alone: same facts, same decision.
+
+        ``terms`` are as stored at the sale (``terms.version`` may be older than this
+        policy's): decide by them. Refuse with ``Decision(False, reason)``; any
+        exception is a plugin failure. Runs inside the sequencer, waited for the
+        ledger's ``plugin_timeout_seconds`` at most."""
 
 
 # ---- referral commissions -------------------------------------------------------------

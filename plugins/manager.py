@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ class VinledgerPluginManager(pluggy.PluginManager):
         super().__init__(ENTRY_POINT_GROUP)
         self.add_hookspecs(hookspecs)
         self.failed: dict[str, str] = {}  # plugin name -> why it was left out
+        self.sources: dict[str, Source] = {}  # entry-point name -> its distribution
+        # Entry-point names two distributions declare (or a built-in's): none of them is
+        # loaded, and the registry refuses to start (``conflicts``, one line each).
+        self.duplicates: dict[str, list[Source]] = {}
+        self.conflicts: list[str] = []
 
     def load(self, name: str, load: Callable[[], object]) -> None:
         """Register ``load()`` as ``name``, or leave it out if it fails to import, a
@@ -58,6 +64,27 @@ class VinledgerPluginManager(pluggy.PluginManager):
                 self.unregister(plugin, name)
             self.failed[name] = "; ".join(f"{type(err).__name__}: {err}".splitlines())
             log.exception("plugin %s could not be loaded; left out", name)
+
+    def refuse_duplicate(self, name: str, sources: list[Source]) -> None:
+        """Load none of the distributions declaring the entry-point name ``name``: which
+        one the operator meant is unknowable, and whichever were loaded, the other's
+        hooks would be dropped silently and credited to the wrong package."""
+        self.duplicates[name] = sources
+        declared = " and ".join(f"{s.distribution} {s.version}" for s in sources)
+        if self.has_plugin(name):  # a built-in's module name
+            problem = (
+                f"entry point {name!r} (group {ENTRY_POINT_GROUP!r}) of {declared} has the "
+                "name of a built-in plugin, so it is not loaded; rename the entry point, or "
+                f"uninstall it (pip uninstall {sources[-1].distribution})"
+            )
+        else:
+            problem = (
+                f"entry point {name!r} (group {ENTRY_POINT_GROUP!r}) is declared by both "
+                f"{declared}, so none of them is loaded; uninstall all but one (e.g. pip "
+                f"uninstall {sources[-1].distribution}), or disable the name in config.json "
+                f'to load none of them: "disabled_plugins": {json.dumps([name])}'
+            )
+        self.conflicts.append(problem)  # the registry stops the ledger with it
 
     def hook_names(self) -> list[str]:
         return sorted(n for n, caller in vars(self.hook).items() if caller.has_spec())
@@ -95,11 +122,37 @@ def create_plugin_manager(
                     "reinstall vinledger"
                 )
     if load_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name) or ep.name in pm.failed:
+        for name, eps in _entry_points_by_name().items():
+            if pm.is_blocked(name):
                 continue
-            pm.load(ep.name, ep.load)
+            if len(eps) > 1 or pm.has_plugin(name):
+                pm.refuse_duplicate(name, [_source(ep) for ep in eps])
+                continue
+            pm.sources[name] = _source(eps[0])
+            pm.load(name, eps[0].load)
     return pm
+
+
+def _entry_points_by_name() -> dict[str, list]:
+    """The installed entry points of the group by name, one per distribution.
+
+    A name is how a plugin is disabled, listed and credited with what it registers, so
+    two distributions declaring one name would make all three ambiguous.
+    """
+    by_name: dict[str, dict[object, object]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = _source(ep).distribution
+        # The same distribution seen twice is one plugin; two unnamed ones are two.
+        key = dist if dist != "?" else id(ep)
+        by_name.setdefault(ep.name, {}).setdefault(key, ep)
+    return {name: list(eps.values()) for name, eps in by_name.items()}
+
+
+def _source(ep) -> Source:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return Source("?", "?")
+    return Source(dist.metadata["Name"] or "?", dist.version or "?")
 
 
 def installed_plugin_names() -> list[str]:
@@ -126,33 +179,45 @@ def unknown_disabled(disabled: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Source:
+    """The installed distribution an entry point came from ("?" where unknown)."""
+
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     name: str
     version: str
     hooks: tuple[str, ...]
     builtin: bool
     failed: str | None = None  # why it could not be loaded
+    distribution: str | None = None  # an installed plugin's distribution, if known
 
 
 def list_plugins(pm: VinledgerPluginManager) -> list[PluginInfo]:
-    """What is loaded, and what failed to load, with the distribution version each
-    plugin came from."""
-    dists = {name: dist.metadata["Version"] for name, dist in _entry_point_dists()}
+    """What is loaded, and what failed to load, each with the distribution it came
+    from and that distribution's version; an entry-point name two distributions
+    declare is listed once for each, as failed."""
     loaded = {name: plugin for name, plugin in pm.list_name_plugin() if plugin is not None}
     out = []
-    for name in sorted({*loaded, *pm.failed}):
+    for name in sorted({*loaded, *pm.failed, *pm.duplicates}):
+        for source in pm.duplicates.get(name, []):
+            others = [s for s in pm.duplicates[name] if s is not source]
+            also = " and ".join(f"{s.distribution} {s.version}" for s in others)
+            why = f"{name!r} is also declared by {also}; none of them is loaded"
+            out.append(PluginInfo(name, source.version, (), False, why, source.distribution))
         plugin = loaded.get(name)
+        if plugin is None and name not in pm.failed:
+            continue
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ())) if plugin else ()
         builtin = name in DEFAULT_PLUGINS
-        release = _vinledger_version() if builtin else dists.get(name, "?")
-        out.append(PluginInfo(name, release, hooks, builtin, pm.failed.get(name)))
+        source = Source("vinledger", _vinledger_version()) if builtin else None
+        source = source or pm.sources.get(name, Source("?", "?"))
+        dist = None if source.distribution == "?" else source.distribution
+        out.append(PluginInfo(name, source.version, hooks, builtin, pm.failed.get(name), dist))
     return out
-
-
-def _entry_point_dists():
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.dist is not None:
-            yield ep.name, ep.dist
 
 
 def _vinledger_version() -> str:

@@ -245,7 +245,8 @@ def compute_commissions(
         index, sale.vin, sale.dealer, price, sale.price.currency if sale.price else None
     )
     referral = _referral(row)
-    paid = registry.call(rule, "compute", referral, facts)
+    # Bounded in time: as the sale is logged, this runs inside the sequencer's lock.
+    paid = registry.call_in_sequencer(rule, "compute", referral, facts)
     try:
         return _checked(rule, referral, facts, paid)
     except BrokenContract as err:

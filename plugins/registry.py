@@ -8,15 +8,23 @@ Each payload type, provider id, policy id and rule id is registered once: a plug
 registering one twice fails, and two plugins claiming one stop the ledger.
 
 Every later call into plugin code goes through ``guard``: a ``VinledgerError`` the
-plugin raises on purpose (a refusal that names the field) passes through unchanged;
-anything else becomes ``PluginFailed`` naming the plugin, which the API answers as a
-problem before anything is appended.
+plugin raises on purpose (a refusal that names the field) passes through unchanged
+where the input is the submitter's (a report, a dealer's parameters, a referral);
+anything else, and any exception from a hook that answers from the ledger's own facts
+(``Policy.decide``), becomes ``PluginFailed`` naming the plugin, which the API answers
+as a problem before anything is appended.
+
+A call made inside the sequencer (a claim's decision, a sale's commissions) holds
+every write on the ledger while it runs, so it runs in a worker thread and is waited
+for ``call_timeout`` seconds at most: past that, ``PluginTimedOut`` refuses what was
+asked, the sequencer goes on, and whatever the thread returns later is dropped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -30,14 +38,90 @@ T = TypeVar("T")
 log = logging.getLogger("vinledger.plugins")
 
 
-def guard(plugin: str, call: Callable[..., T], *args: Any) -> T:
+# How long a plugin call inside the sequencer is waited for, unless config.json says
+# otherwise (``plugin_timeout_seconds``): every write on the ledger waits with it.
+CALL_TIMEOUT_SECONDS = 5.0
+
+
+class PluginTimedOut(VinledgerError):
+    """A plugin call inside the sequencer did not answer in time: what it was asked
+    for is refused, nothing is appended, and the same request may succeed later."""
+
+    status = 503
+    title = "Plugin timed out"
+    slug = "plugin-timeout"
+
+    def __init__(self, plugin: str, seconds: float, what: str):
+        super().__init__(
+            f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
+            "nothing was appended and the ledger went on without it. The same request may "
+            "be sent again later; if this keeps happening, tell the ledger's operator"
+        )
+        self.plugin = plugin
+        self.seconds = seconds
+
+
+def guard(
+    plugin: str,
+    call: Callable[..., T],
+    *args: Any,
+    timeout: float | None = None,
+    refusal: str | None = None,
+    failed: Callable[[str, str], VinledgerError] = PluginFailed,
+    what: str | None = None,
+) -> T:
+    """``call(*args)``, with any exception but a refusal made a plugin failure.
+
+    ``timeout``: seconds to wait (None: as long as it takes); the call runs in a
+    worker thread and is abandoned past that (``PluginTimedOut``). ``refusal``: for a
+    hook that may not refuse, what it should do instead; a ``VinledgerError`` it raises
+    is then a failure too. ``failed`` makes the failure (``PluginFailed``'s note);
+    ``what`` names the call in messages (``"<id>.<method>"``).
+    """
     try:
-        return call(*args)
-    except VinledgerError:
-        raise
+        return call(*args) if timeout is None else _within(timeout, plugin, call, *args)
+    except _Abandoned:
+        what = what or getattr(call, "__qualname__", "the call")
+        log.error("plugin %s did not answer within %gs (%s); abandoned", plugin, timeout, what)
+        raise PluginTimedOut(plugin, timeout, what) from None
     except Exception as err:
+        if isinstance(err, VinledgerError) and refusal is None:
+            raise
         log.exception("plugin %s failed", plugin)
-        raise PluginFailed(plugin, f"{type(err).__name__}: {err}") from err
+        why = f"{type(err).__name__}: {err}"
+        if isinstance(err, VinledgerError):
+            why += f" (it raised where it must answer: {refusal})"
+        raise failed(plugin, why) from err
+
+
+class _Abandoned(Exception):
+    """The worker thread did not finish in time."""
+
+
+def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a daemon thread, waited for ``seconds`` at most.
+
+    Nothing the thread does after that reaches the caller: its result lands in a
+    box no one reads any more. A daemon thread, so that a plugin that never returns
+    does not keep the process from exiting either.
+    """
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = call(*args)
+        except BaseException as err:  # handed to the caller, if it still waits
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"vinledger-plugin-{plugin}", daemon=True).start()
+    if not done.wait(seconds):
+        raise _Abandoned
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 # What each registration hook hands back, and the table it fills.
@@ -57,22 +141,32 @@ _UNIQUE = {
 
 
 class Registry:
-    def __init__(self, pm: pluggy.PluginManager | None = None, *, strict: bool = True):
+    def __init__(
+        self,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        strict: bool = True,
+        call_timeout: float = CALL_TIMEOUT_SECONDS,
+    ):
         """Ask every plugin of ``pm`` for what it registers.
 
-        Two plugins claiming one payload type or id stop the ledger: ``Conflict``
-        names both. With ``strict=False`` (for ``vinledger plugins``, which shows
-        everything before it fails) the later claim is left out and the message kept
-        in ``conflicts``.
+        Two plugins claiming one payload type or id, or two installed distributions
+        declaring one entry-point name, stop the ledger: ``Conflict`` names both.
+        With ``strict=False`` (for ``vinledger plugins``, which shows everything
+        before it fails) the later claim is left out and the message kept in
+        ``conflicts``. ``call_timeout``: seconds a call inside the sequencer is
+        waited for (``call_in_sequencer``).
         """
         self.pm = pm or create_plugin_manager()
+        self.call_timeout = call_timeout
         self.providers: dict[str, InspectionProvider] = {}  # by payload type
         self.policies: dict[str, Policy] = {}
         self.rules: dict[str, CommissionRule] = {}
         self.owner: dict[int, str] = {}  # id(object) -> plugin name
         self.failed: dict[str, str] = {}  # plugin name -> why it registered nothing
         self.registered: dict[str, list[tuple[str, Any]]] = {}  # plugin -> (table, item)
-        self.conflicts: list[str] = []
+        # An entry-point name two distributions declare is refused as an id is.
+        self.conflicts: list[str] = list(getattr(self.pm, "conflicts", ()))
         claimed: dict[tuple[str, str], str] = {}  # (what, value) -> plugin name
         for plugin, impls in self._impls_by_plugin().items():
             found = self._ask(plugin, impls)
@@ -164,9 +258,16 @@ class Registry:
                 field="$.referral_code",
             ) from None
 
-    def call(self, item: Any, method: str, *args: Any) -> Any:
-        """``item.method(*args)`` through ``guard``, naming ``item``'s plugin."""
-        return guard(self.plugin_of(item), getattr(item, method), *args)
+    def call(self, item: Any, method: str, *args: Any, **options: Any) -> Any:
+        """``item.method(*args)`` through ``guard`` (and its ``options``), naming
+        ``item``'s plugin."""
+        plugin = self.plugin_of(item)
+        return guard(plugin, getattr(item, method), *args, what=f"{item.id}.{method}", **options)
+
+    def call_in_sequencer(self, item: Any, method: str, *args: Any, **options: Any) -> Any:
+        """As ``call``, waited for ``call_timeout`` seconds at most: the sequencer (and
+        every write on the ledger) waits while it runs."""
+        return self.call(item, method, *args, timeout=self.call_timeout, **options)
 
 
 def _registered(hook: str, impl: Any) -> list[tuple[str, Any]]:

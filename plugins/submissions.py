@@ -143,11 +143,16 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
 
 def _checked_terms(registry: Registry, policy: Policy, stated: Any, sale: Sale, where: str):
     """The terms as the entry stores them, if a claim can be decided from them."""
-    try:
-        terms = msgspec.convert(msgspec.to_builtins(stated), Terms)
-        problem = _terms_problem(policy, terms, sale)
-    except (msgspec.ValidationError, TypeError) as err:
-        problem = str(err)
+    # Terms, as ``decide`` returns a Decision: anything else (a dict that looks like
+    # terms too) is refused, never converted.
+    if not isinstance(stated, Terms):
+        problem = f"{policy.id}.terms returned {type(stated).__name__}, not Terms"
+    else:
+        try:
+            terms = msgspec.convert(msgspec.to_builtins(stated), Terms)
+            problem = _terms_problem(policy, terms, sale)
+        except (msgspec.ValidationError, TypeError) as err:
+            problem = str(err)
     if problem:
         raise InvalidRecord(
             f"policy {policy.id!r} (plugin {registry.plugin_of(policy)!r}) stated terms the "

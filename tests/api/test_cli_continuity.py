@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import vinledger
 
 
@@ -141,3 +143,15 @@ def test_an_older_config_with_a_relative_database_keeps_its_meaning(tmp_path):
     lost = vinledger("audit", data=work / "d", check=False)
     assert lost.returncode == 1 and "no database at x.db" in lost.stderr
     assert "Traceback" not in lost.stderr and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(("name", "says"), [("log.key", "a new key"), ("operator.key", "granted")])
+def test_a_missing_key_file_is_said_in_one_line(tmp_path, name, says):
+    data = tmp_path / "d"
+    vinledger("init", data=data)
+    (data / name).unlink()
+    # Reading needs neither key now; revoking a key needs both (it signs and logs).
+    assert vinledger("audit", data=data, check=False).returncode == (name == "log.key")
+    out = vinledger("keys", "revoke", "ab" * 32, data=data, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"{data / name} is missing" in out.stderr and says in out.stderr

@@ -563,3 +563,27 @@ def test_a_disputed_resale_ends_the_return_for_the_dealer_not_the_operator_and_s
     assert "by a sale the operator disputes; the operator may still file a return" in page
     refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
     assert admin(client, ledger, returned(sold, "2026-06-04T09:00:00Z"))
+
+
+def test_a_rotated_operator_key_signs_decisions_without_a_restart(client, dealer, ledger, sold):
+    # The operator grants a new key, replaces operator.key and revokes the old one while
+    # the server runs: the next decision is signed with the new key (it was a 500 "key
+    # revoked" telling the dealer to retry, until every server was restarted).
+    from core.keys import generate_private_key, key_id, private_key_to_pem, public_key_pem
+
+    old = key_id(ledger.settings.operator_key().public_key())
+    new = generate_private_key()
+    ledger.add_actor("operator", "Ledger operator", "operator", public_key_pem(new.public_key()))
+    path = ledger.settings.operator_key_path
+    path.unlink()
+    path.write_bytes(private_key_to_pem(new))
+    ledger.revoke_key(old, "rotated")
+    assert post(client, dealer, returned(sold, "2026-06-05T11:00:00Z")).status_code == 201
+    from ledger.entry import decode_entry
+    from ledger.storage import entry_by_index
+
+    index = client.get(f"/vehicles/{VIN}/history").json()["entries"][-1]["index"]
+    with ledger.store.reader() as s:
+        decision = decode_entry(entry_by_index(s, index).data)
+    assert decision.kind == "claim_decision"
+    assert decision.signer.keyid == key_id(new.public_key())

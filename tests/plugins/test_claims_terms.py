@@ -143,9 +143,10 @@ def test_a_far_future_sale_is_refused_naming_its_date_not_a_500(sqlite_ledger, p
         (Terms(**{**GOOD, "kind": "return"}), "kind"),
         (Terms(**{**GOOD, "km_limit": -1}), "km_limit"),
         (Terms(**{**GOOD, "summary": " "}), "summary"),
-        ({**GOOD, "colour": "red"}, "colour"),
-        (None, "null"),
-        (object(), "object"),
+        ({**GOOD, "colour": "red"}, "sloppy.terms returned dict, not Terms"),
+        (dict(GOOD), "sloppy.terms returned dict, not Terms"),  # as decide's Decision
+        (None, "returned NoneType, not Terms"),
+        (object(), "returned object, not Terms"),
     ],
 )
 def test_malformed_terms_refuse_the_sale_naming_the_policy_and_plugin(

@@ -17,6 +17,7 @@ from api.cli import main
 from api.config import create_data_dir
 from api.service import Ledger
 from core.errors import Conflict, InvalidRecord
+from ledger.storage import Store
 from plugins import manager
 from plugins.builtin.commissions import Flat
 from plugins.builtin.policies import SevenDayReturn
@@ -97,7 +98,8 @@ def loaded(*plugins) -> VinledgerPluginManager:
 def data(tmp_path):
     """A data directory whose ``config.json`` the tests edit."""
     d = tmp_path / "d"
-    create_data_dir(d, origin="test.vinledger.localhost/log", database_url=None)
+    settings = create_data_dir(d, origin="test.vinledger.localhost/log", database_url=None)
+    Store(settings.database_url).create_schema()  # the database it names, still empty
     return d
 
 

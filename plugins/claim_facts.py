@@ -1,0 +1,193 @@
+"""The facts a policy decides a claim from (``plugins.interfaces.ClaimFacts``).
+
+Read from the VIN's entries on the ledger at the claim, as the buyer's history view
+reads them: the odometer from ``core.odometer`` (corrected readings, none disputed),
+and the title brands, damage and odometer rollbacks from the derived view itself
+(``core.history.analyse`` as of the claim's date), never worked out again here, so
+that a policy and a buyer see one history. A reading that goes backwards from the
+sale's, or from an earlier claim's on the same sale, is the filer's mistake and
+refused here before any policy sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.errors import InvalidRecord
+from core.fields import parse_time
+from core.history import analyse
+from core.odometer import odometer_readings
+from ledger.claim_rules import CLAIMS
+from plugins.interfaces import (
+    ClaimFacts,
+    DamageReport,
+    OdometerRollback,
+    PriorClaim,
+    TitleBrand,
+)
+
+CLAIM_KINDS = frozenset(CLAIMS)
+# The history view's alerts that report damage, and the flag each reports: an
+# inspection's flags and an insurer's cause name theirs (``flag``); a collision and a
+# deployed airbag are the insurer's own alert types.
+_DAMAGE_FLAGS = frozenset({"accident", "flood", "fire", "structural", "airbag"})
+_FLAG_OF_TYPE = {"accident": "accident", "airbag_deployed": "airbag"}
+
+
+def claim_facts(
+    entries: list[dict[str, Any]], items: list[dict[str, Any]], claim, index: int, sale
+) -> ClaimFacts:
+    """The facts of ``claim`` (log index ``index``) on ``sale``: days, kilometres,
+    earlier claims on the sale, and the VIN's brands, damage and rollbacks.
+
+    ``entries``: the VIN's entries and the claim as logged; ``items``: the same,
+    corrected (``core.corrections.apply_corrections``). Refuses (``InvalidRecord``) a
+    reading that goes backwards from the sale's or from an earlier claim's.
+    """
+    readings = {r["index"]: r for r in _usable(odometer_readings(items))}
+    at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
+    latest = max(at_claim, key=lambda r: (r["at"], r["index"]), default=None)
+    sold = readings.get(claim.sale)
+    km_since = None
+    if latest is not None and sold is not None:
+        km_since = latest["km"] - sold["km"]
+        if km_since < 0:
+            raise _reading_below_sale(claim, index, latest, sold)
+    _check_not_below_earlier_claims(items, claim, readings)
+    return ClaimFacts(
+        kind=claim.kind,
+        index=index,
+        filed_at=claim.occurred_at,
+        component=getattr(claim, "component", None),
+        days_since_sale=(claim.occurred_at.date() - sale.occurred_at.date()).days,
+        odometer_km=None if latest is None else latest["km"],
+        km_since_sale=km_since,
+        prior_claims=_prior_claims(items, claim.sale),
+        sale_index=claim.sale,
+        sold_at=sale.occurred_at,
+        **_history(entries, items, claim.occurred_at),
+    )
+
+
+def _history(
+    entries: list[dict[str, Any]], items: list[dict[str, Any]], at: datetime
+) -> dict[str, list]:
+    """Title brands, damage and odometer rollbacks, as the derived view reads the VIN
+    as of ``at``; what rests on a disputed entry is left out, as for readings."""
+    view = analyse(entries, as_of=at.isoformat().replace("+00:00", "Z"))
+    by_index = {i["index"]: i for i in items}
+
+    def when(index: int) -> datetime:
+        return parse_time(by_index[index]["record"]["occurred_at"])
+
+    brands, damage, rollbacks = [], [], []
+    for found in view["alerts"]:
+        if found["disputed"]:
+            continue
+        kind, facts, entries_of = found["type"], found["facts"], found["entries"]
+        if kind.startswith("title_brand_"):
+            brands.append(TitleBrand(facts["brand"], entries_of[0], when(entries_of[0])))
+        elif kind == "odometer_rollback":
+            higher, lowered = entries_of
+            rollbacks.append(
+                OdometerRollback(lowered, when(lowered), higher, facts["from_km"], facts["to_km"])
+            )
+        elif (flag := facts.get("flag", _FLAG_OF_TYPE.get(kind))) in _DAMAGE_FLAGS:
+            index = entries_of[0]
+            source = by_index[index]["kind"]
+            damage.append(DamageReport(flag, index, when(index), source))
+    return {
+        "title_brands": sorted(brands, key=_in_time),
+        "damage": sorted(damage, key=_in_time),
+        "odometer_rollbacks": sorted(rollbacks, key=_in_time),
+    }
+
+
+def _in_time(fact: TitleBrand | DamageReport | OdometerRollback) -> tuple[datetime, int]:
+    return fact.occurred_at, fact.index
+
+
+def _usable(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Undisputed readings with their time; a correction that left a reading unreadable
+    (corrections are not checked against the corrected kind's schema) drops it."""
+    out = []
+    for r in readings:
+        km = r["km"]
+        if r["disputed"] or isinstance(km, bool) or not isinstance(km, int) or km < 0:
+            continue
+        try:
+            at = parse_time(r["occurred_at"])
+        except (InvalidRecord, TypeError):
+            continue
+        out.append({**r, "at": at})
+    return out
+
+
+def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
+    claims = {i["index"]: i for i in items if i["kind"] in CLAIM_KINDS}
+    return [
+        PriorClaim(
+            index=rec["claim"],
+            kind=claims[rec["claim"]]["kind"],
+            policy=rec["policy"],
+            component=claims[rec["claim"]]["record"].get("component"),
+            approved=rec["approved"],
+        )
+        for rec in (i["record"] for i in items if i["kind"] == "claim_decision")
+        if rec["sale"] == sale and rec["claim"] in claims
+    ]
+
+
+def _check_not_below_earlier_claims(
+    items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
+) -> None:
+    """A claim's reading is not below one an earlier claim on the same sale gave when it
+    was dated before this one, nor, under the same policy, however it was dated: a
+    return refused at 30,301 km is not approved a minute later at 30,300, nor by dating
+    the second a second before the first (72 hours allow it). A claim under another
+    policy may be dated earlier, with the reading the car had then."""
+    km = claim.odometer_km
+    for i in items:
+        earlier = readings.get(i["index"])
+        if km is None:  # no reading: the facts would take an older, lower one
+            if (
+                i["kind"] in CLAIM_KINDS
+                and i["record"].get("sale") == claim.sale
+                and i["record"].get("policy") == claim.policy
+                and earlier is not None
+                and earlier["at"] > claim.occurred_at
+            ):
+                raise InvalidRecord(
+                    f"entry {i['index']}, an earlier claim on sale {claim.sale} under "
+                    f"{claim.policy}, read {earlier['km']:,} km, dated after this claim: "
+                    "give this claim's odometer_km",
+                    field="$.odometer_km",
+                )
+            continue
+        if (
+            i["kind"] in CLAIM_KINDS
+            and i["record"].get("sale") == claim.sale
+            and earlier is not None
+            and earlier["km"] > km
+            and (earlier["at"] <= claim.occurred_at or i["record"].get("policy") == claim.policy)
+        ):
+            raise InvalidRecord(
+                f"entry {i['index']}, an earlier claim on sale {claim.sale}, read "
+                f"{earlier['km']:,} km; this claim reads {km:,} km, and a car is not driven "
+                "backwards: give the odometer as it reads now",
+                field="$.odometer_km",
+            )
+
+
+def _reading_below_sale(claim, index: int, latest: dict, sold: dict) -> InvalidRecord:
+    if latest["index"] == index:
+        where, fix = "the claim's reading", "file it again with the odometer as it reads"
+    else:
+        where = f"the latest reading on the ledger at the claim (entry {latest['index']})"
+        fix = "record the car's reading on the claim (odometer_km)"
+    return InvalidRecord(
+        f"{where}, {latest['km']:,} km, is below the reading at sale {claim.sale}, "
+        f"{sold['km']:,} km; a car is not driven backwards: {fix}",
+        field="$.odometer_km",
+    )
