@@ -63,7 +63,9 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
         log.info(
             "refused %s %r: %d %s%s", request.method, request.url.path, err.status, err.slug, field
         )
-    return _response(problem_for(err), request, auth)
+    # A refusal that lasts a while (a plugin that did not answer) says when to retry.
+    retry = {"Retry-After": str(err.retry_after)} if getattr(err, "retry_after", None) else {}
+    return _response(problem_for(err), request, {**(auth or {}), **retry} or None)
 
 
 _HTTP_HINTS = {

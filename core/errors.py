@@ -215,3 +215,22 @@ class PluginFailed(VinledgerError):
             field=None,
         )
         self.plugin = plugin
+
+
+class PluginTimedOut(VinledgerError):
+    """A plugin call inside the sequencer did not answer in time: what it was asked
+    for is refused, nothing is appended, and the same request may succeed later."""
+
+    status = 503
+    title = "Plugin timed out"
+    slug = "plugin-timeout"
+
+    def __init__(self, plugin: str, seconds: float, what: str):
+        super().__init__(
+            f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
+            "nothing was appended and the ledger went on without it. The same request may "
+            "be sent again later; if this keeps happening, tell the ledger's operator"
+        )
+        self.plugin = plugin
+        self.seconds = seconds
+        self.retry_after = 30  # seconds: a plugin that hung is not back in a moment

@@ -30,7 +30,13 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from core.errors import Conflict, InvalidRecord, PluginFailed, VinledgerError
+from core.errors import (
+    Conflict,
+    InvalidRecord,
+    PluginFailed,
+    PluginTimedOut,
+    VinledgerError,
+)
 from plugins.interfaces import CommissionRule, InspectionProvider, Policy
 from plugins.manager import create_plugin_manager
 
@@ -41,24 +47,6 @@ log = logging.getLogger("vinledger.plugins")
 # How long a plugin call inside the sequencer is waited for, unless config.json says
 # otherwise (``plugin_timeout_seconds``): every write on the ledger waits with it.
 CALL_TIMEOUT_SECONDS = 5.0
-
-
-class PluginTimedOut(VinledgerError):
-    """A plugin call inside the sequencer did not answer in time: what it was asked
-    for is refused, nothing is appended, and the same request may succeed later."""
-
-    status = 503
-    title = "Plugin timed out"
-    slug = "plugin-timeout"
-
-    def __init__(self, plugin: str, seconds: float, what: str):
-        super().__init__(
-            f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
-            "nothing was appended and the ledger went on without it. The same request may "
-            "be sent again later; if this keeps happening, tell the ledger's operator"
-        )
-        self.plugin = plugin
-        self.seconds = seconds
 
 
 def guard(

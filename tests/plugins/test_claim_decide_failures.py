@@ -177,6 +177,7 @@ def test_a_hung_decide_is_refused_with_503_and_the_ledger_goes_on(client, ledger
     r = client.post("/records", content=dealer.envelope(claim(index)))
     assert time.monotonic() - started < TIMEOUT + 5
     assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "30"  # when to send it again, as a client reads it
     problem = r.json()
     assert problem["type"] == TIMED_OUT and problem["plugin"] == PLUGIN
     assert "loose.decide" in problem["detail"] and f"{TIMEOUT:g} seconds" in problem["detail"]
