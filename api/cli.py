@@ -304,7 +304,10 @@ def plugins_command(data_dir: Path) -> None:
     pm = create_plugin_manager(disabled)
     registry = Registry(pm, strict=False)
     for info in list_plugins(pm):
+        # An installed plugin names its distribution: the one to uninstall or upgrade.
         where = "built-in" if info.builtin else "installed"
+        if not info.builtin and info.distribution:
+            where += f" from {info.distribution}"
         click.echo(f"{info.name} {info.version} ({where})")
         for table, item in registry.registered.get(info.name, []):
             click.echo(f"    {_registered_line(table, item)}")
