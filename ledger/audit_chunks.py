@@ -32,11 +32,14 @@ _ENTRY_SQL = (
     " FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
 )
 _NODE_SQL = "SELECT n, hash FROM nodes WHERE level = ? AND n >= ? AND n < ? ORDER BY n"
-# How many of a run of stored nodes equal the hashes given as one string of 32-byte
-# hashes (the first at ``n = ?``): compared by the database, so no row is fetched.
+# How many rows a run of stored nodes has, at how many indexes, and how many equal
+# the hashes given as one string of 32-byte hashes (the first at ``n = ?``): compared
+# by the database, so no row is fetched. All three must be the run's length: a row
+# stored twice (the primary key dropped) must not stand in for a wrong or missing one.
 _SAME_SQL = (
-    "SELECT count(*) FROM nodes WHERE level = ? AND n >= ? AND n < ?"
-    " AND hash = substr(?, CAST((n - ?) * 32 + 1 AS INTEGER), 32)"
+    "SELECT count(*), count(DISTINCT n),"
+    " count(CASE WHEN hash = substr(?, CAST((n - ?) * 32 + 1 AS INTEGER), 32) THEN 1 END)"
+    " FROM nodes WHERE level = ? AND n >= ? AND n < ?"
 )
 _KEYS_SQL = "SELECT key_id, public_key FROM keys"
 
@@ -350,18 +353,23 @@ def check_nodes(s, level: int, first: int, hashes: bytes) -> None:
     some differ are the rows read, to name the first node missing or wrong.
     """
     stop = first + len(hashes) // 32
-    [(same,)] = select_rows(s, _SAME_SQL, (level, first, stop, hashes, first))
-    if same == stop - first:
+    [(count, distinct, same)] = select_rows(s, _SAME_SQL, (hashes, first, level, first, stop))
+    if count == distinct == same == stop - first:
         return
-    rows = select_rows(s, _NODE_SQL, (level, first, stop))
-    if len(rows) != stop - first:
-        have = {n for n, _ in rows}
-        n = next(n for n in range(first, stop) if n not in have)
-        raise AuditError(f"tree node {(level, n)} is missing from storage")
-    for n, h in rows:
+    stored: dict[int, list] = {}
+    for n, h in select_rows(s, _NODE_SQL, (level, first, stop)):
+        stored.setdefault(n, []).append(h)
+    for n in range(first, stop):  # the first thing wrong, in index order
+        got = stored.get(n)
+        if not got:
+            raise AuditError(f"tree node {(level, n)} is missing from storage")
+        if len(got) > 1:
+            raise AuditError(f"tree node level {level} index {n} is stored twice")
         at = (n - first) * 32
-        if bytes(h) != hashes[at : at + 32]:
+        if not isinstance(got[0], bytes | memoryview) or bytes(got[0]) != hashes[at : at + 32]:
             raise AuditError(f"tree node level {level} index {n}: stored hash is wrong")
+    # The database counted a difference this reading does not show: say so, never pass.
+    raise AuditError(f"tree nodes of level {level} from index {first} differ from storage")
 
 
 def _decode(data: bytes, index: int) -> Entry:

@@ -111,16 +111,15 @@ def test_check_nodes_reads_only_its_run(nodes_store):
 
 
 def test_a_node_stored_as_text_is_not_its_hash(sqlite_url):
-    """SQLite keeps text in a BLOB column: the same bytes as text are not the hash. As
-    before the database compared them, the row then cannot be read as a hash (in an
-    audit: "a stored row cannot be read"). ASCII hashes, so the text is valid UTF-8."""
+    """SQLite keeps text in a BLOB column: the same bytes as text are not the hash, and
+    the node is named as wrong. ASCII hashes, so the text is valid UTF-8."""
     store = Store(sqlite_url)
     store.create_schema()
     hashes = [bytes([65 + i]) * 32 for i in range(4)]
     _store_nodes(store, 0, 0, hashes)
     with store.writer.begin() as s:
         s.execute(text("UPDATE nodes SET hash = CAST(hash AS TEXT) WHERE n = 2"))
-    with pytest.raises(TypeError):
+    with pytest.raises(AuditError, match="tree node level 0 index 2: stored hash is wrong"):
         _check(store, 0, 0, hashes)
     store.dispose()
 
