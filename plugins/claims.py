@@ -27,6 +27,7 @@ plugin that does not answer within the registry's ``call_timeout`` is left behin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, get_args
@@ -54,7 +55,7 @@ from ledger.claim_rules import CLAIM_FOR_POLICY, CLOCK_SKEW, MAX_CLAIM_AGE
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Submission
-from ledger.storage import entries_for_vin, get_actor
+from ledger.storage import entries_for_vin, get_actor, granted_keys
 from plugins.claim_facts import CLAIM_KINDS, claim_facts
 from plugins.interfaces import Decision, Terms
 from plugins.registry import Registry
@@ -93,6 +94,17 @@ class ClaimPluginFailed(PluginFailed):
 
 def _stamp(at: datetime) -> str:
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+log = logging.getLogger("vinledger.plugins")
+
+
+def _cannot_sign() -> PolicyUnavailable:
+    return PolicyUnavailable(
+        "the ledger cannot sign claim decisions right now; nothing was appended. File the "
+        "same claim again later, within 72 hours of its date; the ledger's operator has "
+        "been told"
+    )
 
 
 class ClaimDecider:
@@ -207,10 +219,30 @@ class ClaimDecider:
             km_since_sale=facts.km_since_sale,
         )
         payload = encode_record(record)
-        key = self._operator_key()
+        key, keyid = self._signing_key(s)
         env = dsse.sign_envelope(payload, key)
-        keyid = key_id(key.public_key())
         return [Submission(env, parse_record(payload), dsse.envelope_digest(env), keyid)]
+
+    def _signing_key(self, s: Session):
+        """The operator key, and its ID, if the log holds it valid now. Otherwise the
+        claim waits (503, nothing appended) and the operator is told in the server's
+        log: the dealer is told neither the server's paths nor the operator's chores,
+        and the batch it came in with is not failed by the ledger's own entry."""
+        try:
+            key = self._operator_key()
+        except VinledgerError as err:
+            log.error("claim decisions cannot be signed: %s", err)
+            raise _cannot_sign() from None
+        keyid = key_id(key.public_key())
+        granted = granted_keys(s, [keyid]).get(keyid)
+        if granted is None or granted.role != "operator" or granted.revoked_idx is not None:
+            log.error(
+                "claim decisions cannot be signed: operator.key (key %s) is not an operator "
+                "key the log holds valid; put back the granted one",
+                keyid,
+            )
+            raise _cannot_sign()
+        return key, keyid
 
     def _check_date(self, claim, sale, now: datetime) -> None:
         """The claim happened after the sale, and is filed when it happened."""

@@ -72,6 +72,11 @@ def guard(
         what = what or getattr(call, "__qualname__", "the call")
         log.error("plugin %s did not answer within %gs (%s); abandoned", plugin, timeout, what)
         raise PluginTimedOut(plugin, timeout, what) from None
+    except _StillBusy:
+        what = what or getattr(call, "__qualname__", "the call")
+        raise PluginTimedOut(
+            plugin, timeout, f"{what}; an earlier call it did not answer in time still runs"
+        ) from None
     except Exception as err:
         if isinstance(err, VinledgerError) and refusal is None:
             raise
@@ -86,6 +91,18 @@ class _Abandoned(Exception):
     """The worker thread did not finish in time."""
 
 
+class _StillBusy(Exception):
+    """The plugin's earlier, abandoned call has not returned yet."""
+
+
+# Each plugin's abandoned call still running, by plugin: while one runs, the plugin
+# is not called again (refused at once, not after another wait), so a plugin that
+# hangs on some input costs one thread, not one per retry, and holds the sequencer
+# only the first time.
+_abandoned: dict[str, threading.Event] = {}
+_abandoned_lock = threading.Lock()
+
+
 def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)`` in a daemon thread, waited for ``seconds`` at most.
 
@@ -93,6 +110,11 @@ def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> 
     box no one reads any more. A daemon thread, so that a plugin that never returns
     does not keep the process from exiting either.
     """
+    with _abandoned_lock:
+        earlier = _abandoned.get(plugin)
+        if earlier is not None and not earlier.is_set():
+            raise _StillBusy
+        _abandoned.pop(plugin, None)
     done = threading.Event()
     box: dict[str, Any] = {}
 
@@ -106,6 +128,8 @@ def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> 
 
     threading.Thread(target=run, name=f"vinledger-plugin-{plugin}", daemon=True).start()
     if not done.wait(seconds):
+        with _abandoned_lock:
+            _abandoned[plugin] = done
         raise _Abandoned
     if "error" in box:
         raise box["error"]

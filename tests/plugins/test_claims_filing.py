@@ -587,3 +587,28 @@ def test_a_rotated_operator_key_signs_decisions_without_a_restart(client, dealer
         decision = decode_entry(entry_by_index(s, index).data)
     assert decision.kind == "claim_decision"
     assert decision.signer.keyid == key_id(new.public_key())
+
+
+@pytest.mark.parametrize("key", ["missing", "not-granted"])
+def test_a_claim_the_ledger_cannot_sign_a_decision_for_waits_without_telling_secrets(
+    client, dealer, ledger, sold, key
+):
+    # operator.key lost, or replaced by one the log never granted: the dealer gets a
+    # 503 to retry, not a 404 with the server's path (nor a failed batch), and the
+    # operator reads why in the server's log.
+    from core.keys import generate_private_key, private_key_to_pem
+
+    path = ledger.settings.operator_key_path
+    kept = path.read_bytes()
+    path.unlink()
+    if key == "not-granted":
+        path.write_bytes(private_key_to_pem(generate_private_key()))
+    before = size(client)
+    r = post(client, dealer, returned(sold, "2026-06-05T11:00:00Z"))
+    assert r.status_code == 503, r.text
+    assert "cannot sign claim decisions" in r.json()["detail"]
+    assert str(path) not in r.text and "operator.key" not in r.text
+    assert size(client) == before
+    path.unlink(missing_ok=True)
+    path.write_bytes(kept)
+    assert post(client, dealer, returned(sold, "2026-06-05T11:00:00Z")).status_code == 201

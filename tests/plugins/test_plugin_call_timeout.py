@@ -56,6 +56,37 @@ def test_a_call_past_its_time_is_abandoned_and_its_result_dropped():
     assert finished.wait(5) and got == ["late"]  # it ran on, and nobody took its result
 
 
+def test_a_plugin_still_running_an_abandoned_call_is_refused_at_once():
+    # A plugin that hangs on some input must not cost a thread and a full wait per
+    # retry (the 503 invites retries): one abandoned call at a time, then refusals.
+    release = threading.Event()
+
+    def hangs():
+        release.wait(10)
+        return "late"
+
+    with pytest.raises(PluginTimedOut):
+        guard("hanging-plugin", hangs, timeout=0.2, what="hanging.decide")
+    threads = threading.active_count()
+    started = time.monotonic()
+    for _ in range(5):
+        with pytest.raises(PluginTimedOut, match="an earlier call it did not answer"):
+            guard("hanging-plugin", hangs, timeout=0.2, what="hanging.decide")
+    assert time.monotonic() - started < 0.2  # no wait at all
+    assert threading.active_count() == threads  # and no new thread
+    assert guard("another-plugin", lambda: "ok", timeout=0.2) == "ok"  # others unaffected
+    release.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # once it returned, the plugin is called again
+        try:
+            assert guard("hanging-plugin", lambda: "back", timeout=0.2) == "back"
+            break
+        except PluginTimedOut:
+            time.sleep(0.05)
+    else:
+        pytest.fail("the plugin was not called again after its earlier call returned")
+
+
 def test_a_call_in_time_answers_and_raises_as_it_would_without_a_bound():
     assert guard("p", lambda x: x + 1, 41, timeout=1) == 42
     refusal = InvalidRecord("no", field="params.x")
