@@ -74,8 +74,11 @@ def _history(
     entries: list[dict[str, Any]], items: list[dict[str, Any]], at: datetime
 ) -> dict[str, list]:
     """Title brands, damage and odometer rollbacks, as the derived view reads the VIN
-    as of ``at``; what rests on a disputed entry is left out, as for readings."""
-    view = analyse(entries, as_of=at.isoformat().replace("+00:00", "Z"))
+    with everything on the ledger at the claim (every dispute and correction logged by
+    then applied, whatever its own date), of events dated (as corrected) no later than
+    ``at``; what rests on a disputed entry is left out, as for readings. A filer
+    cannot pick which facts exist by the date it gives its claim."""
+    view = analyse(entries)
     by_index = {i["index"]: i for i in items}
 
     def when(index: int) -> datetime:
@@ -83,7 +86,7 @@ def _history(
 
     brands, damage, rollbacks = [], [], []
     for found in view["alerts"]:
-        if found["disputed"]:
+        if found["disputed"] or any(when(i) > at for i in found["entries"]):
             continue
         kind, facts, entries_of = found["type"], found["facts"], found["entries"]
         if kind.startswith("title_brand_"):

@@ -133,9 +133,10 @@ class ClaimFacts:
     the sale's.
 
     ``title_brands``, ``damage`` and ``odometer_rollbacks`` are the VIN's history as
-    its derived view (``core.history.analyse``) reads it as of the claim's date:
-    corrected, and leaving out what rests on a disputed entry. Each names its entry and
-    date, so a policy can tell what happened since ``sold_at``.
+    its derived view (``core.history.analyse``) reads it with everything logged before
+    the claim (every correction and dispute applied, whatever its own date), of events
+    dated no later than the claim, leaving out what rests on a disputed entry. Each
+    names its entry and date, so a policy can tell what happened since ``sold_at``.
     """
 
     kind: ClaimKind

@@ -199,6 +199,28 @@ def test_a_disputed_report_is_left_out(client, ledger, history):
     assert [d.flag for d in facts.damage] == ["accident"]
 
 
+@pytest.mark.parametrize("disputed_at", ["2026-06-03T12:00:00Z", "2026-06-04T11:00:00Z"])
+def test_a_dispute_logged_before_the_claim_counts_whatever_its_date(
+    client, ledger, history, disputed_at
+):
+    # Disputes dated after the claim's date but logged before it: the filer must not
+    # choose, by the date it gives its claim, whether the disputed brand is a fact.
+    at, dealer = history
+    for index in (at["brand"], at["flood"], at["lowered"]):
+        dispute = {
+            "kind": "dispute",
+            "vin": VIN,
+            "occurred_at": disputed_at,
+            "disputes": index,
+            "reason": "wrong car",
+        }
+        admin(client, ledger, dispute)
+    assert post(client, dealer, claim(at, when="2026-06-04T09:00:00Z")).status_code == 201
+    (facts,) = FloodVoid.seen
+    assert facts.title_brands == [] and facts.odometer_rollbacks == []
+    assert [d.flag for d in facts.damage] == ["accident"]
+
+
 def test_the_facts_are_the_history_as_of_the_claims_date(client, ledger, history):
     """A brand logged before the claim but dated after it is not a fact at the claim."""
     at, dealer = history
