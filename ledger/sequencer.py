@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from core.dsse import Envelope
 from core.errors import (
     Conflict,
+    ForkRisk,
     PluginFailed,
     StorageUnavailable,
     TooLarge,
@@ -230,6 +231,11 @@ class Sequencer:
             follow = ()
         self.follows = tuple(follow) if isinstance(follow, Sequence) else (follow,)
         self.clock = clock
+        # The last checkpoint this process signed (size, root): a database found
+        # behind it, or at its size with another root, was restored or replaced under
+        # the running server, and signing on would fork the log (ledger/continuity.py
+        # guards the start; this, every batch, at the cost of a comparison).
+        self._signed: tuple[int, bytes] | None = None
 
     # ---- the batch ---------------------------------------------------------------
 
@@ -240,6 +246,7 @@ class Sequencer:
 
         ``atomic``: all or nothing; the first refusal is raised and nothing is kept
         (an actor and its key grant, say)."""
+        signed = None
         with self.store.sequencer_lock(), self.store.writer.begin() as s:
             c = s.connection()
             size = lock_log_state(c)
@@ -250,6 +257,7 @@ class Sequencer:
             edge = merkle.CompactRange.coords(size)
             edge_hashes = read_nodes(c, edge)
             rng = merkle.CompactRange(size, edge_hashes)
+            self._check_not_behind(size, rng)
             batch = Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
@@ -269,6 +277,7 @@ class Sequencer:
                     {"size": rng.size, "root": root, "note": note, "created_at": now},
                 )
                 set_log_size(c, rng.size)
+                signed = (rng.size, root)
             else:
                 note = self.signer.latest_note(s)
             final = rng.size
@@ -294,7 +303,22 @@ class Sequencer:
                 else:
                     leaf, data = row["leaf_hash"], row["data"]
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
+        if signed is not None:  # committed: a batch that failed at commit signed nothing
+            self._signed = signed
         return outcomes
+
+    def _check_not_behind(self, size: int, rng: merkle.CompactRange) -> None:
+        signed = self._signed
+        if signed is None or size > signed[0]:
+            return
+        if size < signed[0] or rng.root() != signed[1]:
+            raise ForkRisk(
+                f"the database holds {size} entries, but this server signed a checkpoint "
+                f"of {signed[0]}{'' if size < signed[0] else ' with another root'}: it "
+                "was restored or replaced while the server ran. Nothing was appended; "
+                "the operator must stop the server (docs/reliability.md, 'Backups and "
+                "restores')"
+            )
 
     def _followers(self, b: Batch, sub: Submission, actor_id: str) -> list[Submission]:
         """What the follows that take ``sub``'s kind add after it. A bug in one (or in a

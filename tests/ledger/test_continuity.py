@@ -216,3 +216,36 @@ def test_a_mark_that_cannot_be_read_or_is_damaged_says_so(sqlite_ledger):
     record_mark(lg.store, lg.vkey, mark)
     assert read_mark(mark, lg.vkey).size == 2
     assert not list(mark.parent.glob(".published-checkpoint.*"))  # no temporary left
+
+
+def test_a_running_sequencer_signs_nothing_onto_a_database_behind_what_it_signed(live):
+    # Restored or failed over under a running server: the very next batch is refused
+    # (503 fork-risk, nothing appended), not two seconds later by the mark's keeper.
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    old = backup()
+    submit(lg, acme, 3)
+    back = restored(lg, old)
+    try:
+        size = size_of(back)
+        lg.sequencer.store = back.store  # the database under the running server
+        with pytest.raises(ForkRisk, match="restored or replaced while the server ran"):
+            submit(lg, acme, 1)
+        assert size_of(back) == size
+        # Grown by another writer to the very size this server signed, another tree.
+        other = restored(lg, old)
+        submit(other, acme, 3)
+        lg.sequencer.store = other.store
+        with pytest.raises(ForkRisk, match="with another root"):
+            submit(lg, acme, 1)
+        other.close()
+    finally:
+        lg.sequencer.store = lg.store
+        back.close()
+
+
+def size_of(lg) -> int:
+    from ledger.storage import log_size
+
+    with lg.store.reader() as s:
+        return log_size(s)
