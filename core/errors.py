@@ -229,7 +229,8 @@ class PluginTimedOut(VinledgerError):
         super().__init__(
             f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
             "nothing was appended and the ledger went on without it. The same request may "
-            "be sent again later; if this keeps happening, tell the ledger's operator"
+            "be sent again later (a claim: within 72 hours of its date); if this keeps "
+            "happening, tell the ledger's operator"
         )
         self.plugin = plugin
         self.seconds = seconds
