@@ -225,12 +225,17 @@ class PluginTimedOut(VinledgerError):
     title = "Plugin timed out"
     slug = "plugin-timeout"
 
-    def __init__(self, plugin: str, seconds: float, what: str):
+    def __init__(self, plugin: str, seconds: float, what: str, busy: int = 0):
+        said = (
+            f"plugin {plugin!r} was not called ({what}): {busy} earlier calls it did not "
+            "answer in time still run, so nothing was appended"
+            if busy
+            else f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
+            "nothing was appended and the ledger went on without it"
+        )
         super().__init__(
-            f"plugin {plugin!r} did not answer within {seconds:g} seconds ({what}), so "
-            "nothing was appended and the ledger went on without it. The same request may "
-            "be sent again later (a claim: within 72 hours of its date); if this keeps "
-            "happening, tell the ledger's operator"
+            f"{said}. The same request may be sent again later (a claim: within 72 hours "
+            "of its date); if this keeps happening, tell the ledger's operator"
         )
         self.plugin = plugin
         self.seconds = seconds

@@ -236,6 +236,7 @@ class Sequencer:
         # the running server, and signing on would fork the log (ledger/continuity.py
         # guards the start; this, every batch, at the cost of a comparison).
         self._signed: tuple[int, bytes] | None = None
+        self._signed_lock = threading.Lock()
 
     # ---- the batch ---------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class Sequencer:
             edge = merkle.CompactRange.coords(size)
             edge_hashes = read_nodes(c, edge)
             rng = merkle.CompactRange(size, edge_hashes)
-            self._check_not_behind(size, rng)
+            self._check_not_behind(c, size, rng)
             batch = Batch(s, size, rng, now)
             batch.prefetch(subs)
             placed = [self._place(batch, sub, genesis) for sub in subs]
@@ -304,17 +305,35 @@ class Sequencer:
                     leaf, data = row["leaf_hash"], row["data"]
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         if signed is not None:  # committed: a batch that failed at commit signed nothing
-            self._signed = signed
+            self._advance_signed(signed)
         return outcomes
 
-    def _check_not_behind(self, size: int, rng: merkle.CompactRange) -> None:
+    def _advance_signed(self, signed: tuple[int, bytes]) -> None:
+        """Only forwards: batches of other threads may finish in any order."""
+        with self._signed_lock:
+            if self._signed is None or signed[0] > self._signed[0]:
+                self._signed = signed
+
+    def _check_not_behind(self, c, size: int, rng: merkle.CompactRange) -> None:
         signed = self._signed
-        if signed is None or size > signed[0]:
+        if signed is None:
             return
-        if size < signed[0] or rng.root() != signed[1]:
+        if size > signed[0]:
+            # Grown by another writer (a worker, a server, the CLI): its tree must hold
+            # the one this server signed; then it is the one to compare with next.
+            try:
+                coords = merkle.CompactRange.coords(signed[0])
+                past = merkle.CompactRange(signed[0], read_nodes(c, coords)).root()
+            except KeyError:  # a node of that tree is not even stored
+                past = None
+            if past == signed[1]:
+                self._advance_signed((size, rng.root()))
+                return
+        if size != signed[0] or rng.root() != signed[1]:
             raise ForkRisk(
                 f"the database holds {size} entries, but this server signed a checkpoint "
-                f"of {signed[0]}{'' if size < signed[0] else ' with another root'}: it "
+                f"of {signed[0]}{' with another root' if size == signed[0] else ''}"
+                f"{', and its tree does not hold it' if size > signed[0] else ''}: it "
                 "was restored or replaced while the server ran. Nothing was appended; "
                 "the operator must stop the server (docs/reliability.md, 'Backups and "
                 "restores')"

@@ -72,11 +72,15 @@ def guard(
         what = what or getattr(call, "__qualname__", "the call")
         log.error("plugin %s did not answer within %gs (%s); abandoned", plugin, timeout, what)
         raise PluginTimedOut(plugin, timeout, what) from None
-    except _StillBusy:
+    except _StillBusy as busy:
         what = what or getattr(call, "__qualname__", "the call")
-        raise PluginTimedOut(
-            plugin, timeout, f"{what}; an earlier call it did not answer in time still runs"
-        ) from None
+        log.warning(
+            "plugin %s not called (%s): %d earlier calls it did not answer still run",
+            plugin,
+            what,
+            busy.running,
+        )
+        raise PluginTimedOut(plugin, timeout, what, busy=busy.running) from None
     except Exception as err:
         if isinstance(err, VinledgerError) and refusal is None:
             raise
@@ -92,14 +96,20 @@ class _Abandoned(Exception):
 
 
 class _StillBusy(Exception):
-    """The plugin's earlier, abandoned call has not returned yet."""
+    """Too many of the plugin's abandoned calls have not returned yet."""
+
+    def __init__(self, running: int):
+        super().__init__(running)
+        self.running = running
 
 
-# Each plugin's abandoned call still running, by plugin: while one runs, the plugin
-# is not called again (refused at once, not after another wait), so a plugin that
-# hangs on some input costs one thread, not one per retry, and holds the sequencer
-# only the first time.
-_abandoned: dict[str, threading.Event] = {}
+# Each plugin's abandoned calls still running. Up to ``MAX_ABANDONED`` of them, a
+# plugin is called as usual (one input that hangs it does not stop its other
+# claims and sales); past that it is refused at once without another thread or
+# another wait, so a plugin that hangs on everything costs a few threads, not one
+# per retry, and stops holding the sequencer.
+MAX_ABANDONED = 4
+_abandoned: dict[str, list[threading.Event]] = {}
 _abandoned_lock = threading.Lock()
 
 
@@ -111,10 +121,10 @@ def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> 
     does not keep the process from exiting either.
     """
     with _abandoned_lock:
-        earlier = _abandoned.get(plugin)
-        if earlier is not None and not earlier.is_set():
-            raise _StillBusy
-        _abandoned.pop(plugin, None)
+        running = [e for e in _abandoned.get(plugin, ()) if not e.is_set()]
+        _abandoned[plugin] = running
+        if len(running) >= MAX_ABANDONED:
+            raise _StillBusy(len(running))
     done = threading.Event()
     box: dict[str, Any] = {}
 
@@ -129,7 +139,7 @@ def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> 
     threading.Thread(target=run, name=f"vinledger-plugin-{plugin}", daemon=True).start()
     if not done.wait(seconds):
         with _abandoned_lock:
-            _abandoned[plugin] = done
+            _abandoned.setdefault(plugin, []).append(done)
         raise _Abandoned
     if "error" in box:
         raise box["error"]

@@ -249,3 +249,36 @@ def size_of(lg) -> int:
 
     with lg.store.reader() as s:
         return log_size(s)
+
+
+def test_a_restore_hidden_by_another_writer_is_still_refused(live):
+    # Two workers on one database: after a restore, the worker that signed nothing
+    # yet grows the log past what the other signed; the other must still see that the
+    # tree no longer holds its checkpoint.
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    old = backup()
+    submit(lg, acme, 3)
+    worker = restored(lg, old)  # the second worker, on the restored database
+    try:
+        submit(worker, acme, 6)
+        lg.sequencer.store = worker.store
+        with pytest.raises(ForkRisk, match="its tree does not hold it"):
+            submit(lg, acme, 1)
+    finally:
+        lg.sequencer.store = lg.store
+        worker.close()
+
+
+def test_another_writer_on_the_same_log_is_no_fork(live):
+    lg, _ = live
+    acme = onboard(lg, "acme", "inspector")
+    submit(lg, acme, 2)
+    worker = restored(lg, lg.settings.database_url)  # a second worker, same database
+    try:
+        submit(worker, acme, 3)
+        submit(lg, acme, 1)  # grown by the other worker, on the same tree: signs on
+        submit(worker, acme, 1)
+        submit(lg, acme, 1)
+    finally:
+        worker.close()

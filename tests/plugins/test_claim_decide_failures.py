@@ -215,3 +215,27 @@ def test_the_same_claim_sent_again_once_decide_answers_is_decided(client, plugin
     r = client.post("/records", content=dealer.envelope(claim(index)))
     assert r.status_code == 201, r.text
     assert history(client)[-1]["record"]["approved"] is True
+
+
+def test_one_claim_that_hangs_the_policy_does_not_stop_the_other_claims(client, plugin, sold):
+    # A dealer's claim on which decide hangs (an input the plugin never finishes) must
+    # not take every other dealer's claims under the policy down with it.
+    stop = threading.Event()
+
+    def decide(terms, facts):
+        if facts.odometer_km == 48_777:
+            stop.wait(60)
+        return Decision(True, "ok")
+
+    plugin.policy.decide = decide
+    dealer, index = sold
+    other_sale = client.post("/records", content=dealer.envelope({**sale(), "vin": VIN2}))
+    assert other_sale.status_code == 201, other_sale.text
+    try:
+        bad = {**claim(index), "odometer_km": 48_777}
+        assert client.post("/records", content=dealer.envelope(bad)).status_code == 503
+        other = {**claim(other_sale.json()["index"]), "vin": VIN2}
+        r = client.post("/records", content=dealer.envelope(other))
+        assert r.status_code == 201, r.text
+    finally:
+        stop.set()
