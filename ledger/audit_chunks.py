@@ -185,12 +185,13 @@ def _stream_rows(s, sql: str, params: tuple) -> Iterator[tuple]:
 
 
 class _PaeParts:
-    """The constant parts of an envelope digest as last encoded: PAE's head for the
-    payload type, the signer's key id with its 0x00. Consecutive entries nearly always
-    share them, and comparing two strings costs less than encoding them again."""
+    """The constant parts of an envelope digest as last encoded: (payload type, key
+    id, PAE's head for the type, the key id with its 0x00). Consecutive entries nearly
+    always share them, and comparing two strings costs less than encoding them again.
+    One tuple, replaced whole: threads sharing it never pair one entry's head with
+    another's key id."""
 
-    payload_type = keyid = ""
-    head = kid = b""
+    memo: tuple[str, str, bytes, bytes] = ("", "", b"", b"")
 
 
 _pae = _PaeParts()
@@ -202,16 +203,16 @@ def _signed_once_digest(env: _FastEnvelope) -> bytes | None:
     reference path names it)."""
     only = env.signatures[0]
     payload = env.payload
-    parts = _pae
-    if env.payload_type != parts.payload_type or only.keyid != parts.keyid:
+    payload_type, keyid, head, kid = _pae.memo
+    if env.payload_type != payload_type or only.keyid != keyid:
         try:
             ptype, kid = env.payload_type.encode("utf-8"), only.keyid.encode("utf-8")
         except UnicodeError:
             return None
-        parts.head, parts.kid = b"DSSEv1 %d %b " % (len(ptype), ptype), kid + b"\x00"
-        parts.payload_type, parts.keyid = env.payload_type, only.keyid
+        head, kid = b"DSSEv1 %d %b " % (len(ptype), ptype), kid + b"\x00"
+        _pae.memo = (env.payload_type, only.keyid, head, kid)
     # One buffer hashed at once: fewer calls than hashing the pieces one by one.
-    pae = b"%b%d %b%b%b" % (parts.head, len(payload), payload, parts.kid, only.sig)
+    pae = b"%b%d %b%b%b" % (head, len(payload), payload, kid, only.sig)
     return sha256(pae).digest()
 
 
