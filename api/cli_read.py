@@ -126,6 +126,15 @@ def verify(
             if client is not None:
                 client.close()
     print_report(report)
+    if vin is None and report.vin:
+        from ledger.monitor_entries import printable
+
+        # A valid bundle of another car verifies as well as this one's: say what the
+        # buyer still has to compare (a URL names its VIN, a saved file does not).
+        click.echo(
+            f"Note: this is the history of VIN {printable(report.vin)}; compare it with the "
+            "VIN on the car, or give --vin VIN to have it checked."
+        )
     sys.exit(0 if report.ok else 1)
 
 

@@ -74,8 +74,12 @@ def test_a_file_of_another_vehicle_fails_against_the_vin_asked_for(demo, tmp_pat
     saved.write_bytes(httpx.get(f"{url}/vehicles/{other}/bundle").content)
     # The bundle itself is genuine: it verifies as the other car's, typed as people type it.
     typed = other[:5].lower() + " " + other[5:]
-    assert vinledger("verify", str(saved), "--vkey", vkey, "--vin", typed).returncode == 0
-    assert vinledger("verify", str(saved), "--vkey", vkey).returncode == 0
+    checked = vinledger("verify", str(saved), "--vkey", vkey, "--vin", typed)
+    assert checked.returncode == 0 and "Note:" not in checked.stdout
+    # Without --vin a saved file names no car: it verifies, and says what to compare.
+    unchecked = vinledger("verify", str(saved), "--vkey", vkey)
+    assert unchecked.returncode == 0
+    assert f"Note: this is the history of VIN {other}; compare it" in unchecked.stdout
     r = vinledger("verify", str(saved), "--vkey", vkey, "--vin", vin, check=False)
     _names_both(r, vin, other)
 
