@@ -142,7 +142,16 @@ def check_continuity(store: Store, vkey: str, mark: Path) -> str | None:
         if size < published.size:
             raise _behind(mark, published, size)
         if published.size <= latest.size:
-            root = merkle.tree_hash(published.size, lambda coords: read_nodes(c, coords))
+            try:
+                root = merkle.tree_hash(published.size, lambda coords: read_nodes(c, coords))
+            except KeyError as err:  # a node of that tree is not stored at all
+                missing = err.args[0] if err.args else "a tree node is missing"
+                raise ForkRisk(
+                    f"the tree of {published.size} entries this ledger published ({mark}) "
+                    f"cannot be read from the database ({missing}): it is damaged or not "
+                    "this log's. `vinledger audit` on a copy of the data directory without "
+                    "that file names what is wrong"
+                ) from None
             if root != published.root:
                 raise ForkRisk(
                     f"the database's tree of {published.size} entries is not the one this "

@@ -282,3 +282,21 @@ def test_another_writer_on_the_same_log_is_no_fork(live):
         submit(lg, acme, 1)
     finally:
         worker.close()
+
+
+def test_a_database_missing_a_node_of_the_published_tree_is_said_in_one_line(live):
+    from sqlalchemy import text
+
+    lg, _ = live
+    acme = onboard(lg, "acme", "inspector")
+    submit(lg, acme, 3)
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)
+    submit(lg, acme, 1)  # the database is ahead of the mark: its tree is read
+    from ledger import merkle
+
+    level, n = merkle.subtree_coords(0, read_mark(mark, lg.vkey).size)[-1]
+    with lg.store.writer.begin() as s:  # a node the published tree's root is made of
+        s.execute(text("DELETE FROM nodes WHERE level = :l AND n = :n"), {"l": level, "n": n})
+    with pytest.raises(ForkRisk, match=r"cannot be read from the database \(tree node"):
+        check_continuity(lg.store, lg.vkey, mark)
