@@ -115,10 +115,10 @@ def _signer_of(note: str) -> str:
     return ", ".join(f"{s.name}+{s.key_hash.hex()}" for s in sigs) or "no key"
 
 
-def check_continuity(store: Store, vkey: str, mark: Path) -> str | None:
+def check_continuity(store: Store, vkey: str, mark: Path) -> tuple[int, str] | None:
     """Raise ForkRisk unless the database's checkpoints are this log key's and its tree
-    extends the published mark. Returns the database's latest checkpoint note (None for
-    a log that has none yet), which the caller may record as the new mark."""
+    extends the published mark. Returns the database's latest checkpoint, as (size,
+    signed note), None for a log that has none yet: the mark it may advance to."""
     with store.reader() as c:
         row = latest_checkpoint(c)
         published = read_mark(mark, vkey)
@@ -137,7 +137,7 @@ def check_continuity(store: Store, vkey: str, mark: Path) -> str | None:
                 "the log two keys no client trusts together"
             ) from None
         if published is None or published.size == 0:
-            return row.note
+            return latest.size, row.note
         size = log_size(c)
         if size < published.size:
             raise _behind(mark, published, size)
@@ -159,7 +159,7 @@ def check_continuity(store: Store, vkey: str, mark: Path) -> str | None:
                     "and monitors were given. Restore the database this ledger served, or "
                     "start a new log (a new origin and log key) and say so to its users"
                 )
-        return row.note
+        return latest.size, row.note
 
 
 def _behind(mark: Path, published: Checkpoint, size: int) -> ForkRisk:
@@ -179,12 +179,9 @@ def record_mark(store: Store, vkey: str, mark: Path) -> None:
     to extend it (``check_continuity``): a database swapped or rolled back under a
     running server never becomes the mark. Several processes may share the data
     directory: the mark may lag by one writer's round, never run ahead of the log."""
-    note = check_continuity(store, vkey, mark)
-    if note is None:
-        return
-    size = parse_checkpoint(parse_note(note).text).size
-    if size > _size_of(mark):
-        write_mark(mark, note)
+    latest = check_continuity(store, vkey, mark)
+    if latest is not None and latest[0] > _size_of(mark):
+        write_mark(mark, latest[1])
 
 
 def _size_of(mark: Path) -> int:

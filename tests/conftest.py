@@ -102,6 +102,25 @@ def make_ledger(data_dir: Path, url: str):
     return ledger
 
 
+def with_plugin(base, plugin, name: str, **registry):
+    """``base``'s settings and store with only ``plugin`` registered (as ``name``),
+    judging time at 2026-06-04 12:00 UTC; ``registry``: Registry's options."""
+    from datetime import UTC, datetime
+
+    from api.service import Ledger
+    from plugins.manager import create_plugin_manager
+    from plugins.registry import Registry
+
+    pm = create_plugin_manager(load_entry_points=False)
+    pm.register(plugin, name=name)
+    return Ledger(
+        base.settings,
+        base.store,
+        registry=Registry(pm, **registry),
+        clock=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
+    )
+
+
 @pytest.fixture
 def ledger(tmp_path, database_url):
     """A ledger with only its genesis entries, on SQLite and on PostgreSQL."""

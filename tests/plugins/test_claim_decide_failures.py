@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.service import Ledger
 from core.errors import Conflict, InvalidRecord, NotFound
 from plugins.interfaces import Decision
-from plugins.manager import create_plugin_manager
-from plugins.registry import Registry
-from tests.conftest import VIN2, inspection, onboard
+from tests.conftest import VIN2, inspection, onboard, with_plugin
 from tests.plugins.test_plugin_output_checks import (
     FAILED,
     PLUGIN,
@@ -46,14 +42,7 @@ def plugin():
 
 @pytest.fixture
 def ledger(sqlite_ledger, plugin):
-    pm = create_plugin_manager(load_entry_points=False)
-    pm.register(plugin, name=PLUGIN)
-    return Ledger(
-        sqlite_ledger.settings,
-        sqlite_ledger.store,
-        registry=Registry(pm, call_timeout=TIMEOUT),
-        clock=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
-    )
+    return with_plugin(sqlite_ledger, plugin, PLUGIN, call_timeout=TIMEOUT)
 
 
 @pytest.fixture

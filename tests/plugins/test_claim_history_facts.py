@@ -8,7 +8,7 @@ exclude damage *from* an accident, flood or fire, which a report does not establ
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import msgspec
@@ -16,7 +16,6 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.service import Ledger
 from plugins.builtin.policies import LimitedWarranty, PowertrainWarranty
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import (
@@ -28,9 +27,7 @@ from plugins.interfaces import (
     SaleFacts,
     TitleBrand,
 )
-from plugins.manager import create_plugin_manager
-from plugins.registry import Registry
-from tests.conftest import VIN, inspection, onboard
+from tests.conftest import VIN, inspection, onboard, with_plugin
 from tests.plugins.test_claims_filing import admin, post, sale, warranty
 
 FLAGS_OFF = dict.fromkeys(("accident", "flood", "fire", "structural", "airbag"), False)
@@ -91,14 +88,7 @@ class Plugin:
 @pytest.fixture
 def ledger(sqlite_ledger):
     FloodVoid.seen = []
-    pm = create_plugin_manager(load_entry_points=False)
-    pm.register(Plugin(), name="flood-void-plugin")
-    return Ledger(
-        sqlite_ledger.settings,
-        sqlite_ledger.store,
-        registry=Registry(pm),
-        clock=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
-    )
+    return with_plugin(sqlite_ledger, Plugin(), "flood-void-plugin")
 
 
 @pytest.fixture

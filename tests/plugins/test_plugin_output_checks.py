@@ -9,19 +9,15 @@ terms no claim could be decided from refuse the sale (422) naming the policy.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.service import Ledger
 from core import dsse
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Decision, InspectionProvider, Policy, Terms
-from plugins.manager import create_plugin_manager
-from plugins.registry import Registry
-from tests.conftest import VIN, onboard
+from tests.conftest import VIN, onboard, with_plugin
 
 OTHER_VIN = "1M8GDM9AXKP042788"  # valid, and not the car the report is about
 REPORT_TYPE = "application/vnd.loose.report+json"
@@ -123,14 +119,7 @@ def plugin():
 
 @pytest.fixture
 def ledger(sqlite_ledger, plugin):
-    pm = create_plugin_manager(load_entry_points=False)
-    pm.register(plugin, name=PLUGIN)
-    return Ledger(
-        sqlite_ledger.settings,
-        sqlite_ledger.store,
-        registry=Registry(pm),
-        clock=lambda: datetime(2026, 6, 4, 12, 0, tzinfo=UTC),
-    )
+    return with_plugin(sqlite_ledger, plugin, PLUGIN)
 
 
 @pytest.fixture
