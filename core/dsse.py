@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import InvalidEnvelope, SignatureError
 from core.fields import key_id_problem
-from core.keys import key_id
+from core.keys import key_id, verify_signature
 from core.strict_json import check_unique_keys, duplicate_key
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
@@ -146,7 +146,7 @@ def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:
     message = pae(env.payload_type, payload_bytes(env))
     for s in claimed:
         try:
-            public_key.verify(_b64decode(s.sig, "sig"), message)
+            verify_signature(public_key, _b64decode(s.sig, "sig"), message)
         except InvalidSignature:
             raise SignatureError(
                 f"the signature with keyid {kid} does not verify: the payload, its "

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.errors import InvalidKey, InvalidNote, VerificationError
-from core.keys import public_key_raw
+from core.keys import public_key_raw, verify_signature
 
 ALG_ED25519 = 0x01
 MAX_SIGNATURES = 100  # Go's limit; the spec asks verifiers to accept at least 16
@@ -174,7 +174,7 @@ def open_note(msg: str | bytes, verifiers: Sequence[Verifier]) -> Note:
         if verifier is None:
             continue
         try:
-            verifier.public_key.verify(sig.signature, message)
+            verify_signature(verifier.public_key, sig.signature, message)
         except InvalidSignature:
             raise VerificationError(
                 f"the signature by {sig.name}+{sig.key_hash.hex()} does not verify: the "

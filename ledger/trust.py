@@ -16,7 +16,16 @@ import msgspec
 from sqlalchemy import func, insert, select
 
 from core.corrections import check_correction
-from core.errors import Conflict, Forbidden, InvalidRecord, KeyRevoked, NotFound, UnknownKey
+from core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidKey,
+    InvalidRecord,
+    KeyRevoked,
+    NotFound,
+    UnknownKey,
+)
+from core.keys import check_signing_key
 from core.roles import check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow
@@ -191,6 +200,10 @@ def apply_trust_effects(b: Batch, record, index: int) -> None:
                 "is granted once: make a new one for this actor with `vinledger keygen`"
             )
         public = base64.b64decode(record.public_key)
+        try:
+            check_signing_key(public)
+        except InvalidKey as err:
+            raise InvalidRecord(str(err), field="public_key") from None
         b.c.execute(
             _INSERT_KEY,
             {
