@@ -108,7 +108,8 @@ def initialise(data_dir: Path, origin: str, database_url: str | None):
     from api.service import Ledger
     from ledger.storage import Store
 
-    made = [data_dir / name for name in DATA_FILES if not (data_dir / name).exists()]
+    own = (*DATA_FILES, "ledger.db")  # the SQLite file too, if init makes it
+    made = [data_dir / name for name in own if not (data_dir / name).exists()]
     try:
         settings = create_data_dir(data_dir, origin=origin, database_url=database_url)
         store = Store(settings.database_url)
@@ -130,7 +131,7 @@ def initialise(data_dir: Path, origin: str, database_url: str | None):
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in DIR)")
 def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
     """Create a ledger: database, log key, operator key, admin token."""
-    from api.config import DEFAULT_ORIGIN
+    from api.config import DEFAULT_ORIGIN, shown_url
 
     try:
         ledger = initialise(data_dir, origin or DEFAULT_ORIGIN, database_url)
@@ -138,7 +139,7 @@ def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
         fail(err)
     s = ledger.settings
     click.echo(f"Created a ledger in {data_dir}")
-    click.echo(f"  database      {s.database_url}")
+    click.echo(f"  database      {shown_url(s.database_url)}")
     click.echo(f"  log key       {s.log_key_path} (mode 0600)")
     click.echo(f"  operator key  {s.operator_key_path} (mode 0600)")
     click.echo(f"  admin token   {s.token_path} (mode 0600)")
@@ -156,7 +157,13 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
     """Serve the API for the ledger in DIR."""
     import uvicorn
 
-    _open_ledger(data_dir).close()  # fail early, with a clear message, on a bad DIR
+    from api.config import loose_permissions, sqlite_path
+
+    ledger = _open_ledger(data_dir)  # fail early, with a clear message, on a bad DIR
+    ledger.close()
+    for path in (data_dir / "config.json", sqlite_path(ledger.settings.database_url)):
+        if path is not None and (warning := loose_permissions(path)):
+            click.echo(f"warning: {warning}", err=True)
     os.environ["VINLEDGER_DATA"] = str(data_dir)
     click.echo(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C to stop)")
     uvicorn.run(
@@ -351,8 +358,8 @@ def keygen(file: Path) -> None:
     key = generate_private_key()
     try:
         write_secret(file, private_key_to_pem(key))
-    except FileExistsError:
-        fail(f"{file} exists; choose another file name")
+    except VinledgerError as err:  # the file exists, or its directory does not
+        fail(err)
     pub = Path(str(file) + ".pub")
     pub.write_bytes(public_key_pem(key.public_key()))
     click.echo(f"private key  {file}")

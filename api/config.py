@@ -3,13 +3,18 @@
 ::
 
     vinledger-data/
-      config.json     origin, database URL, disabled plugins, plugin timeout
+      config.json     origin, database URL, disabled plugins, plugin timeout (0600)
       ledger.db       the SQLite database (unless config.json names another URL; a
-                      relative SQLite path there is taken from this directory)
+                      relative SQLite path there is taken from this directory) (0600)
       published-checkpoint  the latest checkpoint the ledger published (continuity.py)
       log.key         the log's Ed25519 key, signs checkpoints       (mode 0600)
       operator.key    the operator's Ed25519 key, signs trust roots   (mode 0600)
       admin.token     bearer token for the admin API                  (mode 0600)
+
+The directory is made readable by its owner only (0700) and so is everything ``init``
+writes in it: besides the keys, the database holds what the log never publishes
+(commissions, referral terms, token hashes) and config.json may hold the database's
+password.
 """
 
 from __future__ import annotations
@@ -86,14 +91,12 @@ class Settings:
     def check_database(self) -> None:
         """NotFound if the SQLite file the ledger names is missing: opening it would
         make an empty database and serve that (a relative path read from elsewhere)."""
-        url = self.database_url
-        if url.startswith("sqlite:///") and ":memory:" not in url:
-            path = Path(url[len("sqlite:///") :].partition("?")[0])
-            if not path.exists():
-                raise NotFound(
-                    f"no database at {path}: check config.json's database_url (or "
-                    "$VINLEDGER_DATABASE_URL); a database is made only by `vinledger init`"
-                )
+        path = sqlite_path(self.database_url)
+        if path is not None and not path.exists():
+            raise NotFound(
+                f"no database at {path}: check config.json's database_url (or "
+                "$VINLEDGER_DATABASE_URL); a database is made only by `vinledger init`"
+            )
 
 
 def _secret(path: Path, why: str) -> bytes:
@@ -108,9 +111,29 @@ def _secret(path: Path, why: str) -> bytes:
 
 def write_secret(path: Path, data: bytes) -> None:
     """Create ``path`` readable by its owner only, refusing to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:
+        raise NotFound(f"cannot create {path}: no directory {path.parent}") from None
+    except FileExistsError:
+        raise InvalidInput(f"{path} already exists; choose another file name") from None
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+# Where the database URL comes from when ``init`` took it from the environment: a URL
+# with a password is then never written to disk.
+FROM_ENVIRONMENT = "$VINLEDGER_DATABASE_URL"
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: show none of it
+        return "(a database URL that could not be read)"
 
 
 def sqlite_url(path: Path) -> str:
@@ -139,30 +162,52 @@ def _as_given(url: str) -> str:
 
 
 def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) -> Settings:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Make the data directory's keys, token and config; ``database_url`` None: the
+    environment's ``VINLEDGER_DATABASE_URL`` if set (config.json then says so, and
+    never holds it), else a SQLite file in the directory."""
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True)
+        data_dir.chmod(0o700)  # not by mkdir's mode, which the umask may loosen
     config = data_dir / "config.json"
     if config.exists() or (data_dir / "published-checkpoint").exists():
         raise InvalidInput(
             f"{data_dir} already holds a ledger; use another --data directory or remove it"
         )
-    stored = _as_given(database_url) if database_url else OWN_DATABASE
-    url = _database_in(data_dir, stored)
+    if database_url is None and os.environ.get("VINLEDGER_DATABASE_URL"):
+        stored, url = FROM_ENVIRONMENT, os.environ["VINLEDGER_DATABASE_URL"]
+    else:
+        stored = _as_given(database_url) if database_url else OWN_DATABASE
+        url = _database_in(data_dir, stored)
     settings = Settings(data_dir=data_dir, origin=origin, database_url=url)
     write_secret(settings.log_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.operator_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.token_path, secrets.token_urlsafe(32).encode() + b"\n")
-    config.write_text(
-        json.dumps(
-            {
-                "origin": settings.origin,
-                "database_url": stored,
-                "disabled_plugins": [],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    settings_json = {"origin": settings.origin, "database_url": stored, "disabled_plugins": []}
+    write_secret(config, (json.dumps(settings_json, indent=2) + "\n").encode())
+    if (path := sqlite_path(url)) is not None and not path.exists():
+        write_secret(path, b"")  # SQLite makes its -wal and -shm files with this mode
     return settings
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database or one in memory)."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url[len("sqlite:///") :].partition("?")[0])
+    return None
+
+
+def loose_permissions(path: Path) -> str | None:
+    """A warning if ``path`` exists and others than its owner may read it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (
+            f"{path} may be read by other users of this machine (mode {mode:04o}); it holds "
+            f"what the log never publishes: `chmod {'700' if path.is_dir() else '600'} {path}`"
+        )
+    return None
 
 
 def load_settings(data_dir: Path | None = None) -> Settings:
@@ -174,7 +219,13 @@ def load_settings(data_dir: Path | None = None) -> Settings:
             "(or `vinledger demo`)"
         )
     raw = json.loads(config.read_text())
-    url = os.environ.get("VINLEDGER_DATABASE_URL") or _database_in(data_dir, raw["database_url"])
+    url = os.environ.get("VINLEDGER_DATABASE_URL")
+    if not url and raw["database_url"] == FROM_ENVIRONMENT:
+        raise NotFound(
+            f"the ledger in {data_dir} keeps its database URL out of config.json: set "
+            "VINLEDGER_DATABASE_URL to it, as when it was made with `vinledger init`"
+        )
+    url = url or _database_in(data_dir, raw["database_url"])
     return Settings(
         data_dir=data_dir,
         origin=raw["origin"],

@@ -348,12 +348,15 @@ class AttachmentsController(Controller):
 
     @get("/{sha256:str}", sync_to_thread=True, summary="A document an entry pins by SHA-256")
     def attachment(self, ledger: Ledger, sha256: str) -> Response[bytes]:
-        """The file whose SHA-256 an entry names, if this ledger holds a copy."""
+        """The file at ``DATA/attachments/<sha256>``, to anyone: the operator puts there
+        copies of documents entries pin by SHA-256 (README, "Attachments"). Its bytes
+        never change, but the operator may take it down (a document that turned out to
+        name a person), so caches keep it a day, not for ever."""
         data = ledger.attachment(sha256)
         return Response(
             data,
             media_type="application/octet-stream",
-            headers={"Cache-Control": IMMUTABLE, "Content-Disposition": "attachment"},
+            headers={"Cache-Control": TAKE_DOWN, "Content-Disposition": "attachment"},
         )
 
 
@@ -364,6 +367,7 @@ def favicon() -> None:
 
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+TAKE_DOWN = "public, max-age=86400"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 # Pages name the script by its content, so a browser may keep it for good (immutable)
