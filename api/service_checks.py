@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import dsse
@@ -111,11 +112,40 @@ def check_text(payload: bytes) -> None:
     inspection, repair or sale needs one. Only for new records: a log may hold some from
     before, which the checkers still read (and every report shows escaped)."""
     if has_control(payload):
+        path, char = _control_at(payload)
+        where = f"`{path}` holds" if path != "$" else "the record's text holds"
+        which = f" U+{ord(char):04X}" if char else ""
         raise InvalidRecord(
-            "the record's text holds a control character (an escape code, a backspace or "
-            "the like); send plain text: tabs and line breaks are fine",
-            field="$",
+            f"{where} a control character{which} (an escape code, a backspace or the like); "
+            "send plain text: tabs and line breaks are fine",
+            field=path,
         )
+
+
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_at(payload: bytes) -> tuple[str, str | None]:
+    """The JSON path of the first string (or key) holding a control character, and the
+    character; ("$", None) if the payload does not parse (its parser says why)."""
+    try:
+        doc = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return "$", None
+    stack: list[tuple[str, object]] = [("$", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if found := _CONTROL_CHARS.search(value):
+                return path, found[0]
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                if found := _CONTROL_CHARS.search(key):
+                    return path, found[0]
+                stack.append((f"{path}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return "$", None
 
 
 def _z(at: datetime) -> str:

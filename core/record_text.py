@@ -29,6 +29,8 @@ def no_timezone(text: str) -> str:
     )
 
 
+_WHOLE = re.compile(r"Expected `int( \| null)?`, got `float`")
+_LONGEST = re.compile(r"Expected `(str|array)` of length <= ([0-9]+)")
 _STEP = re.compile(r"\.([^.\[]+)|\[([0-9]+)\]|\[\.\.\.\]")
 _MISSING = object()
 
@@ -127,6 +129,18 @@ def explain(message: str, path: str, root: Any, doc: Any, shown: str) -> str | N
         return f"`{shown}`{is_} {hint}{_respelled(value, metas)}"
     if hint and message.startswith("Expected `str`, got"):
         return f"`{shown}`{is_} it must be a string: {hint}"
+    if _WHOLE.match(message) and isinstance(value, float):
+        if shown.endswith("odometer_km"):
+            return (
+                f"`{shown}`{is_} it must be a whole number of kilometres, e.g. 45400 "
+                "(4.54 万公里 is 45400 km; miles × 1.609 are kilometres)"
+            )
+        return f"`{shown}`{is_} it must be a whole number"
+    if (longest := _LONGEST.match(message)) and isinstance(value, str | list):
+        what = "characters" if isinstance(value, str) else "items"
+        return f"`{shown}` has {len(value):,} {what}; at most {int(longest[2]):,} are allowed: " + (
+            "shorten it" if isinstance(value, str) else "send fewer"
+        )
     if tp is datetime and isinstance(value, str):
         if message.startswith("Expected `datetime` with a timezone"):
             return f"`{shown}` {no_timezone(value)}"

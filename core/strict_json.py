@@ -97,6 +97,11 @@ def json_problem(data: bytes, err: Exception) -> str:
     """What is wrong with JSON that does not parse, with a line and column to look at."""
     if not data.strip():
         return "it is empty"
+    if data.startswith(b"\xef\xbb\xbf"):
+        return (
+            "it starts with a byte-order mark (U+FEFF), which JSON does not allow: save the "
+            "file as UTF-8 without BOM (Notepad: 'UTF-8', not 'UTF-8 with BOM')"
+        )
     message = str(err)
     if message == "Input data was truncated":
         return "it ends before the JSON does (an object, array or string is not closed)"
