@@ -30,6 +30,7 @@ from core.errors import (
 )
 from core.fields import key_id_problem, parse_time
 from core.keys import public_key_from_raw
+from core.personal_data import personal_data
 from core.records import Sale, encode_record, parse_record
 from core.roles import check_role_may_submit
 from ledger.entry import MAX_ENTRY_BYTES
@@ -107,10 +108,21 @@ def has_control(payload: bytes) -> bool:
 
 
 def check_text(payload: bytes) -> None:
-    """Refuses a record whose text holds a control character other than a tab or a line
-    break: in a terminal they rewrite what a buyer's `vinledger verify` prints, and no
-    inspection, repair or sale needs one. Only for new records: a log may hold some from
-    before, which the checkers still read (and every report shows escaped)."""
+    """Refuses a record whose free text holds a person's detail the ledger recognises
+    (``core.personal_data``), or whose text holds a control character other than a tab
+    or a line break: in a terminal they rewrite what a buyer's `vinledger verify`
+    prints, and no inspection, repair or sale needs one. Only for new records: a log may
+    hold some from before, which the checkers still read (and every report shows
+    escaped)."""
+    if found := personal_data(payload):
+        path, what = found
+        raise InvalidRecord(
+            f"`{path}` holds what looks like {what}; everything in an entry is public and "
+            "can never be erased, so the ledger takes no person's details: leave it out, or "
+            "refer to the person by a reference only you can resolve (docs/formats.md, "
+            "'What is public')",
+            field=path,
+        )
     if has_control(payload):
         path, char = _control_at(payload)
         where = f"`{path}` holds" if path != "$" else "the record's text holds"
