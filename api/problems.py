@@ -80,6 +80,12 @@ def _too_large(request: Request) -> str:
         limit = request.route_handler.resolve_request_max_body_size()
     except Exception:  # no handler resolved (yet): the app's own limit
         limit = getattr(request.app, "request_max_body_size", None)
+    if limit and limit < 2**20:  # POST /records: one envelope
+        return (
+            f"the request body is larger than {limit:,} bytes, far more than one envelope "
+            "may be; nothing was appended. Keep documents out of records: attach them by "
+            "SHA-256 (`attachments`); send many records with POST /records/batch"
+        )
     size = f" of {limit:,} bytes ({limit / 2**20:g} MiB)" if limit else ""
     return (
         f"the request body is larger than this server's limit{size}; nothing was appended. "

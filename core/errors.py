@@ -147,6 +147,19 @@ class StorageUnavailable(VinledgerError):
         self.retry_after = retry_after
 
 
+class Busy(VinledgerError):
+    """The server is at its limit of work of this sort held at once; nothing was read
+    or appended, and the same request may succeed in ``retry_after`` seconds."""
+
+    status = 503
+    title = "Busy"
+    slug = "busy"
+
+    def __init__(self, detail: str, *, retry_after: int = 5):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class NewerRelease(VinledgerError):
     """A newer vinledger release has opened this database: this older one must not
     write to it, since it could append what the newer release's checkers refuse, and

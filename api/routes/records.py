@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from api.problems import PROBLEM_JSON, problem_for
 from api.service import Ledger
+from api.service_checks import MAX_ENVELOPE_BYTES
 from core.dsse import is_json_type
-from core.errors import InvalidInput, TooLarge, UnsupportedMediaType, VinledgerError
+from core.errors import Busy, InvalidInput, TooLarge, UnsupportedMediaType, VinledgerError
 from core.records import ClaimDecision, parse_record
 from core.strict_json import duplicate_key
 from ledger.checkpoint import b64
@@ -28,6 +29,17 @@ from plugins.claims import CLAIM_KINDS
 
 MAX_BATCH = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+# Batches read and handled at once by one worker: each may hold its 16 MiB body, its
+# envelopes and their receipts (tens of MB at the limits), and the sequencer appends one
+# batch at a time anyway, so more at once would grow the server's memory (32 at once:
+# 250 MB; 16 junk bodies: 770 MB, before this limit), not its throughput. The others
+# wait, their bodies unread (the server stops reading a connection it does not serve),
+# up to BATCH_WAIT_SECONDS, then get 503 with Retry-After.
+BATCHES_AT_ONCE = 2
+BATCH_WAIT_SECONDS = 30.0
+# One envelope is at most MAX_ENVELOPE_BYTES (its check says so); a body much larger
+# than that is refused as it arrives, not read into memory first.
+MAX_SUBMIT_BYTES = 2 * MAX_ENVELOPE_BYTES
 
 
 class Decision(msgspec.Struct):
@@ -245,6 +257,7 @@ class RecordsController(Controller):
         description=SUBMIT_DOC,
         status_code=201,
         operation_class=json_body(ENVELOPE_SCHEMA, ENVELOPE_DOC),
+        request_max_body_size=MAX_SUBMIT_BYTES,
     )
     async def submit(self, request: Request, body: bytes, ledger: Ledger) -> Response[Receipt]:
         """Check a DSSE envelope and append it (see ``SUBMIT_DOC``)."""
@@ -262,10 +275,27 @@ class RecordsController(Controller):
         status_code=200,
         operation_class=json_body(BATCH_SCHEMA, '{"envelopes": [envelope, ...]}'),
     )
-    async def batch(self, request: Request, body: bytes, ledger: Ledger) -> dict:
+    async def batch(self, request: Request, ledger: Ledger) -> dict:
         """Up to 1,000 envelopes, one result each (see ``BATCH_DOC``)."""
         check_json_body(request.headers.get("content-type"))
-        raw = body
+        gate = request.app.state.get("batch_gate")
+        if gate is None:
+            gate = request.app.state["batch_gate"] = asyncio.Semaphore(BATCHES_AT_ONCE)
+        try:
+            await asyncio.wait_for(gate.acquire(), BATCH_WAIT_SECONDS)
+        except TimeoutError:
+            raise Busy(
+                f"this server is handling {BATCHES_AT_ONCE} batches already and yours "
+                f"waited {BATCH_WAIT_SECONDS:g} s; nothing of it was read or appended: send "
+                "it again in a few seconds",
+                retry_after=5,
+            ) from None
+        try:
+            return await self._batch(request, await request.body(), ledger)
+        finally:
+            gate.release()
+
+    async def _batch(self, request: Request, raw: bytes, ledger: Ledger) -> dict:
         if len(raw) > MAX_BATCH_BYTES:
             raise TooLarge(
                 f"the batch is {len(raw):,} bytes; a batch is at most {MAX_BATCH_BYTES:,} "

@@ -1,0 +1,82 @@
+"""Large bodies cannot grow a worker's memory without bound: POST /records refuses a
+body far beyond one envelope as it arrives, and POST /records/batch handles a few
+batches at a time, the others waiting unread, then told to come back (503 with
+Retry-After), with nothing appended."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.routes import records
+from tests.conftest import inspection, onboard
+
+PROBLEM = "application/problem+json"
+
+
+def size(client) -> int:
+    return int(client.get("/log/checkpoint").text.split("\n")[1])
+
+
+def test_a_single_submission_far_beyond_one_envelope_is_refused_as_it_comes(client):
+    before = size(client)
+    body = b"x" * (records.MAX_SUBMIT_BYTES + 1)
+    r = client.post("/records", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.headers["content-type"].startswith(PROBLEM)
+    detail = r.json()["detail"]
+    assert f"larger than {records.MAX_SUBMIT_BYTES:,} bytes" in detail
+    assert "attachments" in detail and "/records/batch" in detail
+    assert size(client) == before
+
+
+def test_a_batch_beyond_the_gate_waits_then_is_told_to_come_back(
+    sqlite_ledger, monkeypatch
+):
+    """Two batches held at once (the first's check blocked), the limit one: the second
+    waits its time and gets 503 busy with Retry-After, unread; once the first is done,
+    the same request goes through."""
+    monkeypatch.setattr(records, "BATCHES_AT_ONCE", 1)
+    monkeypatch.setattr(records, "BATCH_WAIT_SECONDS", 0.5)
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    first = b'{"envelopes": [' + inspector.envelope(inspection(day=11)) + b"]}"
+    second = b'{"envelopes": [' + inspector.envelope(inspection(day=12)) + b"]}"
+    app = create_app(sqlite_ledger)
+    release = asyncio.Event()
+    real_submit = sqlite_ledger.submit
+
+    async def slow_submit(raws):
+        # Bounded: were there no gate, the second batch would end up here too.
+        await asyncio.wait_for(release.wait(), 5)
+        return await real_submit(raws)
+
+    monkeypatch.setattr(sqlite_ledger, "submit", slow_submit)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            held = asyncio.create_task(c.post("/records/batch", content=first))
+            await asyncio.sleep(0.1)  # the first holds the gate
+            busy = await c.post("/records/batch", content=second)
+            release.set()
+            done = await held
+            again = await c.post("/records/batch", content=second)
+            return busy, done, again
+
+    busy, done, again = asyncio.run(scenario())
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["content-type"].startswith(PROBLEM)
+    assert busy.headers["retry-after"] == "5"
+    assert busy.json()["type"].endswith("/busy") and "send it again" in busy.json()["detail"]
+    assert done.status_code == 200 and done.json()["results"][0]["status"] == 201
+    assert again.status_code == 200 and again.json()["results"][0]["status"] == 201
+    assert again.json()["results"][0]["index"] == done.json()["results"][0]["index"] + 1
+
+
+@pytest.mark.parametrize("bad", [b"not json", b'{"envelopes": []}'])
+def test_the_gate_is_given_back_after_a_refused_batch(client, bad):
+    for _ in range(records.BATCHES_AT_ONCE + 2):
+        r = client.post("/records/batch", content=bad)
+        assert r.status_code == 400, r.text
