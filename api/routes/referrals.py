@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import Parameter
 
-from api.routes.records import require_json
+from api.routes.records import MAX_SUBMIT_BYTES, require_json
 from api.service import Ledger
 from core.errors import Unauthorized
 
@@ -39,6 +39,7 @@ class ReferralsController(Controller):
         status_code=201,
         summary="Create a referral code",
         guards=[require_json],
+        request_max_body_size=MAX_SUBMIT_BYTES,  # one small envelope: refused as it comes
     )
     def create(self, body: bytes, ledger: Ledger) -> Response[dict]:
         """A DSSE envelope (payloadType application/vnd.vinledger.referral+json) signed by a

@@ -21,10 +21,11 @@ def size(client) -> int:
     return int(client.get("/log/checkpoint").text.split("\n")[1])
 
 
-def test_a_single_submission_far_beyond_one_envelope_is_refused_as_it_comes(client):
+@pytest.mark.parametrize("path", ["/records", "/referrals"])
+def test_a_single_envelope_far_beyond_its_limit_is_refused_as_it_comes(client, path):
     before = size(client)
     body = b"x" * (records.MAX_SUBMIT_BYTES + 1)
-    r = client.post("/records", content=body, headers={"content-type": "application/json"})
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.headers["content-type"].startswith(PROBLEM)
     detail = r.json()["detail"]
     assert f"larger than {records.MAX_SUBMIT_BYTES:,} bytes" in detail
@@ -32,9 +33,7 @@ def test_a_single_submission_far_beyond_one_envelope_is_refused_as_it_comes(clie
     assert size(client) == before
 
 
-def test_a_batch_beyond_the_gate_waits_then_is_told_to_come_back(
-    sqlite_ledger, monkeypatch
-):
+def test_a_batch_beyond_the_gate_waits_then_is_told_to_come_back(sqlite_ledger, monkeypatch):
     """Two batches held at once (the first's check blocked), the limit one: the second
     waits its time and gets 503 busy with Retry-After, unread; once the first is done,
     the same request goes through."""
