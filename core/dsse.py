@@ -22,6 +22,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import re
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -93,11 +94,11 @@ def decode_envelope(data: bytes, *, payload_keys: bool = True) -> Envelope:
         env = _decoder.decode(data)
     except msgspec.ValidationError as err:
         raise InvalidEnvelope(
-            f"not a DSSE envelope: {err}. Expected "
-            '{"payload": base64, "payloadType": str, "signatures": [{"keyid": hex, "sig": base64}]}'
+            f"not a DSSE envelope: {err}. Expected {_SHAPE}",
+            field=_envelope_field(str(err)),
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
-        raise InvalidEnvelope(f"not JSON (UTF-8): {err}") from None
+        raise InvalidEnvelope(f"not JSON (UTF-8): {err}", field="$") from None
     _check(env)
     if _keys_repeated(data, env) and (repeated := duplicate_key(data)) is not None:
         path = repeated[0].removeprefix("$.")  # as this module names envelope fields
@@ -109,6 +110,21 @@ def decode_envelope(data: bytes, *, payload_keys: bool = True) -> Envelope:
     if payload_keys:
         check_payload_keys(env)
     return env
+
+
+_SHAPE = '{"payload": base64, "payloadType": str, "signatures": [{"keyid": hex, "sig": base64}]}'
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_NAMED = re.compile(r"(?:unknown|required) field `([^`]+)`")
+
+
+def _envelope_field(message: str) -> str:
+    """The envelope field msgspec's ``message`` is about, as this module names them
+    (``signatures[0].sig``); "$" for the envelope as a whole."""
+    at = _AT.search(message)
+    path = at.group(1) if at else ""
+    if named := _NAMED.search(message):
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    return path or "$"
 
 
 def check_payload_keys(env: Envelope) -> None:

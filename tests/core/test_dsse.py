@@ -286,3 +286,22 @@ def test_digest_changes_with_type_and_signatures():
     sig = base64.b64decode(env.signatures[0].sig)
     assert dsse.envelope_digest(with_sig(env, flip(sig, 0))) != digest
     assert len(digest) == 32
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"payload": "eA==", "payloadType": "x", "signatures": [], "extra": 1}', "extra"),
+        (b'{"payloadType": "x", "signatures": []}', "payload"),
+        (b'{"payload": "eA==", "payloadType": "x", "signatures": [{"keyid": "a", "sig": 1}]}',
+         "signatures[0].sig"),
+        (b'{"payload": "eA==", "payloadType": "x", "signatures": [{"keyid": "a", "sig": "x", '
+         b'"foo": 2}]}', "signatures[0].foo"),
+        (b"[1]", "$"),
+        (b"not json", "$"),
+    ],
+)  # fmt: skip
+def test_a_refused_envelope_names_its_field(raw, field):
+    with pytest.raises(InvalidEnvelope) as err:
+        dsse.decode_envelope(raw)
+    assert err.value.field == field
