@@ -201,6 +201,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         self, actor_id: str, name: str, role: str, public_key_pem: bytes, upline: str | None = None
     ) -> list[Appended]:
         from core.records import Actor, KeyGrant
+        from ledger.trust import upline_not_a_referrer
 
         pub = load_public_key(public_key_pem)
         at = _dt(now_rfc3339())
@@ -208,8 +209,11 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
             raise InvalidInput(f"actor {actor_id!r} cannot be its own upline")
         with self.store.reader() as s:
             actor = get_actor(s, actor_id)
-            if upline is not None and get_actor(s, upline) is None:
+            above = None if upline is None else get_actor(s, upline)
+            if upline is not None and above is None:
                 raise NotFound(f"upline {upline!r} is no actor on this ledger; add it first")
+        if actor is None and above is not None and above.role != "referrer":
+            raise InvalidInput(upline_not_a_referrer(upline, above.role), field="upline")
         if actor is not None and (
             actor.role != role or (upline is not None and upline != actor.upline)
         ):

@@ -98,7 +98,7 @@ class Follow(Protocol):
     it raises, the submission is refused and nothing of it is placed; so one that
     writes must write only after the last thing it may raise. One that reads no
     entries says ``reads_log = False``, and the batch's entries are not written for it
-    first (a batch of sales stays one insert).
+    first (the batch stays one insert).
     """
 
     kinds: frozenset[str]

@@ -26,7 +26,7 @@ from core.errors import (
     UnknownKey,
 )
 from core.keys import check_signing_key
-from core.roles import check_role_may_submit
+from core.roles import article, check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow
 from ledger.storage import SigningKey, entry_facts, entry_leaf_and_data
@@ -173,11 +173,35 @@ def _other_operator_keys(b: Batch, key_id: str) -> int:
     ).scalar_one()
 
 
+def upline_not_a_referrer(upline: str, role: str) -> str:
+    """The refusal, in the words ``api.service.Ledger.add_actor`` says it too."""
+    return (
+        f"upline {upline!r} is {article(role)} {role}, not a referrer: an upline earns the "
+        "level-2 commission on its referrers' sales, so only a referrer may be one; give a "
+        "referrer's actor id as the upline, or none"
+    )
+
+
+def _check_upline(b: Batch, record) -> None:
+    """A referrer's upline is a referrer: a dealer set as one would earn level 2 on
+    its competitors' sales."""
+    if record.upline is None:
+        return
+    role = b.role(record.upline)
+    if role is None:
+        raise NotFound(
+            f"upline {record.upline!r} is no actor on this ledger; add it first", field="upline"
+        )
+    if role != "referrer":
+        raise InvalidRecord(upline_not_a_referrer(record.upline, role), field="upline")
+
+
 def apply_trust_effects(b: Batch, record, index: int) -> None:
     """Actors and keys as the entry leaves them; the batch's caches follow suit."""
     if record.kind == "actor":
         if b.role(record.actor_id) is not None:
             raise Conflict(f"actor {record.actor_id!r} already exists; choose another id")
+        _check_upline(b, record)
         b.c.execute(
             _INSERT_ACTOR,
             {

@@ -1,7 +1,9 @@
 """The facts a policy decides a claim from (``plugins.interfaces.ClaimFacts``).
 
 Read from the VIN's entries on the ledger at the claim, as the buyer's history view
-reads them: the odometer from ``core.odometer`` (corrected readings, none disputed),
+reads them: the odometer from ``core.odometer`` (corrected readings, none disputed;
+the highest dated from the sale to the claim, so a rollback after the km cap was
+passed does not bring the car back under it),
 and the title brands, damage and odometer rollbacks from the derived view itself
 (``core.history.analyse`` as of the claim's date), never worked out again here, so
 that a policy and a buyer see one history. A reading that goes backwards from the
@@ -49,24 +51,38 @@ def claim_facts(
     at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
     latest = max(at_claim, key=lambda r: (r["at"], r["index"]), default=None)
     sold = readings.get(claim.sale)
-    km_since = None
-    if latest is not None and sold is not None:
-        km_since = latest["km"] - sold["km"]
-        if km_since < 0:
-            raise _reading_below_sale(claim, index, latest, sold)
+    if latest is not None and sold is not None and latest["km"] < sold["km"]:
+        raise _reading_below_sale(claim, index, latest, sold)
     _check_not_below_earlier_claims(items, claim, readings)
+    went_by = _highest_since_sale(at_claim, sale.occurred_at, index) or latest
+    km_since = None
+    if went_by is not None and sold is not None:
+        km_since = went_by["km"] - sold["km"]
     return ClaimFacts(
         kind=claim.kind,
         index=index,
         filed_at=claim.occurred_at,
         component=getattr(claim, "component", None),
         days_since_sale=(claim.occurred_at.date() - sale.occurred_at.date()).days,
-        odometer_km=None if latest is None else latest["km"],
+        odometer_km=None if went_by is None else went_by["km"],
         km_since_sale=km_since,
         prior_claims=_prior_claims(items, claim.sale),
         sale_index=claim.sale,
         sold_at=sale.occurred_at,
         **_history(entries, items, claim.occurred_at),
+        odometer_index=None if went_by is None else went_by["index"],
+    )
+
+
+def _highest_since_sale(
+    at_claim: list[dict[str, Any]], sold_at: datetime, index: int
+) -> dict[str, Any] | None:
+    """The highest reading dated from the sale to the claim (the claim's own on a tie):
+    a car driven past a km cap and then rolled back, or read low at the claim, was
+    still driven that far. None when there is none (a sale without a reading)."""
+    since = [r for r in at_claim if r["at"] >= sold_at]
+    return max(
+        since, key=lambda r: (r["km"], r["index"] == index, r["at"], r["index"]), default=None
     )
 
 

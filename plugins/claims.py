@@ -14,8 +14,8 @@ policy, and appends nothing for it (a 4xx names what to fix):
 
 Everything else goes to the policy plugin, which decides from the ledger's facts at
 that point of the log (``plugins.claim_facts``) — the terms stated at the sale, days
-since the sale, the latest odometer reading (corrected, and not disputed, as the
-history view reads it), earlier claims on the same sale, the car's brands, damage
+since the sale, the highest odometer reading since the sale (corrected, and not
+disputed, as the history view reads it), earlier claims on the same sale, the car's brands, damage
 and rollbacks — and the ledger appends the decision, signed by the operator key,
 right after the claim in the same transaction. If the plugin fails (any exception:
 a policy refuses by deciding so), the claim is refused and nothing is appended; so

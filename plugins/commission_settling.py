@@ -22,8 +22,12 @@ their commissions on a read, which are kept as stored, with the version they cit
 A commission is *held* until the sale's return window closes (the last day of its
 return policy, as stated at the sale) and a return dated in it could still be filed
 (``plugins.claims.MAX_CLAIM_AGE`` later), then *payable*; it is *voided* if the ledger
-holds an approved return of the sale. The status is read from the ledger each time,
-as of a stated day, so the same ledger and day always give the same answer.
+holds an approved return of the sale, *disputed* while the operator's dispute of it is
+open, and *replaced*, as of every day, once its dealer recorded the sale again while
+it was disputed (``core.sale_standing.replaced_by``): the new sale's commission is the
+one paid. A commission that rounds to nothing is listed as *nothing to pay*. The
+status is read from the ledger each time, as of a stated day, so the same ledger and
+day always give the same answer.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import logging
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -42,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidRecord, NotFound, PluginFailed, VinledgerError
 from core.records import Sale
+from core.sale_standing import replaced_by
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import (
     CommissionBacklogRow,
@@ -56,6 +62,7 @@ from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission
 from plugins.referrals import BrokenContract, check_model, compute_commissions
 from plugins.registry import PluginTimedOut, Registry
+from plugins.sale_order import check_resolution, check_sale, vin_sales
 
 BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged before
 log = logging.getLogger("vinledger.commissions")
@@ -73,11 +80,16 @@ class CommissionRecorder:
     installing another version meanwhile changes them. The referral was checked
     before the lock (``check_sale_referral``); should its rule fail or be gone by the
     time the sale is logged, the sale is still appended, with a pending row instead.
+
+    First, so that one sale never earns twice, it refuses a sale that would record a
+    standing sale of the car again, and the resolution of a dispute whose sale was
+    recorded again (``plugins.sale_order``): these read the car's sales and disputes,
+    the batch's own included, so the batch's entries are written first.
     """
 
-    kinds = frozenset({"sale"})
+    kinds = frozenset({"sale", "dispute"})
     name = "commission recorder"
-    reads_log = False  # referrals only: the batch's entries need not be written first
+    reads_log = True  # the car's sales and disputes, placed earlier in the batch too
 
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -85,9 +97,13 @@ class CommissionRecorder:
     def __call__(
         self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
     ) -> list[Submission]:
-        sale = sub.record
-        if sale.referral_code is not None:
-            _settle(s, self.registry, sale, index, at_sale=True)
+        record = sub.record
+        if record.kind == "dispute":
+            check_resolution(s, record)
+            return []
+        check_sale(s, record, index, actor_id)  # before any row is written
+        if record.referral_code is not None:
+            _settle(s, self.registry, record, index, at_sale=True)
         return []  # private rows only: nothing more is appended to the log
 
 
@@ -337,8 +353,10 @@ def commissions(
         if c["sale"] not in statuses:
             statuses[c["sale"]] = _status(s, c["sale"], as_of)
         status, c["held_until"] = statuses[c["sale"]]
-        if c["status"] is None or status in ("voided", "disputed"):  # nothing to pay
+        if c["status"] is None or status in ("voided", "disputed", "replaced"):  # no pay
             c["status"] = status
+        if c["status"] in ("held", "payable") and Decimal(c["amount"]) == 0:
+            c["status"] = "nothing to pay"  # rounded to nothing in its currency
     return items
 
 
@@ -372,6 +390,13 @@ def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:
     # held until then, so "payable" as of a day never turns "voided" for that day.
     late = timedelta(days=math.ceil(MAX_CLAIM_AGE / timedelta(days=1)))
     until = (date.fromisoformat(max(ends, default=sold)) + late).isoformat()
+    # A sale its dealer recorded again never pays, as of any day and whatever became
+    # of the dispute: the new sale earns the commission (claims go there too).
+    sales, disputes = vin_sales(s, sale_row.vin)
+    sale = next(o for o in sales if o["index"] == sale_idx)
+    of_sale = [d for d in disputes if d["record"]["disputes"] == sale_idx]
+    if replaced_by(sales, sale, of_sale) is not None:
+        return "replaced", until
     disputed = False  # as the latest dispute of the sale, dated by as_of, says
     for row in entries_for_vin(s, sale_row.vin):
         if row.kind not in ("claim_decision", "dispute") or row.idx < sale_idx:

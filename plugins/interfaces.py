@@ -144,7 +144,9 @@ class ClaimFacts:
     filed_at: datetime
     component: str | None
     days_since_sale: int  # calendar days: 0 on the day of the sale
-    odometer_km: int | None  # the latest reading at the claim: corrected, not disputed
+    # The highest reading from the sale to the claim (the claim's own included):
+    # corrected, not disputed; the latest at the claim if none is dated since the sale.
+    odometer_km: int | None
     km_since_sale: int | None  # None when either reading is missing
     prior_claims: list[PriorClaim] = field(default_factory=list)
     sale_index: int | None = None  # the sale's log index
@@ -152,6 +154,7 @@ class ClaimFacts:
     title_brands: list[TitleBrand] = field(default_factory=list)
     damage: list[DamageReport] = field(default_factory=list)
     odometer_rollbacks: list[OdometerRollback] = field(default_factory=list)
+    odometer_index: int | None = None  # the entry whose reading odometer_km is
 
 
 @dataclass(frozen=True)

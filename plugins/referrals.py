@@ -11,7 +11,8 @@ A referral is for one car model, the VIN's WMI (its first three characters) and
 model year as ``core.vin.decode_vin`` reads them on the sale's day ("1HG/2003"): a
 sale of another car cannot use its code. The selling dealer never earns a commission
 on its own sale, at any level, whatever the rule computes; and amounts are stored as
-decimal strings rounded half up to cents, from ``Decimal`` amounts only.
+decimal strings rounded half up to the currency's minor unit (``plugins.currency``:
+cents, whole yen, thousandths of a dinar), from ``Decimal`` amounts only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -36,6 +37,7 @@ from core.records import Sale
 from core.vin import decode_vin
 from ledger.schema import ActorRow, ReferralRow
 from ledger.storage import get_actor
+from plugins.currency import round_to_minor_unit
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 from plugins.registry import Registry
 
@@ -43,7 +45,6 @@ PAYLOAD_TYPE = "application/vnd.vinledger.referral+json"
 _Slug = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}\Z")]
 _MODEL = re.compile(r"[0-9A-HJ-NPR-Z]{3}/[0-9]{4}")  # WMI / model year: "LFV/2020"
 _CURRENCY = re.compile(r"[A-Z]{3}")
-CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # a sale's largest price (core.records.Money)
 log = logging.getLogger("vinledger.referrals")
 
@@ -262,7 +263,8 @@ class BrokenContract(Exception):
 def _checked(
     rule: CommissionRule, referral: Referral, sale: SaleForCommission, paid: Any
 ) -> list[Commission]:
-    """What the rule computed, in cents rounded half up, less anything to the dealer.
+    """What the rule computed, rounded half up to its currency's minor unit (cents,
+    whole yen, thousandths of a dinar), less anything to the dealer.
 
     Whatever does not keep the contract of ``CommissionRule.compute`` (a float or a
     non-finite amount, an unknown level or beneficiary) is a failure of the rule's
@@ -293,8 +295,8 @@ def _checked(
             raise fail(f"signed its commission as {c.rule!r} version {c.version!r}")
         levels.add(c.level)
         if c.beneficiary != sale.dealer:  # never a commission on one's own sale
-            cents = c.amount.copy_abs().quantize(CENT, rounding=ROUND_HALF_UP)  # no "-0.00"
-            out.append(replace(c, amount=cents))
+            paid_as = round_to_minor_unit(c.amount.copy_abs(), c.currency)  # no "-0.00"
+            out.append(replace(c, amount=paid_as))
     return out
 
 

@@ -67,5 +67,7 @@ class ReferralsController(Controller):
     ) -> dict:
         """Each commission with its sale's log index, rule id and version, amount and status
         (held until the sale's return window closes, then payable; voided by a return;
-        disputed, and not payable, while the operator's dispute of the sale is open)."""
+        disputed, and not payable, while the operator's dispute of the sale is open;
+        replaced, never payable, once its dealer recorded the sale again; nothing to pay
+        when it rounds to nothing in its currency)."""
         return {"commissions": ledger.commissions(bearer(request), as_of)}

@@ -1,6 +1,7 @@
 """The built-in referral-commission rules.
 
-Amounts are ``Decimal`` rounded to cents (half up), never floats, in the sale's
+Amounts are ``Decimal`` rounded half up to the currency's minor unit (cents, whole
+yen, thousandths of a dinar: ``plugins.currency``), never floats, in the sale's
 currency. A rule computes from the sale's public price and the referral's private
 parameters only, so an auditor holding the referral gets the same amount from the
 sale entry. Parameters are stored as the canonical strings ``validate`` returns
@@ -18,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.errors import Conflict, InvalidInput, InvalidRecord
+from plugins.currency import round_to_minor_unit
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 
@@ -97,7 +99,7 @@ class Flat(CommissionRule):
     """
 
     id = "flat"
-    version = "1"
+    version = "1.1"  # 1.1: amounts in the currency's minor unit (whole yen)
     description = "A fixed fee per sale"
 
     def validate(self, params):
@@ -109,7 +111,7 @@ class Flat(CommissionRule):
         p = referral.params
         if sale.currency is not None and sale.currency != p["currency"]:
             return []
-        amount = _cents(Decimal(p["amount"]))
+        amount = round_to_minor_unit(Decimal(p["amount"]), p["currency"])
         return [Commission(referral.referrer, amount, p["currency"], 1, self.id, self.version)]
 
 
@@ -152,13 +154,14 @@ def _cap_allows(referral: Referral, sale: SaleForCommission) -> bool:
     return p["cap_currency"] == sale.currency
 
 
-def _share(price: Decimal, percent: str, cap: str | None) -> Decimal:
-    value = _cents(price * Decimal(percent) / 100)
-    return value if cap is None else min(value, Decimal(cap))
+def _share(price: Decimal, percent: str, cap: str | None, currency: str) -> Decimal:
+    value = round_to_minor_unit(price * Decimal(percent) / 100, currency)
+    return value if cap is None else min(value, round_to_minor_unit(Decimal(cap), currency))
 
 
 class Percentage(CommissionRule):
-    """``percent`` of the price, rounded to cents, and never more than ``cap``.
+    """``percent`` of the price, rounded to the currency's minor unit, and never more
+    than ``cap``.
 
     A ``cap`` names its currency (``cap_currency``) and holds only for sales in that
     currency: a capped referral earns nothing on a sale in another currency, since
@@ -167,7 +170,7 @@ class Percentage(CommissionRule):
     """
 
     id = "percentage"
-    version = "2"  # 2: the cap names its currency
+    version = "2.1"  # 2: the cap names its currency; 2.1: the currency's minor unit
     description = "A percentage of the price, up to a cap in a named currency"
 
     def validate(self, params):
@@ -178,7 +181,7 @@ class Percentage(CommissionRule):
         if sale.price is None or not _cap_allows(referral, sale):
             return []
         p = referral.params
-        amount = _share(sale.price, p["percent"], p.get("cap"))
+        amount = _share(sale.price, p["percent"], p.get("cap"), sale.currency)
         return [Commission(referral.referrer, amount, sale.currency, 1, self.id, self.version)]
 
 
@@ -193,7 +196,7 @@ class Tiered(CommissionRule):
     """
 
     id = "tiered"
-    version = "2"  # 2: the bands and amounts name their currency
+    version = "2.1"  # 2: the bands and amounts name their currency; 2.1: minor units
     description = "A fixed amount by price band, in a named currency"
 
     def validate(self, params):
@@ -239,7 +242,7 @@ class Tiered(CommissionRule):
             for t in referral.params["tiers"]
             if t["up_to"] is None or sale.price <= Decimal(t["up_to"])
         )
-        amount = _cents(Decimal(tier["amount"]))
+        amount = round_to_minor_unit(Decimal(tier["amount"]), agreed)
         return [Commission(referral.referrer, amount, agreed, 1, self.id, self.version)]
 
 
@@ -253,7 +256,7 @@ class TwoLevel(CommissionRule):
     """
 
     id = "two-level"
-    version = "2"  # 2: the cap names its currency; nothing to the selling dealer
+    version = "2.1"  # 2: cap currency, nothing to the dealer; 2.1: minor units
     description = "Referrer and upline percentages"
 
     def validate(self, params):
@@ -268,7 +271,14 @@ class TwoLevel(CommissionRule):
         if referral.upline not in (None, referral.referrer):
             paid.append((referral.upline, p["upline_percent"], 2))
         return [
-            Commission(who, _share(sale.price, pct, cap), sale.currency, lvl, self.id, self.version)
+            Commission(
+                who,
+                _share(sale.price, pct, cap, sale.currency),
+                sale.currency,
+                lvl,
+                self.id,
+                self.version,
+            )
             for who, pct, lvl in paid
             if who != sale.dealer
         ]
@@ -287,7 +297,7 @@ class LimitedSlots(Flat):
     """
 
     id = "limited-slots"
-    version = "1"
+    version = "1.1"  # 1.1: amounts in the currency's minor unit
     description = "A flat fee, limited referrers per model and region"
 
     def validate(self, params):

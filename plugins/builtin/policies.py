@@ -4,7 +4,10 @@ Each states its terms at the sale (from the sale's day and odometer reading) and
 decides claims from the ledger's facts alone. Windows count calendar days in UTC:
 the sale's day is day 0, so a 7-day return filed on day 7 is in time and on day 8
 is not. Kilometre limits are odometer readings, inclusive like the last day: the
-reading at the sale plus the allowance is still covered, one more is not.
+reading at the sale plus the allowance is still covered, one more is not, and the
+reading judged is the highest since the sale (``ClaimFacts.odometer_km``), named in
+the reason when it is not the claim's own. A warranty pays a repair once: a claim
+that repeats one approved on the same sale for the same component is refused.
 
 The ledger refuses filing mistakes before a policy sees them (a claim of the wrong
 kind, dated before the sale, or on a returned sale; see ``plugins.claims``); the
@@ -88,10 +91,17 @@ def _window(terms: Terms, claim: ClaimFacts) -> Decision | None:
         if claim.odometer_km > terms.km_limit:
             return Decision(
                 False,
-                f"the odometer read {claim.odometer_km:,} km; {terms.policy} covers readings "
-                f"up to {terms.km_limit:,} km",
+                f"the odometer read {claim.odometer_km:,} km{_went_by(claim)}; "
+                f"{terms.policy} covers readings up to {terms.km_limit:,} km",
             )
     return None
+
+
+def _went_by(claim: ClaimFacts) -> str:
+    """Which reading the decision went by, when it is not the claim's own."""
+    if claim.odometer_index is None or claim.odometer_index == claim.index:
+        return ""
+    return f" at entry {claim.odometer_index}, the highest reading since the sale"
 
 
 class SevenDayReturn(Policy):
@@ -125,7 +135,11 @@ class SevenDayReturn(Policy):
         return Decision(
             True,
             f"returned on day {claim.days_since_sale} after the sale"
-            + (f", {claim.km_since_sale:,} km driven" if claim.km_since_sale is not None else "")
+            + (
+                f", {claim.km_since_sale:,} km driven{_went_by(claim)}"
+                if claim.km_since_sale is not None
+                else ""
+            )
             + "; within the 7-day return window",
         )
 
@@ -166,6 +180,21 @@ class _ComponentWarranty(Policy):
                 False,
                 f"{claim.component!r} is not covered; {self.id} covers "
                 f"{', '.join(terms.components)}",
+            )
+        repeated = next(
+            (
+                p
+                for p in claim.prior_claims
+                if p.approved and p.kind == "warranty_claim" and p.component == claim.component
+            ),
+            None,
+        )
+        if repeated is not None:
+            return Decision(
+                False,
+                f"the {claim.component} was already approved on this sale (claim "
+                f"{repeated.index}, under {repeated.policy}); a repeat of an approved claim "
+                "is not covered again",
             )
         refused = _window(terms, claim)
         if refused:

@@ -50,8 +50,8 @@ def test_an_upline_must_be_another_actor_that_exists(ledger):
     with pytest.raises(InvalidInput, match="its own upline"):
         ledger.add_actor("amy", "Amy", "referrer", pem(), upline="amy")
     assert size(ledger) == before
-    onboard(ledger, "bay-auto", "dealer")
-    onboard(ledger, "city-cars", "dealer")
-    ledger.add_actor("amy", "Amy", "referrer", pem(), upline="bay-auto")
-    with pytest.raises(Conflict, match="under 'bay-auto'"):
-        ledger.add_actor("amy", "Amy", "referrer", pem(), upline="city-cars")
+    onboard(ledger, "broker-bob", "referrer")
+    onboard(ledger, "broker-cai", "referrer")
+    ledger.add_actor("amy", "Amy", "referrer", pem(), upline="broker-bob")
+    with pytest.raises(Conflict, match="under 'broker-bob'"):
+        ledger.add_actor("amy", "Amy", "referrer", pem(), upline="broker-cai")

@@ -80,11 +80,11 @@ def test_actors_show_lists_each_key_with_its_grant_and_revocation(sqlite_ledger,
 
 
 def test_actors_show_names_the_upline(sqlite_ledger):
-    onboard(sqlite_ledger, "bay-auto", "dealer")
-    sqlite_ledger.add_actor("amy", "Amy", "referrer", pem().encode(), upline="bay-auto")
+    onboard(sqlite_ledger, "broker-bob", "referrer")
+    sqlite_ledger.add_actor("amy", "Amy", "referrer", pem().encode(), upline="broker-bob")
     data = str(sqlite_ledger.settings.data_dir)
     r = CliRunner().invoke(main, ["actors", "show", "amy", "--data", data])
-    assert r.exit_code == 0 and "  upline    bay-auto" in r.output
+    assert r.exit_code == 0 and "  upline    broker-bob" in r.output
 
 
 def test_an_existing_actor_under_another_name_is_refused(client, sqlite_ledger, admin):

@@ -3,6 +3,7 @@ with a 4xx and nothing appended, and what the policy decides from which facts.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from plugins.commission_settling import CommissionRecorder
 from tests.conftest import VIN, VIN2, inspection, onboard
 
 SOLD_AT = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -102,6 +104,19 @@ def sold(client, dealer):
 
 def post(client, partner, record):
     return client.post("/records", content=partner.envelope(record))
+
+
+@contextlib.contextmanager
+def logged_before_sales_were_ordered(ledger):
+    """Within the block a sale dated at or before a standing one is logged, as on a log
+    written before the sequencer refused it (plugins/sale_order.py): claims on such
+    logs are still judged as before."""
+    follows = ledger.sequencer.follows
+    ledger.sequencer.follows = tuple(f for f in follows if not isinstance(f, CommissionRecorder))
+    try:
+        yield
+    finally:
+        ledger.sequencer.follows = follows
 
 
 def admin(client, ledger, record):
@@ -458,7 +473,9 @@ def test_a_refused_claim_is_not_approved_by_dating_the_next_a_second_earlier(cli
 def test_an_older_sale_filed_late_does_not_end_the_return(client, dealer, ledger, sold):
     other = onboard(ledger, "city-cars", "dealer")
     older = {**sale(at="2019-03-01T10:00:00Z"), "dealer": "city-cars", "odometer_km": 10_000}
-    assert post(client, other, older).status_code == 201  # history filled in late
+    refused(client, other, older, status=409)  # dated before a standing sale: refused now
+    with logged_before_sales_were_ordered(ledger):
+        assert post(client, other, older).status_code == 201  # history filled in late
     assert post(client, dealer, returned(sold, "2026-06-04T09:00:00Z")).status_code == 201
     assert last_decision(client)["approved"] is True
 
@@ -511,7 +528,9 @@ def test_a_sale_recorded_again_before_its_dispute_is_still_its_replacement(
 ):
     """The dealer records the sale again (dated as the first, or earlier), then the
     operator disputes the first: claims go to the new record, not to both."""
-    again = post(client, dealer, sale(at="2026-06-01T09:00:00Z")).json()["index"]
+    refused(client, dealer, sale(at="2026-06-01T09:00:00Z"), status=409)  # refused now
+    with logged_before_sales_were_ordered(ledger):
+        again = post(client, dealer, sale(at="2026-06-01T09:00:00Z")).json()["index"]
     _dispute(client, ledger, sold)
     problem = refused(client, dealer, returned(sold, "2026-06-04T09:00:00Z"), status=409)
     assert f"file the claim on sale {again}" in problem["detail"]
@@ -524,7 +543,9 @@ def test_a_sale_dated_earlier_but_filed_later_does_not_open_a_return_after_a_res
     the car was sold again on 06-01, whatever order the two were filed in."""
     other = onboard(ledger, "city-cars", "dealer")
     earlier = {**sale(at="2026-05-30T10:00:00Z", km=47_900), "dealer": "city-cars"}
-    first = post(client, other, earlier).json()["index"]
+    refused(client, other, earlier, status=409)  # refused now
+    with logged_before_sales_were_ordered(ledger):
+        first = post(client, other, earlier).json()["index"]
     problem = refused(client, other, returned(first, "2026-06-04T09:00:00Z"), status=409)
     assert f"sold again after sale {first} (entry {sold})" in problem["detail"]
 

@@ -60,7 +60,7 @@ def test_flat_pays_the_referrer_in_its_own_currency():
     r = referral(rule, {"amount": "150", "currency": "EUR"})
     assert r.params == {"amount": "150.00", "currency": "EUR"}
     assert rule.compute(r, sale(Decimal("9000"))) == [
-        Commission("amy", Decimal("150.00"), "EUR", 1, "flat", "1")
+        Commission("amy", Decimal("150.00"), "EUR", 1, "flat", "1.1")
     ]
 
 
@@ -91,7 +91,7 @@ def test_percentage_rounds_half_up_to_cents():
     (paid,) = rule.compute(r, sale(Decimal("12345.67")))  # 185.18505
     assert (paid.amount, paid.currency) == (Decimal("185.19"), "EUR")
     assert rule.compute(r, sale(Decimal("0.33"))) == [  # 0.00495: rounds to nothing
-        Commission("amy", Decimal("0.00"), "EUR", 1, "percentage", "2")
+        Commission("amy", Decimal("0.00"), "EUR", 1, "percentage", "2.1")
     ]
     assert rule.compute(r, sale(None, None)) == []
 
@@ -210,8 +210,8 @@ def test_two_level_pays_level_2_to_the_upline_only_when_there_is_one():
     rule = TwoLevel()
     params = {"percent": "2", "upline_percent": "0.5", "cap": "150", "cap_currency": "EUR"}
     assert rule.compute(referral(rule, params, upline="boss"), sale(Decimal("10000"))) == [
-        Commission("amy", Decimal("150.00"), "EUR", 1, "two-level", "2"),
-        Commission("boss", Decimal("50.00"), "EUR", 2, "two-level", "2"),
+        Commission("amy", Decimal("150.00"), "EUR", 1, "two-level", "2.1"),
+        Commission("boss", Decimal("50.00"), "EUR", 2, "two-level", "2.1"),
     ]
     assert [c.level for c in rule.compute(referral(rule, params), sale(Decimal("10")))] == [1]
     assert rule.compute(referral(rule, params, upline="boss"), sale(None, None)) == []
@@ -358,7 +358,7 @@ def test_limited_slots_pays_like_flat():
     r = referral(rule, slots_params(3))
     assert r.params == {"slots": 3, "amount": "100.00", "currency": "EUR"}
     assert rule.compute(r, sale(Decimal("5000"))) == [
-        Commission("amy", Decimal("100.00"), "EUR", 1, "limited-slots", "1")
+        Commission("amy", Decimal("100.00"), "EUR", 1, "limited-slots", "1.1")
     ]
     assert rule.compute(r, sale(Decimal("5000"), "USD")) == []
     rule.admit(r, [])
@@ -492,11 +492,11 @@ def test_the_module_registers_exactly_the_five_rules():
     registry = Registry(pm)
     assert set(registry.rules) == {"flat", "percentage", "tiered", "two-level", "limited-slots"}
     assert {r.id: r.version for r in registry.rules.values()} == {
-        "flat": "1",
-        "percentage": "2",
-        "tiered": "2",
-        "two-level": "2",
-        "limited-slots": "1",
+        "flat": "1.1",
+        "percentage": "2.1",
+        "tiered": "2.1",
+        "two-level": "2.1",
+        "limited-slots": "1.1",
     }
     assert {registry.plugin_of(r) for r in registry.rules.values()} == {
         "plugins.builtin.commissions"

@@ -224,5 +224,5 @@ def test_sales_go_on_after_one_hung_commission_at_logging(hung_ledger):
     amy, dealer = referrer(hung_ledger), onboard(hung_ledger, "bay-auto", "dealer")
     refer(hung_ledger, amy)
     first = sell(hung_ledger, dealer)  # each asserts its sale was appended
-    second = sell(hung_ledger, dealer, odometer_km=61_000)
+    second = sell(hung_ledger, dealer, odometer_km=61_000, occurred_at="2026-06-02T10:00:00Z")
     assert second > first

@@ -274,7 +274,7 @@ def test_plugins_shows_what_each_plugin_registers_with_its_id_and_version(monkey
         in out
     )
     assert "    policy return-7d version 1\n" in out
-    assert "    rule flat version 1\n" in out
+    assert "    rule flat version 1.1\n" in out
 
 
 # ---- 9: a hook vinledger does not have --------------------------------------------------
