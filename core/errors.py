@@ -160,6 +160,14 @@ class Busy(VinledgerError):
         self.retry_after = retry_after
 
 
+class TooSlow(VinledgerError):
+    """The request's body did not arrive in time; nothing of it was appended."""
+
+    status = 408
+    title = "Request timeout"
+    slug = "request-timeout"
+
+
 class NewerRelease(VinledgerError):
     """A newer vinledger release has opened this database: this older one must not
     write to it, since it could append what the newer release's checkers refuse, and

@@ -17,7 +17,14 @@ from api.problems import PROBLEM_JSON, problem_for
 from api.service import Ledger
 from api.service_checks import MAX_ENVELOPE_BYTES
 from core.dsse import is_json_type
-from core.errors import Busy, InvalidInput, TooLarge, UnsupportedMediaType, VinledgerError
+from core.errors import (
+    Busy,
+    InvalidInput,
+    TooLarge,
+    TooSlow,
+    UnsupportedMediaType,
+    VinledgerError,
+)
 from core.records import ClaimDecision, parse_record
 from core.strict_json import duplicate_key
 from ledger.checkpoint import b64
@@ -37,6 +44,9 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 # up to BATCH_WAIT_SECONDS, then get 503 with Retry-After.
 BATCHES_AT_ONCE = 2
 BATCH_WAIT_SECONDS = 30.0
+# A batch's body must arrive within this once its turn comes: a client sending it
+# slowly would otherwise hold one of the turns for as long as it likes.
+BATCH_BODY_SECONDS = 60.0
 # One envelope is at most MAX_ENVELOPE_BYTES (its check says so); a body much larger
 # than that is refused as it arrives, not read into memory first.
 MAX_SUBMIT_BYTES = 2 * MAX_ENVELOPE_BYTES
@@ -291,7 +301,14 @@ class RecordsController(Controller):
                 retry_after=5,
             ) from None
         try:
-            return await self._batch(request, await request.body(), ledger)
+            try:
+                raw = await asyncio.wait_for(request.body(), BATCH_BODY_SECONDS)
+            except TimeoutError:
+                raise TooSlow(
+                    f"the batch's body did not arrive within {BATCH_BODY_SECONDS:g} s; "
+                    "nothing of it was appended: send it again, or in smaller batches"
+                ) from None
+            return await self._batch(request, raw, ledger)
         finally:
             gate.release()
 

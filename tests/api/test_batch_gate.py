@@ -79,3 +79,30 @@ def test_the_gate_is_given_back_after_a_refused_batch(client, bad):
     for _ in range(records.BATCHES_AT_ONCE + 2):
         r = client.post("/records/batch", content=bad)
         assert r.status_code == 400, r.text
+
+
+def test_a_body_sent_slowly_gives_its_turn_back(sqlite_ledger, monkeypatch):
+    """A client that trickles its batch cannot hold one of the few turns for ever: its
+    body must arrive in time (408, nothing appended), and the next batch goes through."""
+    monkeypatch.setattr(records, "BATCHES_AT_ONCE", 1)
+    monkeypatch.setattr(records, "BATCH_BODY_SECONDS", 0.3)
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    body = b'{"envelopes": [' + inspector.envelope(inspection(day=11)) + b"]}"
+    app = create_app(sqlite_ledger)
+
+    async def trickle():
+        yield body[:10]
+        await asyncio.sleep(1.0)
+        yield body[10:]
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            slow = await c.post("/records/batch", content=trickle())
+            fine = await c.post("/records/batch", content=body)
+            return slow, fine
+
+    slow, fine = asyncio.run(scenario())
+    assert slow.status_code == 408 and slow.headers["content-type"].startswith(PROBLEM)
+    assert "did not arrive within 0.3 s" in slow.json()["detail"]
+    assert fine.status_code == 200 and fine.json()["results"][0]["status"] == 201
