@@ -53,7 +53,11 @@ class Base(DeclarativeBase):
 # an older process left running beside a newer one (a rolling upgrade, a rollback) could
 # otherwise append an entry the newer checkers refuse, and nothing can take it back.
 # Level 1: the rules of 2026-12-01 (claims, disputes, repeated keys, dates, referrals).
-RULES_LEVEL = 1
+# Level 2: 2026-12-02 (a car sold once at a time; no resolution of a dispute whose sale
+# was recorded again; referrer uplines; no small-order keys; no recognisable personal
+# data in free text; claims judged by the highest reading since the sale; repeated
+# warranty claims; commissions in the currency's minor unit).
+RULES_LEVEL = 2
 
 
 class LogState(Base):
