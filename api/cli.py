@@ -103,7 +103,7 @@ main.add_command(backup)
 # ---- operator ------------------------------------------------------------------------
 
 
-def initialise(data_dir: Path, origin: str, database_url: str | None):
+def initialise(data_dir: Path, origin: str, database_url: str | None, time_zone: str = "UTC"):
     from api.config import DATA_FILES, create_data_dir
     from api.service import Ledger
     from ledger.storage import Store
@@ -111,7 +111,9 @@ def initialise(data_dir: Path, origin: str, database_url: str | None):
     own = (*DATA_FILES, "ledger.db")  # the SQLite file too, if init makes it
     made = [data_dir / name for name in own if not (data_dir / name).exists()]
     try:
-        settings = create_data_dir(data_dir, origin=origin, database_url=database_url)
+        settings = create_data_dir(
+            data_dir, origin=origin, database_url=database_url, time_zone=time_zone
+        )
         store = Store(settings.database_url)
         store.create_schema()
         ledger = Ledger(settings, store)
@@ -129,17 +131,24 @@ def initialise(data_dir: Path, origin: str, database_url: str | None):
 @data_option
 @click.option("--origin", default=None, help="log origin, e.g. ledger.example.com/log")
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in DIR)")
-def init(data_dir: Path, origin: str | None, database_url: str | None) -> None:
+@click.option(
+    "--time-zone",
+    default="UTC",
+    show_default=True,
+    help="where guarantees count calendar days, an IANA zone (e.g. Asia/Shanghai)",
+)
+def init(data_dir: Path, origin: str | None, database_url: str | None, time_zone: str) -> None:
     """Create a ledger: database, log key, operator key, admin token."""
     from api.config import DEFAULT_ORIGIN, shown_url
 
     try:
-        ledger = initialise(data_dir, origin or DEFAULT_ORIGIN, database_url)
+        ledger = initialise(data_dir, origin or DEFAULT_ORIGIN, database_url, time_zone)
     except VinledgerError as err:
         fail(err)
     s = ledger.settings
     click.echo(f"Created a ledger in {data_dir}")
     click.echo(f"  database      {shown_url(s.database_url)}")
+    click.echo(f"  time zone     {s.time_zone} (where guarantees count calendar days)")
     click.echo(f"  log key       {s.log_key_path} (mode 0600)")
     click.echo(f"  operator key  {s.operator_key_path} (mode 0600)")
     click.echo(f"  admin token   {s.token_path} (mode 0600)")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, VinledgerError
 from core.keys import generate_private_key, load_private_key, private_key_to_pem
 from plugins.registry import CALL_TIMEOUT_SECONDS
 
@@ -53,6 +53,9 @@ class Settings:
     # pages, stickers and QR codes use it rather than the request's Host header, which
     # any client can set (behind a proxy, set it).
     public_url: str | None = None
+    # Where the ledger counts calendar days (an IANA time zone): the built-in policies'
+    # "7 days" and "30 days", stated in each sale's terms, and the days pages show.
+    time_zone: str = "UTC"
 
     @property
     def log_key_path(self) -> Path:
@@ -161,7 +164,9 @@ def _as_given(url: str) -> str:
     return url
 
 
-def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) -> Settings:
+def create_data_dir(
+    data_dir: Path, *, origin: str, database_url: str | None, time_zone: str = "UTC"
+) -> Settings:
     """Make the data directory's keys, token and config; ``database_url`` None: the
     environment's ``VINLEDGER_DATABASE_URL`` if set (config.json then says so, and
     never holds it), else a SQLite file in the directory."""
@@ -178,11 +183,17 @@ def create_data_dir(data_dir: Path, *, origin: str, database_url: str | None) ->
     else:
         stored = _as_given(database_url) if database_url else OWN_DATABASE
         url = _database_in(data_dir, stored)
-    settings = Settings(data_dir=data_dir, origin=origin, database_url=url)
+    _time_zone(time_zone)
+    settings = Settings(data_dir=data_dir, origin=origin, database_url=url, time_zone=time_zone)
     write_secret(settings.log_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.operator_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.token_path, secrets.token_urlsafe(32).encode() + b"\n")
-    settings_json = {"origin": settings.origin, "database_url": stored, "disabled_plugins": []}
+    settings_json = {
+        "origin": settings.origin,
+        "database_url": stored,
+        "disabled_plugins": [],
+        "time_zone": time_zone,
+    }
     write_secret(config, (json.dumps(settings_json, indent=2) + "\n").encode())
     if (path := sqlite_path(url)) is not None and not path.exists():
         write_secret(path, b"")  # SQLite makes its -wal and -shm files with this mode
@@ -233,7 +244,22 @@ def load_settings(data_dir: Path | None = None) -> Settings:
         disabled_plugins=list(raw.get("disabled_plugins", [])),
         plugin_timeout_seconds=_plugin_timeout(raw.get("plugin_timeout_seconds")),
         public_url=_public_url(os.environ.get("VINLEDGER_PUBLIC_URL", raw.get("public_url"))),
+        time_zone=_time_zone(raw.get("time_zone", "UTC")),
     )
+
+
+def _time_zone(name: object) -> str:
+    """config.json's ``time_zone``, if this machine knows it as an IANA time zone."""
+    from plugins.interfaces import zone
+
+    try:
+        zone(name)
+    except VinledgerError:
+        raise InvalidInput(
+            f"config.json's time_zone {name!r} is no IANA time zone known here: write one "
+            'such as "UTC", "Asia/Shanghai" or "Europe/Berlin"'
+        ) from None
+    return name
 
 
 def _plugin_timeout(value: object) -> float:

@@ -83,6 +83,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         self.plugins = registry or Registry(
             create_plugin_manager(settings.disabled_plugins),
             call_timeout=settings.plugin_timeout_seconds,
+            time_zone=settings.time_zone,
         )
         self.sequencer = Sequencer(
             self.store,

@@ -13,7 +13,8 @@ refused here before any policy sees it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from core.errors import InvalidRecord
@@ -38,14 +39,21 @@ _FLAG_OF_TYPE = {"accident": "accident", "airbag_deployed": "airbag"}
 
 
 def claim_facts(
-    entries: list[dict[str, Any]], items: list[dict[str, Any]], claim, index: int, sale
+    entries: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    claim,
+    index: int,
+    sale,
+    day_of: Callable[[datetime], date] = lambda at: at.date(),
 ) -> ClaimFacts:
     """The facts of ``claim`` (log index ``index``) on ``sale``: days, kilometres,
     earlier claims on the sale, and the VIN's brands, damage and rollbacks.
 
     ``entries``: the VIN's entries and the claim as logged; ``items``: the same,
-    corrected (``core.corrections.apply_corrections``). Refuses (``InvalidRecord``) a
-    reading that goes backwards from the sale's or from an earlier claim's.
+    corrected (``core.corrections.apply_corrections``). ``day_of``: the calendar day of
+    a moment where the sale's terms count days (``Terms.day_of``; UTC by default).
+    Refuses (``InvalidRecord``) a reading that goes backwards from the sale's or from
+    an earlier claim's.
     """
     readings = {r["index"]: r for r in _usable(odometer_readings(items))}
     at_claim = [r for r in readings.values() if r["at"] <= claim.occurred_at]
@@ -63,7 +71,7 @@ def claim_facts(
         index=index,
         filed_at=claim.occurred_at,
         component=getattr(claim, "component", None),
-        days_since_sale=(claim.occurred_at.date() - sale.occurred_at.date()).days,
+        days_since_sale=(day_of(claim.occurred_at) - day_of(sale.occurred_at)).days,
         odometer_km=None if went_by is None else went_by["km"],
         km_since_sale=km_since,
         prior_claims=_prior_claims(items, claim.sale),

@@ -186,7 +186,7 @@ class ClaimDecider:
         claimed = next(i for i in sales if i["index"] == claim.sale)
         _check_not_superseded(sales, claimed)
         _check_not_sold_on(sales, claimed, claim, by_operator=actor.role == "operator")
-        facts = claim_facts(entries, items, claim, index, sale)
+        facts = claim_facts(entries, items, claim, index, sale, terms.day_of)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
         if returned:
             raise Conflict(

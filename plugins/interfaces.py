@@ -15,13 +15,17 @@ any exception from it is a plugin failure.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+from core.errors import InvalidRecord
 
 # ---- inspection providers ---------------------------------------------------------
 
@@ -60,6 +64,9 @@ class SaleFacts:
     sold_at: datetime
     odometer_km: int | None
     index: int | None = None  # None while the sale is being submitted
+    # Where the ledger counts calendar days (an IANA time zone): a Chinese dealer's
+    # "7 days" are Beijing days. Terms state the zone they count in.
+    time_zone: str = "UTC"
 
 
 class Terms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,9 +82,31 @@ class Terms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     components: list[str] = []  # covered components; empty: not component-based
     exclusions: list[str] = []
     summary: str  # one sentence in plain English
+    # The IANA time zone ``starts`` and ``ends`` are days of (``SaleFacts.time_zone``).
+    time_zone: str = "UTC"
 
     def ends_on(self) -> date | None:
         return None if self.ends is None else date.fromisoformat(self.ends)
+
+    def day_of(self, at: datetime) -> date:
+        """The calendar day of the moment ``at`` where these terms count days."""
+        return at.astimezone(zone(self.time_zone)).date()
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; ``InvalidRecord`` if this machine knows none."""
+    try:
+        return _zone(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidRecord(
+            f"{name!r} is no IANA time zone known here (e.g. UTC, Asia/Shanghai, Europe/Berlin)",
+            field="time_zone",
+        ) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +172,7 @@ class ClaimFacts:
     index: int  # the claim's own log index
     filed_at: datetime
     component: str | None
-    days_since_sale: int  # calendar days: 0 on the day of the sale
+    days_since_sale: int  # calendar days where the terms count them: 0 on the sale's day
     # The highest reading from the sale to the claim (the claim's own included):
     # corrected, not disputed; the latest at the claim if none is dated since the sale.
     odometer_km: int | None

@@ -169,6 +169,7 @@ class Registry:
         *,
         strict: bool = True,
         call_timeout: float = CALL_TIMEOUT_SECONDS,
+        time_zone: str = "UTC",
     ):
         """Ask every plugin of ``pm`` for what it registers.
 
@@ -177,10 +178,12 @@ class Registry:
         With ``strict=False`` (for ``vinledger plugins``, which shows everything
         before it fails) the later claim is left out and the message kept in
         ``conflicts``. ``call_timeout``: seconds a call inside the sequencer is
-        waited for (``call_in_sequencer``).
+        waited for (``call_in_sequencer``). ``time_zone``: where the ledger counts
+        calendar days, handed to policies with each sale (``SaleFacts.time_zone``).
         """
         self.pm = pm or create_plugin_manager()
         self.call_timeout = call_timeout
+        self.time_zone = time_zone
         self.providers: dict[str, InspectionProvider] = {}  # by payload type
         self.policies: dict[str, Policy] = {}
         self.rules: dict[str, CommissionRule] = {}

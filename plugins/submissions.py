@@ -119,6 +119,7 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
         dealer=record.dealer,
         sold_at=record.occurred_at,
         odometer_km=record.odometer_km,
+        time_zone=registry.time_zone,
     )
     terms: list[dict[str, Any]] = []
     seen = set()
@@ -160,7 +161,10 @@ def _checked_terms(registry: Registry, policy: Policy, stated: Any, sale: Sale, 
             "tell the ledger operator or the plugin's maintainer",
             field=f"{where}.id",
         )
-    return msgspec.to_builtins(terms)
+    stored = msgspec.to_builtins(terms)
+    if stored["time_zone"] == "UTC":
+        del stored["time_zone"]  # as terms were stored before they stated a zone
+    return stored
 
 
 def _terms_problem(policy: Policy, terms: Terms, sale: Sale) -> str | None:
@@ -171,8 +175,13 @@ def _terms_problem(policy: Policy, terms: Terms, sale: Sale) -> str | None:
     starts = _day(terms.starts)
     if starts is None:
         return f"`starts` is {terms.starts!r}, not a day written YYYY-MM-DD"
-    if starts != sale.occurred_at.date():
-        return f"`starts` is {terms.starts}, not the sale's day {sale.occurred_at.date()}"
+    try:
+        sold_on = terms.day_of(sale.occurred_at)
+    except InvalidRecord as err:
+        return f"`time_zone`: {err}"
+    if starts != sold_on:
+        where = "" if terms.time_zone == "UTC" else f" in {terms.time_zone},"
+        return f"`starts` is {terms.starts}, not the sale's day{where} {sold_on}"
     if terms.ends is not None:
         ends = _day(terms.ends)
         if ends is None:

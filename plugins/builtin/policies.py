@@ -1,12 +1,14 @@
 """The built-in warranty and return policies.
 
 Each states its terms at the sale (from the sale's day and odometer reading) and
-decides claims from the ledger's facts alone. Windows count calendar days in UTC:
-the sale's day is day 0, so a 7-day return filed on day 7 is in time and on day 8
-is not. Kilometre limits are odometer readings, inclusive like the last day: the
-reading at the sale plus the allowance is still covered, one more is not, and the
-reading judged is the highest since the sale (``ClaimFacts.odometer_km``), named in
-the reason when it is not the claim's own. A warranty pays a repair once: a claim
+decides claims from the ledger's facts alone. Windows count calendar days where the
+ledger does (``SaleFacts.time_zone``, config.json's ``time_zone``: UTC unless set),
+and the terms say where: the sale's day is day 0, so a 7-day return filed on day 7 is
+in time and on day 8 is not, as the buyer's own calendar reads them. Kilometre limits
+are odometer readings, inclusive like the last day: the reading at the sale plus the
+allowance is still covered, one more is not, and the reading judged is the highest
+since the sale (``ClaimFacts.odometer_km``), named in the reason when it is not the
+claim's own. A warranty pays a repair once: a claim
 that repeats one approved on the same sale for the same component is refused.
 
 The ledger refuses filing mistakes before a policy sees them (a claim of the wrong
@@ -21,7 +23,7 @@ from typing import Any
 
 from core.errors import InvalidRecord
 from plugins.hookspecs import hookimpl
-from plugins.interfaces import ClaimFacts, Decision, Policy, SaleFacts, Terms
+from plugins.interfaces import ClaimFacts, Decision, Policy, SaleFacts, Terms, zone
 
 MILE_KM = 1.609344
 WEAR_ITEMS = "wear items (tyres, brake pads and discs, clutch disc, wiper blades, filters)"
@@ -71,12 +73,17 @@ def _last_day(start: date, days: int) -> str:
         ) from None
 
 
+def _sale_day(sale: SaleFacts) -> date:
+    """The sale's calendar day where the ledger counts days."""
+    return sale.sold_at.astimezone(zone(sale.time_zone)).date()
+
+
 def _window(terms: Terms, claim: ClaimFacts) -> Decision | None:
     """A refusal if the claim is past the end date or the km limit; None if within."""
     if claim.days_since_sale < 0:
         return Decision(False, "the claim is dated before the sale")
     ends = terms.ends_on()
-    if ends is not None and claim.filed_at.date() > ends:
+    if ends is not None and terms.day_of(claim.filed_at) > ends:
         return Decision(
             False,
             f"filed on day {claim.days_since_sale} after the sale; {terms.policy} ended on "
@@ -112,7 +119,7 @@ class SevenDayReturn(Policy):
 
     def terms(self, params: dict[str, Any], sale: SaleFacts) -> Terms:
         p = _params(params, {"max_km": (500, 1, 5_000)})
-        start = sale.sold_at.date()
+        start = _sale_day(sale)
         return Terms(
             policy=self.id,
             version=self.version,
@@ -120,6 +127,7 @@ class SevenDayReturn(Policy):
             starts=start.isoformat(),
             ends=_last_day(start, 7),
             km_limit=_needs_reading(self.id, sale) + p["max_km"],
+            time_zone=sale.time_zone,
             summary=f"Return the car within 7 days and {p['max_km']:,} km for a full refund, "
             "no questions asked.",
         )
@@ -153,7 +161,7 @@ class _ComponentWarranty(Policy):
 
     def terms(self, params: dict[str, Any], sale: SaleFacts) -> Terms:
         _params(params, {})
-        start = sale.sold_at.date()
+        start = _sale_day(sale)
         km_limit = None
         if self.miles is not None:
             km_limit = _needs_reading(self.id, sale) + round(self.miles * MILE_KM)
@@ -169,6 +177,7 @@ class _ComponentWarranty(Policy):
             km_limit=km_limit,
             components=list(self.components),
             exclusions=list(self.exclusions),
+            time_zone=sale.time_zone,
             summary=f"Repairs of the {covered} for {self.days} days{limit}.",
         )
 
@@ -245,10 +254,11 @@ class LifetimeReinspection(Policy):
             policy=self.id,
             version=self.version,
             kind=self.kind,
-            starts=sale.sold_at.date().isoformat(),
+            starts=_sale_day(sale).isoformat(),
             ends=None,
             km_limit=None,
             components=["reinspection"],
+            time_zone=sale.time_zone,
             summary="A free re-inspection whenever the buyer asks, for as long as they own "
             "the car.",
         )
