@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,17 +37,17 @@ from plugins.claims import CLAIM_KINDS
 
 MAX_BATCH = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
-# Batches read and handled at once by one worker: each may hold its 16 MiB body, its
+# Batches handled at once by one worker: each holds its body (up to 16 MiB), its
 # envelopes and their receipts (tens of MB at the limits), and the sequencer appends one
 # batch at a time anyway, so more at once would grow the server's memory (32 at once:
-# 250 MB; 16 junk bodies: 770 MB, before this limit), not its throughput. The others
-# wait, their bodies unread (the server stops reading a connection it does not serve),
-# up to BATCH_WAIT_SECONDS, then get 503 with Retry-After.
+# 250 MB; 16 junk bodies: 770 MB, before this limit), not its throughput. A batch's body
+# is received first, within BATCH_BODY_SECONDS (408 otherwise), into memory up to
+# SPOOL_IN_MEMORY and to a temporary file beyond, so a client sending slowly holds no
+# turn; then it waits for a turn up to BATCH_WAIT_SECONDS (503 with Retry-After).
 BATCHES_AT_ONCE = 2
 BATCH_WAIT_SECONDS = 30.0
-# A batch's body must arrive within this once its turn comes: a client sending it
-# slowly would otherwise hold one of the turns for as long as it likes.
 BATCH_BODY_SECONDS = 60.0
+SPOOL_IN_MEMORY = 1024 * 1024
 # One envelope is at most MAX_ENVELOPE_BYTES (its check says so); a body much larger
 # than that is refused as it arrives, not read into memory first.
 MAX_SUBMIT_BYTES = 2 * MAX_ENVELOPE_BYTES
@@ -257,6 +258,23 @@ def json_body(schema: Schema, description: str) -> type[Operation]:
     return _Operation
 
 
+async def _receive_body(request: Request, spool: tempfile.SpooledTemporaryFile) -> None:
+    """The request's body into ``spool``, within ``BATCH_BODY_SECONDS``; at its start."""
+
+    async def receive() -> None:
+        async for chunk in request.stream():  # Litestar stops one past the size limit
+            spool.write(chunk)
+
+    try:
+        await asyncio.wait_for(receive(), BATCH_BODY_SECONDS)
+    except TimeoutError:
+        raise TooSlow(
+            f"the batch's body did not arrive within {BATCH_BODY_SECONDS:g} s; nothing of "
+            "it was appended: send it again, or in smaller batches"
+        ) from None
+    spool.seek(0)
+
+
 class RecordsController(Controller):
     path = "/records"
     tags = ["records"]
@@ -288,29 +306,24 @@ class RecordsController(Controller):
     async def batch(self, request: Request, ledger: Ledger) -> dict:
         """Up to 1,000 envelopes, one result each (see ``BATCH_DOC``)."""
         check_json_body(request.headers.get("content-type"))
-        gate = request.app.state.get("batch_gate")
-        if gate is None:
-            gate = request.app.state["batch_gate"] = asyncio.Semaphore(BATCHES_AT_ONCE)
-        try:
-            await asyncio.wait_for(gate.acquire(), BATCH_WAIT_SECONDS)
-        except TimeoutError:
-            raise Busy(
-                f"this server is handling {BATCHES_AT_ONCE} batches already and yours "
-                f"waited {BATCH_WAIT_SECONDS:g} s; nothing of it was read or appended: send "
-                "it again in a few seconds",
-                retry_after=5,
-            ) from None
-        try:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            await _receive_body(request, spool)  # before its turn: a slow sender holds none
+            gate = request.app.state.get("batch_gate")
+            if gate is None:
+                gate = request.app.state["batch_gate"] = asyncio.Semaphore(BATCHES_AT_ONCE)
             try:
-                raw = await asyncio.wait_for(request.body(), BATCH_BODY_SECONDS)
+                await asyncio.wait_for(gate.acquire(), BATCH_WAIT_SECONDS)
             except TimeoutError:
-                raise TooSlow(
-                    f"the batch's body did not arrive within {BATCH_BODY_SECONDS:g} s; "
-                    "nothing of it was appended: send it again, or in smaller batches"
+                raise Busy(
+                    f"this server is handling {BATCHES_AT_ONCE} batches already and yours "
+                    f"waited {BATCH_WAIT_SECONDS:g} s; nothing of it was appended: send it "
+                    "again in a few seconds",
+                    retry_after=5,
                 ) from None
-            return await self._batch(request, raw, ledger)
-        finally:
-            gate.release()
+            try:
+                return await self._batch(request, spool.read(), ledger)
+            finally:
+                gate.release()
 
     async def _batch(self, request: Request, raw: bytes, ledger: Ledger) -> dict:
         if len(raw) > MAX_BATCH_BYTES:

@@ -1,7 +1,8 @@
 """Large bodies cannot grow a worker's memory without bound: POST /records refuses a
-body far beyond one envelope as it arrives, and POST /records/batch handles a few
-batches at a time, the others waiting unread, then told to come back (503 with
-Retry-After), with nothing appended."""
+body far beyond one envelope as it arrives, and POST /records/batch receives a body
+(within a time limit, beyond 1 MiB to disk) and then handles a few batches at a time,
+the others waiting, then told to come back (503 with Retry-After), with nothing
+appended; a slow sender holds no turn."""
 
 from __future__ import annotations
 
@@ -81,9 +82,9 @@ def test_the_gate_is_given_back_after_a_refused_batch(client, bad):
         assert r.status_code == 400, r.text
 
 
-def test_a_body_sent_slowly_gives_its_turn_back(sqlite_ledger, monkeypatch):
-    """A client that trickles its batch cannot hold one of the few turns for ever: its
-    body must arrive in time (408, nothing appended), and the next batch goes through."""
+def test_a_body_sent_too_slowly_is_refused(sqlite_ledger, monkeypatch):
+    """A batch's body must arrive in time (408, nothing appended); the next one goes
+    through."""
     monkeypatch.setattr(records, "BATCHES_AT_ONCE", 1)
     monkeypatch.setattr(records, "BATCH_BODY_SECONDS", 0.3)
     inspector = onboard(sqlite_ledger, "acme", "inspector")
@@ -106,3 +107,33 @@ def test_a_body_sent_slowly_gives_its_turn_back(sqlite_ledger, monkeypatch):
     assert slow.status_code == 408 and slow.headers["content-type"].startswith(PROBLEM)
     assert "did not arrive within 0.3 s" in slow.json()["detail"]
     assert fine.status_code == 200 and fine.json()["results"][0]["status"] == 201
+
+
+def test_a_slow_sender_holds_no_turn(sqlite_ledger, monkeypatch):
+    """Bodies are received before a batch takes its turn: while one client trickles its
+    batch, another's goes through at once, even with a single turn."""
+    monkeypatch.setattr(records, "BATCHES_AT_ONCE", 1)
+    monkeypatch.setattr(records, "BATCH_WAIT_SECONDS", 0.5)
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    slow_body = b'{"envelopes": [' + inspector.envelope(inspection(day=11)) + b"]}"
+    fast_body = b'{"envelopes": [' + inspector.envelope(inspection(day=12)) + b"]}"
+    app = create_app(sqlite_ledger)
+
+    async def trickle():
+        for i in range(0, len(slow_body), 64):
+            yield slow_body[i : i + 64]
+            await asyncio.sleep(0.05)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            slow = asyncio.create_task(c.post("/records/batch", content=trickle()))
+            await asyncio.sleep(0.2)
+            fast = await c.post("/records/batch", content=fast_body)
+            was_slow_done = slow.done()
+            return fast, was_slow_done, await slow
+
+    fast, was_slow_done, slow = asyncio.run(scenario())
+    assert not was_slow_done  # the slow one was still sending
+    assert fast.status_code == 200 and fast.json()["results"][0]["status"] == 201
+    assert slow.status_code == 200 and slow.json()["results"][0]["status"] == 201
