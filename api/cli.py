@@ -170,7 +170,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
 
     ledger = _open_ledger(data_dir)  # fail early, with a clear message, on a bad DIR
     ledger.close()
-    for path in (data_dir / "config.json", sqlite_path(ledger.settings.database_url)):
+    for path in (data_dir, data_dir / "config.json", sqlite_path(ledger.settings.database_url)):
         if path is not None and (warning := loose_permissions(path)):
             click.echo(f"warning: {warning}", err=True)
     os.environ["VINLEDGER_DATA"] = str(data_dir)

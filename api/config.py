@@ -172,6 +172,7 @@ def create_data_dir(
     never holds it), else a SQLite file in the directory."""
     if not data_dir.exists():
         data_dir.mkdir(parents=True)
+    if not any(data_dir.iterdir()):  # made here, or empty: the ledger's own directory
         data_dir.chmod(0o700)  # not by mkdir's mode, which the umask may loosen
     config = data_dir / "config.json"
     if config.exists() or (data_dir / "published-checkpoint").exists():

@@ -80,6 +80,11 @@ def _too_large(request: Request) -> str:
         limit = request.route_handler.resolve_request_max_body_size()
     except Exception:  # no handler resolved (yet): the app's own limit
         limit = getattr(request.app, "request_max_body_size", None)
+    if limit and limit < 2**20 and request.url.path.endswith("/referrals"):
+        return (
+            f"the request body is larger than {limit:,} bytes, far more than one signed "
+            "referral may be; nothing was kept. Send one envelope per POST /referrals"
+        )
     if limit and limit < 2**20:  # POST /records: one envelope
         return (
             f"the request body is larger than {limit:,} bytes, far more than one envelope "

@@ -58,6 +58,22 @@ def test_serve_warns_of_a_database_others_may_read(tmp_path, open_umask):
     assert f"warning: {data / 'ledger.db'} may be read by other users" in said
     assert f"chmod 600 {data / 'ledger.db'}" in said
     assert "config.json may be read" not in said
+    assert f"warning: {data} may be read" not in said  # init made it 0700
+
+
+def test_init_into_an_empty_directory_closes_it_and_serve_warns_of_an_open_one(
+    tmp_path, open_umask
+):
+    data = tmp_path / "made-by-hand"
+    data.mkdir(mode=0o755)
+    vinledger("init", data=data)
+    assert mode(data) == 0o700
+    os.chmod(data, 0o755)
+    proc, url = start_server(data)
+    proc.terminate()
+    proc.wait(timeout=30)
+    said = (tmp_path / f"serve-{url.rsplit(':', 1)[1]}.log").read_text()
+    assert f"warning: {data} may be read by other users" in said and f"chmod 700 {data}" in said
 
 
 def test_a_database_password_is_never_printed_and_never_written(tmp_path, open_umask):
