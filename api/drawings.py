@@ -6,7 +6,8 @@ this ledger.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -38,11 +39,16 @@ _TEXT = 'font-size="11" fill="currentColor"'
 
 
 def odometer_svg(
-    readings: list[dict[str, Any]], backwards: set[int], t: Words, said: Sequence[str] = ()
+    readings: list[dict[str, Any]],
+    backwards: set[int],
+    t: Words,
+    said: Sequence[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> str:
     """Every reading over time, coloured by source; readings that went back are ringed.
     Its label says how many readings over what time, and ``said`` (the rollbacks, in
-    words): a screen reader reads that, not the drawing.
+    words): a screen reader reads that, not the drawing. Each reading's tooltip names
+    its signer as the timeline does, by ``names`` (actor ID to name).
 
     The drawing is 320 units wide, about as wide as it shows on a phone, so its
     11-unit labels read at 11 pixels or more there; the legend is HTML under it, where
@@ -93,9 +99,10 @@ def odometer_svg(
     parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1"/>')
     for ts, r in zip(times, readings, strict=True):
         colour = SOURCE_COLOURS.get(r["kind"], "#6e7781")
+        signer = (names or {}).get(r["signer"], r["signer"])
         label = escape(
-            f"{r['occurred_at'][:10]} · {r['km']:,} km · {t('kind_' + r['kind'])} · "
-            f"{r['signer']} ({t('entry', index=r['index'])})"
+            f"{r['occurred_at'][:10]} · {km_text(r['km'], t)} · {t('kind_' + r['kind'])} · "
+            f"{signer} ({t('entry', index=r['index'])})"
         )
         cx, cy = x(ts), y(r["km"])
         if r["index"] in backwards:
@@ -157,26 +164,56 @@ def rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-def badge_svg(checked: bool, entries: int, alerts: list[dict[str, Any]], vin: str) -> str:
+def _problem(kind: str, t: Words) -> str:
+    """An alert's type as a badge names it: in English the type itself ("odometer
+    rollback"), in another language the page's word for it where it has one."""
+    if t.lang == "en":
+        return kind.replace("_", " ")
+    if t.knows("problem", kind):
+        return t.term("problem", kind)
+    if kind.startswith("title_brand_"):
+        return t("problem_title_brand", brand=t.term("brand", kind.removeprefix("title_brand_")))
+    if kind.endswith("_damage"):
+        return t("problem_damage", flag=t.term("flag", kind.removesuffix("_damage")))
+    return kind.replace("_", " ")
+
+
+def _text_width(text: str) -> int:
+    """About how wide ``text`` draws at 11 px: a Chinese character is twice a letter."""
+    return round(sum(11 if unicodedata.east_asian_width(c) in "WF" else 6.5 for c in text))
+
+
+def badge_svg(
+    checked: bool,
+    entries: int,
+    alerts: list[dict[str, Any]],
+    vin: str,
+    t: Words | None = None,
+    describe: Callable[[dict[str, Any]], str] | None = None,
+) -> str:
     """A small listing badge, in the style of CI badges: the entries and the problems,
-    worst first, coloured by the worst. It claims no verification (the server drew it;
-    only the buyer's own check verifies) but says so when the server's own check failed."""
-    noun = "entry" if entries == 1 else "entries"
+    worst first, coloured by the worst, in ``t``'s language (English by default);
+    ``describe`` says an alert in its title (its message otherwise). It claims no
+    verification (the server drew it; only the buyer's own check verifies) but says so
+    when the server's own check failed."""
+    t = t or Words("en")
+    counted = t.count("entries_count", entries)
     ranked = sorted(alerts, key=lambda a: rank(a["severity"]))
-    problems = list(dict.fromkeys(a["type"].replace("_", " ") for a in ranked))
+    problems = list(dict.fromkeys(_problem(a["type"], t) for a in ranked))
     if not entries:  # grey, not green: no records is not a clean history
-        right, colour = "no records", SEVERITY_COLOURS["low"]
+        right, colour = t("badge_no_records"), SEVERITY_COLOURS["low"]
     elif not checked:
-        right, colour = "NOT VERIFIED", SEVERITY_COLOURS["high"]
+        right, colour = t("badge_not_verified"), SEVERITY_COLOURS["high"]
     elif not problems:
-        right, colour = f"{entries} {noun} · no alerts", NO_ALERTS_COLOUR
+        right, colour = f"{counted} · {t('badge_no_alerts')}", NO_ALERTS_COLOUR
     else:
-        named = ", ".join(problems[:BADGE_PROBLEMS])
+        named = t("list_sep").join(problems[:BADGE_PROBLEMS])
         more = f" +{len(problems) - BADGE_PROBLEMS}" if len(problems) > BADGE_PROBLEMS else ""
-        right = f"{entries} {noun} · {named}{more}"
+        right = f"{counted} · {named}{more}"
         colour = SEVERITY_COLOURS.get(ranked[0]["severity"], SEVERITY_COLOURS["low"])
-    title = "; ".join([f"{vin}: {right}", *(f"{a['severity']}: {a['message']}" for a in ranked)])
-    left, lw, rw = "vinledger", 70, 8 + round(6.5 * len(right))
+    said = describe or (lambda a: f"{a['severity']}: {a['message']}")
+    title = "; ".join([f"{vin}: {right}", *(said(a) for a in ranked)])
+    left, lw, rw = "vinledger", 70, 8 + _text_width(right)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + rw}" height="20" role="img" '
         f'aria-label="{escape(left)}: {escape(right)}"><title>{escape(title)}'

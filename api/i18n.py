@@ -118,6 +118,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "disputed": "disputed",
         "alert_reports": "{text} — {count} reports",
+        # The listing badge names each problem by its alert's type, briefly.
+        "badge_no_records": "no records",
+        "badge_not_verified": "NOT VERIFIED",
+        "badge_no_alerts": "no alerts",
+        "problem_odometer_rollback": "odometer rollback",
+        "problem_accident": "accident",
+        "problem_theft": "theft",
+        "problem_other_claim": "other claim",
+        "problem_total_loss": "total loss",
+        "problem_airbag_deployed": "airbag deployed",
+        "problem_recall_open": "recall open",
+        "problem_implausible_rate": "implausible rate",
+        "problem_service_gap": "service gap",
+        "problem_correction_not_applied": "correction not applied",
+        "problem_odometer_corrected": "odometer corrected",
+        "problem_title_brand": "title brand {brand}",
+        "problem_damage": "{flag} damage",
         "last_trusted": "Last trusted odometer reading",
         "last_trusted_none": "none: no reading can be trusted",
         "last_km_untrusted": "not trusted, see the problems above",
@@ -140,6 +157,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "denied": "refused",
         "covers": "Covers",
         "excludes": "Excludes",
+        "items_sep": "; ",
+        # The English page shows a policy's terms and decisions as the ledger stated them;
+        # these say them from their fields on a page in another language.
+        "original": "In the ledger's own words:",
+        "field_original": "In the ledger's own words",
+        "terms_when": "Until {scope}",
+        "terms_when_always": "With no end date or km limit",
+        "terms_scope_until": "{date}, 23:59 UTC",
+        "terms_scope_km": "a reading of {km}",
+        "terms_scope_and": " and ",
+        "terms_said_return": "{when}, the car may be returned to the dealer.",
+        "terms_said_warranty": "{when}, repairs of the components below are under warranty.",
+        "terms_said_reinspection": "{when}, the car may be re-inspected on request.",
+        "terms_said_other": "{when}; the terms are in the ledger's own words below.",
+        "decision_facts": "claimed {days} days after the sale",
+        "decision_facts_km": "claimed {days} days and {km} after the sale",
+        "decision_approved": "{facts}: covered by {policy}, approved.",
+        "decision_denied": "{facts}: {why}, refused.",
+        "decision_before_sale": "the claim is dated before the sale",
+        "decision_not_covered": "{component} is not covered by {policy}",
+        "decision_repeat": "the same component was already approved, entry {index}",
+        "decision_past_end": "{policy} ended on {date}",
+        "decision_past_km": "the reading of {km} is past {policy}'s limit of {limit}",
+        "decision_other": "why is in the ledger's own words below",
+        # Components as claims name them (the built-in policies' IDs).
+        "component_engine": "engine",
+        "component_transmission": "transmission",
+        "component_drive-axle": "drive-axle",
+        "component_brakes": "brakes",
+        "component_steering": "steering",
+        "component_suspension": "suspension",
+        "component_electrics": "electrics",
+        "component_air-conditioning": "air-conditioning",
+        "component_cooling": "cooling",
+        "component_reinspection": "reinspection",
+        "exclusion_wear_items": "wear items (tyres, brake pads and discs, clutch disc, wiper "
+        "blades, filters)",
+        "exclusion_after_sale_damage": "damage from an accident, flood, fire or misuse after "
+        "the sale",
         "role_operator": "ledger operator",
         "role_inspector": "inspector",
         "role_workshop": "workshop",
@@ -371,6 +427,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_odometer_corrected": "记录 {corrects} 的里程读数已被更正：{from_km} → {to_km}",
         "disputed": "有争议",
         "alert_reports": "{text}（{count} 份报告）",
+        "badge_no_records": "无记录",
+        "badge_not_verified": "未通过验证",
+        "badge_no_alerts": "无警示",
+        "problem_odometer_rollback": "里程回调",
+        "problem_accident": "事故",
+        "problem_theft": "盗抢",
+        "problem_other_claim": "其他理赔",
+        "problem_total_loss": "全损",
+        "problem_airbag_deployed": "气囊弹出",
+        "problem_recall_open": "未完成召回",
+        "problem_implausible_rate": "里程异常",
+        "problem_service_gap": "长期未保养",
+        "problem_correction_not_applied": "更正未应用",
+        "problem_odometer_corrected": "里程已更正",
+        "problem_title_brand": "产权标记：{brand}",
+        "problem_damage": "{flag}损伤",
         "last_trusted": "最后可信的里程读数",
         "last_trusted_none": "无：没有可信的读数",
         "last_km_untrusted": "不可信，见上方问题",
@@ -393,6 +465,40 @@ MESSAGES: dict[str, dict[str, str]] = {
         "denied": "拒绝",
         "covers": "保障范围",
         "excludes": "不保",
+        "items_sep": "；",
+        "original": "账本原文（英文）：",
+        "field_original": "账本原文（英文）",
+        "terms_when": "{scope}",
+        "terms_when_always": "不限日期和里程",
+        "terms_scope_until": "{date} 23:59（UTC）前",
+        "terms_scope_km": "里程读数不超过 {km}",
+        "terms_scope_and": "、",
+        "terms_said_return": "{when}，可将车辆退回经销商。",
+        "terms_said_warranty": "{when}，下列部件的维修在保修范围内。",
+        "terms_said_reinspection": "{when}，可应要求对车辆重新检测。",
+        "terms_said_other": "{when}有效；具体条款见下方账本原文。",
+        "decision_facts": "于售车后第 {days} 天提出",
+        "decision_facts_km": "于售车后第 {days} 天提出，售车后行驶 {km}",
+        "decision_approved": "{facts}；在“{policy}”保障范围内，予以批准。",
+        "decision_denied": "{facts}；{why}，不予批准。",
+        "decision_before_sale": "索赔日期早于销售日期",
+        "decision_not_covered": "“{component}”不在“{policy}”的保障范围内",
+        "decision_repeat": "同一部件已于记录 {index} 获批，不再重复保障",
+        "decision_past_end": "“{policy}”已于 {date} 结束",
+        "decision_past_km": "里程读数 {km} 超过“{policy}”的上限 {limit}",
+        "decision_other": "具体理由见下方账本原文",
+        "component_engine": "发动机",
+        "component_transmission": "变速箱",
+        "component_drive-axle": "驱动桥",
+        "component_brakes": "制动系统",
+        "component_steering": "转向系统",
+        "component_suspension": "悬架",
+        "component_electrics": "电气系统",
+        "component_air-conditioning": "空调",
+        "component_cooling": "冷却系统",
+        "component_reinspection": "复检",
+        "exclusion_wear_items": "易损件（轮胎、刹车片和刹车盘、离合器片、雨刮片、滤清器）",
+        "exclusion_after_sale_damage": "售车后因事故、水淹、火灾或使用不当造成的损坏",
         "role_operator": "账本运营方",
         "role_inspector": "检测机构",
         "role_workshop": "维修厂",
@@ -551,10 +657,15 @@ COUNTRIES: dict[str, dict[str, str]] = {
 }
 
 
+def _primary(tag: str) -> str:
+    """A language tag's language: "zh" of zh-CN, and of zh_CN as locales spell it."""
+    return tag.strip().replace("_", "-").split("-")[0].lower()
+
+
 def choose_language(query: str | None, accept_language: str | None) -> str:
     """``?lang=`` if it names a language we have, else the best match of the header."""
-    if query and query.split("-")[0].lower() in MESSAGES:
-        return query.split("-")[0].lower()
+    if query and _primary(query) in MESSAGES:
+        return _primary(query)
     best, best_q = DEFAULT, 0.0
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
@@ -566,7 +677,7 @@ def choose_language(query: str | None, accept_language: str | None) -> str:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        primary = tag.strip().split("-")[0].lower()
+        primary = _primary(tag)
         if primary in MESSAGES and q > best_q:
             best, best_q = primary, q
     return best
@@ -592,6 +703,10 @@ class Words:
         the vocabulary does not know (a newer one, or free text) as it was written."""
         key = f"{vocabulary}_{value}"
         return self._messages.get(key) or MESSAGES[DEFAULT].get(key) or value
+
+    def knows(self, vocabulary: str, value: str) -> bool:
+        """Whether ``term(vocabulary, value)`` has words for ``value`` in this language."""
+        return f"{vocabulary}_{value}" in self._messages
 
     def date(self, day: date) -> str:
         """A day as the reader writes it: "30 Nov 2026", "2026年11月30日"."""

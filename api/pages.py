@@ -11,11 +11,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from api.drawings import km_text, odometer_svg
-from api.i18n import Words
+from api.i18n import DEFAULT, Words
 from api.verdict import alert_text, headline, reading_text
+from core.fields import parse_time
 from core.sale_standing import recorded_again, sold_again
+from plugins.builtin.policies import AFTER_SALE_DAMAGE, WEAR_ITEMS
 
 
 def _shown(value: Any, t: Words) -> str:
@@ -88,15 +91,18 @@ def _details(
     names: dict[str, str],
     kinds: dict[int, str] | None = None,
     signer: dict[str, Any] | None = None,
-) -> list[tuple[str, str]]:
-    """(label, value) lines that say what an entry records. ``names`` maps the actor IDs
+    decided: str | None = None,
+) -> list[tuple[str, str, str | None]]:
+    """(label, value, language) lines that say what an entry records; the language is
+    None for the page's own, "en" for the ledger's English words on a page in another
+    (``decided``: a claim decision said in the page's words). ``names`` maps the actor IDs
     of the history's signers to their names: a record that names a partner by its ID
     (a shop, a provider, a dealer) shows the name, and free text stays as written. Only
     a partner naming itself (or the operator naming one) gets the name: another partner's
     ID in a record is shown as written, so no one can pass an entry off as Bosch's.
     ``kinds`` maps the history's log indexes to their kinds, for what a correction
     changes. The entry a record refers to is linked by ``_refers``, not here."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str | None]] = []
 
     def actor(value: Any) -> Any:
         if not isinstance(value, str):
@@ -108,9 +114,12 @@ def _details(
     def policy(value: str) -> str:
         return t.term("policy", value)
 
-    def add(key: str, value: Any) -> None:
+    def add(key: str, value: Any, lang: str | None = None) -> None:
         if value not in (None, "", [], {}):
-            out.append((t(f"field_{key}"), str(value)))
+            out.append((t(f"field_{key}"), str(value), lang))
+
+    def component(value: Any) -> Any:
+        return t.term("component", value) if isinstance(value, str) else value
 
     if kind == "inspection":
         add("provider", actor(rec.get("provider")))
@@ -150,7 +159,7 @@ def _details(
         if rec.get("total_loss"):
             add("total_loss", t("yes"))
     elif kind == "title_brand":
-        out.append((t("kind_title_brand"), t.term("brand", rec["brand"])))
+        out.append((t("kind_title_brand"), t.term("brand", rec["brand"]), None))
         add("jurisdiction", rec.get("jurisdiction"))
         add("note", rec.get("note"))
     elif kind == "transfer":
@@ -167,12 +176,16 @@ def _details(
         add("status", t.term("status", rec["status"]) if rec.get("status") else None)
     elif kind in ("return_request", "warranty_claim"):
         add("policy", policy(rec["policy"]) if rec.get("policy") else None)
-        add("component", rec.get("component"))
+        add("component", component(rec.get("component")))
         add("reason", rec.get("reason") or rec.get("description"))
     elif kind == "claim_decision":
-        out.append((t("field_decision"), t("approved" if rec["approved"] else "denied")))
+        out.append((t("field_decision"), t("approved" if rec["approved"] else "denied"), None))
         add("policy", f"{policy(rec['policy'])} v{rec['policy_version']}")
-        add("reason", rec.get("reason"))
+        if decided:  # what was signed stays beside it, in the ledger's English
+            add("reason", decided)
+            add("original", rec.get("reason"), "en")
+        else:
+            add("reason", rec.get("reason"))
     elif kind == "correction":
         corrected = (kinds or {}).get(rec.get("corrects"))
         add("reason", rec.get("reason"))
@@ -183,7 +196,8 @@ def _details(
     elif kind == "complaint":
         add("dealer", actor(rec.get("dealer")))
         add("summary", rec.get("summary"))
-        out.append((t("field_upheld"), t("field_yes" if rec.get("upheld", True) else "field_no")))
+        upheld = t("field_yes" if rec.get("upheld", True) else "field_no")
+        out.append((t("field_upheld"), upheld, None))
     return out
 
 
@@ -198,6 +212,103 @@ def _refers(kind: str, rec: dict[str, Any], t: Words) -> dict[str, Any] | None:
     if kind == "complaint" and rec.get("sale") is not None:
         return {"index": rec["sale"], "text": t("complaint_sale", index=rec["sale"])}
     return None
+
+
+# A policy states its terms and decides claims in English (``plugins.interfaces``): on a
+# page in another language they are said from their fields, and the ledger's English
+# stays beside them, since that is what the log holds.
+
+# The exclusions the built-in policies state, by the name the page has words for.
+_EXCLUSIONS = {WEAR_ITEMS: "wear_items", AFTER_SALE_DAMAGE: "after_sale_damage"}
+
+
+def _listed(vocabulary: str, stated: list[str], t: Words) -> list[dict[str, Any]]:
+    """Covered components or exclusions, each {"text", "lang"}: on a page in another
+    language, a built-in one in its words and any other as stated, marked English."""
+    out = []
+    for value in stated:
+        name = _EXCLUSIONS.get(value, value) if vocabulary == "exclusion" else value
+        if t.lang != DEFAULT and t.knows(vocabulary, name):
+            out.append({"text": t.term(vocabulary, name), "lang": None})
+        else:
+            out.append({"text": value, "lang": None if t.lang == DEFAULT else "en"})
+    return out
+
+
+def _terms_said(term: dict[str, Any], t: Words) -> str | None:
+    """What a policy promises, from its kind, last day and km limit, in the page's
+    words; None on the English page, where the policy's own sentence is."""
+    if t.lang == DEFAULT:
+        return None
+    scope = []
+    if term["ends"] is not None:
+        scope.append(t("terms_scope_until", date=t.date(date.fromisoformat(term["ends"]))))
+    if term["km_limit"] is not None:
+        scope.append(t("terms_scope_km", km=km_text(term["km_limit"], t)))
+    when = (
+        t("terms_when", scope=t("terms_scope_and").join(scope)) if scope else t("terms_when_always")
+    )
+    kind = term["kind"] if term["kind"] in ("return", "warranty", "reinspection") else "other"
+    return t(f"terms_said_{kind}", when=when)
+
+
+def _decision_said(e: dict[str, Any], by_index: dict[int, dict[str, Any]], t: Words) -> str | None:
+    """A claim decision in the page's words, from its fields (days and km since the
+    sale, approved or not); None on the English page, where the ledger's reason is."""
+    rec = e["record"]
+    if t.lang == DEFAULT:
+        return None
+    km, days = rec.get("km_since_sale"), rec["days_since_sale"]
+    facts = (
+        t("decision_facts", days=days)
+        if km is None
+        else t("decision_facts_km", days=days, km=km_text(km, t))
+    )
+    if rec["approved"]:
+        return t("decision_approved", facts=facts, policy=t.term("policy", rec["policy"]))
+    return t("decision_denied", facts=facts, why=_refused_for(e, by_index, t))
+
+
+def _refused_for(e: dict[str, Any], by_index: dict[int, dict[str, Any]], t: Words) -> str:
+    """Which of the sale's terms the claim's facts fall outside, checked in the order
+    the built-in policies check them (``plugins.builtin.policies``); any other reason
+    is said only in the ledger's words, shown beside it."""
+    rec = e["record"]
+    name = t.term("policy", rec["policy"])
+    sale = by_index.get(rec["sale"], {})
+    stated = sale.get("derived", {}).get("terms", [])
+    term = next((x for x in stated if x["policy"] == rec["policy"]), None)
+    claim = by_index.get(rec["claim"], {}).get("record", {})
+    component = claim.get("component")
+    if rec["days_since_sale"] < 0:
+        return t("decision_before_sale")
+    if term is None:
+        return t("decision_other")
+    if component is not None and term["components"] and component not in term["components"]:
+        return t("decision_not_covered", component=t.term("component", component), policy=name)
+    for earlier in by_index.values():  # in log order
+        if earlier["index"] >= e["index"] or earlier["kind"] != "claim_decision":
+            continue
+        was = earlier["record"]
+        claimed = by_index.get(was["claim"], {}).get("record", {})
+        if (
+            was["approved"]
+            and was["sale"] == rec["sale"]
+            and component is not None
+            and claimed.get("kind") == claim.get("kind") == "warranty_claim"
+            and claimed.get("component") == component
+        ):
+            return t("decision_repeat", index=was["claim"])
+    # The claim's day where the terms' days are counted, as the policy counts it.
+    zone = ZoneInfo(term.get("time_zone", "UTC"))
+    claimed_on = parse_time(rec["occurred_at"]).astimezone(zone).date()
+    if term["ends"] is not None and claimed_on > date.fromisoformat(term["ends"]):
+        ends = t.date(date.fromisoformat(term["ends"]))
+        return t("decision_past_end", policy=name, date=ends)
+    reading, limit = rec.get("odometer_km"), term["km_limit"]
+    if limit is not None and reading is not None and reading > limit:
+        return t("decision_past_km", km=km_text(reading, t), policy=name, limit=km_text(limit, t))
+    return t("decision_other")
 
 
 def _terms(
@@ -240,9 +351,10 @@ def _terms(
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": ", ".join(parts),
+                    "said": _terms_said(term, t),
                     "summary": term["summary"],
-                    "components": term["components"],
-                    "exclusions": term["exclusions"],
+                    "components": _listed("component", term["components"], t),
+                    "exclusions": _listed("exclusion", term["exclusions"], t),
                     "active": e["index"] not in returned
                     and not replaced
                     and not (sold_on and term["kind"] == "return")
@@ -265,6 +377,7 @@ def _terms(
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": "",
+                    "said": None,
                     "summary": "",
                     "components": [],
                     "exclusions": [],
@@ -316,6 +429,7 @@ def page_model(
     first_dispute = {d["index"]: d["disputes"][0]["index"] for d in view.get("disputed", [])}
     names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
     kinds = {e["index"]: e["kind"] for e in entries}
+    by_index = {e["index"]: e for e in entries}
     timeline = []
     for e in entries:
         rec = e["record"]
@@ -329,7 +443,15 @@ def page_model(
                 "signer": t(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
-                "details": _details(e["kind"], rec, t, names, kinds, e["signer"]),
+                "details": _details(
+                    e["kind"],
+                    rec,
+                    t,
+                    names,
+                    kinds,
+                    e["signer"],
+                    _decision_said(e, by_index, t) if e["kind"] == "claim_decision" else None,
+                ),
                 # A provider's reading is the ledger's plugin's, not the partner's words.
                 "converted": (
                     t("converted_by", provider=e["derived"]["provider"])
@@ -377,6 +499,10 @@ def page_model(
         "terms": _terms(entries, view.get("sales", []), first_dispute, as_of, t),
         "timeline": list(reversed(timeline)),  # newest first, as buyers read
         "chart": odometer_svg(
-            view["odometer"]["readings"], rollback_low, t, [alert_text(a, t) for a in rollbacks]
+            view["odometer"]["readings"],
+            rollback_low,
+            t,
+            [alert_text(a, t) for a in rollbacks],
+            {actor: isolated(name) for actor, name in names.items()},
         ),
     }

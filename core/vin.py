@@ -15,6 +15,7 @@ system clock and the answer must not change with the machine it runs on.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 import msgspec
@@ -59,9 +60,22 @@ class VinInfo(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str]
 
 
+# What a VIN never holds but people write into one: format characters (invisible, such
+# as U+200B) and dash punctuation (- － – —). Unicode general categories.
+_DROPPED = frozenset({"Cf", "Pd"})
+
+
 def normalize_vin(text: str) -> str:
-    """The VIN as people write it (spaces, dashes, lowercase) in its one normal form."""
-    return "".join(text.split()).replace("-", "").upper()
+    """The VIN as people write it (spaces, dashes, lowercase) in its one normal form.
+
+    Also as a phone or a Chinese input method writes it: full-width letters and digits
+    (ＬＧＢ０, folded by Unicode NFKC), any dash (－ – —, category Pd) and the invisible
+    format characters that copying from a chat or a PDF brings along (U+200B, U+FEFF,
+    category Cf). Whatever else is left is the VIN to check, or what is wrong with it.
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    kept = "".join(c for c in folded if not c.isspace() and unicodedata.category(c) not in _DROPPED)
+    return kept.upper()
 
 
 def check_digit(vin: str) -> str:
@@ -159,8 +173,16 @@ def _denormalised(vin: str) -> str:
         found.append("surrounding whitespace")
     if any(c.isspace() for c in vin.strip()):
         found.append("spaces")
-    if "-" in vin:
+    if any(unicodedata.category(c) == "Pd" for c in vin):
         found.append("dashes")
+    if any(unicodedata.category(c) == "Cf" for c in vin):
+        found.append("invisible characters")
+    if any(
+        unicodedata.normalize("NFKC", c) != c
+        for c in vin
+        if not c.isspace() and unicodedata.category(c) not in _DROPPED
+    ):
+        found.append("full-width characters")
     if vin != vin.upper():
         found.append("lowercase letters")
     return ", ".join(found)

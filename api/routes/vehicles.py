@@ -17,6 +17,7 @@ from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
 from api.pages import page_model
 from api.problems import handle_vinledger_error
 from api.service import Ledger
+from api.verdict import alert_text
 from core.errors import NotFound, VinledgerError
 from core.vin import (
     CHECK_DIGIT_POSITION,
@@ -309,19 +310,30 @@ class VehiclesController(Controller):
         summary="Badge for listings",
         media_type=SVG,
     )
-    def badge(self, request: Request, ledger: Ledger, vin: str) -> Response:
+    def badge(
+        self,
+        request: Request,
+        ledger: Ledger,
+        vin: str,
+        lang: str | None = Parameter(default=None, description="en or zh"),
+    ) -> Response:
         """Entries and alerts, coloured by the worst alert; link it to the page. The server
-        checks its own bundle first and says NOT VERIFIED if that fails."""
+        checks its own bundle first and says NOT VERIFIED if that fails. In the page's
+        language: ``?lang=``, else the reader's ``Accept-Language``."""
         if redirect := _canonical(request, vin, "/badge.svg"):  # a listing's VIN as typed
             return redirect
+        t = _words(request, lang)
+        said = {"Vary": "Accept-Language", "Content-Language": t.lang}
         try:
             history = ledger.history(vin)
         except NotFound:  # an <img> on a listing shows a badge, not a broken image
-            svg = badge_svg(True, 0, [], vin)
-            return Response(svg, media_type=SVG, headers={"Cache-Control": "no-cache"})
+            svg = badge_svg(True, 0, [], vin, t)
+            return Response(svg, media_type=SVG, headers={**said, "Cache-Control": "no-cache"})
         ok = ledger.bundle_verifies(vin, history["entries"][-1]["index"])
-        svg = badge_svg(ok, len(history["entries"]), history["view"]["alerts"], vin)
-        return Response(svg, media_type=SVG, headers={"Cache-Control": "max-age=300"})
+        alerts = history["view"]["alerts"]
+        describe = None if t.lang == "en" else (lambda a: alert_text(a, t))
+        svg = badge_svg(ok, len(history["entries"]), alerts, vin, t, describe)
+        return Response(svg, media_type=SVG, headers={**said, "Cache-Control": "max-age=300"})
 
     @get("/vehicles/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
     def history(self, ledger: Ledger, vin: str) -> dict:

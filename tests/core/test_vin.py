@@ -155,6 +155,95 @@ def test_any_way_of_writing_a_vin_normalises_back_or_is_refused_with_a_hint(vin,
         validate_vin(written)
 
 
+# What a phone or a Chinese input method puts into a VIN as it is typed or pasted:
+# full-width forms (U+FF01..U+FF5E are ASCII + 0xFEE0), dashes of every kind, spaces
+# (ideographic, no-break) and invisible format characters.
+DASHES = ["-", "\uff0d", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\ufe63"]
+SPACES = [" ", "\t", "\n", "\u3000", "\u00a0", "\u2009"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e"]
+
+
+def full_width(c: str) -> str:
+    return chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c
+
+
+@st.composite
+def written_as_on_a_phone(draw, vin: str) -> str:
+    """``vin`` with each character in any mix of full width and case, and dashes, spaces
+    and invisible characters anywhere."""
+    chars = []
+    for c in vin:
+        if draw(st.booleans()):
+            c = c.lower()
+        if draw(st.booleans()):
+            c = full_width(c)
+        chars.append(c)
+    for extra in draw(st.lists(st.sampled_from(DASHES + SPACES + INVISIBLE), max_size=6)):
+        at = draw(st.integers(0, len(chars)))
+        chars.insert(at, extra)
+    return "".join(chars)
+
+
+@pytest.mark.parametrize(
+    "written, what",
+    [
+        ("ＬＧＢＨ５２Ｅ０５ＭＹ０００７７７", "full-width characters"),
+        ("ｌｇｂｈ５２ｅ０５ｍｙ０００７７７", "full-width characters, lowercase letters"),
+        ("LGBH52－E05－MY000777", "dashes"),
+        ("LGBH52–E05—MY000777", "dashes"),
+        ("LGBH52E05\u200bMY000777", "invisible characters"),
+        ("\ufeffLGBH52E05MY000777", "invisible characters"),
+        ("LGBH52E05\u3000MY000777", "spaces"),
+    ],
+)
+def test_a_vin_typed_on_a_chinese_phone_normalises_and_is_refused_with_what_to_send(written, what):
+    vin = "LGBH52E05MY000777"
+    assert normalize_vin(written) == vin
+    with pytest.raises(InvalidVIN) as err:
+        validate_vin(written)
+    assert f"({what})" in str(err.value)
+    assert f"send it as {vin!r}" in str(err.value)
+
+
+@given(vins.flatmap(lambda vin: st.tuples(st.just(vin), written_as_on_a_phone(vin))))
+def test_any_full_width_dashed_spaced_or_invisibly_marked_vin_normalises_back(pair):
+    vin, written = pair
+    assert normalize_vin(written) == vin
+    assert normalize_vin(vin) == vin
+    if written != vin:
+        with pytest.raises(InvalidVIN, match=f"send it as '{vin}'"):
+            validate_vin(written)
+
+
+# Anything a buyer might paste: VIN characters in both widths, letters no VIN has, and
+# what normalising drops.
+_PASTED = st.text(
+    alphabet=st.sampled_from(
+        [
+            *VIN_CHARS,
+            *VIN_CHARS.lower(),
+            *map(full_width, VIN_CHARS),
+            *("I", "Ｏ", "é", "车"),
+            *DASHES,
+            *SPACES,
+            *INVISIBLE,
+        ]
+    ),
+    max_size=30,
+)
+
+
+@given(_PASTED)
+def test_nothing_that_normalises_to_another_length_is_accepted(written):
+    normal = normalize_vin(written)
+    if len(normal) == 17:
+        return
+    for text in (written, normal):
+        with pytest.raises(InvalidVIN) as err:
+            validate_vin(text)
+        assert f"this one has {len(normal)}" in str(err.value)
+
+
 # ---- decoding -----------------------------------------------------------------
 
 
