@@ -235,6 +235,24 @@ def _listed(vocabulary: str, stated: list[str], t: Words) -> list[dict[str, Any]
     return out
 
 
+def _day_in(term: dict[str, Any], at: datetime) -> date:
+    """The calendar day of ``at`` where the policy's terms count days."""
+    return at.astimezone(ZoneInfo(term.get("time_zone", "UTC"))).date()
+
+
+def _zone_said(term: dict[str, Any], t: Words) -> str:
+    """Where a policy's last day ends: "UTC", or the zone its terms count days in, with
+    its offset that day ("Beijing time (UTC+8)")."""
+    name = term.get("time_zone", "UTC")
+    if name == "UTC" or term["ends"] is None:
+        return "UTC"
+    last = date.fromisoformat(term["ends"])
+    offset = ZoneInfo(name).utcoffset(datetime(last.year, last.month, last.day, 23, 59))
+    hours = offset.total_seconds() / 3600 if offset is not None else 0
+    utc = "UTC" if hours == 0 else f"UTC{hours:+g}"
+    return t("zone_named", zone=t.term("zone", name), utc=utc)
+
+
 def _terms_said(term: dict[str, Any], t: Words) -> str | None:
     """What a policy promises, from its kind, last day and km limit, in the page's
     words; None on the English page, where the policy's own sentence is."""
@@ -242,7 +260,13 @@ def _terms_said(term: dict[str, Any], t: Words) -> str | None:
         return None
     scope = []
     if term["ends"] is not None:
-        scope.append(t("terms_scope_until", date=t.date(date.fromisoformat(term["ends"]))))
+        scope.append(
+            t(
+                "terms_scope_until",
+                date=t.date(date.fromisoformat(term["ends"])),
+                zone=_zone_said(term, t),
+            )
+        )
     if term["km_limit"] is not None:
         scope.append(t("terms_scope_km", km=km_text(term["km_limit"], t)))
     when = (
@@ -338,8 +362,9 @@ def _terms(
         )
         for term in e.get("derived", {}).get("terms", []):
             parts = []
-            if term["ends"] is not None:  # the last day it holds, to its end in UTC
-                parts.append(t("terms_until", date=t.date(date.fromisoformat(term["ends"]))))
+            if term["ends"] is not None:  # the last day it holds, to its end there
+                ends_on = t.date(date.fromisoformat(term["ends"]))
+                parts.append(t("terms_until", date=ends_on, zone=_zone_said(term, t)))
             if term["km_limit"] is not None:
                 parts.append(t("terms_km", km=f"{term['km_limit']:,}"))
             ends = term["ends"]
@@ -358,7 +383,7 @@ def _terms(
                     "active": e["index"] not in returned
                     and not replaced
                     and not (sold_on and term["kind"] == "return")
-                    and (ends is None or ends >= as_of.date().isoformat()),
+                    and (ends is None or ends >= _day_in(term, as_of).isoformat()),
                     "returned": returned.get(e["index"]),
                     "ended_by": "replaced" if replaced else resold if sold_on else None,
                 }
@@ -431,6 +456,7 @@ def page_model(
     kinds = {e["index"]: e["kind"] for e in entries}
     by_index = {e["index"]: e for e in entries}
     timeline = []
+    when = {e["index"]: parse_time(e["record"]["occurred_at"]) for e in entries}
     for e in entries:
         rec = e["record"]
         timeline.append(
@@ -497,7 +523,13 @@ def page_model(
         "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
         "terms": _terms(entries, view.get("sales", []), first_dispute, as_of, t),
-        "timeline": list(reversed(timeline)),  # newest first, as buyers read
+        # Newest first, as buyers read, by when each happened (then by log order): a
+        # partner's history loaded late (a registry's migration) falls into its place.
+        "timeline": sorted(
+            timeline,
+            key=lambda item: (when[item["index"]], item["index"]),
+            reverse=True,
+        ),
         "chart": odometer_svg(
             view["odometer"]["readings"],
             rollback_low,
