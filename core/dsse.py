@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from core.errors import InvalidEnvelope, SignatureError
 from core.fields import key_id_problem
 from core.keys import key_id, verify_signature
-from core.strict_json import check_unique_keys, duplicate_key
+from core.strict_json import check_unique_keys, duplicate_key, json_problem
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
 MAX_SIGNATURES = 8
@@ -98,7 +98,7 @@ def decode_envelope(data: bytes, *, payload_keys: bool = True) -> Envelope:
             field=_envelope_field(str(err)),
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
-        raise InvalidEnvelope(f"not JSON (UTF-8): {err}", field="$") from None
+        raise InvalidEnvelope(f"not JSON (UTF-8): {json_problem(data, err)}", field="$") from None
     _check(env)
     if _keys_repeated(data, env) and (repeated := duplicate_key(data)) is not None:
         path = repeated[0].removeprefix("$.")  # as this module names envelope fields

@@ -27,7 +27,7 @@ from core.errors import (
     VinledgerError,
 )
 from core.records import ClaimDecision, parse_record
-from core.strict_json import duplicate_key
+from core.strict_json import duplicate_key, json_problem
 from ledger.checkpoint import b64
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -334,8 +334,12 @@ class RecordsController(Controller):
             )
         try:
             batch = msgspec.json.decode(raw, type=_Batch)
-        except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        except msgspec.ValidationError as err:
             raise InvalidInput(f'body must be {{"envelopes": [...]}}: {err}') from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as err:
+            raise InvalidInput(
+                f'body must be {{"envelopes": [...]}}: {json_problem(raw, err)}'
+            ) from None
         except RecursionError:
             raise InvalidInput(
                 'body must be {"envelopes": [...]}: it nests JSON arrays or objects too deeply'

@@ -49,3 +49,12 @@ def test_the_field_holding_a_control_character_is_named(client, sqlite_ledger):
     assert problem["field"] == "$.items[1].description"
     assert "`$.items[1].description` holds a control character U+001B" in problem["detail"]
     assert VIN in json.dumps(record)  # the record was otherwise fine
+
+
+def test_an_envelope_or_batch_saved_with_a_byte_order_mark_says_so(client, sqlite_ledger):
+    shop = onboard(sqlite_ledger, "quicklane", "workshop")
+    envelope = b"\xef\xbb\xbf" + shop.envelope(maintenance())
+    r = client.post("/records", content=envelope)
+    assert r.status_code == 400 and "byte-order mark" in r.json()["detail"], r.text
+    r = client.post("/records/batch", content=b'\xef\xbb\xbf{"envelopes": []}')
+    assert r.status_code == 400 and "byte-order mark" in r.json()["detail"], r.text
