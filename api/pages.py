@@ -357,8 +357,9 @@ def _terms(
         # A later sale the operator disputes (one that may never have happened) still
         # ends the dealer's return, but not the operator's: say so.
         resold = "sold_on_disputed" if sold_on and later["index"] in disputed else "sold_on"
-        replaced = (
-            e["index"] in disputed and recorded_again(sold, e, disputed[e["index"]]) is not None
+        replaced = e["index"] in disputed and (
+            recorded_again(sold, e, next(d for d in entries if d["index"] == disputed[e["index"]]))
+            is not None
         )
         for term in e.get("derived", {}).get("terms", []):
             parts = []

@@ -21,6 +21,7 @@ from core.errors import InvalidRecord
 from core.fields import parse_time
 from core.history import analyse
 from core.odometer import odometer_readings
+from core.sale_standing import replaced_sales
 from ledger.claim_rules import CLAIMS
 from plugins.interfaces import (
     ClaimFacts,
@@ -61,7 +62,8 @@ def claim_facts(
     sold = readings.get(claim.sale)
     if latest is not None and sold is not None and latest["km"] < sold["km"]:
         raise _reading_below_sale(claim, index, latest, sold)
-    _check_not_below_earlier_claims(items, claim, readings)
+    same_sale = _same_sale(items, claim.sale)
+    _check_not_below_earlier_claims(items, claim, readings, same_sale)
     went_by = _highest_since_sale(at_claim, sale.occurred_at, index) or latest
     km_since = None
     if went_by is not None and sold is not None:
@@ -74,7 +76,7 @@ def claim_facts(
         days_since_sale=(day_of(claim.occurred_at) - day_of(sale.occurred_at)).days,
         odometer_km=None if went_by is None else went_by["km"],
         km_since_sale=km_since,
-        prior_claims=_prior_claims(items, claim.sale),
+        prior_claims=_prior_claims(items, same_sale),
         sale_index=claim.sale,
         sold_at=sale.occurred_at,
         **_history(entries, items, claim.occurred_at),
@@ -151,7 +153,19 @@ def _usable(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
+def _same_sale(items: list[dict[str, Any]], sale: int) -> frozenset[int]:
+    """``sale`` and the sales it was recorded again for (``core.sale_standing``): one
+    car sold once, whose claims count together (a repair paid on the sale recorded
+    wrongly is not paid again on its new record)."""
+    sales = [i for i in items if i["kind"] == "sale"]
+    disputes = [i for i in items if i["kind"] == "dispute"]
+    claimed = next((o for o in sales if o["index"] == sale), None)
+    if claimed is None:
+        return frozenset({sale})
+    return frozenset({sale, *(o["index"] for o in replaced_sales(sales, claimed, disputes))})
+
+
+def _prior_claims(items: list[dict[str, Any]], same_sale: frozenset[int]) -> list[PriorClaim]:
     claims = {i["index"]: i for i in items if i["kind"] in CLAIM_KINDS}
     return [
         PriorClaim(
@@ -162,14 +176,18 @@ def _prior_claims(items: list[dict[str, Any]], sale: int) -> list[PriorClaim]:
             approved=rec["approved"],
         )
         for rec in (i["record"] for i in items if i["kind"] == "claim_decision")
-        if rec["sale"] == sale and rec["claim"] in claims
+        if rec["sale"] in same_sale and rec["claim"] in claims
     ]
 
 
 def _check_not_below_earlier_claims(
-    items: list[dict[str, Any]], claim, readings: dict[int, dict[str, Any]]
+    items: list[dict[str, Any]],
+    claim,
+    readings: dict[int, dict[str, Any]],
+    same_sale: frozenset[int],
 ) -> None:
-    """A claim's reading is not below one an earlier claim on the same sale gave when it
+    """A claim's reading is not below one an earlier claim on the same sale (``same_sale``:
+    it, or one it was recorded again for) gave when it
     was dated before this one, nor, under the same policy, however it was dated: a
     return refused at 30,301 km is not approved a minute later at 30,300, nor by dating
     the second a second before the first (72 hours allow it). A claim under another
@@ -180,13 +198,13 @@ def _check_not_below_earlier_claims(
         if km is None:  # no reading: the facts would take an older, lower one
             if (
                 i["kind"] in CLAIM_KINDS
-                and i["record"].get("sale") == claim.sale
+                and i["record"].get("sale") in same_sale
                 and i["record"].get("policy") == claim.policy
                 and earlier is not None
                 and earlier["at"] > claim.occurred_at
             ):
                 raise InvalidRecord(
-                    f"entry {i['index']}, an earlier claim on sale {claim.sale} under "
+                    f"entry {i['index']}, an earlier claim on sale {i['record']['sale']} under "
                     f"{claim.policy}, read {earlier['km']:,} km, dated after this claim: "
                     "give this claim's odometer_km",
                     field="$.odometer_km",
@@ -194,13 +212,13 @@ def _check_not_below_earlier_claims(
             continue
         if (
             i["kind"] in CLAIM_KINDS
-            and i["record"].get("sale") == claim.sale
+            and i["record"].get("sale") in same_sale
             and earlier is not None
             and earlier["km"] > km
             and (earlier["at"] <= claim.occurred_at or i["record"].get("policy") == claim.policy)
         ):
             raise InvalidRecord(
-                f"entry {i['index']}, an earlier claim on sale {claim.sale}, read "
+                f"entry {i['index']}, an earlier claim on sale {i['record']['sale']}, read "
                 f"{earlier['km']:,} km; this claim reads {km:,} km, and a car is not driven "
                 "backwards: give the odometer as it reads now",
                 field="$.odometer_km",

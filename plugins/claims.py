@@ -184,7 +184,7 @@ class ClaimDecider:
         items = apply_corrections(entries)  # as the history view reads them
         sales = [i for i in items if i["kind"] == "sale"]
         claimed = next(i for i in sales if i["index"] == claim.sale)
-        _check_not_superseded(sales, claimed)
+        _check_not_superseded(sales, claimed, [i for i in items if i["kind"] == "dispute"])
         _check_not_sold_on(sales, claimed, claim, by_operator=actor.role == "operator")
         facts = claim_facts(entries, items, claim, index, sale, terms.day_of)
         returned = [p for p in facts.prior_claims if p.kind == "return_request" and p.approved]
@@ -327,13 +327,15 @@ def _item(row: EntryRow) -> dict[str, Any]:
     }
 
 
-def _check_not_superseded(sales: list[dict[str, Any]], sale: dict[str, Any]) -> None:
+def _check_not_superseded(
+    sales: list[dict[str, Any]], sale: dict[str, Any], disputes: list[dict[str, Any]]
+) -> None:
     """A sale the operator disputed and its dealer recorded again (the way to fix a sale
     recorded wrongly) is replaced: its guarantees are the new sale's, claimed there."""
     if not sale.get("disputes"):
         return
     dispute = sale["disputes"][0]["index"]  # the first of its disputes still open
-    again = recorded_again(sales, sale, dispute)
+    again = recorded_again(sales, sale, next(d for d in disputes if d["index"] == dispute))
     if again is not None:
         raise Conflict(
             f"sale {sale['index']} was disputed (entry {dispute}) and "

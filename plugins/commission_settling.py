@@ -62,7 +62,7 @@ from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission
 from plugins.referrals import BrokenContract, check_model, compute_commissions
 from plugins.registry import PluginTimedOut, Registry
-from plugins.sale_order import check_resolution, check_sale, vin_sales
+from plugins.sale_order import BOOK_KINDS, SaleBook, check_resolution, check_sale, vin_sales
 
 BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged before
 log = logging.getLogger("vinledger.commissions")
@@ -82,14 +82,16 @@ class CommissionRecorder:
     time the sale is logged, the sale is still appended, with a pending row instead.
 
     First, so that one sale never earns twice, it refuses a sale that would record a
-    standing sale of the car again, and the resolution of a dispute whose sale was
-    recorded again (``plugins.sale_order``): these read the car's sales and disputes,
-    the batch's own included, so the batch's entries are written first.
+    sale of the car in force again, or a returned sale, and the resolution of a dispute
+    whose sale was recorded again (``plugins.sale_order``). These read the car's sales,
+    disputes and returns, the batch's own included, from the batch's ``SaleBook``: the
+    log is read once per car, and the batch's entries of those kinds are counted as this
+    follow, the last one of each, sees them placed; so nothing is written before it.
     """
 
-    kinds = frozenset({"sale", "dispute"})
+    kinds = frozenset(BOOK_KINDS)
     name = "commission recorder"
-    reads_log = True  # the car's sales and disputes, placed earlier in the batch too
+    reads_log = False  # the SaleBook reads the log itself, and counts the batch's entries
 
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -98,12 +100,14 @@ class CommissionRecorder:
         self, s: Session, sub: Submission, index: int, actor_id: str, logged_at: datetime
     ) -> list[Submission]:
         record = sub.record
+        book = SaleBook.of(s)
         if record.kind == "dispute":
-            check_resolution(s, record)
-            return []
-        check_sale(s, record, index, actor_id)  # before any row is written
-        if record.referral_code is not None:
-            _settle(s, self.registry, record, index, at_sale=True)
+            check_resolution(book.items(record.vin, index), record)
+        elif record.kind == "sale":
+            check_sale(book.items(record.vin, index), record, index, actor_id)
+            if record.referral_code is not None:  # before any row is written
+                _settle(s, self.registry, record, index, at_sale=True)
+        book.place(record, index, actor_id)  # nothing raises after this
         return []  # private rows only: nothing more is appended to the log
 
 

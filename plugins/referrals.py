@@ -125,7 +125,8 @@ def create_referral(
             f"{held.rule!r}, model {held.model!r}, region {held.region!r}); a code keeps "
             "the terms it was made with: choose another code for these"
         )
-    referral = Referral(req.code, actor_id, actor.upline, rule.id, params, req.model, req.region)
+    upline = _paid_upline(s, actor)
+    referral = Referral(req.code, actor_id, upline, rule.id, params, req.model, req.region)
     _lock_market(s, rule.id, req.model, req.region)
     same_market = (
         _referral(row)
@@ -141,7 +142,7 @@ def create_referral(
         ReferralRow(
             code=req.code,
             referrer=actor_id,
-            upline=actor.upline,
+            upline=upline,
             rule=rule.id,
             params=json.dumps(params, sort_keys=True),
             model=req.model,
@@ -175,6 +176,27 @@ def _refuse_lookalike(s: Session, code: str) -> None:
             f"referral code {code!r} reads as {taken!r}, which is taken (codes that differ "
             'only in capitals or in "-" and "_" are one code to a buyer): choose another'
         )
+
+
+def _paid_upline(s: Session, actor: ActorRow) -> str | None:
+    """The upline a new referral of ``actor`` pays level 2 to: its upline if that is a
+    referrer, else none. The operator can no longer make another role an upline
+    (``ledger.trust``), but an actor added before that check may have a dealer as its
+    upline, which would earn level 2 on its competitors' sales; such a referrer's new
+    codes pay level 1 alone (its codes made before keep their terms)."""
+    if actor.upline is None:
+        return None
+    above = get_actor(s, actor.upline)
+    if above is None or above.role != "referrer":
+        log.warning(
+            "referrer %r has %r (role %s) as its upline, not a referrer: its new referral "
+            "pays no level 2",
+            actor.actor_id,
+            actor.upline,
+            None if above is None else above.role,
+        )
+        return None
+    return actor.upline
 
 
 def _refuse_upline_cycle(s: Session, actor: ActorRow) -> None:

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.errors import Conflict, InvalidInput, InvalidRecord
-from plugins.currency import round_to_minor_unit
+from plugins.currency import minor_units, round_to_minor_unit
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Commission, CommissionRule, Referral, SaleForCommission
 
@@ -64,10 +64,21 @@ def _decimal(raw: Any, field: str, form: re.Pattern[str], example: str) -> Decim
     return Decimal(text)
 
 
-def _money(raw: Any, field: str) -> str:
+def _money(raw: Any, field: str, currency: str | None = None) -> str:
+    """A positive amount as stored ("12.50"); with ``currency``, one it can pay: an
+    amount finer than its minor unit ("4999.50" yen) would be rounded when paid, a cap
+    above what was agreed and a fee below one yen to nothing."""
     value = _decimal(raw, field, _MONEY, "12.50")
     if value <= 0:
         raise InvalidInput(f'parameter {field!r} must be at least "0.01", not {raw!r}', field=field)
+    if currency is not None and round_to_minor_unit(value, currency) != value:
+        digits = minor_units(currency)
+        unit = "whole units" if digits == 0 else f"{digits} decimal places"
+        raise InvalidInput(
+            f"parameter {field!r} is {raw!r}, finer than {currency} is paid in ({unit}); "
+            f"give an amount in {unit}",
+            field=field,
+        )
     return f"{_cents(value)}"
 
 
@@ -104,7 +115,8 @@ class Flat(CommissionRule):
 
     def validate(self, params):
         _check(params, {"amount", "currency"})
-        amount, currency = _money(params["amount"], "amount"), _currency(params["currency"])
+        currency = _currency(params["currency"])
+        amount = _money(params["amount"], "amount", currency)
         return {"amount": amount, "currency": currency}
 
     def compute(self, referral: Referral, sale: SaleForCommission):
@@ -118,7 +130,6 @@ class Flat(CommissionRule):
 def _percentages(params: dict[str, Any], *names: str) -> dict[str, str]:
     out = {name: _percent(params[name], name) for name in names}
     if "cap" in params:
-        out["cap"] = _money(params["cap"], "cap")
         if "cap_currency" not in params:
             raise InvalidInput(
                 "parameter 'cap_currency' is missing: a cap names its currency, such as "
@@ -126,6 +137,7 @@ def _percentages(params: dict[str, Any], *names: str) -> dict[str, str]:
                 field="cap_currency",
             )
         out["cap_currency"] = _currency(params["cap_currency"], "cap_currency")
+        out["cap"] = _money(params["cap"], "cap", out["cap_currency"])
     elif "cap_currency" in params:
         raise InvalidInput(
             "parameter 'cap_currency' is the currency of 'cap'; give 'cap' too, or remove it",
@@ -227,7 +239,9 @@ class Tiered(CommissionRule):
                     field=f"{where}.up_to",
                 )
             last = up_to
-            out.append({"up_to": up_to, "amount": _money(tier["amount"], f"{where}.amount")})
+            out.append(
+                {"up_to": up_to, "amount": _money(tier["amount"], f"{where}.amount", currency)}
+            )
         return {"tiers": out, "currency": currency}
 
     def compute(self, referral, sale):

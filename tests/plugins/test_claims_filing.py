@@ -415,7 +415,8 @@ def test_a_sale_disputed_and_recorded_again_takes_no_claims_its_new_sale_does(
     the dealer records it again. The old sale's guarantees must not stay claimable
     beside the new one's (a return of the new sale left the old warranty open)."""
     dispute = _dispute(client, ledger, sold)
-    again = post(client, dealer, sale(at="2026-06-02T10:00:00Z")).json()["index"]
+    # Dated no later than the dispute (06-02 09:00): a sale dated after it is a resale.
+    again = post(client, dealer, sale(at="2026-06-02T08:00:00Z")).json()["index"]
     problem = refused(client, dealer, warranty(sold, "2026-06-04T09:00:00Z"), status=409)
     assert f"sale {sold} was disputed (entry {dispute})" in problem["detail"]
     assert f"file the claim on sale {again}" in problem["detail"]

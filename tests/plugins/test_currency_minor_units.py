@@ -47,6 +47,11 @@ def referral(rule, params, upline=None):
     return Referral("CODE", "bob", upline, rule.id, rule.validate(params), "1HG/2003", "JP")
 
 
+def stored(rule, params, upline=None):
+    """A referral as stored before ``validate`` refused what it holds."""
+    return Referral("CODE", "bob", upline, rule.id, params, "1HG/2003", "JP")
+
+
 def sale(price: str, currency: str) -> SaleForCommission:
     return SaleForCommission(7, VIN, "bay", Decimal(price), currency)
 
@@ -67,14 +72,14 @@ def test_every_built_in_rule_pays_in_the_minor_unit():
         sale("12345.678", "BHD"),
     )
     assert [str(c.amount) for c in paid] == ["154.321", "61.728"]
+    # Amounts finer than the currency's unit are refused now (test_commission_caps.py);
+    # a referral stored before that is still paid in whole units.
     flat = Flat()
-    (paid,) = flat.compute(
-        referral(flat, {"amount": "200.50", "currency": "JPY"}), sale("1", "JPY")
-    )
+    (paid,) = flat.compute(stored(flat, {"amount": "200.50", "currency": "JPY"}), sale("1", "JPY"))
     assert str(paid.amount) == "201"
     tiered = Tiered()
     tiers = {"tiers": [{"up_to": None, "amount": "99.99"}], "currency": "KRW"}
-    (paid,) = tiered.compute(referral(tiered, tiers), sale("1000000", "KRW"))
+    (paid,) = tiered.compute(stored(tiered, tiers), sale("1000000", "KRW"))
     assert str(paid.amount) == "100"
 
 

@@ -17,6 +17,7 @@ from core import dsse
 from core.keys import generate_private_key
 from ledger.schema import ActorRow, CommissionRow, CommissionSaleRow, ReferralRow
 from ledger.storage import Store, log_size
+from plugins import referrals
 from plugins.hookspecs import hookimpl
 from plugins.interfaces import Commission, CommissionRule
 from plugins.manager import create_plugin_manager
@@ -235,12 +236,16 @@ def test_the_selling_dealer_earns_nothing_as_the_upline(client, ledger, rule):
     assert [who for who, _, _ in paid(client, ledger)] == ["ref-amy"]
 
 
-def test_another_dealer_as_the_upline_on_an_older_ledger_is_paid_as_it_was_recorded(client, ledger):
+def test_another_dealer_as_the_upline_on_an_older_ledger_is_paid_as_it_was_recorded(
+    client, ledger, monkeypatch
+):
     onboard(ledger, "uptown", "dealer")
     dealer = onboard(ledger, "bay-auto", "dealer")
     ref = referrer(ledger, "ref-amy")
     set_upline(ledger, "ref-amy", "uptown")  # refused now (tests/plugins/test_upline_role.py)
-    refer(client, ref, "AMY-1", "two-level", {"percent": "2", "upline_percent": "1"})
+    with monkeypatch.context() as older:  # a referral made by an older release
+        older.setattr(referrals, "_paid_upline", lambda s, actor: actor.upline)
+        refer(client, ref, "AMY-1", "two-level", {"percent": "2", "upline_percent": "1"})
     assert sell(client, dealer, "AMY-1").status_code == 201
     assert paid(client, ledger) == [("ref-amy", 1, "400.00"), ("uptown", 2, "200.00")]
 
