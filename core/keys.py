@@ -106,6 +106,16 @@ def check_signing_key(raw: bytes) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1024)
+def can_sign(raw: bytes) -> bool:
+    """Whether ``raw`` passes ``check_signing_key`` (remembered: keys are few)."""
+    try:
+        check_signing_key(raw)
+    except InvalidKey:
+        return False
+    return True
+
+
 def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
     """Raises InvalidSignature unless ``signature`` is ``public_key``'s over ``message``.
 

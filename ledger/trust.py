@@ -25,7 +25,7 @@ from core.errors import (
     NotFound,
     UnknownKey,
 )
-from core.keys import check_signing_key
+from core.keys import can_sign, check_signing_key
 from core.roles import article, check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, KeyRow
@@ -68,6 +68,16 @@ def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) 
         raise KeyRevoked(
             f"key {sub.keyid} was revoked at log index {key.revoked_idx}; "
             "sign with a key that is still valid"
+        )
+    if not can_sign(key.public_key):
+        # Granted before the ledger refused such keys: whoever holds none of its
+        # private key can still make signatures under it, so nothing new is taken.
+        raise Forbidden(
+            f"key {sub.keyid} is a point of small order (or outside the Ed25519 group): "
+            "signatures under it can be made without its private key, so the ledger "
+            "logs nothing new signed with it. The operator revokes it "
+            "(`vinledger keys revoke`) and grants the partner a key made by "
+            "`vinledger keygen`"
         )
     check_role_may_submit(key.role, record.kind)
     if record.kind == "sale" and record.dealer != key.actor_id and key.role != "operator":

@@ -3,6 +3,7 @@ grants no key under which signatures can be made without its private key."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -176,3 +177,43 @@ def _flip(data: bytes, at: int, bit: int) -> bytes:
     out = bytearray(data)
     out[at % len(out)] ^= 1 << bit
     return bytes(out)
+
+
+def test_a_small_order_key_granted_before_signs_nothing_new(ledger):
+    """A ledger upgraded from a release that granted such keys: the forged signature
+    verifies (as OpenSSL says), and the ledger still logs nothing it signs."""
+    import json
+
+    from sqlalchemy import insert
+
+    from core import dsse
+    from core.errors import Forbidden
+    from ledger.schema import KeyRow
+    from tests.conftest import VIN, onboard
+
+    onboard(ledger, "tiny-insp", "inspector")
+    weak_id = hashlib.sha256(IDENTITY).hexdigest()
+    with ledger.store.writing() as s:  # as the earlier release's grant left it
+        s.execute(
+            insert(KeyRow),
+            [{"key_id": weak_id, "actor_id": "tiny-insp", "public_key": IDENTITY,
+              "granted_idx": _size(ledger) - 1, "revoked_idx": None}],
+        )  # fmt: skip
+    record = {"kind": "odometer", "vin": VIN, "occurred_at": "2026-05-04T09:30:00Z",
+              "odometer_km": 999_999, "source": "inspection"}  # fmt: skip
+    payload = json.dumps(record).encode()
+    forged = dsse.Envelope(
+        payload=base64.b64encode(payload).decode(),
+        payload_type=dsse.PAYLOAD_TYPE,
+        signatures=[
+            dsse.Signature(keyid=weak_id, sig=base64.b64encode(IDENTITY + bytes(32)).decode())
+        ],
+    )
+    verify_signature(
+        public_key_from_raw(IDENTITY), IDENTITY + bytes(32), dsse.pae(dsse.PAYLOAD_TYPE, payload)
+    )
+    size = _size(ledger)
+    (outcome,) = ledger.submit_now([dsse.encode_envelope(forged)])
+    assert isinstance(outcome, Forbidden), outcome
+    assert "small order" in str(outcome) and "keys revoke" in str(outcome)
+    assert _size(ledger) == size
