@@ -11,6 +11,11 @@ since the sale (``ClaimFacts.odometer_km``), named in the reason when it is not 
 claim's own. A warranty pays a repair once: a claim
 that repeats one approved on the same sale for the same component is refused.
 
+Version 2 of the return and both warranties (2026-12-02): judged by the highest reading
+since the sale, and a warranty refuses a repeat of an approved claim, where version 1
+went by the latest reading and approved repeats; a claim on a sale stated under
+version 1 is decided by version 2, and its decision says so.
+
 The ledger refuses filing mistakes before a policy sees them (a claim of the wrong
 kind, dated before the sale, or on a returned sale; see ``plugins.claims``); the
 checks here that repeat them keep each policy right on its own.
@@ -113,7 +118,7 @@ def _went_by(claim: ClaimFacts) -> str:
 
 class SevenDayReturn(Policy):
     id = "return-7d"
-    version = "1"
+    version = "2"
     kind = "return"
     description = "Return within 7 days, no questions asked, under a kilometre cap"
 
@@ -217,7 +222,7 @@ class _ComponentWarranty(Policy):
 
 class PowertrainWarranty(_ComponentWarranty):
     id = "powertrain-30d"
-    version = "1"
+    version = "2"
     description = "30-day powertrain warranty: engine and transmission"
     days = 30
     components = ("engine", "transmission")
@@ -225,7 +230,7 @@ class PowertrainWarranty(_ComponentWarranty):
 
 class LimitedWarranty(_ComponentWarranty):
     id = "limited-90d"
-    version = "1"
+    version = "2"
     description = "90-day / 4,000-mile limited warranty"
     days = 90
     miles = 4_000

@@ -225,7 +225,7 @@ def test_plugins_warns_of_a_misspelled_disabled_name(monkeypatch, data):
     assert "warning: config.json disables 'ua-test', but no installed plugin" in result.output
     assert "did you mean 'uatest'?" in result.output
     assert "plugins.builtin.policies (disabled in config.json)" in result.output
-    assert "uatest ? (installed)\n    policy return-7d version 1" in result.output
+    assert "uatest ? (installed)\n    policy return-7d version 2" in result.output
 
 
 # ---- 8: `vinledger plugins` and `vinledger serve` on a broken set of plugins -------------
@@ -273,7 +273,7 @@ def test_plugins_shows_what_each_plugin_registers_with_its_id_and_version(monkey
         "provider vinledger-inspection version 1 for application/vnd.vinledger.inspection+json"
         in out
     )
-    assert "    policy return-7d version 1\n" in out
+    assert "    policy return-7d version 2\n" in out
     assert "    rule flat version 1.1\n" in out
 
 
