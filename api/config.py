@@ -184,7 +184,7 @@ def create_data_dir(
     else:
         stored = _as_given(database_url) if database_url else OWN_DATABASE
         url = _database_in(data_dir, stored)
-    _time_zone(time_zone)
+    _time_zone(time_zone, given="the time zone")
     settings = Settings(data_dir=data_dir, origin=origin, database_url=url, time_zone=time_zone)
     write_secret(settings.log_key_path, private_key_to_pem(generate_private_key()))
     write_secret(settings.operator_key_path, private_key_to_pem(generate_private_key()))
@@ -249,16 +249,16 @@ def load_settings(data_dir: Path | None = None) -> Settings:
     )
 
 
-def _time_zone(name: object) -> str:
-    """config.json's ``time_zone``, if this machine knows it as an IANA time zone."""
+def _time_zone(name: object, given: str = "config.json's time_zone") -> str:
+    """``name``, if this machine knows it as an IANA time zone."""
     from plugins.interfaces import zone
 
     try:
         zone(name)
     except VinledgerError:
         raise InvalidInput(
-            f"config.json's time_zone {name!r} is no IANA time zone known here: write one "
-            'such as "UTC", "Asia/Shanghai" or "Europe/Berlin"'
+            f"{given} {name!r} is no IANA time zone known here: give one such as "
+            '"UTC", "Asia/Shanghai" or "Europe/Berlin"'
         ) from None
     return name
 

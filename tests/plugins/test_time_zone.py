@@ -124,7 +124,7 @@ def test_terms_stated_without_a_zone_count_utc_days():
 
 
 def test_an_unknown_zone_is_refused_in_one_line(tmp_path):
-    with pytest.raises(InvalidInput, match="no IANA time zone"):
+    with pytest.raises(InvalidInput, match=r"^the time zone 'Beijing' is no IANA time zone"):
         create_data_dir(tmp_path / "d", origin="o", database_url=None, time_zone="Beijing")
     settings = create_data_dir(tmp_path / "e", origin="o", database_url=None)
     config = tmp_path / "e" / "config.json"
