@@ -248,8 +248,10 @@ def _zone_said(term: dict[str, Any], t: Words) -> str:
         return "UTC"
     last = date.fromisoformat(term["ends"])
     offset = ZoneInfo(name).utcoffset(datetime(last.year, last.month, last.day, 23, 59))
-    hours = offset.total_seconds() / 3600 if offset is not None else 0
-    utc = "UTC" if hours == 0 else f"UTC{hours:+g}"
+    minutes = round(offset.total_seconds() / 60) if offset is not None else 0
+    hours, part = divmod(abs(minutes), 60)
+    sign = "+" if minutes >= 0 else "-"
+    utc = "UTC" if minutes == 0 else f"UTC{sign}{hours}" + (f":{part:02d}" if part else "")
     return t("zone_named", zone=t.term("zone", name), utc=utc)
 
 

@@ -133,6 +133,16 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
             field="$.corrects",
         )
     check_correction(record.fields, _record_json(b, record.corrects))
+    if kind == "dispute" and "occurred_at" in record.fields:
+        # When a sale was recorded again is judged by its dispute's date
+        # (core.sale_standing); a later date would make claims and commissions read the
+        # same log two ways. A dispute dated wrongly is resolved and filed again.
+        raise InvalidRecord(
+            f"entry {record.corrects} is a dispute: its date says which later sale replaces "
+            "the disputed one, so it is not corrected; resolve the dispute and file it "
+            "again with the right date",
+            field="$.fields.occurred_at",
+        )
 
 
 def _record_json(b: Batch, index: int) -> dict:

@@ -42,3 +42,18 @@ def test_the_timeline_reads_newest_first_by_date_whatever_the_log_order(client, 
     shown = re.findall(r"(\d{4}-\d\d-\d\d)", timeline)
     dated = [d for d in shown if d in days]
     assert dated[: len(days)] == sorted(days, reverse=True), dated
+
+
+def test_offsets_are_written_in_hours_and_minutes():
+    from api.i18n import Words
+    from api.pages import _zone_said
+
+    en = Words("en")
+    said = {
+        zone: _zone_said({"ends": "2026-12-02", "time_zone": zone}, en)
+        for zone in ("Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "UTC")
+    }
+    assert said["Asia/Kolkata"] == "Asia/Kolkata time (UTC+5:30)"
+    assert said["Asia/Kathmandu"] == "Asia/Kathmandu time (UTC+5:45)"
+    assert said["America/St_Johns"] == "America/St_Johns time (UTC-3:30)"
+    assert said["UTC"] == "UTC"

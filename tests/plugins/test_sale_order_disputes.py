@@ -208,3 +208,29 @@ def test_a_batch_of_sales_is_checked_without_writing_its_entries_first(ledger, p
     assert len(inserts) == 1  # the batch's entries, once, at its end
     reads = [s for s in said if "FROM entries" in s and "entries.kind IN" in s]
     assert len(reads) == len(cars)  # each car once, however many of its sales
+
+
+def test_a_disputes_date_is_not_corrected(ledger, partners):
+    """Which later sale replaces a disputed one is judged by the dispute's date: a
+    correction of it would let claims and commissions read one log two ways."""
+    from core.errors import InvalidRecord
+    from ledger.storage import log_size
+
+    bay, _ = partners
+    sold = sell(ledger, bay)
+    opened = dispute(ledger, sold)
+    correction = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-07-02T09:00:00Z",
+        "corrects": opened,
+        "fields": {"occurred_at": "2026-06-02T09:00:00Z"},
+        "reason": "dated wrongly",
+    }
+    with ledger.store.reader() as s:
+        before = log_size(s)
+    with pytest.raises(InvalidRecord, match="resolve the dispute and file it again") as err:
+        ledger.operator_submit(json.dumps(correction).encode())
+    assert err.value.field == "$.fields.occurred_at"
+    with ledger.store.reader() as s:
+        assert log_size(s) == before
