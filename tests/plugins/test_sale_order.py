@@ -10,14 +10,11 @@ from datetime import date
 
 import pytest
 
-from core import dsse
 from core.errors import Conflict
-from core.keys import generate_private_key
 from ledger.sequencer import Appended
 from ledger.storage import log_size
 from plugins.commission_settling import CommissionRecorder
-from plugins.referrals import PAYLOAD_TYPE
-from tests.conftest import VIN, Partner, onboard
+from tests.conftest import VIN
 
 SALE = {
     "kind": "sale",
@@ -30,23 +27,6 @@ SALE = {
     "referral_code": "AMY-26",
 }
 RIVAL = {"dealer": "rival"}
-
-
-@pytest.fixture
-def partners(ledger):
-    """bay-auto and rival (dealers), and amy's flat EUR 200 code AMY-26."""
-    amy = Partner("amy", "referrer", generate_private_key())
-    ledger.add_actor("amy", "Amy", "referrer", amy.public_pem)
-    body = {
-        "code": "AMY-26",
-        "rule": "flat",
-        "params": {"amount": "200.00", "currency": "EUR"},
-        "model": "1HG/2003",
-        "region": "DE",
-    }
-    env = dsse.sign_envelope(json.dumps(body).encode(), amy.key, payload_type=PAYLOAD_TYPE)
-    ledger.create_referral(dsse.encode_envelope(env))
-    return onboard(ledger, "bay-auto", "dealer"), onboard(ledger, "rival", "dealer")
 
 
 def submit(ledger, partner, record: dict):

@@ -12,35 +12,14 @@ import json
 import pytest
 from sqlalchemy import event
 
-from core import dsse
 from core.errors import Conflict
-from core.keys import generate_private_key
 from core.vin import check_digit
 from ledger.sequencer import Appended
 from plugins import commission_settling
-from plugins.referrals import PAYLOAD_TYPE
-from tests.conftest import VIN, Partner, filed_when_dated, onboard
+from tests.conftest import VIN, filed_when_dated
 from tests.plugins.test_sale_order import RIVAL, SALE, dispute, sell, statuses, submit
 
 EDITED = {"price": {"amount": "14500.00", "currency": "EUR"}}
-
-
-@pytest.fixture
-def partners(ledger):
-    """bay-auto and rival (dealers), and amy's flat EUR 200 code AMY-26 (as in
-    test_sale_order.py)."""
-    amy = Partner("amy", "referrer", generate_private_key())
-    ledger.add_actor("amy", "Amy", "referrer", amy.public_pem)
-    body = {
-        "code": "AMY-26",
-        "rule": "flat",
-        "params": {"amount": "200.00", "currency": "EUR"},
-        "model": "1HG/2003",
-        "region": "DE",
-    }
-    env = dsse.sign_envelope(json.dumps(body).encode(), amy.key, payload_type=PAYLOAD_TYPE)
-    ledger.create_referral(dsse.encode_envelope(env))
-    return onboard(ledger, "bay-auto", "dealer"), onboard(ledger, "rival", "dealer")
 
 
 def returned(ledger, dealer, sale: int, batch: list[str] = ()) -> list:
