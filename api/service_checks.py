@@ -33,6 +33,7 @@ from core.keys import public_key_from_raw
 from core.personal_data import personal_data
 from core.records import Sale, encode_record, parse_record
 from core.roles import check_role_may_submit
+from core.strict_json import json_strings
 from ledger.entry import MAX_ENTRY_BYTES
 from ledger.sequencer import Submission
 from ledger.storage import indexes_by_digest, signing_key
@@ -144,19 +145,9 @@ def _control_at(payload: bytes) -> tuple[str, str | None]:
         doc = msgspec.json.decode(payload)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return "$", None
-    stack: list[tuple[str, object]] = [("$", doc)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if found := _CONTROL_CHARS.search(value):
-                return path, found[0]
-        elif isinstance(value, dict):
-            for key, item in reversed(list(value.items())):
-                if found := _CONTROL_CHARS.search(key):
-                    return path, found[0]
-                stack.append((f"{path}.{key}", item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    for path, text, _ in json_strings(doc, keys=True):
+        if found := _CONTROL_CHARS.search(text):
+            return path, found[0]
     return "$", None
 
 

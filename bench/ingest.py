@@ -348,19 +348,15 @@ def main() -> None:
     print(
         table(
             [
-                Row(
-                    "Ed25519 verify, 1 core, OpenSSL" + " (baseline)" * (verify is openssl),
-                    openssl,
-                    "/s",
-                    None if verify is openssl else openssl.median / verify.median,
-                    baseline=verify is openssl,
-                ),
-                Row(
-                    "Ed25519 verify, 1 core, libsodium" + " (baseline)" * (verify is sodium),
-                    sodium,
-                    "/s",
-                    None if verify is sodium else sodium.median / verify.median,
-                    baseline=verify is sodium,
+                *(
+                    Row(
+                        f"Ed25519 verify, 1 core, {name}" + " (baseline)" * (lib is verify),
+                        lib,
+                        "/s",
+                        None if lib is verify else lib.median / verify.median,
+                        baseline=lib is verify,
+                    )
+                    for name, lib in (("OpenSSL", openssl), ("libsodium", sodium))
                 ),
                 Row(
                     "(a) POST /records, 1 envelope per request",

@@ -23,6 +23,8 @@ from datetime import date
 
 import msgspec
 
+from core.strict_json import json_strings
+
 # The record fields that hold free text, in every kind (and as a correction's `fields`
 # name them).
 FREE_TEXT = frozenset(
@@ -168,22 +170,15 @@ def found_in(text: str, kinds=_KINDS) -> str | None:
 
 def _named(doc: object, kinds) -> tuple[str, str] | None:
     """The path and kind of the first free-text string in ``doc`` holding one."""
-    stack: list[tuple[str, object, bool]] = [("$", doc, False)]
-    while stack:
-        path, value, free = stack.pop()
-        if isinstance(value, str):
-            if free and (what := found_in(value, kinds)):
-                return path, what
-        elif isinstance(value, dict):
-            for key, item in reversed(list(value.items())):
-                stack.append((f"{path}.{key}", item, key in FREE_TEXT))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", v, free) for i, v in reversed(list(enumerate(value))))
+    for path, text, field in json_strings(doc):
+        if field in FREE_TEXT and (what := found_in(text, kinds)):
+            return path, what
     return None
 
 
 def _free_texts(doc: object) -> list[str]:
-    """Every free-text string in a decoded record, in no particular order."""
+    """Every free-text string in a decoded record, in no particular order: the quick
+    first pass (``json_strings`` builds every path, wanted only once one is found)."""
     texts, stack = [], [(doc, False)]
     while stack:
         value, free = stack.pop()

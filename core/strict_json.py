@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -111,3 +112,22 @@ def json_problem(data: bytes, err: Exception) -> str:
         column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
         message = f"{message[: at.start()]}(line {line}, column {column})"
     return message
+
+
+def json_strings(doc: object, *, keys: bool = False) -> Iterator[tuple[str, str, str | None]]:
+    """Every string of a decoded JSON document, in document order, as ``(path, text,
+    field)``: its JSON path (``$.items[0].note``) and the key it is the value of (the
+    nearest, through lists; None at the top). With ``keys``, an object's keys too, at
+    the object's path."""
+    stack: list[tuple[str, object, str | None]] = [("$", doc, None)]
+    while stack:
+        path, value, field = stack.pop()
+        if isinstance(value, str):
+            yield path, value, field
+        elif isinstance(value, dict):
+            if keys:
+                for key in value:
+                    yield path, key, field
+            stack.extend((f"{path}.{k}", v, k) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v, field) for i, v in reversed(list(enumerate(value))))
