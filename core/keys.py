@@ -17,7 +17,7 @@ import re
 
 import nacl.bindings
 import nacl.exceptions
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -121,12 +121,12 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
 
     Accepts exactly what ``Ed25519PublicKey.verify`` (OpenSSL) accepts, at about twice
     its speed: libsodium checks first, and it lets other threads run while it does.
-    libsodium's rules are OpenSSL's and stricter (it also refuses small-order and
-    non-canonical points), so what it accepts OpenSSL accepts too; what it refuses is
-    asked of OpenSSL before it is called bad, so no signature valid for other
-    verifiers is refused here. A signature of another length never reaches libsodium,
-    which reads the signature and the message as one string: the bytes could be moved
-    from one to the other.
+    Both check the same equation; libsodium also refuses keys and R points of small
+    order and keys outside the prime-order group, which OpenSSL accepts. So OpenSSL is
+    asked only when libsodium refused for one of those reasons: no signature valid for
+    other verifiers is refused here, and a forged one costs one check, not two. A
+    signature of another length never reaches libsodium, which reads the signature and
+    the message as one string: the bytes could be moved from one to the other.
     """
     known = _KNOWN.get(id(public_key))
     raw = known[2] if known is not None and known[0] is public_key else None
@@ -136,10 +136,27 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
         try:
             nacl.bindings.crypto_sign_open(bytes(signature) + bytes(message), raw)
         except nacl.exceptions.BadSignatureError:
-            pass
+            if can_sign(raw) and not _small_order_r(signature):
+                raise InvalidSignature from None
         else:
             return
+    _openssl_verify(public_key, signature, message)
+
+
+def _openssl_verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
     public_key.verify(signature, message)  # raises InvalidSignature
+
+
+# The y coordinates (sign bit ignored) that libsodium's ge25519_has_small_order refuses
+# as a signature's R: the identity (1) and y = 0, -1 and the two order-8 values, and the
+# non-canonical p and p + 1 (0 and 1 again).
+_P = 2**255 - 19
+_Y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+_SMALL_ORDER_Y = frozenset({0, 1, _Y8, _P - _Y8, _P - 1, _P, _P + 1})
+
+
+def _small_order_r(signature: bytes) -> bool:
+    return int.from_bytes(signature[:32], "little") & (2**255 - 1) in _SMALL_ORDER_Y
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:

@@ -105,6 +105,54 @@ def test_what_libsodium_refuses_and_openssl_accepts_is_still_accepted():
         assert accepts(IDENTITY, sig, msg)
 
 
+L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _identity_r_signature(seed: bytes, msg: bytes) -> tuple[bytes, bytes]:
+    """A signature by ``seed``'s holder whose R is the identity point: S = h·a mod L.
+    RFC 8032's equation holds, so OpenSSL accepts it; libsodium refuses any R of small
+    order. Only the private key's holder can make one."""
+    raw = public_key_raw(Ed25519PrivateKey.from_private_bytes(seed).public_key())
+    a = bytearray(hashlib.sha512(seed).digest()[:32])
+    a[0] &= 248
+    a[31] = (a[31] & 127) | 64
+    h = int.from_bytes(hashlib.sha512(IDENTITY + raw + msg).digest(), "little")
+    s = h * int.from_bytes(a, "little") % L
+    return raw, IDENTITY + s.to_bytes(32, "little")
+
+
+@pytest.mark.parametrize("msg", [b"", b"inspection payload"])
+def test_a_valid_key_with_a_small_order_r_is_still_accepted(msg):
+    import nacl.bindings
+    import nacl.exceptions
+
+    raw, sig = _identity_r_signature(bytes(range(32)), msg)
+    with pytest.raises(nacl.exceptions.BadSignatureError):
+        nacl.bindings.crypto_sign_open(sig + msg, raw)
+    assert openssl_accepts(raw, sig, msg)
+    assert accepts(raw, sig, msg)
+    assert not accepts(raw, sig, msg + b"!")
+
+
+def test_a_forged_signature_under_a_valid_key_is_checked_once(monkeypatch):
+    """What libsodium refuses under a key of the prime-order group, with an R not of
+    small order, OpenSSL refuses too: it is not asked again (a forgery costs one check)."""
+    import core.keys
+
+    asked = []
+    real = core.keys._openssl_verify
+    monkeypatch.setattr(core.keys, "_openssl_verify", lambda *args: asked.append(1) or real(*args))
+    key = Ed25519PrivateKey.generate()
+    raw = public_key_raw(key.public_key())
+    sig = bytearray(key.sign(b"m"))
+    sig[40] ^= 1
+    assert not accepts(raw, bytes(sig), b"m")
+    assert asked == []
+    raw_r, sig_r = _identity_r_signature(bytes(32), b"m")
+    assert accepts(raw_r, sig_r, b"m") and asked == [1]
+    assert accepts(IDENTITY, IDENTITY + bytes(32), b"m") and asked == [1, 1]
+
+
 @pytest.mark.parametrize("raw", SMALL_ORDER, ids=["identity", "order-2", "order-4", "order-4-"])
 def test_small_order_keys_cannot_be_granted(raw):
     with pytest.raises(InvalidKey, match="could be forged"):
