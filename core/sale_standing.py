@@ -1,7 +1,7 @@
 """Whether a sale still stands: recorded again after the operator disputed it, or
 followed by another sale of the car. The ledger judges claims by these
 (``plugins.claims``, ``plugins.claim_facts``) and the buyer's page shows guarantees by
-them (``api.pages``): one rule for both, so the page never shows in force what a claim
+them (``api.guarantees``): one rule for both, so the page never shows in force what a claim
 would be refused under. Commissions (``plugins.commission_settling``) pay nothing on a
 sale recorded again, and the sequencer (``plugins.sale_order``) refuses a new sale that
 would log a sale in force again, and the resolution of a dispute whose sale was

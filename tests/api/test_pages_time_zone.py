@@ -45,8 +45,8 @@ def test_the_timeline_reads_newest_first_by_date_whatever_the_log_order(client, 
 
 
 def test_offsets_are_written_in_hours_and_minutes():
+    from api.guarantees import _zone_said
     from api.i18n import Words
-    from api.pages import _zone_said
 
     en = Words("en")
     said = {
