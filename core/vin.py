@@ -14,6 +14,7 @@ system clock and the answer must not change with the machine it runs on.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from datetime import date
@@ -73,6 +74,8 @@ def normalize_vin(text: str) -> str:
     format characters that copying from a chat or a PDF brings along (U+200B, U+FEFF,
     category Cf). Whatever else is left is the VIN to check, or what is wrong with it.
     """
+    if _WELL_FORMED.fullmatch(text):  # already normal: what partners send (~1 µs)
+        return text
     folded = unicodedata.normalize("NFKC", text)
     kept = "".join(c for c in folded if not c.isspace() and unicodedata.category(c) not in _DROPPED)
     return kept.upper()
@@ -83,8 +86,12 @@ def check_digit(vin: str) -> str:
     problem = _character_problem(vin)
     if problem:
         raise InvalidVIN(f"cannot compute the check digit of {vin!r}: {problem}", field="vin")
-    total = sum(_TRANSLITERATION[c] * w for c, w in zip(vin, _WEIGHTS, strict=True))
-    remainder = total % 11
+    return _check_digit(vin)
+
+
+def _check_digit(vin: str) -> str:
+    """``check_digit`` of 17 VIN characters, already checked."""
+    remainder = sum(map(operator.mul, map(_TRANSLITERATION.__getitem__, vin), _WEIGHTS)) % 11
     return "X" if remainder == 10 else str(remainder)
 
 
@@ -100,7 +107,7 @@ def validate_vin(vin: str) -> list[str]:
             field="vin",
         )
 
-    expected = check_digit(vin)
+    expected = _check_digit(vin)
     found = vin[CHECK_DIGIT_POSITION - 1]
     if found == expected:
         return []

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -28,6 +29,11 @@ PG_ADMIN_URL = os.environ.get(
     "VINLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# No per-example deadline: on a shared two-core machine a first example that imports a
+# module or warms a cache can take a second, and a deadline would fail a correct test.
+hypothesis.settings.register_profile("vinledger", deadline=None)
+hypothesis.settings.load_profile("vinledger")
 
 
 def need(reason: str):
