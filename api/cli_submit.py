@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from api.cli_bulk import DEFAULT_BATCH, MAX_BATCH
 from api.cli_read import timeout_option
 from core.errors import VinledgerError
 
@@ -36,28 +37,37 @@ def echo_decision(decision: dict) -> None:
     )
 
 
-def _checked(record: Path, payload_type: str | None) -> bytes:
-    """The record's bytes, refused here as the ledger would refuse them."""
-    from api.cli import fail
+def record_problem(data: bytes, payload_type: str | None) -> str | None:
+    """Why the ledger would refuse the record ``data``, said before anything is signed
+    or sent; None when it would not (a provider's report is its provider's to check)."""
     from core import dsse
     from core.records import parse_record
     from core.strict_json import check_unique_keys
 
-    data = record.read_bytes()
     try:
         if payload_type is None or payload_type == dsse.PAYLOAD_TYPE:
-            parse_record(data)  # a provider's report is its provider's to check
+            parse_record(data)
         if payload_type is None or dsse.is_json_type(payload_type):
             check_unique_keys(data, "the record")
     except VinledgerError as err:
         # Only when it is no record of ours at all: a report in another format, maybe.
         foreign = payload_type is None and err.field in (None, "$", "$.kind")
         hint = " (a report in a provider's own format? give its --payload-type)" if foreign else ""
-        fail(f"{record}: {err}{hint}")
+        return f"{err}{hint}"
+    return None
+
+
+def _checked(record: Path, payload_type: str | None) -> bytes:
+    """The record's bytes, refused here as the ledger would refuse them."""
+    from api.cli import fail
+
+    data = record.read_bytes()
+    if (problem := record_problem(data, payload_type)) is not None:
+        fail(f"{record}: {problem}")
     return data
 
 
-def _key(key_file: Path):
+def load_key(key_file: Path):
     from api.cli import fail
     from core.keys import load_private_key
 
@@ -67,7 +77,7 @@ def _key(key_file: Path):
         fail(f"{key_file}: {err}")
 
 
-def _envelope(data: bytes):
+def envelope_in(data: bytes):
     """``data`` as a signed envelope, if it is one (a JSON object of exactly its keys)."""
     from core import dsse
 
@@ -97,7 +107,9 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
     from core import dsse
 
     data = _checked(record, payload_type)
-    env = dsse.sign_envelope(data, _key(key_file), payload_type=payload_type or dsse.PAYLOAD_TYPE)
+    env = dsse.sign_envelope(
+        data, load_key(key_file), payload_type=payload_type or dsse.PAYLOAD_TYPE
+    )
     text = dsse.encode_envelope(env).decode() + "\n"
     if out is None:
         click.echo(text, nl=False)
@@ -106,7 +118,7 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
 
 
 @click.command()
-@click.argument("record", type=_FILE)
+@click.argument("records", metavar="RECORD...", nargs=-1, required=True, type=_FILE)
 @click.option(
     "--key",
     "key_file",
@@ -117,24 +129,48 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @_PAYLOAD_TYPE
 @timeout_option
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="records a request, for many records",
+)
+@click.option("--quiet", "-q", is_flag=True, help="for many records: say only what was refused")
 def submit(
-    record: Path, key_file: Path | None, url: str, payload_type: str | None, timeout: float
+    records: tuple[Path, ...],
+    key_file: Path | None,
+    url: str,
+    payload_type: str | None,
+    timeout: float,
+    batch_size: int,
+    quiet: bool,
 ) -> None:
     """Sign RECORD.json with your key and submit it, or submit an envelope signed before
     with `vinledger sign`; prints where it is in the log, and for a return request or
     warranty claim the ledger's decision.
+
+    Many at once: several files, or JSON Lines files (.jsonl, one record or envelope a
+    line), go in batches; each is said with its file (and line), and the command exits
+    1 if any was refused.
 
     Safe to run again: when no answer came (a dropped connection, a timeout, a
     gateway's error page), the record may have been logged; the same command again,
     with the file unchanged, answers with its entry ("already in the log") and never
     logs it twice. On a bad network, sign once (`vinledger sign`) and submit the
     envelope as often as it takes."""
+    if len(records) > 1 or records[0].suffix.lower() in (".jsonl", ".ndjson"):
+        from api.cli_bulk import submit_many
+
+        submit_many(list(records), key_file, url, payload_type, timeout, batch_size, quiet)
+        return
+    [record] = records
     from api.cli import fail
     from api.client import SAFE_RETRY, ClientError, VinledgerClient
     from core import dsse
 
     try:
-        signed = _envelope(record.read_bytes())
+        signed = envelope_in(record.read_bytes())
     except VinledgerError as err:
         fail(f"{record}: {err}")
     if signed is not None and (key_file or payload_type):
@@ -148,7 +184,9 @@ def submit(
     try:
         with VinledgerClient(url, timeout=timeout) as client:
             if kind == REFERRAL:  # a referral code goes beside the log, not in it
-                env = signed or dsse.sign_envelope(record.read_bytes(), _key(key_file), REFERRAL)
+                env = signed or dsse.sign_envelope(
+                    record.read_bytes(), load_key(key_file), REFERRAL
+                )
                 sending = True
                 made = client.create_referral(env)
                 held = "" if made.get("created", True) else " (yours already: made before)"
@@ -159,7 +197,7 @@ def submit(
             if signed is None:
                 data = _checked(record, payload_type)
                 ptype = payload_type or dsse.PAYLOAD_TYPE
-                signed = dsse.sign_envelope(data, _key(key_file), ptype)
+                signed = dsse.sign_envelope(data, load_key(key_file), ptype)
             sending = True
             r = client.submit_envelope(signed)
     except ClientError as err:
