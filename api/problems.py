@@ -52,8 +52,9 @@ def _response(
 
 def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
     # A 401 says how to authenticate (RFC 9110 §15.5.2): the admin API's bearer token.
-    # A signature that does not verify (401 bad-signature) is no credential to retry.
-    auth = {"WWW-Authenticate": 'Bearer realm="vinledger"'} if err.slug == "unauthorized" else None
+    # Every 401 names its challenge (RFC 9110 §11.6.1): the admin API's operator token,
+    # or for a submission whose signature does not verify, the DSSE signature itself.
+    auth = _CHALLENGES.get(err.slug)
     if request.method not in ("GET", "HEAD"):
         # What was refused, for the operator (a partner whose key was revoked, a dealer
         # whose claims fail): the problem's type and field only, never its detail,
@@ -67,6 +68,11 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
     retry = {"Retry-After": str(err.retry_after)} if getattr(err, "retry_after", None) else {}
     return _response(problem_for(err), request, {**(auth or {}), **retry} or None)
 
+
+_CHALLENGES = {
+    "unauthorized": {"WWW-Authenticate": 'Bearer realm="vinledger"'},
+    "bad-signature": {"WWW-Authenticate": 'DSSE realm="vinledger"'},
+}
 
 _HTTP_HINTS = {
     404: "no such resource: check the path (see /schema for the API)",

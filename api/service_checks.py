@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import dsse
 from core.errors import (
+    InvalidEnvelope,
     InvalidRecord,
     KeyRevoked,
     StorageUnavailable,
@@ -239,21 +240,29 @@ class SubmissionChecks:
                 f"key {key.key_id} was revoked at log index {key.revoked_idx}; "
                 "sign with a key that is still valid"
             )
+        native = env.payload_type == dsse.PAYLOAD_TYPE
+        if not native and self.plugins.provider(env.payload_type) is None:
+            # Before the role check: an insurer's typo in payloadType is about the
+            # payloadType, not about the inspections only inspectors may submit.
+            accepted = ", ".join([dsse.PAYLOAD_TYPE, *sorted(self.plugins.providers)])
+            raise InvalidEnvelope(
+                f"payloadType {env.payload_type!r} is not accepted here; accepted: {accepted}",
+                field="payloadType",
+            )
         if not may_block:  # before the signature: the thread would verify it again
-            if env.payload_type != dsse.PAYLOAD_TYPE:
+            if not native:
                 raise _WouldBlock  # a provider plugin's code reads it
             # A record of our own format; only a sale has anything derived (by plugins).
             record, derived = parse_record(dsse.payload_bytes(env)), None
             if isinstance(record, Sale):
                 raise _WouldBlock  # policy plugins state its terms; its referral is read
         dsse.verify_envelope(env, public_key_from_raw(key.public_key))
-        if env.payload_type != dsse.PAYLOAD_TYPE:  # a provider's report is an inspection:
+        if not native:  # a provider's report is an inspection:
             check_role_may_submit(key.role, "inspection")  # its plugin reads inspectors' only
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
         # The text as stored: a native record's payload, a provider's normalised record.
-        native = env.payload_type == dsse.PAYLOAD_TYPE
         check_text(dsse.payload_bytes(env) if native else encode_record(record))
         check_role_may_submit(key.role, record.kind)
         if isinstance(record, Sale) and record.referral_code is not None:

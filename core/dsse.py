@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import InvalidEnvelope, SignatureError
 from core.fields import key_id_problem
-from core.keys import key_id, verify_signature
+from core.keys import SIGNATURE_SIZE, key_id, verify_signature
 from core.strict_json import check_unique_keys, duplicate_key, json_problem
 
 PAYLOAD_TYPE = "application/vnd.vinledger.record+json"
@@ -161,13 +161,24 @@ def verify_envelope(env: Envelope, public_key: Ed25519PublicKey) -> Signature:
         )
     message = pae(env.payload_type, payload_bytes(env))
     for s in claimed:
+        field = f"signatures[{env.signatures.index(s)}].sig"
+        sig = _b64decode(s.sig, field)
+        if len(sig) != SIGNATURE_SIZE:
+            raise SignatureError(
+                f"{field} is {len(sig)} bytes; an Ed25519 signature is {SIGNATURE_SIZE}: "
+                "send its raw bytes in base64 (not hex, not DER, not the base64 of a text)",
+                field=field,
+            )
         try:
-            verify_signature(public_key, _b64decode(s.sig, "sig"), message)
+            verify_signature(public_key, sig, message)
         except InvalidSignature:
             raise SignatureError(
                 f"the signature with keyid {kid} does not verify: the payload, its "
                 "payloadType or the signature was changed after signing, or another "
-                "key signed it"
+                "key signed it. Sign PAE(payloadType, payload) as DSSE v1 defines it "
+                '("DSSEv1", the lengths in bytes, the decoded payload), not the payload '
+                "or its base64 (docs/formats.md, Submissions)",
+                field=field,
             ) from None
     return claimed[0]
 

@@ -158,12 +158,17 @@ async def _decisions(ledger: Ledger, outcomes: list) -> dict[int, Decision]:
     return await asyncio.to_thread(claim_decisions, ledger.store, claims) if claims else {}
 
 
-def check_json_body(content_type: str | None) -> None:
-    """Refuses (415) a body sent as anything but JSON, before it is read.
+def check_json_body(content_type: str | None, content_encoding: str | None = None) -> None:
+    """Refuses (415) a body sent as anything but JSON, or compressed, before it is read.
 
     A request that names no Content-Type passes: the body is parsed as JSON either way
     and says so if it is not, and raw HTTP clients often send none.
     """
+    if content_encoding and content_encoding.strip().lower() != "identity":
+        raise UnsupportedMediaType(
+            f"the body was sent with Content-Encoding: {content_encoding.strip()[:40]}; this "
+            "API takes bodies uncompressed: send the JSON as it is, without Content-Encoding"
+        )
     if not content_type or is_json_type(content_type):
         return
     essence = content_type.split(";", 1)[0].strip().lower()
@@ -183,7 +188,8 @@ async def require_json(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """``check_json_body`` as a guard, for routes off the submission path: Litestar
     copies the handler for each guard call (~100 µs a request), so the two submission
     routes call ``check_json_body`` themselves."""
-    check_json_body(connection.headers.get("content-type"))
+    headers = connection.headers
+    check_json_body(headers.get("content-type"), headers.get("content-encoding"))
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -289,7 +295,9 @@ class RecordsController(Controller):
     )
     async def submit(self, request: Request, body: bytes, ledger: Ledger) -> Response[Receipt]:
         """Check a DSSE envelope and append it (see ``SUBMIT_DOC``)."""
-        check_json_body(request.headers.get("content-type"))
+        check_json_body(
+            request.headers.get("content-type"), request.headers.get("content-encoding")
+        )
         (outcome,) = await ledger.submit([body])
         if isinstance(outcome, VinledgerError):
             raise outcome
@@ -305,7 +313,9 @@ class RecordsController(Controller):
     )
     async def batch(self, request: Request, ledger: Ledger) -> dict:
         """Up to 1,000 envelopes, one result each (see ``BATCH_DOC``)."""
-        check_json_body(request.headers.get("content-type"))
+        check_json_body(
+            request.headers.get("content-type"), request.headers.get("content-encoding")
+        )
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             await _receive_body(request, spool)  # before its turn: a slow sender holds none
             gate = request.app.state.get("batch_gate")

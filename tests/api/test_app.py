@@ -201,3 +201,44 @@ def test_history_and_bundle(client, inspector, sqlite_ledger):
 def test_openapi_schema_is_served(client):
     schema = client.get("/schema/openapi.json").json()
     assert "/records" in schema["paths"] and "/log/checkpoint" in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    "sig, words",
+    [
+        (b"\0" * 64, ["PAE", "DSSEv1"]),  # 64 bytes that do not verify
+        (b"\1" * 96, ["96 bytes", "64"]),  # hex text of a signature, decoded once
+        (b"\1" * 3, ["3 bytes", "64"]),
+    ],
+    ids=["64-bytes", "hex-decoded-once", "3-bytes"],
+)
+def test_a_signature_that_does_not_verify_names_its_field_and_its_challenge(
+    client, inspector, sig, words
+):
+    before = log_size(client)
+    env = json.loads(inspector.envelope(inspection()))
+    env["signatures"][0]["sig"] = base64.b64encode(sig).decode()
+    r = client.post("/records", content=json.dumps(env).encode())
+    assert_problem(r, 401, *words)
+    assert r.json()["field"] == "signatures[0].sig"
+    assert r.headers["www-authenticate"] == 'DSSE realm="vinledger"'
+    assert log_size(client) == before
+
+
+@pytest.mark.parametrize("path", ["/records", "/records/batch", "/referrals"])
+def test_a_compressed_body_is_refused_as_such(client, inspector, path):
+    import gzip
+
+    before = log_size(client)
+    body = inspector.envelope(inspection())
+    if path == "/records/batch":
+        body = b'{"envelopes":[' + body + b"]}"
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    r = client.post(path, content=gzip.compress(body), headers=headers)
+    assert_problem(r, 415, "Content-Encoding: gzip", "uncompressed")
+    # Named but not applied: the body is JSON as it is, and still refused.
+    r = client.post(path, content=body, headers={**headers, "Content-Encoding": "br"})
+    assert_problem(r, 415, "Content-Encoding: br")
+    r = client.post(path, content=body, headers={**headers, "Content-Encoding": "identity"})
+    assert r.status_code != 415
+    assert log_size(client) == before + (path != "/referrals")

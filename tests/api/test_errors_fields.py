@@ -128,7 +128,9 @@ def test_the_admin_api_says_how_to_authenticate(client, inspector):
     bad_signature = json.loads(inspector.envelope(inspection()))
     bad_signature["signatures"][0]["sig"] = "A" * 86 + "=="
     r = client.post("/records", json=bad_signature)
-    assert r.status_code == 401 and "www-authenticate" not in r.headers
+    # Every 401 names a challenge (RFC 9110): a signature's is the envelope's own, not
+    # the admin API's token, which would not help.
+    assert r.status_code == 401 and r.headers["www-authenticate"] == 'DSSE realm="vinledger"'
 
 
 def test_the_same_operator_operation_within_a_second_is_not_reported_done(

@@ -70,3 +70,26 @@ def test_a_report_signed_by_another_role_is_refused_before_its_provider_reads_it
         assert r.status_code == 403, r.text
         assert "dealer" in r.json()["detail"] and "inspection" in r.json()["detail"]
         assert client.get("/log/checkpoint").text == before
+
+
+def test_a_payload_type_no_provider_reads_is_refused_as_such_for_every_role(sqlite_ledger):
+    """An insurer's `application/json` (or a typo) is about the payloadType: 400 naming
+    it and what is accepted, not a 403 saying insurers may not submit inspections."""
+    insurer = onboard(sqlite_ledger, "pacific-mutual", "insurer")
+    inspector = onboard(sqlite_ledger, "huacheng", "inspector")
+    claim = {"kind": "insurance_claim", "vin": REPORT["vin"], "occurred_at": "2026-05-04T09:30:00Z",
+             "claim_ref": "CLM-1", "severity": "minor", "areas": ["front"],
+             "total_loss": False}  # fmt: skip
+    payload = json.dumps(claim).encode()
+    with TestClient(create_app(sqlite_ledger)) as client:
+        before = client.get("/log/checkpoint").text
+        for who in (insurer, inspector):
+            for wrong in ("application/json", dsse.PAYLOAD_TYPE[:-1], dsse.PAYLOAD_TYPE + "; v=1"):
+                env = dsse.sign_envelope(payload, who.key, wrong)
+                r = client.post("/records", content=dsse.encode_envelope(env))
+                assert r.status_code == 400, (who.role, wrong, r.text)
+                assert r.json()["field"] == "payloadType"
+                assert dsse.PAYLOAD_TYPE in r.json()["detail"] and TYPE in r.json()["detail"]
+        assert client.get("/log/checkpoint").text == before
+        env = dsse.sign_envelope(payload, insurer.key)
+        assert client.post("/records", content=dsse.encode_envelope(env)).status_code == 201
