@@ -28,7 +28,7 @@ from core.errors import (
 from core.keys import can_sign, check_signing_key
 from core.roles import article, check_role_may_submit
 from ledger.entry import decode_entry, record_bytes
-from ledger.schema import ActorRow, KeyRow
+from ledger.schema import ActorRow, EntryRow, KeyRow
 from ledger.storage import SigningKey, entry_facts, entry_leaf_and_data
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _INSERT_ACTOR = insert(ActorRow.__table__)
 _INSERT_KEY = insert(KeyRow.__table__)
 _KEYS = KeyRow.__table__
+_ENTRIES = EntryRow.__table__
 
 
 def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) -> str:
@@ -91,6 +92,8 @@ def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) 
         _check_dispute(b, record)
     elif record.kind == "complaint":
         _check_complaint(b, record)
+    elif record.kind == "insurance_claim":
+        _check_claim_ref(b, record, key.actor_id)
     return key.actor_id
 
 
@@ -153,6 +156,42 @@ def _record_json(b: Batch, index: int) -> dict:
         data = entry_leaf_and_data(b.c, index)[1]
     record = msgspec.json.decode(record_bytes(decode_entry(data)))
     return record if isinstance(record, dict) else {}
+
+
+def _check_claim_ref(b: Batch, record, actor_id: str) -> None:
+    """An insurer logs each of its claims once per vehicle. The same envelope again is
+    answered with its entry before this (``Sequencer._place``); a copy re-serialised by
+    a client's retry, or edited, would otherwise log the claim twice and show a buyer
+    two floods where there was one."""
+    stored = b.c.execute(
+        select(_ENTRIES.c.idx, _ENTRIES.c.data).where(
+            _ENTRIES.c.vin == record.vin,
+            _ENTRIES.c.kind == "insurance_claim",
+            _ENTRIES.c.actor_id == actor_id,
+            _ENTRIES.c.idx < b.start,  # the batch's own are in entry_rows, maybe unwritten
+        )
+    ).all()
+    placed = [
+        (row["idx"], row["data"])
+        for row in b.entry_rows
+        if row["kind"] == "insurance_claim"
+        and row["vin"] == record.vin
+        and row["actor_id"] == actor_id
+    ]
+    for index, data in [*stored, *placed]:
+        if _claim_ref(data) == record.claim_ref:
+            raise Conflict(
+                f"entry {index} already logs your claim {record.claim_ref!r} for "
+                f"{record.vin}, from an envelope that differs from this one (re-serialised "
+                "or edited). A claim is logged once: to change what it says, submit a "
+                f"correction of entry {index}",
+                field="$.claim_ref",
+            )
+
+
+def _claim_ref(data: bytes) -> object:
+    record = msgspec.json.decode(record_bytes(decode_entry(data)))
+    return record.get("claim_ref") if isinstance(record, dict) else None
 
 
 def _check_dispute(b: Batch, record) -> None:
