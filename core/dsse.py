@@ -304,7 +304,9 @@ def _b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidEnvelope(f"{what} is not base64", field=what) from None
+        wrapped = " (it holds a line break: send base64 on one line, unwrapped)"
+        hint = wrapped if "\n" in text or "\r" in text else ""
+        raise InvalidEnvelope(f"{what} is not base64{hint}", field=what) from None
 
 
 def _utf8(text: str, what: str) -> bytes:

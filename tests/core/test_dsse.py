@@ -305,3 +305,14 @@ def test_a_refused_envelope_names_its_field(raw, field):
     with pytest.raises(InvalidEnvelope) as err:
         dsse.decode_envelope(raw)
     assert err.value.field == field
+
+
+def test_base64_wrapped_in_lines_is_refused_saying_so():
+    """Java's MIME encoder and `base64` wrap at 76 columns; the error says so."""
+    wrapped = base64.encodebytes(b"a record of more than fifty-seven bytes, wrapped by MIME rules")
+    assert b"\n" in wrapped.rstrip()
+    env = {"payload": wrapped.decode(), "payloadType": dsse.PAYLOAD_TYPE,
+           "signatures": [{"keyid": "ab" * 32, "sig": "AAAA"}]}  # fmt: skip
+    with pytest.raises(InvalidEnvelope, match="line break: send base64 on one line") as err:
+        dsse.decode_envelope(json.dumps(env).encode())
+    assert err.value.field == "payload"
