@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.i18n import mark_chinese
 from api.problems import exception_handlers
 from api.routes.admin import AdminController
 from api.routes.dealers import DealersController
@@ -78,6 +79,8 @@ def _probe(ledger: Ledger) -> int:
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["script_version"] = SCRIPT_VERSION
+    # ``{{ name|chinese(lang) }}``: a partner's Chinese marked as such on an English page.
+    engine.engine.filters["chinese"] = mark_chinese
 
 
 def create_app(ledger: Ledger) -> Litestar:

@@ -136,15 +136,21 @@ def _legend(sources: list[str], ringed: bool, t: Words) -> str:
     return f'<ul class="chart-legend">{items}</ul>'
 
 
+QR_QUIET_ZONE = 4  # modules of light margin ISO/IEC 18004 asks for around the code
+
+
 def qr_svg(link: str, *, sized: bool = True) -> str:
     """The link as a QR code; ``sized=False``: a viewBox instead of a fixed size, to be
-    scaled by the page (the sticker shrinks it to fit a zoomed or narrow screen)."""
+    scaled by the page (the sticker shrinks it to fit a zoomed or narrow screen). Drawn
+    on white with its full quiet zone, so a camera reads it on a dark page, under a
+    browser's automatic dark mode, or printed on a tinted sticker."""
     out = io.BytesIO()
     segno.make(link, error="m").save(
         out,
         kind="svg",
         scale=6,
-        border=2,
+        border=QR_QUIET_ZONE,
+        light="#fff",
         xmldecl=False,
         svgns=True,
         title=link,

@@ -7,7 +7,10 @@ to that, so a page never shows a missing word.
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+from markupsafe import Markup, escape
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT = "en"
@@ -87,8 +90,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "retry": "Try again",
         "verdict_not_verified": "(not verified)",
         "preview_verify": "Open the page to verify it in your browser.",
-        "noscript": "JavaScript is off, so this page has not been verified in your browser. "
-        "Everything below is still shown; to check it, run the command underneath.",
+        "noscript": "This page could not check itself: JavaScript is off. Everything below "
+        "is still shown, but not verified. Open the page with JavaScript on, or check it with "
+        "vinledger verify (under “Verify offline” below).",
+        "verify_independently": "This check runs code from this site: it catches damaged or "
+        "outdated records, not a dishonest site. To check independently, run vinledger verify "
+        "(see “Verify offline”) with the log's key from its operator, not from this page, or "
+        "use someone else's verifier.",
+        "entry_kind": "entry {index} ({kind})",
+        "detail_sep": ": ",
+        "as_of": "History as of {date}, {time} {zone}: {entries}, log checkpoint {size}.",
+        "as_of_current": "The QR code opens the current history, which may have more entries.",
         "vkey_note": "The log's verifier key. Compare it with the key the ledger operator "
         "publishes; pin it in your own tools rather than trusting this page.",
         "verify_offline": "Verify offline",
@@ -154,6 +166,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kind_claim_decision": "Claim decision",
         "kind_dispute": "Dispute",
         "kind_complaint": "Complaint",
+        "kind_actor": "Partner added",
+        "kind_key_grant": "Key granted",
+        "kind_key_revoke": "Key revoked",
         "field_decision": "Decision",
         "approved": "approved",
         "denied": "refused",
@@ -402,8 +417,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "retry": "重试",
         "verdict_not_verified": "（未验证）",
         "preview_verify": "打开页面即可在您的浏览器中验证。",
-        "noscript": "JavaScript 已关闭，此页面尚未在您的浏览器中验证。以下内容仍全部显示；"
-        "如需验证，请运行下方的命令。",
+        "noscript": "此页面无法自行验证：JavaScript 已关闭。以下内容仍全部显示，但未经验证。"
+        "请开启 JavaScript 后打开本页，或使用 vinledger verify 验证（见下方“离线验证”）。",
+        "verify_independently": "此检查运行的是本网站的代码：能发现损坏或过时的记录，但防不了"
+        "不诚实的网站。如需独立验证，请用从运营方（而非本页）获得的账本公钥运行 vinledger verify"
+        "（见“离线验证”），或使用他人的验证工具。",
+        "entry_kind": "记录 {index}（{kind}）",
+        "detail_sep": "：",
+        "as_of": "截至 {date} {time}（{zone}）的历史记录：{entries}，日志检查点 {size}。",
+        "as_of_current": "扫描二维码可查看最新的历史记录，其中可能有更多记录。",
         "vkey_note": "账本的验证公钥。请与账本运营方公布的公钥核对，并在您自己的工具中固定使用，"
         "而不是相信本页面。",
         "verify_offline": "离线验证",
@@ -464,6 +486,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kind_claim_decision": "索赔决定",
         "kind_dispute": "争议",
         "kind_complaint": "投诉",
+        "kind_actor": "添加合作方",
+        "kind_key_grant": "授予密钥",
+        "kind_key_revoke": "撤销密钥",
         "field_decision": "决定",
         "approved": "批准",
         "denied": "拒绝",
@@ -719,3 +744,27 @@ class Words:
 
     def country(self, name: str) -> str:
         return COUNTRIES.get(self.lang, {}).get(name, name)
+
+
+# Chinese text in a partner's name or words on a page in another language: Han characters,
+# CJK punctuation and full-width forms, with the spaces, digits and dots between them.
+_HAN = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+_HAN_RUN = re.compile(f"[{_HAN}](?:[{_HAN}\\s\\d·.\\-]*[{_HAN}])?")
+_NOT_CHINESE = re.compile("[\u3040-\u30ff\u1100-\u11ff\uac00-\ud7af]")  # kana, hangul
+
+
+def mark_chinese(text: object, lang: str) -> Markup:
+    """``text``, escaped, with each run of Chinese in it marked ``lang="zh"`` on a page in
+    another language, so a screen reader reads a partner's Chinese name in Chinese
+    ("signed by 华诚检测 (inspector)"). Text with kana or hangul is left unmarked: it may
+    be Japanese or Korean, which this cannot tell from Chinese."""
+    text = "" if text is None else str(text)
+    if lang == "zh" or _NOT_CHINESE.search(text) or not _HAN_RUN.search(text):
+        return escape(text)
+    out, at = [], 0
+    for run in _HAN_RUN.finditer(text):
+        out.append(escape(text[at : run.start()]))
+        out.append(Markup('<span lang="zh">{}</span>').format(run.group(0)))
+        at = run.end()
+    out.append(escape(text[at:]))
+    return Markup("").join(out)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
@@ -31,8 +33,19 @@ from ledger.bundle import encode_bundle
 
 SVG = "image/svg+xml"
 HTML = MediaType.HTML  # Litestar adds "; charset=utf-8" itself
-# The words the in-browser verifier shows, in the page's language.
-VERIFY_WORDS = ("verifying", "verified", "failed", "entry", "unsupported", "unchecked", "retry")
+# The words the in-browser verifier shows, in the page's language (and "kinds": the kinds
+# of entry by name, for a failure's line), and the verdict's headline it compares.
+VERIFY_WORDS = (
+    *("verifying", "verified", "failed", "entry", "entry_kind", "detail_sep"),
+    *("unsupported", "unchecked", "retry"),
+    *("verdict_clean", "verdict_problems_one", "verdict_problems_other"),
+)
+
+
+def _verify_words(lang: str) -> str:
+    words: dict[str, object] = {k: MESSAGES[lang][k] for k in VERIFY_WORDS}
+    words["kinds"] = {k[5:]: v for k, v in MESSAGES[lang].items() if k.startswith("kind_")}
+    return _script_json(words)
 
 
 def _words(request: Request, lang: str | None) -> Words:
@@ -250,7 +263,7 @@ class VehiclesController(Controller):
                 "vkey": ledger.vkey,
                 "base_url": _base_url(request),
                 "root": _root(request),
-                "i18n_json": _script_json({k: MESSAGES[t.lang][k] for k in VERIFY_WORDS}),
+                "i18n_json": _verify_words(t.lang),
             },
             headers={
                 "Vary": "Accept-Language",
@@ -282,6 +295,7 @@ class VehiclesController(Controller):
             template_name="sticker.html.j2",
             context={
                 "m": page_model(ledger.history(vin), t),
+                "as_of": _as_of(ledger, t),
                 "t": t,
                 "lang": t.lang,
                 "root": _root(request),
@@ -346,12 +360,41 @@ class VehiclesController(Controller):
         summary="Bundle for offline verification",
         media_type="application/json",
     )
-    def bundle(self, ledger: Ledger, vin: str) -> Response[bytes]:
+    def bundle(self, request: Request, ledger: Ledger, vin: str) -> Response[bytes]:
         """Signed checkpoint, the VIN's entries and their signers' key grants, with proofs.
 
-        Check it with `vinledger verify FILE --vkey VKEY`.
+        Check it with `vinledger verify FILE --vkey VKEY`. Its ETag is a hash of its bytes
+        (they change with every new checkpoint): ``If-None-Match`` with it answers 304, so
+        a buyer's phone that opens the page again downloads the bundle again only when
+        the log has grown.
         """
-        return Response(encode_bundle(ledger.bundle(vin)), media_type="application/json")
+        body = encode_bundle(ledger.bundle(vin))
+        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        headers = {"ETag": tag, "Cache-Control": "no-cache"}  # revalidated on every use
+        if _etag_matches(request.headers.get("if-none-match"), tag):
+            return Response(b"", status_code=304, headers=headers, media_type="application/json")
+        return Response(body, media_type="application/json", headers=headers)
+
+
+def _etag_matches(header: str | None, tag: str) -> bool:
+    """``If-None-Match`` names ``tag`` (weak comparison, RFC 9110 13.1.2) or is ``*``."""
+    if not header:
+        return False
+    given = [part.strip().removeprefix("W/") for part in header.split(",")]
+    return "*" in given or tag in given
+
+
+def _as_of(ledger: Ledger, t: Words) -> dict[str, str]:
+    """When a sticker is printed, in the ledger's time zone, and the log's size then."""
+    zone = ledger.settings.time_zone
+    now = datetime.now(ZoneInfo(zone))
+    size = int(ledger.reader.checkpoint().split("\n")[1])
+    return {
+        "date": t.date(now.date()),
+        "time": now.strftime("%H:%M"),
+        "zone": "UTC" if zone == "UTC" else t.term("zone", zone),
+        "size": f"{size:,}",
+    }
 
 
 class AttachmentsController(Controller):

@@ -29,7 +29,11 @@
 //   "verdict"     the verdict the server drew at the top links every entry the verified
 //                 records say a buyer must be told of: title brands, inspections reporting
 //                 damage, insurance claims, both readings of an odometer rollback (entries
-//                 a correction names, and rollbacks once a correction touched a reading, excepted).
+//                 a correction names, and rollbacks once a correction touched a reading, excepted),
+//                 and its headline counts the problems it lists ("No problems reported" for none).
+// The script comes from the same server as the page: these checks catch damaged or stale
+// records and a page drawn wrong, not a dishonest server, which could send another script.
+// That takes `vinledger verify` with the log's key from elsewhere (README, "For buyers").
 // Entry bytes are hashed exactly as served; JSON is parsed only to read fields.
 // Dependency-free, WebCrypto only; the only request is the bundle URL the page names.
 // (Pure ASCII on purpose: it runs right whatever charset the script is served with.)
@@ -874,15 +878,22 @@
     for (const m of missing) {
       report.findings.push({ ok: false, check: "verdict", detail: `entry ${m.index}: ${m.why}, which the verdict at the top of the page does not name`, index: m.index });
     }
-    if (!missing.length) {
+    // One failure at a time: a verdict that leaves an entry out miscounts too.
+    const { said, expected, listed } = seen.headline || {};
+    if (!missing.length && said !== expected) {
+      const detail = said === undefined ? "the verdict at the top of the page has no headline"
+        : `the verdict's headline says ${JSON.stringify(said)}, but it lists ${listed} ${listed === 1 ? "problem" : "problems"} (${JSON.stringify(expected)})`;
+      report.findings.push({ ok: false, check: "verdict", detail, index: null });
+    } else if (!missing.length) {
       const what = required.length ? `all ${required.length} entries the bundle proves a buyer must be told of` : "no entry the bundle proves a buyer must be told of, and none is missing";
       report.findings.push({ ok: true, check: "verdict", detail: `the verdict names ${what}`, index: null });
     }
     return finish(report);
   }
 
-  // What the page's one verdict links from the alert lines a reader can see.
-  function verdictSeen() {
+  // What the page's one verdict links from the alert lines a reader can see, and what its
+  // headline says against the words for the number of those lines (w: the page's words).
+  function verdictSeen(w = DEFAULT_WORDS) {
     const all = document.querySelectorAll('[id="verdict"]');
     if (all.length !== 1) return { problem: `the page has ${all.length} verdicts at its top, not one`, named: new Set(), clean: false };
     const verdict = all[0];
@@ -890,7 +901,17 @@
       el.checkVisibility({ opacityProperty: true, visibilityProperty: true, checkOpacity: true, checkVisibilityCSS: true }));
     if (!shown(verdict)) return { problem: "the verdict at the top of the page is hidden", named: new Set(), clean: false };
     const links = [...verdict.querySelectorAll('li.alert a[href^="#entry-"]')].filter((a) => shown(a) && shown(a.closest("li")));
-    return { problem: null, clean: verdict.classList.contains("clean"), named: new Set(links.map((a) => Number(a.getAttribute("href").slice("#entry-".length)))) };
+    const listed = [...verdict.querySelectorAll("li.alert")].filter(shown).length;
+    const expected = listed ? fill(w[listed === 1 ? "verdict_problems_one" : "verdict_problems_other"], { count: listed }) : w.verdict_clean;
+    const title = verdict.querySelector("h1, h2, h3");
+    let said;
+    if (title) {
+      const copy = title.cloneNode(true);
+      for (const el of copy.querySelectorAll(".not-verified")) el.remove();
+      said = copy.textContent.replace(/\s+/g, " ").trim();
+    }
+    return { problem: null, clean: verdict.classList.contains("clean"), headline: { said, expected, listed },
+      named: new Set(links.map((a) => Number(a.getAttribute("href").slice("#entry-".length)))) };
   }
 
   // ---- the page -------------------------------------------------------------------------------
@@ -902,6 +923,12 @@
     unsupported: "This browser cannot check the history's signatures. Open this page in a current Chrome, Firefox or Safari to verify it.",
     unchecked: "Could not check this history: the proof did not download ({reason}). No check failed; check your connection and try again.",
     retry: "Try again",
+    entry_kind: "entry {index} ({kind})",
+    detail_sep: ": ",
+    verdict_clean: "No problems reported",
+    verdict_problems_one: "{count} problem reported",
+    verdict_problems_other: "{count} problems reported",
+    kinds: {},
   };
   function words() {
     const el = document.getElementById("verification-i18n");
@@ -920,7 +947,8 @@
     for (let attempt = 0; attempt < 2; attempt += 1) {
       if (attempt) await new Promise((done) => setTimeout(done, 1500));
       try {
-        const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+        // Revalidated (ETag): a page opened again downloads the bundle only if it changed.
+        const r = await fetch(url, { cache: "no-cache", credentials: "same-origin" });
         if (r.ok) return new Uint8Array(await r.arrayBuffer());
         last = new Error(`HTTP ${r.status}`);
       } catch (err) {
@@ -936,12 +964,26 @@
     const details = document.getElementById("verification-details");
     const verdict = document.getElementById("verdict");
     const state = (s) => { box.dataset.state = s; document.documentElement.dataset.verification = s; };
-    const line = (text) => { // textContent only: details may hold attacker-chosen strings
+    // Text nodes only: details may hold attacker-chosen strings. The checks' details are
+    // in English; on a page in another language they are marked so (lang="en").
+    const english = (text) => {
+      const span = document.createElement("span");
+      span.lang = "en";
+      span.textContent = text;
+      return span;
+    };
+    const line = (...parts) => {
       const li = document.createElement("li");
-      li.textContent = text;
+      li.append(...parts);
       if (details) details.append(li);
       return li;
     };
+    // A template of the page's words with some parameters in English: {reason}.
+    const fillNodes = (template, params, inEnglish) => String(template).split(/(\{\w+\})/).map((part) => {
+      const k = /^\{(\w+)\}$/.exec(part);
+      if (!k || !(k[1] in params)) return document.createTextNode(part);
+      return inEnglish.includes(k[1]) ? english(String(params[k[1]])) : document.createTextNode(String(params[k[1]]));
+    });
     // What the server says at the top is not verified (failed, not checked, cannot be
     // checked here): greyed, with "(not verified)" beside it.
     const unverified = (yes) => {
@@ -954,6 +996,8 @@
     unverified(false);
     headline.textContent = w.verifying;
     if (details) details.replaceChildren();
+    const retry = document.getElementById("verification-retry");
+    if (retry) retry.remove();
     if (!(globalThis.crypto && crypto.subtle && (await supported()))) {
       headline.textContent = w.unsupported;
       unverified(true);
@@ -964,13 +1008,16 @@
     try {
       bytes = await fetchBundle(box.dataset.bundleUrl);
     } catch (err) {
-      // Not a failed check: nothing was checked. Say so, and offer to try again.
-      headline.textContent = fill(w.unchecked, { reason: String((err && err.message) || err) });
+      // Not a failed check: nothing was checked. Say so, and offer to try again (a button
+      // of its own under the headline, not an item of the list of failed checks).
+      headline.replaceChildren(...fillNodes(w.unchecked, { reason: String((err && err.message) || err) }, ["reason"]));
       const again = document.createElement("button");
       again.type = "button";
+      again.id = "verification-retry";
       again.textContent = w.retry;
       again.addEventListener("click", () => run(box));
-      line("").replaceChildren(again);
+      if (details) details.after(again);
+      else box.append(again);
       unverified(true);
       state("unchecked");
       return;
@@ -982,7 +1029,7 @@
       if (report.ok) {
         const shown = document.querySelectorAll("#timeline > li[data-entry]");
         report = checkShown(report, new Set(Array.from(shown, (li) => Number(li.dataset.entry))));
-        report = checkVerdict(report, verdictSeen());
+        report = checkVerdict(report, verdictSeen(w));
       }
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
@@ -1008,11 +1055,17 @@
     } else {
       const failed = report.findings.filter((f) => !f.ok);
       headline.textContent = fill(w.failed, { count: failed.length });
+      const kinds = isObj(w.kinds) ? w.kinds : {};
+      const englishPage = /^en\b/i.test(document.documentElement.lang || "en");
       for (const f of failed) {
-        if (f.index === null) { line(`${f.check}: ${f.detail}`); continue; }
-        // Details name their entry in English; the label names it in the page's language.
-        const detail = f.detail.startsWith(`entry ${f.index}`) ? f.detail.slice(`entry ${f.index}`.length).replace(/^:? /, "") : f.detail;
-        line(`${fill(w.entry, { index: f.index })}: ${detail}`);
+        if (f.index === null) { line(english(`${f.check}: ${f.detail}`)); continue; }
+        // Details name their entry (and its kind) in English: "entry 25 (transfer): key ...".
+        // The label names them in the page's language, the rest stays in English.
+        const named = new RegExp(`^entry ${f.index}(?: \\(([a-z_]+)\\))?: `).exec(f.detail);
+        if (!named && englishPage && f.detail.startsWith(`entry ${f.index} `)) { line(f.detail); continue; }
+        const kind = named && named[1];
+        const label = kind ? fill(w.entry_kind, { index: f.index, kind: Object.hasOwn(kinds, kind) ? kinds[kind] : kind }) : fill(w.entry, { index: f.index });
+        line(label + w.detail_sep, english(named ? f.detail.slice(named[0].length) : f.detail));
       }
       // What the server said at the top is not verified: say so up there, where a phone
       // shows it, not only in this box.
