@@ -9,13 +9,13 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.i18n import mark_chinese
+from api.openapi import render_plugins
 from api.problems import exception_handlers
 from api.routes.admin import AdminController
 from api.routes.dealers import DealersController
@@ -134,7 +134,7 @@ def create_app(ledger: Ledger) -> Litestar:
             description="A verifiable vehicle history ledger: submit signed records, read "
             "vehicle histories and the C2SP tlog-tiles log.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=render_plugins(),
         ),
     )
     app.asgi_handler = http_edge(app.asgi_handler)

@@ -144,6 +144,13 @@ def check_response(case, response, *, auth: str | None) -> None:
         assert isinstance(body.get("title"), str) and body["title"], where
         assert body.get("status") == status, where
         assert isinstance(body.get("detail"), str) and body["detail"], where
+    # The answer is one the schema documents, as a client generated from it reads it.
+    documented = case.operation.definition.raw["responses"]
+    said = documented.get(str(status)) or documented.get("default")
+    assert said is not None, f"status {status} is not in the schema: {where}"
+    media = (response.headers.get("content-type") or [""])[0].split(";")[0].strip()
+    listed = said.get("content") or {}
+    assert not listed or media in listed, f"{media} not documented ({list(listed)}): {where}"
 
 
 def call_and_check(target: Target, case, *, headers=None, auth=None):
