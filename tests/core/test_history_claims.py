@@ -108,7 +108,11 @@ def test_the_verifier_recomputes_the_claims_alerts(ledger):
     outs = ledger.submit_now(
         [
             insurer.envelope(
-                {**claim(cause, "severe"), "occurred_at": f"2026-04-{day:02d}T00:00:00Z"}
+                {
+                    **claim(cause, "severe"),
+                    "occurred_at": f"2026-04-{day:02d}T00:00:00Z",
+                    "claim_ref": f"HM-{day}",  # five claims, each logged once
+                }
             )
             for day, cause in enumerate(causes, start=1)
         ]
