@@ -53,12 +53,17 @@ from ledger.storage import (
 from plugins.claims import ClaimDecider
 from plugins.commission_settling import CommissionRecorder
 from plugins.manager import create_plugin_manager
-from plugins.registry import Registry
+from plugins.registry import DaemonPool, Registry
 
 # How long the server trusts its own check of a vehicle's bundle for the badge (as
 # long as browsers keep the badge): an anonymous request must not cost a full
 # verification each time (a VIN with thousands of entries takes over a second).
 VERDICT_SECONDS = 300.0
+# Checks that run plugin code (a sale's policies and referral, a provider's report) wait
+# on it for up to plugin_timeout_seconds: they run in threads of their own, never in
+# asyncio's default executor, which the reads, /readyz and the other submissions' checks
+# use, so that a plugin that hangs holds neither them nor the server's shutdown.
+PLUGIN_CHECK_THREADS = 32
 
 
 def now_rfc3339() -> str:
@@ -100,6 +105,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         self._keys = _Remembered()  # key IDs -> the granted key among them
         self._verdicts = _Remembered()  # (VIN, its latest index) -> does its bundle verify
         self._figures_lock = threading.Lock()  # dealers' figures: one computes at a time
+        self._plugin_checks = DaemonPool("vinledger-plugin-checks", PLUGIN_CHECK_THREADS)
 
     @property
     def vkey(self) -> str:
@@ -132,7 +138,11 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 raise _WouldBlock
             checked = self._check_all(raws, may_block=False)
         except _WouldBlock:
-            checked = await asyncio.to_thread(self._check_all, raws)
+            if any(map(_runs_plugins, raws)):
+                pool = self._plugin_checks  # it may wait on a plugin: not the shared pool
+                checked = await asyncio.wrap_future(pool.submit(self._check_all, raws))
+            else:
+                checked = await asyncio.to_thread(self._check_all, raws)
         subs = [c for c in checked if isinstance(c, Submission)]
         outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
         return [next(outcomes) if isinstance(c, Submission) else c for c in checked]
@@ -368,6 +378,17 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 "granted_at_index": key.granted_idx,
                 "revoked_at_index": key.revoked_idx,
             }
+
+
+def _runs_plugins(raw: bytes) -> bool:
+    """Whether checking the envelope ``raw`` may run plugin code: a report in a
+    provider's format, or a sale (its policies' terms, its referral's rule). Any record
+    whose text says "sale" counts; one that is no envelope is refused without a plugin."""
+    try:
+        env = dsse.decode_envelope(raw, payload_keys=False)
+        return env.payload_type != dsse.PAYLOAD_TYPE or b'"sale"' in dsse.payload_bytes(env)
+    except Exception:
+        return False
 
 
 def _dt(text: str) -> datetime:

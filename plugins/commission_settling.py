@@ -3,17 +3,21 @@ logged, kept pending while they cannot be computed, and read with their status.
 
 A dealer's sale that names a referral code earns the commissions its rule computes
 (``plugins.referrals.compute_commissions``) as the sale is logged, in the sale's own
-transaction (``CommissionRecorder``), by the rule version installed then. They are
+transaction (``CommissionRecorder``), by the rule version installed then if it is of
+the major version the referral was made under: the referral's version binds every
+sale on its code, new sales too, and a code made after an upgrade binds the new
+version. They are
 kept privately, beside the log, each citing the sale's log index and the rule's id and
 version, so an auditor holding the referral can recompute the amount from the public
 sale entry; the sale's ``commission_sales`` row says how it was settled.
 
-A sale is never lost for want of its commission: if the rule fails or is gone when
-the sale is logged, the sale is appended with a *pending* commission naming the rule
-and why, computed on a later read by the same rule id and major version the referral
-was made under, never by another. A referral made before referrals recorded their
-rule's version waits for the version installed at the sale instead; if none was, the
-first version installed when it is read computes it (its reason says so).
+A sale is never lost for want of its commission: if the rule fails, does not answer,
+is gone or is of another major version when the sale is logged, the sale is appended
+with a *pending* commission naming the rule and why, computed on a later read by the
+same rule id and major version the referral was made under, never by another. A
+referral made before referrals recorded their rule's version waits for the version
+installed at the sale instead; if none was, the first version installed when it is
+read computes it (its reason says so).
 
 Sales logged before commissions were computed at the sale are settled on the first
 read after the upgrade, each once: computed then, unless the earlier release stored
@@ -60,7 +64,7 @@ from ledger.sequencer import Submission
 from ledger.storage import entries_for_vin, log_size
 from plugins.claims import MAX_CLAIM_AGE
 from plugins.interfaces import Commission
-from plugins.referrals import BrokenContract, check_model, compute_commissions
+from plugins.referrals import BrokenContract, check_model, compute_commissions, major
 from plugins.registry import PluginTimedOut, Registry
 from plugins.sale_order import BOOK_KINDS, SaleBook, check_resolution, check_sale, vin_sales
 
@@ -75,11 +79,12 @@ class CommissionRecorder:
     """The sequencer's follow for sales (``ledger.sequencer.Follow``): the commissions
     of a sale that names a referral code, stored in the sale's own transaction.
 
-    They are computed by the rule version installed as the sale is logged and
-    committed with the sale or not at all, so neither reading them later nor
-    installing another version meanwhile changes them. The referral was checked
-    before the lock (``check_sale_referral``); should its rule fail or be gone by the
-    time the sale is logged, the sale is still appended, with a pending row instead.
+    They are computed by the rule version installed as the sale is logged, if it is
+    of the referral's major version, and committed with the sale or not at all, so
+    neither reading them later nor installing another version meanwhile changes them.
+    The referral was checked before the lock (``check_sale_referral``); should its
+    rule fail, not answer, be gone or be of another major version by the time the sale
+    is logged, the sale is still appended, with a pending row instead.
 
     First, so that one sale never earns twice, it refuses a sale that would record a
     sale of the car in force again, or a returned sale, and the resolution of a dispute
@@ -106,19 +111,16 @@ class CommissionRecorder:
         elif record.kind == "sale":
             check_sale(book.items(record.vin, index), record, index, actor_id)
             if record.referral_code is not None:  # before any row is written
-                _settle(s, self.registry, record, index, at_sale=True)
+                _settle(s, self.registry, record, index)
         book.place(record, index, actor_id)  # nothing raises after this
         return []  # private rows only: nothing more is appended to the log
 
 
-def _major(version: str) -> str:
-    return version.split(".", 1)[0]
-
-
-def _settle(s: Session, registry: Registry, sale: Sale, index: int, *, at_sale: bool) -> None:
+def _settle(s: Session, registry: Registry, sale: Sale, index: int) -> None:
     """Store what sale ``index`` earns, or a pending row saying why it cannot yet: by
-    the rule version installed ``at_sale``, or else (a sale logged before commissions
-    were computed at the sale) by the referral's major version.
+    the installed rule version if it is of the referral's major version, as the sale
+    is logged or (a sale logged before commissions were computed at the sale) on a
+    read; by the installed version for a referral that recorded none.
 
     Everything that may fail is done before the first write, so that the recorder
     never leaves rows behind a sale the sequencer refuses.
@@ -127,8 +129,7 @@ def _settle(s: Session, registry: Registry, sale: Sale, index: int, *, at_sale: 
     if referral is None:  # not from the API: its codes are checked and never deleted
         log.error("sale %d names referral code %r, unknown here", index, sale.referral_code)
         return
-    wanted = None if at_sale else referral.rule_version
-    paid, version, pending = _attempt(registry, referral, sale, index, wanted)
+    paid, version, pending = _attempt(registry, referral, sale, index, referral.rule_version)
     s.execute(
         insert(CommissionSaleRow),
         [
@@ -151,11 +152,12 @@ def _attempt(
     """``(commissions, the rule version that computed them, None)``, or ``([], the
     version it waits for, why)`` while it cannot be computed.
 
-    ``wanted``: the version whose major alone may compute it (None: the installed one,
-    as at the sale). A pending commission waits for the version its referral was made
-    under or, for a referral older than that record, the one installed at the sale;
-    if none was, it waits for no version in particular, and the first one installed
-    computes it (or, failing, becomes the one it waits for).
+    ``wanted``: the version whose major alone may compute it (None: any, for a sale
+    logged on a referral that recorded no version). A commission waits for the
+    version its referral was made under, as it is logged and while pending, or, for a
+    referral older than that record, the one installed at the sale; if none was, it
+    waits for no version in particular, and the first one installed computes it (or,
+    failing, becomes the one it waits for).
     """
     try:
         check_model(referral, sale)
@@ -172,13 +174,14 @@ def _attempt(
             "the major version the referral was made under"
         )
         return [], None, why
-    of = f" version {_major(waits)}"
+    of = f" version {major(waits)}"
     if rule is None:
         return [], waits, f"commission rule {referral.rule!r}{of} is not installed on this ledger"
-    if wanted is not None and _major(rule.version) != _major(wanted):
+    if wanted is not None and major(rule.version) != major(wanted):
         whose = " (the referral's)" if referral.rule_version else ""
         why = f"commission rule {rule.id!r} version {rule.version} is installed; only"
-        return [], waits, why + f"{of}{whose} computes it"
+        why += f"{of}{whose} computes it: it is computed on a read once that is installed"
+        return [], waits, why
     try:
         return compute_commissions(registry, rule, referral, sale, index), rule.version, None
     except VinledgerError as err:
@@ -321,7 +324,7 @@ def _catch_up(s: Session, registry: Registry) -> None:
                 continue
             try:
                 with s.begin_nested():
-                    _settle(s, registry, sale, idx, at_sale=False)
+                    _settle(s, registry, sale, idx)
             except IntegrityError:  # stored meanwhile by a process of the earlier release
                 for kept in _stored(s, [idx]).values():
                     _keep(s, kept)

@@ -49,9 +49,11 @@ def register_policies() -> list[Policy]:
     ``Policy.terms`` checks the dealer's parameters and states the terms (stored in
     the sale's entry); at a ``return_request`` or ``warranty_claim``,
     ``Policy.decide`` decides from the ledger's facts and the decision is appended
-    right after the claim, in the same transaction. ``decide`` runs in a worker thread
-    and is waited for ``plugin_timeout_seconds`` (config.json) at most; any exception
-    from it, a ``VinledgerError`` too, is the plugin's failure.
+    right after the claim, in the same transaction. Every call into the plugin, both
+    methods, runs in a thread of the plugin's pool and is waited for
+    ``plugin_timeout_seconds`` (config.json) at most (503 ``plugin-timeout`` past it);
+    any exception from ``decide``, a ``VinledgerError`` too, and an answer of the wrong
+    type from either, is the plugin's failure (500 ``plugin-failed``).
     """
 
 
@@ -66,4 +68,6 @@ def register_commission_rules() -> list[CommissionRule]:
     ``validate`` checks a referral's parameters when it is created, ``admit`` may
     refuse a new referral (limited slots), and ``compute`` turns a sale that names
     the referral's code into commissions, held until the sale's return window ends.
+    Only a version of the referral's major version computes its sales, new ones too;
+    each call is bounded in time as ``decide``'s is.
     """

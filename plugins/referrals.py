@@ -32,7 +32,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import dsse
-from core.errors import Conflict, Forbidden, InvalidRecord, PluginFailed
+from core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidRecord,
+    PluginFailed,
+    PluginTimedOut,
+)
 from core.records import Sale
 from core.vin import decode_vin
 from ledger.schema import ActorRow, ReferralRow
@@ -114,7 +121,7 @@ def create_referral(
     if existing is None:
         _refuse_lookalike(s, req.code)
     rule = registry.rule(req.rule)
-    params = registry.call(rule, "validate", req.params)
+    params = _validated(registry, rule, req.params)
     if existing is not None:
         held = _referral(existing)
         asked = (rule.id, json.dumps(params, sort_keys=True), req.model, req.region)
@@ -156,6 +163,31 @@ def create_referral(
     except IntegrityError:
         raise Conflict(f"referral code {req.code!r} is taken; choose another") from None
     return referral, True
+
+
+def _validated(registry: Registry, rule: CommissionRule, params: dict[str, Any]) -> dict:
+    """The parameters as ``rule.validate`` normalises them. Its refusal of a parameter
+    is a 422 naming the parameter, as a policy's refusal of a sale's parameters is
+    (a rule may raise ``InvalidInput``, 400, or ``InvalidRecord``); anything but a dict
+    of JSON values back is the rule's failure (500), not the referrer's."""
+    try:
+        params = registry.call(rule, "validate", params)
+    except InvalidInput as err:
+        if type(err) is not InvalidInput:
+            raise
+        raise InvalidRecord(err.detail, field=err.field) from None
+    if not isinstance(params, dict):
+        problem = f"returned {type(params).__name__}, not a dict of the parameters"
+    else:
+        try:
+            json.dumps(params, sort_keys=True, allow_nan=False)
+            problem = None
+        except (TypeError, ValueError) as err:
+            problem = f"returned parameters that are not JSON: {err}"
+    if problem:
+        plugin = registry.plugin_of(rule)
+        raise registry.failure(plugin, f"commission rule {rule.id!r}: {rule.id}.validate {problem}")
+    return params
 
 
 def _lookalike_key(code: str) -> str:
@@ -215,8 +247,15 @@ def _refuse_upline_cycle(s: Session, actor: ActorRow) -> None:
 
 
 def check_sale_referral(s: Session, registry: Registry, sale: Sale) -> None:
-    """Refuse a sale whose referral code is unknown, for another car model, or whose
-    rule cannot compute it."""
+    """Refuse a sale whose referral code is unknown, for another car model, whose rule
+    is not installed, or that the rule refuses (a ``VinledgerError`` it raises).
+
+    The rule's failing or not answering does not refuse the sale: as when that happens
+    while it is logged, the sale is logged with its commission pending
+    (``plugins.commission_settling``). Nor does a rule of another major version than
+    the referral's: the referral's version binds every sale on its code, new ones too,
+    so the sale is logged with its commission pending until that version computes it.
+    """
     if sale.referral_code is None:
         return
     row = s.get(ReferralRow, sale.referral_code)
@@ -226,8 +265,27 @@ def check_sale_referral(s: Session, registry: Registry, sale: Sale) -> None:
             "the referrer, or leave referral_code out",
             field="$.referral_code",
         )
-    registry.rule(row.rule, referral_code=row.code)  # its rule may be disabled since
-    _compute(registry, row, sale, index=-1)  # the rule must be able to compute it
+    rule = registry.rule(row.rule, referral_code=row.code)  # its rule may be disabled since
+    check_model(row, sale)
+    if row.rule_version is not None and major(rule.version) != major(row.rule_version):
+        return  # pending: only the referral's version computes it
+    try:  # the rule may refuse the sale (a VinledgerError it raises names the field)
+        compute_commissions(registry, rule, row, sale, index=-1)
+    except (PluginFailed, PluginTimedOut) as err:
+        why = err.__cause__ if isinstance(err, PluginFailed) and err.__cause__ else err
+        log.warning(
+            "a sale of %s on referral %r goes on to be logged, its commission pending if "
+            "rule %r fails again then: %s",
+            sale.vin,
+            row.code,
+            rule.id,
+            why,
+        )
+
+
+def major(version: str) -> str:
+    """A rule version's major part: "1" of "1.1"; the same major computes a referral."""
+    return version.split(".", 1)[0]
 
 
 def car_model(vin: str, sold_on: date) -> str | None:
@@ -238,11 +296,6 @@ def car_model(vin: str, sold_on: date) -> str | None:
     """
     year = decode_vin(vin, today=sold_on).model_year
     return None if year is None else f"{vin[:3]}/{year}"
-
-
-def _compute(registry: Registry, row: ReferralRow, sale: Sale, index: int) -> list[Commission]:
-    check_model(row, sale)
-    return compute_commissions(registry, registry.rule(row.rule), row, sale, index)
 
 
 def check_model(row: ReferralRow, sale: Sale) -> None:
@@ -274,8 +327,8 @@ def compute_commissions(
         return _checked(rule, referral, facts, paid)
     except BrokenContract as err:
         log.error("commission rule %r %s", rule.id, err)
-        why = f"commission rule {rule.id!r} {err}"
-        raise PluginFailed(registry.plugin_of(rule), why) from err
+        why = f"commission rule {rule.id!r}: {rule.id}.compute {err}"
+        raise registry.failure(registry.plugin_of(rule), why) from err
 
 
 class BrokenContract(Exception):

@@ -14,18 +14,23 @@ anything else, and any exception from a hook that answers from the ledger's own 
 (``Policy.decide``), becomes ``PluginFailed`` naming the plugin, which the API answers
 as a problem before anything is appended.
 
-A call made inside the sequencer (a claim's decision, a sale's commissions) holds
-every write on the ledger while it runs, so it runs in a worker thread and is waited
-for ``call_timeout`` seconds at most: past that, ``PluginTimedOut`` refuses what was
-asked, the sequencer goes on, and whatever the thread returns later is dropped.
+Every call is bounded in time (``call_timeout``, config.json's
+``plugin_timeout_seconds``) and runs in a daemon thread of its plugin's own small
+pool (``MAX_THREADS_PER_PLUGIN``), never in asyncio's default executor nor in the
+thread that waits for it: past the timeout, ``PluginTimedOut`` (503) refuses what was
+asked, nothing of it is appended, and whatever the thread returns later is dropped. A
+plugin stuck on every input thus holds a few threads of its own, while reads,
+``/readyz``, other plugins and shutdown go on (daemon threads are never joined).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import pluggy
@@ -44,8 +49,9 @@ T = TypeVar("T")
 log = logging.getLogger("vinledger.plugins")
 
 
-# How long a plugin call inside the sequencer is waited for, unless config.json says
-# otherwise (``plugin_timeout_seconds``): every write on the ledger waits with it.
+# How long any plugin call is waited for, unless config.json says otherwise
+# (``plugin_timeout_seconds``): inside the sequencer every write on the ledger waits
+# with it, outside it the submission that needs the plugin does.
 CALL_TIMEOUT_SECONDS = 5.0
 
 
@@ -60,11 +66,12 @@ def guard(
 ) -> T:
     """``call(*args)``, with any exception but a refusal made a plugin failure.
 
-    ``timeout``: seconds to wait (None: as long as it takes); the call runs in a
-    worker thread and is abandoned past that (``PluginTimedOut``). ``refusal``: for a
-    hook that may not refuse, what it should do instead; a ``VinledgerError`` it raises
-    is then a failure too. ``failed`` makes the failure (``PluginFailed``'s note);
-    ``what`` names the call in messages (``"<id>.<method>"``).
+    ``timeout``: seconds to wait (None: as long as it takes, in the caller's thread);
+    the call runs in a daemon thread of the plugin's pool and is abandoned past that
+    (``PluginTimedOut``). ``refusal``: for a hook that may not refuse, what it should
+    do instead; a ``VinledgerError`` it raises is then a failure too. ``failed`` makes
+    the failure (``PluginFailed``'s note); ``what`` names the call in messages
+    (``"<id>.<method>"``).
     """
     try:
         return call(*args) if timeout is None else _within(timeout, plugin, call, *args)
@@ -91,8 +98,29 @@ def guard(
         raise failed(plugin, why) from err
 
 
+class PluginFault(PluginFailed):
+    """A plugin failed (500 ``plugin-failed``): the detail says it is no fault of the
+    submission's, and what the operator's remedy, disabling the plugin, also takes away.
+    """
+
+    def __init__(self, plugin: str, detail: str, registers: list[str] | tuple = ()):
+        also = f" ({', '.join(registers)})" if registers else ""
+        whose = (
+            "" if "fault in" in detail else " This is a fault in the plugin, not in what was sent."
+        )
+        VinledgerError.__init__(
+            self,
+            f"plugin {plugin!r} failed: {detail}; nothing was appended.{whose} Tell the "
+            "ledger's operator, who can "
+            f'disable it (config.json: "disabled_plugins": {json.dumps([plugin])}, then '
+            f"restart the ledger); that also withdraws everything it registers{also}: "
+            "submissions that need any of it are then refused until it is enabled again",
+        )
+        self.plugin = plugin
+
+
 class _Abandoned(Exception):
-    """The worker thread did not finish in time."""
+    """The call did not finish in time (or waited that long for a thread)."""
 
 
 class _StillBusy(Exception):
@@ -103,47 +131,103 @@ class _StillBusy(Exception):
         self.running = running
 
 
-# Each plugin's abandoned calls still running. Up to ``MAX_ABANDONED`` of them, a
-# plugin is called as usual (one input that hangs it does not stop its other
-# claims and sales); past that it is refused at once without another thread or
-# another wait, so a plugin that hangs on everything costs a few threads, not one
-# per retry, and stops holding the sequencer.
+class DaemonPool:
+    """At most ``size`` daemon threads, started as work comes and kept, that run what
+    ``submit`` hands them in order; work waits for a free thread beyond that.
+
+    Unlike ``concurrent.futures.ThreadPoolExecutor`` (and asyncio's default executor
+    built on it), nothing joins these threads when the process exits: a plugin stuck
+    for ever keeps neither a worker of the server nor its shutdown waiting. A caller
+    that stops waiting cancels its work if no thread has taken it yet.
+    """
+
+    def __init__(self, name: str, size: int):
+        self.name = name
+        self.size = size
+        self._work: collections.deque = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._threads = 0
+        self._idle = 0  # threads waiting for work
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future:
+        future: Future = Future()
+        with self._ready:
+            self._work.append((future, fn, args))
+            if self._idle < len(self._work) and self._threads < self.size:
+                self._threads += 1
+                threading.Thread(target=self._run, name=self.name, daemon=True).start()
+            else:
+                self._ready.notify()
+        return future
+
+    @property
+    def busy(self) -> int:
+        """Threads running work now (or about to)."""
+        with self._ready:
+            return self._threads - self._idle
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._work:
+                    self._idle += 1
+                    self._ready.wait()
+                    self._idle -= 1
+                future, fn, args = self._work.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting before it started
+            try:
+                result = fn(*args)
+            except BaseException as err:  # handed to the caller, if it still waits
+                future.set_exception(err)
+            else:
+                future.set_result(result)
+            del future, fn, args  # nothing of a finished call stays referenced
+
+
+# Each plugin's calls run in a pool of its own, of at most ``MAX_THREADS_PER_PLUGIN``
+# threads: a plugin stuck on every input holds those and no more, and the others'
+# calls never wait behind it. Up to ``MAX_ABANDONED`` abandoned calls still running,
+# a plugin is called as usual (one input that hangs it does not stop its other claims
+# and sales); past that it is refused at once without a wait, so a plugin that hangs
+# on everything stops holding the sequencer and the submissions that need it.
+MAX_THREADS_PER_PLUGIN = 8
 MAX_ABANDONED = 4
-_abandoned: dict[str, list[threading.Event]] = {}
+_pools: dict[str, DaemonPool] = {}
+_abandoned: dict[str, list[Future]] = {}
 _abandoned_lock = threading.Lock()
 
 
-def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` in a daemon thread, waited for ``seconds`` at most.
+def _pool(plugin: str) -> DaemonPool:
+    with _abandoned_lock:
+        pool = _pools.get(plugin)
+        if pool is None:
+            pool = _pools[plugin] = DaemonPool(f"vinledger-plugin-{plugin}", MAX_THREADS_PER_PLUGIN)
+        return pool
 
-    Nothing the thread does after that reaches the caller: its result lands in a
-    box no one reads any more. A daemon thread, so that a plugin that never returns
-    does not keep the process from exiting either.
+
+def _within(seconds: float, plugin: str, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in the plugin's pool, waited for ``seconds`` at most (its wait
+    for a free thread included).
+
+    Nothing the call does after that reaches the caller: its result lands in a future
+    no one reads any more (a call still queued is cancelled and never runs).
     """
     with _abandoned_lock:
-        running = [e for e in _abandoned.get(plugin, ()) if not e.is_set()]
+        running = [f for f in _abandoned.get(plugin, ()) if not f.done()]
         _abandoned[plugin] = running
         if len(running) >= MAX_ABANDONED:
             raise _StillBusy(len(running))
-    done = threading.Event()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = call(*args)
-        except BaseException as err:  # handed to the caller, if it still waits
-            box["error"] = err
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name=f"vinledger-plugin-{plugin}", daemon=True).start()
-    if not done.wait(seconds):
+    future = _pool(plugin).submit(call, *args)
+    try:
+        return future.result(seconds)
+    except TimeoutError:
+        if future.done():  # the plugin's own TimeoutError (its failure), or just in time
+            return future.result()
+    if not future.cancel():  # it runs: count it until it returns
         with _abandoned_lock:
-            _abandoned.setdefault(plugin, []).append(done)
-        raise _Abandoned
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+            _abandoned.setdefault(plugin, []).append(future)
+    raise _Abandoned
 
 
 # What each registration hook hands back, and the table it fills.
@@ -285,14 +369,22 @@ class Registry:
 
     def call(self, item: Any, method: str, *args: Any, **options: Any) -> Any:
         """``item.method(*args)`` through ``guard`` (and its ``options``), naming
-        ``item``'s plugin."""
+        ``item``'s plugin: in the plugin's pool, waited for ``call_timeout`` seconds at
+        most, whichever hook it is; a failure is ``failure``'s unless ``failed`` says."""
         plugin = self.plugin_of(item)
+        options.setdefault("timeout", self.call_timeout)
+        options.setdefault("failed", self.failure)
         return guard(plugin, getattr(item, method), *args, what=f"{item.id}.{method}", **options)
 
-    def call_in_sequencer(self, item: Any, method: str, *args: Any, **options: Any) -> Any:
-        """As ``call``, waited for ``call_timeout`` seconds at most: the sequencer (and
-        every write on the ledger) waits while it runs."""
-        return self.call(item, method, *args, timeout=self.call_timeout, **options)
+    # Kept for the callers that say where they call from: every call is bounded now.
+    call_in_sequencer = call
+
+    def failure(self, plugin: str, detail: str) -> PluginFailed:
+        """The 500 ``plugin-failed`` for a fault of ``plugin``, telling the submitter
+        whose fault it is and what disabling the plugin would also take away."""
+        names = {"providers": "provider", "policies": "policy", "rules": "commission rule"}
+        items = [f"{names[t]} {item.id!r}" for t, item in self.registered.get(plugin, ())]
+        return PluginFault(plugin, detail, items)
 
 
 def _registered(hook: str, impl: Any) -> list[tuple[str, Any]]:

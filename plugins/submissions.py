@@ -23,11 +23,17 @@ from typing import Any, get_args
 import msgspec
 
 from core import dsse
-from core.errors import InvalidEnvelope, InvalidRecord, PluginFailed, VinledgerError
+from core.errors import (
+    InvalidEnvelope,
+    InvalidInput,
+    InvalidRecord,
+    PluginFailed,
+    VinledgerError,
+)
 from core.fields import Slug
 from core.records import Inspection, Record, Sale, encode_record, parse_record
 from core.roles import article
-from plugins.interfaces import InspectionProvider, Policy, SaleFacts, Terms
+from plugins.interfaces import InspectionProvider, Policy, SaleFacts, Terms, zone
 from plugins.registry import Registry
 
 # Fields of the sale itself that a policy may name when it refuses the sale.
@@ -77,7 +83,7 @@ def _normalised_record(
     """
 
     def failed(problem: str) -> PluginFailed:
-        return PluginFailed(
+        return registry.failure(
             registry.plugin_of(provider),
             f"provider {provider.id!r} ({provider.payload_type}) {problem}. This is a fault "
             "in the provider, not in the signed report: tell the provider's maintainer",
@@ -131,7 +137,9 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
         policy = registry.policy(ref.id, field=f"{where}.id")
         try:
             stated = registry.call(policy, "terms", dict(ref.params), facts)
-        except InvalidRecord as err:
+        except InvalidInput as err:  # InvalidRecord or a plain InvalidInput: both are 422 here
+            if type(err) not in (InvalidInput, InvalidRecord):
+                raise  # another refusal (an envelope's, a VIN's) keeps its own status
             field = err.field or "params"
             # A policy names its own fields; place them inside this policy reference.
             path = f"$.{field}" if field in _SALE_FIELDS else f"{where}.{field}"
@@ -143,17 +151,31 @@ def _derive_terms(registry: Registry, record: Record) -> dict | None:
 
 
 def _checked_terms(registry: Registry, policy: Policy, stated: Any, sale: Sale, where: str):
-    """The terms as the entry stores them, if a claim can be decided from them."""
+    """The terms as the entry stores them, if a claim can be decided from them.
+
+    Anything but well-typed ``Terms`` is the plugin's failure (500 ``plugin-failed``,
+    naming the plugin and the hook), as ``decide`` returning anything but a
+    ``Decision`` is: the dealer's sale is not at fault. Well-typed terms the ledger
+    cannot keep (another policy's, not starting on the sale's day, ...) refuse the
+    sale at the policy (422), so that the dealer attaches another one.
+    """
     # Terms, as ``decide`` returns a Decision: anything else (a dict that looks like
     # terms too) is refused, never converted.
+    wrong = None
     if not isinstance(stated, Terms):
-        problem = f"{policy.id}.terms returned {type(stated).__name__}, not Terms"
+        wrong = f"returned {type(stated).__name__}, not Terms"
     else:
         try:
             terms = msgspec.convert(msgspec.to_builtins(stated), Terms)
-            problem = _terms_problem(policy, terms, sale)
         except (msgspec.ValidationError, TypeError) as err:
-            problem = str(err)
+            wrong = f"returned Terms of the wrong types: {err}"
+    if wrong:
+        raise registry.failure(
+            registry.plugin_of(policy),
+            f"policy {policy.id!r}: {policy.id}.terms {wrong} (the sale may attach "
+            "another policy meanwhile)",
+        )
+    problem = _terms_problem(policy, terms, sale, registry.time_zone)
     if problem:
         raise InvalidRecord(
             f"policy {policy.id!r} (plugin {registry.plugin_of(policy)!r}) stated terms the "
@@ -167,21 +189,28 @@ def _checked_terms(registry: Registry, policy: Policy, stated: Any, sale: Sale, 
     return stored
 
 
-def _terms_problem(policy: Policy, terms: Terms, sale: Sale) -> str | None:
-    """What is wrong with well-typed terms, or None (see ``Terms`` for the contract)."""
+def _terms_problem(policy: Policy, terms: Terms, sale: Sale, ledger_zone: str) -> str | None:
+    """What is wrong with well-typed terms, or None (see ``Terms`` for the contract).
+    ``ledger_zone``: where the ledger counts days (``SaleFacts.time_zone``)."""
     for name, want in (("policy", policy.id), ("version", policy.version), ("kind", policy.kind)):
         if getattr(terms, name) != want:
             return f"`{name}` is {getattr(terms, name)!r}, not {want!r}"
     starts = _day(terms.starts)
     if starts is None:
         return f"`starts` is {terms.starts!r}, not a day written YYYY-MM-DD"
-    try:
-        sold_on = terms.day_of(sale.occurred_at)
-    except InvalidRecord as err:
-        return f"`time_zone`: {err}"
+    # Days are the ledger's: terms counting them elsewhere (UTC's, by sold_at.date() on
+    # a Tokyo ledger) would start a day early or late for its buyers.
+    sold_on = sale.occurred_at.astimezone(zone(ledger_zone)).date()
     if starts != sold_on:
-        where = "" if terms.time_zone == "UTC" else f" in {terms.time_zone},"
-        return f"`starts` is {terms.starts}, not the sale's day{where} {sold_on}"
+        where = "" if ledger_zone == "UTC" else f" in {ledger_zone},"
+        return (
+            f"`starts` is {terms.starts}, not the sale's day{where} {sold_on} (SaleFacts.sale_day)"
+        )
+    if terms.time_zone != ledger_zone:
+        return (
+            f"`time_zone` is {terms.time_zone!r}, not the ledger's {ledger_zone!r}: state "
+            "SaleFacts.time_zone, where the ledger counts days"
+        )
     if terms.ends is not None:
         ends = _day(terms.ends)
         if ends is None:

@@ -132,8 +132,6 @@ def test_a_far_future_sale_is_refused_naming_its_date_not_a_500(sqlite_ledger, p
 @pytest.mark.parametrize(
     "stated, words",
     [
-        (Terms(**{**GOOD, "kind": "lifetime"}), "kind"),
-        (Terms(**{**GOOD, "km_limit": "500"}), "km_limit"),
         (Terms(**{**GOOD, "starts": "01/06/2026"}), "starts"),
         (Terms(**{**GOOD, "starts": "2026-05-01"}), "the sale's day 2026-06-01"),
         (Terms(**{**GOOD, "ends": "2026-02-30"}), "ends"),
@@ -143,10 +141,6 @@ def test_a_far_future_sale_is_refused_naming_its_date_not_a_500(sqlite_ledger, p
         (Terms(**{**GOOD, "kind": "return"}), "kind"),
         (Terms(**{**GOOD, "km_limit": -1}), "km_limit"),
         (Terms(**{**GOOD, "summary": " "}), "summary"),
-        ({**GOOD, "colour": "red"}, "sloppy.terms returned dict, not Terms"),
-        (dict(GOOD), "sloppy.terms returned dict, not Terms"),  # as decide's Decision
-        (None, "returned NoneType, not Terms"),
-        (object(), "returned object, not Terms"),
     ],
 )
 def test_malformed_terms_refuse_the_sale_naming_the_policy_and_plugin(
@@ -161,6 +155,35 @@ def test_malformed_terms_refuse_the_sale_naming_the_policy_and_plugin(
     assert problem["field"] == "$.policies[0].id"
     assert "'sloppy'" in problem["detail"] and "'sloppy-plugin'" in problem["detail"]
     assert words in problem["detail"]
+    assert size(client) == before
+
+
+@pytest.mark.parametrize(
+    "stated, words",
+    [
+        (Terms(**{**GOOD, "kind": "lifetime"}), "kind"),
+        (Terms(**{**GOOD, "km_limit": "500"}), "km_limit"),
+        ({**GOOD, "colour": "red"}, "sloppy.terms returned dict, not Terms"),
+        (dict(GOOD), "sloppy.terms returned dict, not Terms"),  # as decide's Decision
+        (None, "returned NoneType, not Terms"),
+        (object(), "returned object, not Terms"),
+    ],
+)
+def test_terms_of_the_wrong_type_are_the_plugins_failure_not_the_dealers(
+    client, ledger, policy, stated, words
+):
+    # Anything but well-typed Terms is the plugin's fault, as decide returning anything
+    # but a Decision is: 500 plugin-failed naming the plugin and the hook, not a 422.
+    policy.stated = stated
+    dealer = onboard(ledger, "bay-auto", "dealer")
+    before = size(client)
+    r = client.post("/records", content=dealer.envelope(sale([{"id": "sloppy"}])))
+    assert r.status_code == 500, r.text
+    problem = r.json()
+    assert problem["type"].endswith("/plugin-failed") and problem["plugin"] == "sloppy-plugin"
+    assert problem.get("field") is None
+    assert "sloppy.terms" in problem["detail"] and words in problem["detail"]
+    assert '"disabled_plugins": ["sloppy-plugin"]' in problem["detail"]
     assert size(client) == before
 
 

@@ -281,19 +281,25 @@ def test_amounts_are_stored_rounded_half_up(client, ledger):
     assert paid(client, ledger) == [("ref-amy", 1, "1.01"), ("ref-boss", 2, "0.13")]
 
 
-def test_a_rule_that_computes_a_float_refuses_the_sale_naming_the_rule(client, ledger):
+def test_a_rule_that_computes_a_float_as_the_sale_is_checked_leaves_it_pending(client, ledger):
+    # The rule's fault, not the dealer's: the sale is logged with its commission pending,
+    # as when the rule fails as the sale is logged (it was refused with a 500 before).
     ref = referrer(ledger, "ref-amy")
     dealer = onboard(ledger, "bay-auto", "dealer")
     assert refer(client, ref, "FLOAT-1", "floaty").status_code == 201
     size = logged(ledger)
     r = sell(client, dealer, "FLOAT-1")
-    assert r.status_code == 500, r.text
-    problem = r.json()
-    assert problem["type"] == "https://vinledger.dev/problems/plugin-failed"
-    assert problem["plugin"] == "odd-rules"
-    assert "'floaty'" in problem["detail"] and "float" in problem["detail"]
-    assert logged(ledger) == size  # nothing appended
-    assert paid(client, ledger) == []
+    assert r.status_code == 201, r.text
+    assert logged(ledger) == size + 1
+    assert paid(client, ledger) == [(None, None, None)]  # pending, with why
+    r = client.get(
+        "/commissions",
+        params={"as_of": "2026-06-05"},
+        headers={"Authorization": f"Bearer {ledger.settings.admin_token()}"},
+    )
+    (pending,) = r.json()["commissions"]
+    assert pending["status"] == "pending" and pending["rule"] == "floaty"
+    assert "'odd-rules'" in pending["reason"] and "float" in pending["reason"]
 
 
 def test_a_float_computed_as_the_sale_is_logged_is_not_stored_and_the_sale_is_kept(client, ledger):
