@@ -4,10 +4,17 @@ still in force, and each claim decision, in the reader's language.
 A policy states its terms and decides claims in English (``plugins.interfaces``): on a
 page in another language they are said from their fields, and the ledger's English
 stays beside them, since that is what the log holds.
+
+Given the policies the ledger provides now (``plugins.registry.Registry.policies``), a
+policy is headed by its plugin's ``title`` where the page has no words of its own for
+it (the built-ins'), and a guarantee in force whose plugin is not installed (or is
+disabled) is said to be one whose claims cannot be decided now: the ledger refuses them
+(``policy-unavailable``) until its plugin is back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +40,29 @@ def _listed(vocabulary: str, stated: list[str], t: Words) -> list[dict[str, Any]
         else:
             out.append({"text": value, "lang": None if t.lang == DEFAULT else "en"})
     return out
+
+
+# The longest plugin title a heading shows; a longer one is cut, marked with "…".
+TITLE_MAX_CHARS = 80
+
+
+def _heading(
+    policy_id: str, t: Words, policies: Mapping[str, Any] | None
+) -> tuple[str, str | None]:
+    """What a policy is headed by, and its language if not the page's ("en"): the
+    page's own words for it (the built-ins', in the page's language or else in
+    English), or else its plugin's ``title`` (English, as the plugin wrote it), or else
+    its id."""
+    named = t.term("policy", policy_id)
+    if named != policy_id or not policies:
+        return named, None
+    title = getattr(policies.get(policy_id), "title", "")
+    if not isinstance(title, str) or not title.strip():
+        return policy_id, None
+    title = " ".join(title.split())  # one line, whatever the plugin wrote
+    if len(title) > TITLE_MAX_CHARS:
+        title = title[: TITLE_MAX_CHARS - 1] + "…"
+    return title, None if t.lang == DEFAULT else "en"
 
 
 def _day_in(term: dict[str, Any], at: datetime) -> date:
@@ -143,11 +173,18 @@ def terms_shown(
     disputed: dict[int, int],
     as_of: datetime,
     t: Words,
+    policies: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each policy attached at a sale, as its plugin stated it when the sale was logged;
     none is in force once an approved return undid the sale, or once the sale was
     disputed and its dealer recorded it again; a return, once the car was sold again
-    (as the ledger judges claims, ``plugins.claims``)."""
+    (as the ledger judges claims, ``plugins.claims``).
+
+    ``policies``: the policies the ledger provides now, by id (``Registry.policies``),
+    or None where that is not known (nothing is said of it then). With them, a policy
+    is headed by its plugin's ``title`` where the page has no words for it, and a term
+    in force whose policy is not among them is ``unavailable``: its claims cannot be
+    decided while its plugin is not installed."""
     returned = {s["index"]: s["returned"] for s in sales if s.get("returned") is not None}
     sold = [e for e in entries if e["kind"] == "sale"]
     terms = []
@@ -171,11 +208,19 @@ def terms_shown(
             if term["km_limit"] is not None:
                 parts.append(t("terms_km", km=f"{term['km_limit']:,}"))
             ends = term["ends"]
+            active = (
+                e["index"] not in returned
+                and not replaced
+                and not (sold_on and term["kind"] == "return")
+                and (ends is None or ends >= _day_in(term, as_of).isoformat())
+            )
+            name, name_lang = _heading(term["policy"], t, policies)
             terms.append(
                 {
                     "id": term["policy"],
                     "kind": term["kind"],
-                    "name": t.term("policy", term["policy"]),
+                    "name": name,
+                    "name_lang": name_lang,  # "en": a plugin's title on another language's page
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": ", ".join(parts),
@@ -183,10 +228,11 @@ def terms_shown(
                     "summary": term["summary"],
                     "components": _listed("component", term["components"], t),
                     "exclusions": _listed("exclusion", term["exclusions"], t),
-                    "active": e["index"] not in returned
-                    and not replaced
-                    and not (sold_on and term["kind"] == "return")
-                    and (ends is None or ends >= _day_in(term, as_of).isoformat()),
+                    "active": active,
+                    # In force, but no plugin here decides its claims now (plugins.claims).
+                    "unavailable": active
+                    and policies is not None
+                    and term["policy"] not in policies,
                     "returned": returned.get(e["index"]),
                     "ended_by": "replaced" if replaced else resold if sold_on else None,
                 }
@@ -197,11 +243,13 @@ def terms_shown(
                 continue
             # Named in the signed sale, but logged before the ledger stated terms at sale
             # (its first release): shown, and said to decide no claim (plugins.claims).
+            name, name_lang = _heading(ref["id"], t, policies)
             terms.append(
                 {
                     "id": ref["id"],
                     "kind": None,
-                    "name": t.term("policy", ref["id"]),
+                    "name": name,
+                    "name_lang": name_lang,
                     "index": e["index"],
                     "dealer": e["signer"]["name"],
                     "limits": "",
@@ -210,6 +258,7 @@ def terms_shown(
                     "components": [],
                     "exclusions": [],
                     "active": False,
+                    "unavailable": False,
                     "returned": None,
                     "ended_by": "unstated",
                 }

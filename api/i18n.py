@@ -48,6 +48,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "policy_reinspection-lifetime": "Lifetime re-inspection",
         "terms_km": "up to {km} km",
         "terms_ended": "ended",
+        "terms_unavailable": "in force, but claims under it cannot be decided while its "
+        "plugin is not installed on this ledger",
         "terms_returned": "ended: the car was returned, entry {index}",
         "terms_replaced": "ended: the sale was disputed and recorded again",
         "terms_sold_on": "ended: the car was sold again",
@@ -377,6 +379,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "policy_reinspection-lifetime": "终身免费复检",
         "terms_km": "{km} 公里以内",
         "terms_ended": "已结束",
+        "terms_unavailable": "仍有效，但其插件未安装在本账本上，索赔暂时无法裁定",
         "terms_returned": "已结束：车辆已退回，记录 {index}",
         "terms_replaced": "已结束：该销售有争议，已重新登记",
         "terms_sold_on": "已结束：车辆已再次售出",

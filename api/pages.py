@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,8 +229,11 @@ def page_model(
     t: Words,
     as_of: datetime | None = None,
     held: Callable[[str], bool] = lambda sha256: False,
+    policies: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The page in ``t``'s language; ``held`` says whether an attachment can be downloaded."""
+    """The page in ``t``'s language; ``held`` says whether an attachment can be downloaded;
+    ``policies``: the policy plugins installed, by id (a term whose plugin is not among
+    them is said to decide no claim for now), None when not known."""
     as_of = as_of or datetime.now(UTC)
     view = history["view"]
     entries = history["entries"]
@@ -321,7 +324,7 @@ def page_model(
         "owners": owners,
         "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
-        "terms": terms_shown(entries, view.get("sales", []), first_dispute, as_of, t),
+        "terms": terms_shown(entries, view.get("sales", []), first_dispute, as_of, t, policies),
         # Newest first, as buyers read, by when each happened (then by log order): a
         # partner's history loaded late (a registry's migration) falls into its place.
         "timeline": sorted(

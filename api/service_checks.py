@@ -32,7 +32,7 @@ from core.errors import (
 from core.fields import key_id_problem, parse_time
 from core.keys import public_key_from_raw
 from core.personal_data import personal_data
-from core.records import Sale, encode_record, parse_record
+from core.records import Sale, check_amounts, encode_record, parse_record
 from core.roles import check_role_may_submit
 from core.strict_json import json_strings
 from ledger.entry import MAX_ENTRY_BYTES
@@ -262,6 +262,7 @@ class SubmissionChecks:
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
+        check_amounts(record)  # whole yen, thousandths of a dinar: before any plugin reads it
         # The text as stored: a native record's payload, a provider's normalised record.
         check_text(dsse.payload_bytes(env) if native else encode_record(record))
         check_role_may_submit(key.role, record.kind)

@@ -87,6 +87,7 @@ OdometerSource = Literal[
     "registry", "inspection", "workshop", "dealer", "insurer", "telematics", "owner"
 ]
 ClaimCause = Literal["collision", "flood", "fire", "hail", "theft", "vandalism", "other"]
+Severity = Literal["minor", "moderate", "severe"]  # an insurance claim's, mildest first
 Brand = Literal[
     "salvage",
     "rebuilt",
@@ -98,6 +99,45 @@ Brand = Literal[
     "total_loss",
     "junk",
 ]
+
+# ---- money ---------------------------------------------------------------------------
+
+# ISO 4217's minor units where they are not 2 (List One, as published by SIX): the digits
+# after the decimal point a currency is paid in. Yen and won have none, the Bahraini and
+# Kuwaiti dinar three. The one table: ``plugins.currency`` rounds commissions by it, and
+# ``core.records`` bounds an amount's decimals by it.
+MINOR_UNITS = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
+def minor_units(currency: str) -> int:
+    """The digits after the decimal point that ``currency`` is paid in (2 unless listed)."""
+    return MINOR_UNITS.get(currency, 2)
+
 
 FieldName = Annotated[str, Meta(min_length=1, max_length=64)]
 ParamValue = Annotated[str, Meta(max_length=200)] | JsonInt | float | bool

@@ -49,12 +49,14 @@ from core.fields import (
     ParamValue,
     Reason,
     Role,
+    Severity,
     Sha256Hex,
     Slug,
     Text,
     UtcTime,
     VinText,
     check_utc,
+    minor_units,
 )
 from core.keys import RAW_KEY_SIZE, key_id, public_key_from_raw
 from core.record_text import AT_PATH, explain_payload
@@ -136,14 +138,25 @@ class Part(_Nested, kw_only=True):
     quantity: Annotated[int, Meta(ge=1, le=10_000)] = 1
 
 
+_AMOUNT_HINT = (
+    'an amount is a decimal string with up to 2 decimals, e.g. "18500.00", or as many as '
+    'its currency has where that is more (3 for BHD, KWD and the other dinars: "1234.567")'
+)
+
+
 class Money(_Nested, kw_only=True):
-    # A decimal string, never a float: amounts must survive every JSON library exactly.
+    """An amount in a currency. A decimal string, never a float: amounts must survive
+    every JSON library exactly.
+
+    A record holds at most 2 decimals, or the currency's minor unit where it has more
+    (``core.fields.MINOR_UNITS``: thousandths of a dinar): every amount a log held
+    before stays readable. A new submission is held to the currency's own minor unit
+    (``check_amounts``): no fractional yen.
+    """
+
     amount: Annotated[
         str,
-        Meta(
-            pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z",
-            description='an amount is a decimal string with up to 2 decimals, e.g. "18500.00"',
-        ),
+        Meta(pattern=r"^[0-9]{1,10}(\.[0-9]{1,4})?\Z", description=_AMOUNT_HINT),
     ]
     currency: Annotated[
         str,
@@ -152,6 +165,11 @@ class Money(_Nested, kw_only=True):
             description='a currency is a 3-letter ISO 4217 code, e.g. "EUR"',
         ),
     ]
+
+    def __post_init__(self) -> None:
+        allowed = max(2, minor_units(self.currency))
+        if _decimals(self.amount) > allowed:
+            raise FieldError("amount", _too_fine(self.amount, self.currency, allowed))
 
 
 class PolicyRef(_Nested, kw_only=True):
@@ -188,7 +206,7 @@ class Odometer(_VehicleRecord, tag="odometer", kw_only=True):
 class InsuranceClaim(_VehicleRecord, tag="insurance_claim", kw_only=True):
     claim_ref: Name  # the insurer's own reference, opaque to us
     cause: ClaimCause = "collision"
-    severity: Literal["minor", "moderate", "severe"]
+    severity: Severity
     areas: Annotated[list[Slug], Meta(max_length=32)] = []
     total_loss: bool = False
     structural: bool = False
@@ -403,6 +421,51 @@ def parse_record(payload: bytes) -> Record:
             err.field = "$.vin"
             raise
     return record
+
+
+def _decimals(amount: str) -> int:
+    return len(amount.partition(".")[2])
+
+
+def _too_fine(amount: str, currency: str, allowed: int) -> str:
+    """Why ``amount`` has too many decimals for ``currency`` (``allowed`` at most)."""
+    if allowed == 0:
+        rule = f"{currency} amounts are whole numbers (ISO 4217 gives it no minor unit)"
+    else:
+        rule = f"{currency} amounts have up to {allowed} decimals (its ISO 4217 minor unit)"
+    return f'is "{amount}", with {_decimals(amount)} decimals; {rule}'
+
+
+# Where a record of each kind carries money, and a correction's fields may set it.
+_MONEY_FIELDS = ("price", "cost")
+
+
+def check_amounts(record: Record) -> None:
+    """Refuse (``InvalidRecord`` naming the field) an amount with more decimals than its
+    currency has (``core.fields.minor_units``): "12350.50" JPY, "18500.001" EUR; a
+    correction's ``fields`` setting one too. For new submissions only: ``parse_record``
+    keeps reading what logs hold (up to 2 decimals in any currency)."""
+    found: list[tuple[str, Any]] = [
+        (f"$.{name}", getattr(record, name, None)) for name in _MONEY_FIELDS
+    ]
+    if isinstance(record, Correction):
+        found += [(f"$.fields.{name}", record.fields.get(name)) for name in _MONEY_FIELDS]
+    for path, money in found:
+        if isinstance(money, Money):
+            amount, currency = money.amount, money.currency
+        elif isinstance(money, dict):  # a correction's value, checked as its kind's
+            amount, currency = money.get("amount"), money.get("currency")
+            if not isinstance(amount, str) or not isinstance(currency, str):
+                continue
+        else:
+            continue
+        allowed = minor_units(currency)
+        if _decimals(amount) > allowed:
+            raise InvalidRecord(
+                f"invalid record: `{path.removeprefix('$.')}.amount` "
+                f"{_too_fine(amount, currency, allowed)}",
+                field=f"{path}.amount",
+            )
 
 
 def encode_record(record: Record) -> bytes:

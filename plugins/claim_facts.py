@@ -9,6 +9,8 @@ and the title brands, damage and odometer rollbacks from the derived view itself
 that a policy and a buyer see one history. A reading that goes backwards from the
 sale's, or from an earlier claim's on the same sale, is the filer's mistake and
 refused here before any policy sees it.
+
+``replay`` works the facts out again from a VIN's history, to decide a claim again.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from core.errors import InvalidRecord
+import msgspec
+
+from core.corrections import apply_corrections
+from core.errors import InvalidRecord, NotFound
 from core.fields import parse_time
 from core.history import analyse
 from core.odometer import odometer_readings
+from core.records import parse_record
 from core.sale_standing import replaced_sales
 from ledger.claim_rules import CLAIMS
 from plugins.interfaces import (
     ClaimFacts,
     DamageReport,
+    InsuranceClaim,
     OdometerRollback,
     PriorClaim,
+    Terms,
     TitleBrand,
 )
 
@@ -84,6 +92,55 @@ def claim_facts(
     )
 
 
+def replay(entries: list[dict[str, Any]], claim_index: int) -> tuple[Terms, ClaimFacts]:
+    """The terms and facts the claim logged at ``claim_index`` was decided from, worked
+    out again from its VIN's entries as ``GET /vehicles/{vin}/history`` lists them
+    (each ``index``, ``kind``, ``signer`` with its ``id``, ``record``, and a sale's
+    ``derived.terms``), as the ledger read them when it decided: every entry logged
+    before the claim, and the claim.
+
+    ``policy.decide(*replay(entries, i))`` decides the claim again: the same
+    ``approved`` and ``reason`` as the ``claim_decision`` at ``i + 1`` when ``policy``
+    is the version that decided it (its ``policy_version``), and the facts' days and
+    kilometres are the ones the decision records. Refuses (``NotFound``,
+    ``InvalidRecord``) an index that is no claim, or a claim whose sale or terms are
+    not among ``entries``.
+    """
+    claim_item = next((e for e in entries if e["index"] == claim_index), None)
+    if claim_item is None or claim_item["kind"] not in CLAIM_KINDS:
+        raise NotFound(f"entry {claim_index} is not a return_request or warranty_claim here")
+    claim = parse_record(msgspec.json.encode(claim_item["record"]))
+    sale_item = next((e for e in entries if e["index"] == claim.sale), None)
+    if sale_item is None or sale_item["kind"] != "sale":
+        raise NotFound(f"sale {claim.sale}, which claim {claim_index} names, is not here")
+    sale = parse_record(msgspec.json.encode(sale_item["record"]))
+    derived = sale_item.get("derived")
+    stated = [
+        t
+        for t in (derived.get("terms", []) if isinstance(derived, dict) else [])
+        if t.get("policy") == claim.policy
+    ]
+    if not stated:
+        raise InvalidRecord(
+            f"sale {claim.sale} states no terms of {claim.policy!r}, so no claim under it "
+            "was decided",
+            field="$.policy",
+        )
+    terms = msgspec.convert(stated[0], Terms)
+    logged = [
+        {
+            "index": e["index"],
+            "kind": e["kind"],
+            "signer": {"id": e["signer"]["id"]},
+            "record": e["record"],
+        }
+        for e in sorted(entries, key=lambda e: e["index"])
+        if e["index"] <= claim_index
+    ]
+    facts = claim_facts(logged, apply_corrections(logged), claim, claim_index, sale, terms.day_of)
+    return terms, facts
+
+
 def _highest_since_sale(
     at_claim: list[dict[str, Any]], sold_at: datetime, index: int
 ) -> dict[str, Any] | None:
@@ -126,14 +183,44 @@ def _history(
             index = entries_of[0]
             source = by_index[index]["kind"]
             damage.append(DamageReport(flag, index, when(index), source))
+    # Every insurance claim the view raised an alert for (each raises one for its
+    # cause), with the same dates and disputes left out as above.
+    claimed = sorted(
+        {
+            found["entries"][0]
+            for found in view["alerts"]
+            if not found["disputed"]
+            and len(found["entries"]) == 1
+            and by_index.get(found["entries"][0], {}).get("kind") == "insurance_claim"
+            and when(found["entries"][0]) <= at
+        }
+    )
+    insured = [_insurance_claim(by_index[i]["record"], i, when(i)) for i in claimed]
     return {
         "title_brands": sorted(brands, key=_in_time),
         "damage": sorted(damage, key=_in_time),
         "odometer_rollbacks": sorted(rollbacks, key=_in_time),
+        "insurance_claims": sorted(insured, key=_in_time),
     }
 
 
-def _in_time(fact: TitleBrand | DamageReport | OdometerRollback) -> tuple[datetime, int]:
+def _insurance_claim(rec: dict[str, Any], index: int, at: datetime) -> InsuranceClaim:
+    """An insurance_claim record (as corrected) as a policy reads it: its defaults
+    written out, as ``core.records.InsuranceClaim`` gives them."""
+    return InsuranceClaim(
+        index=index,
+        occurred_at=at,
+        cause=rec.get("cause", "collision"),
+        severity=rec.get("severity", "minor"),
+        total_loss=bool(rec.get("total_loss", False)),
+        structural=bool(rec.get("structural", False)),
+        airbag_deployed=bool(rec.get("airbag_deployed", False)),
+    )
+
+
+def _in_time(
+    fact: TitleBrand | DamageReport | OdometerRollback | InsuranceClaim,
+) -> tuple[datetime, int]:
     return fact.occurred_at, fact.index
 
 

@@ -8,38 +8,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-# ISO 4217's minor units where they are not 2 (List One, as published by SIX).
-_MINOR_UNITS = {
-    **dict.fromkeys(
-        (
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "UYI",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-    **dict.fromkeys(("CLF", "UYW"), 4),
-}
+# The table is core's (``core.fields.MINOR_UNITS``): a sale's price is held to the same
+# minor units as a commission is rounded to.
+from core.fields import MINOR_UNITS, minor_units
 
-
-def minor_units(currency: str) -> int:
-    """The digits after the decimal point that ``currency`` pays in (2 unless listed)."""
-    return _MINOR_UNITS.get(currency, 2)
+__all__ = ["MINOR_UNITS", "minor_units", "round_to_minor_unit"]
 
 
 def round_to_minor_unit(amount: Decimal, currency: str) -> Decimal:

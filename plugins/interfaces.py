@@ -20,12 +20,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from core.errors import InvalidRecord
+from core.fields import ClaimCause, Severity
 
 # ---- inspection providers ---------------------------------------------------------
 
@@ -67,6 +68,13 @@ class SaleFacts:
     # Where the ledger counts calendar days (an IANA time zone): a Chinese dealer's
     # "7 days" are Beijing days. Terms state the zone they count in.
     time_zone: str = "UTC"
+
+    @property
+    def sale_day(self) -> date:
+        """The sale's calendar day where the ledger counts days (``time_zone``): what
+        ``Terms.starts`` must be. A car sold at 20:00 UTC is sold the next day in Tokyo,
+        so never take ``sold_at.date()``."""
+        return self.sold_at.astimezone(zone(self.time_zone)).date()
 
 
 class Terms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -130,6 +138,11 @@ class TitleBrand:
     occurred_at: datetime  # when it was branded (UTC)
 
 
+# How bad an insurer said a claim's damage was, mildest first: compare by position,
+# ``SEVERITIES.index(c.severity) >= SEVERITIES.index("moderate")``.
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+
+
 @dataclass(frozen=True)
 class DamageReport:
     """Damage an inspection flagged or an insurance claim reported."""
@@ -137,7 +150,21 @@ class DamageReport:
     flag: DamageFlag
     index: int  # the inspection or insurance_claim entry
     occurred_at: datetime  # when it was inspected or happened (UTC)
-    source: Literal["inspection", "insurance_claim"]
+    source: Literal["inspection", "insurance_claim"]  # an insurer's: in ``insurance_claims``
+
+
+@dataclass(frozen=True)
+class InsuranceClaim:
+    """An ``insurance_claim`` entry, whatever its cause, as its record (corrected) says
+    it: one per entry. A ``DamageReport`` from an insurer names the same ``index``."""
+
+    index: int  # the insurance_claim entry
+    occurred_at: datetime  # when it happened (UTC)
+    cause: ClaimCause  # "collision", "flood", "fire", "hail", "theft", "vandalism", "other"
+    severity: Severity  # "minor", "moderate" or "severe"
+    total_loss: bool
+    structural: bool
+    airbag_deployed: bool
 
 
 @dataclass(frozen=True)
@@ -161,11 +188,12 @@ class ClaimFacts:
     before it is logged, on a sale an approved return undid, or with a reading below
     the sale's.
 
-    ``title_brands``, ``damage`` and ``odometer_rollbacks`` are the VIN's history as
-    its derived view (``core.history.analyse``) reads it with everything logged before
-    the claim (every correction and dispute applied, whatever its own date), of events
-    dated no later than the claim, leaving out what rests on a disputed entry. Each
-    names its entry and date, so a policy can tell what happened since ``sold_at``.
+    ``title_brands``, ``damage``, ``odometer_rollbacks`` and ``insurance_claims`` are
+    the VIN's history as its derived view (``core.history.analyse``) reads it with
+    everything logged before the claim (every correction and dispute applied, whatever
+    its own date), of events dated no later than the claim, leaving out what rests on a
+    disputed entry. Each names its entry and date, so a policy can tell what happened
+    since ``sold_at``. ``plugins.claim_facts.replay`` recomputes them from a history.
     """
 
     kind: ClaimKind
@@ -184,6 +212,9 @@ class ClaimFacts:
     damage: list[DamageReport] = field(default_factory=list)
     odometer_rollbacks: list[OdometerRollback] = field(default_factory=list)
     odometer_index: int | None = None  # the entry whose reading odometer_km is
+    # Every insurance claim on record at the claim (hail, theft and "other" too, which
+    # ``damage`` leaves out), as ``damage`` is read: oldest first.
+    insurance_claims: list[InsuranceClaim] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -199,6 +230,9 @@ class Policy(ABC):
     version: ClassVar[str]
     kind: ClassVar[PolicyKind]
     description: ClassVar[str] = ""
+    # What a buyer's page heads the policy's terms with ("Gearbox warranty, 60 days"),
+    # in English; the id when blank. The built-in policies' headings are the page's own.
+    title: ClassVar[str] = ""
 
     @abstractmethod
     def terms(self, params: dict[str, Any], sale: SaleFacts) -> Terms:

@@ -8,7 +8,8 @@ dispute is still in force, for every dealer but its own: the way to fix a sale
 recorded wrongly stays open, the operator disputes it and its dealer records it
 again. Once recorded again, the old sale stays replaced: the operator's resolution of
 its dispute is refused (409), since it would make both sales stand. A returned sale
-is not recorded again: its commission was voided, and a new record would pay it.
+is not recorded again: its commission was voided, and a new record would pay it. A
+price is written in its currency's minor unit: whole yen, thousandths of a dinar.
 
 These are rules for new entries only, judged inside the sequencer's lock with every
 entry placed before, the batch's own too (``SaleBook``). Checkers of logs written
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from core.corrections import apply_corrections
 from core.errors import Conflict
 from core.history import sales as sales_view
-from core.records import Dispute, Record, Sale, encode_record
+from core.records import Dispute, Record, Sale, check_amounts, encode_record
 from core.sale_standing import recorded_again, records_again, standing_sale_in_the_way
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -118,9 +119,11 @@ class SaleBook:
 
 
 def check_sale(items: list[Entry], sale: Sale, index: int, actor_id: str) -> None:
-    """Refuse ``sale`` (to be logged at ``index``) if it is dated at or before the
-    VIN's latest sale in force, or records a returned sale again. ``items``: the car's
-    entries of ``BOOK_KINDS`` logged before it."""
+    """Refuse ``sale`` (to be logged at ``index``) if its price has more decimals than
+    its currency has (``core.records.check_amounts``: "12350.50" JPY; 422), is dated at
+    or before the VIN's latest sale in force, or records a returned sale again.
+    ``items``: the car's entries of ``BOOK_KINDS`` logged before it."""
+    check_amounts(sale)  # its price in its currency's minor unit: no fractional yen
     sales, disputes = _split(items)
     new = {
         "index": index,

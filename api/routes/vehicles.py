@@ -251,7 +251,10 @@ class VehiclesController(Controller):
             return redirect
         t = _words(request, lang)
         model = page_model(
-            ledger.history(vin), t, held=lambda h: ledger.attachment_path(h).is_file()
+            ledger.history(vin),
+            t,
+            held=lambda h: ledger.attachment_path(h).is_file(),
+            policies=ledger.plugins.policies,
         )
         return Template(
             template_name="vehicle.html.j2",

@@ -22,6 +22,7 @@ CLASSES = (
     "PriorClaim",
     "TitleBrand",
     "DamageReport",
+    "InsuranceClaim",
     "OdometerRollback",
     "Referral",
     "SaleForCommission",

@@ -219,6 +219,26 @@ def test_terms_are_14_days_from_the_sale():
     assert terms.components == ["reinspection"]
 
 
+def test_days_are_the_ledgers_days_not_utcs():
+    # 20:00 UTC on 20 November is 05:00 on 21 November in Tokyo: the sale's day there.
+    sold = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
+    policy = FreeReinspection()
+    terms = policy.terms({}, SaleFacts(VIN, "bay-auto", sold, None, time_zone="Asia/Tokyo"))
+    assert (terms.starts, terms.ends, terms.time_zone) == ("2026-11-21", "2026-12-05", "Asia/Tokyo")
+    # 5 December, 20:00 UTC is 6 December in Tokyo: past the last day, though UTC's
+    # calendar still reads the 5th.
+    late = ClaimFacts(
+        kind="warranty_claim",
+        index=40,
+        filed_at=datetime(2026, 12, 5, 20, 0, tzinfo=UTC),
+        component="reinspection",
+        days_since_sale=15,
+        odometer_km=None,
+        km_since_sale=None,
+    )
+    assert policy.decide(terms, late).approved is False
+
+
 def test_the_policy_takes_no_parameters():
     with pytest.raises(InvalidRecord) as err:
         FreeReinspection().terms({"days": 30}, SaleFacts(VIN, "bay-auto", SOLD, None))

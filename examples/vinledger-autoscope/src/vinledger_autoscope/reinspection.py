@@ -2,9 +2,10 @@
 
 A dealer that sells a car with an AutoScope report attaches this policy to the sale;
 the buyer may have the car inspected again, free, at any AutoScope station. Like the
-built-in policies, days are calendar days in UTC with the sale's day as day 0, so a
-claim on day 14 is in time and on day 15 is not. The buyer files a ``warranty_claim``
-with component ``reinspection``; one re-inspection per sale is free.
+built-in policies, days are calendar days where the ledger counts them (its
+``time_zone``: a car sold at 20:00 UTC is sold the next day in Tokyo) with the sale's
+day as day 0, so a claim on day 14 is in time and on day 15 is not. The buyer files a
+``warranty_claim`` with component ``reinspection``; one re-inspection per sale is free.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class FreeReinspection(Policy):
                 f"unknown parameter {name!r}; {self.id} takes no parameters",
                 field=f"params.{name}",
             )
-        start = sale.sold_at.date()
+        start = sale.sale_day  # the sale's day where the ledger counts days, not UTC's
         return Terms(
             policy=self.id,
             version=self.version,
@@ -42,6 +43,7 @@ class FreeReinspection(Policy):
             km_limit=None,
             components=[COMPONENT],
             summary=f"One free re-inspection at any AutoScope station within {DAYS} days.",
+            time_zone=sale.time_zone,
         )
 
     def decide(self, terms: Terms, claim: ClaimFacts) -> Decision:
@@ -53,7 +55,7 @@ class FreeReinspection(Policy):
             return Decision(False, "the claim is dated before the sale")
         # The terms stated at the sale govern, not this module's DAYS: a later version
         # with another window must not change what an earlier buyer was promised.
-        if claim.filed_at.date() > terms.ends_on():
+        if terms.day_of(claim.filed_at) > terms.ends_on():  # a day where the terms count
             return Decision(
                 False,
                 f"asked on day {claim.days_since_sale} after the sale; the free re-inspection "
