@@ -22,7 +22,7 @@ from core.keys import public_key_from_raw
 from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
 from ledger.entry import decode_entry, record_bytes
-from ledger.schema import ActorRow, EntryRow, TokenRow
+from ledger.schema import ActorRow, EntryRow, ReferralRow, TokenRow
 from ledger.storage import get_actor, log_size, signing_key
 from plugins.commission_settling import commissions
 from plugins.interfaces import Referral
@@ -137,11 +137,19 @@ class DealersAndReferrals:
             "referrer": referral.referrer,
             "upline": referral.upline,
             "rule": referral.rule,
-            "rule_version": self.plugins.rule(referral.rule).version,
+            "rule_version": self._code_version(referral),
             "params": referral.params,
             "model": referral.model,
             "region": referral.region,
         }
+
+    def _code_version(self, referral: Referral) -> str:
+        """The rule version a code was made under, which computes its sales (a code
+        from before codes kept it: the installed one)."""
+        with self.store.reader() as s:
+            row = s.get(ReferralRow, referral.code)
+        held = row.rule_version if row is not None else None
+        return held or self.plugins.rule(referral.rule).version
 
     def issue_token(self, actor_id: str) -> str:
         """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""

@@ -316,6 +316,19 @@ def test_a_new_sale_on_a_version_1_code_waits_for_version_1_with_version_2_insta
     assert (resold, "ref-ben", "250.00", "ua-loyalty", "2", "held") in paid
 
 
+def test_a_code_asked_for_again_after_an_upgrade_says_the_version_it_binds(running):
+    lg = running(UaLoyalty())
+    amy = referrer(lg)
+    body = {"code": "UA-AMY", "rule": "ua-loyalty", "params": {}, "model": "1HG/2003",
+            "region": "UA-30"}  # fmt: skip
+    env = dsse.sign_envelope(json.dumps(body).encode(), amy.key, payload_type=PAYLOAD_TYPE)
+    first = lg.create_referral(dsse.encode_envelope(env))
+    assert first["created"] and first["rule_version"] == "1"
+    lg = running(UaLoyalty2())
+    again = lg.create_referral(dsse.encode_envelope(env))  # a retry after a lost answer
+    assert not again["created"] and again["rule_version"] == "1"  # not the installed 2
+
+
 def test_a_minor_version_computes_a_new_sale_of_its_major(running):
     lg = running(UaLoyalty())
     amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
