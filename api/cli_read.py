@@ -14,8 +14,6 @@ from pathlib import Path
 
 import click
 
-WATCHED_EXIT = 3  # `monitor --once --watch`: the poll read a trust change of a watched actor
-
 monitor_option = click.option(
     "--monitor",
     "monitor_dir",
@@ -177,6 +175,16 @@ def _read_vkey(vkey: str) -> str:
     return Path(vkey).read_text().strip() if os.path.exists(vkey) else vkey
 
 
+# `vinledger monitor`'s exit codes (README, "For auditors and monitors").
+ALERT_EXIT = 1  # the log misbehaved, now or in an alert not yet acknowledged
+USAGE_EXIT = 2  # a mistake in the command: a malformed key, a state of another mode, ...
+WATCHED_EXIT = 3  # `monitor --once --watch`: the poll read a trust change of a watched actor
+UNAVAILABLE_EXIT = 4  # `--once`: the log could not be read (network, an outage)
+BUSY_EXIT = 5  # another monitor is polling into the state directory
+STALE_EXIT = 6  # `--once`: the log served an older checkpoint than the monitor's
+INTERRUPTED_EXIT = 130  # Ctrl-C
+
+
 @click.command()
 @click.argument("url")
 @click.option("--vkey", required=True, help="the log's verifier key, or a file holding it")
@@ -212,6 +220,21 @@ def _read_vkey(vkey: str) -> str:
     "actor made, a key granted to it, one of its keys revoked. With --once, exit "
     f"{WATCHED_EXIT} when the poll read one",
 )
+@click.option(
+    "--max-stale",
+    type=click.FloatRange(min=0),
+    default=3600,
+    show_default=True,
+    help="seconds the log may keep serving a checkpoint older than the monitor's (a "
+    "lagging mirror) before that is an ALERT; 0 for the log's own origin, which never "
+    "goes back",
+)
+@click.option(
+    "--acknowledge",
+    is_flag=True,
+    help="clear the standing alert (its evidence stays in STATE/alerts), then poll",
+)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per event, a line each")
 def monitor(
     url: str,
     vkey: str,
@@ -220,29 +243,43 @@ def monitor(
     once: bool,
     signatures: bool | None,
     watched: tuple[str, ...],
+    max_stale: float,
+    acknowledge: bool,
+    as_json: bool,
 ) -> None:
     """Follow a log: check each checkpoint, read every new entry, remember each VIN chain,
     and say what each poll's trust entries changed (new actors, keys granted, revoked).
 
-    Exits 1 with an ALERT if the log ever forks, shrinks or serves entries that do not
-    make its checkpoint; nothing of that poll is recorded. With --once and --watch,
-    exits 3 if the poll read a trust change of a watched actor.
+    Exits 1 with an ALERT if the log ever forks, shrinks, serves entries that do not make
+    its checkpoint, or stays behind the monitor longer than --max-stale; nothing of that
+    poll is recorded, the evidence is kept in STATE/alerts, and every later poll fails
+    with it until --acknowledge. Other exits: 2 a mistake in the command, 3 (--once
+    --watch) a watched actor's trust change, 4 (--once) the log could not be read, 5
+    another monitor polls the state, 6 (--once) the log served an older checkpoint,
+    130 interrupted. Loop mode stamps each line with the time (UTC).
     """
     import time
 
     import httpx
 
-    from api.cli import fail
     from api.client import ClientError, VinledgerClient
-    from core.errors import VinledgerError
+    from core.errors import InvalidInput, VinledgerError
     from core.fields import actor_id_problem
     from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
 
+    out = _Events(as_json, stamped=not once)
     for actor in watched:
         if problem := actor_id_problem(actor):
-            fail(f"--watch {actor}: {problem}")
+            out.fail(USAGE_EXIT, "usage", f"--watch {actor}: {problem}")
     created = not state_dir.exists()
-    m = Monitor(state_dir, _read_vkey(vkey), signatures=signatures)
+    try:
+        m = Monitor(state_dir, _monitor_vkey(vkey, out), signatures=signatures)
+    except MonitorBusy as err:
+        out.fail(BUSY_EXIT, "busy", str(err))
+    except InvalidInput as err:
+        if created:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        out.fail(USAGE_EXIT, "usage", str(err))
     if since := m.trust_known_since:
         unknown = (
             f"{state_dir} was read up to entry {since} by an earlier monitor, which kept no "
@@ -251,55 +288,182 @@ def monitor(
         )
         if watched:  # it could not see what it is asked to watch for
             m.close()
-            fail(
+            out.fail(
+                USAGE_EXIT,
+                "usage",
                 f"{unknown}, so --watch could miss one. Move it aside and poll again to "
-                "read the log from the start"
+                "read the log from the start",
             )
-        click.secho(
-            f"warning: {unknown} (move it aside and poll again to see them all)",
-            err=True,
-            fg="yellow",
+        out.warn(f"{unknown} (move it aside and poll again to see them all)")
+    if acknowledge:
+        try:
+            cleared = m.acknowledge()
+        except MonitorBusy as err:
+            m.close()
+            out.fail(BUSY_EXIT, "busy", str(err))
+        out.event(
+            "acknowledged",
+            f"acknowledged {cleared} alert{'' if cleared == 1 else 's'} (evidence kept in "
+            f"{state_dir / 'alerts'})",
+            count=cleared,
         )
     client = VinledgerClient(url)
     try:
         while True:
             try:
-                poll = m.poll(client.get_bytes, progress=_progress)
+                poll = m.poll(
+                    client.get_bytes,
+                    progress=out.progress,
+                    resuming=out.resuming,
+                    max_stale=max_stale,
+                )
             except MonitorAlert as err:
-                fail(f"ALERT: {err}")
+                out.alert(err)
             except MonitorBusy as err:
-                fail(str(err))
+                out.fail(BUSY_EXIT, "busy", str(err))
             except (ClientError, httpx.HTTPError, VinledgerError) as err:
                 if once:
-                    fail(f"could not read {url}: {err}")
-                click.echo(f"could not read {url}: {err}; trying again", err=True)
+                    out.fail(UNAVAILABLE_EXIT, "unavailable", f"could not read {url}: {err}")
+                out.warn(f"could not read {url}: {err}; trying again", "unavailable")
             else:
-                click.echo(_describe(poll))
-                seen = _echo_trust(poll.trust, frozenset(watched))
+                out.poll(poll)
+                seen = out.trust(poll.trust, frozenset(watched))
                 if once and seen:
                     sys.exit(WATCHED_EXIT)
+                if once and poll.stale is not None:
+                    sys.exit(STALE_EXIT)
             if once:
                 return
             time.sleep(interval)
+    except KeyboardInterrupt:
+        out.fail(
+            INTERRUPTED_EXIT,
+            "interrupted",
+            "interrupted; what a catch-up read and saved goes on at the next poll",
+        )
     finally:
         client.close()
-        read_nothing = m.size == 0 and m.pending is None
+        read_nothing = m.size == 0 and m.pending is None and m.standing_alert is None
         m.close()
         if created and read_nothing:  # a wrong URL or key leaves no state directory behind
             shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _echo_trust(changes, watched: frozenset[str]) -> bool:
-    """One line per trust change; a watched actor's marked. Whether one was watched."""
-    seen = False
-    for change in changes:
-        line = f"entry {change.index}: {change.said}"
-        if watched and change.concerns(watched):
-            seen = True
-            click.secho(f"WATCHED {line}", fg="yellow", bold=True)
-        else:
-            click.echo(f"  {line}")
-    return seen
+def _monitor_vkey(vkey: str, out) -> str:
+    """The key, or the key in the file it names; a name that is neither is a mistake."""
+    if os.path.exists(vkey):
+        try:
+            return Path(vkey).read_text().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            out.fail(USAGE_EXIT, "usage", f"--vkey {vkey}: cannot read it: {err}")
+    from core.errors import VinledgerError
+    from core.note import parse_verifier_key
+
+    try:
+        parse_verifier_key(vkey)
+    except VinledgerError as err:
+        what = "no such file, and not" if "+" not in vkey else "not"
+        out.fail(
+            USAGE_EXIT,
+            "usage",
+            f"--vkey {vkey}: {what} a verifier key (NAME+HASH+KEY, as the log's /log/vkey "
+            f"gives it): {err}",
+        )
+    return vkey
+
+
+class _Events:
+    """What `vinledger monitor` says: a line each, stamped with the time (UTC) in loop
+    mode, or with --json one JSON object a line, all on standard output, each with
+    ``time`` and ``event`` (checkpoint, stale, trust, progress, resuming, alert,
+    unavailable, busy, usage, warning, acknowledged, interrupted)."""
+
+    def __init__(self, as_json: bool, stamped: bool):
+        self.as_json = as_json
+        self.stamped = stamped
+
+    def event(self, kind: str, line: str, *, err: bool = False, style=None, **fields) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.as_json:
+            import json
+
+            record = {"time": now, "event": kind, **fields}
+            click.echo(json.dumps(record, ensure_ascii=False, default=str))
+            return
+        click.secho(f"{now} {line}" if self.stamped else line, err=err, **(style or {}))
+
+    def fail(self, code: int, kind: str, said: str, **fields):
+        self.event(kind, f"error: {said}", err=True, style={"fg": "red"}, said=said, **fields)
+        sys.exit(code)
+
+    def warn(self, said: str, kind: str = "warning") -> None:
+        self.event(kind, f"warning: {said}", err=True, style={"fg": "yellow"}, said=said)
+
+    def alert(self, err):
+        evidence = getattr(err, "evidence", None)
+        said = f"ALERT: {err}" + (f" (evidence kept in {evidence})" if evidence else "")
+        self.fail(ALERT_EXIT, "alert", said, evidence=evidence and str(evidence))
+
+    def progress(self, read: int, size: int) -> None:
+        """A long catch-up saves its progress every so often; say how far it is."""
+        line = f"  read {read:,} of {size:,} entries (progress saved)"
+        self.event("progress", line, err=True, read=read, size=size)
+
+    def resuming(self, start: int, size: int) -> None:
+        line = f"  resuming an interrupted catch-up at entry {start:,} of {size:,}"
+        self.event("resuming", line, err=True, at=start, size=size)
+
+    def poll(self, poll) -> None:
+        if poll.stale is not None:
+            line = (
+                f"WARNING: the log served an older checkpoint (size {poll.stale}) than the "
+                f"one of size {poll.size} the monitor read, consistent with it: entries "
+                f"{poll.stale}–{poll.size - 1} are not served (a lagging mirror, or a log "
+                f"restored from a backup), since {poll.stale_since}; an ALERT once that "
+                "lasts longer than --max-stale"
+            )
+            self.event(
+                "stale",
+                line,
+                style={"fg": "yellow"},
+                size=poll.stale,
+                monitor_size=poll.size,
+                since=poll.stale_since,
+            )
+            return
+        entries = "entry" if poll.new_entries == 1 else "entries"
+        vehicles = "vehicle" if poll.vehicles == 1 else "vehicles"
+        since = f"consistent with size {poll.size_before}" if poll.size_before else "first poll"
+        new = f"{poll.new_entries} new {entries} ({poll.vehicles} {vehicles})"
+        self.event(
+            "checkpoint",
+            f"checkpoint {poll.size}: {new}, {since}",
+            size=poll.size,
+            size_before=poll.size_before,
+            new_entries=poll.new_entries,
+            vehicles=poll.vehicles,
+            resumed_at=poll.resumed_at,
+        )
+
+    def trust(self, changes, watched: frozenset[str]) -> bool:
+        """One line per trust change; a watched actor's marked. Whether one was watched."""
+        seen = False
+        for change in changes:
+            line = f"entry {change.index}: {change.said}"
+            mark = bool(watched) and change.concerns(watched)
+            seen = seen or mark
+            self.event(
+                "trust",
+                f"WATCHED {line}" if mark else f"  {line}",
+                style={"fg": "yellow", "bold": True} if mark else None,
+                index=change.index,
+                actor=change.actor,
+                said=change.said,
+                watched=mark,
+            )
+        return seen
 
 
 def _fetcher(client):
@@ -324,16 +488,3 @@ def _fetcher(client):
 def _progress(read: int, size: int) -> None:
     """A long catch-up saves its progress every so often; say how far it is."""
     click.echo(f"  read {read:,} of {size:,} entries (progress saved)", err=True)
-
-
-def _describe(poll) -> str:
-    if poll.stale is not None:
-        return (
-            f"the log served an older checkpoint (size {poll.stale}), consistent with size "
-            f"{poll.size}: nothing new"
-        )
-    entries = "entry" if poll.new_entries == 1 else "entries"
-    vehicles = "vehicle" if poll.vehicles == 1 else "vehicles"
-    since = "first poll" if poll.size_before == 0 else f"consistent with size {poll.size_before}"
-    new = f"{poll.new_entries} new {entries} ({poll.vehicles} {vehicles})"
-    return f"checkpoint {poll.size}: {new}, {since}"

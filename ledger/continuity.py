@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 from core.errors import ForkRisk, VerificationError, VinledgerError
-from core.note import parse_note
+from core.note import parse_note, parse_verifier_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.signing import open_checkpoint
@@ -115,6 +115,17 @@ def _signer_of(note: str) -> str:
     return ", ".join(f"{s.name}+{s.key_hash.hex()}" for s in sigs) or "no key"
 
 
+def _signed_by(note: str, vkey: str) -> bool:
+    """Whether ``note`` carries a signature naming this log key (its name and key hash),
+    whether or not it verifies."""
+    try:
+        verifier = parse_verifier_key(vkey)
+        sigs = parse_note(note).signatures
+    except VinledgerError:
+        return False
+    return any((s.name, s.key_hash) == (verifier.name, verifier.key_hash) for s in sigs)
+
+
 def check_continuity(store: Store, vkey: str, mark: Path) -> tuple[int, str] | None:
     """Raise ForkRisk unless the database's checkpoints are this log key's and its tree
     extends the published mark. Returns the database's latest checkpoint, as (size,
@@ -128,7 +139,15 @@ def check_continuity(store: Store, vkey: str, mark: Path) -> tuple[int, str] | N
             return None
         try:
             latest = open_checkpoint(row.note, vkey)
-        except VerificationError:
+        except VerificationError as err:
+            if _signed_by(row.note, vkey):  # this key's signature, over other text
+                raise ForkRisk(
+                    f"the database's latest checkpoint carries a signature of this log key, "
+                    f"but it does not verify ({err}): the checkpoint was changed after it "
+                    "was signed (the database is damaged or was tampered with). Restore the "
+                    "database from a backup; `vinledger audit` on a copy names what else "
+                    "changed"
+                ) from None
             raise ForkRisk(
                 f"the database's checkpoints are signed by {_signer_of(row.note)}, not by "
                 f"this data directory's log key ({vkey}): the data directory belongs to "

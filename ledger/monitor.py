@@ -22,8 +22,16 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
   references need in its own SQLite file;
 - each poll says what its trust entries changed (new actors, keys granted and revoked,
   ``Poll.trust``), in either mode: who may sign is what a partner watches for;
-- a checkpoint older than the last one seen is only stale if the log proves it
-  consistent (same root at a size seen, or a consistency proof); otherwise a fork.
+- each entry tile read is compared with the log's level-0 hash tile (the leaf
+  hashes its proofs are made of), before the entries are checked, so an entry changed
+  in the log is named; a partial tile read again must hold the entries read before;
+  the monitor keeps every leaf hash (``leaf_tiles``);
+- a checkpoint older than the last one seen is only stale if it is consistent (same
+  root at a size seen, the root of the leaves the monitor kept, or else a consistency
+  proof; a log that refuses one has no excuse); otherwise a fork. A stale log is
+  reported as such, since when, and is an alert once stale longer than ``max_stale``;
+- an alert is kept, with the signed notes behind it, in ``alerts/`` of the state
+  directory, and every later poll fails with it until ``acknowledge``.
 
 Nothing from a poll counts unless all of it checks out. A long catch-up keeps its
 progress every ``save_every`` tiles as *pending* (rows past the monitor's size and
@@ -42,6 +50,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -67,6 +76,7 @@ __all__ = [
     "MonitorAlert",
     "MonitorBusy",
     "Poll",
+    "StandingAlert",
     "TrustChange",
     "prove_consistent",
 ]
@@ -84,6 +94,22 @@ class MonitorBusy(VinledgerError):
     slug = "monitor-busy"
 
 
+class StandingAlert(MonitorAlert):
+    """An earlier poll's alert, not yet acknowledged: no poll runs until it is."""
+
+
+def refused(err: BaseException) -> bool:
+    """Whether a failed fetch was the log's own answer refusing it (a 4xx other than a
+    timeout or rate limit), not a failure to reach it: ``err.status``, as
+    ``api.client.ClientError`` carries it."""
+    status = getattr(err, "status", 0) or 0
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class Poll:
     size_before: int
@@ -91,6 +117,8 @@ class Poll:
     vehicles: int  # distinct VINs among the new entries
     stale: int | None = None  # the size of an older, consistent checkpoint served instead
     trust: list[TrustChange] = field(default_factory=list)  # among the new entries
+    stale_since: str | None = None  # when the log first served an older one (UTC, ISO)
+    resumed_at: int | None = None  # where an interrupted catch-up went on from
 
     @property
     def new_entries(self) -> int:
@@ -131,21 +159,38 @@ class Monitor:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(state_dir / "monitor.db", isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
-        self.db.executescript(SCHEMA)
+        # Opening writes nothing unless the state must be brought up to this release;
+        # that waits briefly for a poll of another process, then says it is busy.
+        self.db.execute("PRAGMA busy_timeout = 2000")
         try:
+            self.db.execute("PRAGMA journal_mode=WAL")  # readers (verify) never wait on a poll
+            self.db.executescript(SCHEMA)
             self.signatures = self._mode(signatures)
+        except sqlite3.OperationalError as err:
+            self.db.close()
+            if "locked" not in str(err) and "busy" not in str(err):
+                raise
+            raise MonitorBusy(
+                f"another monitor is polling into {state_dir}, and this state must first be "
+                "brought up to this release; try again once that poll is done"
+            ) from None
         except InvalidInput:
             self.db.close()
             raise
+        self.db.execute("PRAGMA busy_timeout = 30000")
 
     def _mode(self, wanted: bool | None) -> bool:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version < 4:  # an unfinished catch-up kept no trust changes: read it again
+        if version < 5:  # an unfinished catch-up kept no trust changes or leaf hashes
             self._drop_pending()
         if self.size == 0:
-            self.db.execute(f"PRAGMA user_version = {VERSION}")
+            self._set_version(version)
             return True if wanted is None else wanted
+        if version < 5:  # no leaf hashes kept below its last tile: read again in part
+            self.db.execute(
+                "INSERT OR IGNORE INTO leaves_known (id, since) VALUES (1, ?)",
+                (self.size // TILE_WIDTH * TILE_WIDTH,),
+            )
         if version < 4:  # the trust changes of what it read before are not known
             self.db.execute(
                 "INSERT OR IGNORE INTO trust_known (id, since) VALUES (1, ?)", (self.size,)
@@ -159,7 +204,7 @@ class Monitor:
         # Read with signatures before facts were kept: it can back a verify, not a poll.
         self._lacks_facts = kept and version < 3
         if not self._lacks_facts:
-            self.db.execute(f"PRAGMA user_version = {VERSION}")  # v1: read without signatures
+            self._set_version(version)  # v1: read without signatures
         if wanted is not None and wanted != kept:
             how = "with" if kept else "without"
             raise InvalidInput(
@@ -168,8 +213,52 @@ class Monitor:
             )
         return kept
 
+    def _set_version(self, version: int) -> None:
+        if version != VERSION:  # a write: never one when there is nothing to change
+            self.db.execute(f"PRAGMA user_version = {VERSION}")
+
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def leaves_since(self) -> int:
+        """The first index whose leaf hash this state keeps: 0, or for a state an earlier
+        release read, the start of the tile it had reached then."""
+        row = self.db.execute("SELECT since FROM leaves_known").fetchone()
+        return 0 if row is None else row[0]
+
+    @property
+    def standing_alert(self) -> tuple[str, str, str] | None:
+        """(when, what, evidence file) of the first alert not yet acknowledged."""
+        return self.db.execute(
+            "SELECT at, said, evidence FROM alerts WHERE cleared IS NULL ORDER BY id LIMIT 1"
+        ).fetchone()
+
+    def acknowledge(self) -> int:
+        """Clear the standing alerts (their evidence files stay): how many there were."""
+        with self._polling():
+            cur = self.db.execute("UPDATE alerts SET cleared = ? WHERE cleared IS NULL", (_now(),))
+            return cur.rowcount
+
+    def _record_alert(self, err: MonitorAlert, served: str | None) -> None:
+        """Keep the alert and the signed notes behind it in ``alerts/``: the evidence."""
+        at = _now()
+        folder = self.state_dir / "alerts"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"alert-{at.replace(':', '')}-{len(list(folder.iterdir())) + 1}.txt"
+        parts = [f"ALERT {at}\n{err}\n"]
+        if served is not None:
+            parts.append(f"\n# The checkpoint the log served (as served):\n{served}")
+        for size, note in getattr(err, "notes", ()):
+            parts.append(f"\n# The checkpoint of size {size} this monitor read before:\n{note}")
+        row = self.db.execute("SELECT size, note FROM state").fetchone()
+        if row is not None:
+            parts.append(f"\n# This monitor's latest checkpoint (size {row[0]}):\n{row[1]}")
+        path.write_text("".join(parts))
+        self.db.execute(
+            "INSERT INTO alerts (at, said, evidence) VALUES (?, ?, ?)", (at, str(err), str(path))
+        )
+        err.evidence = path
 
     @property
     def size(self) -> int:
@@ -211,35 +300,80 @@ class Monitor:
         row = self.db.execute("SELECT size FROM pending").fetchone()
         return None if row is None else row[0]
 
-    def poll(self, fetch: Fetch, progress: Callable[[int, int], None] | None = None) -> Poll:
+    def poll(
+        self,
+        fetch: Fetch,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        resuming: Callable[[int, int], None] | None = None,
+        max_stale: float | None = None,
+    ) -> Poll:
         """Read the log's newest checkpoint and every entry since the last poll.
 
-        ``progress(read, size)`` is called each time a long catch-up saves its progress."""
+        ``progress(read, size)`` is called each time a long catch-up saves its progress;
+        ``resuming(start, size)`` when a poll goes on from an interrupted one's.
+        ``max_stale``: seconds the log may keep serving an older (consistent) checkpoint
+        before that is an alert (None: never).
+
+        An alert (``MonitorAlert``) is kept with its evidence, and every later poll
+        raises it again (``StandingAlert``) until ``acknowledge``."""
         if self._lacks_facts:
             raise InvalidInput(
                 f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
                 "which kept no facts for reference checks; move it aside and poll again"
             )
         with self._polling():
-            body = fetch("/log/checkpoint")
+            if (standing := self.standing_alert) is not None:
+                at, said, evidence = standing
+                raise StandingAlert(
+                    f"{said} (alert of {at}, evidence in {evidence}; once dealt with, "
+                    "acknowledge it: `vinledger monitor --acknowledge`)"
+                )
+            note, keep = None, True
             try:
-                note = body.decode("utf-8")
-                cp = open_checkpoint(note, self.vkey)
-            except (VinledgerError, UnicodeDecodeError) as err:
-                raise MonitorAlert(f"the log's checkpoint does not verify: {err}") from None
-            self._progress = progress
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                poll = self._advance(fetch, note, cp)
-            except MonitorAlert:
-                self.db.execute("ROLLBACK")
-                self._drop_pending()  # read from a log that misbehaved: read it again
+                body = fetch("/log/checkpoint")
+                try:
+                    note = body.decode("utf-8")
+                    cp = open_checkpoint(note, self.vkey)
+                except (VinledgerError, UnicodeDecodeError) as err:
+                    # Before anything was read, most likely a wrong key or URL: not kept.
+                    keep = self.size > 0 or self.pending is not None
+                    raise MonitorAlert(f"the log's checkpoint does not verify: {err}") from None
+                self._progress, self._resuming = progress, resuming
+                self._resumed = False
+                try:
+                    return self._poll_once(fetch, note, cp, max_stale)
+                except MonitorAlert:
+                    if not self._resumed:
+                        raise
+                # What an interrupted poll read came from another tree than this one (say,
+                # from another mirror), unproven: read again from the monitor's own size,
+                # so that an alert names what this log serves.
+                self._resuming = None
+                return self._poll_once(fetch, note, cp, max_stale)
+            except MonitorAlert as err:
+                if keep:
+                    self._record_alert(err, note)
                 raise
-            except BaseException:
-                self.db.execute("ROLLBACK")  # what was saved as pending goes on next time
-                raise
-            self.db.execute("COMMIT")
-            return poll
+
+    def _poll_once(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale) -> Poll:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            poll = self._advance(fetch, note, cp, max_stale)
+        except MonitorAlert:
+            self._rollback()
+            self._drop_pending()  # read from a log that misbehaved: read it again
+            raise
+        except BaseException:
+            self._rollback()  # what was saved as pending goes on next time
+            raise
+        self.db.execute("COMMIT")
+        return poll
+
+    def _rollback(self) -> None:
+        # Interrupted right after a save's COMMIT, no transaction is open.
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def _polling(self):
@@ -257,22 +391,35 @@ class Monitor:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _advance(self, fetch: Fetch, note: str, cp: Checkpoint) -> Poll:
+    def _advance(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale=None) -> Poll:
         before = self.checkpoint
         old = before.size if before else 0
         if before is not None and cp.size <= old:
             self._check_older(fetch, cp, before)
-            return Poll(old, old, 0, stale=cp.size if cp.size < old else None)
+            if cp.size == old:
+                self.db.execute("DELETE FROM stale")
+                return Poll(old, old, 0)
+            return self._stale(cp, old, max_stale)
+        self.db.execute("DELETE FROM stale")
         start, edge, replay = self._resume(old, cp)
+        resumed = start > old
+        self._resumed = resumed
+        if resumed and self._resuming is not None:
+            self._resuming(start, cp.size)
         self._checks = EntryChecks(self.db, replay if self.signatures else None)
         try:
             vins = self._read_entries(fetch, edge, start, cp)
             self._checks.finish()
             if edge.root() != cp.root:
+                tail = (
+                    f"the entries were changed, or the log is not an extension of the one "
+                    f"of size {old} the monitor saw"
+                    if old
+                    else "the log serves entries, or a checkpoint, that are not its own"
+                )
                 raise MonitorAlert(
                     f"entries {old}–{cp.size - 1} as served do not give the root of the "
-                    f"checkpoint of size {cp.size}: the entries were changed, or the log is "
-                    f"not an extension of the one of size {old} the monitor saw"
+                    f"checkpoint of size {cp.size}: {tail}"
                 )
         except MonitorAlert as err:  # a broken chain is often the first sign of a fork
             where = self._fork_point(fetch, cp, old)
@@ -287,7 +434,42 @@ class Monitor:
         if self._checks.replay is not None:
             self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (self._replay_blob(),))
         self.db.execute("DELETE FROM pending")
-        return Poll(old, cp.size, len(vins), trust=trust_changes(self.db, old, cp.size))
+        if resumed:  # the vehicles of what the interrupted poll read count too
+            vins.update(
+                vin
+                for (vin,) in self.db.execute(
+                    "SELECT DISTINCT vin FROM chains WHERE idx >= ? AND idx < ?",
+                    (old, start),
+                )
+            )
+        return Poll(
+            old,
+            cp.size,
+            len(vins),
+            trust=trust_changes(self.db, old, cp.size),
+            resumed_at=start if resumed else None,
+        )
+
+    def _stale(self, cp: Checkpoint, old: int, max_stale) -> Poll:
+        """An older checkpoint, consistent with the monitor's: entries it read are not
+        served. A lagging mirror, or a log restored from a backup: an alert once it
+        lasts longer than ``max_stale`` seconds."""
+        row = self.db.execute("SELECT since FROM stale").fetchone()
+        since = row[0] if row is not None else _now()
+        if row is None:
+            self.db.execute("INSERT INTO stale (id, since) VALUES (1, ?)", (since,))
+        if max_stale is not None:
+            started = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            lasted = (datetime.now(UTC) - started).total_seconds()
+            if lasted >= max_stale:
+                raise MonitorAlert(
+                    f"the log serves a checkpoint of size {cp.size}, older than the one of "
+                    f"size {old} the monitor read, and has since {since} ({lasted:.0f} s, "
+                    f"the most allowed is {max_stale:g} s): entries {cp.size}–{old - 1}, "
+                    "which it published, are not served. A log restored from an older "
+                    "backup, or a mirror that stopped following it"
+                )
+        return Poll(old, old, 0, stale=cp.size, stale_since=since)
 
     def _replay_blob(self) -> bytes:
         r = self._checks.replay
@@ -339,6 +521,13 @@ class Monitor:
         """Forget every row of entries from ``size`` on: a catch-up's unproven progress."""
         for table in ("chains", "revocations", "facts", "trust_changes"):
             self.db.execute(f"DELETE FROM {table} WHERE idx >= ?", (size,))
+        tile, within = divmod(size, TILE_WIDTH)
+        self.db.execute("DELETE FROM leaf_tiles WHERE n >= ?", (tile + (within > 0),))
+        if within:
+            self.db.execute(
+                "UPDATE leaf_tiles SET hashes = substr(hashes, 1, ?) WHERE n = ?",
+                (within * merkle.HASH_SIZE, tile),
+            )
         self.db.execute("DELETE FROM pending")
 
     def _check_older(self, fetch: Fetch, cp: Checkpoint, latest: Checkpoint) -> None:
@@ -346,8 +535,22 @@ class Monitor:
         row = self.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
         if row is not None:
             if open_checkpoint(row[0], self.vkey).root != cp.root:
+                raise _with_notes(
+                    MonitorAlert(
+                        f"two checkpoints of size {cp.size} with different roots: a fork "
+                        "(both are signed by the log key: the evidence)"
+                    ),
+                    (cp.size, row[0]),
+                )
+            return
+        mine = self._root_at(cp.size)
+        if mine is not None:  # the monitor's own leaves decide, without asking the log
+            if mine != cp.root:
                 raise MonitorAlert(
-                    f"two checkpoints of size {cp.size} with different roots: a fork"
+                    f"the log served a checkpoint of size {cp.size}, older than the one of "
+                    f"size {latest.size} the monitor read, whose root is not that of the "
+                    f"first {cp.size} entries the monitor read: a fork (both checkpoints "
+                    "are signed by the log key: the evidence)"
                 )
             return
         try:
@@ -355,8 +558,25 @@ class Monitor:
         except MonitorAlert as err:
             raise MonitorAlert(
                 f"the log served a checkpoint of size {cp.size}, older than the one of size "
-                f"{latest.size} the monitor read, and {err}: a fork"
+                f"{latest.size} the monitor read, and {err}: a fork, or a rollback"
             ) from None
+
+    def _root_at(self, size: int) -> bytes | None:
+        """The root of the first ``size`` leaves, from the leaf hashes kept (None where
+        this state does not keep them all: one an earlier release read)."""
+        if self.leaves_since > 0 or size > self.size:
+            return None
+        tiles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+        raw = b"".join(
+            bytes(h)
+            for (h,) in self.db.execute(
+                "SELECT hashes FROM leaf_tiles WHERE n < ? ORDER BY n", (tiles,)
+            )
+        )
+        if len(raw) < size * merkle.HASH_SIZE:
+            return None
+        step = merkle.HASH_SIZE
+        return merkle.root([raw[i : i + step] for i in range(0, size * step, step)])
 
     def _fork_point(self, fetch: Fetch, cp: Checkpoint, old: int) -> str:
         """Where the log left the trees this monitor saw, said for the alert: the
@@ -405,7 +625,8 @@ class Monitor:
                 self._save_progress(edge, cp.size)
                 unsaved = 0
             unsaved += 1
-            width = min(TILE_WIDTH, cp.size - tile * TILE_WIDTH)
+            first = tile * TILE_WIDTH
+            width = min(TILE_WIDTH, cp.size - first)
             path = "/log/tile/" + format_tile_path(None, tile, width)
             body = fetch(path)  # could not read: no alert, the next poll goes on from here
             try:
@@ -414,22 +635,70 @@ class Monitor:
                 raise MonitorAlert(f"{path}: {err}") from None
             if len(entries) != width:
                 raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
-            first = tile * TILE_WIDTH
+            leaves = [merkle.hash_leaf(data) for data in entries]
+            if start > first:  # a partial tile read before, in part
+                self._check_known(path, tile, leaves[: start - first], edge)
+            self._check_hash_tile(fetch, tile, path, leaves)
             if self.signatures and self._checks.replay is None:  # tile 0: entry 1 is in it
                 genesis = genesis_of(entries[1] if len(entries) > 1 else None)
                 self._checks.replay = TrustReplay(genesis)
-            heads: dict[str, tuple[int, bytes]] = {}  # this tile's, until its rows are in
+            heads: dict[str, tuple[int, int, bytes]] = {}  # this tile's, until its rows are in
             rows = []
-            for index, data in enumerate(entries[max(0, start - first) :], max(start, first)):
-                leaf = merkle.hash_leaf(data)
+            for index in range(max(start, first), first + width):
+                leaf, data = leaves[index - first], entries[index - first]
                 edge.append(leaf)
                 entry = self._checks.entry(index, data)
                 if entry.vin is not None:
                     self._checks.link(index, entry, leaf, heads)
                     rows.append((entry.vin, entry.vin_seq, index, leaf))
             self.db.executemany("INSERT INTO chains VALUES (?, ?, ?, ?)", rows)
+            self.db.execute(
+                "INSERT OR REPLACE INTO leaf_tiles VALUES (?, ?)", (tile, b"".join(leaves))
+            )
             vins.update(heads)
         return vins
+
+    def _check_known(self, path: str, tile: int, known: list[bytes], edge) -> None:
+        """The entries of a partial tile the monitor read before must be served as they
+        were: with the subtrees of the tile's start (the first of the monitor's compact
+        range), they must give its compact range again."""
+        first = tile * TILE_WIDTH
+        again = merkle.CompactRange(first, edge.hashes[: tile.bit_count()])
+        for leaf in known:
+            again.append(leaf)
+        if again.hashes == edge.hashes:
+            return
+        which = f"entries {first}–{first + len(known) - 1}"
+        row = self.db.execute("SELECT hashes FROM leaf_tiles WHERE n = ?", (tile,)).fetchone()
+        kept = b"" if row is None else bytes(row[0])
+        step = merkle.HASH_SIZE
+        for j, leaf in enumerate(known):
+            if kept[j * step : (j + 1) * step] not in (b"", leaf):
+                which = f"entry {first + j}"
+                break
+        raise MonitorAlert(
+            f"{which}: {path} serves {which} otherwise than the monitor read them before: "
+            "the log changed entries it had published"
+        )
+
+    def _check_hash_tile(self, fetch: Fetch, tile: int, path: str, leaves: list[bytes]) -> None:
+        """The log's level-0 hash tile must hold the hashes of the entries it serves: its
+        proofs (a bundle's, a receipt's) are made of them."""
+        hpath = "/log/tile/" + format_tile_path(0, tile, len(leaves))
+        served = fetch(hpath)
+        if served == b"".join(leaves):
+            return
+        step = merkle.HASH_SIZE
+        if len(served) != len(leaves) * step:
+            raise MonitorAlert(f"{hpath} holds {len(served)} bytes, not {len(leaves)} hashes")
+        j = next(j for j, leaf in enumerate(leaves) if served[j * step : (j + 1) * step] != leaf)
+        index = tile * TILE_WIDTH + j
+        raise MonitorAlert(
+            f"entry {index}: the log's hash tile {hpath} gives its leaf hash as "
+            f"{served[j * step : (j + 1) * step].hex()[:16]}…, but entry {index} as served "
+            f"({path}) hashes to {leaves[j].hex()[:16]}…: the log serves an entry, or a "
+            "hash its proofs are made of, that is not its own"
+        )
 
     def compare(self, report, fetch: Fetch | None = None) -> None:
         """Record in ``report`` whether the bundle holds all this monitor saw of its VIN
@@ -444,8 +713,17 @@ def _compact_range(size: int, raw: bytes) -> merkle.CompactRange:
     return merkle.CompactRange(size, hashes)
 
 
+def _with_notes(err: MonitorAlert, *notes: tuple[int, str]) -> MonitorAlert:
+    """``err`` with the signed notes (size, note) it stands on, kept as evidence."""
+    err.notes = notes
+    return err
+
+
 def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
-    """Raise MonitorAlert unless the log proves the smaller of two trees within the other."""
+    """Raise MonitorAlert unless the log proves the smaller of two trees within the other.
+    A log that answers the request with a refusal (``refused``: e.g. "size larger than
+    the log") proves nothing either: an alert too. A fetch that fails otherwise (no
+    answer) is InvalidInput: not the log's fault as far as anyone can tell."""
     first, second = sorted((a, b), key=lambda c: c.size)
     if first.size == 0 or first.size == second.size:
         if first.size == second.size and first.root != second.root:
@@ -454,7 +732,9 @@ def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
     path = f"/log/proof/consistency?first={first.size}&second={second.size}"
     try:
         body = fetch(path)
-    except VinledgerError as err:  # not the log's fault as far as anyone can tell
+    except Exception as err:
+        if refused(err):
+            raise MonitorAlert(f"the log refuses to prove them consistent ({err})") from None
         raise InvalidInput(f"the consistency proof could not be fetched: {err}") from None
     try:
         hashes = [base64.b64decode(h, validate=True) for h in json.loads(body)["hashes"]]

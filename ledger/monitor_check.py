@@ -32,6 +32,14 @@ def check_bundle(monitor: Monitor, report, fetch: Fetch | None = None) -> None:
     if cp is None or mine is None or mine.size == 0:
         report.failed("monitor", "the monitor has read nothing of this log yet")
         return
+    if (standing := monitor.standing_alert) is not None:
+        at, said, evidence = standing
+        report.failed(
+            "monitor",
+            f"the monitor raised an alert about this log on {at}, not yet acknowledged: "
+            f"{said} (evidence in {evidence})",
+        )
+        return
     row = monitor.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
     if row is not None and open_checkpoint(row[0], monitor.vkey).root != cp.root:
         report.failed(

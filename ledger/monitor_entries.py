@@ -209,20 +209,37 @@ class EntryChecks:
             raise MonitorAlert(str(err)) from None
 
     def link(self, index: int, entry: Entry, leaf: bytes, heads: dict) -> None:
-        head = heads.get(entry.vin) or self._head(entry.vin)
-        want = (0, None) if head is None else (head[0] + 1, base64.b64encode(head[1]).decode())
-        if (entry.vin_seq, entry.prev) != want:
-            raise MonitorAlert(
-                f"entry {index}: VIN {entry.vin} chain link is broken (position "
-                f"{entry.vin_seq}, expected {want[0]}; prev does not match)"
-            )
-        heads[entry.vin] = (entry.vin_seq, leaf)
+        """The entry must continue its VIN's chain: the next position, and ``prev`` the
+        leaf hash of the VIN's previous entry. The alert names both entries."""
+        vin = entry.vin
+        head = heads.get(vin) or self._head(vin)
+        if head is None:
+            if (entry.vin_seq, entry.prev) != (0, None):
+                raise MonitorAlert(
+                    f"entry {index}: VIN {vin} is at position {entry.vin_seq} of its chain "
+                    "(or names a previous entry), but the log holds no earlier entry of it"
+                )
+        else:
+            seq, at, prev = head
+            if entry.vin_seq != seq + 1:
+                raise MonitorAlert(
+                    f"entry {index}: VIN {vin} is at position {entry.vin_seq} of its chain, "
+                    f"but its previous entry, entry {at}, is at position {seq}: an entry of "
+                    "it is left out or repeated"
+                )
+            if entry.prev != base64.b64encode(prev).decode():
+                raise MonitorAlert(
+                    f"entry {index}: VIN {vin}: its prev is not the leaf hash of entry {at}, "
+                    f"the VIN's previous entry (position {seq}), as served: entry {at} or "
+                    f"entry {index} was changed"
+                )
+        heads[vin] = (entry.vin_seq, index, leaf)
 
-    def _head(self, vin: str) -> tuple[int, bytes] | None:
+    def _head(self, vin: str) -> tuple[int, int, bytes] | None:
         row = self.db.execute(
-            "SELECT seq, leaf FROM chains WHERE vin = ? ORDER BY seq DESC LIMIT 1", (vin,)
+            "SELECT seq, idx, leaf FROM chains WHERE vin = ? ORDER BY seq DESC LIMIT 1", (vin,)
         ).fetchone()
-        return None if row is None else (row[0], bytes(row[1]))
+        return None if row is None else (row[0], row[1], bytes(row[2]))
 
 
 # Facts kept for the claim checks, in columns added to the ``facts`` table of

@@ -49,6 +49,26 @@ CREATE TABLE IF NOT EXISTS trust_known (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     since INTEGER NOT NULL
 );
+-- The leaf hashes of entry tile ``n`` as far as read (a partial tile's grows): what an
+-- older checkpoint's root is computed from, and a level-0 hash tile is.
+CREATE TABLE IF NOT EXISTS leaf_tiles (n INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
+-- The first index whose leaf hash is kept: 0, or for a state made before they were
+-- (version < 5) the start of the tile it had reached.
+CREATE TABLE IF NOT EXISTS leaves_known (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    since INTEGER NOT NULL
+);
+-- Each alert, with the file in ``alerts/`` that keeps its evidence (the signed notes);
+-- one not ``cleared`` (acknowledged) fails every poll.
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    said TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    cleared TEXT
+);
+-- Since when (UTC, ISO) the log has served checkpoints older than the monitor's.
+CREATE TABLE IF NOT EXISTS stale (id INTEGER PRIMARY KEY CHECK (id = 1), since TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet proven
     id INTEGER PRIMARY KEY CHECK (id = 1),
     size INTEGER NOT NULL,
@@ -63,5 +83,7 @@ CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet
 # lacks revocations and is refused; a version-1 state is one read without signatures;
 # a version-2 state read with signatures lacks facts and is refused; 4: trust changes
 # are kept for the entries read (an unfinished catch-up of a state before 4 is read
-# again, so that its trust changes are reported).
-VERSION = 4
+# again, so that its trust changes are reported); 5: leaf hashes are kept (an unfinished
+# catch-up of a state before 5 is read again; what it read before, below the start of
+# its last tile, keeps none: ``leaves_known``), and alerts and staleness.
+VERSION = 5

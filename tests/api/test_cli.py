@@ -293,7 +293,7 @@ def test_a_monitor_that_reads_nothing_leaves_no_state_behind(tmp_path):
     result = CliRunner().invoke(
         main, ["monitor", "http://127.0.0.1:9", "--vkey", vkey, "--state", str(state), "--once"]
     )
-    assert result.exit_code == 1 and "could not read" in result.output
+    assert result.exit_code == 4 and "could not read" in result.output
     assert not state.exists()
 
 

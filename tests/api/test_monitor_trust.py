@@ -171,7 +171,7 @@ def test_monitor_lists_trust_changes_and_marks_a_watched_actors(run_monitor, sql
 
 def test_a_watched_id_that_is_no_actor_id_is_refused(run_monitor):
     r = run_monitor("--watch", "Allianz SE")
-    assert r.exit_code == 1 and "--watch Allianz SE" in r.output and "actor id" in r.output
+    assert r.exit_code == 2 and "--watch Allianz SE" in r.output and "actor id" in r.output
 
 
 def test_without_watch_trust_changes_are_listed_and_the_exit_is_zero(run_monitor, sqlite_ledger):
@@ -214,7 +214,7 @@ def test_a_state_an_earlier_monitor_read_says_what_it_cannot_report(
     onboard(sqlite_ledger, "allianz", "insurer")
 
     watched = run_monitor("--watch", "operator")
-    assert watched.exit_code == 1, watched.output
+    assert watched.exit_code == 2, watched.output  # a mistake in the command
     assert f"read up to entry {size} by an earlier monitor" in watched.output
     assert "--watch could miss one" in watched.output and "Move it aside" in watched.output
     r = run_monitor()

@@ -24,8 +24,8 @@ from tests.ledger.test_verify_trust import DEFECTS as TRUST_DEFECTS
 
 
 def served(items):
-    """GET for a log of ``items`` under one checkpoint signed by LOG: the checkpoint
-    and its entry tiles."""
+    """GET for a log of ``items`` under one checkpoint signed by LOG: the checkpoint,
+    its entry tiles and its level-0 hash tiles."""
     entries = encode_items(items)
     size = len(entries)
     root = merkle.root([merkle.hash_leaf(e) for e in entries])
@@ -33,6 +33,8 @@ def served(items):
     for n in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
         tile = entries[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]
         paths["/log/tile/" + format_tile_path(None, n, len(tile))] = encode_entry_bundle(tile)
+        hashes = b"".join(merkle.hash_leaf(e) for e in tile)
+        paths["/log/tile/" + format_tile_path(0, n, len(tile))] = hashes
     return paths.__getitem__
 
 
