@@ -231,8 +231,9 @@ class PluginFailed(VinledgerError):
 
     def __init__(self, plugin: str, detail: str):
         super().__init__(
-            f"plugin {plugin!r} failed: {detail}; nothing was appended. The ledger operator "
-            f'can disable the plugin in config.json ("disabled_plugins")',
+            f"plugin {plugin!r} failed: {detail}; nothing was appended. Tell the ledger's "
+            f'operator, who can disable it (config.json: "disabled_plugins": ["{plugin}"], '
+            "then restart); that also withdraws everything else it registers",
             field=None,
         )
         self.plugin = plugin
