@@ -44,6 +44,7 @@ class Tally:
     appended: int = 0
     again: int = 0
     refused: list[str] = field(default_factory=list)  # "where: why"
+    waiting: int = 0  # read and checked, waiting for the batch being sent to go
     last_size: int | None = None
 
     @property
@@ -64,7 +65,15 @@ def read_items(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
 
 
 def prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
-    """The signed envelope for one input, or why it is refused before sending."""
+    """The signed envelope for one input, or why it is refused before sending; one
+    input nothing can read (nested past any parser, say) is refused, never the run."""
+    try:
+        return _prepare(where, data, key, payload_type)
+    except Exception as err:  # one bad line must not stop a bulk load
+        return Item(where, refused=f"cannot be read ({type(err).__name__}: {err})")
+
+
+def _prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
     from api.cli_submit import envelope_in, record_problem
     from core import dsse
     from plugins.referrals import PAYLOAD_TYPE as REFERRAL
@@ -89,18 +98,24 @@ def prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
 
 def batches(items: Iterable[Item], size: int, tally: Tally) -> Iterator[list[Item]]:
     """``items`` to send, in batches of at most ``size`` and ``MAX_BATCH_BYTES``; those
-    refused here are counted and said at once."""
+    refused here are counted and said at once. A full batch goes at once, so no item is
+    held back unsent when the run stops (``Tally.waiting`` counts one that is)."""
     batch: list[Item] = []
     held = 0
     for item in items:
         if item.refused is not None:
             refuse(tally, item.where, f"not sent: {item.refused}")
             continue
-        if batch and (len(batch) == size or held + len(item.envelope) > MAX_BATCH_BYTES):
+        if batch and held + len(item.envelope) > MAX_BATCH_BYTES:
+            tally.waiting = 1  # this item, until the batch before it is sent
             yield batch
+            tally.waiting = 0
             batch, held = [], 0
         batch.append(item)
         held += len(item.envelope) + 1
+        if len(batch) == size:
+            yield batch
+            batch, held = [], 0
     if batch:
         yield batch
 
@@ -110,9 +125,19 @@ def refuse(tally: Tally, where: str, why: str) -> None:
     click.secho(f"{where}: {why}", fg="yellow", err=True)
 
 
+class Stop(Exception):
+    """What the ledger answered a whole batch would be its answer to every batch (no
+    ledger at the URL, a proxy refusing, the ledger down for good): the run stops."""
+
+
+MAX_WAIT_SECONDS = 300.0  # the longest a server's Retry-After is obeyed
+
+
 def send(client, batch: list[Item], tally: Tally, quiet: bool, pause=time.sleep) -> None:
     """One batch to the ledger, again and again while no answer or a passing error
-    comes (the same envelopes: never logged twice); each result said and counted."""
+    comes (the same envelopes: never logged twice); each result said and counted. A
+    batch too large for the way to the ledger (413) is sent in halves; any other
+    refusal of the whole batch, or one that outlasts every attempt, raises ``Stop``."""
     from api.cli_submit import echo_decision
     from api.client import ClientError, NoAnswer
 
@@ -121,19 +146,26 @@ def send(client, batch: list[Item], tally: Tally, quiet: bool, pause=time.sleep)
             results = client.submit_batch([item.envelope for item in batch])
             break
         except ClientError as err:
+            if err.status == 413 and len(batch) > 1:
+                half = len(batch) // 2
+                send(client, batch[:half], tally, quiet, pause)
+                send(client, batch[half:], tally, quiet, pause)
+                return
             passing = isinstance(err, NoAnswer) or err.status in RETRY_STATUSES
             if not passing or attempt == ATTEMPTS:
                 for item in batch:
                     refuse(tally, item.where, f"not logged: {err}")
-                if passing:
-                    click.secho(
-                        f"gave up after {ATTEMPTS} attempts; run the same command again "
-                        "later: what was logged is answered with its entry, never twice",
-                        fg="red",
-                        err=True,
-                    )
-                return
+                then = (
+                    f"gave up after {ATTEMPTS} attempts"
+                    if passing
+                    else "the ledger refused the whole batch, as it would every batch"
+                )
+                raise Stop(
+                    f"{then}: stopped. Run the same command again once that is put right: "
+                    "what was logged is answered with its entry, never twice"
+                ) from None
             wait = err.retry_after if err.retry_after is not None else 2 ** (attempt - 1)
+            wait = min(wait, MAX_WAIT_SECONDS)
             click.echo(
                 f"batch of {len(batch)} from {batch[0].where}: {err}; sending it again in "
                 f"{wait:g} s (attempt {attempt + 1} of {ATTEMPTS})",
@@ -178,11 +210,16 @@ def submit_many(
 
     key = load_key(key_file) if key_file is not None else None
     tally = Tally()
-    items = (prepare(where, data, key, payload_type) for where, data in read_items(paths))
+    raw = read_items(paths)
+    items = (prepare(where, data, key, payload_type) for where, data in raw)
     try:
         with VinledgerClient(url, timeout=timeout) as client:
             for batch in batches(items, batch_size, tally):
                 send(client, batch, tally, quiet)
+    except Stop as stop:
+        unsent = tally.waiting + sum(1 for _ in raw)  # counted, neither checked nor signed
+        _summary(tally, unsent)
+        fail(str(stop))
     except KeyboardInterrupt:
         _summary(tally)
         fail(
@@ -196,10 +233,11 @@ def submit_many(
         raise SystemExit(1)
 
 
-def _summary(tally: Tally) -> None:
+def _summary(tally: Tally, unsent: int = 0) -> None:
     size = f"; the log holds {tally.last_size:,} entries" if tally.last_size else ""
+    rest = f"; {unsent:,} more not sent" if unsent else ""
     click.echo(
         f"{tally.total:,} records: {tally.appended:,} appended, {tally.again:,} already in "
-        f"the log, {len(tally.refused):,} refused or not sent{size}",
-        err=bool(tally.refused),
+        f"the log, {len(tally.refused):,} refused or not sent{rest}{size}",
+        err=bool(tally.refused) or bool(unsent),
     )

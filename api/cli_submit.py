@@ -49,6 +49,8 @@ def record_problem(data: bytes, payload_type: str | None) -> str | None:
             parse_record(data)
         if payload_type is None or dsse.is_json_type(payload_type):
             check_unique_keys(data, "the record")
+    except RecursionError:
+        return "the record nests JSON arrays or objects too deeply; flatten it"
     except VinledgerError as err:
         # Only when it is no record of ours at all: a report in another format, maybe.
         foreign = payload_type is None and err.field in (None, "$", "$.kind")
@@ -83,8 +85,8 @@ def envelope_in(data: bytes):
 
     try:
         doc = json.loads(data)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser: a record's
+        return None  # checks say what is wrong with it
     if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
         return None
     return dsse.decode_envelope(data)

@@ -10,6 +10,7 @@ repeated envelope with the entry it made, and never logs one twice.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
@@ -50,9 +51,10 @@ class NoAnswer(ClientError):
 
 def retry_after(r: httpx.Response) -> float | None:
     try:
-        return max(0.0, float(r.headers["retry-after"]))
+        seconds = float(r.headers["retry-after"])
     except (KeyError, ValueError):
         return None  # absent, or an HTTP date: say nothing rather than guess
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def foreign_answer(r: httpx.Response, *, submission: bool = False) -> dict[str, Any] | None:

@@ -72,6 +72,8 @@ def handle_vinledger_error(request: Request, err: VinledgerError) -> Response:
 _CHALLENGES = {
     "unauthorized": {"WWW-Authenticate": 'Bearer realm="vinledger"'},
     "bad-signature": {"WWW-Authenticate": 'DSSE realm="vinledger"'},
+    # What a 415 would have taken (RFC 9110 §15.5.16): bodies as they are.
+    "unsupported-media-type": {"Accept-Encoding": "identity"},
 }
 
 _HTTP_HINTS = {

@@ -162,24 +162,19 @@ def _check_claim_ref(b: Batch, record, actor_id: str) -> None:
     """An insurer logs each of its claims once per vehicle. The same envelope again is
     answered with its entry before this (``Sequencer._place``); a copy re-serialised by
     a client's retry, or edited, would otherwise log the claim twice and show a buyer
-    two floods where there was one."""
-    stored = b.c.execute(
-        select(_ENTRIES.c.idx, _ENTRIES.c.data).where(
-            _ENTRIES.c.vin == record.vin,
-            _ENTRIES.c.kind == "insurance_claim",
-            _ENTRIES.c.actor_id == actor_id,
-            _ENTRIES.c.idx < b.start,  # the batch's own are in entry_rows, maybe unwritten
-        )
-    ).all()
-    placed = [
-        (row["idx"], row["data"])
-        for row in b.entry_rows
-        if row["kind"] == "insurance_claim"
-        and row["vin"] == record.vin
-        and row["actor_id"] == actor_id
-    ]
-    for index, data in [*stored, *placed]:
-        if _claim_ref(data) == record.claim_ref:
+    two floods where there was one. A claim's reference is the one it holds now: a
+    correction may have changed it."""
+    claims = _vin_entries(b, record.vin, "insurance_claim", actor_id)
+    refs = {index: _record_of(data).get("claim_ref") for index, data in claims}
+    if not refs:
+        return
+    for _, data in _vin_entries(b, record.vin, "correction"):  # in log order
+        fix = _record_of(data)
+        fields = fix.get("fields")
+        if fix.get("corrects") in refs and isinstance(fields, dict) and "claim_ref" in fields:
+            refs[fix["corrects"]] = fields["claim_ref"]
+    for index, ref in refs.items():
+        if ref == record.claim_ref:
             raise Conflict(
                 f"entry {index} already logs your claim {record.claim_ref!r} for "
                 f"{record.vin}, from an envelope that differs from this one (re-serialised "
@@ -189,9 +184,30 @@ def _check_claim_ref(b: Batch, record, actor_id: str) -> None:
             )
 
 
-def _claim_ref(data: bytes) -> object:
+def _vin_entries(
+    b: Batch, vin: str, kind: str, actor_id: str | None = None
+) -> list[tuple[int, bytes]]:
+    """(index, data) of ``vin``'s entries of ``kind`` (by ``actor_id``), in log order:
+    those stored before the batch, then the batch's own (maybe not yet written)."""
+    query = select(_ENTRIES.c.idx, _ENTRIES.c.data).where(
+        _ENTRIES.c.vin == vin, _ENTRIES.c.kind == kind, _ENTRIES.c.idx < b.start
+    )
+    if actor_id is not None:
+        query = query.where(_ENTRIES.c.actor_id == actor_id)
+    stored = [(i, d) for i, d in b.c.execute(query.order_by(_ENTRIES.c.idx)).all()]
+    placed = [
+        (row["idx"], row["data"])
+        for row in b.entry_rows
+        if row["kind"] == kind
+        and row["vin"] == vin
+        and (actor_id is None or row["actor_id"] == actor_id)
+    ]
+    return stored + placed
+
+
+def _record_of(data: bytes) -> dict:
     record = msgspec.json.decode(record_bytes(decode_entry(data)))
-    return record.get("claim_ref") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
 
 
 def _check_dispute(b: Batch, record) -> None:

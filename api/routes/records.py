@@ -158,17 +158,44 @@ async def _decisions(ledger: Ledger, outcomes: list) -> dict[int, Decision]:
     return await asyncio.to_thread(claim_decisions, ledger.store, claims) if claims else {}
 
 
+# Content codings in the IANA registry (RFC 9110 §8.4.1): a body sent with one is
+# compressed; any other value is a mistake for something else, usually a charset.
+_CODINGS = frozenset(
+    {
+        "gzip",
+        "x-gzip",
+        "deflate",
+        "br",
+        "compress",
+        "x-compress",
+        "zstd",
+        "aes128gcm",
+        "exi",
+        "pack200-gzip",
+    }
+)
+
+
 def check_json_body(content_type: str | None, content_encoding: str | None = None) -> None:
     """Refuses (415) a body sent as anything but JSON, or compressed, before it is read.
 
     A request that names no Content-Type passes: the body is parsed as JSON either way
     and says so if it is not, and raw HTTP clients often send none.
     """
-    if content_encoding and content_encoding.strip().lower() != "identity":
-        raise UnsupportedMediaType(
-            f"the body was sent with Content-Encoding: {content_encoding.strip()[:40]}; this "
-            "API takes bodies uncompressed: send the JSON as it is, without Content-Encoding"
-        )
+    if content_encoding:
+        codings = {c.strip().lower() for c in content_encoding.split(",")} - {"identity", ""}
+        if codings:
+            said = content_encoding.strip()[:40]
+            if codings <= _CODINGS:
+                raise UnsupportedMediaType(
+                    f"the body was sent with Content-Encoding: {said}; this API takes bodies "
+                    "uncompressed: send the JSON as it is, without Content-Encoding"
+                )
+            raise UnsupportedMediaType(
+                f"Content-Encoding: {said} is no compression this API knows (the header names "
+                "how a body is compressed, not its charset): send the JSON uncompressed, "
+                "without Content-Encoding"
+            )
     if not content_type or is_json_type(content_type):
         return
     essence = content_type.split(";", 1)[0].strip().lower()

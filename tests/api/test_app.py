@@ -239,6 +239,12 @@ def test_a_compressed_body_is_refused_as_such(client, inspector, path):
     # Named but not applied: the body is JSON as it is, and still refused.
     r = client.post(path, content=body, headers={**headers, "Content-Encoding": "br"})
     assert_problem(r, 415, "Content-Encoding: br")
+    assert r.headers["accept-encoding"] == "identity"
+    # A charset put in the wrong header is said to be one; identity (listed twice) passes.
+    r = client.post(path, content=body, headers={**headers, "Content-Encoding": "UTF-8"})
+    assert_problem(r, 415, "not its charset")
     r = client.post(path, content=body, headers={**headers, "Content-Encoding": "identity"})
     assert r.status_code != 415
-    assert log_size(client) == before + (path != "/referrals")
+    twice = {**headers, "Content-Encoding": "identity, identity"}
+    assert client.post(path, content=body, headers=twice).status_code != 415
+    assert log_size(client) == before + (path != "/referrals")  # one envelope, once

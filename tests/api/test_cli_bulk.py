@@ -10,7 +10,7 @@ import pytest
 
 from api import cli_bulk
 from api.cli_bulk import Item, Tally
-from api.client import ClientError, NoAnswer
+from api.client import ClientError, NoAnswer, retry_after
 from tests.conftest import VIN, VIN2, inspection, maintenance, vinledger
 
 
@@ -106,24 +106,91 @@ def test_a_lost_answer_or_a_busy_server_sends_the_same_batch_again():
     assert (tally.appended, tally.refused, tally.last_size) == (3, [], 43)
 
 
-def test_a_refused_batch_is_not_sent_again_and_every_record_is_named():
-    ledger = FakeLedger([ClientError(413, {"title": "Too large", "detail": "split it"})])
+def test_a_batch_refused_whole_stops_the_run_naming_every_record():
+    """No ledger at the URL, a proxy's 403: every batch would meet the same answer."""
+    ledger = FakeLedger([ClientError(404, {"title": "Not a vinledger ledger", "detail": "x"})])
     tally = Tally()
-    cli_bulk.send(ledger, items(2), tally, quiet=True, pause=lambda s: None)
+    with pytest.raises(cli_bulk.Stop, match="refused the whole batch"):
+        cli_bulk.send(ledger, items(2), tally, quiet=True, pause=lambda s: None)
     assert len(ledger.sent) == 1
     assert tally.refused == [
-        "f.jsonl:1: not logged: 413 Too large: split it",
-        "f.jsonl:2: not logged: 413 Too large: split it",
+        "f.jsonl:1: not logged: 404 Not a vinledger ledger: x",
+        "f.jsonl:2: not logged: 404 Not a vinledger ledger: x",
     ]
 
 
-def test_sending_gives_up_after_its_attempts_and_says_to_run_again(capsys):
+def test_a_batch_too_large_on_the_way_is_sent_in_halves():
+    too_large = ClientError(413, {"title": "Too large", "detail": "a proxy's limit"})
+    ledger = FakeLedger([too_large, too_large])  # the batch of 4, then its first half
+    tally = Tally()
+    batch = items(4)
+    cli_bulk.send(ledger, batch, tally, quiet=True, pause=lambda s: None)
+    assert [len(sent) for sent in ledger.sent] == [4, 2, 1, 1, 2]
+    assert tally.appended == 4 and tally.refused == []
+
+
+def test_sending_gives_up_after_its_attempts_and_stops():
     lost = NoAnswer({"title": "No answer", "detail": "reset"}, sent=True)
     ledger = FakeLedger([lost] * cli_bulk.ATTEMPTS)
     tally = Tally()
-    cli_bulk.send(ledger, items(1), tally, quiet=True, pause=lambda s: None)
+    waits: list[float] = []
+    with pytest.raises(cli_bulk.Stop, match=r"gave up after 6 attempts.*Run the same command"):
+        cli_bulk.send(ledger, items(1), tally, quiet=True, pause=waits.append)
     assert len(ledger.sent) == cli_bulk.ATTEMPTS and len(tally.refused) == 1
-    assert "run the same command again" in capsys.readouterr().err
+    assert waits == [1, 2, 4, 8, 16]
+
+
+def test_a_servers_retry_after_is_capped_and_nonsense_ignored():
+    huge = ClientError(503, {"title": "Busy", "detail": "later"}, retry_after=86_400.0)
+    waits: list[float] = []
+    cli_bulk.send(FakeLedger([huge]), items(1), Tally(), quiet=True, pause=waits.append)
+    assert waits == [cli_bulk.MAX_WAIT_SECONDS]
+    for text in ("inf", "nan", "-5", "Wed, 21 Oct 2026 07:28:00 GMT"):
+        answer = httpx.Response(503, headers={"Retry-After": text})
+        assert retry_after(answer) in (None, 0.0), text
+
+
+def test_a_server_down_stops_the_load_and_counts_what_was_not_sent(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    monkeypatch.setattr(cli_bulk.time, "sleep", lambda s: None)
+    key = tmp_path / "k.pem"
+    vinledger("keygen", str(key))
+    jsonl = tmp_path / "many.jsonl"
+    jsonl.write_text("".join(json.dumps(inspection(km=n + 1)) + "\n" for n in range(5)))
+    r = CliRunner().invoke(
+        main,
+        [
+            "submit",
+            str(jsonl),
+            "--key",
+            str(key),
+            "--url",
+            "http://127.0.0.1:9",
+            "--batch-size",
+            "2",
+        ],
+    )
+    assert r.exit_code == 1
+    assert "could not connect" in r.output and "gave up after 6 attempts" in r.output
+    assert (
+        "2 records: 0 appended, 0 already in the log, 2 refused or not sent; 3 more not sent"
+        in r.output
+    )
+
+
+def test_a_line_nested_past_any_parser_is_refused_and_the_rest_goes_in(inspector, tmp_path):
+    url, key = inspector
+    jsonl = tmp_path / "deep.jsonl"
+    good = [json.dumps(inspection(km=n + 1)) for n in range(2)]
+    jsonl.write_text("\n".join([good[0], "[" * 100_000, good[1]]) + "\n")
+    r = vinledger("submit", str(jsonl), "--key", str(key), "--url", url, "--batch-size", "1",
+                  check=False)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{jsonl}:2: not sent:" in r.stderr
+    assert "3 records: 2 appended" in r.stderr
 
 
 def test_batches_keep_to_their_size_and_bytes(monkeypatch):

@@ -157,3 +157,12 @@ def test_a_printed_sticker_says_when_it_was_true(client, seeded, lang, says):  #
     assert int(said.group(1)) == size
     current = {"en": "The QR code opens the current history", "zh": "扫描二维码可查看最新的历史"}
     assert current[lang] in html
+
+
+def test_a_browsers_page_translation_leaves_the_checked_headline_alone(client, seeded):  # noqa: F811
+    """verify.js compares the verdict's headline with the page's words: a translated
+    headline (Chrome translating an English page for a Spanish reader) would fail a
+    genuine page, so the headline is marked not to be translated."""
+    for lang in ("en", "zh"):
+        html = client.get(f"/vehicles/{VIN}?lang={lang}").text
+        assert re.search(r'<h2 id="verdict-title" translate="no">', html), lang

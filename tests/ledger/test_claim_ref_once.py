@@ -63,3 +63,19 @@ def test_two_copies_in_one_batch_log_one(ledger):
 def _size(ledger) -> int:
     with ledger.store.reader() as s:
         return log_size(s)
+
+
+def test_a_claims_reference_is_the_one_a_correction_gave_it(ledger):
+    insurer = onboard(ledger, "pacific-mutual", "insurer")
+    (first,) = ledger.submit_now([signed(insurer, claim("CLM-1"))])
+    fix = {"kind": "correction", "vin": VIN, "occurred_at": "2026-05-05T09:00:00Z",
+           "corrects": first.index, "reason": "claim reference mistyped",
+           "fields": {"claim_ref": "CLM-2"}}  # fmt: skip
+    (fixed,) = ledger.submit_now([signed(insurer, fix)])
+    assert isinstance(fixed, Appended), fixed
+    refused, other = ledger.submit_now([
+        signed(insurer, claim("CLM-2"), indent=2),  # the corrected claim, re-serialised
+        signed(insurer, claim("CLM-1", severity="minor")),  # the old reference is free
+    ])  # fmt: skip
+    assert isinstance(refused, Conflict) and f"entry {first.index}" in str(refused)
+    assert isinstance(other, Appended) and other.created
