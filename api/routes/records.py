@@ -14,7 +14,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from sqlalchemy import select
 
-from api.problems import PROBLEM_JSON, problem_for
+from api.problems import PROBLEM_JSON, log, problem_for
 from api.service import Ledger
 from api.service_checks import MAX_ENVELOPE_BYTES
 from core.dsse import is_json_type
@@ -406,5 +406,9 @@ class RecordsController(Controller):
                 r = problem_for(o)
                 r["content_type"] = PROBLEM_JSON
                 r["instance"] = f"{request.url.path}#/envelopes/{i}"  # which one, RFC 6901
+                # For the operator, as a single submission's refusal is logged
+                # (api.problems): the problem's type and field, never its detail.
+                field = f" ({o.field!r})" if o.field else ""
+                log.info("refused %r: %d %s%s", r["instance"], o.status, o.slug, field)
             results.append(r)
         return {"results": results}

@@ -259,3 +259,14 @@ def test_a_refused_write_is_logged_for_the_operator_without_what_was_sent(
     assert [r.getMessage() for r in seen] == [
         "refused POST '/admin/keys/abc\\nINFO all good/revoke': 401 unauthorized"
     ]
+    seen.clear()
+    logger.addHandler(handler)
+    try:  # each envelope a batch refuses, by its place in the batch
+        body = b'{"envelopes":[' + inspector.envelope(secret) + b"]}"
+        assert client.post("/records/batch", content=body).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == [
+        "refused '/records/batch#/envelopes/0': 403 key-revoked"
+    ]
+    assert "Jane" not in repr([r.args for r in seen])
