@@ -59,9 +59,9 @@ from plugins.registry import DaemonPool, Registry
 # long as browsers keep the badge): an anonymous request must not cost a full
 # verification each time (a VIN with thousands of entries takes over a second).
 VERDICT_SECONDS = 300.0
-# Checks that run plugin code (a sale's policies and referral, a provider's report) wait
-# on it for up to plugin_timeout_seconds: they run in threads of their own, never in
-# asyncio's default executor, which the reads, /readyz and the other submissions' checks
+# Submission checks that leave the event loop may run plugin code (a sale's policies and
+# referral, a provider's report) and wait on it up to plugin_timeout_seconds: they run in
+# threads of their own, never in asyncio's default executor, which the reads and /readyz
 # use, so that a plugin that hangs holds neither them nor the server's shutdown.
 PLUGIN_CHECK_THREADS = 32
 
@@ -138,11 +138,10 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 raise _WouldBlock
             checked = self._check_all(raws, may_block=False)
         except _WouldBlock:
-            if any(map(_runs_plugins, raws)):
-                pool = self._plugin_checks  # it may wait on a plugin: not the shared pool
-                checked = await asyncio.wrap_future(pool.submit(self._check_all, raws))
-            else:
-                checked = await asyncio.to_thread(self._check_all, raws)
+            # Any of them may wait on a plugin (a sale, however its JSON spells "sale"; a
+            # provider's report): in the checks' own threads, never the shared pool.
+            pool = self._plugin_checks
+            checked = await asyncio.wrap_future(pool.submit(self._check_all, raws))
         subs = [c for c in checked if isinstance(c, Submission)]
         outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
         return [next(outcomes) if isinstance(c, Submission) else c for c in checked]
@@ -378,17 +377,6 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 "granted_at_index": key.granted_idx,
                 "revoked_at_index": key.revoked_idx,
             }
-
-
-def _runs_plugins(raw: bytes) -> bool:
-    """Whether checking the envelope ``raw`` may run plugin code: a report in a
-    provider's format, or a sale (its policies' terms, its referral's rule). Any record
-    whose text says "sale" counts; one that is no envelope is refused without a plugin."""
-    try:
-        env = dsse.decode_envelope(raw, payload_keys=False)
-        return env.payload_type != dsse.PAYLOAD_TYPE or b'"sale"' in dsse.payload_bytes(env)
-    except Exception:
-        return False
 
 
 def _dt(text: str) -> datetime:

@@ -262,7 +262,7 @@ class SubmissionChecks:
         if may_block:
             record, derived = read_record(self.plugins, env)
         _check_dates(record, self.clock())
-        check_amounts(record)  # whole yen, thousandths of a dinar: before any plugin reads it
+        check_amounts(record)  # whole yen, thousandths of a dinar (a new record only)
         # The text as stored: a native record's payload, a provider's normalised record.
         check_text(dsse.payload_bytes(env) if native else encode_record(record))
         check_role_may_submit(key.role, record.kind)

@@ -433,7 +433,8 @@ def _too_fine(amount: str, currency: str, allowed: int) -> str:
         rule = f"{currency} amounts are whole numbers (ISO 4217 gives it no minor unit)"
     else:
         rule = f"{currency} amounts have up to {allowed} decimals (its ISO 4217 minor unit)"
-    return f'is "{amount}", with {_decimals(amount)} decimals; {rule}'
+    n = _decimals(amount)
+    return f'is "{amount}", with {n} decimal{"" if n == 1 else "s"}; {rule}'
 
 
 # Where a record of each kind carries money, and a correction's fields may set it.

@@ -129,7 +129,9 @@ def _settle(s: Session, registry: Registry, sale: Sale, index: int) -> None:
     if referral is None:  # not from the API: its codes are checked and never deleted
         log.error("sale %d names referral code %r, unknown here", index, sale.referral_code)
         return
-    paid, version, pending = _attempt(registry, referral, sale, index, referral.rule_version)
+    paid, version, pending = _attempt(
+        registry, referral, sale, index, referral.rule_version, refuse=True
+    )
     s.execute(
         insert(CommissionSaleRow),
         [
@@ -147,7 +149,13 @@ def _settle(s: Session, registry: Registry, sale: Sale, index: int) -> None:
 
 
 def _attempt(
-    registry: Registry, referral: ReferralRow, sale: Sale, index: int, wanted: str | None
+    registry: Registry,
+    referral: ReferralRow,
+    sale: Sale,
+    index: int,
+    wanted: str | None,
+    *,
+    refuse: bool = False,
 ) -> tuple[list[Commission], str | None, str | None]:
     """``(commissions, the rule version that computed them, None)``, or ``([], the
     version it waits for, why)`` while it cannot be computed.
@@ -185,6 +193,10 @@ def _attempt(
     try:
         return compute_commissions(registry, rule, referral, sale, index), rule.version, None
     except VinledgerError as err:
+        if refuse and not isinstance(err, PluginFailed | PluginTimedOut):
+            # The rule refuses the sale (a cap, a slot taken): as the sale is logged, that
+            # refuses it, as at its check; only the rule's own failure leaves it pending.
+            raise
         why = str(err)
         if isinstance(err, PluginFailed) and err.__cause__ is not None:
             cause = err.__cause__  # not the note to a submitter: this sale is logged

@@ -178,8 +178,13 @@ class DaemonPool:
                 continue  # its caller stopped waiting before it started
             try:
                 result = fn(*args)
-            except BaseException as err:  # handed to the caller, if it still waits
+            except Exception as err:  # handed to the caller, if it still waits
                 future.set_exception(err)
+            except BaseException as err:  # SystemExit, KeyboardInterrupt from plugin code
+                # (argparse.error, sys.exit): a failure of that call like any other, never
+                # an exit that fails every submission batched with it.
+                failure = RuntimeError(f"raised {type(err).__name__}: {err}")
+                future.set_exception(failure)
             else:
                 future.set_result(result)
             del future, fn, args  # nothing of a finished call stays referenced

@@ -31,7 +31,8 @@ def _spy(monkeypatch, module, name: str) -> list[threading.Thread]:
 def test_a_key_not_in_the_cache_is_read_in_a_thread(sqlite_ledger, monkeypatch):
     inspector = onboard(sqlite_ledger, "acme", "inspector")
     reads = _spy(monkeypatch, api.service_checks, "signing_key")
-    offloaded = _spy(monkeypatch, api.service.asyncio, "to_thread")
+    # Off the loop, into the checks' own threads (api.service: not asyncio's default pool).
+    offloaded = _spy(monkeypatch, sqlite_ledger._plugin_checks, "submit")
     loop_thread = threading.current_thread()  # asyncio.run runs the loop here
 
     async def both():

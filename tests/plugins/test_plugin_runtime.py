@@ -249,12 +249,26 @@ def test_a_slow_validate_or_admit_is_a_503_and_stores_no_referral(slow_ledger):
     assert lg.create_referral(referral(amy, "AMY-2"))["created"]  # back once it answers
 
 
-def test_waiting_on_a_plugin_does_not_hold_asyncios_default_executor(slow_ledger):
+def escaped_sale(dealer) -> bytes:
+    """A sale whose JSON spells its kind with an escape: no "sale" among its bytes."""
+    payload = json.dumps(slow_sale()).replace('"sale"', '"s\\u0061le"').encode()
+    assert b'"sale"' not in payload
+    return dsse.encode_envelope(dsse.sign_envelope(payload, dealer.key))
+
+
+@pytest.mark.parametrize("spelled", ["plain", "escaped"])
+def test_waiting_on_a_plugin_does_not_hold_asyncios_default_executor(slow_ledger, spelled):
     # The default executor of one thread: three checks that wait on the hung plugin
-    # must leave it free for what else uses it (/readyz, other submissions' checks).
+    # must leave it free for what else uses it (/readyz, other submissions' checks),
+    # however the sale's JSON is spelled.
     lg = slow_ledger
     dealer = onboard(lg, "bay-auto", "dealer")
-    raws = [dealer.envelope(slow_sale()) for _ in range(3)]
+    make = (
+        (lambda: dealer.envelope(slow_sale()))
+        if spelled == "plain"
+        else (lambda: escaped_sale(dealer))
+    )
+    raws = [make() for _ in range(3)]
 
     async def main():
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
@@ -452,3 +466,68 @@ def test_a_policy_refusing_with_invalid_input_is_a_422_at_its_parameter(sqlite_l
         assert outcome.field == "$.policies[0].params.days"
     finally:
         lg.close()
+
+
+# ---- a plugin that exits -----------------------------------------------------------------------
+
+
+class ExitingPolicy(SlowPolicy):
+    id = "exiting-terms"
+
+    def terms(self, params, sale):
+        raise SystemExit(3)  # as argparse.error() or sys.exit() in plugin code would
+
+
+class ExitingPlugin:
+    @hookimpl
+    def register_policies(self):
+        return [ExitingPolicy()]
+
+
+def test_a_plugin_that_exits_fails_its_own_sale_only(sqlite_ledger):
+    lg = with_plugin(sqlite_ledger, ExitingPlugin(), "exiting-plugin", call_timeout=5)
+    dealer = onboard(lg, "bay-auto", "dealer")
+    inspector = onboard(lg, "acme", "inspector")
+    before = size(lg)
+    sale = {**slow_sale(), "policies": [{"id": "exiting-terms"}]}
+    outcomes = lg.submit_now(
+        [inspector.envelope(inspection()), dealer.envelope(sale), inspector.envelope(
+            inspection(km=50_000, day=5))]
+    )  # fmt: skip
+    first, failed, last = outcomes
+    assert isinstance(first, Appended) and isinstance(last, Appended), outcomes
+    assert isinstance(failed, PluginFailed) and failed.plugin == "exiting-plugin"
+    assert "SystemExit" in str(failed)
+    assert size(lg) == before + 2
+
+
+# ---- a rule's refusal as the sale is logged ----------------------------------------------------
+
+
+class Moody(UaLoyalty):
+    """Fails at the sale's check, then refuses it as it is logged (a cap reached)."""
+
+    id = "moody"
+    calls = 0
+
+    def compute(self, referral, sale):
+        Moody.calls += 1
+        if Moody.calls == 1:
+            raise RuntimeError("flaky")
+        raise InvalidRecord("the cap of sales this month is reached", field="referral_code")
+
+
+def test_a_rule_that_refuses_the_sale_as_it_is_logged_refuses_it(running):
+    """The check let the sale through (the rule failed: its commission would wait); as it
+    is logged the rule answers, and refuses: the sale is refused, not logged pending."""
+    from tests.plugins.test_commissions_at_sale import sale as sale_record
+
+    Moody.calls = 0
+    lg = running(Moody())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy, rule="moody")
+    before = size(lg)
+    (outcome,) = lg.submit_now([dealer.envelope(sale_record())])
+    assert Moody.calls == 2
+    assert isinstance(outcome, InvalidRecord) and "cap" in str(outcome), outcome
+    assert size(lg) == before and read(lg) == []
