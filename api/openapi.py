@@ -112,6 +112,11 @@ def documented(schema: dict[str, Any]) -> dict[str, Any]:
             elif path == "/records/batch" and method == "post":
                 responses["200"]["content"] = {"application/json": {"schema": _batch_answer()}}
                 _errors(responses, _BATCH_ERRORS)
+            elif path == "/vehicles/{vin}/bundle" and method == "get":
+                responses["304"] = {
+                    "description": "not modified: the bundle named by If-None-Match (its "
+                    "ETag) is still the VIN's"
+                }
             elif path.startswith("/attachments/"):
                 responses["200"]["content"] = {
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
