@@ -178,7 +178,7 @@ def _read_vkey(vkey: str) -> str:
 # `vinledger monitor`'s exit codes (README, "For auditors and monitors").
 ALERT_EXIT = 1  # the log misbehaved, now or in an alert not yet acknowledged
 USAGE_EXIT = 2  # a mistake in the command: a malformed key, a state of another mode, ...
-WATCHED_EXIT = 3  # `monitor --once --watch`: the poll read a trust change of a watched actor
+WATCHED_EXIT = 3  # `monitor --once`: a watched actor's trust change, or a watched entry
 UNAVAILABLE_EXIT = 4  # `--once`: the log could not be read (network, an outage)
 BUSY_EXIT = 5  # another monitor is polling into the state directory
 STALE_EXIT = 6  # `--once`: the log served an older checkpoint than the monitor's
@@ -221,6 +221,28 @@ INTERRUPTED_EXIT = 130  # Ctrl-C
     f"{WATCHED_EXIT} when the poll read one",
 )
 @click.option(
+    "--watch-vin",
+    "watch_vins",
+    multiple=True,
+    metavar="VIN|@FILE",
+    help="a VIN (repeatable; @FILE: one a line) whose new entries stand out, marked "
+    "WATCHED: each with its kind, signer and date, a sale's dealer, a title brand, a "
+    "claim's cause and severity, and an odometer reading LOWER than the VIN's highest. "
+    f"With --once, exit {WATCHED_EXIT} when the poll read one",
+)
+@click.option(
+    "--watch-actor",
+    "watch_actors",
+    multiple=True,
+    metavar="ACTOR",
+    help="an actor id (repeatable) whose new entries stand out, as --watch-vin's",
+)
+@click.option(
+    "--unwatch",
+    is_flag=True,
+    help="forget the VINs and actors an earlier --watch-vin/--watch-actor left in the state",
+)
+@click.option(
     "--max-stale",
     type=click.FloatRange(min=0),
     default=3600,
@@ -243,6 +265,9 @@ def monitor(
     once: bool,
     signatures: bool | None,
     watched: tuple[str, ...],
+    watch_vins: tuple[str, ...],
+    watch_actors: tuple[str, ...],
+    unwatch: bool,
     max_stale: float,
     acknowledge: bool,
     as_json: bool,
@@ -253,10 +278,15 @@ def monitor(
     Exits 1 with an ALERT if the log ever forks, shrinks, serves entries that do not make
     its checkpoint, or stays behind the monitor longer than --max-stale; nothing of that
     poll is recorded, the evidence is kept in STATE/alerts, and every later poll fails
-    with it until --acknowledge. Other exits: 2 a mistake in the command, 3 (--once
-    --watch) a watched actor's trust change, 4 (--once) the log could not be read, 5
-    another monitor polls the state, 6 (--once) the log served an older checkpoint,
-    130 interrupted. Loop mode stamps each line with the time (UTC).
+    with it until --acknowledge. Other exits: 2 a mistake in the command, 3 (--once) a
+    watched actor's trust change or a watched entry, 4 (--once) the log could not be
+    read, 5 another monitor polls the state, 6 (--once) the log served an older
+    checkpoint, 130 interrupted. Loop mode stamps each line with the time (UTC).
+
+    --watch-vin and --watch-actor are kept in the state: every poll into it (`verify
+    --monitor`'s too) keeps their entries until a monitor run with them reports them.
+    The first catch-up of a state says how many each has (one line each; --json lists
+    every entry); later polls list each entry.
     """
     import time
 
@@ -265,12 +295,19 @@ def monitor(
     from api.client import ClientError, VinledgerClient
     from core.errors import InvalidInput, VinledgerError
     from core.fields import actor_id_problem
-    from ledger.monitor import Monitor, MonitorAlert, MonitorBusy
+    from ledger.monitor import Monitor, MonitorAlert, MonitorBusy, Watch
+    from ledger.monitor_entries import printable
 
     out = _Events(as_json, stamped=not once)
-    for actor in watched:
-        if problem := actor_id_problem(actor):
-            out.fail(USAGE_EXIT, "usage", f"--watch {actor}: {problem}")
+    for option, actors in (("--watch", watched), ("--watch-actor", watch_actors)):
+        for actor in actors:
+            if problem := actor_id_problem(actor):
+                out.fail(USAGE_EXIT, "usage", f"{option} {printable(actor)}: {problem}")
+    if unwatch and (watch_vins or watch_actors):
+        out.fail(USAGE_EXIT, "usage", "--unwatch forgets what is watched: give it alone")
+    watch = None  # keep what the state watches, reporting nothing of it
+    if watch_vins or watch_actors or unwatch:
+        watch = Watch(_watched_vins(watch_vins, out), frozenset(watch_actors))
     created = not state_dir.exists()
     try:
         m = Monitor(state_dir, _monitor_vkey(vkey, out), signatures=signatures)
@@ -316,6 +353,7 @@ def monitor(
                     progress=out.progress,
                     resuming=out.resuming,
                     max_stale=max_stale,
+                    watch=watch,
                 )
             except MonitorAlert as err:
                 out.alert(err)
@@ -327,7 +365,7 @@ def monitor(
                 out.warn(f"could not read {url}: {err}; trying again", "unavailable")
             else:
                 out.poll(poll)
-                seen = out.trust(poll.trust, frozenset(watched))
+                seen = out.entries(poll, frozenset(watched), watch)
                 if once and seen:
                     sys.exit(WATCHED_EXIT)
                 if once and poll.stale is not None:
@@ -347,6 +385,40 @@ def monitor(
         m.close()
         if created and read_nothing:  # a wrong URL or key leaves no state directory behind
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _watched_vins(given: tuple[str, ...], out) -> frozenset[str]:
+    """Each --watch-vin (or each line of an @FILE one), in normal form; a VIN that is
+    not one is a mistake in the command."""
+    from core.errors import VinledgerError
+    from core.vin import normalize_vin, validate_vin
+    from ledger.monitor_entries import printable
+
+    vins = set()
+    for value in given:
+        lines = [(f"--watch-vin {printable(value)}", value)]
+        if value.startswith("@"):
+            try:
+                text = Path(value[1:]).read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as err:
+                out.fail(
+                    USAGE_EXIT, "usage", f"--watch-vin {printable(value)}: cannot read it: {err}"
+                )
+            lines = [
+                (f"--watch-vin {printable(value)}, line {n}", line.strip())
+                for n, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+            if not lines:
+                out.fail(USAGE_EXIT, "usage", f"--watch-vin {printable(value)}: it holds no VIN")
+        for where, text in lines:
+            vin = normalize_vin(text)
+            try:
+                validate_vin(vin)
+            except VinledgerError as err:
+                out.fail(USAGE_EXIT, "usage", f"{where}: {printable(str(err))}")
+            vins.add(vin)
+    return frozenset(vins)
 
 
 def _monitor_vkey(vkey: str, out) -> str:
@@ -375,14 +447,14 @@ def _monitor_vkey(vkey: str, out) -> str:
 class _Events:
     """What `vinledger monitor` says: a line each, stamped with the time (UTC) in loop
     mode, or with --json one JSON object a line, all on standard output, each with
-    ``time`` and ``event`` (checkpoint, stale, trust, progress, resuming, alert,
-    unavailable, busy, usage, warning, acknowledged, interrupted)."""
+    ``time`` and ``event`` (checkpoint, stale, trust, watched, progress, resuming,
+    alert, unavailable, busy, usage, warning, acknowledged, interrupted)."""
 
     def __init__(self, as_json: bool, stamped: bool):
         self.as_json = as_json
         self.stamped = stamped
 
-    def event(self, kind: str, line: str, *, err: bool = False, style=None, **fields) -> None:
+    def event(self, kind: str, line: str, /, *, err: bool = False, style=None, **fields) -> None:
         from datetime import UTC, datetime
 
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -447,23 +519,102 @@ class _Events:
             resumed_at=poll.resumed_at,
         )
 
-    def trust(self, changes, watched: frozenset[str]) -> bool:
-        """One line per trust change; a watched actor's marked. Whether one was watched."""
+    def entries(self, poll, watched: frozenset[str], watch) -> bool:
+        """The poll's trust changes and watched entries, in log order (on a state's first
+        catch-up, without --json, a count of each watched VIN's and actor's entries
+        instead of each). Whether one was watched."""
+        from ledger.monitor import TrustChange
+
         seen = False
-        for change in changes:
-            line = f"entry {change.index}: {change.said}"
-            mark = bool(watched) and change.concerns(watched)
-            seen = seen or mark
-            self.event(
-                "trust",
-                f"WATCHED {line}" if mark else f"  {line}",
-                style={"fg": "yellow", "bold": True} if mark else None,
-                index=change.index,
-                actor=change.actor,
-                said=change.said,
-                watched=mark,
-            )
+        summed = poll.size_before == 0 and not self.as_json and watch is not None
+        items = [(c.index, c) for c in poll.trust]
+        if not summed:
+            items += [(w.index, w) for w in poll.watched]
+        for _, item in sorted(items, key=lambda pair: pair[0]):
+            if isinstance(item, TrustChange):
+                seen = self._trust(item, watched) or seen
+            else:
+                self._watched(item)
+                seen = True
+        if summed and watch:
+            self._watched_summary(poll, watch)
+            seen = seen or bool(poll.watched)
         return seen
+
+    def _trust(self, change, watched: frozenset[str]) -> bool:
+        line = f"entry {change.index}: {change.said}"
+        mark = bool(watched) and change.concerns(watched)
+        self.event(
+            "trust",
+            f"WATCHED {line}" if mark else f"  {line}",
+            style={"fg": "yellow", "bold": True} if mark else None,
+            index=change.index,
+            actor=change.actor,
+            said=change.said,
+            watched=mark,
+        )
+        return mark
+
+    def _watched(self, w) -> None:
+        below = (
+            None
+            if w.lower_than is None
+            else {"entry": w.lower_than[0], "odometer_km": w.lower_than[1]}
+        )
+        self.event(
+            "watched",
+            f"WATCHED entry {w.index}: {w.said}",
+            style={"fg": "yellow", "bold": True},
+            index=w.index,
+            kind=w.kind,
+            vin=w.vin,
+            signer=w.signer,
+            occurred_at=w.occurred_at,
+            odometer_km=w.odometer_km,
+            lower=w.lower_than is not None,
+            lower_than=below,
+            **w.detail,
+            said=w.said,
+        )
+
+    def _watched_summary(self, poll, watch) -> None:
+        """A line per watched VIN and actor: how many entries of each kind the first
+        catch-up read, its lower readings and title brands by entry."""
+        groups = [(f"VIN {vin}", lambda w, v=vin: w.vin == v) for vin in sorted(watch.vins)]
+        groups += [
+            (f"actor {actor}", lambda w, a=actor: w.signer == a) for actor in sorted(watch.actors)
+        ]
+        for name, belongs in groups:
+            mine = [w for w in poll.watched if belongs(w)]
+            kinds: dict[str, int] = {}
+            for w in mine:
+                kinds[w.kind] = kinds.get(w.kind, 0) + 1
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+            line = f"{name}: {len(mine)} {'entry' if len(mine) == 1 else 'entries'}"
+            line += f" ({counts})" if counts else ""
+            if name.startswith("actor"):
+                cars = len({w.vin for w in mine})
+                line += f" on {cars} {'vehicle' if cars == 1 else 'vehicles'}"
+            lower = [w for w in mine if w.lower_than is not None]
+            brands = [w for w in mine if w.kind == "title_brand"]
+            if lower:
+                line += "; odometer LOWER than before at " + _some(
+                    f"entry {w.index} ({w.odometer_km:,} km < entry {w.lower_than[0]}'s "
+                    f"{w.lower_than[1]:,} km)"
+                    for w in lower
+                )
+            if brands:
+                line += "; title brands " + _some(
+                    f"{w.detail['brand']} (entry {w.index})" for w in brands
+                )
+            line += f" up to entry {poll.size - 1} (first catch-up: counted; --json lists each)"
+            style = {"fg": "yellow", "bold": True} if mine else None
+            self.event("watched_summary", f"WATCHED {line}" if mine else f"  {line}", style=style)
+
+
+def _some(items, most: int = 5) -> str:
+    items = list(items)
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def _fetcher(client):

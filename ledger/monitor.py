@@ -31,7 +31,14 @@ C2SP tlog-tiles endpoints any vinledger server (or a mirror) serves:
   proof; a log that refuses one has no excuse); otherwise a fork. A stale log is
   reported as such, since when, and is an alert once stale longer than ``max_stale``;
 - an alert is kept, with the signed notes behind it, in ``alerts/`` of the state
-  directory, and every later poll fails with it until ``acknowledge``.
+  directory, and every later poll fails with it until ``acknowledge``;
+- with a ``Watch`` (VINs, actors; kept in the state, so that every poll into it keeps
+  what it reads of them, ``verify --monitor``'s too) each entry of a watched VIN or
+  signed by a watched actor is kept until a poll given the watch reports it
+  (``Poll.watched``), and a watched VIN's odometer readings are kept, so that a
+  lower one names the higher one before it. A VIN newly watched on a state that read
+  its entries before has its readings read again from the log (the entries of its
+  chain, compared by leaf hash).
 
 Nothing from a poll counts unless all of it checks out. A long catch-up keeps its
 progress every ``save_every`` tiles as *pending* (rows past the monitor's size and
@@ -59,7 +66,16 @@ from core.errors import InvalidInput, VinledgerError
 from core.note import parse_verifier_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
-from ledger.monitor_entries import EntryChecks, MonitorAlert, TrustChange, trust_changes
+from ledger.monitor_entries import (
+    EntryChecks,
+    MonitorAlert,
+    TrustChange,
+    Watch,
+    WatchedEntry,
+    odometer_of,
+    trust_changes,
+    watched_entries,
+)
 from ledger.monitor_schema import SCHEMA, VERSION
 from ledger.signing import open_checkpoint
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
@@ -78,6 +94,8 @@ __all__ = [
     "Poll",
     "StandingAlert",
     "TrustChange",
+    "Watch",
+    "WatchedEntry",
     "prove_consistent",
 ]
 
@@ -119,6 +137,8 @@ class Poll:
     trust: list[TrustChange] = field(default_factory=list)  # among the new entries
     stale_since: str | None = None  # when the log first served an older one (UTC, ISO)
     resumed_at: int | None = None  # where an interrupted catch-up went on from
+    # The watched entries not yet reported (a poll given a watch), in log order.
+    watched: list[WatchedEntry] = field(default_factory=list)
 
     @property
     def new_entries(self) -> int:
@@ -307,6 +327,7 @@ class Monitor:
         *,
         resuming: Callable[[int, int], None] | None = None,
         max_stale: float | None = None,
+        watch: Watch | None = None,
     ) -> Poll:
         """Read the log's newest checkpoint and every entry since the last poll.
 
@@ -316,7 +337,11 @@ class Monitor:
         before that is an alert (None: never).
 
         An alert (``MonitorAlert``) is kept with its evidence, and every later poll
-        raises it again (``StandingAlert``) until ``acknowledge``."""
+        raises it again (``StandingAlert``) until ``acknowledge``.
+
+        ``watch``: what to watch from now on (kept in the state; None: what it keeps),
+        and report: ``Poll.watched`` holds the watched entries no such poll reported
+        yet, this poll's and those other polls (``verify --monitor``'s) read."""
         if self._lacks_facts:
             raise InvalidInput(
                 f"{self.state_dir} was read with signatures by an earlier vinledger monitor, "
@@ -342,7 +367,7 @@ class Monitor:
                 self._progress, self._resuming = progress, resuming
                 self._resumed = False
                 try:
-                    return self._poll_once(fetch, note, cp, max_stale)
+                    return self._poll_once(fetch, note, cp, max_stale, watch)
                 except MonitorAlert:
                     if not self._resumed:
                         raise
@@ -350,16 +375,21 @@ class Monitor:
                 # from another mirror), unproven: read again from the monitor's own size,
                 # so that an alert names what this log serves.
                 self._resuming = None
-                return self._poll_once(fetch, note, cp, max_stale)
+                return self._poll_once(fetch, note, cp, max_stale, watch)
             except MonitorAlert as err:
                 if keep:
                     self._record_alert(err, note)
                 raise
 
-    def _poll_once(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale) -> Poll:
+    def _poll_once(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale, watch) -> Poll:
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            if watch is not None:
+                self._set_watch(watch)
+            self._watch = self.watching
             poll = self._advance(fetch, note, cp, max_stale)
+            if watch is not None:
+                poll.watched = self._report_watched(watch)
         except MonitorAlert:
             self._rollback()
             self._drop_pending()  # read from a log that misbehaved: read it again
@@ -391,6 +421,89 @@ class Monitor:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @property
+    def watching(self) -> Watch:
+        """What this state watches: what the last poll given a watch asked for."""
+        rows = self.db.execute("SELECT what, id FROM watching").fetchall()
+        return Watch(
+            frozenset(i for what, i in rows if what == "vin"),
+            frozenset(i for what, i in rows if what == "actor"),
+        )
+
+    def _set_watch(self, watch: Watch) -> None:
+        """Watch ``watch`` from now on. A VIN no longer watched loses its readings; an
+        unfinished catch-up read under another watch is read again."""
+        kept = self.watching
+        if kept == watch:
+            return
+        for vin in kept.vins - watch.vins:
+            self.db.execute("DELETE FROM watching WHERE what = 'vin' AND id = ?", (vin,))
+            self.db.execute("DELETE FROM readings WHERE vin = ?", (vin,))
+        for actor in kept.actors - watch.actors:
+            self.db.execute("DELETE FROM watching WHERE what = 'actor' AND id = ?", (actor,))
+        self.db.executemany(
+            "INSERT INTO watching VALUES ('vin', ?, NULL)", [(v,) for v in watch.vins - kept.vins]
+        )
+        self.db.executemany(
+            "INSERT INTO watching VALUES ('actor', ?, NULL)",
+            [(a,) for a in watch.actors - kept.actors],
+        )
+        if self.pending is not None:
+            self._delete_past(self.size)
+
+    def _report_watched(self, watch: Watch) -> list[WatchedEntry]:
+        """The watched entries not reported yet (of what ``watch`` watches), now reported."""
+        row = self.db.execute("SELECT upto FROM watch_reported").fetchone()
+        size = self.size
+        found = [
+            w
+            for w in watched_entries(self.db, 0 if row is None else row[0], size)
+            if watch.matches(w.vin, w.signer)
+        ]
+        self.db.execute("INSERT OR REPLACE INTO watch_reported VALUES (1, ?)", (size,))
+        self.db.execute("DELETE FROM watched WHERE idx < ?", (size,))
+        return found
+
+    def _read_readings(self, fetch: Fetch, old: int, cp: Checkpoint) -> None:
+        """The readings of each watched VIN from the entries read before it was watched
+        (below ``old``): its chain's entries, read again from the log's entry tiles and
+        compared with the leaf hashes the chain keeps."""
+        need = self.db.execute(
+            "SELECT id, coalesce(upto, 0) FROM watching WHERE what = 'vin' AND"
+            " coalesce(upto, 0) < ?",
+            (old,),
+        ).fetchall()
+        tiles: dict[int, list[tuple[str, int, bytes]]] = {}
+        for vin, upto in need:
+            for idx, leaf in self.db.execute(
+                "SELECT idx, leaf FROM chains WHERE vin = ? AND idx >= ? AND idx < ?",
+                (vin, upto, old),
+            ):
+                tiles.setdefault(idx // TILE_WIDTH, []).append((vin, idx, bytes(leaf)))
+        for tile, wanted in sorted(tiles.items()):
+            first = tile * TILE_WIDTH
+            path = "/log/tile/" + format_tile_path(None, tile, min(TILE_WIDTH, cp.size - first))
+            try:
+                entries = decode_entry_bundle(fetch(path))
+            except VinledgerError as err:
+                raise MonitorAlert(f"{path}: {err}") from None
+            for vin, idx, leaf in wanted:
+                data = entries[idx - first] if idx - first < len(entries) else b""
+                if merkle.hash_leaf(data) != leaf:
+                    raise MonitorAlert(
+                        f"entry {idx}: {path} serves it otherwise than the monitor read it "
+                        "before: the log changed an entry it had published"
+                    )
+                km = odometer_of(data)
+                if km is not None:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (vin, idx, km)
+                    )
+        self.db.execute(
+            "UPDATE watching SET upto = ? WHERE what = 'vin' AND coalesce(upto, 0) < ?",
+            (old, old),
+        )
+
     def _advance(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale=None) -> Poll:
         before = self.checkpoint
         old = before.size if before else 0
@@ -406,8 +519,10 @@ class Monitor:
         self._resumed = resumed
         if resumed and self._resuming is not None:
             self._resuming(start, cp.size)
-        self._checks = EntryChecks(self.db, replay if self.signatures else None)
+        self._checks = EntryChecks(self.db, replay if self.signatures else None, self._watch)
         try:
+            if self._watch.vins and old:
+                self._read_readings(fetch, old, cp)
             vins = self._read_entries(fetch, edge, start, cp)
             self._checks.finish()
             if edge.root() != cp.root:
@@ -434,6 +549,7 @@ class Monitor:
         if self._checks.replay is not None:
             self.db.execute("INSERT OR REPLACE INTO trust VALUES (1, ?)", (self._replay_blob(),))
         self.db.execute("DELETE FROM pending")
+        self.db.execute("UPDATE watching SET upto = ? WHERE what = 'vin'", (cp.size,))
         if resumed:  # the vehicles of what the interrupted poll read count too
             vins.update(
                 vin
@@ -519,7 +635,7 @@ class Monitor:
 
     def _delete_past(self, size: int) -> None:
         """Forget every row of entries from ``size`` on: a catch-up's unproven progress."""
-        for table in ("chains", "revocations", "facts", "trust_changes"):
+        for table in ("chains", "revocations", "facts", "trust_changes", "readings", "watched"):
             self.db.execute(f"DELETE FROM {table} WHERE idx >= ?", (size,))
         tile, within = divmod(size, TILE_WIDTH)
         self.db.execute("DELETE FROM leaf_tiles WHERE n >= ?", (tile + (within > 0),))

@@ -11,6 +11,11 @@ database in the poll's transaction.
 Each trust entry is also kept as a ``TrustChange`` in plain words ("key … granted to
 allianz (insurer)"), with the actor it concerns, so that a poll can say what changed
 in who may sign and a partner can watch for changes in its own name.
+
+With a ``Watch`` (VINs, actors), each vehicle entry of a watched VIN or signed by a
+watched actor is kept as a ``WatchedEntry`` (its kind, signer, date, reading, brand,
+dealer or claim), and each odometer reading of a watched VIN in ``readings``, so that
+a lower one is said to be lower than the highest read before it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,47 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
+@dataclass(frozen=True)
+class Watch:
+    """What a monitor watches: the entries of these VINs, and those these actors sign."""
+
+    vins: frozenset[str] = frozenset()
+    actors: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.vins or self.actors)
+
+    def matches(self, vin: str, actor: str) -> bool:
+        return vin in self.vins or actor in self.actors
+
+
+@dataclass(frozen=True)
+class WatchedEntry:
+    """A vehicle entry a poll read about a watched VIN or signed by a watched actor."""
+
+    index: int
+    vin: str
+    kind: str
+    signer: str  # the actor id
+    occurred_at: str  # UTC, ISO
+    odometer_km: int | None
+    lower_than: tuple[int, int] | None  # (entry, km): the VIN's highest reading before
+    detail: dict  # a sale's dealer, a title brand's brand, a claim's cause and severity
+
+    @property
+    def said(self) -> str:
+        """The entry in words, on one line (every value is an id, a VIN or a keyword)."""
+        parts = [f"{self.kind} of {self.vin} signed by {self.signer}, occurred {self.occurred_at}"]
+        if self.odometer_km is not None:
+            km = f"{self.odometer_km:,} km"
+            if self.lower_than is not None:
+                at, highest = self.lower_than
+                km += f", LOWER than entry {at}'s {highest:,} km"
+            parts.append(km)
+        parts.extend(f"{name} {value}" for name, value in self.detail.items())
+        return "; ".join(parts)
+
+
 def trust_changes(db: sqlite3.Connection, start: int, stop: int) -> list[TrustChange]:
     """The trust changes the monitor read at indexes ``[start, stop)``, in log order."""
     rows = db.execute(
@@ -81,9 +127,12 @@ class EntryChecks:
     """The checks of one poll; ``replay`` (None: signatures are not checked) as the
     log stood before its first entry."""
 
-    def __init__(self, db: sqlite3.Connection, replay: TrustReplay | None):
+    def __init__(
+        self, db: sqlite3.Connection, replay: TrustReplay | None, watch: Watch | None = None
+    ):
         self.db = db
         self.replay = replay
+        self.watch = watch or Watch()
         self.refs: References | None = None
         self.kept: _MonitorEntries | None = None  # what ``refs`` reads, with the facts
 
@@ -144,7 +193,38 @@ class EntryChecks:
             except VinledgerError as err:
                 raise MonitorAlert(f"entry {index}: {err}") from None
             self._check_references(index, entry, record)
+        if self.watch and self.watch.matches(entry.vin, entry.signer.actor_id):
+            self._keep_watched(index, entry, record)
         return entry
+
+    def _keep_watched(self, index: int, entry: Entry, record) -> None:
+        """A watched entry, with (for a watched VIN) its reading against the highest one
+        read before it; the reading is kept for the next."""
+        km, lower = record.odometer_km, None
+        if km is not None and entry.vin in self.watch.vins:
+            highest = self.db.execute(
+                "SELECT idx, km FROM readings WHERE vin = ? ORDER BY km DESC, idx LIMIT 1",
+                (entry.vin,),
+            ).fetchone()
+            if highest is not None and highest[1] > km:
+                lower = highest
+            self.db.execute(
+                "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (entry.vin, index, km)
+            )
+        self.db.execute(
+            "INSERT OR REPLACE INTO watched VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                index,
+                entry.vin,
+                entry.kind,
+                entry.signer.actor_id,
+                utc_text(record.occurred_at),
+                km,
+                None if lower is None else lower[0],
+                None if lower is None else lower[1],
+                json.dumps(_detail(record)),
+            ),
+        )
 
     def _keep_trust_change(self, index: int, record) -> None:
         """The trust entry in words, with the actor it concerns. Free text (a name, a
@@ -240,6 +320,51 @@ class EntryChecks:
             "SELECT seq, idx, leaf FROM chains WHERE vin = ? ORDER BY seq DESC LIMIT 1", (vin,)
         ).fetchone()
         return None if row is None else (row[0], row[1], bytes(row[2]))
+
+
+def _detail(record) -> dict:
+    if record.kind == "sale":
+        return {"dealer": record.dealer}
+    if record.kind == "title_brand":
+        return {"brand": record.brand}
+    if record.kind == "insurance_claim":
+        return {"cause": record.cause, "severity": record.severity}
+    return {}
+
+
+def utc_text(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def watched_entries(db: sqlite3.Connection, start: int, stop: int) -> list[WatchedEntry]:
+    """The watched entries kept at indexes ``[start, stop)``, in log order."""
+    rows = db.execute(
+        "SELECT idx, vin, kind, actor, occurred_at, km, below, below_km, detail FROM watched"
+        " WHERE idx >= ? AND idx < ? ORDER BY idx",
+        (start, stop),
+    )
+    return [
+        WatchedEntry(
+            idx,
+            vin,
+            kind,
+            actor,
+            at,
+            km,
+            None if below is None else (below, below_km),
+            json.loads(detail),
+        )
+        for idx, vin, kind, actor, at, km, below, below_km, detail in rows
+    ]
+
+
+def odometer_of(data: bytes) -> int | None:
+    """The odometer reading of an entry the monitor read and checked before (its leaf
+    hash compared): None if its record has none."""
+    entry = decode_entry(data)
+    env = entry.envelope
+    signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
+    return getattr(parse_record(signed), "odometer_km", None)
 
 
 # Facts kept for the claim checks, in columns added to the ``facts`` table of

@@ -75,6 +75,41 @@ CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet
     edge BLOB NOT NULL,
     replay BLOB  -- as trust.replay, at ``size``
 );
+-- What `vinledger monitor --watch-vin/--watch-actor` last asked to watch ("vin" or
+-- "actor", and which): every poll into the state (`verify --monitor`'s too) keeps what
+-- it reads of them. upto (a VIN's): the size below which its readings are all kept
+-- (NULL: none yet; the next poll reads them from the entries it read before).
+CREATE TABLE IF NOT EXISTS watching (
+    what TEXT NOT NULL,
+    id TEXT NOT NULL,
+    upto INTEGER,
+    PRIMARY KEY (what, id)
+) WITHOUT ROWID;
+-- The odometer readings of the watched VINs: what a lower one is compared with.
+CREATE TABLE IF NOT EXISTS readings (
+    vin TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    km INTEGER NOT NULL,
+    PRIMARY KEY (vin, idx)
+) WITHOUT ROWID;
+-- Each watched entry read (monitor_entries.WatchedEntry), until `vinledger monitor`
+-- reports it; below, below_km: the VIN's highest reading before, where this is lower.
+CREATE TABLE IF NOT EXISTS watched (
+    idx INTEGER PRIMARY KEY,
+    vin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    km INTEGER,
+    below INTEGER,
+    below_km INTEGER,
+    detail TEXT NOT NULL  -- JSON: dealer, brand, or cause and severity
+);
+-- The size below which `vinledger monitor` has reported the watched entries.
+CREATE TABLE IF NOT EXISTS watch_reported (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    upto INTEGER NOT NULL
+);
 """
 
 
@@ -85,5 +120,8 @@ CREATE TABLE IF NOT EXISTS pending (  -- a catch-up read up to ``size``, not yet
 # are kept for the entries read (an unfinished catch-up of a state before 4 is read
 # again, so that its trust changes are reported); 5: leaf hashes are kept (an unfinished
 # catch-up of a state before 5 is read again; what it read before, below the start of
-# its last tile, keeps none: ``leaves_known``), and alerts and staleness.
+# its last tile, keeps none: ``leaves_known``), and alerts and staleness. The watch
+# tables (watching, readings, watched, watch_reported) need no new version: a state
+# without them gains them empty, and a VIN watched on it has its readings read again
+# from the log (the entries its chain holds) at the next poll.
 VERSION = 5
