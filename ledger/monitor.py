@@ -837,9 +837,10 @@ def _with_notes(err: MonitorAlert, *notes: tuple[int, str]) -> MonitorAlert:
 
 def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
     """Raise MonitorAlert unless the log proves the smaller of two trees within the other.
-    A log that answers the request with a refusal (``refused``: e.g. "size larger than
-    the log") proves nothing either: an alert too. A fetch that fails otherwise (no
-    answer) is InvalidInput: not the log's fault as far as anyone can tell."""
+    A log that refuses the request as one for what it does not hold (400 or 422: "size
+    larger than the log") proves nothing either: an alert too. A fetch that fails
+    otherwise (no answer; 404 or 405 from a mirror that serves no proofs) is
+    InvalidInput: not the log's fault as far as anyone can tell."""
     first, second = sorted((a, b), key=lambda c: c.size)
     if first.size == 0 or first.size == second.size:
         if first.size == second.size and first.root != second.root:
@@ -849,7 +850,10 @@ def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
     try:
         body = fetch(path)
     except Exception as err:
-        if refused(err):
+        # Refused as a request for what the log does not hold ("size larger than the
+        # log": 400, 422): the log's own answer, proving nothing. Not found or not
+        # allowed (404, 405): a mirror that serves tiles but no proofs, no answer.
+        if refused(err) and getattr(err, "status", 0) in (400, 422):
             raise MonitorAlert(f"the log refuses to prove them consistent ({err})") from None
         raise InvalidInput(f"the consistency proof could not be fetched: {err}") from None
     try:

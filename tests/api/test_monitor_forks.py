@@ -127,6 +127,15 @@ def test_a_proof_that_cannot_be_fetched_is_no_alert(tmp_path, client, sqlite_led
     with pytest.raises(InvalidInput, match="could not be fetched"):
         m.poll(no_answer)
     assert m.standing_alert is None
+
+    def no_proofs_here(path: str) -> bytes:  # a mirror of the tiles only
+        if path.startswith("/log/proof/"):
+            raise ClientError(404, {"title": "Not Found", "detail": "no such route"})
+        return serving(real, early)(path)
+
+    with pytest.raises(InvalidInput, match="could not be fetched"):
+        m.poll(no_proofs_here)
+    assert m.standing_alert is None
     m.close()
 
 
