@@ -111,26 +111,30 @@ class CommissionRecorder:
         elif record.kind == "sale":
             check_sale(book.items(record.vin, index), record, index, actor_id)
             if record.referral_code is not None:  # before any row is written
-                _settle(s, self.registry, record, index)
+                _settle(s, self.registry, record, index, refuse=True)
         book.place(record, index, actor_id)  # nothing raises after this
         return []  # private rows only: nothing more is appended to the log
 
 
-def _settle(s: Session, registry: Registry, sale: Sale, index: int) -> None:
+def _settle(
+    s: Session, registry: Registry, sale: Sale, index: int, *, refuse: bool = False
+) -> None:
     """Store what sale ``index`` earns, or a pending row saying why it cannot yet: by
     the installed rule version if it is of the referral's major version, as the sale
     is logged or (a sale logged before commissions were computed at the sale) on a
     read; by the installed version for a referral that recorded none.
 
     Everything that may fail is done before the first write, so that the recorder
-    never leaves rows behind a sale the sequencer refuses.
+    never leaves rows behind a sale the sequencer refuses. ``refuse``: as the sale is
+    logged, the rule's refusal refuses it; on a read, where the sale is in the log
+    already, the refusal is kept as why it is pending (a read never fails for it).
     """
     referral = s.get(ReferralRow, sale.referral_code)
     if referral is None:  # not from the API: its codes are checked and never deleted
         log.error("sale %d names referral code %r, unknown here", index, sale.referral_code)
         return
     paid, version, pending = _attempt(
-        registry, referral, sale, index, referral.rule_version, refuse=True
+        registry, referral, sale, index, referral.rule_version, refuse=refuse
     )
     s.execute(
         insert(CommissionSaleRow),

@@ -184,6 +184,7 @@ class DaemonPool:
                 # (argparse.error, sys.exit): a failure of that call like any other, never
                 # an exit that fails every submission batched with it.
                 failure = RuntimeError(f"raised {type(err).__name__}: {err}")
+                failure.__cause__ = err  # its traceback, for the operator's log
                 future.set_exception(failure)
             else:
                 future.set_result(result)

@@ -531,3 +531,35 @@ def test_a_rule_that_refuses_the_sale_as_it_is_logged_refuses_it(running):
     assert Moody.calls == 2
     assert isinstance(outcome, InvalidRecord) and "cap" in str(outcome), outcome
     assert size(lg) == before and read(lg) == []
+
+
+class Capped(UaLoyalty):
+    """Pays at the sale; later refuses (a monthly cap reached since)."""
+
+    id = "ua-loyalty"
+    refusing = False
+
+    def compute(self, referral, sale):
+        if Capped.refusing:
+            raise InvalidRecord("the cap of sales this month is reached", field="referral_code")
+        return super().compute(referral, sale)
+
+
+def test_a_rule_refusing_a_sale_already_logged_leaves_it_pending_on_a_read(running):
+    """A sale logged before commissions were computed at the sale is settled on a read;
+    its rule's refusal then is why it waits, and no statement fails for it."""
+    from tests.plugins.test_commissions_at_sale import as_the_earlier_release_left_it, forget
+
+    lg = running(Capped())
+    amy, dealer = referrer(lg), onboard(lg, "bay-auto", "dealer")
+    refer(lg, amy)
+    sold = sell(lg, dealer)
+    forget(lg, sold)
+    as_the_earlier_release_left_it(lg)
+    Capped.refusing = True
+    try:
+        assert read(lg) == [(sold, None, None, "ua-loyalty", "1", "pending")]
+        (why,) = reasons(lg)
+        assert "cap of sales this month is reached" in why
+    finally:
+        Capped.refusing = False
