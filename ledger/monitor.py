@@ -494,10 +494,10 @@ class Monitor:
                         f"entry {idx}: {path} serves it otherwise than the monitor read it "
                         "before: the log changed an entry it had published"
                     )
-                km = odometer_of(data)
-                if km is not None:
+                reading = odometer_of(data)  # a correction's: the corrected entry's
+                if reading is not None:
                     self.db.execute(
-                        "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (vin, idx, km)
+                        "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (vin, *reading)
                     )
         self.db.execute(
             "UPDATE watching SET upto = ? WHERE what = 'vin' AND coalesce(upto, 0) < ?",

@@ -200,16 +200,20 @@ class EntryChecks:
     def _keep_watched(self, index: int, entry: Entry, record) -> None:
         """A watched entry, with (for a watched VIN) its reading against the highest one
         read before it; the reading is kept for the next."""
-        km, lower = record.odometer_km, None
-        if km is not None and entry.vin in self.watch.vins:
-            highest = self.db.execute(
-                "SELECT idx, km FROM readings WHERE vin = ? ORDER BY km DESC, idx LIMIT 1",
-                (entry.vin,),
-            ).fetchone()
-            if highest is not None and highest[1] > km:
-                lower = highest
+        km, lower = getattr(record, "odometer_km", None), None
+        reading = corrected_reading(index, record)
+        if reading is not None and entry.vin in self.watch.vins:
+            if reading[0] == index:  # a reading of its own: against the highest before it
+                highest = self.db.execute(
+                    "SELECT idx, km FROM readings WHERE vin = ? ORDER BY km DESC, idx LIMIT 1",
+                    (entry.vin,),
+                ).fetchone()
+                if highest is not None and highest[1] > km:
+                    lower = highest
+            # A correction's reading replaces the one it corrects (a typo of 480,000 km
+            # would otherwise make every later reading look like a rollback).
             self.db.execute(
-                "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (entry.vin, index, km)
+                "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (entry.vin, *reading)
             )
         self.db.execute(
             "INSERT OR REPLACE INTO watched VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -358,13 +362,25 @@ def watched_entries(db: sqlite3.Connection, start: int, stop: int) -> list[Watch
     ]
 
 
-def odometer_of(data: bytes) -> int | None:
-    """The odometer reading of an entry the monitor read and checked before (its leaf
-    hash compared): None if its record has none."""
+def odometer_of(data: bytes) -> tuple[int, int] | None:
+    """(index, km): the reading an entry the monitor read and checked before (its leaf
+    hash compared) gives its vehicle: its own, or for a correction that sets a reading,
+    the corrected entry's as corrected. None if it gives none."""
     entry = decode_entry(data)
     env = entry.envelope
     signed = payload_bytes(env) if env.payload_type == PAYLOAD_TYPE else record_bytes(entry)
-    return getattr(parse_record(signed), "odometer_km", None)
+    return corrected_reading(entry.index, parse_record(signed))
+
+
+def corrected_reading(index: int, record) -> tuple[int, int] | None:
+    """(index, km) of the reading the record at ``index`` gives: a correction's new
+    ``odometer_km`` stands for the entry it corrects, as the history reads it."""
+    if record.kind == "correction":
+        km = record.fields.get("odometer_km")
+        ok = isinstance(km, int) and not isinstance(km, bool)
+        return (record.corrects, km) if ok else None
+    km = getattr(record, "odometer_km", None)
+    return None if km is None else (index, km)
 
 
 # Facts kept for the claim checks, in columns added to the ``facts`` table of

@@ -310,3 +310,26 @@ def test_an_interrupted_catch_up_reports_its_watched_entries_once_proven(
     assert again.resumed_at is None and len(again.watched) == 401
     m.close()
     other.close()
+
+
+@pytest.mark.parametrize("watched_first", [True, False], ids=["watched", "watched-later"])
+def test_a_corrected_reading_is_compared_as_corrected(
+    run_monitor, sqlite_ledger, partners, watched_first
+):
+    """A typo of 480,000 km, corrected to 48,000: a later 49,000 is no rollback, and a
+    later 47,000 is one, against the corrected reading; whether the VIN was watched when
+    the monitor read them, or only later (its readings read again from the log)."""
+    shop = partners["shop"]
+    if not watched_first:
+        run_monitor()  # the state reads the log before the VIN is watched
+    [typo] = signed(sqlite_ledger, shop, odometer(480_000))
+    fix = {"kind": "correction", "vin": VIN, "occurred_at": "2026-07-02T09:00:00Z",
+           "corrects": typo, "fields": {"odometer_km": 48_000}, "reason": "typo"}  # fmt: skip
+    signed(sqlite_ledger, shop, fix)
+    run_monitor("--watch-vin", VIN) if watched_first else run_monitor()
+    signed(sqlite_ledger, shop, odometer(49_000, day=6))
+    r = run_monitor("--watch-vin", VIN)
+    assert "LOWER" not in r.output, r.output
+    signed(sqlite_ledger, shop, odometer(47_000, day=7))
+    r = run_monitor("--watch-vin", VIN)
+    assert "LOWER than entry" in r.output and "49,000 km" in r.output, r.output
