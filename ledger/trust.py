@@ -93,7 +93,7 @@ def authorise(b: Batch, sub: Submission, genesis: bool, followed: bool = False) 
     elif record.kind == "complaint":
         _check_complaint(b, record)
     elif record.kind == "insurance_claim":
-        _check_claim_ref(b, record, key.actor_id)
+        _check_claim_ref(b, record.vin, record.claim_ref, key.actor_id)
     return key.actor_id
 
 
@@ -146,6 +146,9 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
             "again with the right date",
             field="$.fields.occurred_at",
         )
+    if kind == "insurance_claim" and isinstance(record.fields.get("claim_ref"), str):
+        # The reference it is given must not be another of its insurer's claims' on the car.
+        _check_claim_ref(b, vin, record.fields["claim_ref"], author, but=record.corrects)
 
 
 def _record_json(b: Batch, index: int) -> dict:
@@ -158,30 +161,40 @@ def _record_json(b: Batch, index: int) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def _check_claim_ref(b: Batch, record, actor_id: str) -> None:
+def _check_claim_ref(
+    b: Batch, vin: str, claim_ref: str, actor_id: str, but: int | None = None
+) -> None:
     """An insurer logs each of its claims once per vehicle. The same envelope again is
     answered with its entry before this (``Sequencer._place``); a copy re-serialised by
     a client's retry, or edited, would otherwise log the claim twice and show a buyer
     two floods where there was one. A claim's reference is the one it holds now: a
-    correction may have changed it."""
-    claims = _vin_entries(b, record.vin, "insurance_claim", actor_id)
-    refs = {index: _record_of(data).get("claim_ref") for index, data in claims}
+    correction may have changed it (``but``: the claim a correction gives ``claim_ref``,
+    not compared with itself)."""
+    claims = _vin_entries(b, vin, "insurance_claim", actor_id)
+    refs = {index: _record_of(data).get("claim_ref") for index, data in claims if index != but}
     if not refs:
         return
-    for _, data in _vin_entries(b, record.vin, "correction"):  # in log order
+    for _, data in _vin_entries(b, vin, "correction"):  # in log order
         fix = _record_of(data)
         fields = fix.get("fields")
         if fix.get("corrects") in refs and isinstance(fields, dict) and "claim_ref" in fields:
             refs[fix["corrects"]] = fields["claim_ref"]
     for index, ref in refs.items():
-        if ref == record.claim_ref:
+        if ref != claim_ref:
+            continue
+        if but is not None:
             raise Conflict(
-                f"entry {index} already logs your claim {record.claim_ref!r} for "
-                f"{record.vin}, from an envelope that differs from this one (re-serialised "
-                "or edited). A claim is logged once: to change what it says, submit a "
-                f"correction of entry {index}",
-                field="$.claim_ref",
+                f"entry {index} is already {actor_id}'s claim {claim_ref!r} for {vin}: a "
+                "claim's reference names one claim; give entry "
+                f"{but} its own reference",
+                field="$.fields.claim_ref",
             )
+        raise Conflict(
+            f"entry {index} already logs your claim {claim_ref!r} for {vin}, from an "
+            "envelope that differs from this one (re-serialised or edited). A claim is "
+            f"logged once: to change what it says, submit a correction of entry {index}",
+            field="$.claim_ref",
+        )
 
 
 def _vin_entries(

@@ -79,3 +79,17 @@ def test_a_claims_reference_is_the_one_a_correction_gave_it(ledger):
     ])  # fmt: skip
     assert isinstance(refused, Conflict) and f"entry {first.index}" in str(refused)
     assert isinstance(other, Appended) and other.created
+
+
+def test_a_correction_cannot_give_a_claim_another_claims_reference(ledger):
+    insurer = onboard(ledger, "pacific-mutual", "insurer")
+    a, b = ledger.submit_now([signed(insurer, claim("CLM-A")), signed(insurer, claim("CLM-B"))])
+    fix = {"kind": "correction", "vin": VIN, "occurred_at": "2026-05-05T09:00:00Z",
+           "corrects": b.index, "reason": "reference",
+           "fields": {"claim_ref": "CLM-A"}}  # fmt: skip
+    (refused,) = ledger.submit_now([signed(insurer, fix)])
+    assert isinstance(refused, Conflict) and refused.field == "$.fields.claim_ref", refused
+    assert f"entry {a.index}" in str(refused)
+    ok = {**fix, "fields": {"claim_ref": "CLM-B2"}}
+    (fixed,) = ledger.submit_now([signed(insurer, ok)])
+    assert isinstance(fixed, Appended), fixed
