@@ -21,7 +21,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import dsse
 from core.errors import (
-    InvalidEnvelope,
     InvalidRecord,
     KeyRevoked,
     StorageUnavailable,
@@ -39,7 +38,7 @@ from ledger.entry import MAX_ENTRY_BYTES
 from ledger.sequencer import Submission
 from ledger.storage import indexes_by_digest, signing_key
 from plugins.referrals import check_sale_referral
-from plugins.submissions import read_record
+from plugins.submissions import provider_for, read_record
 
 # An envelope's payload is base64 (4/3 of the record) inside an entry of at most
 # 65,535 bytes, so anything much bigger than that can be refused before parsing.
@@ -241,14 +240,10 @@ class SubmissionChecks:
                 "sign with a key that is still valid"
             )
         native = env.payload_type == dsse.PAYLOAD_TYPE
-        if not native and self.plugins.provider(env.payload_type) is None:
+        if not native:
             # Before the role check: an insurer's typo in payloadType is about the
             # payloadType, not about the inspections only inspectors may submit.
-            accepted = ", ".join([dsse.PAYLOAD_TYPE, *sorted(self.plugins.providers)])
-            raise InvalidEnvelope(
-                f"payloadType {env.payload_type!r} is not accepted here; accepted: {accepted}",
-                field="payloadType",
-            )
+            provider_for(self.plugins, env.payload_type)
         if not may_block:  # before the signature: the thread would verify it again
             if not native:
                 raise _WouldBlock  # a provider plugin's code reads it

@@ -154,11 +154,8 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
 def _record_json(b: Batch, index: int) -> dict:
     """The record of the entry at ``index`` (placed before or in this batch), as JSON."""
     if index >= b.start:
-        data = b.entry_rows[index - b.start]["data"]
-    else:
-        data = entry_leaf_and_data(b.c, index)[1]
-    record = msgspec.json.decode(record_bytes(decode_entry(data)))
-    return record if isinstance(record, dict) else {}
+        return _record_of(b.entry_rows[index - b.start]["data"])
+    return _record_of(entry_leaf_and_data(b.c, index)[1])
 
 
 def _check_claim_ref(

@@ -44,19 +44,26 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SLUG_HINT = get_args(Slug)[1].description
 
 
+def provider_for(registry: Registry, payload_type: str) -> InspectionProvider:
+    """The provider that reads reports of ``payload_type``; InvalidEnvelope (400) naming
+    what is accepted if none does."""
+    provider = registry.provider(payload_type)
+    if provider is None:
+        accepted = ", ".join([dsse.PAYLOAD_TYPE, *sorted(registry.providers)])
+        raise InvalidEnvelope(
+            f"payloadType {payload_type!r} is not accepted here; accepted: {accepted}",
+            field="payloadType",
+        )
+    return provider
+
+
 def read_record(registry: Registry, env: dsse.Envelope) -> tuple[Record, dict | None]:
     """The record an envelope submits, and what was derived from it (or None)."""
     payload = dsse.payload_bytes(env)
     if env.payload_type == dsse.PAYLOAD_TYPE:
         record = parse_record(payload)
         return record, _derive_terms(registry, record)
-    provider = registry.provider(env.payload_type)
-    if provider is None:
-        accepted = ", ".join([dsse.PAYLOAD_TYPE, *sorted(registry.providers)])
-        raise InvalidEnvelope(
-            f"payloadType {env.payload_type!r} is not accepted here; accepted: {accepted}",
-            field="payloadType",
-        )
+    provider = provider_for(registry, env.payload_type)
     try:  # what no provider should have to survive: JSON nested past the parser's limit
         msgspec.json.decode(payload)
     except RecursionError:
