@@ -26,7 +26,15 @@ from ledger.schema import ActorRow, EntryRow, ReferralRow, TokenRow
 from ledger.storage import get_actor, log_size, signing_key
 from plugins.commission_settling import commissions
 from plugins.interfaces import Referral
-from plugins.referrals import create_referral, verify_referral_envelope
+from plugins.referrals import (
+    judge_referral,
+    read_market,
+    read_request,
+    store_referral,
+    verify_referral_envelope,
+)
+
+REFERRAL_ATTEMPTS = 5
 
 TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a token
 
@@ -117,20 +125,41 @@ class DealersAndReferrals:
         return key.actor_id
 
     def create_referral(self, raw: bytes) -> dict[str, Any]:
+        """Store the referral in ``raw`` (a DSSE envelope its referrer signed).
+
+        The rule's plugin code (``validate``, ``admit``) runs between two transactions,
+        never inside one: the market it was judged against is read again in the
+        transaction that stores the referral, and if a referral came or went there
+        meanwhile (another referrer taking a slot or the code, a retry of this one
+        storing it) it is read and judged again, up to ``REFERRAL_ATTEMPTS`` times: a
+        code another referrer took is then refused as read, a retry answered with it.
+        """
         env = verify_referral_envelope(raw)
-
-        def store() -> tuple[Referral, bool]:
-            with self.store.writing() as s:
-                actor_id = self._signed_by(env, s.connection())
-                return create_referral(s, self.plugins, actor_id, dsse.payload_bytes(env))
-
-        try:
-            referral, created = store()
-        except Conflict:
-            # The same request may have been storing the code meanwhile (a retry sent
-            # while the first still ran): read again, now that it has committed, and
-            # answer with the code if it is the referrer's, with these terms.
-            referral, created = store()
+        payload = dsse.payload_bytes(env)
+        for _ in range(REFERRAL_ATTEMPTS):
+            with self.store.reader() as s:
+                actor_id = self._signed_by(env, s.connection())  # before any plugin code
+                req = read_request(payload)
+                rule = self.plugins.rule(req.rule)
+                seen = read_market(s, actor_id, req, rule.id)
+            referral, created = judge_referral(self.plugins, rule, actor_id, req, seen)
+            if not created:
+                break
+            try:
+                with self.store.writing() as s:
+                    if self._signed_by(env, s.connection()) != actor_id:
+                        continue  # the key changed hands meanwhile: check it all again
+                    if read_market(s, actor_id, req, rule.id, writing=True) != seen:
+                        continue
+                    store_referral(s, rule, referral)
+                break
+            except Conflict:
+                continue  # taken meanwhile, by another (refused as read again) or by a retry
+        else:
+            raise Conflict(
+                f"referral code {req.code!r}: the referrals of its rule, model and region "
+                f"changed {REFERRAL_ATTEMPTS} times while its rule judged it; send it again"
+            )
         return {
             "created": created,
             "code": referral.code,

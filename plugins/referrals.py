@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -82,14 +82,8 @@ def _referral(row: ReferralRow) -> Referral:
     )
 
 
-def create_referral(
-    s: Session, registry: Registry, actor_id: str, payload: bytes
-) -> tuple[Referral, bool]:
-    """Store a referral the referrer ``actor_id`` signed; refuses what the rule refuses.
-
-    Returns it and whether it is new: the same referrer asking again for a code it
-    holds, with the same rule, params, model and region (a retry after a lost answer),
-    gets that code back; anyone else asking for a code that is taken is refused."""
+def read_request(payload: bytes) -> ReferralRequest:
+    """A referral request as its referrer signed it; refuses a malformed one (422)."""
     try:
         req = msgspec.json.decode(payload, type=ReferralRequest)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
@@ -111,6 +105,27 @@ def create_referral(
             f'such as "1HG/2003", not {req.model!r}',
             field="model",
         )
+    return req
+
+
+@dataclass(frozen=True)
+class Market:
+    """What a new referral is judged against, as read from the database: the code if
+    its referrer already holds it (with its stored parameters), the upline it would pay,
+    and the referrals of its rule, model and region that ``admit`` counts."""
+
+    held: tuple[Referral, str] | None
+    upline: str | None
+    active: tuple[Referral, ...]
+
+
+def read_market(
+    s: Session, actor_id: str, req: ReferralRequest, rule: str, *, writing: bool = False
+) -> Market:
+    """Refuse what the database refuses (not a referrer, an upline cycle, a code another
+    holds or one that reads as it) and read the ``Market``. ``writing``: inside the
+    transaction that stores the referral, which then holds the code's and the market's
+    locks until it ends."""
     actor = get_actor(s, actor_id)
     if actor is None or actor.role != "referrer":
         raise Forbidden(f"{actor_id!r} is not a referrer; only referrers create referral codes")
@@ -119,41 +134,60 @@ def create_referral(
     if existing is not None and existing.referrer != actor_id:
         raise Conflict(f"referral code {req.code!r} is taken; choose another")
     if existing is None:
-        _refuse_lookalike(s, req.code)
-    rule = registry.rule(req.rule)
+        _refuse_lookalike(s, req.code, lock=writing)
+    if writing:
+        _lock_market(s, rule, req.model, req.region)
+    same_market = (
+        _referral(row)
+        for row in s.scalars(
+            select(ReferralRow)
+            .where(ReferralRow.rule == rule, ReferralRow.model == req.model)
+            .order_by(ReferralRow.created_at, ReferralRow.code)
+        )
+    )
+    return Market(
+        held=None if existing is None else (_referral(existing), existing.params),
+        upline=_paid_upline(s, actor, warn=not writing),
+        active=tuple(r for r in same_market if r.region == req.region),
+    )
+
+
+def judge_referral(
+    registry: Registry, rule: CommissionRule, actor_id: str, req: ReferralRequest, market: Market
+) -> tuple[Referral, bool]:
+    """The referral ``req`` asks for, as its rule validates and admits it into
+    ``market``, and whether it is new: the same referrer asking again for a code it
+    holds, with the same rule, params, model and region (a retry after a lost answer),
+    gets that code back. Runs the rule's plugin code: call it outside any transaction,
+    so that a slow rule holds up no writer."""
     params = _validated(registry, rule, req.params)
-    if existing is not None:
-        held = _referral(existing)
+    if market.held is not None:
+        held, held_params = market.held
         asked = (rule.id, json.dumps(params, sort_keys=True), req.model, req.region)
-        if (held.rule, existing.params, held.model, held.region) == asked:
+        if (held.rule, held_params, held.model, held.region) == asked:
             return held, False
         raise Conflict(
             f"referral code {req.code!r} is already yours, with other terms (rule "
             f"{held.rule!r}, model {held.model!r}, region {held.region!r}); a code keeps "
             "the terms it was made with: choose another code for these"
         )
-    upline = _paid_upline(s, actor)
-    referral = Referral(req.code, actor_id, upline, rule.id, params, req.model, req.region)
-    _lock_market(s, rule.id, req.model, req.region)
-    same_market = (
-        _referral(row)
-        for row in s.scalars(
-            select(ReferralRow)
-            .where(ReferralRow.rule == rule.id, ReferralRow.model == req.model)
-            .order_by(ReferralRow.created_at, ReferralRow.code)
-        )
-    )
-    active = [r for r in same_market if r.region == req.region]
-    registry.call(rule, "admit", referral, active)
+    referral = Referral(req.code, actor_id, market.upline, rule.id, params, req.model, req.region)
+    registry.call(rule, "admit", referral, list(market.active))
+    return referral, True
+
+
+def store_referral(s: Session, rule: CommissionRule, referral: Referral) -> None:
+    """Store ``referral`` as ``judge_referral`` made it, in the transaction in which
+    ``read_market(..., writing=True)`` read the market it was judged against."""
     s.add(
         ReferralRow(
-            code=req.code,
-            referrer=actor_id,
-            upline=upline,
+            code=referral.code,
+            referrer=referral.referrer,
+            upline=referral.upline,
             rule=rule.id,
-            params=json.dumps(params, sort_keys=True),
-            model=req.model,
-            region=req.region,
+            params=json.dumps(referral.params, sort_keys=True),
+            model=referral.model,
+            region=referral.region,
             created_at=datetime.now(UTC),
             rule_version=rule.version,
         )
@@ -161,8 +195,7 @@ def create_referral(
     try:
         s.flush()  # here, not at commit, so that a code taken meanwhile is a 409
     except IntegrityError:
-        raise Conflict(f"referral code {req.code!r} is taken; choose another") from None
-    return referral, True
+        raise Conflict(f"referral code {referral.code!r} is taken; choose another") from None
 
 
 def _validated(registry: Registry, rule: CommissionRule, params: dict[str, Any]) -> dict:
@@ -194,10 +227,11 @@ def _lookalike_key(code: str) -> str:
     return code.upper().replace("_", "-")
 
 
-def _refuse_lookalike(s: Session, code: str) -> None:
+def _refuse_lookalike(s: Session, code: str, *, lock: bool) -> None:
     """A code that differs from a taken one only in case or in "-" and "_" is the same
-    code to a buyer who reads it out: it would divert that referrer's commissions."""
-    if s.get_bind().dialect.name == "postgresql":  # one check at a time (SQLite's writers are)
+    code to a buyer who reads it out: it would divert that referrer's commissions.
+    ``lock``: one such check at a time until the transaction ends."""
+    if lock and s.get_bind().dialect.name == "postgresql":  # SQLite's writers are one at a time
         s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('vinledger-codes', 0))"))
     spelled = func.upper(func.replace(ReferralRow.code, "_", "-"))
     taken = s.scalars(
@@ -210,7 +244,7 @@ def _refuse_lookalike(s: Session, code: str) -> None:
         )
 
 
-def _paid_upline(s: Session, actor: ActorRow) -> str | None:
+def _paid_upline(s: Session, actor: ActorRow, *, warn: bool) -> str | None:
     """The upline a new referral of ``actor`` pays level 2 to: its upline if that is a
     referrer, else none. The operator can no longer make another role an upline
     (``ledger.trust``), but an actor added before that check may have a dealer as its
@@ -220,13 +254,14 @@ def _paid_upline(s: Session, actor: ActorRow) -> str | None:
         return None
     above = get_actor(s, actor.upline)
     if above is None or above.role != "referrer":
-        log.warning(
-            "referrer %r has %r (role %s) as its upline, not a referrer: its new referral "
-            "pays no level 2",
-            actor.actor_id,
-            actor.upline,
-            None if above is None else above.role,
-        )
+        if warn:
+            log.warning(
+                "referrer %r has %r (role %s) as its upline, not a referrer: its new "
+                "referral pays no level 2",
+                actor.actor_id,
+                actor.upline,
+                None if above is None else above.role,
+            )
         return None
     return actor.upline
 

@@ -10,9 +10,11 @@ PostgreSQL lets both through, which is the race.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import delete
@@ -22,7 +24,7 @@ from core.errors import VinledgerError
 from core.keys import generate_private_key
 from ledger.schema import CommissionBacklogRow, CommissionRow, CommissionSaleRow
 from plugins.referrals import PAYLOAD_TYPE
-from tests.conftest import VIN, Partner, onboard
+from tests.conftest import VIN, Partner, inspection, onboard
 
 WAIT = 1.0  # seconds the first request waits for the second at the barrier
 
@@ -189,3 +191,38 @@ def test_two_referrals_for_one_slot_at_once_admit_one(ledger, monkeypatch):
     )
     created = [r for r in results if isinstance(r, dict)]
     assert len(created) == 1 and [r for r in results if r is not created[0]] == [409], results
+
+
+def test_a_rule_judging_a_referral_holds_up_no_submission(sqlite_ledger, monkeypatch):
+    """A rule's validate and admit run outside any transaction: on SQLite, whose
+    writers are one at a time, a rule that takes its time would otherwise hold up every
+    submission to the log until it answered (or its call timed out)."""
+    ledger = sqlite_ledger
+    amy, inspector = referrer(ledger, "ref-amy"), onboard(ledger, "acme", "inspector")
+    judging, release = threading.Event(), threading.Event()
+    rule = ledger.plugins.rule("flat")
+    admit = rule.admit
+
+    def slow_admit(*args):
+        judging.set()
+        release.wait(3)
+        return admit(*args)
+
+    monkeypatch.setattr(rule, "admit", slow_admit)
+    made: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: made.extend(
+            at_once(lambda: ledger.create_referral(referral(amy, "SPRING-26")))
+        )
+    )
+    worker.start()
+    try:
+        assert judging.wait(WAIT * 5)
+        started = time.monotonic()
+        (outcome,) = asyncio.run(ledger.submit([inspector.envelope(inspection())]))
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        worker.join(timeout=30)
+    assert outcome.created and took < 1.5, took
+    assert made and made[0]["created"] and made[0]["code"] == "SPRING-26", made
