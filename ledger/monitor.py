@@ -51,9 +51,7 @@ it to catch a bundle that leaves some out.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,14 +70,15 @@ from ledger.monitor_entries import (
     TrustChange,
     Watch,
     WatchedEntry,
-    odometer_of,
     trust_changes,
-    watched_entries,
 )
+from ledger.monitor_forks import Fetch, Forks, prove_consistent
 from ledger.monitor_schema import SCHEMA, VERSION
+from ledger.monitor_tiles import TileReader, compact_range
+from ledger.monitor_watching import Watching
 from ledger.signing import open_checkpoint
-from ledger.tiles import TILE_WIDTH, decode_entry_bundle, format_tile_path
-from ledger.trust_replay import TrustReplay, genesis_of
+from ledger.tiles import TILE_WIDTH
+from ledger.trust_replay import TrustReplay
 
 try:
     import fcntl
@@ -99,9 +98,6 @@ __all__ = [
     "prove_consistent",
 ]
 
-Fetch = Callable[[str], bytes]
-"""GET of a path under the log's base URL (e.g. ``/log/checkpoint``), answering the body."""
-
 SAVE_EVERY = 64  # tiles (16,384 entries) between saves of a catch-up's progress
 
 
@@ -114,14 +110,6 @@ class MonitorBusy(VinledgerError):
 
 class StandingAlert(MonitorAlert):
     """An earlier poll's alert, not yet acknowledged: no poll runs until it is."""
-
-
-def refused(err: BaseException) -> bool:
-    """Whether a failed fetch was the log's own answer refusing it (a 4xx other than a
-    timeout or rate limit), not a failure to reach it: ``err.status``, as
-    ``api.client.ClientError`` carries it."""
-    status = getattr(err, "status", 0) or 0
-    return 400 <= status < 500 and status not in (408, 429)
 
 
 def _now() -> str:
@@ -152,7 +140,7 @@ class ChainEntry:
     leaf: bytes
 
 
-class Monitor:
+class Monitor(Forks, TileReader, Watching):
     """The monitor's state in ``DIR/monitor.db`` for the log whose key is ``vkey``."""
 
     def __init__(
@@ -421,89 +409,6 @@ class Monitor:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    @property
-    def watching(self) -> Watch:
-        """What this state watches: what the last poll given a watch asked for."""
-        rows = self.db.execute("SELECT what, id FROM watching").fetchall()
-        return Watch(
-            frozenset(i for what, i in rows if what == "vin"),
-            frozenset(i for what, i in rows if what == "actor"),
-        )
-
-    def _set_watch(self, watch: Watch) -> None:
-        """Watch ``watch`` from now on. A VIN no longer watched loses its readings; an
-        unfinished catch-up read under another watch is read again."""
-        kept = self.watching
-        if kept == watch:
-            return
-        for vin in kept.vins - watch.vins:
-            self.db.execute("DELETE FROM watching WHERE what = 'vin' AND id = ?", (vin,))
-            self.db.execute("DELETE FROM readings WHERE vin = ?", (vin,))
-        for actor in kept.actors - watch.actors:
-            self.db.execute("DELETE FROM watching WHERE what = 'actor' AND id = ?", (actor,))
-        self.db.executemany(
-            "INSERT INTO watching VALUES ('vin', ?, NULL)", [(v,) for v in watch.vins - kept.vins]
-        )
-        self.db.executemany(
-            "INSERT INTO watching VALUES ('actor', ?, NULL)",
-            [(a,) for a in watch.actors - kept.actors],
-        )
-        if self.pending is not None:
-            self._delete_past(self.size)
-
-    def _report_watched(self, watch: Watch) -> list[WatchedEntry]:
-        """The watched entries not reported yet (of what ``watch`` watches), now reported."""
-        row = self.db.execute("SELECT upto FROM watch_reported").fetchone()
-        size = self.size
-        found = [
-            w
-            for w in watched_entries(self.db, 0 if row is None else row[0], size)
-            if watch.matches(w.vin, w.signer)
-        ]
-        self.db.execute("INSERT OR REPLACE INTO watch_reported VALUES (1, ?)", (size,))
-        self.db.execute("DELETE FROM watched WHERE idx < ?", (size,))
-        return found
-
-    def _read_readings(self, fetch: Fetch, old: int, cp: Checkpoint) -> None:
-        """The readings of each watched VIN from the entries read before it was watched
-        (below ``old``): its chain's entries, read again from the log's entry tiles and
-        compared with the leaf hashes the chain keeps."""
-        need = self.db.execute(
-            "SELECT id, coalesce(upto, 0) FROM watching WHERE what = 'vin' AND"
-            " coalesce(upto, 0) < ?",
-            (old,),
-        ).fetchall()
-        tiles: dict[int, list[tuple[str, int, bytes]]] = {}
-        for vin, upto in need:
-            for idx, leaf in self.db.execute(
-                "SELECT idx, leaf FROM chains WHERE vin = ? AND idx >= ? AND idx < ?",
-                (vin, upto, old),
-            ):
-                tiles.setdefault(idx // TILE_WIDTH, []).append((vin, idx, bytes(leaf)))
-        for tile, wanted in sorted(tiles.items()):
-            first = tile * TILE_WIDTH
-            path = "/log/tile/" + format_tile_path(None, tile, min(TILE_WIDTH, cp.size - first))
-            try:
-                entries = decode_entry_bundle(fetch(path))
-            except VinledgerError as err:
-                raise MonitorAlert(f"{path}: {err}") from None
-            for vin, idx, leaf in wanted:
-                data = entries[idx - first] if idx - first < len(entries) else b""
-                if merkle.hash_leaf(data) != leaf:
-                    raise MonitorAlert(
-                        f"entry {idx}: {path} serves it otherwise than the monitor read it "
-                        "before: the log changed an entry it had published"
-                    )
-                reading = odometer_of(data)  # a correction's: the corrected entry's
-                if reading is not None:
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", (vin, *reading)
-                    )
-        self.db.execute(
-            "UPDATE watching SET upto = ? WHERE what = 'vin' AND coalesce(upto, 0) < ?",
-            (old, old),
-        )
-
     def _advance(self, fetch: Fetch, note: str, cp: Checkpoint, max_stale=None) -> Poll:
         before = self.checkpoint
         old = before.size if before else 0
@@ -603,14 +508,14 @@ class Monitor:
         catch-up, if it lies within ``cp``; else the monitor's own size."""
         row = self.db.execute("SELECT size, edge, replay FROM pending").fetchone()
         if row is not None and old < row[0] <= cp.size:
-            return row[0], _compact_range(row[0], row[1]), self._load_replay(row[2])
+            return row[0], compact_range(row[0], row[1]), self._load_replay(row[2])
         if row is not None:  # made for another tree than this checkpoint's
             self._delete_past(old)
         state = self.db.execute("SELECT edge FROM state").fetchone()
         trust = self.db.execute("SELECT replay FROM trust").fetchone()
         return (
             old,
-            _compact_range(old, b"" if state is None else state[0]),
+            compact_range(old, b"" if state is None else state[0]),
             self._load_replay(None if trust is None else trust[0]),
         )
 
@@ -646,218 +551,9 @@ class Monitor:
             )
         self.db.execute("DELETE FROM pending")
 
-    def _check_older(self, fetch: Fetch, cp: Checkpoint, latest: Checkpoint) -> None:
-        """A checkpoint no newer than the latest seen: stale if consistent, else a fork."""
-        row = self.db.execute("SELECT note FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
-        if row is not None:
-            if open_checkpoint(row[0], self.vkey).root != cp.root:
-                raise _with_notes(
-                    MonitorAlert(
-                        f"two checkpoints of size {cp.size} with different roots: a fork "
-                        "(both are signed by the log key: the evidence)"
-                    ),
-                    (cp.size, row[0]),
-                )
-            return
-        mine = self._root_at(cp.size)
-        if mine is not None:  # the monitor's own leaves decide, without asking the log
-            if mine != cp.root:
-                raise MonitorAlert(
-                    f"the log served a checkpoint of size {cp.size}, older than the one of "
-                    f"size {latest.size} the monitor read, whose root is not that of the "
-                    f"first {cp.size} entries the monitor read: a fork (both checkpoints "
-                    "are signed by the log key: the evidence)"
-                )
-            return
-        try:
-            prove_consistent(fetch, cp, latest)
-        except MonitorAlert as err:
-            raise MonitorAlert(
-                f"the log served a checkpoint of size {cp.size}, older than the one of size "
-                f"{latest.size} the monitor read, and {err}: a fork, or a rollback"
-            ) from None
-
-    def _root_at(self, size: int) -> bytes | None:
-        """The root of the first ``size`` leaves, from the leaf hashes kept (None where
-        this state does not keep them all: one an earlier release read)."""
-        if self.leaves_since > 0 or size > self.size:
-            return None
-        tiles = (size + TILE_WIDTH - 1) // TILE_WIDTH
-        raw = b"".join(
-            bytes(h)
-            for (h,) in self.db.execute(
-                "SELECT hashes FROM leaf_tiles WHERE n < ? ORDER BY n", (tiles,)
-            )
-        )
-        if len(raw) < size * merkle.HASH_SIZE:
-            return None
-        step = merkle.HASH_SIZE
-        return merkle.root([raw[i : i + step] for i in range(0, size * step, step)])
-
-    def _fork_point(self, fetch: Fetch, cp: Checkpoint, old: int) -> str:
-        """Where the log left the trees this monitor saw, said for the alert: the
-        largest checkpoint seen that the log still proves within ``cp`` (a binary
-        search: the trees seen nest, so those it still holds are the smaller ones).
-        A log restored from an old backup holds the trees up to the backup."""
-        sizes = [
-            size
-            for (size,) in self.db.execute(
-                "SELECT size FROM checkpoints WHERE size > 0 AND size <= ? ORDER BY size",
-                (min(old, cp.size),),
-            )
-        ]
-        lo, hi, held = 0, len(sizes), 0
-        while lo < hi:
-            mid = (lo + hi) // 2
-            note = self.db.execute(
-                "SELECT note FROM checkpoints WHERE size = ?", (sizes[mid],)
-            ).fetchone()[0]
-            try:
-                prove_consistent(fetch, open_checkpoint(note, self.vkey), cp)
-            except MonitorAlert:
-                hi = mid
-            except Exception:  # no proof to be had (a tiles-only mirror): the alert stands
-                return ""
-            else:
-                held, lo = sizes[mid], mid + 1
-        if held >= old:
-            return ""
-        first = sizes[lo] if lo < len(sizes) else old
-        return (
-            f". The log still proves the tree of size {held} this monitor saw, but not "
-            f"that of size {first}: it changed what it had published among entries "
-            f"{held}–{first - 1} (a fork, as when a log is served from an older backup). "
-            "Keep this monitor's state: its checkpoints, signed by the log key, are the "
-            "evidence"
-        )
-
-    def _read_entries(self, fetch: Fetch, edge, start: int, cp: Checkpoint) -> set[str]:
-        """Hash entries ``[start, cp.size)`` into ``edge`` and record their VIN chains."""
-        vins: set[str] = set()
-        unsaved = 0  # tiles read since the progress was last saved
-        for tile in range(start // TILE_WIDTH, (cp.size - 1) // TILE_WIDTH + 1):
-            # Saved between tiles, never between a claim and its decision.
-            if unsaved >= self.save_every and not self._checks.awaiting_decision:
-                self._save_progress(edge, cp.size)
-                unsaved = 0
-            unsaved += 1
-            first = tile * TILE_WIDTH
-            width = min(TILE_WIDTH, cp.size - first)
-            path = "/log/tile/" + format_tile_path(None, tile, width)
-            body = fetch(path)  # could not read: no alert, the next poll goes on from here
-            try:
-                entries = decode_entry_bundle(body)
-            except VinledgerError as err:
-                raise MonitorAlert(f"{path}: {err}") from None
-            if len(entries) != width:
-                raise MonitorAlert(f"{path} holds {len(entries)} entries, not {width}")
-            leaves = [merkle.hash_leaf(data) for data in entries]
-            if start > first:  # a partial tile read before, in part
-                self._check_known(path, tile, leaves[: start - first], edge)
-            self._check_hash_tile(fetch, tile, path, leaves)
-            if self.signatures and self._checks.replay is None:  # tile 0: entry 1 is in it
-                genesis = genesis_of(entries[1] if len(entries) > 1 else None)
-                self._checks.replay = TrustReplay(genesis)
-            heads: dict[str, tuple[int, int, bytes]] = {}  # this tile's, until its rows are in
-            rows = []
-            for index in range(max(start, first), first + width):
-                leaf, data = leaves[index - first], entries[index - first]
-                edge.append(leaf)
-                entry = self._checks.entry(index, data)
-                if entry.vin is not None:
-                    self._checks.link(index, entry, leaf, heads)
-                    rows.append((entry.vin, entry.vin_seq, index, leaf))
-            self.db.executemany("INSERT INTO chains VALUES (?, ?, ?, ?)", rows)
-            self.db.execute(
-                "INSERT OR REPLACE INTO leaf_tiles VALUES (?, ?)", (tile, b"".join(leaves))
-            )
-            vins.update(heads)
-        return vins
-
-    def _check_known(self, path: str, tile: int, known: list[bytes], edge) -> None:
-        """The entries of a partial tile the monitor read before must be served as they
-        were: with the subtrees of the tile's start (the first of the monitor's compact
-        range), they must give its compact range again."""
-        first = tile * TILE_WIDTH
-        again = merkle.CompactRange(first, edge.hashes[: tile.bit_count()])
-        for leaf in known:
-            again.append(leaf)
-        if again.hashes == edge.hashes:
-            return
-        which = f"entries {first}–{first + len(known) - 1}"
-        row = self.db.execute("SELECT hashes FROM leaf_tiles WHERE n = ?", (tile,)).fetchone()
-        kept = b"" if row is None else bytes(row[0])
-        step = merkle.HASH_SIZE
-        for j, leaf in enumerate(known):
-            if kept[j * step : (j + 1) * step] not in (b"", leaf):
-                which = f"entry {first + j}"
-                break
-        raise MonitorAlert(
-            f"{which}: {path} serves {which} otherwise than the monitor read them before: "
-            "the log changed entries it had published"
-        )
-
-    def _check_hash_tile(self, fetch: Fetch, tile: int, path: str, leaves: list[bytes]) -> None:
-        """The log's level-0 hash tile must hold the hashes of the entries it serves: its
-        proofs (a bundle's, a receipt's) are made of them."""
-        hpath = "/log/tile/" + format_tile_path(0, tile, len(leaves))
-        served = fetch(hpath)
-        if served == b"".join(leaves):
-            return
-        step = merkle.HASH_SIZE
-        if len(served) != len(leaves) * step:
-            raise MonitorAlert(f"{hpath} holds {len(served)} bytes, not {len(leaves)} hashes")
-        j = next(j for j, leaf in enumerate(leaves) if served[j * step : (j + 1) * step] != leaf)
-        index = tile * TILE_WIDTH + j
-        raise MonitorAlert(
-            f"entry {index}: the log's hash tile {hpath} gives its leaf hash as "
-            f"{served[j * step : (j + 1) * step].hex()[:16]}…, but entry {index} as served "
-            f"({path}) hashes to {leaves[j].hex()[:16]}…: the log serves an entry, or a "
-            "hash its proofs are made of, that is not its own"
-        )
-
     def compare(self, report, fetch: Fetch | None = None) -> None:
         """Record in ``report`` whether the bundle holds all this monitor saw of its VIN
         (``ledger.monitor_check.check_bundle``)."""
         from ledger.monitor_check import check_bundle
 
         check_bundle(self, report, fetch)
-
-
-def _compact_range(size: int, raw: bytes) -> merkle.CompactRange:
-    hashes = [raw[i : i + merkle.HASH_SIZE] for i in range(0, len(raw), merkle.HASH_SIZE)]
-    return merkle.CompactRange(size, hashes)
-
-
-def _with_notes(err: MonitorAlert, *notes: tuple[int, str]) -> MonitorAlert:
-    """``err`` with the signed notes (size, note) it stands on, kept as evidence."""
-    err.notes = notes
-    return err
-
-
-def prove_consistent(fetch: Fetch, a: Checkpoint, b: Checkpoint) -> None:
-    """Raise MonitorAlert unless the log proves the smaller of two trees within the other.
-    A log that refuses the request as one for what it does not hold (400 or 422: "size
-    larger than the log") proves nothing either: an alert too. A fetch that fails
-    otherwise (no answer; 404 or 405 from a mirror that serves no proofs) is
-    InvalidInput: not the log's fault as far as anyone can tell."""
-    first, second = sorted((a, b), key=lambda c: c.size)
-    if first.size == 0 or first.size == second.size:
-        if first.size == second.size and first.root != second.root:
-            raise MonitorAlert(f"two trees of size {first.size} with different roots")
-        return  # the empty tree is in every tree
-    path = f"/log/proof/consistency?first={first.size}&second={second.size}"
-    try:
-        body = fetch(path)
-    except Exception as err:
-        # Refused as a request for what the log does not hold ("size larger than the
-        # log": 400, 422): the log's own answer, proving nothing. Not found or not
-        # allowed (404, 405): a mirror that serves tiles but no proofs, no answer.
-        if refused(err) and getattr(err, "status", 0) in (400, 422):
-            raise MonitorAlert(f"the log refuses to prove them consistent ({err})") from None
-        raise InvalidInput(f"the consistency proof could not be fetched: {err}") from None
-    try:
-        hashes = [base64.b64decode(h, validate=True) for h in json.loads(body)["hashes"]]
-        merkle.verify_consistency(first.size, second.size, hashes, first.root, second.root)
-    except (VinledgerError, ValueError, KeyError, TypeError) as err:
-        raise MonitorAlert(f"the log does not prove them consistent: {err}") from None
