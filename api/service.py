@@ -38,6 +38,7 @@ from core.roles import article
 from core.vin import decode_vin, validate_vin
 from ledger.batcher import GroupCommit
 from ledger.bundle import Bundle, build_bundle
+from ledger.continuity import mark_path
 from ledger.entry import decode_entry, record_bytes
 from ledger.reader import LogReader
 from ledger.sequencer import Appended, Outcome, Sequencer, Submission
@@ -99,6 +100,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
             ),
             clock=lambda: self.clock(),
         )
+        self.sequencer.watch_mark(mark_path(settings.data_dir), self.signer.vkey)
         self.reader = LogReader(self.store)
         self._batcher: GroupCommit | None = None
         self._batcher_lock = threading.Lock()  # one group commit, whoever asks first

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import msgspec
@@ -43,6 +45,7 @@ from core.errors import (
 from core.records import Record
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
+from ledger.continuity import read_mark
 from ledger.entry import FORMAT_VERSION, MAX_ENTRY_BYTES, Entry, Signer, encode_entry
 from ledger.reader import inclusion_proofs
 from ledger.schema import CheckpointRow, EntryRow, NodeRow
@@ -231,12 +234,22 @@ class Sequencer:
             follow = ()
         self.follows = tuple(follow) if isinstance(follow, Sequence) else (follow,)
         self.clock = clock
-        # The last checkpoint this process signed (size, root): a database found
-        # behind it, or at its size with another root, was restored or replaced under
-        # the running server, and signing on would fork the log (ledger/continuity.py
-        # guards the start; this, every batch, at the cost of a comparison).
+        # The latest checkpoint this process knows was published (size, root): the
+        # last it signed, or the data directory's mark (``watch_mark``), which every
+        # process serving the log keeps current. A database found behind it, or at
+        # its size with another root, was restored or replaced under the running
+        # server, and signing on would fork the log (ledger/continuity.py guards the
+        # start; this, every batch, at the cost of a comparison and a stat).
         self._signed: tuple[int, bytes] | None = None
         self._signed_lock = threading.Lock()
+        self._mark: tuple[Path, str] | None = None
+        self._mark_seen: tuple[int, int, int] | None = None  # its stat when last read
+
+    def watch_mark(self, path: Path, vkey: str) -> None:
+        """Compare every batch's database with the published mark at ``path`` too, as
+        it stands then: a process that signed nothing yet (another worker, a second
+        server on the same database, the CLI) learns there what the others published."""
+        self._mark, self._mark_seen = (path, vkey), None
 
     # ---- the batch ---------------------------------------------------------------
 
@@ -314,7 +327,26 @@ class Sequencer:
             if self._signed is None or signed[0] > self._signed[0]:
                 self._signed = signed
 
+    def _read_mark(self) -> None:
+        """Advance to the mark if it changed since it was last read (one ``stat``
+        otherwise). A mark that cannot be read or is not this log's is ForkRisk."""
+        if self._mark is None:
+            return
+        path, vkey = self._mark
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen == self._mark_seen:
+            return
+        published = read_mark(path, vkey)
+        if published is not None:
+            self._advance_signed((published.size, published.root))
+        self._mark_seen = seen
+
     def _check_not_behind(self, c, size: int, rng: merkle.CompactRange) -> None:
+        self._read_mark()
         signed = self._signed
         if signed is None:
             return
@@ -331,7 +363,7 @@ class Sequencer:
                 return
         if size != signed[0] or rng.root() != signed[1]:
             raise ForkRisk(
-                f"the database holds {size} entries, but this server signed a checkpoint "
+                f"the database holds {size} entries, but this log published a checkpoint "
                 f"of {signed[0]}{' with another root' if size == signed[0] else ''}"
                 f"{', and its tree does not hold it' if size > signed[0] else ''}: it "
                 "was restored or replaced while the server ran. Nothing was appended; "

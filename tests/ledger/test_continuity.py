@@ -81,6 +81,14 @@ def restored(lg, url: str) -> Ledger:
     return Ledger(settings, Store(url))
 
 
+def unchecked(lg, url: str) -> Ledger:
+    """``restored``, by something that skipped the checks (an older release): its
+    sequencer does not see the mark, so it signs onto whatever the database holds."""
+    back = restored(lg, url)
+    back.sequencer.watch_mark(lg.settings.data_dir / "no-mark-here", back.vkey)
+    return back
+
+
 def test_a_database_restored_from_before_published_checkpoints_is_refused(live):
     lg, backup = live
     acme = onboard(lg, "acme", "inspector")
@@ -112,7 +120,7 @@ def test_a_restored_database_that_grew_another_tree_is_refused(live):
     published = read_mark(mark, lg.vkey)
     # The restored database, served anyway by something that skipped the check, takes
     # other records at the published indexes and grows past the mark.
-    back = restored(lg, old)
+    back = unchecked(lg, old)
     try:
         submit(back, acme, 5)
         with pytest.raises(ForkRisk, match=f"tree of {published.size} entries is not the one"):
@@ -185,7 +193,7 @@ def test_a_database_swapped_under_a_running_server_never_becomes_the_mark(live):
     submit(lg, acme, 3)
     keeper._record()
     published = mark.read_text()
-    back = restored(lg, old)
+    back = unchecked(lg, old)
     try:
         submit(back, acme, 5)  # past the mark's size, on another tree
         keeper.store = back.store
@@ -300,3 +308,35 @@ def test_a_database_missing_a_node_of_the_published_tree_is_said_in_one_line(liv
         s.execute(text("DELETE FROM nodes WHERE level = :l AND n = :n"), {"l": level, "n": n})
     with pytest.raises(ForkRisk, match=r"cannot be read from the database \(tree node"):
         check_continuity(lg.store, lg.vkey, mark)
+
+
+def test_a_worker_that_signed_nothing_signs_nothing_onto_a_database_behind_the_mark(live):
+    # Two servers on one database and data directory: one signs everything, the mark's
+    # keeper records it; the database is restored from an older backup under both. The
+    # one that signed nothing must not take the published indexes (it learns what was
+    # published from the mark, not only from what it signed itself).
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    old = backup()
+    idle = restored(lg, lg.settings.database_url)  # the second server, idle so far
+    submit(lg, acme, 4)
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)  # the keeper's round
+    back = restored(lg, old)
+    try:
+        size = size_of(back)
+        idle.sequencer.store = back.store  # the database restored under it
+        with pytest.raises(ForkRisk, match="restored or replaced while the server ran"):
+            submit(idle, acme, 1)
+        assert size_of(back) == size
+        # The mark moving on (another server's keeper) is read again.
+        idle.sequencer.store = idle.store
+        submit(lg, acme, 2)
+        record_mark(lg.store, lg.vkey, mark)
+        submit(idle, acme, 1)  # the live database: it extends the new mark
+        published = read_mark(mark, lg.vkey)
+        assert idle.sequencer._signed[0] >= published.size
+    finally:
+        idle.sequencer.store = idle.store
+        idle.close()
+        back.close()
