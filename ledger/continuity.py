@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import ForkRisk, VerificationError, VinledgerError
@@ -159,7 +160,7 @@ def check_continuity(store: Store, vkey: str, mark: Path) -> tuple[int, str] | N
             return latest.size, row.note
         size = log_size(c)
         if size < published.size:
-            raise _behind(mark, published, size)
+            raise _signed_since(mark, published, row) or _behind(mark, published, size)
         if published.size <= latest.size:
             try:
                 root = merkle.tree_hash(published.size, lambda coords: read_nodes(c, coords))
@@ -190,6 +191,30 @@ def _behind(mark: Path, published: Checkpoint, size: int) -> ForkRisk:
         "other contents (a fork that monitors prove, voiding partners' receipts). Restore "
         "a backup that holds them all, or start a new log (a new origin and log key) and "
         f"tell its users; remove {mark} only if it is not this log's"
+    )
+
+
+def _signed_since(mark: Path, published: Checkpoint, row) -> ForkRisk | None:
+    """A database behind the mark whose latest checkpoint was signed after the mark was
+    written: the log key has signed a fork already (something that skipped these checks
+    appended to a restored database); the usual advice not to sign on comes too late."""
+    try:
+        written = datetime.fromtimestamp(mark.stat().st_mtime, UTC)
+    except OSError:
+        return None
+    at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    if at <= written:
+        return None
+    return ForkRisk(
+        f"the database holds a checkpoint of {row.size} entries signed at "
+        f"{at:%Y-%m-%d %H:%M:%S} UTC, after this ledger published one of {published.size} "
+        f"({mark}, written {written:%Y-%m-%d %H:%M:%S} UTC): the log key has already signed "
+        "a fork, and monitors that saw both checkpoints hold the evidence. Stop every "
+        "process that appends to this database; then start a new log (a new origin and "
+        "log key) and tell its users, or restore a backup that holds all "
+        f"{published.size} entries and tell the partners given receipts after "
+        f"{written:%Y-%m-%d %H:%M} UTC that theirs are void (docs/reliability.md, "
+        "'Backups and restores')"
     )
 
 

@@ -340,3 +340,34 @@ def test_a_worker_that_signed_nothing_signs_nothing_onto_a_database_behind_the_m
         idle.sequencer.store = idle.store
         idle.close()
         back.close()
+
+
+def test_a_fork_already_signed_onto_a_restored_database_is_said_as_such(live):
+    # Something that skipped the checks (an older release) appended to a database
+    # restored from before the mark: the advice not to sign on comes too late, and the
+    # refusal says the log key has signed a fork.
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    mark = mark_path(lg.settings.data_dir)
+    old = backup()
+    submit(lg, acme, 4)
+    record_mark(lg.store, lg.vkey, mark)
+    published = read_mark(mark, lg.vkey)
+    back = restored(lg, old)
+    try:
+        with pytest.raises(ForkRisk) as err:  # restored, nothing signed on it yet
+            check_continuity(back.store, back.vkey, mark)
+        assert "Signing on would give" in str(err.value)
+    finally:
+        back.close()
+    time.sleep(0.05)  # the fork's checkpoint is later than the mark, on any clock
+    forked = unchecked(lg, old)
+    try:
+        submit(forked, acme, 1)
+        with pytest.raises(ForkRisk) as err:
+            check_continuity(forked.store, forked.vkey, mark)
+        said = str(err.value)
+        assert "has already signed a fork" in said, said
+        assert f"after this ledger published one of {published.size}" in said
+    finally:
+        forked.close()
