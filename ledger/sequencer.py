@@ -55,7 +55,7 @@ from ledger.storage import (
     Store,
     actor_role,
     driver_time,
-    entry_leaf_and_data,
+    entries_leaf_and_data,
     granted_keys,
     indexes_by_digest,
     insert_rows,
@@ -305,6 +305,7 @@ class Sequencer:
                 inclusion_proofs(c, old, final, known) if old else {},
             )
             rows = {r["idx"]: r for r in batch.entry_rows}
+            stored = entries_leaf_and_data(c, old) if old else {}
             outcomes: list[Outcome] = []
             for p in placed:
                 if not isinstance(p, tuple):
@@ -312,10 +313,7 @@ class Sequencer:
                     continue
                 index, created = p
                 row = rows.get(index)
-                if row is None:
-                    leaf, data = entry_leaf_and_data(c, index)
-                else:
-                    leaf, data = row["leaf_hash"], row["data"]
+                leaf, data = stored[index] if row is None else (row["leaf_hash"], row["data"])
                 outcomes.append(Appended(index, leaf, data, created, final, note, proofs))
         if signed is not None:  # committed: a batch that failed at commit signed nothing
             self._advance_signed(signed)

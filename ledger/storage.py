@@ -478,6 +478,24 @@ def entry_leaf_and_data(c, idx: int) -> tuple[bytes, bytes]:
     return bytes(leaf), bytes(data)
 
 
+def entries_leaf_and_data(c, indexes: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
+    """``entry_leaf_and_data`` of many entries: one query per 400 (the answers to a
+    batch of envelopes already in the log, as when a bulk load is run again)."""
+    found: dict[int, tuple[bytes, bytes]] = {}
+    for i in range(0, len(indexes), 400):
+        chunk = indexes[i : i + 400]
+        query = _in_lookup(
+            "SELECT idx, leaf_hash, data FROM entries WHERE idx IN (:keys)", len(chunk)
+        )
+        found.update(
+            {
+                idx: (bytes(leaf), bytes(data))
+                for idx, leaf, data in c.execute(query, _in_params(chunk))
+            }
+        )
+    return found
+
+
 def get_key(s: Session, key_id: str) -> KeyRow | None:
     return s.get(KeyRow, key_id)
 
