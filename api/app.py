@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 
 from litestar import Litestar, MediaType, get
 from litestar.config.compression import CompressionConfig
@@ -35,6 +37,7 @@ from core.errors import StorageUnavailable
 from ledger.engines import outage, read_only_cause
 
 READY_TIMEOUT = 3.0  # seconds /readyz waits for the database
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False, include_in_schema=False)
@@ -124,7 +127,7 @@ def create_app(ledger: Ledger) -> Litestar:
             exclude=["/log/", "/records", "/bundle$", "/attachments/", "/healthz$", "/readyz$"],
         ),
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
-        state=State({"ledger": ledger, "admin_token": ledger.settings.admin_token()}),
+        state=State({"ledger": ledger}),  # the admin token is read per request
         exception_handlers=exception_handlers,
         on_shutdown=[on_shutdown],
         request_max_body_size=16 * 1024 * 1024,
@@ -181,6 +184,7 @@ def app_from_environment() -> Litestar:
 
     settings = load_settings()
     settings.check_database()
+    settings.admin_token()  # missing or empty: refuse to start, not every admin request
     ledger = Ledger(settings)
     # Refuses a database behind what this ledger published (ledger/continuity.py).
     keeper = MarkKeeper(ledger.store, ledger.vkey, mark_path(ledger.settings.data_dir))
@@ -188,4 +192,23 @@ def app_from_environment() -> Litestar:
     app.state["keeper"] = keeper  # /readyz answers 503 while it finds a fork
     app.on_startup.append(keeper.start)
     app.on_shutdown.insert(0, keeper.stop)  # before the ledger closes
+    configure_logging(
+        os.environ.get("VINLEDGER_LOG_LEVEL", "info"),
+        access_log=os.environ.get("VINLEDGER_ACCESS_LOG") == "1",
+    )
     return app
+
+
+def configure_logging(level: str, *, access_log: bool) -> None:
+    """After Litestar and uvicorn set up logging (both before the app serves): the
+    ledger's own lines (refusals, admin actions, outages) from ``level``; uvicorn's
+    from warning at least (its start-up lines repeat what ``serve`` says); a line per
+    request (method, path, status, client address) only with ``access_log``: paths
+    name VINs, and client addresses are personal data."""
+    if level not in LOG_LEVELS:
+        raise ValueError(f"VINLEDGER_LOG_LEVEL is {level!r}; use one of {', '.join(LOG_LEVELS)}")
+    number = logging.getLevelName(level.upper())
+    logging.getLogger().setLevel(number)  # vinledger.*, ledger.* propagate to it
+    logging.getLogger("uvicorn.error").setLevel(max(number, logging.WARNING))
+    access = logging.INFO if access_log else logging.CRITICAL + 1
+    logging.getLogger("uvicorn.access").setLevel(access)

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from api.cli_admin import actors, data_option
-from api.cli_backup import backup
+from api.cli_admin import actors, admin_token, data_option
+from api.cli_backup import backup, status
 from api.cli_read import monitor, verify
 from api.cli_submit import echo_decision, sign, submit
 from core.errors import StorageUnavailable, VinledgerError
@@ -98,6 +98,8 @@ main.add_command(actors)
 main.add_command(sign)
 main.add_command(submit)
 main.add_command(backup)
+main.add_command(status)
+main.add_command(admin_token)
 
 
 # ---- operator ------------------------------------------------------------------------
@@ -162,7 +164,22 @@ def init(data_dir: Path, origin: str | None, database_url: str | None, time_zone
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
-def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),  # api.app.LOG_LEVELS
+    default="info",
+    show_default=True,
+    help="the ledger's own log lines (refusals and admin actions are info)",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="a line per request, with its path (VINs) and client address",
+)
+def serve(
+    data_dir: Path, host: str, port: int, workers: int, log_level: str, access_log: bool
+) -> None:
     """Serve the API for the ledger in DIR."""
     import uvicorn
 
@@ -170,10 +187,17 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
 
     ledger = _open_ledger(data_dir)  # fail early, with a clear message, on a bad DIR
     ledger.close()
+    try:
+        ledger.settings.admin_token()
+    except VinledgerError as err:
+        fail(err)
     for path in (data_dir, data_dir / "config.json", sqlite_path(ledger.settings.database_url)):
         if path is not None and (warning := loose_permissions(path)):
             click.echo(f"warning: {warning}", err=True)
     os.environ["VINLEDGER_DATA"] = str(data_dir)
+    # For the app factory, in every worker (api.app.configure_logging).
+    os.environ["VINLEDGER_LOG_LEVEL"] = log_level
+    os.environ["VINLEDGER_ACCESS_LOG"] = "1" if access_log else "0"
     click.echo(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C to stop)")
     uvicorn.run(
         "api.app:app_from_environment",
@@ -182,6 +206,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=access_log,
     )
 
 

@@ -7,7 +7,6 @@ where they are used, as in ``api.cli_read``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
@@ -34,11 +33,6 @@ def actors() -> None:
     """Onboard inspectors, workshops, insurers, registries, dealers and referrers."""
 
 
-def _slug(name: str) -> str:
-    """An actor id made from a name ("" when the name has no ASCII letter or digit)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
-
-
 @actors.command("add")
 @data_option
 @click.argument("name")
@@ -58,12 +52,13 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     For an existing actor (a new key) give its --id, its NAME, --role and --upline as
     they are: an actor entry is never changed, so anything else is refused."""
     from api.cli import _close_ledger, _open_ledger, fail
+    from api.routes.admin import actor_id_from
     from core.errors import VinledgerError
     from core.fields import ACTOR_ID_HINT, actor_id_problem
     from core.keys import key_id, load_public_key
 
     derived = actor_id is None
-    actor_id = actor_id or _slug(name)
+    actor_id = actor_id or actor_id_from(name)
     if not actor_id:
         fail(f"no actor id can be made from the name {name!r}; give one with --id, e.g. --id acme")
     if derived and actor_id_problem(actor_id):
@@ -88,8 +83,10 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
 @click.argument("actor_id", metavar="ACTOR")
 def actors_show(data_dir, actor_id) -> None:
     """List ACTOR (name, role, upline) and every key granted to it: its id, the entry
-    that granted it and the one that revoked it, if any. The key id to revoke is here."""
+    that granted it and the one that revoked it, with the reason, if any. The key id to
+    revoke is here."""
     from api.cli import _close_ledger, _open_ledger, fail
+    from api.routes.admin import revocation_reasons
     from core.fields import actor_id_problem
 
     if problem := actor_id_problem(actor_id):
@@ -97,9 +94,10 @@ def actors_show(data_dir, actor_id) -> None:
     ledger = _open_ledger(data_dir)
     try:
         actor = ledger.actor_keys(actor_id)
+        reasons = revocation_reasons(ledger, actor["keys"])
     finally:
         _close_ledger(ledger)
-    from ledger.monitor_entries import printable
+    from ledger.monitor_entries import printable, quoted
 
     name = printable(actor["name"])  # a name from before names were checked may hold anything
     click.echo(f"{actor['actor_id']}: {name} ({actor['role']}), entry {actor['index']}")
@@ -110,5 +108,29 @@ def actors_show(data_dir, actor_id) -> None:
         if key["revoked_at_index"] is None:
             state += ", valid"
         else:
-            state += f", revoked at entry {key['revoked_at_index']}"
+            # Quoted as JSON: free text cannot pass for a line of this listing.
+            reason = quoted(reasons[key["revoked_at_index"]])
+            state += f", revoked at entry {key['revoked_at_index']}: {reason}"
         click.echo(f"  key       {key['key_id']}  {state}")
+
+
+@click.command("admin-token")
+@data_option
+def admin_token(data_dir: Path) -> None:
+    """Replace DIR's admin.token with a new random token, for a token lost or leaked.
+
+    Running servers take the new one at once (they read the file on every admin
+    request); the old one is refused from then on."""
+    from api.cli import fail
+    from api.config import renew_admin_token
+
+    if not (data_dir / "config.json").exists():
+        fail(f"no ledger in {data_dir}: give the --data directory of the ledger")
+    path = data_dir / "admin.token"
+    try:
+        renew_admin_token(path)
+    except OSError as err:
+        fail(f"cannot write {path}: {err.strerror or err}")
+    click.echo(f"A new admin token is in {path} (mode 0600); the old one")
+    click.echo("no longer opens the admin API, in running servers too. Give the new one to")
+    click.echo("whoever uses the admin API: `Authorization: Bearer $(cat admin.token)`.")

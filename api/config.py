@@ -89,7 +89,17 @@ class Settings:
         )
 
     def admin_token(self) -> str:
-        return self.token_path.read_text().strip()
+        """The admin API's bearer token, read afresh each time: a token written into
+        admin.token (``vinledger admin-token``) replaces the old one at once, in
+        running servers too. NotFound, in one line, if the file is missing or empty."""
+        renew = f"write a new one with `vinledger admin-token --data {self.data_dir}`"
+        token = _secret(self.token_path, f"it holds the admin API's bearer token; {renew}")
+        token = token.decode("utf-8", "replace").strip()
+        if not token:
+            raise NotFound(
+                f"{self.token_path} is empty, so no request could use the admin API; {renew}"
+            )
+        return token
 
     def check_database(self) -> None:
         """NotFound if the SQLite file the ledger names is missing: opening it would
@@ -122,6 +132,16 @@ def write_secret(path: Path, data: bytes) -> None:
         raise InvalidInput(f"{path} already exists; choose another file name") from None
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def renew_admin_token(path: Path) -> None:
+    """Replace the admin token at ``path`` with a new random one, whole (a temporary
+    file of mode 0600, then a rename): the old token opens the admin API no more, in
+    running servers too, which read the file on every admin request."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    write_secret(tmp, secrets.token_urlsafe(32).encode() + b"\n")
+    os.replace(tmp, path)
 
 
 # Where the database URL comes from when ``init`` took it from the environment: a URL

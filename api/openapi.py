@@ -72,6 +72,61 @@ BATCH_RESULT_SCHEMA: dict[str, Any] = {
     ]
 }
 
+_TEXT = {"type": "string"}
+_DAY = {"type": "string", "format": "date"}
+_AMOUNT = {"type": "string", "description": 'a decimal string, e.g. "12.50"'}
+_STATUSES = ["pending", "held", "payable", "voided", "disputed", "replaced", "nothing to pay"]
+_TOTALLED = ["payable", "held", "disputed", "voided", "replaced"]
+
+# GET /commissions as JSON: the rows, and their totals (api.service_dealers).
+COMMISSIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["as_of", "commissions", "totals"],
+    "properties": {
+        "as_of": {**_DAY, "description": "the day the statuses are of (the ledger's day)"},
+        "commissions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["sale", "vin", "sold_on", "status", "held_until", "reason"],
+                "properties": {
+                    "sale": {"type": "integer", "description": "the sale's log index"},
+                    "vin": _TEXT,
+                    "sold_on": {**_DAY, "description": "the sale's day (the ledger's day)"},
+                    "code": _TEXT,
+                    "dealer": _TEXT,
+                    "beneficiary": {"type": ["string", "null"]},
+                    "level": {"type": ["integer", "null"]},
+                    "amount": {**_AMOUNT, "type": ["string", "null"]},
+                    "currency": {"type": ["string", "null"]},
+                    "rule": _TEXT,
+                    "rule_version": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": _STATUSES},
+                    "held_until": _DAY,
+                    "reason": {
+                        "type": ["string", "null"],
+                        "description": "why it is pending, or the entry behind voided, "
+                        "disputed or replaced",
+                    },
+                },
+            },
+        },
+        "totals": {
+            "type": "array",
+            "description": "the amounts added up per beneficiary and currency, by status",
+            "items": {
+                "type": "object",
+                "required": ["beneficiary", "currency", *_TOTALLED],
+                "properties": {
+                    "beneficiary": _TEXT,
+                    "currency": _TEXT,
+                    **dict.fromkeys(_TOTALLED, _AMOUNT),
+                },
+            },
+        },
+    },
+}
+
 # What a submission may answer besides its receipt (docs/formats.md, Submissions).
 _SUBMISSION_ERRORS = {
     400: "not an envelope, or a payloadType no provider reads",
@@ -116,6 +171,11 @@ def documented(schema: dict[str, Any]) -> dict[str, Any]:
                 responses["304"] = {
                     "description": "not modified: the bundle named by If-None-Match (its "
                     "ETag) is still the VIN's"
+                }
+            elif path == "/commissions" and method == "get":
+                responses["200"]["content"] = {
+                    "application/json": {"schema": COMMISSIONS_SCHEMA},
+                    "text/csv": {"schema": {"type": "string"}},
                 }
             elif path.startswith("/attachments/"):
                 responses["200"]["content"] = {

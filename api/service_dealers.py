@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import threading
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -25,7 +26,8 @@ from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, ReferralRow, TokenRow
 from ledger.storage import get_actor, log_size, signing_key
 from plugins.commission_settling import commissions
-from plugins.interfaces import Referral
+from plugins.currency import minor_units
+from plugins.interfaces import Referral, zone
 from plugins.referrals import (
     judge_referral,
     read_market,
@@ -56,6 +58,7 @@ class DealersAndReferrals:
             "claim_decision",
             "correction",
             "complaint",
+            "dispute",  # a sale recorded again counts once
         )
         rows = s.scalars(
             select(EntryRow)
@@ -221,8 +224,52 @@ class DealersAndReferrals:
             raise Unauthorized("the bearer token is not known to this ledger")
         return row.actor_id
 
-    def commissions(self, token: str, as_of: date | None = None) -> list[dict[str, Any]]:
+    def today(self) -> date:
+        """Today where the ledger counts days (config.json's ``time_zone``), by its clock."""
+        return self.clock().astimezone(zone(self.settings.time_zone)).date()
+
+    def commissions(
+        self,
+        token: str,
+        as_of: date | None = None,
+        sold_from: date | None = None,
+        sold_to: date | None = None,
+    ) -> list[dict[str, Any]]:
+        """The commissions ``token`` may read, as of the day ``as_of`` (default: today),
+        of the sales sold from ``sold_from`` to ``sold_to`` (inclusive; None: no bound):
+        days where the ledger counts them."""
         actor_id = self.actor_for_token(token)
-        as_of = as_of or datetime.now(UTC).date()
+        if sold_from is not None and sold_to is not None and sold_from > sold_to:
+            raise InvalidInput(
+                f"'from' ({sold_from}) is after 'to' ({sold_to}); give the first day of "
+                "the sales first",
+                field="from",
+            )
         with self.store.writing() as s:  # stores commissions computed on first read
-            return commissions(s, self.plugins, as_of, actor_id=actor_id)
+            return commissions(
+                s, self.plugins, as_of or self.today(), actor_id=actor_id, sold=(sold_from, sold_to)
+            )
+
+
+# What a commission of each status adds up to; "nothing to pay" and "pending" have no
+# amount to add (rounded to nothing, or not computed yet).
+TOTALLED = ("payable", "held", "disputed", "voided", "replaced")
+
+
+def commission_totals(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The amounts of ``items`` added up per beneficiary and currency, by status, as
+    decimal strings: exact, never rounded (each amount is in its currency's unit)."""
+    sums: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for c in items:
+        if c["amount"] is None:
+            continue
+        unit = Decimal(1).scaleb(-minor_units(c["currency"]))
+        row = sums.setdefault(
+            (c["beneficiary"], c["currency"]), dict.fromkeys(TOTALLED, Decimal(0).quantize(unit))
+        )
+        if c["status"] in row:
+            row[c["status"]] += Decimal(c["amount"])
+    return [
+        {"beneficiary": who, "currency": currency, **{k: str(v) for k, v in row.items()}}
+        for (who, currency), row in sorted(sums.items())
+    ]

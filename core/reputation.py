@@ -5,7 +5,12 @@ ranking rule is stated in words (``RANKING_RULE``) and applied exactly as writte
 the exact ratios of the counts, never on the rounded figures shown (1 complaint in 299
 sales ranks below 1 in 301, though both show 0.33 per 100).
 Input items are ``{"index", "kind", "signer": {"id", ...}, "record"}`` as the API
-builds them for histories.
+builds them for histories, disputes among them.
+
+A sale its dealer recorded again after the operator disputed it (a price typo fixed,
+``core.sale_standing.replaced_by``) is one transaction logged twice: it counts once,
+as the new sale, as commissions pay it once. Claims filed on the old sale are still
+claims on its dealer's sale, and count.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from core.corrections import apply_corrections
+from core.sale_standing import replaced_by
 
 MIN_SALES_TO_RANK = 5
 RANKING_RULE = (
@@ -40,14 +46,37 @@ def _complaints(items: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     }
 
 
+def _recorded_again(items: list[dict[str, Any]], own: list[dict[str, Any]]) -> list[int]:
+    """The sales of ``own`` that a later sale replaced (``replaced_by``), judged among
+    every sale of their car and the disputes of each."""
+    disputes: dict[int, list[dict[str, Any]]] = {}
+    for i in items:
+        if i["kind"] == "dispute":
+            disputes.setdefault(i["record"]["disputes"], []).append(i)
+    disputed = [sale for sale in own if sale["index"] in disputes]
+    if not disputed:
+        return []
+    by_vin: dict[str, list[dict[str, Any]]] = {}
+    for i in items:
+        if i["kind"] == "sale":
+            by_vin.setdefault(i["record"]["vin"], []).append(i)
+    return [
+        sale["index"]
+        for sale in disputed
+        if replaced_by(by_vin[sale["record"]["vin"]], sale, disputes[sale["index"]]) is not None
+    ]
+
+
 def dealer_figures(dealer: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """What the ledger says about ``dealer``: every figure lists its entries."""
-    sales = [
-        i["index"]
+    own_sales = [
+        i
         for i in items
         if i["kind"] == "sale" and i["record"]["dealer"] == dealer and i["signer"]["id"] == dealer
     ]
-    sale_set = set(sales)
+    sale_set = {i["index"] for i in own_sales}  # claims on a sale recorded again count
+    again = _recorded_again(items, own_sales)
+    sales = [index for index in sorted(sale_set) if index not in again]
     claims = {
         i["index"]: i
         for i in items
@@ -90,6 +119,7 @@ def dealer_figures(dealer: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "dealer": dealer,
         "sales": {"count": len(sales), "entries": sales},
+        "sales_recorded_again": {"count": len(again), "entries": again},
         "returns": returns,
         "warranty_claims": warranty,
         "corrections_of_its_entries": {"count": len(corrections), "entries": corrections},

@@ -31,18 +31,21 @@ open, and *replaced*, as of every day, once its dealer recorded the sale again w
 it was disputed (``core.sale_standing.replaced_by``): the new sale's commission is the
 one paid. A commission that rounds to nothing is listed as *nothing to pay*. The
 status is read from the ledger each time, as of a stated day, so the same ledger and
-day always give the same answer.
+day always give the same answer. Every day here is a day where the ledger counts days
+(config.json's ``time_zone``, ``Registry.time_zone``), as the sale's terms count them:
+the sale's day, the day a dispute or a claim's decision is dated, and the stated day.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import exists, insert, select, update
@@ -50,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidRecord, NotFound, PluginFailed, VinledgerError
+from core.fields import parse_time
 from core.records import Sale
 from core.sale_standing import replaced_by
 from ledger.entry import decode_entry, record_bytes
@@ -63,7 +67,7 @@ from ledger.schema import (
 from ledger.sequencer import Submission
 from ledger.storage import entries_for_vin, log_size
 from plugins.claims import MAX_CLAIM_AGE
-from plugins.interfaces import Commission
+from plugins.interfaces import Commission, zone
 from plugins.referrals import BrokenContract, check_model, compute_commissions, major
 from plugins.registry import PluginTimedOut, Registry
 from plugins.sale_order import BOOK_KINDS, SaleBook, check_resolution, check_sale, vin_sales
@@ -348,10 +352,17 @@ def _catch_up(s: Session, registry: Registry) -> None:
 
 
 def commissions(
-    s: Session, registry: Registry, as_of: date, *, actor_id: str | None = None
+    s: Session,
+    registry: Registry,
+    as_of: date,
+    *,
+    actor_id: str | None = None,
+    sold: tuple[date | None, date | None] = (None, None),
 ) -> list[dict[str, Any]]:
     """Every commission visible to ``actor_id`` (all for None: the operator), with
-    status; a pending one is visible to the dealer and the referrer, with why."""
+    status; a pending one is visible to the dealer and the referrer, with why.
+    ``sold``: only those of sales sold from and to these days (inclusive; None: no
+    bound), days where the ledger counts them."""
     _retry_pending(s, registry)  # first: those _catch_up finds pending were just tried
     _catch_up(s, registry)
     paid = select(CommissionRow)
@@ -371,22 +382,30 @@ def commissions(
         )
     items = [_item(row) for row in s.scalars(paid)] + [_item(row) for row in s.scalars(pending)]
     items.sort(key=lambda c: (c["sale"], c["level"] or 0))
-    statuses: dict[int, tuple[str, str]] = {}
+    standings: dict[int, Standing] = {}
     for c in items:
-        if c["sale"] not in statuses:
-            statuses[c["sale"]] = _status(s, c["sale"], as_of)
-        status, c["held_until"] = statuses[c["sale"]]
-        if c["status"] is None or status in ("voided", "disputed", "replaced"):  # no pay
-            c["status"] = status
+        if c["sale"] not in standings:
+            standings[c["sale"]] = _standing(s, c["sale"], as_of, registry.time_zone)
+        standing = standings[c["sale"]]
+        c.update(vin=standing.vin, sold_on=standing.sold_on, held_until=standing.held_until)
+        if c["status"] is None or standing.status in ("voided", "disputed", "replaced"):
+            c["status"], c["reason"] = standing.status, standing.reason or c["reason"]  # no pay
         if c["status"] in ("held", "payable") and Decimal(c["amount"]) == 0:
             c["status"] = "nothing to pay"  # rounded to nothing in its currency
-    return items
+    since, until = (None if day is None else day.isoformat() for day in sold)
+    return [
+        c
+        for c in items
+        if (since is None or c["sold_on"] >= since) and (until is None or c["sold_on"] <= until)
+    ]
 
 
 def _item(row: CommissionRow | CommissionSaleRow) -> dict[str, Any]:
     pending = isinstance(row, CommissionSaleRow)
     return {
         "sale": row.sale_idx,
+        "vin": None,
+        "sold_on": None,
         "code": row.code,
         "dealer": row.dealer,
         "beneficiary": None if pending else row.beneficiary,
@@ -401,39 +420,62 @@ def _item(row: CommissionRow | CommissionSaleRow) -> dict[str, Any]:
     }
 
 
-def _status(s: Session, sale_idx: int, as_of: date) -> tuple[str, str]:
+class Standing(NamedTuple):
+    """What a sale's commissions are as of a day: ``status``, and the entry behind a
+    status that pays nothing (``reason``)."""
+
+    vin: str
+    sold_on: str  # the sale's day where the ledger counts days
+    held_until: str
+    status: str
+    reason: str | None = None
+
+
+def _day(record: dict[str, Any], time_zone: str) -> str:
+    """The calendar day ``record`` happened on where the ledger counts days (as a
+    sale's terms count them, ``SaleFacts.sale_day``): a dispute filed at 01:00 in
+    Beijing is filed that day there, not the day before as in UTC."""
+    return parse_time(record["occurred_at"]).astimezone(zone(time_zone)).date().isoformat()
+
+
+def _standing(s: Session, sale_idx: int, as_of: date, time_zone: str) -> Standing:
+    """The standing of sale ``sale_idx``'s commissions as of the day ``as_of`` where
+    the ledger counts days (``time_zone``)."""
     sale_row = s.get(EntryRow, sale_idx)
     if sale_row is None:
         raise NotFound(f"sale {sale_idx} is not in the log")
     entry = decode_entry(sale_row.data)
     derived = entry.derived if isinstance(entry.derived, dict) else {}
-    sold = msgspec.json.decode(record_bytes(entry))["occurred_at"][:10]
+    sold = _day(msgspec.json.decode(record_bytes(entry)), time_zone)
     ends = [t["ends"] for t in derived.get("terms", []) if t["kind"] == "return" and t["ends"]]
     # A return dated on the window's last day may still be filed MAX_CLAIM_AGE later:
     # held until then, so "payable" as of a day never turns "voided" for that day.
     late = timedelta(days=math.ceil(MAX_CLAIM_AGE / timedelta(days=1)))
     until = (date.fromisoformat(max(ends, default=sold)) + late).isoformat()
+    at = functools.partial(Standing, sale_row.vin, sold, until)
     # A sale its dealer recorded again never pays, as of any day and whatever became
     # of the dispute: the new sale earns the commission (claims go there too).
     sales, disputes = vin_sales(s, sale_row.vin)
     sale = next(o for o in sales if o["index"] == sale_idx)
     of_sale = [d for d in disputes if d["record"]["disputes"] == sale_idx]
-    if replaced_by(sales, sale, of_sale) is not None:
-        return "replaced", until
-    disputed = False  # as the latest dispute of the sale, dated by as_of, says
+    again = replaced_by(sales, sale, of_sale)
+    if again is not None:
+        return at("replaced", f"recorded again by its dealer as sale entry {again['index']}")
+    disputed = None  # the open dispute, as the latest dispute of the sale dated by as_of says
     for row in entries_for_vin(s, sale_row.vin):
         if row.kind not in ("claim_decision", "dispute") or row.idx < sale_idx:
             continue
         rec = msgspec.json.decode(record_bytes(decode_entry(row.data)))
-        if rec["occurred_at"][:10] > as_of.isoformat():
+        if _day(rec, time_zone) > as_of.isoformat():
             continue
         if row.kind == "dispute":
             if rec["disputes"] == sale_idx:
-                disputed = rec.get("status", "open") == "open"
+                disputed = row.idx if rec.get("status", "open") == "open" else None
             continue
         claim = s.get(EntryRow, rec["claim"])
         if rec["sale"] == sale_idx and rec["approved"] and claim.kind == "return_request":
-            return "voided", until
-    if disputed:  # not payable while the operator looks into it (or it was recorded again)
-        return "disputed", until
-    return ("payable" if as_of.isoformat() > until else "held"), until
+            why = f"returned: claim decision entry {row.idx} approved return request {claim.idx}"
+            return at("voided", why)
+    if disputed is not None:  # not payable while the operator looks into it
+        return at("disputed", f"dispute entry {disputed} is open")
+    return at("payable" if as_of.isoformat() > until else "held")

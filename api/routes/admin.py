@@ -1,9 +1,16 @@
 """The operator's admin API: onboard actors, list and revoke their keys. Bearer-token
-protected."""
+protected.
+
+Each action that succeeds is logged at INFO on ``vinledger.admin`` (ids and entry
+indexes only: never a token, a name or a record's contents), so that the operator's
+log says who was added, granted or revoked when; refusals are logged by
+``api.problems``."""
 
 from __future__ import annotations
 
 import base64
+import logging
+import re
 import secrets
 from typing import TypeVar
 
@@ -16,15 +23,16 @@ from litestar.openapi.spec import OpenAPIType, Schema
 
 from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
-from core.errors import InvalidInput, Unauthorized
+from core.errors import InvalidInput, NotFound, Unauthorized
 from core.fields import actor_id_problem, key_id_problem
+from core.keys import key_id, load_public_key
 from core.strict_json import json_problem
 
 W = TypeVar("W", bound=msgspec.Struct)
+log = logging.getLogger("vinledger.admin")
 
 
 def operator_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    expected: str = connection.app.state.admin_token
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -32,15 +40,31 @@ def operator_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> Non
             "the admin API needs 'Authorization: Bearer <token>'; the token is in the "
             "data directory's admin.token file"
         )
+    # Read on every request (a small file; admin requests are few): a token the
+    # operator renews (`vinledger admin-token`) replaces a lost or leaked one at once.
+    try:
+        expected = connection.app.state.ledger.settings.admin_token()
+    except NotFound as err:  # removed or emptied under a running server
+        log.error("the admin API refuses every request: %s", err)
+        raise Unauthorized(
+            "this ledger has no admin token at the moment; its operator must write one "
+            "(`vinledger admin-token`)"
+        ) from None
     if not secrets.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("the bearer token is not this ledger's admin token")
 
 
+def actor_id_from(name: str) -> str:
+    """The actor id made from a name when none is given, by the CLI and the API alike:
+    lowercase ASCII letters and digits, anything else a '-' ("" when nothing is left)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
+
+
 class ActorIn(msgspec.Struct, forbid_unknown_fields=True):
-    actor_id: str
     name: str
     role: str
     public_key: str  # PEM text
+    actor_id: str | None = None  # None: made from the name (``actor_id_from``)
     upline: str | None = None
 
 
@@ -133,15 +157,23 @@ class AdminController(Controller):
     )
     def add_actor(self, ledger: Ledger, body: bytes) -> dict:
         """Appends the actor (if new) and a grant of its key, signed by the operator key.
-        For an existing actor (a key rotation) give its name, role and upline as they
-        are: anything else is 409, since an actor entry is never changed.
+        Without `actor_id`, the id is made from the name as `vinledger actors add` makes
+        it ("Acme Inspections" is `acme-inspections`) and answered. For an existing
+        actor (a key rotation) give its id, name, role and upline as they are: anything
+        else is 409, since an actor entry is never changed.
 
         Roles: operator, inspector, workshop, insurer, registry, dealer, referrer."""
         data = _read(body, ActorIn)
+        actor_id = data.actor_id if data.actor_id is not None else _derived_id(data.name)
         appended = ledger.add_actor(
-            data.actor_id, data.name, data.role, data.public_key.encode(), data.upline
+            actor_id, data.name, data.role, data.public_key.encode(), data.upline
         )
-        return {"actor_id": data.actor_id, "entries": _entries(appended)}
+        *added, granted = appended  # the actor entry, if the actor is new; the key grant
+        for a in added:
+            log.info("admin: actor %s (%s) added at entry %d", actor_id, data.role, a.index)
+        key = key_id(load_public_key(data.public_key.encode()))
+        log.info("admin: key %s granted to actor %s at entry %d", key, actor_id, granted.index)
+        return {"actor_id": actor_id, "entries": _entries(appended)}
 
     @post(
         "/keys/{keyid:str}/revoke",
@@ -155,10 +187,9 @@ class AdminController(Controller):
         """Appends a revocation; the key signs nothing after this entry. The body may be
         left out: the reason is then "revoked by the operator"."""
         data = _read(body, RevokeIn)
-        return {
-            "key_id": keyid,
-            "entries": _entries([ledger.revoke_key(_keyid(keyid), data.reason)]),
-        }
+        a = ledger.revoke_key(_keyid(keyid), data.reason)
+        log.info("admin: key %s revoked at entry %d", keyid, a.index)
+        return {"key_id": keyid, "entries": _entries([a])}
 
     @post(
         "/records",
@@ -172,6 +203,8 @@ class AdminController(Controller):
         signs with the operator key and appends after the same checks as any submission.
         A claim's answer carries the ledger's `decision`, as POST /records does."""
         a = ledger.operator_submit(body)
+        if a.created:
+            log.info("admin: operator record appended at entry %d", a.index)
         answer = {
             "index": a.index,
             "leaf_hash": base64.b64encode(a.leaf_hash).decode(),
@@ -192,7 +225,9 @@ class AdminController(Controller):
     def token(self, ledger: Ledger, body: bytes) -> dict:
         """A bearer token for a dealer or referrer to read its own commissions. Shown once."""
         data = _read(body, TokenIn)
-        return {"actor_id": data.actor_id, "token": ledger.issue_token(data.actor_id)}
+        token = ledger.issue_token(data.actor_id)
+        log.info("admin: API token issued to actor %s", data.actor_id)
+        return {"actor_id": data.actor_id, "token": token}
 
     @get("/keys/{keyid:str}", sync_to_thread=True, summary="A key's status")
     def key(self, ledger: Ledger, keyid: str) -> dict:
@@ -204,3 +239,31 @@ class AdminController(Controller):
         granted to it: its id, the index of its grant and of its revocation (null while
         it is valid). The key id to revoke when a partner loses a key is here."""
         return ledger.actor_keys(_actor_id(actor_id))
+
+
+def _derived_id(name: str) -> str:
+    """The actor id made from ``name``; InvalidInput, naming ``actor_id``, if none is."""
+    actor_id = actor_id_from(name)
+    if problem := actor_id_problem(actor_id):
+        made = f"would be {actor_id!r}; {problem}" if actor_id else "has no letter or digit"
+        raise InvalidInput(
+            f"the body has no `actor_id` and the id made from the name {made}: send "
+            'one, e.g. "actor_id": "acme-inspections"',
+            field="$.actor_id",
+        )
+    return actor_id
+
+
+def revocation_reasons(ledger: Ledger, keys: list[dict]) -> dict[int, str]:
+    """The reason each revoked key's revocation entry gives, by that entry's index."""
+    from core.records import parse_record
+    from ledger.entry import decode_entry, record_bytes
+    from ledger.storage import entry_by_index
+
+    reasons = {}
+    with ledger.store.reader() as s:
+        for index in {k["revoked_at_index"] for k in keys} - {None}:
+            row = entry_by_index(s, index)
+            record = parse_record(record_bytes(decode_entry(row.data)))
+            reasons[index] = record.reason
+    return reasons

@@ -13,8 +13,10 @@ class DealersController(Controller):
 
     @get("/", sync_to_thread=True, summary="Every dealer, ranked by the stated rule")
     def dealers(self, ledger: Ledger) -> dict:
-        """Sales, returns and warranty claims honoured or refused, corrections of its
-        entries and upheld complaints, with the ranking rule in plain words."""
+        """Sales (a sale its dealer recorded again after the operator disputed it counts
+        once, as the new sale; the old ones are in ``sales_recorded_again``), returns and
+        warranty claims honoured or refused, corrections of its entries and upheld
+        complaints, with the ranking rule in plain words."""
         return ledger.dealers()
 
     @get("/{dealer_id:str}", sync_to_thread=True, summary="One dealer's record")

@@ -7,15 +7,18 @@ operator's admin token sees all; a dealer's or referrer's token sees its own).
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api.routes.records import MAX_SUBMIT_BYTES, require_json
 from api.service import Ledger
+from api.service_dealers import commission_totals
 from core.errors import Unauthorized
 
 
@@ -62,12 +65,76 @@ class ReferralsController(Controller):
         ledger: Ledger,
         as_of: Annotated[
             date | None,
-            Parameter(description="the day statuses are computed for (default today, UTC)"),
+            QueryParameter(
+                description="the day statuses are computed for, in the ledger's time zone "
+                "(config.json's time_zone; default: today there)"
+            ),
         ] = None,
-    ) -> dict:
-        """Each commission with its sale's log index, rule id and version, amount and status
-        (held until the sale's return window closes, then payable; voided by a return;
-        disputed, and not payable, while the operator's dispute of the sale is open;
-        replaced, never payable, once its dealer recorded the sale again; nothing to pay
-        when it rounds to nothing in its currency)."""
-        return {"commissions": ledger.commissions(bearer(request), as_of)}
+        sold_from: Annotated[
+            date | None,
+            QueryParameter(
+                name="from",
+                description="only sales sold on or after this day (the ledger's day, as `sold_on`)",
+            ),
+        ] = None,
+        sold_to: Annotated[
+            date | None,
+            QueryParameter(name="to", description="only sales sold on or before this day"),
+        ] = None,
+        answer_format: Annotated[
+            Literal["json", "csv"] | None,
+            QueryParameter(
+                name="format",
+                description="csv: the rows as CSV (as `Accept: text/csv`), without totals",
+            ),
+        ] = None,
+    ) -> Response[dict]:
+        """Each commission with its sale's log index, VIN and day (``sold_on``), rule id and
+        version, amount and status (held until the sale's return window closes, then
+        payable; voided by a return; disputed, and not payable, while the operator's
+        dispute of the sale is open; replaced, never payable, once its dealer recorded the
+        sale again; nothing to pay when it rounds to nothing in its currency), with the
+        entry behind a status that pays nothing in ``reason``; and ``totals`` per
+        beneficiary and currency, by status. Amounts are decimal strings."""
+        as_of = as_of or ledger.today()
+        rows = ledger.commissions(bearer(request), as_of, sold_from, sold_to)
+        if answer_format == "csv" or (answer_format is None and _wants_csv(request)):
+            return Response(_csv(rows), media_type=CSV)
+        totals = commission_totals(rows)
+        return Response({"as_of": as_of.isoformat(), "commissions": rows, "totals": totals})
+
+
+CSV = "text/csv"
+CSV_COLUMNS = (
+    "sale",
+    "vin",
+    "sold_on",
+    "code",
+    "dealer",
+    "beneficiary",
+    "level",
+    "amount",
+    "currency",
+    "rule",
+    "rule_version",
+    "status",
+    "held_until",
+    "reason",
+)
+
+
+def _wants_csv(request: Request) -> bool:
+    """Whether the client asked for CSV (``Accept: text/csv``) rather than JSON."""
+    best = request.accept.best_match(["application/json", "text/csv"], default="application/json")
+    return best == "text/csv"
+
+
+def _csv(rows: list[dict]) -> str:
+    """The rows as CSV, every text quoted: a spreadsheet keeps "10.120" dinars and a
+    VIN as written instead of reading them as numbers."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row[k] is None else row[k] for k in CSV_COLUMNS])
+    return out.getvalue()

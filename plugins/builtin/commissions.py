@@ -5,7 +5,8 @@ yen, thousandths of a dinar: ``plugins.currency``), never floats, in the sale's
 currency. A rule computes from the sale's public price and the referral's private
 parameters only, so an auditor holding the referral gets the same amount from the
 sale entry. Parameters are stored as the canonical strings ``validate`` returns
-(money as "12.50", percentages as "2.5"), never as floats.
+(money as "12.50", or "10.125" where the currency's minor unit needs the third decimal;
+percentages as "2.5"), never as floats.
 
 No rule converts between currencies: an amount agreed in one currency (a flat fee, a
 cap) is paid only on sales in that currency, because a rate that neither the referrer
@@ -25,8 +26,9 @@ from plugins.interfaces import Commission, CommissionRule, Referral, SaleForComm
 
 CENT = Decimal("0.01")
 # The same form as a sale's price (core.records.Money), so no parameter is larger or
-# finer than a price can be; the optional sign only lets "-1" be refused as out of range.
-_MONEY = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,2})?")
+# finer than a price can be: up to 2 decimals, or the currency's minor unit where it has
+# more (thousandths of a dinar); the optional sign only lets "-1" be refused as out of range.
+_MONEY = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,4})?")
 _PERCENT = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,4})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -64,22 +66,27 @@ def _decimal(raw: Any, field: str, form: re.Pattern[str], example: str) -> Decim
     return Decimal(text)
 
 
-def _money(raw: Any, field: str, currency: str | None = None) -> str:
-    """A positive amount as stored ("12.50"); with ``currency``, one it can pay: an
-    amount finer than its minor unit ("4999.50" yen) would be rounded when paid, a cap
-    above what was agreed and a fee below one yen to nothing."""
+def _money(raw: Any, field: str, currency: str, *, paid: bool = True) -> str:
+    """A positive amount in ``currency`` as stored: in cents ("12.50") where that is
+    exact, as every amount was stored before dinars' thousandths were taken, else in
+    the currency's minor unit ("10.125" dinars). ``paid``: an amount someone is paid
+    must be one the currency pays (an amount finer than its minor unit, "4999.50" yen,
+    would be rounded when paid, a cap above what was agreed and a fee below one yen to
+    nothing); a price band's bound need only be as fine as a price may be."""
     value = _decimal(raw, field, _MONEY, "12.50")
     if value <= 0:
         raise InvalidInput(f'parameter {field!r} must be at least "0.01", not {raw!r}', field=field)
-    if currency is not None and round_to_minor_unit(value, currency) != value:
-        digits = minor_units(currency)
-        unit = "whole units" if digits == 0 else f"{digits} decimal places"
+    digits = minor_units(currency)
+    finest = digits if paid else max(2, digits)  # a price's decimals (core.records.Money)
+    if value.quantize(Decimal(1).scaleb(-finest), rounding=ROUND_HALF_UP) != value:
+        unit = "whole units" if finest == 0 else f"{finest} decimal places"
         raise InvalidInput(
-            f"parameter {field!r} is {raw!r}, finer than {currency} is paid in ({unit}); "
-            f"give an amount in {unit}",
+            f"parameter {field!r} is {raw!r}, finer than {currency} is "
+            f"{'paid' if paid else 'priced'} in ({unit}); give an amount in {unit}",
             field=field,
         )
-    return f"{_cents(value)}"
+    cents = _cents(value)
+    return f"{cents if cents == value else round_to_minor_unit(value, currency)}"
 
 
 def _percent(raw: Any, field: str) -> str:
@@ -232,7 +239,8 @@ class Tiered(CommissionRule):
                     "the highest price it covers",
                     field=f"{where}.up_to",
                 )
-            up_to = None if final else _money(tier["up_to"], f"{where}.up_to")
+            bound = f"{where}.up_to"
+            up_to = None if final else _money(tier["up_to"], bound, currency, paid=False)
             if up_to is not None and last is not None and Decimal(up_to) <= Decimal(last):
                 raise InvalidInput(
                     f"{where}: up_to must be above the previous tier's {last}, not {up_to}",

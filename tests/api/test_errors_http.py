@@ -109,10 +109,10 @@ def test_a_revocation_needs_no_body(client, admin, inspector, kwargs):
     "kwargs, field, words",
     [
         ({}, None, ["empty", "`actor_id`", "`public_key`"]),
-        ({"json": {}}, "$.actor_id", ["no `actor_id`"]),
+        ({"json": {}}, "$.name", ["no `name`"]),
         ({"json": {"actor_id": "acme-two"}}, "$.name", ["no `name`", "`role`"]),
         ({"json": {"actor_id": "a", "nickname": "x"}}, "$.nickname", ["unknown field"]),
-        ({"json": {"actor_id": 5}}, "$.actor_id", ["Expected `str`"]),
+        ({"json": {"actor_id": 5}}, "$.actor_id", ["Expected `str | null`"]),
         ({"content": b'{"actor_id": '}, None, ["not valid JSON", "ends before"]),
     ],
 )

@@ -73,7 +73,10 @@ def test_actors_show_lists_each_key_with_its_grant_and_revocation(sqlite_ledger,
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0] == "allianz: Allianz (insurer), entry 2"
-    assert lines[1] == f"  key       {lost_key}  granted at entry 3, revoked at entry {revoked_at}"
+    assert lines[1] == (
+        f"  key       {lost_key}  granted at entry 3, revoked at entry {revoked_at}: "
+        '"lost laptop"'
+    )
     assert lines[2] == f"  key       {new_key}  granted at entry {granted_at}, valid"
     r = CliRunner().invoke(main, ["actors", "show", "nobody", "--data", data])
     assert r.exit_code == 1 and "'nobody' is no actor" in r.output
