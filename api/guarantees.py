@@ -167,6 +167,23 @@ def _refused_for(e: dict[str, Any], by_index: dict[int, dict[str, Any]], t: Word
     return t("decision_other")
 
 
+def _resold_said(sale: dict[str, Any], later: dict[str, Any], t: Words) -> str | None:
+    """How a return ended by a sale of the car by its own dealer soon after is said: by
+    whom and how long after (a resale within the hour ends a buyer's return as surely as
+    a real one); None for a sale by anyone else."""
+    if later["signer"]["id"] != sale["signer"]["id"]:
+        return None
+    gap = parse_time(later["record"]["occurred_at"]) - parse_time(sale["record"]["occurred_at"])
+    minutes = int(gap.total_seconds() // 60)
+    if minutes < 60:
+        after = t.count("minutes", minutes)
+    elif minutes < 72 * 60:
+        after = t.count("hours", minutes // 60)
+    else:
+        after = t.count("days", gap.days)
+    return t("terms_sold_on_same", after=after, index=later["index"])
+
+
 def terms_shown(
     entries: list[dict[str, Any]],
     sales: list[dict[str, Any]],
@@ -196,6 +213,7 @@ def terms_shown(
         # A later sale the operator disputes (one that may never have happened) still
         # ends the dealer's return, but not the operator's: say so.
         resold = "sold_on_disputed" if sold_on and later["index"] in disputed else "sold_on"
+        same_dealer = _resold_said(e, later, t) if resold == "sold_on" and sold_on else None
         replaced = e["index"] in disputed and (
             recorded_again(sold, e, next(d for d in entries if d["index"] == disputed[e["index"]]))
             is not None
@@ -235,6 +253,7 @@ def terms_shown(
                     and term["policy"] not in policies,
                     "returned": returned.get(e["index"]),
                     "ended_by": "replaced" if replaced else resold if sold_on else None,
+                    "resold_said": same_dealer,  # sold again by its own dealer, soon after
                 }
             )
         stated = {term["policy"] for term in e.get("derived", {}).get("terms", [])}
@@ -261,6 +280,7 @@ def terms_shown(
                     "unavailable": False,
                     "returned": None,
                     "ended_by": "unstated",
+                    "resold_said": None,
                 }
             )
     return terms

@@ -132,6 +132,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_odometer_corrected": (
             "The odometer reading of entry {corrects} was corrected: {from_km} → {to_km}"
         ),
+        "alert_odometer_redated": (
+            "The date of entry {corrects}'s odometer reading ({km}) was corrected: "
+            "{from_date} → {to_date}"
+        ),
+        "alert_finding_withdrawn": (
+            "What entry {corrects} reported was withdrawn by a correction ({by}, entry "
+            "{corrections}): {withdrawn}"
+        ),
+        "alert_withdrawn_damage": "{flag} damage",
+        "alert_withdrawn_value": "{field}: {was} (now {now})",
         "disputed": "disputed",
         "alert_reports": "{text} — {count} reports",
         # The listing badge names each problem by its alert's type, briefly.
@@ -149,6 +159,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "problem_service_gap": "service gap",
         "problem_correction_not_applied": "correction not applied",
         "problem_odometer_corrected": "odometer corrected",
+        "problem_odometer_redated": "odometer redated",
+        "problem_finding_withdrawn": "finding withdrawn",
         "problem_title_brand": "title brand {brand}",
         "problem_damage": "{flag} damage",
         "last_trusted": "Last trusted odometer reading",
@@ -277,6 +289,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_description": "Description",
         "field_summary": "Complaint",
         "field_upheld": "Upheld after review",
+        "field_items": "Checklist",
+        "field_attachments": "Attachments",
+        "logged_on": "logged {date}",
+        "logged_late_one": "Logged {days} day after the date it gives",
+        "logged_late_other": "Logged {days} days after the date it gives",
+        "late_note_one": "{count} entry was logged more than {days} days after its date "
+        "(a date is its signer's word; when it was logged, the ledger's)",
+        "late_note_other": "{count} entries were logged more than {days} days after their "
+        "date (a date is its signer's word; when it was logged, the ledger's)",
+        "key_revoked_later": "Signed with a key revoked later, on {date}: {reason}",
+        "revoked_note_one": "{count} entry is signed with a key revoked later; why is said "
+        "beside it",
+        "revoked_note_other": "{count} entries are signed with a key revoked later; why is "
+        "said beside each",
+        "terms_sold_on_same": "ended: the car was sold again by the same dealer {after} "
+        "later, entry {index}",
+        "minutes_one": "{count} minute",
+        "minutes_other": "{count} minutes",
+        "hours_one": "{count} hour",
+        "hours_other": "{count} hours",
+        "days_one": "{count} day",
+        "days_other": "{count} days",
         "yes": "yes",
         "list_sep": ", ",
         "severity_minor": "minor",
@@ -454,6 +488,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_service_gap": "{days} 天没有保养记录",
         "alert_correction_not_applied": "对记录 {corrects} 的更正无法应用，已忽略",
         "alert_odometer_corrected": "记录 {corrects} 的里程读数已被更正：{from_km} → {to_km}",
+        "alert_odometer_redated": (
+            "记录 {corrects} 的里程读数（{km}）日期已被更正：{from_date} → {to_date}"
+        ),
+        "alert_finding_withdrawn": (
+            "记录 {corrects} 报告的内容已被更正撤回（{by}，记录 {corrections}）：{withdrawn}"
+        ),
+        "alert_withdrawn_damage": "{flag}损伤",
+        "alert_withdrawn_value": "{field}：{was}（现为{now}）",
         "disputed": "有争议",
         "alert_reports": "{text}（{count} 份报告）",
         "badge_no_records": "无记录",
@@ -470,6 +512,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "problem_service_gap": "长期未保养",
         "problem_correction_not_applied": "更正未应用",
         "problem_odometer_corrected": "里程已更正",
+        "problem_odometer_redated": "里程日期已更正",
+        "problem_finding_withdrawn": "发现已撤回",
         "problem_title_brand": "产权标记：{brand}",
         "problem_damage": "{flag}损伤",
         "last_trusted": "最后可信的里程读数",
@@ -593,6 +637,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_description": "说明",
         "field_summary": "投诉内容",
         "field_upheld": "经审核成立",
+        "field_items": "检测项目",
+        "field_attachments": "附件",
+        "logged_on": "{date}录入",
+        "logged_late_one": "在其所载日期 {days} 天之后才录入",
+        "logged_late_other": "在其所载日期 {days} 天之后才录入",
+        "late_note_one": "有 {count} 条记录在其所载日期 {days} 天以后才录入账本"
+        "（日期由签名方填写，录入时间由账本记录）",
+        "late_note_other": "有 {count} 条记录在其所载日期 {days} 天以后才录入账本"
+        "（日期由签名方填写，录入时间由账本记录）",
+        "key_revoked_later": "签名所用的密钥后来于 {date} 被吊销：{reason}",
+        "revoked_note_one": "有 {count} 条记录的签名密钥后来被吊销，原因见该记录",
+        "revoked_note_other": "有 {count} 条记录的签名密钥后来被吊销，原因见各条记录",
+        "terms_sold_on_same": "已结束：同一经销商在 {after}后再次售出该车，记录 {index}",
+        "minutes_one": "{count} 分钟",
+        "minutes_other": "{count} 分钟",
+        "hours_one": "{count} 小时",
+        "hours_other": "{count} 小时",
+        "days_one": "{count} 天",
+        "days_other": "{count} 天",
         "yes": "是",
         "list_sep": "、",
         "severity_minor": "轻微",

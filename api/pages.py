@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.drawings import km_text, odometer_svg
@@ -31,6 +31,36 @@ def _shown(value: Any, t: Words) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _structured(value: list | dict, t: Words) -> str:
+    """A list or an object a correction sets (a checklist, work items, parts, a price) as
+    the timeline says them, never as JSON."""
+    if isinstance(value, dict):
+        return _part(value, t)
+    said = [_part(v, t) if isinstance(v, dict) else _shown(v, t) for v in value]
+    return "; ".join(said) or t("field_none")
+
+
+def _part(part: dict[str, Any], t: Words) -> str:
+    """One object of a record (a checklist item, a part, an amount) as the timeline says
+    it; one of another shape as "label: value" pairs."""
+    if isinstance(part.get("code"), str) and isinstance(part.get("result"), str):
+        note = f" ({isolated(str(part['note']))})" if part.get("note") else ""
+        return f"{isolated(part['code'])}: {t.term('result', part['result'])}{note}"
+    if isinstance(part.get("description"), str):
+        return isolated(part["description"])
+    if isinstance(part.get("sha256"), str):  # an attachment
+        return isolated(str(part.get("name") or part.get("media_type") or part["sha256"]))
+    if isinstance(part.get("name"), str):  # a part
+        return f"{isolated(part['name'])} × {part.get('quantity', 1)}"
+    if set(part) == {"amount", "currency"}:
+        return f"{part['amount']} {part['currency']}"
+    if isinstance(part.get("id"), str) and set(part) <= {"id", "params"}:  # a policy
+        return t.term("policy", part["id"])
+    return t("list_sep").join(
+        t("field_set", field=t.term("field", k), value=_shown(v, t)) for k, v in part.items()
+    )
 
 
 # The fixed vocabulary a field's values come from, by the kind of record it is in (a
@@ -58,7 +88,14 @@ def _value(kind: str | None, name: str, value: Any, t: Words) -> str:
         return t("list_sep").join(found) or t("field_none")
     if name == "odometer_km" and value is not None:
         return reading_text(value, t)
+    if isinstance(value, (dict, list)):
+        return _structured(value, t)
     return _shown(value, t)
+
+
+# A field whose label depends on the kind of record it is in (a workshop's items are the
+# work it did, an inspection's its checklist).
+_KIND_LABELS = {("maintenance", "items"): "work"}
 
 
 def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> str:
@@ -66,7 +103,11 @@ def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> s
     timeline gives it (its name where it has none), in ``said``'s words ("{field} →
     {value}")."""
     return t("list_sep").join(
-        t(said, field=t.term("field", name), value=_value(kind, name, value, t))
+        t(
+            said,
+            field=t.term("field", _KIND_LABELS.get((kind, name), name)),
+            value=_value(kind, name, value, t),
+        )
         for name, value in fields.items()
     )
 
@@ -213,6 +254,56 @@ def _refers(kind: str, rec: dict[str, Any], t: Words) -> dict[str, Any] | None:
     return None
 
 
+# Logged longer than this after the date it gives, an entry is marked, and counted in a
+# note at the top: a history back-dated today reads as tidy as one logged as it happened
+# (a registry loading its archive is late too; the page says when, not why).
+LATE_LOGGING_DAYS = 90
+
+
+def _logged(e: dict[str, Any], t: Words) -> dict[str, Any] | None:
+    """When the ledger logged an entry (its clock, not the signer's word) and, if that
+    was more than ``LATE_LOGGING_DAYS`` after the date the entry gives, how late."""
+    if not e.get("sequenced_at"):
+        return None
+    logged = parse_time(e["sequenced_at"])
+    late = logged - parse_time(e["record"]["occurred_at"])
+    return {
+        "at": e["sequenced_at"],
+        "text": t("logged_on", date=t.date(logged.date())),
+        "late": (
+            t.count("logged_late", late.days, days=f"{late.days:,}")
+            if late > timedelta(days=LATE_LOGGING_DAYS)
+            else None
+        ),
+    }
+
+
+def _revoked(e: dict[str, Any], t: Words) -> str | None:
+    """What to say of an entry whose key was revoked after it was signed (a stolen key's
+    entries may not be its partner's): when, and the operator's reason."""
+    revoked = e.get("key_revoked")
+    if not revoked:
+        return None
+    on = t.date(parse_time(revoked["at"]).date())
+    return t("key_revoked_later", date=on, reason=isolated(revoked["reason"]))
+
+
+def _notes(timeline: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
+    """The notes under the verdict: the entries logged late, those signed with a key
+    revoked later; each {"text", "entries"} (log indexes, oldest first)."""
+    late = sorted(i["index"] for i in timeline if i["logged"] and i["logged"]["late"])
+    revoked = sorted(i["index"] for i in timeline if i["revoked"])
+    notes = []
+    if late:
+        said = t.count("late_note", len(late), days=LATE_LOGGING_DAYS)
+        notes.append({"id": "late", "text": said, "entries": late})
+    if revoked:
+        notes.append(
+            {"id": "revoked", "text": t.count("revoked_note", len(revoked)), "entries": revoked}
+        )
+    return notes
+
+
 def last_trusted(odometer: dict[str, Any], t: Words) -> dict[str, Any] | None:
     """The reading a buyer can rely on when the last one is not it (a rollback, an
     "odometer not actual" brand or a dispute came in between); None when it is."""
@@ -308,6 +399,8 @@ def page_model(
                 "backwards": e["index"] in rollback_low,
                 "backwards_note": lower_than.get(e["index"], ""),
                 "disputed": e["index"] in disputed,
+                "logged": _logged(e, t),
+                "revoked": _revoked(e, t),
             }
         )
     vehicle = history["vehicle"]
@@ -318,6 +411,7 @@ def page_model(
         "vin": history["vin"],
         "vehicle": {**vehicle, "country": vehicle["country"] and t.country(vehicle["country"])},
         "alerts": headline(view["alerts"], t),
+        "notes": _notes(timeline, t),
         "latest_grade": latest["grade"] if latest else None,
         "latest_grade_index": latest["index"] if latest else None,
         "last_km": km_text(last_km, t) if last_km is not None else None,

@@ -46,6 +46,7 @@ from ledger.signing import LogSigner
 from ledger.storage import (
     Store,
     entries_for_vin,
+    entry_by_index,
     get_actor,
     get_key,
     keys_of_actor,
@@ -69,6 +70,20 @@ PLUGIN_CHECK_THREADS = 32
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _revocation(s, key_id: str) -> dict[str, Any] | None:
+    """A key's revocation, if the operator revoked it: its log index, when it was logged
+    and the reason given (the page marks the entries signed with it: api.pages)."""
+    key = get_key(s, key_id)
+    if key is None or key.revoked_idx is None:
+        return None
+    row = entry_by_index(s, key.revoked_idx)
+    if row is None:
+        return None
+    revoke = decode_entry(row.data)
+    reason = msgspec.json.decode(record_bytes(revoke)).get("reason", "")
+    return {"index": key.revoked_idx, "at": revoke.sequenced_at, "reason": reason}
 
 
 class Ledger(SubmissionChecks, DealersAndReferrals):
@@ -295,9 +310,13 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
             if not rows:
                 raise NotFound(f"no entries for VIN {vin} in this ledger")
             actors = {}
+            revoked: dict[str, dict[str, Any] | None] = {}
             items = []
             for row in rows:
                 entry = decode_entry(row.data)
+                keyid = entry.signer.keyid
+                if keyid not in revoked:
+                    revoked[keyid] = _revocation(s, keyid)
                 if row.actor_id not in actors:
                     a = get_actor(s, row.actor_id)
                     actors[row.actor_id] = {"id": a.actor_id, "name": a.name, "role": a.role}
@@ -314,6 +333,8 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 }
                 if isinstance(entry.derived, dict):
                     item["derived"] = {k: v for k, v in entry.derived.items() if k != "record"}
+                if revoked[keyid] is not None:  # signed before; maybe not by its partner
+                    item["key_revoked"] = revoked[keyid]
                 items.append(item)
         info = decode_vin(vin)
         return {

@@ -12,6 +12,8 @@ from typing import Any
 
 from api.drawings import km_text, rank
 from api.i18n import Words
+from core.errors import InvalidRecord
+from core.fields import parse_time
 
 
 def reading_text(value: Any, t: Words) -> str:
@@ -57,7 +59,66 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
             from_km=t("field_none") if was is None else reading_text(was, t),
             to_km=t("field_removed") if now is None else reading_text(now, t),
         )
+    if kind == "odometer_redated":
+        return t(
+            "alert_odometer_redated",
+            corrects=facts["corrects"],
+            km=reading_text(facts["km"], t),
+            **_dates(facts["from_time"], facts["to_time"], t),
+        )
+    if kind == "finding_withdrawn":
+        return t(
+            "alert_finding_withdrawn",
+            corrects=facts["corrects"],
+            by=t("list_sep").join(facts["by"]),
+            corrections=t("list_sep").join(map(str, facts["corrections"])),
+            withdrawn=t("items_sep").join(_withdrawn(c, t) for c in facts["withdrawn"]),
+        )
     return t(f"alert_{kind}")
+
+
+def _dates(was: Any, now: Any, t: Words) -> dict[str, str]:
+    """Two times a correction moved a reading between, as the reader writes days; with
+    the time of day (UTC) when both fall on one day. A time that does not parse is shown
+    as the log holds it."""
+    try:
+        times = [parse_time(was), parse_time(now)]
+    except InvalidRecord:
+        return {"from_date": str(was), "to_date": str(now)}
+    same_day = times[0].date() == times[1].date()
+    said = [t.date(at.date()) + (f" {at:%H:%M} UTC" if same_day else "") for at in times]
+    return {"from_date": said[0], "to_date": said[1]}
+
+
+# A withdrawn finding's label and the vocabulary its values are words of.
+_WITHDRAWN = {
+    "grade": ("field_grade", None),
+    "cause": ("field_cause", "cause"),
+    "severity": ("field_severity", "severity"),
+    "brand": ("kind_title_brand", "brand"),
+}
+
+
+def _withdrawn(change: dict[str, Any], t: Words) -> str:
+    """One finding a correction withdrew (``core.corrections.withdrawn_alerts``): a
+    damage flag or a claim's yes-or-no taken back, or a value with the one now in force."""
+    field, was, now = change["field"], change["from"], change["to"]
+    if field.startswith("flags."):
+        return t("alert_withdrawn_damage", flag=t.term("flag", field.removeprefix("flags.")))
+    if isinstance(was, bool):  # a claim's total_loss, structural, airbag_deployed
+        return t.term("field", field)
+    if field.startswith("items."):
+        label, vocabulary = field.removeprefix("items."), "result"
+    else:
+        key, vocabulary = _WITHDRAWN.get(field, (None, None))
+        label = t(key) if key else field
+
+    def said(value: Any) -> str:
+        if value is None:
+            return t("field_removed")
+        return t.term(vocabulary, value) if vocabulary and isinstance(value, str) else str(value)
+
+    return t("alert_withdrawn_value", field=label, was=said(was), now=said(now))
 
 
 def _state(alert: dict[str, Any]) -> bool:

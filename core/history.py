@@ -12,7 +12,9 @@ The stages (the first two in their own modules):
    operator; the sequencer enforces that) supersedes fields of the entry it
    corrects, which keeps its original record beside the corrected one; one that
    ``core.corrections.check_correction`` refuses (a log may hold some from before it
-   existed) is left out of the view and raised as an alert instead; an open
+   existed) is left out of the view and raised as an alert instead, and what one
+   changed that a buyer must see (a reading changed, removed or moved in time, a
+   damage finding, claim or brand withdrawn or softened) is raised too; an open
    ``dispute`` marks an entry's facts as disputed;
 2. odometer (``core.odometer``): every reading from every source in time order, rollbacks beyond a
    stated tolerance (naming both entries and their signers), implausible rates,
@@ -31,7 +33,7 @@ from datetime import date, datetime
 from typing import Any
 
 from core.alerts import alert
-from core.corrections import apply_corrections, correction_alerts
+from core.corrections import DAMAGE_FLAGS, apply_corrections, correction_alerts
 from core.fields import parse_time
 from core.odometer import (
     MAX_KM_PER_DAY,
@@ -44,8 +46,6 @@ from core.odometer import (
 
 # Longer than this without a service is a gap worth a buyer's question.
 SERVICE_GAP_DAYS = 450
-
-_DAMAGE_FLAGS = ("accident", "flood", "fire", "structural", "airbag")
 
 
 def _when(item: dict[str, Any]) -> tuple[datetime, int]:
@@ -77,7 +77,7 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
                 )
             )
         elif kind == "inspection":
-            for flag in (f for f in _DAMAGE_FLAGS if rec.get("flags", {}).get(f)):
+            for flag in (f for f in DAMAGE_FLAGS if rec.get("flags", {}).get(f)):
                 severity = "high" if flag in ("flood", "fire", "structural") else "medium"
                 alerts.append(
                     alert(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from sqlalchemy import func, insert, select
 
-from core.corrections import check_correction
+from core.corrections import check_correction, check_correction_time
 from core.errors import (
     Conflict,
     Forbidden,
@@ -135,7 +135,11 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
             "or the operator may correct it",
             field="$.corrects",
         )
-    check_correction(record.fields, _record_json(b, record.corrects))
+    corrected = _record_json(b, record.corrects)
+    check_correction(record.fields, corrected)
+    earlier = [(i, _record_of(data)) for i, data in _vin_entries(b, vin, "correction")]
+    earlier = [(i, fix) for i, fix in earlier if fix.get("corrects") == record.corrects]
+    check_correction_time(record.occurred_at, record.fields, corrected, earlier)
     if kind == "dispute" and "occurred_at" in record.fields:
         # When a sale was recorded again is judged by its dispute's date
         # (core.sale_standing); a later date would make claims and commissions read the

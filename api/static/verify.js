@@ -803,8 +803,10 @@
   // What the verdict at the top must name, from the verified records alone (core/history.py
   // raises an alert for each): a title brand, an inspection's damage flag, an insurance
   // claim, the two readings of an odometer rollback. Only what holds whatever else the
-  // history says: an inspection whose flags a correction names is left to the server (it
-  // may clear one), and so are rollbacks once a correction changed a reading or its time.
+  // history says: a correction that clears an inspection's flag raises finding_withdrawn,
+  // which names the inspection (core/corrections.py), so every flag signed is named
+  // either way; rollbacks once a correction changed a reading or its time are left to the
+  // server (it raises odometer_corrected or odometer_redated instead).
   // [{index, names: [indexes the verdict must link], why}]
   const DAMAGE_FLAGS = ["accident", "flood", "fire", "structural", "airbag"];
   const NOT_READINGS = ["correction", "claim_decision", "dispute", "complaint"]; // core/odometer.py
@@ -813,8 +815,6 @@
     const corrections = [...records.values()].filter((r) => r.kind === "correction" && isObj(r.fields));
     const names = (c, field) => Object.hasOwn(c.fields, field);
     const isReading = (rec) => rec !== undefined && rec.odometer_km !== null && rec.odometer_km !== undefined && !NOT_READINGS.includes(rec.kind);
-    // Flags a correction may have changed (Python reads the corrected ones).
-    const reflagged = new Set(corrections.filter((c) => names(c, "flags")).map((c) => c.corrects));
     const out = [];
     const readings = [];
     for (const [index, rec] of records) {
@@ -826,7 +826,7 @@
       // No correction changes a kind: every brand and every claim raises an alert.
       if (rec.kind === "title_brand") out.push({ index, names: [index], why: `a title brand (${String(rec.brand).replace(/_/g, " ")})` });
       else if (rec.kind === "insurance_claim") out.push({ index, names: [index], why: `an insurance claim (${rec.cause || "collision"}, ${rec.severity || "minor"})` });
-      else if (rec.kind === "inspection" && !reflagged.has(index)) {
+      else if (rec.kind === "inspection") {
         const flags = DAMAGE_FLAGS.filter((f) => isObj(rec.flags) && rec.flags[f] === true);
         if (flags.length) out.push({ index, names: [index], why: `an inspection reporting ${flags.join(", ")} damage` });
       }

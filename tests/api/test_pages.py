@@ -80,7 +80,7 @@ def seeded(sqlite_ledger):
         "occurred_at": "2026-05-10T09:00:00Z",
         "corrects": outs[1].index,
         "reason": "grade typed wrong",
-        "fields": {"grade": "A"},
+        "fields": {"grade": "C"},  # a worse grade: no finding withdrawn
     }
     (corr,) = ledger.submit_now([inspector.envelope(fix)])
     assert not isinstance(corr, Exception), corr

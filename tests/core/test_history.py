@@ -407,7 +407,13 @@ def test_a_whole_flags_correction_applies_and_a_good_one_next_to_a_bad_one_too()
         stored_correction(10, 3, {"odometer_km": 48_100, "occurred_at": "2026-05-04 10:30:00z"}),
     ]
     view = analyse(history)
-    kinds = ["accident_damage", "correction_not_applied", "odometer_corrected"]
+    kinds = [
+        "accident_damage",
+        "correction_not_applied",
+        "odometer_corrected",
+        "odometer_redated",
+        "finding_withdrawn",
+    ]
     assert [a["type"] for a in view["alerts"]] == kinds
     (corrected,) = view["corrected"]
     assert [c["index"] for c in corrected["corrections"]] == [8, 10]
