@@ -12,6 +12,7 @@ import msgspec
 from api.cli_admin import actors, admin_token, data_option
 from api.cli_backup import backup, status
 from api.cli_read import monitor, verify
+from api.cli_receipts import verify_receipt
 from api.cli_submit import echo_decision, sign, submit
 from core.errors import StorageUnavailable, VinledgerError
 
@@ -93,6 +94,7 @@ def main() -> None:
 
 
 main.add_command(verify)
+main.add_command(verify_receipt)
 main.add_command(monitor)
 main.add_command(actors)
 main.add_command(sign)

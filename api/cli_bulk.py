@@ -8,17 +8,27 @@ same envelope) and sent in batches to ``POST /records/batch``. Whatever happens 
 batch on the way (no answer, a gateway's error page, a busy server), it is sent again
 unchanged: the ledger answers an envelope it holds with its entry and never logs it
 twice, so running the same command again after any failure finishes the job.
+
+What it leaves besides its output: the ledger's receipts and the refused rows, each
+in a file of its own when asked (``api.submit_files``). While it runs, a line on
+stderr every ``PROGRESS_SECONDS`` says how far it is (on a terminal, or with
+``--progress``: a log stays one line a record). SIGTERM (a cron job's timeout,
+systemd stopping its unit, a CI job cancelled) stops it as Ctrl-C does: the counts so
+far, and what to do (exit 143).
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
+from api.submit_files import Keeper
 from core.errors import VinledgerError
 
 # What a batch may hold: the server takes up to 1,000 envelopes and 16 MiB a batch;
@@ -28,6 +38,8 @@ MAX_BATCH = 1000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 ATTEMPTS = 6  # a batch is sent at most this often; waits 1, 2, 4, 8, 16 s between
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+PROGRESS_SECONDS = 5.0
+JSON_LINES = (".jsonl", ".ndjson")
 
 
 @dataclass
@@ -37,6 +49,7 @@ class Item:
     where: str
     envelope: bytes | None = None
     refused: str | None = None  # why it was not sent (refused here)
+    row: bytes | None = None  # the JSON Lines row as read; None for a whole file
 
 
 @dataclass
@@ -46,31 +59,49 @@ class Tally:
     refused: list[str] = field(default_factory=list)  # "where: why"
     waiting: int = 0  # read and checked, waiting for the batch being sent to go
     last_size: int | None = None
+    warned: int = 0  # logged, with warnings (a VIN's check digit)
+    keep: Keeper = field(default_factory=Keeper)  # receipts and refused rows
 
     @property
     def total(self) -> int:
         return self.appended + self.again + len(self.refused)
 
 
-def read_items(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) of every record or envelope in ``paths``, in order, lazily."""
+def read_items(paths: Iterable[Path]) -> Iterator[tuple[str, bytes, bool]]:
+    """(where, bytes, a JSON Lines row?) of every record or envelope in ``paths``, in
+    order, lazily."""
     for path in paths:
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
+        if path.suffix.lower() in JSON_LINES:
             with path.open("rb") as f:
                 for n, line in enumerate(f, start=1):
                     if line.strip():
-                        yield f"{path}:{n}", line.rstrip(b"\r\n")
+                        yield f"{path}:{n}", line.rstrip(b"\r\n"), True
         else:
-            yield str(path), path.read_bytes()
+            yield str(path), path.read_bytes(), False
 
 
-def prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
+def count_items(paths: Iterable[Path]) -> int:
+    """How many ``read_items`` yields, for the progress line."""
+    count = 0
+    for path in paths:
+        if path.suffix.lower() in JSON_LINES:
+            with path.open("rb") as f:
+                count += sum(1 for line in f if line.strip())
+        else:
+            count += 1
+    return count
+
+
+def prepare(where: str, data: bytes, key, payload_type: str | None, row: bool = False) -> Item:
     """The signed envelope for one input, or why it is refused before sending; one
-    input nothing can read (nested past any parser, say) is refused, never the run."""
+    input nothing can read (nested past any parser, say) is refused, never the run.
+    ``row``: ``data`` is a JSON Lines row, kept to write into the refused file."""
     try:
-        return _prepare(where, data, key, payload_type)
+        item = _prepare(where, data, key, payload_type)
     except Exception as err:  # one bad line must not stop a bulk load
-        return Item(where, refused=f"cannot be read ({type(err).__name__}: {err})")
+        item = Item(where, refused=f"cannot be read ({type(err).__name__}: {err})")
+    item.row = data if row else None
+    return item
 
 
 def _prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
@@ -104,7 +135,7 @@ def batches(items: Iterable[Item], size: int, tally: Tally) -> Iterator[list[Ite
     held = 0
     for item in items:
         if item.refused is not None:
-            refuse(tally, item.where, f"not sent: {item.refused}")
+            refuse(tally, item, f"not sent: {item.refused}")
             continue
         if batch and held + len(item.envelope) > MAX_BATCH_BYTES:
             tally.waiting = 1  # this item, until the batch before it is sent
@@ -120,9 +151,17 @@ def batches(items: Iterable[Item], size: int, tally: Tally) -> Iterator[list[Ite
         yield batch
 
 
-def refuse(tally: Tally, where: str, why: str) -> None:
-    tally.refused.append(f"{where}: {why}")
-    click.secho(f"{where}: {why}", fg="yellow", err=True)
+def refuse(tally: Tally, item: Item, why: str) -> None:
+    tally.refused.append(f"{item.where}: {why}")
+    tally.keep.refusal(item.where, item.row, why)
+    click.secho(f"{item.where}: {why}", fg="yellow", err=True)
+
+
+def echo_warnings(where: str, answer: dict) -> None:
+    """The ledger's warnings on a record it logged: odd but accepted (a VIN's check
+    digit that does not add up), each most likely a typo to look for."""
+    for warning in answer.get("warnings") or ():
+        click.secho(f"{where}: warning: {warning}", fg="yellow", err=True)
 
 
 class Stop(Exception):
@@ -154,7 +193,7 @@ def send(client, batch: list[Item], tally: Tally, quiet: bool, pause=time.sleep)
             passing = isinstance(err, NoAnswer) or err.status in RETRY_STATUSES
             if not passing or attempt == ATTEMPTS:
                 for item in batch:
-                    refuse(tally, item.where, f"not logged: {err}")
+                    refuse(tally, item, f"not logged: {err}")
                 then = (
                     f"gave up after {ATTEMPTS} attempts"
                     if passing
@@ -174,7 +213,7 @@ def send(client, batch: list[Item], tally: Tally, quiet: bool, pause=time.sleep)
             pause(wait)
     if len(results) != len(batch):
         for item in batch:
-            refuse(tally, item.where, f"the ledger answered {len(results)} results for a batch "
+            refuse(tally, item, f"the ledger answered {len(results)} results for a batch "
                    f"of {len(batch)}; run the same command again")  # fmt: skip
         return
     for item, r in zip(batch, results, strict=True):
@@ -185,14 +224,79 @@ def send(client, batch: list[Item], tally: Tally, quiet: bool, pause=time.sleep)
             else:
                 tally.again += 1
             tally.last_size = max(tally.last_size or 0, r.get("size", 0))
+            tally.keep.receipt(item.where, r)
             if not quiet:
                 word = "appended" if status == 201 else "already in the log"
                 click.echo(f"{item.where}: {word}: entry {r['index']}")
+            if r.get("warnings"):
+                tally.warned += 1
+                echo_warnings(item.where, r)
             if "decision" in r:
                 echo_decision(r["decision"])
         else:
             detail = r.get("detail") or r.get("title") or r
-            refuse(tally, item.where, f"refused ({status} {r.get('title', '')}): {detail}")
+            refuse(tally, item, f"refused ({status} {r.get('title', '')}): {detail}")
+    tally.keep.flush()  # a run stopped after this batch keeps its receipts
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken as Ctrl-C is: cron, systemd and CI stop a job with it."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises ``Terminated`` while this lasts; a second one ends the process at
+    once, as SIGTERM does by default (the first is still being wound up)."""
+
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding program's): leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_code(err: KeyboardInterrupt) -> int:
+    """The exit status: 143 (128 + SIGTERM) for SIGTERM, as a shell reports it; 1 for
+    Ctrl-C."""
+    return 128 + signal.SIGTERM if isinstance(err, Terminated) else 1
+
+
+class Progress:
+    """A line on stderr every ``PROGRESS_SECONDS``: how many of how many, how fast, and
+    the counts so far."""
+
+    def __init__(self, total: int, clock=time.monotonic):
+        self.total = total
+        self.clock = clock
+        self.start = self.last = clock()
+
+    def tick(self, tally: Tally) -> None:
+        now = self.clock()
+        if now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        done = tally.total
+        rate = done / max(now - self.start, 1e-6)
+        share = f" ({done / self.total:.0%})" if self.total else ""
+        left = (
+            f", about {(self.total - done) / rate:,.0f} s left"
+            if rate and done < self.total
+            else ""
+        )
+        click.echo(
+            f"{done:,} of {self.total:,} records done{share}, {rate:,.0f} a second{left}: "
+            f"{tally.appended:,} appended, {tally.again:,} already in the log, "
+            f"{len(tally.refused):,} refused",
+            err=True,
+        )
 
 
 def submit_many(
@@ -203,28 +307,39 @@ def submit_many(
     timeout: float,
     batch_size: int,
     quiet: bool,
+    keep: Keeper | None = None,
+    progress: bool = False,
 ) -> None:
+    """``progress``: say how far the load is every ``PROGRESS_SECONDS``."""
     from api.cli import fail
     from api.cli_submit import load_key
     from api.client import VinledgerClient
 
     key = load_key(key_file) if key_file is not None else None
-    tally = Tally()
+    keep = keep or Keeper()
+    if (problem := keep.check_inputs(paths)) is not None:
+        fail(problem)
+    tally = Tally(keep=keep)
     raw = read_items(paths)
-    items = (prepare(where, data, key, payload_type) for where, data in raw)
+    items = (prepare(where, data, key, payload_type, row) for where, data, row in raw)
     try:
-        with VinledgerClient(url, timeout=timeout) as client:
-            for batch in batches(items, batch_size, tally):
-                send(client, batch, tally, quiet)
+        with sigterm_as_interrupt(), keep:
+            shown = Progress(count_items(paths)) if progress else None
+            with VinledgerClient(url, timeout=timeout) as client:
+                for batch in batches(items, batch_size, tally):
+                    send(client, batch, tally, quiet)
+                    if shown is not None:
+                        shown.tick(tally)
     except Stop as stop:
         unsent = tally.waiting + sum(1 for _ in raw)  # counted, neither checked nor signed
         _summary(tally, unsent)
         fail(str(stop))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         _summary(tally)
         fail(
             "interrupted: the batch being sent may have been logged. Run the same command "
-            "again: what is in the log is answered with its entry, never logged twice"
+            "again: what is in the log is answered with its entry, never logged twice",
+            interrupted_code(err),
         )
     except OSError as err:
         fail(f"cannot read the records: {err}")
@@ -236,8 +351,15 @@ def submit_many(
 def _summary(tally: Tally, unsent: int = 0) -> None:
     size = f"; the log holds {tally.last_size:,} entries" if tally.last_size else ""
     rest = f"; {unsent:,} more not sent" if unsent else ""
+    warned = f"; {tally.warned:,} logged with warnings (look for typos)" if tally.warned else ""
+    kept = tally.keep
+    files = ""
+    if kept.receipts_path is not None:
+        files += f"; receipts in {kept.receipts_path}"
+    if kept.refused_path is not None and tally.refused:
+        files += f"; refused rows in {kept.refused_path} (why: {kept.refused_path}.reasons)"
     click.echo(
         f"{tally.total:,} records: {tally.appended:,} appended, {tally.again:,} already in "
-        f"the log, {len(tally.refused):,} refused or not sent{rest}{size}",
+        f"the log, {len(tally.refused):,} refused or not sent{rest}{warned}{size}{files}",
         err=bool(tally.refused) or bool(unsent),
     )

@@ -15,6 +15,7 @@ import click
 
 from api.cli_bulk import DEFAULT_BATCH, MAX_BATCH
 from api.cli_read import timeout_option
+from api.submit_files import Keeper
 from core.errors import VinledgerError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -52,11 +53,37 @@ def record_problem(data: bytes, payload_type: str | None) -> str | None:
     except RecursionError:
         return "the record nests JSON arrays or objects too deeply; flatten it"
     except VinledgerError as err:
+        if (shape := _shape_hint(data)) is not None:
+            return f"{err}; {shape}"
         # Only when it is no record of ours at all: a report in another format, maybe.
         foreign = payload_type is None and err.field in (None, "$", "$.kind")
         hint = " (a report in a provider's own format? give its --payload-type)" if foreign else ""
         return f"{err}{hint}"
     return None
+
+
+def _shape_hint(data: bytes) -> str | None:
+    """How to submit ``data`` when it holds many records rather than one: a JSON array,
+    or JSON Lines saved under another name (.json, .txt)."""
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return (
+            "this is a JSON array; submit one record (an object) a file, or one a line in "
+            "a JSON Lines file named .jsonl: jq -c '.[]' FILE > records.jsonl"
+        )
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    try:
+        first = json.loads(lines[0])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(first, dict):
+        return None
+    return (
+        "this looks like JSON Lines (one record a line): rename the file to end in "
+        ".jsonl (records.json -> records.jsonl) to submit each line as a record"
+    )
 
 
 def _checked(record: Path, payload_type: str | None) -> bytes:
@@ -138,7 +165,33 @@ def sign(record: Path, key_file: Path, payload_type: str | None, out: Path | Non
     show_default=True,
     help="records a request, for many records",
 )
-@click.option("--quiet", "-q", is_flag=True, help="for many records: say only what was refused")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="for many records: say only what was refused, warned of, and the count",
+)
+@click.option(
+    "--receipts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="append the ledger's receipt of each record logged (or in the log already) to "
+    "this JSON Lines file, with its file:line; check them offline with `vinledger "
+    "verify-receipt FILE --vkey VKEY`",
+)
+@click.option(
+    "--refused",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the refused JSON Lines rows, as they were, to this file (fix it and "
+    "submit it), and why each was refused to FILE.reasons",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="for many records: a line on stderr every few seconds saying how far the load "
+    "is [default: when stderr is a terminal]",
+)
 def submit(
     records: tuple[Path, ...],
     key_file: Path | None,
@@ -147,6 +200,9 @@ def submit(
     timeout: float,
     batch_size: int,
     quiet: bool,
+    receipts: Path | None,
+    refused: Path | None,
+    progress: bool | None,
 ) -> None:
     """Sign RECORD.json with your key and submit it, or submit an envelope signed before
     with `vinledger sign`; prints where it is in the log, and for a return request or
@@ -160,21 +216,45 @@ def submit(
     gateway's error page), the record may have been logged; the same command again,
     with the file unchanged, answers with its entry ("already in the log") and never
     logs it twice. On a bad network, sign once (`vinledger sign`) and submit the
-    envelope as often as it takes."""
-    if len(records) > 1 or records[0].suffix.lower() in (".jsonl", ".ndjson"):
-        from api.cli_bulk import submit_many
-
-        submit_many(list(records), key_file, url, payload_type, timeout, batch_size, quiet)
-        return
-    [record] = records
+    envelope as often as it takes. SIGTERM stops it as Ctrl-C does (exit 143)."""
     from api.cli import fail
+    from api.cli_bulk import JSON_LINES, submit_many
+
+    keep = Keeper(receipts, refused)
+    if len(records) > 1 or records[0].suffix.lower() in JSON_LINES:
+        if progress is None:
+            progress = click.get_text_stream("stderr").isatty()
+        submit_many(
+            list(records), key_file, url, payload_type, timeout, batch_size, quiet, keep, progress
+        )
+        return
+    if (problem := keep.check_inputs(list(records))) is not None:
+        fail(problem)
+    with keep:
+        _submit_one(records[0], key_file, url, payload_type, timeout, keep)
+
+
+def _submit_one(
+    record: Path,
+    key_file: Path | None,
+    url: str,
+    payload_type: str | None,
+    timeout: float,
+    keep: Keeper,
+) -> None:
+    from api.cli import fail
+    from api.cli_bulk import echo_warnings, interrupted_code, sigterm_as_interrupt
     from api.client import SAFE_RETRY, ClientError, VinledgerClient
     from core import dsse
+
+    def refused(why: str):
+        keep.refusal(str(record), None, why)
+        fail(f"{record}: {why}")
 
     try:
         signed = envelope_in(record.read_bytes())
     except VinledgerError as err:
-        fail(f"{record}: {err}")
+        refused(str(err))
     if signed is not None and (key_file or payload_type):
         fail(f"{record} is an envelope signed already: submit it without --key or --payload-type")
     if signed is None and key_file is None:
@@ -184,7 +264,7 @@ def submit(
     kind = signed.payload_type if signed is not None else payload_type
     sending = False  # Ctrl-C before the request went out leaves nothing logged
     try:
-        with VinledgerClient(url, timeout=timeout) as client:
+        with sigterm_as_interrupt(), VinledgerClient(url, timeout=timeout) as client:
             if kind == REFERRAL:  # a referral code goes beside the log, not in it
                 env = signed or dsse.sign_envelope(
                     record.read_bytes(), load_key(key_file), REFERRAL
@@ -197,20 +277,27 @@ def submit(
                 )
                 return
             if signed is None:
-                data = _checked(record, payload_type)
+                data = record.read_bytes()
+                if (problem := record_problem(data, payload_type)) is not None:
+                    refused(problem)
                 ptype = payload_type or dsse.PAYLOAD_TYPE
                 signed = dsse.sign_envelope(data, load_key(key_file), ptype)
             sending = True
             r = client.submit_envelope(signed)
     except ClientError as err:
+        keep.refusal(str(record), None, str(err))
         fail(str(err))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if not sending:
-            fail("interrupted before anything was sent: nothing was logged")
-        fail(f"interrupted before the ledger answered. {SAFE_RETRY}.")
+            fail("interrupted before anything was sent: nothing was logged", interrupted_code(err))
+        fail(f"interrupted before the ledger answered. {SAFE_RETRY}.", interrupted_code(err))
+    keep.receipt(str(record), r)
     word = "appended" if r["status"] == 201 else "already in the log"
     click.echo(f"{word}: entry {r['index']}, leaf hash {r['leaf_hash']}")
+    echo_warnings(str(record), r)
     if "decision" in r:
         echo_decision(r["decision"])
     click.echo(f"included in checkpoint of size {r['size']}:")
     click.echo(r["checkpoint"], nl=False)
+    if keep.receipts_path is not None:
+        click.echo(f"receipt (with the inclusion proof) appended to {keep.receipts_path}")

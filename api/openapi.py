@@ -127,6 +127,13 @@ COMMISSIONS_SCHEMA: dict[str, Any] = {
     },
 }
 
+# A receipt's `warnings` (api.routes.records.entry_warnings), said for clients.
+RECEIPT_WARNINGS = (
+    "what is odd but accepted about the record, each a sentence; so far a VIN whose "
+    "check digit does not add up (optional outside North America and China): most "
+    "likely a typo, which would start another vehicle's history. Empty when nothing is"
+)
+
 # What a submission may answer besides its receipt (docs/formats.md, Submissions).
 _SUBMISSION_ERRORS = {
     400: "not an envelope, or a payloadType no provider reads",
@@ -153,6 +160,8 @@ def documented(schema: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(schema)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
+    if "warnings" in (receipt := components.get("Receipt", {}).get("properties", {})):
+        receipt["warnings"]["description"] = RECEIPT_WARNINGS
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             if not isinstance(op, dict) or "responses" not in op:

@@ -21,6 +21,7 @@ from core.dsse import is_json_type
 from core.errors import (
     Busy,
     InvalidInput,
+    InvalidVIN,
     TooLarge,
     TooSlow,
     UnsupportedMediaType,
@@ -28,6 +29,7 @@ from core.errors import (
 )
 from core.records import ClaimDecision, parse_record
 from core.strict_json import duplicate_key, json_problem
+from core.vin import validate_vin
 from ledger.checkpoint import b64
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
@@ -72,6 +74,7 @@ class Receipt(msgspec.Struct, omit_defaults=True):
     inclusion_proof: list[str]
     entry: str
     created: bool
+    warnings: list[str]  # what is odd but acceptable (a VIN's check digit): look for a typo
     decision: Decision | None = None  # a return_request's or warranty_claim's only
 
 
@@ -96,9 +99,11 @@ def receipt(
     *,
     texts: _Base64 | None = None,
     status: int | None = None,
+    warned: dict[str | None, list[str]] | None = None,
 ) -> Receipt:
-    """``texts``: base64 of the hashes a batch's receipts share. ``status``: one of a
-    batch's results, which says the status POST /records would have answered."""
+    """``texts``: base64 of the hashes a batch's receipts share; ``warned``: the
+    warnings of the VINs seen so far in the batch. ``status``: one of a batch's results,
+    which says the status POST /records would have answered."""
     texts = _Base64() if texts is None else texts
     fields = {
         "index": a.index,
@@ -108,6 +113,7 @@ def receipt(
         "inclusion_proof": [texts[h] for h in a.proof],
         "entry": b64(a.entry),
         "created": a.created,
+        "warnings": entry_warnings(a.entry, {} if warned is None else warned),
         "decision": decision,
     }
     return Receipt(**fields) if status is None else BatchReceipt(**fields, status=status)
@@ -115,9 +121,24 @@ def receipt(
 
 class _Kind(msgspec.Struct):
     kind: str
+    vin: str | None = None
 
 
 _ENTRY_KIND = msgspec.json.Decoder(_Kind)
+
+
+def entry_warnings(entry: bytes, warned: dict[str | None, list[str]]) -> list[str]:
+    """``core.records.record_warnings`` of the record logged as ``entry``. Those are
+    about its VIN (a check digit that does not add up, outside the regions that require
+    it), which the entry names: the record is not parsed again. ``warned`` holds the
+    answer for each VIN seen so far (a batch holds a vehicle's records together)."""
+    vin = _ENTRY_KIND.decode(entry).vin
+    if vin not in warned:
+        try:
+            warned[vin] = validate_vin(vin) if vin is not None else []
+        except InvalidVIN:  # the ledger checked it; an entry logged before a stricter rule
+            warned[vin] = []
+    return warned[vin]
 
 
 def claims_among(outcomes: Iterable[object]) -> list[int]:
@@ -239,6 +260,9 @@ SUBMIT_DOC = (
     "checkpoint: its log `index` (the claim's + 1), whether the policy `approved` the "
     "claim, the policy's `reason`, and the `policy` id. Other receipts have no "
     "`decision`.\n\n"
+    "`warnings` lists what is odd but accepted about the record, so far a VIN whose "
+    "check digit does not add up (optional outside North America and China): look for "
+    "a typo, which would start the history of another vehicle. Empty when nothing is.\n\n"
     "The body is JSON: send Content-Type application/json (or none); any other "
     "Content-Type, such as the form type `curl --data` sends, is refused with 415."
 )
@@ -398,10 +422,12 @@ class RecordsController(Controller):
         decisions = await _decisions(ledger, outcomes)
         results: list[BatchReceipt | dict] = []
         texts = _Base64()
+        warned: dict[str | None, list[str]] = {}
         for i, o in enumerate(outcomes):
             if isinstance(o, Appended):
                 status = 201 if o.created else 200
-                r = receipt(o, decisions.get(o.index), texts=texts, status=status)
+                decision = decisions.get(o.index)
+                r = receipt(o, decision, texts=texts, status=status, warned=warned)
             else:
                 r = problem_for(o)
                 r["content_type"] = PROBLEM_JSON
