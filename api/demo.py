@@ -24,6 +24,7 @@ from api.config import write_secret
 from api.service import Ledger
 from core import dsse
 from core.errors import NotFound
+from core.fields import parse_time
 from core.keys import generate_private_key, load_private_key, private_key_to_pem, public_key_pem
 from core.vin import check_digit
 
@@ -274,26 +275,35 @@ def seed(ledger: Ledger, vehicles: int = 20) -> str:
     """Seed partners and vehicles; returns the VIN worth looking at first."""
     keys_dir: Path = ledger.settings.data_dir / "demo-keys"
     keys_dir.mkdir(exist_ok=True)
-    keys = {}
-    for actor_id, name, role in PARTNERS:
-        path = keys_dir / f"{actor_id}.key"
-        if path.exists():  # a half-seeded directory keeps the keys it handed out
-            key = load_private_key(path.read_bytes())
-        else:
-            key = generate_private_key()
-            write_secret(path, private_key_to_pem(key))
-            (keys_dir / f"{actor_id}.key.pub").write_bytes(public_key_pem(key.public_key()))
-        keys[actor_id] = key
-        ledger.add_actor(actor_id, name, role, public_key_pem(key.public_key()))
     stories = demo_stories(vehicles)
-    # Interleave the vehicles' lives in time order, as a real log would see them.
+    # Interleave the vehicles' lives in time order, as a real log would see them, and
+    # log each an hour after it happened (the partners the day before the first): a
+    # history logged years after its dates would be one the page warns about.
     events = sorted(
         (event for _, story in stories for event in story), key=lambda e: e[1]["occurred_at"]
     )
-    envelopes = [_envelope(who, rec, keys[who]) for who, rec in events]
-    for outcome in ledger.submit_now(envelopes):
-        if isinstance(outcome, Exception):
-            raise outcome
+    real = ledger.clock
+    at = parse_time(events[0][1]["occurred_at"]) - timedelta(days=1)
+    try:
+        ledger.clock = lambda: at
+        keys = {}
+        for actor_id, name, role in PARTNERS:
+            path = keys_dir / f"{actor_id}.key"
+            if path.exists():  # a half-seeded directory keeps the keys it handed out
+                key = load_private_key(path.read_bytes())
+            else:
+                key = generate_private_key()
+                write_secret(path, private_key_to_pem(key))
+                (keys_dir / f"{actor_id}.key.pub").write_bytes(public_key_pem(key.public_key()))
+            keys[actor_id] = key
+            ledger.add_actor(actor_id, name, role, public_key_pem(key.public_key()))
+        for who, rec in events:
+            at = min(max(at, parse_time(rec["occurred_at"]) + timedelta(hours=1)), real())
+            (outcome,) = ledger.submit_now([_envelope(who, rec, keys[who])])
+            if isinstance(outcome, Exception):
+                raise outcome
+    finally:
+        ledger.clock = real
     return stories[ROLLED_BACK][0]
 
 
