@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.errors import ForkRisk, VerificationError, VinledgerError
@@ -194,16 +194,21 @@ def _behind(mark: Path, published: Checkpoint, size: int) -> ForkRisk:
     )
 
 
+SKEW = timedelta(minutes=2)  # how far the signing host's and the file system's clocks may differ
+
+
 def _signed_since(mark: Path, published: Checkpoint, row) -> ForkRisk | None:
     """A database behind the mark whose latest checkpoint was signed after the mark was
-    written: the log key has signed a fork already (something that skipped these checks
-    appended to a restored database); the usual advice not to sign on comes too late."""
+    written (by more than ``SKEW``: the checkpoint's time is the signing host's clock,
+    the mark's the file system's): the log key has signed a fork already (something
+    that skipped these checks appended to a restored database); the usual advice not to
+    sign on comes too late."""
     try:
         written = datetime.fromtimestamp(mark.stat().st_mtime, UTC)
     except OSError:
         return None
     at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    if at <= written:
+    if at <= written + SKEW:  # a standby a batch behind, or clocks that disagree a little
         return None
     return ForkRisk(
         f"the database holds a checkpoint of {row.size} entries signed at "

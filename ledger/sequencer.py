@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -239,11 +238,11 @@ class Sequencer:
         # process serving the log keeps current. A database found behind it, or at
         # its size with another root, was restored or replaced under the running
         # server, and signing on would fork the log (ledger/continuity.py guards the
-        # start; this, every batch, at the cost of a comparison and a stat).
+        # start; this, every batch, at the cost of a comparison and a small read).
         self._signed: tuple[int, bytes] | None = None
         self._signed_lock = threading.Lock()
         self._mark: tuple[Path, str] | None = None
-        self._mark_seen: tuple[int, int, int] | None = None  # its stat when last read
+        self._mark_seen: bytes | None = None  # the mark as last read
 
     def watch_mark(self, path: Path, vkey: str) -> None:
         """Compare every batch's database with the published mark at ``path`` too, as
@@ -326,22 +325,29 @@ class Sequencer:
                 self._signed = signed
 
     def _read_mark(self) -> None:
-        """Advance to the mark if it changed since it was last read (one ``stat``
-        otherwise). A mark that cannot be read or is not this log's is ForkRisk."""
+        """Advance to the mark if its bytes changed since it was last read (a file of
+        ~200 bytes read each batch: its stat could match after a change, on a file
+        system with coarse times that reuses the inode). ForkRisk if it cannot be
+        read or is not this log's."""
         if self._mark is None:
             return
         path, vkey = self._mark
         try:
-            st = os.stat(path)
+            raw = path.read_bytes()
         except FileNotFoundError:
             return
-        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if seen == self._mark_seen:
+        except OSError as err:
+            raise ForkRisk(
+                f"cannot read {path} ({err.strerror or err}): the ledger checks every batch "
+                "against the latest checkpoint it published, kept there; make the data "
+                "directory readable by the ledger. Nothing was appended"
+            ) from None
+        if raw == self._mark_seen:
             return
         published = read_mark(path, vkey)
         if published is not None:
             self._advance_signed((published.size, published.root))
-        self._mark_seen = seen
+        self._mark_seen = raw
 
     def _check_not_behind(self, c, size: int, rng: merkle.CompactRange) -> None:
         self._read_mark()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import time
 import uuid
@@ -360,7 +361,9 @@ def test_a_fork_already_signed_onto_a_restored_database_is_said_as_such(live):
         assert "Signing on would give" in str(err.value)
     finally:
         back.close()
-    time.sleep(0.05)  # the fork's checkpoint is later than the mark, on any clock
+    # The mark was written an hour ago: a checkpoint signed now is past any clock skew.
+    hour_ago = time.time() - 3600
+    os.utime(mark, (hour_ago, hour_ago))
     forked = unchecked(lg, old)
     try:
         submit(forked, acme, 1)
@@ -371,3 +374,75 @@ def test_a_fork_already_signed_onto_a_restored_database_is_said_as_such(live):
         assert f"after this ledger published one of {published.size}" in said
     finally:
         forked.close()
+
+
+def test_a_standby_a_moment_behind_the_mark_is_behind_not_a_fork_already_signed(live):
+    # Its latest checkpoint may read as signed a little after the mark was written when
+    # the signing host's clock runs ahead of the file system's: within the skew allowed,
+    # the database is only behind.
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    old = backup()
+    submit(lg, acme, 2)
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)
+    back = restored(lg, old)
+    try:
+        then = time.time() - 60  # the mark a minute older than the standby's checkpoint
+        os.utime(mark, (then, then))
+        with pytest.raises(ForkRisk) as err:
+            check_continuity(back.store, back.vkey, mark)
+        assert "Signing on would give" in str(err.value), str(err.value)
+    finally:
+        back.close()
+
+
+def test_a_changed_mark_is_read_even_when_its_stat_is_the_same(live, monkeypatch):
+    # On a file system with coarse times that reuses inodes, the mark rewritten twice
+    # can have the size, time and inode the sequencer saw: it compares the bytes.
+    lg, backup = live
+    acme = onboard(lg, "acme", "inspector")
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)
+    idle = restored(lg, lg.settings.database_url)
+    submit(idle, acme, 1)  # it has read the mark as it stood, and signed
+    idle.store.dispose()  # (a PostgreSQL template takes no other connections)
+    old = backup()  # what it signed, and no more
+    back = restored(lg, old)
+    try:
+        before, stat = os.stat(mark), os.stat
+        submit(lg, acme, 3)
+        record_mark(lg.store, lg.vkey, mark)
+        assert len(mark.read_bytes()) == before.st_size  # the same size, another mark
+        # Its time and inode as before, as such a file system may give them.
+        monkeypatch.setattr(
+            os, "stat", lambda p, *a, **k: before if p == mark else stat(p, *a, **k)
+        )
+        idle.sequencer.store = back.store
+        with pytest.raises(ForkRisk, match="restored or replaced while the server ran"):
+            submit(idle, acme, 1)
+    finally:
+        idle.sequencer.store = idle.store
+        idle.close()
+        back.close()
+
+
+def test_a_mark_that_cannot_be_read_while_serving_refuses_the_batch_in_one_line(
+    sqlite_ledger, monkeypatch
+):
+    from pathlib import Path
+
+    lg = sqlite_ledger
+    acme = onboard(lg, "acme", "inspector")
+    mark = mark_path(lg.settings.data_dir)
+    record_mark(lg.store, lg.vkey, mark)
+    real = Path.read_bytes
+
+    def denied(self):
+        if self == mark:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(ForkRisk, match=r"cannot read .*Permission denied.*Nothing was appended"):
+        submit(lg, acme, 1)
