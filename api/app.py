@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 
@@ -18,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.i18n import mark_chinese
 from api.openapi import render_plugins
-from api.problems import exception_handlers
+from api.problems import PROBLEM_JSON, exception_handlers, problem
 from api.routes.admin import AdminController
 from api.routes.dealers import DealersController
 from api.routes.log import LogController
@@ -145,6 +146,33 @@ def create_app(ledger: Ledger) -> Litestar:
 
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+LENGTH_REQUIRED = problem(
+    411,
+    "Length required",
+    "an HTTP/1.0 request with a body must say its length in Content-Length (or send it "
+    "over HTTP/1.1, where chunked transfer encoding says where it ends); without it the "
+    "body cannot be told from an empty one",
+    "length-required",
+)
+
+
+def _length_unknown(scope: Scope) -> bool:
+    """An HTTP/1.0 POST or PUT without Content-Length: its server reads no body (HTTP/1.0
+    has no chunked encoding), which would be answered as an empty one (400)."""
+    if scope.get("http_version") != "1.0" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        return False
+    return not any(name == b"content-length" for name, _ in scope.get("headers", ()))
+
+
+async def _send_problem(send: Send, body: dict) -> None:
+    data = json.dumps(body).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(data)).encode()),
+        _NOSNIFF,
+    ]
+    await send({"type": "http.response.start", "status": body["status"], "headers": headers})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 def http_edge(app: ASGIApp) -> ASGIApp:
@@ -160,6 +188,9 @@ def http_edge(app: ASGIApp) -> ASGIApp:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
+            return
+        if _length_unknown(scope):
+            await _send_problem(send, LENGTH_REQUIRED)
             return
         head = scope["method"] == "HEAD"
 
