@@ -49,18 +49,22 @@ def actors() -> None:
 def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
     """Append NAME as an actor with ROLE and grant it the key, signed by the operator.
 
-    For an existing actor (a new key) give its --id, its NAME, --role and --upline as
-    they are: an actor entry is never changed, so anything else is refused."""
+    Without --id, the id is made from NAME ("Škoda Praha" is skoda-praha) and must be
+    new. For an existing actor (a new key) give its --id, its NAME, --role and --upline
+    as they are: an actor entry is never changed, so anything else is refused."""
     from api.cli import _close_ledger, _open_ledger, fail
-    from api.routes.admin import actor_id_from
+    from api.routes.admin import actor_id_from, derived_id_taken
     from core.errors import VinledgerError
     from core.fields import ACTOR_ID_HINT, actor_id_problem
     from core.keys import key_id, load_public_key
 
-    derived = actor_id is None
+    derived = not actor_id  # none given (or an empty --id)
     actor_id = actor_id or actor_id_from(name)
     if not actor_id:
-        fail(f"no actor id can be made from the name {name!r}; give one with --id, e.g. --id acme")
+        fail(
+            f"no actor id can be made from the name {name!r} (it has no Latin letter or "
+            "digit); give one with --id, e.g. --id acme"
+        )
     if derived and actor_id_problem(actor_id):
         fail(
             f"the actor id made from the name {name!r} would be {actor_id!r}; "
@@ -68,6 +72,8 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
         )
     ledger = _open_ledger(data_dir)
     try:
+        if derived and (taken := derived_id_taken(ledger, actor_id, "--id")):
+            raise taken
         appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
     except VinledgerError as err:
         fail(err)

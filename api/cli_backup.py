@@ -116,7 +116,7 @@ def _facts(store) -> dict:
     """The log's size, latest checkpoint and rules level, as lines to print."""
     from datetime import UTC
 
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     from ledger.schema import RULES_LEVEL
     from ledger.storage import latest_checkpoint, log_size
@@ -124,7 +124,10 @@ def _facts(store) -> dict:
     with store.reader() as s:
         size = log_size(s)
         row = latest_checkpoint(s)
-        rules = s.execute(text("SELECT rules FROM log_state WHERE id = 1")).scalar()
+        # A database from before rules levels has no such column (status migrates nothing).
+        columns = {c["name"] for c in inspect(s.connection()).get_columns("log_state")}
+        query = text("SELECT rules FROM log_state WHERE id = 1")
+        rules = s.execute(query).scalar() if "rules" in columns else None
     checkpoint = "none yet"
     if row is not None:
         at = row.created_at  # SQLite gives it back without its zone, UTC

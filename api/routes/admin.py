@@ -12,6 +12,7 @@ import base64
 import logging
 import re
 import secrets
+import unicodedata
 from typing import TypeVar
 
 import msgspec
@@ -23,7 +24,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 
 from api.routes.records import claim_decisions, claims_among, json_body, require_json
 from api.service import Ledger
-from core.errors import InvalidInput, NotFound, Unauthorized
+from core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from core.fields import actor_id_problem, key_id_problem
 from core.keys import key_id, load_public_key
 from core.strict_json import json_problem
@@ -56,8 +57,30 @@ def operator_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> Non
 
 def actor_id_from(name: str) -> str:
     """The actor id made from a name when none is given, by the CLI and the API alike:
-    lowercase ASCII letters and digits, anything else a '-' ("" when nothing is left)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
+    letters lose their accents ("Škoda" is `skoda`, "Straße" `strasse`), then lowercase
+    ASCII letters and digits are kept and anything else is a '-' (at most 63
+    characters; "" when nothing is left, as of a name in Chinese)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", plain.casefold()).strip("-")[:63].rstrip("-")
+
+
+def derived_id_taken(ledger: Ledger, actor_id: str, option: str) -> Conflict | None:
+    """The refusal when ``actor_id``, made from a new actor's name, is an existing
+    actor's, or None: a key is granted to an existing actor only when its id is given
+    (as ``option``), never because two names make the same id."""
+    from ledger.storage import get_actor
+
+    with ledger.store.reader() as s:
+        actor = get_actor(s, actor_id)
+    if actor is None:
+        return None
+    return Conflict(
+        f"actor {actor_id!r} exists (entry {actor.idx}) and its id is the one made from "
+        f"this name; nothing was appended. To grant it another key give {option} "
+        f"explicitly; for a new actor, choose another id with {option}",
+        field="$.actor_id",
+        index=actor.idx,
+    )
 
 
 class ActorIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,13 +181,18 @@ class AdminController(Controller):
     def add_actor(self, ledger: Ledger, body: bytes) -> dict:
         """Appends the actor (if new) and a grant of its key, signed by the operator key.
         Without `actor_id`, the id is made from the name as `vinledger actors add` makes
-        it ("Acme Inspections" is `acme-inspections`) and answered. For an existing
-        actor (a key rotation) give its id, name, role and upline as they are: anything
-        else is 409, since an actor entry is never changed.
+        it ("Acme Inspections" is `acme-inspections`, "Škoda Praha" `skoda-praha`) and
+        answered; if an actor has that id already, nothing is appended (409). For an
+        existing actor (a key rotation) give its `actor_id`, name, role and upline as
+        they are: anything else is 409, since an actor entry is never changed.
 
         Roles: operator, inspector, workshop, insurer, registry, dealer, referrer."""
         data = _read(body, ActorIn)
-        actor_id = data.actor_id if data.actor_id is not None else _derived_id(data.name)
+        actor_id = data.actor_id
+        if actor_id is None:
+            actor_id = _derived_id(data.name)
+            if taken := derived_id_taken(ledger, actor_id, "`actor_id`"):
+                raise taken
         appended = ledger.add_actor(
             actor_id, data.name, data.role, data.public_key.encode(), data.upline
         )
@@ -245,7 +273,11 @@ def _derived_id(name: str) -> str:
     """The actor id made from ``name``; InvalidInput, naming ``actor_id``, if none is."""
     actor_id = actor_id_from(name)
     if problem := actor_id_problem(actor_id):
-        made = f"would be {actor_id!r}; {problem}" if actor_id else "has no letter or digit"
+        made = (
+            f"would be {actor_id!r}; {problem}"
+            if actor_id
+            else "has no Latin letter or digit (an id is a-z, 0-9 and '-')"
+        )
         raise InvalidInput(
             f"the body has no `actor_id` and the id made from the name {made}: send "
             'one, e.g. "actor_id": "acme-inspections"',

@@ -61,3 +61,16 @@ def test_status_writes_nothing_and_says_when_the_database_is_behind(sqlite_ledge
     )
     assert "error: the database holds 2 entries" in result.output
     assert mark.read_bytes() == before
+
+
+def test_status_of_a_database_from_before_rules_levels(sqlite_ledger):
+    from sqlalchemy import text
+
+    onboard(sqlite_ledger, "acme", "inspector")
+    with sqlite_ledger.store.write_engine.begin() as c:  # as a database from before them
+        c.execute(text("ALTER TABLE log_state DROP COLUMN rules"))
+    sqlite_ledger.close()
+    result = status(sqlite_ledger)
+    assert result.exit_code == 0, result.output
+    assert "rules level   before rules levels (this release: 2)" in result.output
+    assert "log size      4 entries" in result.output
