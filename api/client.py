@@ -11,6 +11,7 @@ repeated envelope with the entry it made, and never logs one twice.
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any
 
 import httpx
@@ -317,6 +318,21 @@ class VinledgerClient:
         params = {"first": first, "second": second}
         r = self._send("GET", "/log/proof/consistency", params=params)
         return self._json(self._check(r))
+
+    def commissions(
+        self,
+        as_of: date | None = None,
+        sold_from: date | None = None,
+        sold_to: date | None = None,
+        *,
+        csv: bool = False,
+    ) -> dict[str, Any] | str:
+        """``GET /commissions`` with this client's token: the statement as JSON (rows and
+        totals), or its rows as CSV text."""
+        asked = {"as_of": as_of, "from": sold_from, "to": sold_to, "format": csv and "csv"}
+        params = {k: str(v) for k, v in asked.items() if v}
+        r = self._check(self._send("GET", "/commissions", params=params))
+        return r.text if csv else self._json(r)
 
     # ---- admin (operator token) -------------------------------------------------
 

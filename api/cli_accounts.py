@@ -1,0 +1,101 @@
+"""``vinledger commissions``: a dealer's or referrer's commission statement, read over
+the API with its own token (``vinledger tokens issue ACTOR``), as text for a person, or
+as CSV or JSON for an accounting system. The amounts are the ledger's decimal strings,
+never converted to floating point on the way."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+_DAY = click.DateTime(["%Y-%m-%d"])
+_STATUSES = ("payable", "held", "disputed", "voided", "replaced")
+
+
+def _day(value: datetime | None) -> date | None:
+    return None if value is None else value.date()
+
+
+def _token(token_file: Path | None) -> str:
+    from api.cli import fail
+
+    if token_file is not None:
+        token = token_file.read_text().strip()
+    else:
+        token = os.environ.get("VINLEDGER_TOKEN", "").strip()
+    if not token:
+        fail(
+            "give the API token `vinledger tokens issue ACTOR` printed: in a file "
+            "(--token-file FILE, readable by you alone) or in $VINLEDGER_TOKEN"
+        )
+    return token
+
+
+@click.command()
+@click.option("--url", required=True, help="the ledger, e.g. https://ledger.example")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a file holding your API token (or set $VINLEDGER_TOKEN)",
+)
+@click.option("--as-of", type=_DAY, help="statuses as of this day (the ledger's; default today)")
+@click.option("--from", "sold_from", type=_DAY, help="only sales sold on or after this day")
+@click.option("--to", "sold_to", type=_DAY, help="only sales sold on or before this day")
+@click.option("--csv", "as_csv", is_flag=True, help="the rows as CSV, amounts as written")
+@click.option("--json", "as_json", is_flag=True, help="the statement as the API answers it")
+def commissions(
+    url: str,
+    token_file: Path | None,
+    as_of: datetime | None,
+    sold_from: datetime | None,
+    sold_to: datetime | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Your commission statement: each commission with its sale, status and amount, and
+    the totals per beneficiary and currency (GET /commissions)."""
+    from api.cli import fail
+    from api.client import ClientError, NoAnswer, VinledgerClient
+
+    if as_csv and as_json:
+        fail("give --csv or --json, not both")
+    asked = (_day(as_of), _day(sold_from), _day(sold_to))
+    try:
+        with VinledgerClient(url, token=_token(token_file)) as client:
+            answer = client.commissions(*asked, csv=as_csv)
+    except (ClientError, NoAnswer) as err:
+        fail(str(err))
+    if as_csv:
+        click.echo(answer, nl=False)
+    elif as_json:
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+    else:
+        for line in statement_lines(answer, asked[1], asked[2]):
+            click.echo(line)
+
+
+def statement_lines(answer: dict, sold_from: date | None, sold_to: date | None) -> list[str]:
+    """The statement as text: a line per commission, then the totals."""
+    rows, totals = answer["commissions"], answer["totals"]
+    span = f", sales sold {sold_from or '…'} to {sold_to or '…'}" if sold_from or sold_to else ""
+    lines = [f"Commissions as of {answer['as_of']} (the ledger's day){span}: {len(rows)}"]
+    for r in rows:
+        amount = f"{r['amount']} {r['currency']}" if r.get("amount") is not None else "—"
+        who = f"{r['beneficiary']} (level {r['level']})" if r.get("beneficiary") else "—"
+        status = r["status"] + (f" until {r['held_until']}" if r["status"] == "held" else "")
+        why = f" — {r['reason']}" if r.get("reason") else ""
+        lines.append(
+            f"  sale entry {r['sale']}  {r['sold_on']}  {r['vin']}  code {r.get('code')}  "
+            f"{who}  {amount}  {status}{why}"
+        )
+    if totals:
+        lines.append("Totals:")
+    for t in totals:
+        parts = [f"{s} {t[s]}" for s in _STATUSES if s == "payable" or Decimal(t[s])]
+        lines.append(f"  {t['beneficiary']}  {t['currency']}: " + ", ".join(parts))
+    return lines
