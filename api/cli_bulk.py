@@ -28,7 +28,7 @@ from pathlib import Path
 
 import click
 
-from api.submit_files import Keeper
+from api.submit_files import Keeper, WriteFailed
 from core.errors import VinledgerError
 
 # What a batch may hold: the server takes up to 1,000 envelopes and 16 MiB a batch;
@@ -105,7 +105,7 @@ def prepare(where: str, data: bytes, key, payload_type: str | None, row: bool = 
 
 
 def _prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
-    from api.cli_submit import envelope_in, record_problem
+    from api.cli_submit import envelope_in, record_problem, shape_hint
     from core import dsse
     from plugins.referrals import PAYLOAD_TYPE as REFERRAL
 
@@ -119,8 +119,8 @@ def _prepare(where: str, data: bytes, key, payload_type: str | None) -> Item:
         return Item(where, envelope=dsse.encode_envelope(signed))
     if payload_type == REFERRAL:
         return Item(where, refused="a referral code: submit it alone, `vinledger submit FILE`")
-    if key is None:
-        return Item(where, refused="a record: give --key to sign it")
+    if key is None:  # many envelopes in one file are no record either: say how to send them
+        return Item(where, refused=shape_hint(data) or "a record: give --key to sign it")
     if (problem := record_problem(data, payload_type)) is not None:
         return Item(where, refused=problem)
     env = dsse.sign_envelope(data, key, payload_type or dsse.PAYLOAD_TYPE)
@@ -330,7 +330,7 @@ def submit_many(
                     send(client, batch, tally, quiet)
                     if shown is not None:
                         shown.tick(tally)
-    except Stop as stop:
+    except (Stop, WriteFailed) as stop:
         unsent = tally.waiting + sum(1 for _ in raw)  # counted, neither checked nor signed
         _summary(tally, unsent)
         fail(str(stop))

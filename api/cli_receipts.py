@@ -5,7 +5,9 @@ A receipt is the ledger's answer to a submission (docs/formats.md, **The receipt
 was for; a receipt saved from ``POST /records`` is one JSON object. Each is checked
 against the log's verifier key alone (``ledger.verify_receipt``): that its entry is
 in a checkpoint the log signed. Nothing is fetched, so a receipt checked years later
-proves what it proved the day it was given, whatever the ledger says then.
+proves what it proved the day it was given, whatever the ledger says then. What the
+proof does not cover (``status``, ``created``, ``warnings``, a claim's ``decision``) is
+said after the verdict: it is the ledger's word, or an edit.
 """
 
 from __future__ import annotations
@@ -31,6 +33,39 @@ def receipts_in(data: bytes) -> Iterator[tuple[str, bytes]]:
     for n, line in enumerate(data.splitlines(), start=1):
         if line.strip():
             yield f"line {n}", line
+
+
+class _Unproven:
+    """The fields of the good receipts that their proofs do not cover, and the entries
+    that hold their claims' decisions."""
+
+    def __init__(self) -> None:
+        self.fields: set[str] = set()
+        self.decisions: list[int] = []
+
+    def add(self, line: bytes, index: int) -> None:
+        import msgspec
+
+        from ledger.verify_receipt import PROVEN
+
+        doc = msgspec.json.decode(line)  # it decoded as a receipt: an object
+        self.fields |= set(doc) - PROVEN - {"where"}  # where: the submitter's own note
+        if doc.get("decision") is not None:
+            self.decisions.append(index + 1)  # the sequencer logs it right after the claim
+
+    def said(self, receipts: str) -> str | None:
+        parts = []
+        if plain := ", ".join(sorted(self.fields - {"decision"})):
+            parts.append(f"{plain} (what the ledger said when it answered, or an edit)")
+        if self.decisions:
+            shown = ", ".join(f"{i:,}" for i in self.decisions[:5])
+            more = f" and {len(self.decisions) - 5:,} more" if len(self.decisions) > 5 else ""
+            entries = "entry" if len(self.decisions) == 1 else "entries"
+            parts.append(
+                f"decision: check {entries} {shown}{more} with `vinledger verify` "
+                "(the vehicle's bundle)"
+            )
+        return f"not proven by the {receipts}: {'; '.join(parts)}" if parts else None
 
 
 def _named(where: str, line: bytes) -> str:
@@ -65,6 +100,7 @@ def verify_receipt(file: Path, vkey: str) -> None:
     except VinledgerError as err:
         fail(f"--vkey: {err}")
     opened: dict = {}  # the checkpoints, by note: a batch's receipts share one
+    unproven = _Unproven()
     good = bad = 0
     first = ""
     for where, line in receipts_in(file.read_bytes()):
@@ -75,6 +111,7 @@ def verify_receipt(file: Path, vkey: str) -> None:
             click.secho(f"{file}: {_named(where, line)}: FAILED: {err}", fg="red", err=True)
             continue
         good += 1
+        unproven.add(line, entry.index)
         first = (
             first or f"entry {entry.index} ({entry.kind}{f' of {entry.vin}' if entry.vin else ''})"
         )
@@ -90,6 +127,8 @@ def verify_receipt(file: Path, vkey: str) -> None:
     else:
         said = (
             f"all {good:,} receipts check: their entries are in the log, in "
-            f"{len(sizes):,} checkpoints signed by {name}"
+            f"{len(sizes):,} checkpoint{'' if len(sizes) == 1 else 's'} signed by {name}"
         )
     click.secho(f"OK: {said} ({trees})", fg="green")
+    if (note := unproven.said("receipt" if good == 1 else "receipts")) is not None:
+        click.echo(note)

@@ -53,7 +53,7 @@ def record_problem(data: bytes, payload_type: str | None) -> str | None:
     except RecursionError:
         return "the record nests JSON arrays or objects too deeply; flatten it"
     except VinledgerError as err:
-        if (shape := _shape_hint(data)) is not None:
+        if (shape := shape_hint(data)) is not None:
             return f"{err}; {shape}"
         # Only when it is no record of ours at all: a report in another format, maybe.
         foreign = payload_type is None and err.field in (None, "$", "$.kind")
@@ -62,14 +62,14 @@ def record_problem(data: bytes, payload_type: str | None) -> str | None:
     return None
 
 
-def _shape_hint(data: bytes) -> str | None:
-    """How to submit ``data`` when it holds many records rather than one: a JSON array,
-    or JSON Lines saved under another name (.json, .txt)."""
+def shape_hint(data: bytes) -> str | None:
+    """How to submit ``data`` when it holds many records or envelopes rather than one: a
+    JSON array, or JSON Lines saved under another name (.json, .txt)."""
     text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"["):
         return (
-            "this is a JSON array; submit one record (an object) a file, or one a line in "
-            "a JSON Lines file named .jsonl: jq -c '.[]' FILE > records.jsonl"
+            "this is a JSON array; submit one record or envelope (an object) a file, or one "
+            "a line in a JSON Lines file named .jsonl: jq -c '.[]' FILE > records.jsonl"
         )
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2:
@@ -81,7 +81,7 @@ def _shape_hint(data: bytes) -> str | None:
     if not isinstance(first, dict):
         return None
     return (
-        "this looks like JSON Lines (one record a line): rename the file to end in "
+        "this looks like JSON Lines (one record or envelope a line): rename the file to end in "
         ".jsonl (records.json -> records.jsonl) to submit each line as a record"
     )
 
@@ -258,6 +258,8 @@ def _submit_one(
     if signed is not None and (key_file or payload_type):
         fail(f"{record} is an envelope signed already: submit it without --key or --payload-type")
     if signed is None and key_file is None:
+        if (shape := shape_hint(record.read_bytes())) is not None:
+            refused(shape)  # many records or envelopes, not one to sign
         fail(f"{record} is a record: give --key to sign it (or sign it with `vinledger sign`)")
     from plugins.referrals import PAYLOAD_TYPE as REFERRAL
 

@@ -6,29 +6,39 @@ receipt**) with ``where`` (``file:line``, or the file) in front, written as the
 answers come, so a run stopped halfway keeps every receipt it was given. The file is
 appended to: run the same command again and the rows whose receipt is there already
 (the same ``where`` and ``leaf_hash``) are not written twice, the others are added. A
-last line cut short by a run killed while writing it is dropped. ``vinledger
+last line cut short by a run killed while writing it is dropped (a whole one that only
+lacks its newline gets it); a file with a line that is no receipt is not appended to.
+One run at a time writes a receipts file (a lock, where the system has ``flock``); a
+terminal or pipe (``/dev/stdout``) is written to, never read back. ``vinledger
 verify-receipt FILE --vkey VKEY`` checks them offline.
 
 ``--refused FILE``: the refused JSON Lines rows, verbatim, one a line in input order,
 so FILE is the one to fix and submit again; ``FILE.reasons`` says why, a line each:
 ``FILE:N (was titles-1.jsonl:17): <reason>``, or ``one.json: <reason>`` for a record
 or envelope file (fix that file itself). Both are written afresh by every run.
+
+No two of the three may be one file, and none an input. A file that cannot be written
+(a full disk) stops the run with ``WriteFailed``: the same command again finishes it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from itertools import combinations
 from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, VinledgerError
 
 
 class _Seen(msgspec.Struct):
-    where: str = ""
-    leaf_hash: str = ""
+    """What makes a line a receipt of ours."""
+
+    where: str
+    leaf_hash: str
 
 
 _SEEN = msgspec.json.Decoder(_Seen)
@@ -38,24 +48,61 @@ def reasons_path(refused: Path) -> Path:
     return refused.with_name(refused.name + ".reasons")
 
 
+class WriteFailed(VinledgerError):
+    """A receipts or refused file could not be written (a full disk, a file too large)."""
+
+    def __init__(self, path: Path | None, err: OSError):
+        super().__init__(
+            f"cannot write {path}: {err.strerror or err}; free space and run the same "
+            "command again (what was logged is answered with its entry, never twice)"
+        )
+
+
+def _text(where: str) -> str:
+    """``where`` as JSON can hold it: a file name's bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(where).decode("utf-8", "backslashreplace")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file, made yet or not."""
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
 class Keeper:
     """The receipts and refused-rows files of one run; with neither, it keeps nothing."""
 
     def __init__(self, receipts: Path | None = None, refused: Path | None = None):
         self.receipts_path = receipts
         self.refused_path = refused
+        self.reasons_path = reasons_path(refused) if refused is not None else None
         self.receipts: BinaryIO | None = None
         self.refused: BinaryIO | None = None
         self.reasons: BinaryIO | None = None
         self.seen: set[tuple[str, str]] = set()
         self.rows = 0  # refused rows written
 
+    def _outputs(self) -> list[tuple[str, Path]]:
+        """(what it is, path) of each file this run writes."""
+        ours = []
+        if self.receipts_path is not None:
+            ours.append(("--receipts", self.receipts_path))
+        if self.refused_path is not None and self.reasons_path is not None:
+            ours.append(("--refused", self.refused_path))
+            ours.append(("--refused's reasons file", self.reasons_path))
+        return ours
+
     def check_inputs(self, inputs: list[Path]) -> str | None:
-        """Why the files given cannot be written (one is an input), or None."""
-        ours = [p for p in (self.receipts_path, self.refused_path) if p is not None]
-        if self.refused_path is not None:
-            ours.append(reasons_path(self.refused_path))
-        for out in ours:
+        """Why the files given cannot be written (one is an input, or two are one
+        file: each would write over the other), or None."""
+        for (one, a), (other, b) in combinations(self._outputs(), 2):
+            if _same(a, b):
+                return (
+                    f"{one} {a} and {other} {b} are the same file: give each a file of its "
+                    "own (one would write over the other)"
+                )
+        for _, out in self._outputs():
             for given in inputs:
                 if out.exists() and os.path.samefile(out, given):
                     return (
@@ -67,39 +114,67 @@ class Keeper:
     def __enter__(self) -> Keeper:
         try:
             if self.receipts_path is not None:
-                self.seen = _trimmed_and_seen(self.receipts_path)
-                self.receipts = self.receipts_path.open("ab")
+                self.receipts, self.seen = _open_receipts(self.receipts_path)
             if self.refused_path is not None:
                 self.refused = self.refused_path.open("wb")
-                self.reasons = reasons_path(self.refused_path).open("wb")
+                self.reasons = self.reasons_path.open("wb")
         except OSError as err:
             self.__exit__()
             raise InvalidInput(
                 f"cannot write {err.filename}: {err.strerror}; give a file in a directory "
                 "you can write to"
             ) from None
+        except InvalidInput:
+            self.__exit__()
+            raise
         return self
 
+    def _files(self) -> list[tuple[BinaryIO, Path | None]]:
+        return [
+            (f, path)
+            for f, path in (
+                (self.receipts, self.receipts_path),
+                (self.refused, self.refused_path),
+                (self.reasons, self.reasons_path),
+            )
+            if f is not None
+        ]
+
     def __exit__(self, *exc) -> None:
-        for f in (self.receipts, self.refused, self.reasons):
-            if f is not None:
-                f.close()
+        failed = None
+        for f, path in self._files():
+            try:
+                f.close()  # writes what is left
+            except OSError as err:
+                failed = failed or WriteFailed(path, err)
+        if failed is not None and not any(exc):  # else that error is the one to say
+            raise failed
 
     def receipt(self, where: str, answer: dict) -> None:
         """One line for the ledger's receipt of ``where``, unless it is there already."""
         if self.receipts is None:
             return
+        where = _text(where)
         if (where, answer.get("leaf_hash", "")) in self.seen:
             return
         # The receipt's fields as the ledger sent them, ``where`` first; one write of
         # a whole line, flushed, so a run stopped at any point leaves whole lines.
         line = msgspec.json.encode({"where": where, **answer}) + b"\n"
-        self.receipts.write(line)
+        self._write(self.receipts, self.receipts_path, line)
 
     def flush(self) -> None:
-        for f in (self.receipts, self.refused, self.reasons):
-            if f is not None:
+        for f, path in self._files():
+            try:
                 f.flush()
+            except OSError as err:
+                raise WriteFailed(path, err) from None
+
+    @staticmethod
+    def _write(f: BinaryIO, path: Path | None, data: bytes) -> None:
+        try:
+            f.write(data)
+        except OSError as err:
+            raise WriteFailed(path, err) from None
 
     def refusal(self, where: str, row: bytes | None, why: str) -> None:
         """``row`` (None: a whole file) into the refused file, and why beside it."""
@@ -108,28 +183,84 @@ class Keeper:
         if row is None:
             said = f"{where}: {why}"
         else:
-            self.refused.write(row + b"\n")
+            self._write(self.refused, self.refused_path, row + b"\n")
             self.rows += 1
             said = f"{self.refused_path}:{self.rows} (was {where}): {why}"
-        self.reasons.write(said.encode("utf-8", "replace") + b"\n")
+        self._write(self.reasons, self.reasons_path, said.encode("utf-8", "replace") + b"\n")
 
 
-def _trimmed_and_seen(path: Path) -> set[tuple[str, str]]:
-    """(where, leaf hash) of the receipts in ``path``, after dropping a last line that a
-    run killed while writing it left cut short."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        whole = data.rfind(b"\n") + 1
-        with path.open("r+b") as f:
-            f.truncate(whole)
-        data = data[:whole]
+def _open_receipts(path: Path) -> tuple[BinaryIO, set[tuple[str, str]]]:
+    """``path`` open to append receipts to, locked for this run, and (where, leaf hash)
+    of the receipts in it. A terminal or a pipe (``/dev/stdout``) is only written to:
+    reading it would wait for input that never comes."""
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        regular = True  # made now
+    if not regular:
+        return path.open("ab"), set()
+    f = path.open("a+b")
+    try:
+        _lock(f, path)
+        return f, _trimmed_and_seen(f, path)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _lock(f: BinaryIO, path: Path) -> None:
+    """Keep a second run from the same receipts file: it would cut this one's lines."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; one run a receipts file is the user's to keep
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InvalidInput(
+            f"{path} is being written by another `vinledger submit` (a load with the same "
+            "--receipts still running): wait for it to end, or give another file"
+        ) from None
+    except OSError:  # a file system without locks (some network ones): go on without
+        return
+
+
+def _trimmed_and_seen(f: BinaryIO, path: Path) -> set[tuple[str, str]]:
+    """(where, leaf hash) of the receipts in ``f`` (``path``, open to read and append).
+
+    A last line without its newline is what a run stopped while writing it left: a
+    receipt cut short (JSON that does not parse, begun as our lines begin) is dropped, a
+    whole one gets its newline. Any other line that is no receipt of ours refuses the
+    file: it is someone else's, not to be appended to.
+    """
     seen = set()
-    for line in data.splitlines():
-        try:
-            r = _SEEN.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue  # not ours to judge here: verify-receipt names it
-        seen.add((r.where, r.leaf_hash))
+    kept = 0  # bytes of whole lines
+    tail = b""
+    f.seek(0)
+    for n, line in enumerate(f, start=1):
+        if not line.endswith(b"\n"):
+            tail = line
+        text = line.rstrip(b"\r\n")
+        if text.strip():
+            try:
+                r = _SEEN.decode(text)
+            except msgspec.ValidationError as err:  # JSON, but no receipt
+                raise _not_receipts(path, n, err) from None
+            except (msgspec.DecodeError, UnicodeDecodeError) as err:
+                if not tail or not text.startswith(b'{"where":'):
+                    raise _not_receipts(path, n, err) from None
+                f.truncate(kept)  # cut short
+                return seen
+            seen.add((r.where, r.leaf_hash))
+        kept += len(line)
+    if tail:
+        f.write(b"\n")
+        f.flush()
     return seen
+
+
+def _not_receipts(path: Path, n: int, err: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"{path}:{n} is not a receipt ({err}): --receipts appends to a file of receipts "
+        "only; give it a new file, or one an earlier run wrote"
+    )

@@ -12,7 +12,11 @@ entry in that tree. It proves the entry is in the log whatever the ledger says l
 4. the entry says it is entry ``index``.
 
 It does not check the entry's signature: that needs the log's trust entries, which a
-vehicle bundle carries (``vinledger verify``).
+vehicle bundle carries (``vinledger verify``). Nor does it prove the receipt's other
+fields (``status``, ``created``, ``warnings``, a claim's ``decision``): they are what
+the ledger said when it answered, and anyone holding the file can edit them. A claim's
+decision is entry ``index`` + 1, which ``vinledger verify`` checks. A receipt that
+repeats a key is refused: readers disagree on which of its values counts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import binascii
 import msgspec
 
 from core.errors import InvalidInput, ProofError, VerificationError, VinledgerError
+from core.strict_json import duplicate_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.entry import Entry, decode_entry
@@ -42,10 +47,18 @@ class Receipt(msgspec.Struct):
 
 
 _RECEIPT = msgspec.json.Decoder(Receipt)
+PROVEN = frozenset(Receipt.__struct_fields__)  # what the proof covers, of a receipt's fields
 
 
 def decode_receipt(data: bytes | str) -> Receipt:
     """A receipt's JSON; InvalidInput names what is missing or wrong."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if (repeated := duplicate_key(raw)) is not None:
+        path, key = repeated
+        raise InvalidInput(
+            f"not a receipt: it repeats the key {key!r} ({path}), and readers disagree on "
+            "which value counts; keep the one the ledger sent"
+        )
     try:
         return _RECEIPT.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as err:

@@ -120,3 +120,36 @@ def test_a_load_keeps_a_receipt_a_row_that_checks_offline(inspector, tmp_path):
     pretty.write_text(json.dumps(receipt, indent=2))  # a receipt saved as it came
     ok = vinledger("verify-receipt", str(pretty), "--vkey", vkey)
     assert f"OK: the receipt checks: entry {receipt['index']} (inspection of {TYPO})" in ok.stdout
+
+
+def test_verify_receipt_says_what_the_proof_does_not_cover(client, sqlite_ledger, tmp_path):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    acme = onboard(sqlite_ledger, "acme", "inspector")
+    answer = client.post("/records", content=acme.envelope(inspection(km=5))).json()
+    vkey = sqlite_ledger.vkey
+    saved = tmp_path / "receipt.json"
+
+    def check(text: str):
+        saved.write_text(text)
+        return CliRunner().invoke(main, ["verify-receipt", str(saved), "--vkey", vkey])
+
+    ok = check(json.dumps(answer))
+    assert ok.exit_code == 0, ok.output
+    assert "not proven by the receipt: created, warnings (what the ledger said" in ok.output
+    decided = {"index": 99, "approved": True, "reason": "edited in", "policy": "none"}
+    ok = check(json.dumps(answer | {"decision": decided}))
+    n = answer["index"]
+    assert f"decision: check entry {n + 1:,} with `vinledger verify`" in ok.output
+    lines = check("\n".join(json.dumps(answer | {"where": f"x:{k}"}) for k in (1, 2)))
+    assert "in 1 checkpoint signed by" in lines.output  # one checkpoint, not "checkpoints"
+
+    # The proof checks the last of two values (msgspec's); a reader keeping the first
+    # would be told "OK" of an index the proof never covered.
+    twice = '{"index": 0, ' + json.dumps(answer)[1:]
+    bad = check(twice)
+    assert bad.exit_code == 1 and "repeats the key 'index'" in bad.output
+    with pytest.raises(VinledgerError, match="repeats the key"):
+        decode_receipt(twice)
