@@ -291,9 +291,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_upheld": "Upheld after review",
         "field_items": "Checklist",
         "field_attachments": "Attachments",
+        "field_brand": "Title brand",
         "logged_on": "logged {date}",
         "logged_late_one": "Logged {days} day after the date it gives",
         "logged_late_other": "Logged {days} days after the date it gives",
+        "logged_late_corrected_one": "Logged {days} day after the date correction {index} gives it",
+        "logged_late_corrected_other": "Logged {days} days after the date correction {index} "
+        "gives it",
+        "km_corrected": "{km} (corrected from {was})",
+        "km_removed": "{was} (removed by a correction)",
         "late_note_one": "{count} entry was logged more than {days} days after its date "
         "(a date is its signer's word; when it was logged, the ledger's)",
         "late_note_other": "{count} entries were logged more than {days} days after their "
@@ -639,9 +645,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_upheld": "经审核成立",
         "field_items": "检测项目",
         "field_attachments": "附件",
+        "field_brand": "产权标记",
         "logged_on": "{date}录入",
         "logged_late_one": "在其所载日期 {days} 天之后才录入",
         "logged_late_other": "在其所载日期 {days} 天之后才录入",
+        "logged_late_corrected_one": "在更正记录 {index} 所给日期 {days} 天之后才录入",
+        "logged_late_corrected_other": "在更正记录 {index} 所给日期 {days} 天之后才录入",
+        "km_corrected": "{km}（由 {was} 更正）",
+        "km_removed": "{was}（已被更正删除）",
         "late_note_one": "有 {count} 条记录在其所载日期 {days} 天以后才录入账本"
         "（日期由签名方填写，录入时间由账本记录）",
         "late_note_other": "有 {count} 条记录在其所载日期 {days} 天以后才录入账本"

@@ -8,7 +8,6 @@ the guarantees attached at sale and the claim decisions said in ``api.guarantees
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 from api.drawings import km_text, odometer_svg
 from api.guarantees import decision_said, terms_shown
 from api.i18n import Words
-from api.verdict import alert_text, headline, reading_text
+from api.verdict import alert_text, headline, isolated, reading_text
+from core.errors import InvalidRecord
 from core.fields import parse_time
 
 
@@ -30,7 +30,7 @@ def _shown(value: Any, t: Words) -> str:
         return f"{value:,}"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return isolated(str(value))  # a partner's words, in a line of several
 
 
 def _structured(value: list | dict, t: Words) -> str:
@@ -110,18 +110,6 @@ def _changes(kind: str | None, fields: dict[str, Any], t: Words, said: str) -> s
         )
         for name, value in fields.items()
     )
-
-
-# Bidirectional controls (marks, embeddings, overrides, isolates) in a partner's text.
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def isolated(text: str) -> str:
-    """``text`` as one piece of a line the page composes (a findings list, a sentence):
-    where it holds a bidirectional control, wrapped in FIRST STRONG ISOLATE and POP
-    DIRECTIONAL ISOLATE, so an override in one partner's note cannot reorder the pieces
-    after it (an element of its own gets <bdi> in the template instead)."""
-    return f"\u2068{text}\u2069" if _BIDI.search(text) else text
 
 
 def _details(
@@ -260,22 +248,56 @@ def _refers(kind: str, rec: dict[str, Any], t: Words) -> dict[str, Any] | None:
 LATE_LOGGING_DAYS = 90
 
 
-def _logged(e: dict[str, Any], t: Words) -> dict[str, Any] | None:
+def _in_force(e: dict[str, Any], fixes: list[dict[str, Any]]) -> tuple[dict, int | None]:
+    """An entry's record as the view reads it, its ``fixes`` (the corrections of it the
+    view applied, in log order) applied field by field; and the last of them that gave
+    it a date, or None."""
+    rec, dated = dict(e["record"]), None
+    for fix in fixes:
+        rec.update(fix["record"]["fields"])
+        if "occurred_at" in fix["record"]["fields"]:
+            dated = fix["index"]
+    return rec, dated
+
+
+def _logged(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> dict[str, Any] | None:
     """When the ledger logged an entry (its clock, not the signer's word) and, if that
-    was more than ``LATE_LOGGING_DAYS`` after the date the entry gives, how late."""
+    was more than ``LATE_LOGGING_DAYS`` after the date in force (the signed one, or the
+    one the last of its ``fixes`` to date it gives: back-dating by a correction is
+    back-dating too), how late."""
     if not e.get("sequenced_at"):
         return None
+    rec, dated = _in_force(e, fixes)
     logged = parse_time(e["sequenced_at"])
-    late = logged - parse_time(e["record"]["occurred_at"])
+    try:
+        late = logged - parse_time(rec["occurred_at"])
+    except InvalidRecord:  # a corrected date an older log holds that does not parse
+        late = timedelta(0)
+    said = {"days": f"{late.days:,}"}
+    if dated is not None:
+        said["index"] = dated
     return {
         "at": e["sequenced_at"],
         "text": t("logged_on", date=t.date(logged.date())),
         "late": (
-            t.count("logged_late", late.days, days=f"{late.days:,}")
+            t.count("logged_late" if dated is None else "logged_late_corrected", late.days, **said)
             if late > timedelta(days=LATE_LOGGING_DAYS)
             else None
         ),
     }
+
+
+def _km(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> str:
+    """The reading an entry's header shows: the one in force, with the signed one beside
+    it when a correction changed or removed it."""
+    signed, now = e["record"].get("odometer_km"), _in_force(e, fixes)[0].get("odometer_km")
+    if now == signed:
+        return reading_text(now, t) if now is not None else ""
+    if now is None:
+        return t("km_removed", was=reading_text(signed, t))
+    if signed is None:
+        return reading_text(now, t)
+    return t("km_corrected", km=reading_text(now, t), was=reading_text(signed, t))
 
 
 def _revoked(e: dict[str, Any], t: Words) -> str | None:
@@ -343,6 +365,10 @@ def page_model(
         for a in rollbacks
     }
     ignored = {a["entries"][0] for a in view["alerts"] if a["type"] == "correction_not_applied"}
+    applied = {
+        index: [c for c in fixes if c["index"] not in ignored]
+        for index, fixes in corrections.items()
+    }
     disputed = {d["index"] for d in view.get("disputed", [])}
     first_dispute = {d["index"]: d["disputes"][0]["index"] for d in view.get("disputed", [])}
     names = {e["signer"]["id"]: e["signer"]["name"] for e in entries}
@@ -356,7 +382,7 @@ def page_model(
             {
                 "index": e["index"],
                 "date": rec["occurred_at"][:10],
-                "km": km_text(rec["odometer_km"], t) if rec.get("odometer_km") is not None else "",
+                "km": _km(e, applied.get(e["index"], []), t),
                 "kind": e["kind"],
                 "kind_label": t(f"kind_{e['kind']}"),
                 "signer": t(
@@ -399,7 +425,7 @@ def page_model(
                 "backwards": e["index"] in rollback_low,
                 "backwards_note": lower_than.get(e["index"], ""),
                 "disputed": e["index"] in disputed,
-                "logged": _logged(e, t),
+                "logged": _logged(e, applied.get(e["index"], []), t),
                 "revoked": _revoked(e, t),
             }
         )

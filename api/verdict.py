@@ -8,12 +8,24 @@ link every entry the verified records say a buyer must be told of.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from api.drawings import km_text, rank
 from api.i18n import Words
 from core.errors import InvalidRecord
 from core.fields import parse_time
+
+# Bidirectional controls (marks, embeddings, overrides, isolates) in a partner's text.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def isolated(text: str) -> str:
+    """``text`` as one piece of a line the page composes (a findings list, a sentence):
+    where it holds a bidirectional control, wrapped in FIRST STRONG ISOLATE and POP
+    DIRECTIONAL ISOLATE, so an override in one partner's note cannot reorder the pieces
+    after it (an element of its own gets <bdi> in the template instead)."""
+    return f"\u2068{text}\u2069" if _BIDI.search(text) else text
 
 
 def reading_text(value: Any, t: Words) -> str:
@@ -107,8 +119,8 @@ def _withdrawn(change: dict[str, Any], t: Words) -> str:
         return t("alert_withdrawn_damage", flag=t.term("flag", field.removeprefix("flags.")))
     if isinstance(was, bool):  # a claim's total_loss, structural, airbag_deployed
         return t.term("field", field)
-    if field.startswith("items."):
-        label, vocabulary = field.removeprefix("items."), "result"
+    if field.startswith("items."):  # the item's code, as the partner wrote it
+        label, vocabulary = isolated(field.removeprefix("items.")), "result"
     else:
         key, vocabulary = _WITHDRAWN.get(field, (None, None))
         label = t(key) if key else field
@@ -116,7 +128,9 @@ def _withdrawn(change: dict[str, Any], t: Words) -> str:
     def said(value: Any) -> str:
         if value is None:
             return t("field_removed")
-        return t.term(vocabulary, value) if vocabulary and isinstance(value, str) else str(value)
+        if vocabulary and isinstance(value, str):
+            return t.term(vocabulary, value)
+        return isolated(str(value))  # a grade, on the partner's own scale
 
     return t("alert_withdrawn_value", field=label, was=said(was), now=said(now))
 

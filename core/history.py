@@ -13,8 +13,9 @@ The stages (the first two in their own modules):
    corrects, which keeps its original record beside the corrected one; one that
    ``core.corrections.check_correction`` refuses (a log may hold some from before it
    existed) is left out of the view and raised as an alert instead, and what one
-   changed that a buyer must see (a reading changed, removed or moved in time, a
-   damage finding, claim or brand withdrawn or softened) is raised too; an open
+   changed that a buyer must see (a reading changed, removed or moved past another,
+   a damage finding, claim or brand withdrawn or softened) is raised too
+   (``core.correction_alerts``); an open
    ``dispute`` marks an entry's facts as disputed;
 2. odometer (``core.odometer``): every reading from every source in time order, rollbacks beyond a
    stated tolerance (naming both entries and their signers), implausible rates,
@@ -33,7 +34,8 @@ from datetime import date, datetime
 from typing import Any
 
 from core.alerts import alert
-from core.corrections import DAMAGE_FLAGS, apply_corrections, correction_alerts
+from core.correction_alerts import DAMAGE_FLAGS, correction_alerts
+from core.corrections import apply_corrections
 from core.fields import parse_time
 from core.odometer import (
     MAX_KM_PER_DAY,
@@ -91,6 +93,13 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
         elif kind == "insurance_claim":
             alerts += _claim_alerts(rec, idx)
     return alerts, brands
+
+
+def _raised(kind: str, rec: dict[str, Any]) -> set[tuple[str, str]]:
+    """The damage alerts one record raises, as (type, severity): what a correction that
+    changed it took back is judged by (``core.correction_alerts``)."""
+    alerts, _ = _damage([{"kind": kind, "index": 0, "record": rec}])
+    return {(a["type"], a["severity"]) for a in alerts}
 
 
 # How bad a hail, vandalism or other claim is, from the severity the insurer gave it.
@@ -273,7 +282,7 @@ def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, 
         *damage,
         *open_recalls(items),
         *gaps,
-        *correction_alerts(items),
+        *correction_alerts(items, readings, _raised),
     ]
     disputed = {i["index"] for i in items if i.get("disputes")}
     for found in alerts:

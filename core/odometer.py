@@ -23,6 +23,13 @@ MAX_KM_PER_DAY = 2_000
 NOT_READINGS = frozenset({"correction", "claim_decision", "dispute", "complaint"})
 
 
+def km_text(km: object) -> str:
+    """A reading as an alert's message says it ("61,871 km"); a value an older log holds
+    that is no number (a string, say) is shown as it is rather than failing the view."""
+    ok = isinstance(km, int) and not isinstance(km, bool)
+    return f"{km:,} km" if ok else repr(km)
+
+
 def _day(text: str) -> date:
     return parse_time(text).date()
 
@@ -58,8 +65,9 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
                 alert(
                     "odometer_rollback",
                     "high",
-                    f"odometer went back from {highest['km']} km (entry {highest['index']}, "
-                    f"{highest['signer']}) to {r['km']} km (entry {r['index']}, {r['signer']})",
+                    f"odometer went back from {km_text(highest['km'])} (entry {highest['index']}, "
+                    f"{highest['signer']}) to {km_text(r['km'])} (entry {r['index']}, "
+                    f"{r['signer']})",
                     [highest["index"], r["index"]],
                     from_km=highest["km"],
                     to_km=r["km"],
@@ -86,8 +94,9 @@ def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 alert(
                     "implausible_rate",
                     "medium",
-                    f"{driven} km in {days} days between entry {a['index']} ({a['signer']}) "
-                    f"and entry {b['index']} ({b['signer']}): more than {MAX_KM_PER_DAY} km a day",
+                    f"{km_text(driven)} in {days} days between entry {a['index']} "
+                    f"({a['signer']}) and entry {b['index']} ({b['signer']}): more than "
+                    f"{km_text(MAX_KM_PER_DAY)} a day",
                     [a["index"], b["index"]],
                     km=driven,
                     days=days,

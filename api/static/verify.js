@@ -804,7 +804,7 @@
   // raises an alert for each): a title brand, an inspection's damage flag, an insurance
   // claim, the two readings of an odometer rollback. Only what holds whatever else the
   // history says: a correction that clears an inspection's flag raises finding_withdrawn,
-  // which names the inspection (core/corrections.py), so every flag signed is named
+  // which names the inspection (core/correction_alerts.py), so every flag signed is named
   // either way; rollbacks once a correction changed a reading or its time are left to the
   // server (it raises odometer_corrected or odometer_redated instead).
   // [{index, names: [indexes the verdict must link], why}]

@@ -15,6 +15,7 @@ from tests.core.test_correction_alerts import (
     claim,
     fix,
     inspection,
+    item,
     of_type,
     readings_and_a_redated_low_one,
 )
@@ -57,8 +58,11 @@ def test_a_moved_reading_says_from_which_day_to_which():
         "The date of entry 41's odometer reading (30,000 km) was corrected: "
         "10 Aug 2025 → 10 Jan 2023"
     )
-    same_day = fix(42, 41, {"occurred_at": "2025-08-10T07:15:00Z"}, signer="q")
-    (alert,) = of_type(analyse([*history, same_day]), "odometer_redated")
+    # Moved past a reading logged that morning: the time of day is said too.
+    morning = item(43, "odometer", "bay", "2025-08-10T08:00:00Z", odometer_km=29_990)
+    morning["record"]["source"] = "dealer"
+    same_day = fix(44, 41, {"occurred_at": "2025-08-10T07:15:00Z"}, signer="q")
+    (alert,) = of_type(analyse([*history, morning, same_day]), "odometer_redated")
     assert alert_text(alert, Words("en")).endswith("10 Aug 2025 09:00 UTC → 10 Aug 2025 07:15 UTC")
 
 

@@ -25,7 +25,7 @@ def test_the_served_view_is_the_one_the_entries_imply(ledger):
     compare_view(report, served)
     assert report.ok and report.findings[-1].check == "view"
     # It says what the alert is, not only how many there are.
-    assert "1 alert: odometer went back from 30000 km" in report.findings[-1].detail
+    assert "1 alert: odometer went back from 30,000 km" in report.findings[-1].detail
 
     # A server that hides the rollback alert is caught.
     hiding = copy.deepcopy(served)

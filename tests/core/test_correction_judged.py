@@ -1,0 +1,173 @@
+"""How much a correction's alert weighs (core.correction_alerts): a withdrawal is as
+bad as the worst damage alert it took back, a checklist code only respelled withdraws
+nothing, a reading moved in time is a problem only when it moves past another; and
+every alert writes km one way ("30,000 km")."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.i18n import Words
+from api.verdict import alert_text
+from core.history import analyse
+from tests.core.test_correction_alerts import (
+    CLEAN,
+    claim,
+    fix,
+    inspection,
+    item,
+    of_type,
+    readings_and_a_redated_low_one,
+)
+
+# ---- a withdrawal is as bad as what it took back -------------------------------------------
+
+
+@pytest.mark.parametrize("cause", ["collision", "hail", "vandalism", "other"])
+def test_a_severe_claim_made_minor_is_a_high_withdrawal(cause):
+    severe = claim(cause=cause, severity="severe", total_loss=False)
+    assert any(a["severity"] == "high" for a in analyse([severe])["alerts"])
+    view = analyse([severe, fix(2, 1, {"severity": "minor"}, signer="harbor")])
+    (withdrawn,) = of_type(view, "finding_withdrawn")
+    assert withdrawn["severity"] == "high"
+    assert withdrawn["facts"]["withdrawn"] == [
+        {"field": "severity", "from": "severe", "to": "minor"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("was", "fields"),
+    [
+        ({"cause": "hail", "severity": "moderate"}, {"severity": "minor"}),  # medium taken back
+        ({"cause": "collision", "severity": "moderate"}, {"severity": "minor"}),
+        ({"cause": "vandalism", "severity": "minor"}, {"cause": "other"}),  # a low one
+    ],
+)
+def test_a_claim_softened_from_below_high_is_a_medium_withdrawal(was, fields):
+    view = analyse([claim(**was, total_loss=False), fix(2, 1, fields, signer="harbor")])
+    (withdrawn,) = of_type(view, "finding_withdrawn")
+    assert withdrawn["severity"] == "medium"
+
+
+def test_a_severity_raised_then_lowered_again_is_as_bad_as_the_severe_state():
+    history = [
+        claim(cause="hail", severity="minor", total_loss=False),
+        fix(2, 1, {"severity": "severe"}, signer="harbor"),
+        fix(3, 1, {"severity": "minor"}, signer="harbor"),
+    ]
+    (withdrawn,) = of_type(analyse(history), "finding_withdrawn")
+    assert withdrawn["severity"] == "high" and withdrawn["entries"] == [1, 2, 3]
+
+
+# ---- a checklist code respelled -----------------------------------------------------------
+
+
+def checked(*items: tuple[str, str]) -> dict:
+    record = inspection(flags=CLEAN, grade="C")
+    record["record"]["items"] = [{"code": c, "result": r} for c, r in items]
+    return record
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        (("brakse", "minor"), ("brakes", "minor")),
+        (("Brake-Pads", "fail"), ("brake_pads", "fail")),
+        (("frme", "major"), ("frame", "fail")),  # respelled and worse: nothing withdrawn
+    ],
+)
+def test_a_code_only_respelled_withdraws_nothing(was, now):
+    fixed = {"items": [{"code": now[0], "result": now[1]}]}
+    assert analyse([checked(was), fix(35, 34, fixed)])["alerts"] == []
+
+
+@pytest.mark.parametrize(
+    ("now", "said"),
+    [
+        (("wiper", "fail"), "frame: fail (now not listed)"),  # another item: not a spelling
+        (("frames", "minor"), "frame: fail (now not listed)"),  # respelled, but milder
+    ],
+)
+def test_a_failed_item_renamed_to_another_or_made_milder_is_withdrawn(now, said):
+    fixed = {"items": [{"code": now[0], "result": now[1]}]}
+    (withdrawn,) = of_type(
+        analyse([checked(("frame", "fail")), fix(35, 34, fixed)]), "finding_withdrawn"
+    )
+    assert withdrawn["facts"]["withdrawn"] == [{"field": "items.frame", "from": "fail", "to": None}]
+    assert said in withdrawn["message"] and withdrawn["severity"] == "medium"
+
+
+def test_a_code_that_was_on_record_before_is_no_new_spelling():
+    """ "brakes" was a separate item: dropping "brakse" is not respelling it."""
+    history = [checked(("brakse", "fail"), ("brakes", "minor"))]
+    history.append(fix(35, 34, {"items": [{"code": "brakes", "result": "fail"}]}))
+    (withdrawn,) = of_type(analyse(history), "finding_withdrawn")
+    assert [w["field"] for w in withdrawn["facts"]["withdrawn"]] == ["items.brakse"]
+
+
+# ---- a reading moved in time ---------------------------------------------------------------
+
+
+def test_a_lone_reading_moved_in_time_raises_nothing():
+    reading = inspection(flags=CLEAN, grade="C", result="ok", odometer_km=41_000)
+    view = analyse([reading, fix(35, 34, {"occurred_at": "2026-06-01T01:00:00Z"})])
+    assert view["alerts"] == []
+
+
+def test_a_reading_moved_with_no_other_between_raises_nothing():
+    history = readings_and_a_redated_low_one()  # 60,000 (2024), 90,000 (Feb 2025), 30,000
+    later = fix(42, 41, {"occurred_at": "2025-12-10T09:00:00Z"}, signer="q")
+    assert of_type(analyse([*history, later]), "odometer_redated") == []
+    earlier = fix(42, 39, {"occurred_at": "2023-01-10T09:00:00Z"}, signer="q")
+    assert of_type(analyse([*history, earlier]), "odometer_redated") == []
+
+
+def test_a_reading_moved_past_another_on_the_same_day_is_redated():
+    history = readings_and_a_redated_low_one()
+    same_time = item(43, "odometer", "bay", "2025-08-10T09:00:00Z", odometer_km=30_010)
+    same_time["record"]["source"] = "dealer"
+    # Entry 41 sat before entry 43 (same time, log order); moved a second on, it is after.
+    moved = fix(44, 41, {"occurred_at": "2025-08-10T09:00:01Z"}, signer="q")
+    (alert,) = of_type(analyse([*history, same_time, moved]), "odometer_redated")
+    assert alert["entries"] == [41, 44]
+
+
+def test_two_readings_swapped_by_two_corrections_are_each_redated():
+    """Neither lands between the other's old and new time, but their order flipped: the
+    rollback from 90,000 km to 30,000 km is gone from the view."""
+    history = readings_and_a_redated_low_one()
+    history += [
+        fix(42, 40, {"occurred_at": "2025-09-10T09:00:00Z"}, signer="bay"),
+        fix(43, 41, {"occurred_at": "2025-01-10T09:00:00Z"}, signer="q"),
+    ]
+    view = analyse(history)
+    assert [a["entries"] for a in of_type(view, "odometer_rollback")] == [[39, 41]]  # not 40
+    assert [a["entries"] for a in of_type(view, "odometer_redated")] == [[40, 42], [41, 43]]
+
+
+# ---- km said one way -----------------------------------------------------------------------
+
+
+def test_every_alert_message_writes_km_with_separators():
+    history = [
+        *readings_and_a_redated_low_one(),
+        item(45, "odometer", "bay", "2025-08-11T09:00:00Z", odometer_km=40_000, source="dealer"),
+    ]
+    history.append(fix(46, 39, {"odometer_km": 61_871}, signer="q"))
+    alerts = analyse(history)["alerts"]
+    said = {a["type"]: a["message"] for a in alerts}
+    assert (
+        "went back from 90,000 km (entry 40, bay) to 30,000 km (entry 41, q)"
+        in said["odometer_rollback"]
+    )
+    assert said["implausible_rate"].startswith("10,000 km in 1 days")
+    assert said["implausible_rate"].endswith("more than 2,000 km a day")
+    assert "corrected from 60,000 km to 61,871 km" in said["odometer_corrected"]
+
+
+def test_a_partners_grade_is_isolated_in_the_verdict():
+    trick = "A\u202e"  # a right-to-left override in the grade the partner signed
+    history = [inspection(grade="E\u202e"), fix(35, 34, {"grade": trick})]
+    (withdrawn,) = of_type(analyse(history), "finding_withdrawn")
+    said = alert_text(withdrawn, Words("en"))
+    assert "Grade: \u2068E\u202e\u2069 (now \u2068A\u202e\u2069)" in said
