@@ -8,6 +8,7 @@ A mixin of ``api.service.Ledger``: it uses the ledger's ``store``, ``plugins`` a
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 from datetime import UTC, date, datetime
@@ -23,13 +24,15 @@ from core.keys import public_key_from_raw
 from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
 from ledger.entry import decode_entry, record_bytes
-from ledger.schema import ActorRow, EntryRow, ReferralRow, TokenRow
+from ledger.schema import ActorRow, EntryRow, KeyRow, ReferralRow, TokenRow
 from ledger.storage import get_actor, log_size, signing_key
-from plugins.commission_settling import commissions
+from plugins.commission_settling import settle_on_read
+from plugins.commission_status import commissions
 from plugins.currency import minor_units
 from plugins.interfaces import Referral, zone
 from plugins.referrals import (
     judge_referral,
+    lock_market,
     read_market,
     read_request,
     store_referral,
@@ -39,6 +42,7 @@ from plugins.referrals import (
 REFERRAL_ATTEMPTS = 5
 
 TOKEN_ROLES = frozenset({"dealer", "referrer"})  # who reads commissions with a token
+log = logging.getLogger("vinledger.admin")
 
 
 class DealersAndReferrals:
@@ -112,14 +116,22 @@ class DealersAndReferrals:
 
     # ---- referrals and commissions (private, beside the log) ----------------------
 
-    def _signed_by(self, env: dsse.Envelope, c) -> str:
-        """The actor whose granted, unrevoked key signed ``env``, read on ``c``.
+    def _signed_by(self, env: dsse.Envelope, s, *, lock: bool = False) -> str:
+        """The actor whose granted, unrevoked key signed ``env``, read in ``s``.
 
-        Not through the key cache: read in the transaction that stores the referral,
-        so a key revoked before it commits is not taken.
+        Not through the key cache: read again in the transaction that stores the
+        referral (after its locks, ``lock_market``), where ``lock`` keeps the key's row
+        FOR SHARE until it commits, so a key revoked before then is not taken: its
+        revocation waits for the referral, or the referral reads it revoked (PostgreSQL;
+        SQLite ignores FOR SHARE, its writers being one at a time).
         """
         dsse.check_signed_once(env)
-        key = signing_key(c, [sig.keyid for sig in env.signatures])
+        keyids = [sig.keyid for sig in env.signatures]
+        if lock:
+            s.execute(
+                select(KeyRow.key_id).where(KeyRow.key_id.in_(keyids)).with_for_update(read=True)
+            )
+        key = signing_key(s.connection(), keyids)
         if key is None:
             raise UnknownKey("no signature is by a key granted on this ledger")
         if key.revoked_idx is not None:
@@ -141,7 +153,7 @@ class DealersAndReferrals:
         payload = dsse.payload_bytes(env)
         for _ in range(REFERRAL_ATTEMPTS):
             with self.store.reader() as s:
-                actor_id = self._signed_by(env, s.connection())  # before any plugin code
+                actor_id = self._signed_by(env, s)  # before any plugin code
                 req = read_request(payload)
                 rule = self.plugins.rule(req.rule)
                 seen = read_market(s, actor_id, req, rule.id)
@@ -150,7 +162,8 @@ class DealersAndReferrals:
                 break
             try:
                 with self.store.writing() as s:
-                    if self._signed_by(env, s.connection()) != actor_id:
+                    lock_market(s, rule.id, req)  # first: what is read next is as of then
+                    if self._signed_by(env, s, lock=True) != actor_id:
                         continue  # the key changed hands meanwhile: check it all again
                     if read_market(s, actor_id, req, rule.id, writing=True) != seen:
                         continue
@@ -215,14 +228,33 @@ class DealersAndReferrals:
         return gone.rowcount
 
     def actor_for_token(self, token: str) -> str | None:
-        """The actor a token belongs to; None for the operator's admin token."""
-        if secrets.compare_digest(token.encode(), self.settings.admin_token().encode()):
+        """The actor a token belongs to; None for the operator's admin token.
+
+        With admin.token missing or empty (removed under a running server) the
+        operator's token opens nothing, but dealers' and referrers' tokens still do;
+        that is logged once, not told to whoever sent a token.
+        """
+        if secrets.compare_digest(token.encode(), self._admin_token().encode()):
             return None
         with self.store.reader() as s:
             row = s.get(TokenRow, hashlib.sha256(token.encode()).digest())
         if row is None:
             raise Unauthorized("the bearer token is not known to this ledger")
         return row.actor_id
+
+    _admin_token_missing = False  # logged, until admin.token is read again
+
+    def _admin_token(self) -> str:
+        """The admin token, or "" (which no bearer token matches) while it is missing."""
+        try:
+            token = self.settings.admin_token()
+        except NotFound as err:
+            if not self._admin_token_missing:
+                self._admin_token_missing = True
+                log.error("the operator's token reads no commissions: %s", err)
+            return ""
+        self._admin_token_missing = False
+        return token
 
     def today(self) -> date:
         """Today where the ledger counts days (config.json's ``time_zone``), by its clock."""
@@ -245,7 +277,8 @@ class DealersAndReferrals:
                 "the sales first",
                 field="from",
             )
-        with self.store.writing() as s:  # stores commissions computed on first read
+        settle_on_read(self.store, self.plugins)  # its rules run in no transaction
+        with self.store.reader() as s:
             return commissions(
                 s, self.plugins, as_of or self.today(), actor_id=actor_id, sold=(sold_from, sold_to)
             )

@@ -27,6 +27,8 @@ RANKING_RULE = (
     "sales (fewer first), then by the share of return requests and warranty claims on "
     "their sales that were honoured (more first; none decided counts as all honoured), then "
     "by number of sales (more first). "
+    "A sale its dealer recorded again (a typo fixed after the operator disputed it) "
+    "counts once, as the new sale. "
     "Dealers with fewer sales are listed but not ranked."
 )
 

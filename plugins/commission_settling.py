@@ -1,15 +1,14 @@
 """The commissions of each sale that names a referral code: settled as the sale is
-logged, kept pending while they cannot be computed, and read with their status.
+logged, or kept pending while they cannot be computed and settled on a later read.
 
 A dealer's sale that names a referral code earns the commissions its rule computes
 (``plugins.referrals.compute_commissions``) as the sale is logged, in the sale's own
 transaction (``CommissionRecorder``), by the rule version installed then if it is of
 the major version the referral was made under: the referral's version binds every
 sale on its code, new sales too, and a code made after an upgrade binds the new
-version. They are
-kept privately, beside the log, each citing the sale's log index and the rule's id and
-version, so an auditor holding the referral can recompute the amount from the public
-sale entry; the sale's ``commission_sales`` row says how it was settled.
+version. They are kept privately, beside the log, each citing the sale's log index and
+the rule's id and version, so an auditor holding the referral can recompute the amount
+from the public sale entry; the sale's ``commission_sales`` row says how it was settled.
 
 A sale is never lost for want of its commission: if the rule fails, does not answer,
 is gone or is of another major version when the sale is logged, the sale is appended
@@ -23,39 +22,25 @@ Sales logged before commissions were computed at the sale are settled on the fir
 read after the upgrade, each once: computed then, unless the earlier release stored
 their commissions on a read, which are kept as stored, with the version they cite.
 
-A commission is *held* until the sale's return window closes (the last day of its
-return policy, as stated at the sale) and a return dated in it could still be filed
-(``plugins.claims.MAX_CLAIM_AGE`` later), then *payable*; it is *voided* if the ledger
-holds an approved return of the sale, *disputed* while the operator's dispute of it is
-open, and *replaced*, as of every day, once its dealer recorded the sale again while
-it was disputed (``core.sale_standing.replaced_by``): the new sale's commission is the
-one paid. A commission that rounds to nothing is listed as *nothing to pay*. The
-status is read from the ledger each time, as of a stated day, so the same ledger and
-day always give the same answer. Every day here is a day where the ledger counts days
-(config.json's ``time_zone``, ``Registry.time_zone``), as the sale's terms count them:
-the sale's day, the day a dispute or a claim's decision is dated, and the stated day.
+On a read the rule runs outside any transaction (``settle_on_read``); the
+commissions are then read with their status (``plugins.commission_status``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import math
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidRecord, NotFound, PluginFailed, VinledgerError
-from core.fields import parse_time
+from core.errors import InvalidRecord, PluginFailed, VinledgerError
 from core.records import Sale
-from core.sale_standing import replaced_by
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import (
     CommissionBacklogRow,
@@ -65,12 +50,11 @@ from ledger.schema import (
     ReferralRow,
 )
 from ledger.sequencer import Submission
-from ledger.storage import entries_for_vin, log_size
-from plugins.claims import MAX_CLAIM_AGE
-from plugins.interfaces import Commission, zone
+from ledger.storage import Store, log_size
+from plugins.interfaces import Commission
 from plugins.referrals import BrokenContract, check_model, compute_commissions, major
 from plugins.registry import PluginTimedOut, Registry
-from plugins.sale_order import BOOK_KINDS, SaleBook, check_resolution, check_sale, vin_sales
+from plugins.sale_order import BOOK_KINDS, SaleBook, check_resolution, check_sale
 
 BACKLOG_CHUNK = 500  # sales read at once from the backlog of sales logged before
 log = logging.getLogger("vinledger.commissions")
@@ -115,45 +99,51 @@ class CommissionRecorder:
         elif record.kind == "sale":
             check_sale(book.items(record.vin, index), record, index, actor_id)
             if record.referral_code is not None:  # before any row is written
-                _settle(s, self.registry, record, index, refuse=True)
+                _settle(s, self.registry, record, index)
         book.place(record, index, actor_id)  # nothing raises after this
         return []  # private rows only: nothing more is appended to the log
 
 
-def _settle(
-    s: Session, registry: Registry, sale: Sale, index: int, *, refuse: bool = False
-) -> None:
-    """Store what sale ``index`` earns, or a pending row saying why it cannot yet: by
-    the installed rule version if it is of the referral's major version, as the sale
-    is logged or (a sale logged before commissions were computed at the sale) on a
-    read; by the installed version for a referral that recorded none.
+def _settle(s: Session, registry: Registry, sale: Sale, index: int) -> None:
+    """Store what sale ``index`` earns as it is logged, or a pending row saying why it
+    cannot yet: by the installed rule version if it is of the referral's major
+    version; by the installed version for a referral that recorded none.
 
     Everything that may fail is done before the first write, so that the recorder
-    never leaves rows behind a sale the sequencer refuses. ``refuse``: as the sale is
-    logged, the rule's refusal refuses it; on a read, where the sale is in the log
-    already, the refusal is kept as why it is pending (a read never fails for it).
+    never leaves rows behind a sale the sequencer refuses; the rule's refusal refuses
+    the sale (on a read, where the sale is in the log already, it is kept as why the
+    commission is pending instead: a read never fails for it).
     """
     referral = s.get(ReferralRow, sale.referral_code)
     if referral is None:  # not from the API: its codes are checked and never deleted
         log.error("sale %d names referral code %r, unknown here", index, sale.referral_code)
         return
-    paid, version, pending = _attempt(
-        registry, referral, sale, index, referral.rule_version, refuse=refuse
-    )
+    attempt = _attempt(registry, referral, sale, index, referral.rule_version, refuse=True)
+    _record(s, referral, sale.dealer, index, attempt)
+
+
+# What a sale earns, by the rule version that computed it; or nothing yet, the version
+# it waits for and why (``_attempt``).
+Attempt = tuple[list[Commission], str | None, str | None]
+
+
+def _record(s: Session, referral: ReferralRow, dealer: str, index: int, attempt: Attempt) -> None:
+    """Store the ``commission_sales`` row of sale ``index`` and what it earns."""
+    paid, version, pending = attempt
     s.execute(
         insert(CommissionSaleRow),
         [
             {
                 "sale_idx": index,
                 "code": referral.code,
-                "dealer": sale.dealer,
+                "dealer": dealer,
                 "rule": referral.rule,
                 "rule_version": version,
                 "pending": pending,
             }
         ],
     )
-    _store(s, referral.code, sale.dealer, index, paid)
+    _store(s, referral.code, dealer, index, paid)
 
 
 def _attempt(
@@ -164,7 +154,7 @@ def _attempt(
     wanted: str | None,
     *,
     refuse: bool = False,
-) -> tuple[list[Commission], str | None, str | None]:
+) -> Attempt:
     """``(commissions, the rule version that computed them, None)``, or ``([], the
     version it waits for, why)`` while it cannot be computed.
 
@@ -273,6 +263,19 @@ def _keep(s: Session, paid: CommissionRow) -> None:
 
 
 # ---- settling on a read: pending sales, and sales logged before -------------------------
+# The rule runs between two transactions, never inside one: on SQLite, whose writers
+# are one at a time, a slow rule held every submission to the log. The sales are read
+# in a reader, computed, and what was computed is stored in a short write, where
+# _resettle (a pending sale) and the backlog row's lock (a sale logged before) keep two
+# readers from both settling one sale.
+
+
+def settle_on_read(store: Store, registry: Registry) -> None:
+    """Compute the pending commissions that the same rule (id and major version) now
+    computes, and settle the sales logged before commissions were computed at the
+    sale: before commissions are read (``commissions``)."""
+    _retry_pending(store, registry)  # first: those _catch_up finds pending were just tried
+    _catch_up(store, registry)
 
 
 def _resettle(s: Session, sale_idx: int, version: str | None, why: str | None) -> bool:
@@ -289,193 +292,151 @@ def _resettle(s: Session, sale_idx: int, version: str | None, why: str | None) -
     )
 
 
-def _retry_pending(s: Session, registry: Registry) -> None:
-    """Compute the pending commissions that the same rule (id and major version) now
-    computes; the others keep saying why not."""
-    query = select(CommissionSaleRow).where(CommissionSaleRow.pending.is_not(None))
-    for row in s.scalars(query.order_by(CommissionSaleRow.sale_idx)).all():  # locks in order
-        kept = _stored(s, [row.sale_idx]).get(row.sale_idx)
-        if kept is not None:  # computed by a process of the earlier release
-            _resettle(s, row.sale_idx, kept.rule_version, None)
-            continue
-        sale_row = s.get(EntryRow, row.sale_idx)
-        sale = msgspec.json.decode(record_bytes(decode_entry(sale_row.data)), type=Sale)
-        referral = s.get(ReferralRow, row.code)  # never deleted
-        paid, version, why = _attempt(registry, referral, sale, row.sale_idx, row.rule_version)
-        if (version, why) == (row.rule_version, row.pending):
-            continue
-        try:
-            with s.begin_nested():
-                if _resettle(s, row.sale_idx, version, why) and why is None:
-                    _store(s, row.code, row.dealer, row.sale_idx, paid)
-        except IntegrityError:  # stored meanwhile by a process of the earlier release
-            for kept in _stored(s, [row.sale_idx]).values():
-                _resettle(s, row.sale_idx, kept.rule_version, None)
+class _Retried(NamedTuple):
+    """A pending sale as read, and what its rule computed for it now."""
+
+    row: CommissionSaleRow
+    paid: list[Commission]
+    version: str | None
+    why: str | None
 
 
-def _catch_up(s: Session, registry: Registry) -> None:
+def _retry_pending(store: Store, registry: Registry) -> None:
+    """Try the pending commissions again, ``BACKLOG_CHUNK`` at a time; those their rule
+    still does not compute keep saying why not."""
+    with store.reader() as s:
+        query = select(CommissionSaleRow).where(CommissionSaleRow.pending.is_not(None))
+        rows = s.scalars(query.order_by(CommissionSaleRow.sale_idx)).all()
+    for at in range(0, len(rows), BACKLOG_CHUNK):
+        chunk = rows[at : at + BACKLOG_CHUNK]
+        with store.reader() as s:
+            kept = _stored(s, [row.sale_idx for row in chunk])
+            sales = _sales(s, [row.sale_idx for row in chunk if row.sale_idx not in kept])
+            referrals = _referrals(s, {row.code for row in chunk})
+        retried = []
+        for row in chunk:
+            if row.sale_idx in kept:  # computed by a process of the earlier release
+                retried.append(_Retried(row, [], kept[row.sale_idx].rule_version, None))
+                continue
+            referral, sale = referrals[row.code], sales[row.sale_idx]  # never deleted
+            paid, version, why = _attempt(registry, referral, sale, row.sale_idx, row.rule_version)
+            if (version, why) != (row.rule_version, row.pending):
+                retried.append(_Retried(row, paid, version, why))
+        if retried:
+            with store.writing() as s:
+                for one in retried:  # in sale order: locks in order
+                    _store_retried(s, one)
+
+
+def _store_retried(s: Session, one: _Retried) -> None:
+    sale_idx = one.row.sale_idx
+    try:
+        with s.begin_nested():
+            if _resettle(s, sale_idx, one.version, one.why) and one.why is None:
+                _store(s, one.row.code, one.row.dealer, sale_idx, one.paid)
+    except IntegrityError:  # stored meanwhile by a process of the earlier release
+        for kept in _stored(s, [sale_idx]).values():
+            _resettle(s, sale_idx, kept.rule_version, None)
+
+
+class _Backlog(NamedTuple):
+    """A chunk of the sales logged before commissions were computed at the sale."""
+
+    start: int  # the backlog row's next_idx as read
+    end: int  # its next_idx once these are settled
+    idxs: list[int]  # the sales read, without a commission_sales row then
+    named: dict[int, tuple[ReferralRow, Sale]]  # those that name a known code, to compute
+
+
+def _catch_up(store: Store, registry: Registry) -> None:
     """Settle the sales logged before commissions were computed at the sale: they have
     no ``commission_sales`` row. The backlog row remembers how far the log has been
-    read (and is locked while it is read), so each read looks only at the sales logged
-    since the last one, and two readers never settle one sale."""
-    size = log_size(s)
-    done = s.get(CommissionBacklogRow, 1)
-    if done is not None and done.next_idx >= size:
-        return  # nothing logged since: no lock, so readers do not wait for each other
-    if done is None:
-        with contextlib.suppress(IntegrityError), s.begin_nested():
-            s.add(CommissionBacklogRow(id=1, next_idx=0))  # once; another reader may win
-    done = s.get(CommissionBacklogRow, 1, with_for_update=True, populate_existing=True)
-    while done.next_idx < size:
+    read, so each read looks only at the sales logged since the last one. Each chunk
+    is stored in a write that locks the backlog row and moves it on, unless another
+    reader moved it meanwhile (it settled the chunk): then the chunk from where that
+    one stopped is read, so two readers never settle one sale."""
+    with store.reader() as s:
+        size = log_size(s)
+    while (chunk := _read_backlog(store, size)) is not None:
+        computed = {}
+        for idx, (referral, sale) in chunk.named.items():  # the rule runs in no transaction
+            attempt = _attempt(registry, referral, sale, idx, referral.rule_version)
+            computed[idx] = (referral, sale.dealer, attempt)
+        with store.writing() as s:
+            if _advance(s, chunk.start, chunk.end):
+                _store_backlog(s, chunk.idxs, computed)
+
+
+def _read_backlog(store: Store, size: int) -> _Backlog | None:
+    """The next chunk of the backlog below ``size``; None once it is all read."""
+    with store.reader() as s:
+        done = s.get(CommissionBacklogRow, 1)
+        start = 0 if done is None else done.next_idx
+        if start >= size:
+            return None  # nothing logged since: no write, so readers do not wait
         chunk = s.execute(
             select(EntryRow.idx, EntryRow.data)
-            .where(EntryRow.kind == "sale", EntryRow.idx >= done.next_idx, EntryRow.idx < size)
+            .where(EntryRow.kind == "sale", EntryRow.idx >= start, EntryRow.idx < size)
             .where(~exists().where(CommissionSaleRow.sale_idx == EntryRow.idx))
             .order_by(EntryRow.idx)
             .limit(BACKLOG_CHUNK)
         ).all()
-        stored = _stored(s, [idx for idx, _ in chunk])
-        for idx, data in chunk:
-            if idx in stored:  # computed on a read of the earlier release
-                _keep(s, stored[idx])
-                continue
-            sale = msgspec.json.decode(record_bytes(decode_entry(data)), type=Sale)
-            if sale.referral_code is None:
-                continue
+        kept = _stored(s, [idx for idx, _ in chunk])  # computed on a read of the earlier release
+        sales = {idx: _sale(data) for idx, data in chunk if idx not in kept}
+        named = {idx: sale for idx, sale in sales.items() if sale.referral_code is not None}
+        referrals = _referrals(s, {sale.referral_code for sale in named.values()})
+    known = {}
+    for idx, sale in named.items():
+        referral = referrals.get(sale.referral_code)
+        if referral is None:  # not from the API: its codes are checked and never deleted
+            log.error("sale %d names referral code %r, unknown here", idx, sale.referral_code)
+            continue
+        known[idx] = (referral, sale)
+    end = chunk[-1].idx + 1 if len(chunk) == BACKLOG_CHUNK else size
+    return _Backlog(start, end, [idx for idx, _ in chunk], known)
+
+
+def _advance(s: Session, start: int, end: int) -> bool:
+    """Move the backlog row from ``start`` to ``end``, locked until the transaction
+    ends; False if another reader moved it meanwhile (it settled those sales)."""
+    if s.get(CommissionBacklogRow, 1) is None:
+        with contextlib.suppress(IntegrityError), s.begin_nested():
+            s.add(CommissionBacklogRow(id=1, next_idx=0))  # once; another reader may win
+    done = s.get(CommissionBacklogRow, 1, with_for_update=True, populate_existing=True)
+    if done.next_idx != start:
+        return False
+    done.next_idx = end
+    return True
+
+
+def _store_backlog(
+    s: Session, idxs: list[int], computed: dict[int, tuple[ReferralRow, str, Attempt]]
+) -> None:
+    """Store what was ``computed`` for these sales (by referral, dealer), or keep what a
+    process of the earlier release stored for them, read again here."""
+    stored = _stored(s, idxs)
+    for idx in idxs:
+        if idx in stored:
+            _keep(s, stored[idx])
+        elif idx in computed:
+            referral, dealer, attempt = computed[idx]
             try:
                 with s.begin_nested():
-                    _settle(s, registry, sale, idx)
+                    _record(s, referral, dealer, idx, attempt)
             except IntegrityError:  # stored meanwhile by a process of the earlier release
                 for kept in _stored(s, [idx]).values():
                     _keep(s, kept)
-        done.next_idx = chunk[-1].idx + 1 if len(chunk) == BACKLOG_CHUNK else size
 
 
-def commissions(
-    s: Session,
-    registry: Registry,
-    as_of: date,
-    *,
-    actor_id: str | None = None,
-    sold: tuple[date | None, date | None] = (None, None),
-) -> list[dict[str, Any]]:
-    """Every commission visible to ``actor_id`` (all for None: the operator), with
-    status; a pending one is visible to the dealer and the referrer, with why.
-    ``sold``: only those of sales sold from and to these days (inclusive; None: no
-    bound), days where the ledger counts them."""
-    _retry_pending(s, registry)  # first: those _catch_up finds pending were just tried
-    _catch_up(s, registry)
-    paid = select(CommissionRow)
-    pending = (
-        select(CommissionSaleRow)
-        .join(ReferralRow, ReferralRow.code == CommissionSaleRow.code)
-        .where(CommissionSaleRow.pending.is_not(None))
-        # as stored: the rows _retry_pending loaded are older than its updates
-        .execution_options(populate_existing=True)
-    )
-    if actor_id is not None:
-        paid = paid.where(
-            (CommissionRow.dealer == actor_id) | (CommissionRow.beneficiary == actor_id)
-        )
-        pending = pending.where(
-            (CommissionSaleRow.dealer == actor_id) | (ReferralRow.referrer == actor_id)
-        )
-    items = [_item(row) for row in s.scalars(paid)] + [_item(row) for row in s.scalars(pending)]
-    items.sort(key=lambda c: (c["sale"], c["level"] or 0))
-    standings: dict[int, Standing] = {}
-    for c in items:
-        if c["sale"] not in standings:
-            standings[c["sale"]] = _standing(s, c["sale"], as_of, registry.time_zone)
-        standing = standings[c["sale"]]
-        c.update(vin=standing.vin, sold_on=standing.sold_on, held_until=standing.held_until)
-        if c["status"] is None or standing.status in ("voided", "disputed", "replaced"):
-            c["status"], c["reason"] = standing.status, standing.reason or c["reason"]  # no pay
-        if c["status"] in ("held", "payable") and Decimal(c["amount"]) == 0:
-            c["status"] = "nothing to pay"  # rounded to nothing in its currency
-    since, until = (None if day is None else day.isoformat() for day in sold)
-    return [
-        c
-        for c in items
-        if (since is None or c["sold_on"] >= since) and (until is None or c["sold_on"] <= until)
-    ]
+def _sale(data: bytes) -> Sale:
+    return msgspec.json.decode(record_bytes(decode_entry(data)), type=Sale)
 
 
-def _item(row: CommissionRow | CommissionSaleRow) -> dict[str, Any]:
-    pending = isinstance(row, CommissionSaleRow)
-    return {
-        "sale": row.sale_idx,
-        "vin": None,
-        "sold_on": None,
-        "code": row.code,
-        "dealer": row.dealer,
-        "beneficiary": None if pending else row.beneficiary,
-        "level": None if pending else row.level,
-        "amount": None if pending else row.amount,
-        "currency": None if pending else row.currency,
-        "rule": row.rule,
-        "rule_version": row.rule_version,
-        "status": "pending" if pending else None,
-        "reason": row.pending if pending else None,
-        "held_until": None,
-    }
+def _sales(s: Session, sale_idxs: Sequence[int]) -> dict[int, Sale]:
+    query = select(EntryRow.idx, EntryRow.data).where(EntryRow.idx.in_(sale_idxs))
+    return {idx: _sale(data) for idx, data in s.execute(query)}
 
 
-class Standing(NamedTuple):
-    """What a sale's commissions are as of a day: ``status``, and the entry behind a
-    status that pays nothing (``reason``)."""
-
-    vin: str
-    sold_on: str  # the sale's day where the ledger counts days
-    held_until: str
-    status: str
-    reason: str | None = None
-
-
-def _day(record: dict[str, Any], time_zone: str) -> str:
-    """The calendar day ``record`` happened on where the ledger counts days (as a
-    sale's terms count them, ``SaleFacts.sale_day``): a dispute filed at 01:00 in
-    Beijing is filed that day there, not the day before as in UTC."""
-    return parse_time(record["occurred_at"]).astimezone(zone(time_zone)).date().isoformat()
-
-
-def _standing(s: Session, sale_idx: int, as_of: date, time_zone: str) -> Standing:
-    """The standing of sale ``sale_idx``'s commissions as of the day ``as_of`` where
-    the ledger counts days (``time_zone``)."""
-    sale_row = s.get(EntryRow, sale_idx)
-    if sale_row is None:
-        raise NotFound(f"sale {sale_idx} is not in the log")
-    entry = decode_entry(sale_row.data)
-    derived = entry.derived if isinstance(entry.derived, dict) else {}
-    sold = _day(msgspec.json.decode(record_bytes(entry)), time_zone)
-    ends = [t["ends"] for t in derived.get("terms", []) if t["kind"] == "return" and t["ends"]]
-    # A return dated on the window's last day may still be filed MAX_CLAIM_AGE later:
-    # held until then, so "payable" as of a day never turns "voided" for that day.
-    late = timedelta(days=math.ceil(MAX_CLAIM_AGE / timedelta(days=1)))
-    until = (date.fromisoformat(max(ends, default=sold)) + late).isoformat()
-    at = functools.partial(Standing, sale_row.vin, sold, until)
-    # A sale its dealer recorded again never pays, as of any day and whatever became
-    # of the dispute: the new sale earns the commission (claims go there too).
-    sales, disputes = vin_sales(s, sale_row.vin)
-    sale = next(o for o in sales if o["index"] == sale_idx)
-    of_sale = [d for d in disputes if d["record"]["disputes"] == sale_idx]
-    again = replaced_by(sales, sale, of_sale)
-    if again is not None:
-        return at("replaced", f"recorded again by its dealer as sale entry {again['index']}")
-    disputed = None  # the open dispute, as the latest dispute of the sale dated by as_of says
-    for row in entries_for_vin(s, sale_row.vin):
-        if row.kind not in ("claim_decision", "dispute") or row.idx < sale_idx:
-            continue
-        rec = msgspec.json.decode(record_bytes(decode_entry(row.data)))
-        if _day(rec, time_zone) > as_of.isoformat():
-            continue
-        if row.kind == "dispute":
-            if rec["disputes"] == sale_idx:
-                disputed = row.idx if rec.get("status", "open") == "open" else None
-            continue
-        claim = s.get(EntryRow, rec["claim"])
-        if rec["sale"] == sale_idx and rec["approved"] and claim.kind == "return_request":
-            why = f"returned: claim decision entry {row.idx} approved return request {claim.idx}"
-            return at("voided", why)
-    if disputed is not None:  # not payable while the operator looks into it
-        return at("disputed", f"dispute entry {disputed} is open")
-    return at("payable" if as_of.isoformat() > until else "held")
+def _referrals(s: Session, codes: set[str]) -> dict[str, ReferralRow]:
+    """These referrals, as read (used after ``s`` is closed)."""
+    return {r.code: r for r in s.scalars(select(ReferralRow).where(ReferralRow.code.in_(codes)))}

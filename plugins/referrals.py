@@ -119,14 +119,29 @@ class Market:
     active: tuple[Referral, ...]
 
 
+def lock_market(s: Session, rule: str, req: ReferralRequest) -> None:
+    """First in the transaction that stores a referral, until it ends: one code check at
+    a time (a look-alike, ``_refuse_lookalike``) and one referral at a time per rule,
+    model and region, so ``admit`` judged every referral created before it (limited
+    slots). PostgreSQL only: SQLite's writers already take the write lock up front.
+    What the transaction reads after them is as of then (a key revoked while it waited
+    is read revoked), and the key and actors it reads are locked FOR SHARE until it
+    ends, so a revocation meanwhile waits for it."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('vinledger-codes', 0))"))
+        key = f"vinledger-referral|{rule}|{req.model}|{req.region}"
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
 def read_market(
     s: Session, actor_id: str, req: ReferralRequest, rule: str, *, writing: bool = False
 ) -> Market:
     """Refuse what the database refuses (not a referrer, an upline cycle, a code another
-    holds or one that reads as it) and read the ``Market``. ``writing``: inside the
-    transaction that stores the referral, which then holds the code's and the market's
-    locks until it ends."""
-    actor = get_actor(s, actor_id)
+    holds or one that reads as it) and read the ``Market``. ``writing``: in the
+    transaction that stores the referral, after ``lock_market``; the actors read are
+    then locked FOR SHARE until it ends (PostgreSQL; SQLite ignores FOR SHARE, its
+    writers being one at a time)."""
+    actor = _actor(s, actor_id, lock=writing)
     if actor is None or actor.role != "referrer":
         raise Forbidden(f"{actor_id!r} is not a referrer; only referrers create referral codes")
     _refuse_upline_cycle(s, actor)
@@ -134,9 +149,7 @@ def read_market(
     if existing is not None and existing.referrer != actor_id:
         raise Conflict(f"referral code {req.code!r} is taken; choose another")
     if existing is None:
-        _refuse_lookalike(s, req.code, lock=writing)
-    if writing:
-        _lock_market(s, rule, req.model, req.region)
+        _refuse_lookalike(s, req.code)
     same_market = (
         _referral(row)
         for row in s.scalars(
@@ -147,7 +160,7 @@ def read_market(
     )
     return Market(
         held=None if existing is None else (_referral(existing), existing.params),
-        upline=_paid_upline(s, actor, warn=not writing),
+        upline=_paid_upline(s, actor, writing=writing),
         active=tuple(r for r in same_market if r.region == req.region),
     )
 
@@ -227,12 +240,10 @@ def _lookalike_key(code: str) -> str:
     return code.upper().replace("_", "-")
 
 
-def _refuse_lookalike(s: Session, code: str, *, lock: bool) -> None:
+def _refuse_lookalike(s: Session, code: str) -> None:
     """A code that differs from a taken one only in case or in "-" and "_" is the same
     code to a buyer who reads it out: it would divert that referrer's commissions.
-    ``lock``: one such check at a time until the transaction ends."""
-    if lock and s.get_bind().dialect.name == "postgresql":  # SQLite's writers are one at a time
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('vinledger-codes', 0))"))
+    Storing, one such check at a time (``lock_market``)."""
     spelled = func.upper(func.replace(ReferralRow.code, "_", "-"))
     taken = s.scalars(
         select(ReferralRow.code).where(spelled == _lookalike_key(code)).limit(1)
@@ -244,17 +255,23 @@ def _refuse_lookalike(s: Session, code: str, *, lock: bool) -> None:
         )
 
 
-def _paid_upline(s: Session, actor: ActorRow, *, warn: bool) -> str | None:
+def _actor(s: Session, actor_id: str, *, lock: bool) -> ActorRow | None:
+    """The actor, its row locked FOR SHARE until the transaction ends if ``lock``."""
+    return s.get(ActorRow, actor_id, with_for_update={"read": True} if lock else None)
+
+
+def _paid_upline(s: Session, actor: ActorRow, *, writing: bool) -> str | None:
     """The upline a new referral of ``actor`` pays level 2 to: its upline if that is a
     referrer, else none. The operator can no longer make another role an upline
     (``ledger.trust``), but an actor added before that check may have a dealer as its
     upline, which would earn level 2 on its competitors' sales; such a referrer's new
-    codes pay level 1 alone (its codes made before keep their terms)."""
+    codes pay level 1 alone (its codes made before keep their terms). ``writing``: as
+    the referral is stored (the upline locked as the actor is; warned of when read)."""
     if actor.upline is None:
         return None
-    above = get_actor(s, actor.upline)
+    above = _actor(s, actor.upline, lock=writing)
     if above is None or above.role != "referrer":
-        if warn:
+        if not writing:
             log.warning(
                 "referrer %r has %r (role %s) as its upline, not a referrer: its new "
                 "referral pays no level 2",
@@ -408,15 +425,6 @@ def _checked(
             paid_as = round_to_minor_unit(c.amount.copy_abs(), c.currency)  # no "-0.00"
             out.append(replace(c, amount=paid_as))
     return out
-
-
-def _lock_market(s: Session, rule: str, model: str, region: str) -> None:
-    """One referral at a time per rule, model and region until this transaction ends,
-    so ``admit`` judges every referral created before it (limited slots). SQLite's
-    writers already take the write lock up front; PostgreSQL would let two through."""
-    if s.get_bind().dialect.name == "postgresql":
-        key = f"vinledger-referral|{rule}|{model}|{region}"
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def verify_referral_envelope(raw: bytes) -> dsse.Envelope:

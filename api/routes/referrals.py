@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
+from api.problems import handle_http_exception
 from api.routes.records import MAX_SUBMIT_BYTES, require_json
 from api.service import Ledger
 from api.service_dealers import commission_totals
@@ -30,6 +32,21 @@ def bearer(request: Request) -> str:
             "issues tokens with `vinledger tokens issue ACTOR`)"
         )
     return token.strip()
+
+
+def _named_as_sent(request: Request, err: ValidationException) -> Response:
+    """Litestar's check of a query parameter names the handler's argument (``sold_from``):
+    name the parameter the client sent (``from``), as the OpenAPI document does."""
+    arguments = request.route_handler.parsed_fn_signature.parameters
+    sent = {
+        arg: field.kwarg_definition.name
+        for arg, field in arguments.items()
+        if isinstance(field.kwarg_definition, QueryParameter) and field.kwarg_definition.name
+    }
+    for problem in err.extra or []:
+        if isinstance(problem, dict) and problem.get("key") in sent:
+            problem["key"] = sent[problem["key"]]
+    return handle_http_exception(request, err)
 
 
 class ReferralsController(Controller):
@@ -58,6 +75,7 @@ class ReferralsController(Controller):
         sync_to_thread=True,
         summary="Commissions (private)",
         cache_control=CacheControlHeader(no_store=True),  # never in a shared cache
+        exception_handlers={ValidationException: _named_as_sent},
     )
     def commissions(
         self,

@@ -1,7 +1,7 @@
 """A new referral pays level 2 only to an upline that is a referrer
-(plugins/referrals.py ``create_referral``): a referrer added before uplines were
-checked may have a dealer as its upline, which would earn level 2 on its competitors'
-sales. On SQLite and PostgreSQL."""
+(plugins/referrals.py ``read_market``, which reads the upline it pays): a referrer
+added before uplines were checked may have a dealer as its upline, which would earn
+level 2 on its competitors' sales. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

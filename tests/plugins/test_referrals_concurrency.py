@@ -1,11 +1,13 @@
-"""plugins/referrals.py under concurrent requests, on SQLite and on PostgreSQL.
+"""plugins/referrals.py and plugins/commission_settling.py under concurrent requests,
+on SQLite and on PostgreSQL.
 
 Each test holds two requests at a rule call until both have read the database, so
 that both go on to write what only one of them may: the same referral code, or the
 same sale's commissions (a sale from before they were computed at the sale, or a
-pending one). SQLite's writers take the write lock up front (BEGIN IMMEDIATE), so
-there the second request waits for the first to commit and the barrier gives up;
-PostgreSQL lets both through, which is the race.
+pending one). A rule's plugin code runs between two transactions, never inside one,
+so on both databases both requests reach it together; what each then writes is read
+again, or guarded, in the short transaction that stores it. And a rule that takes
+its time holds up no submission to the log.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import delete
+import pytest
+from sqlalchemy import create_engine, delete, text
 
 from core import dsse
-from core.errors import VinledgerError
+from core.errors import KeyRevoked, VinledgerError
 from core.keys import generate_private_key
 from ledger.schema import CommissionBacklogRow, CommissionRow, CommissionSaleRow
 from plugins.referrals import PAYLOAD_TYPE
-from tests.conftest import VIN, Partner, inspection, onboard
+from tests.conftest import VIN, Partner, fresh_pg_database, inspection, make_ledger, onboard
 
 WAIT = 1.0  # seconds the first request waits for the second at the barrier
 
@@ -226,3 +229,96 @@ def test_a_rule_judging_a_referral_holds_up_no_submission(sqlite_ledger, monkeyp
         worker.join(timeout=30)
     assert outcome.created and took < 1.5, took
     assert made and made[0]["created"] and made[0]["code"] == "SPRING-26", made
+
+
+def unsettled(ledger, index: int, how: str) -> None:
+    """Sale ``index`` as a read finds it: ``pending`` (its rule failed as it was logged)
+    or ``from before`` (logged before commissions were computed at the sale)."""
+    with ledger.store.writer.begin() as s:
+        s.execute(delete(CommissionRow).where(CommissionRow.sale_idx == index))
+        s.execute(delete(CommissionSaleRow).where(CommissionSaleRow.sale_idx == index))
+        if how == "pending":
+            why = "commission rule 'flat' version 1.1 failed: it did not answer"
+            s.add(CommissionSaleRow(sale_idx=index, code="SPRING-26", dealer="bay-auto",
+                                    rule="flat", rule_version="1", pending=why))  # fmt: skip
+            s.add(CommissionBacklogRow(id=1, next_idx=index + 1))
+
+
+@pytest.mark.parametrize("how", ["pending", "from before"])
+def test_a_rule_settling_a_commission_on_a_read_holds_up_no_submission(
+    sqlite_ledger, monkeypatch, how
+):
+    """A read of the commissions runs the rule of a pending sale, or of a sale logged
+    before, outside any transaction and stores what it computed in a short one: on
+    SQLite a rule that takes its time would otherwise hold up every submission."""
+    ledger = sqlite_ledger
+    index = sold(ledger)
+    unsettled(ledger, index, how)
+    inspector = onboard(ledger, "acme", "inspector")
+    computing, release = threading.Event(), threading.Event()
+    rule = ledger.plugins.rule("flat")
+    compute = rule.compute
+
+    def slow_compute(*args):
+        computing.set()
+        release.wait(3)
+        return compute(*args)
+
+    monkeypatch.setattr(rule, "compute", slow_compute)
+    read: list[Any] = []
+    admin = ledger.settings.admin_token()
+    reading = threading.Thread(target=lambda: read.append(ledger.commissions(admin)))
+    reading.start()
+    try:
+        assert computing.wait(WAIT * 5)
+        started = time.monotonic()
+        (outcome,) = asyncio.run(ledger.submit([inspector.envelope(inspection())]))
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        reading.join(timeout=30)
+    assert outcome.created and took < 1.5, took
+    assert [(c["sale"], c["amount"], c["status"]) for c in read[0]] == [
+        (index, "150.00", "payable")
+    ]
+
+
+@pytest.fixture
+def pg_ledger(tmp_path):
+    with fresh_pg_database("vinledger_revoke") as url:
+        lg = make_ledger(tmp_path / "data", url)
+        yield lg
+        lg.close()
+
+
+def test_a_key_revoked_while_its_referral_waits_to_be_stored_is_refused(pg_ledger):
+    """PostgreSQL: the referral's write waits for the codes lock (another referral being
+    stored) while the operator revokes the key that signed it; once it has the lock it
+    reads the key revoked. (SQLite's writers are one at a time: nothing waits there.)"""
+    ledger = pg_ledger
+    amy = referrer(ledger, "ref-amy")
+    other = create_engine(ledger.store.url, isolation_level="AUTOCOMMIT")
+    codes = text("SELECT pg_advisory_lock(hashtextextended('vinledger-codes', 0))")
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    try:
+        with other.connect() as c:
+            c.execute(codes)
+            made: list[Any] = []
+
+            def create() -> None:
+                try:
+                    made.append(ledger.create_referral(referral(amy, "SPRING-26")))
+                except VinledgerError as err:
+                    made.append(err)
+
+            worker = threading.Thread(target=create)
+            worker.start()
+            deadline = time.monotonic() + 10
+            while not c.execute(waiting).scalar() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            ledger.revoke_key(amy.keyid, "stolen laptop")
+            c.execute(text("SELECT pg_advisory_unlock(hashtextextended('vinledger-codes', 0))"))
+            worker.join(timeout=30)
+    finally:
+        other.dispose()
+    assert len(made) == 1 and isinstance(made[0], KeyRevoked), made

@@ -244,7 +244,7 @@ def test_another_dealer_as_the_upline_on_an_older_ledger_is_paid_as_it_was_recor
     ref = referrer(ledger, "ref-amy")
     set_upline(ledger, "ref-amy", "uptown")  # refused now (tests/plugins/test_upline_role.py)
     with monkeypatch.context() as older:  # a referral made by an older release
-        older.setattr(referrals, "_paid_upline", lambda s, actor, warn: actor.upline)
+        older.setattr(referrals, "_paid_upline", lambda s, actor, **_: actor.upline)
         refer(client, ref, "AMY-1", "two-level", {"percent": "2", "upline_percent": "1"})
     assert sell(client, dealer, "AMY-1").status_code == 201
     assert paid(client, ledger) == [("ref-amy", 1, "400.00"), ("uptown", 2, "200.00")]
