@@ -35,6 +35,7 @@ from ledger.entry import decode_entry, record_bytes
 from ledger.schema import EntryRow
 from ledger.sequencer import Appended
 from ledger.storage import Store
+from ledger.verify_receipt import Receipt as ProvenReceipt
 from plugins.claims import CLAIM_KINDS
 
 MAX_BATCH = 1000
@@ -64,15 +65,11 @@ class Decision(msgspec.Struct):
     policy: str
 
 
-class Receipt(msgspec.Struct, omit_defaults=True):
-    """What a submitter takes home: the entry, where it is, and proof that it is there."""
+class Receipt(ProvenReceipt, omit_defaults=True):
+    """What a submitter takes home: the entry, where it is, and proof that it is there
+    (the fields ``vinledger verify-receipt`` checks, ``ledger.verify_receipt``), and
+    what the ledger said of it."""
 
-    index: int
-    leaf_hash: str
-    size: int
-    checkpoint: str
-    inclusion_proof: list[str]
-    entry: str
     created: bool
     warnings: list[str]  # what is odd but acceptable (a VIN's check digit): look for a typo
     decision: Decision | None = None  # a return_request's or warranty_claim's only
