@@ -158,7 +158,8 @@ LENGTH_REQUIRED = problem(
 
 def _length_unknown(scope: Scope) -> bool:
     """An HTTP/1.0 POST or PUT without Content-Length: its server reads no body (HTTP/1.0
-    has no chunked encoding), which would be answered as an empty one (400)."""
+    has no chunked encoding). Where a body is optional (a revocation's reason) that is
+    fine; where the route refuses it as empty (400, 422), the answer is 411 instead."""
     if scope.get("http_version") != "1.0" or scope["method"] not in ("POST", "PUT", "PATCH"):
         return False
     return not any(name == b"content-length" for name, _ in scope.get("headers", ()))
@@ -182,20 +183,28 @@ def http_edge(app: ASGIApp) -> ASGIApp:
       states, so a record's text is never sniffed into a script or a page;
     - HEAD answered as GET without the body (RFC 9110, 9.3.2): the same status and
       headers, Content-Length included. Litestar routes HEAD only where a handler asks
-      for it, and link checkers, `curl -I` and listing sites checking a badge use it.
+      for it, and link checkers, `curl -I` and listing sites checking a badge use it;
+    - an HTTP/1.0 POST or PUT without Content-Length whose route refuses it as empty is
+      answered 411 Length Required (``_length_unknown``).
     """
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        if _length_unknown(scope):
-            await _send_problem(send, LENGTH_REQUIRED)
-            return
         head = scope["method"] == "HEAD"
+        unsized = _length_unknown(scope)
+        replaced = False
 
         async def edged(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the refusal's body, answered as 411 instead
             if message["type"] == "http.response.start":
+                if unsized and message["status"] in (400, 422):
+                    replaced = True
+                    await _send_problem(send, LENGTH_REQUIRED)
+                    return
                 message = {**message, "headers": [*message.get("headers", []), _NOSNIFF]}
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):

@@ -39,3 +39,27 @@ def test_an_http10_post_without_content_length_is_411_length_required(server):
     # A read over HTTP/1.0 needs no length.
     status, _, _ = raw(url, b"GET /healthz HTTP/1.0\r\nHost: ledger\r\n\r\n")
     assert status == 200
+
+
+def test_an_http10_post_whose_body_is_optional_needs_no_length(server, tmp_path):
+    # A default nginx speaks HTTP/1.0 to its backend and sends no Content-Length when
+    # its client sent none: a revocation without a body (its reason is optional) must
+    # still revoke, and a route that takes no POST still says 405.
+    from core.keys import generate_private_key, key_id, public_key_pem
+    from tests.conftest import vinledger
+
+    url, _, data = server
+    key = generate_private_key()
+    pem = tmp_path / "acme.pub"
+    pem.write_bytes(public_key_pem(key.public_key()))
+    vinledger("actors", "add", "Acme", "--role", "inspector", "--public-key", str(pem), data=data)
+    token = (data / "admin.token").read_text().strip()
+    keyid = key_id(key.public_key())
+    request = (
+        f"POST /admin/keys/{keyid}/revoke HTTP/1.0\r\nHost: ledger\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    status, _, answer = raw(url, request)
+    assert status == 201, answer
+    status, _, _ = raw(url, b"POST /healthz HTTP/1.0\r\nHost: ledger\r\n\r\n")
+    assert status == 405
