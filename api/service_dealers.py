@@ -279,6 +279,8 @@ class DealersAndReferrals:
             )
         settle_on_read(self.store, self.plugins)  # its rules run in no transaction
         with self.store.reader() as s:
+            if not self.store.is_sqlite:  # paid and pending rows as of one moment
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             return commissions(
                 s, self.plugins, as_of or self.today(), actor_id=actor_id, sold=(sold_from, sold_to)
             )

@@ -278,18 +278,28 @@ def settle_on_read(store: Store, registry: Registry) -> None:
     _catch_up(store, registry)
 
 
-def _resettle(s: Session, sale_idx: int, version: str | None, why: str | None) -> bool:
+def _resettle(
+    s: Session,
+    sale_idx: int,
+    version: str | None,
+    why: str | None,
+    as_read: CommissionSaleRow | None = None,
+) -> bool:
     """A conditional update of a pending sale: of two readers at once, only one gets
-    True (and stores the amounts)."""
-    return bool(
-        s.execute(
-            update(CommissionSaleRow)
-            .where(CommissionSaleRow.sale_idx == sale_idx)
-            .where(CommissionSaleRow.pending.is_not(None))
-            .values(rule_version=version, pending=why)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    True (and stores the amounts). ``as_read``: only if the row is still as it was read
+    when its rule was run (another process may have bound it to another version)."""
+    query = (
+        update(CommissionSaleRow)
+        .where(CommissionSaleRow.sale_idx == sale_idx)
+        .where(CommissionSaleRow.pending.is_not(None))
     )
+    if as_read is not None:
+        query = query.where(
+            CommissionSaleRow.pending == as_read.pending,
+            CommissionSaleRow.rule_version.is_not_distinct_from(as_read.rule_version),
+        )
+    values = query.values(rule_version=version, pending=why)
+    return bool(s.execute(values.execution_options(synchronize_session=False)).rowcount)
 
 
 class _Retried(NamedTuple):
@@ -332,7 +342,7 @@ def _store_retried(s: Session, one: _Retried) -> None:
     sale_idx = one.row.sale_idx
     try:
         with s.begin_nested():
-            if _resettle(s, sale_idx, one.version, one.why) and one.why is None:
+            if _resettle(s, sale_idx, one.version, one.why, one.row) and one.why is None:
                 _store(s, one.row.code, one.row.dealer, sale_idx, one.paid)
     except IntegrityError:  # stored meanwhile by a process of the earlier release
         for kept in _stored(s, [sale_idx]).values():
