@@ -72,7 +72,7 @@ def actors_add(data_dir, name, role, public_key, actor_id, upline) -> None:
         )
     ledger = _open_ledger(data_dir)
     try:
-        if derived and (taken := derived_id_taken(ledger, actor_id, "--id")):
+        if derived and (taken := derived_id_taken(ledger, actor_id, name, "--id")):
             raise taken
         appended = ledger.add_actor(actor_id, name, role, public_key.read_bytes(), upline)
     except VinledgerError as err:

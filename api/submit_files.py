@@ -9,13 +9,15 @@ appended to: run the same command again and the rows whose receipt is there alre
 last line cut short by a run killed while writing it is dropped (a whole one that only
 lacks its newline gets it); a file with a line that is no receipt is not appended to.
 One run at a time writes a receipts file (a lock, where the system has ``flock``); a
-terminal or pipe (``/dev/stdout``) is written to, never read back. ``vinledger
+terminal or pipe (``/dev/stdout``) is written to, never read back, but a regular file
+standard output goes to is refused (the summary would write over it). ``vinledger
 verify-receipt FILE --vkey VKEY`` checks them offline.
 
 ``--refused FILE``: the refused JSON Lines rows, verbatim, one a line in input order,
 so FILE is the one to fix and submit again; ``FILE.reasons`` says why, a line each:
 ``FILE:N (was titles-1.jsonl:17): <reason>``, or ``one.json: <reason>`` for a record
-or envelope file (fix that file itself). Both are written afresh by every run.
+or envelope file (fix that file itself). Both are written afresh by every run, once
+locked as the receipts are: a file another run is writing is refused, never emptied.
 
 No two of the three may be one file, and none an input. A file that cannot be written
 (a full disk) stops the run with ``WriteFailed``: the same command again finishes it.
@@ -42,6 +44,7 @@ class _Seen(msgspec.Struct):
 
 
 _SEEN = msgspec.json.Decoder(_Seen)
+_BEGINNING = b'{"where":'  # how each receipt line begins
 
 
 def reasons_path(refused: Path) -> Path:
@@ -68,6 +71,30 @@ def _same(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True
     return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
+def _standard_stream(what: str, path: Path) -> str | None:
+    """Why ``path`` cannot be written, when it is the regular file this process's
+    standard output or error goes to (``--receipts /dev/stdout > out.txt``): the
+    summary and the messages would write over it. A pipe or terminal is fine."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    for fd, name in ((1, "standard output"), (2, "standard error")):
+        try:
+            std = os.fstat(fd)
+        except OSError:
+            continue
+        if (std.st_dev, std.st_ino) == (st.st_dev, st.st_ino):
+            return (
+                f"{what} {path} is the file {name} is written to: the summary and messages "
+                f"would write over it; give {what} a file of its own and keep {name} for "
+                "the summary"
+            )
+    return None
 
 
 class Keeper:
@@ -102,7 +129,9 @@ class Keeper:
                     f"{one} {a} and {other} {b} are the same file: give each a file of its "
                     "own (one would write over the other)"
                 )
-        for _, out in self._outputs():
+        for what, out in self._outputs():
+            if said := _standard_stream(what, out):
+                return said
             for given in inputs:
                 if out.exists() and os.path.samefile(out, given):
                     return (
@@ -116,8 +145,12 @@ class Keeper:
             if self.receipts_path is not None:
                 self.receipts, self.seen = _open_receipts(self.receipts_path)
             if self.refused_path is not None:
-                self.refused = self.refused_path.open("wb")
-                self.reasons = self.reasons_path.open("wb")
+                # Both locked before either is emptied: a file another run holds is
+                # refused with not a byte of either lost.
+                self.refused = _open_locked(self.refused_path)
+                self.reasons = _open_locked(self.reasons_path)
+                for f in (self.refused, self.reasons):
+                    _empty(f)
         except OSError as err:
             self.__exit__()
             raise InvalidInput(
@@ -208,8 +241,31 @@ def _open_receipts(path: Path) -> tuple[BinaryIO, set[tuple[str, str]]]:
         raise
 
 
+def _open_locked(path: Path) -> BinaryIO:
+    """``path`` open to write, not yet emptied (``_empty``), locked for this run: a file
+    another run is writing (its receipts, its refused rows) is refused, not cut."""
+    f = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666), "wb")
+    try:
+        if _regular(f):
+            _lock(f, path)
+        return f
+    except BaseException:
+        f.close()
+        raise
+
+
+def _empty(f: BinaryIO) -> None:
+    """``f`` written afresh; a terminal, a pipe or a device is only written to."""
+    if _regular(f):
+        f.truncate(0)
+
+
+def _regular(f: BinaryIO) -> bool:
+    return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+
+
 def _lock(f: BinaryIO, path: Path) -> None:
-    """Keep a second run from the same receipts file: it would cut this one's lines."""
+    """Keep a second run from a file this one writes: it would cut this one's lines."""
     try:
         import fcntl
     except ImportError:  # Windows: no flock; one run a receipts file is the user's to keep
@@ -218,8 +274,8 @@ def _lock(f: BinaryIO, path: Path) -> None:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise InvalidInput(
-            f"{path} is being written by another `vinledger submit` (a load with the same "
-            "--receipts still running): wait for it to end, or give another file"
+            f"{path} is being written by another `vinledger submit` (a load still running "
+            "with it as --receipts or --refused): wait for it to end, or give another file"
         ) from None
     except OSError:  # a file system without locks (some network ones): go on without
         return
@@ -247,7 +303,7 @@ def _trimmed_and_seen(f: BinaryIO, path: Path) -> set[tuple[str, str]]:
             except msgspec.ValidationError as err:  # JSON, but no receipt
                 raise _not_receipts(path, n, err) from None
             except (msgspec.DecodeError, UnicodeDecodeError) as err:
-                if not tail or not text.startswith(b'{"where":'):
+                if not tail or not _cut_short(text):
                     raise _not_receipts(path, n, err) from None
                 f.truncate(kept)  # cut short
                 return seen
@@ -257,6 +313,13 @@ def _trimmed_and_seen(f: BinaryIO, path: Path) -> set[tuple[str, str]]:
         f.write(b"\n")
         f.flush()
     return seen
+
+
+def _cut_short(tail: bytes) -> bool:
+    """Whether a last line that does not parse is one of our receipts cut short: begun
+    as our lines begin, or cut within that beginning (``{``, ``{"wh``), or only the NUL
+    bytes a file system leaves where a write was not made."""
+    return tail.startswith(_BEGINNING) or _BEGINNING.startswith(tail) or not tail.strip(b"\0")
 
 
 def _not_receipts(path: Path, n: int, err: Exception) -> InvalidInput:

@@ -55,23 +55,47 @@ def operator_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise Unauthorized("the bearer token is not this ledger's admin token")
 
 
+# Latin letters that NFKD does not take apart into a letter and its accent, as they
+# are written in plain Latin letters ("Łódź" is `lodz`, "Ærø" `aero`, "Þór" `thor`).
+_LETTERS = {"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "þ": "th", "đ": "d", "ð": "d", "ħ": "h"}
+_PLAIN = str.maketrans(
+    {**_LETTERS, **{k.upper(): v.upper() for k, v in _LETTERS.items()}, "ı": "i", "ŧ": "t"}
+)
+
+
 def actor_id_from(name: str) -> str:
     """The actor id made from a name when none is given, by the CLI and the API alike:
-    letters lose their accents ("Škoda" is `skoda`, "Straße" `strasse`), then lowercase
-    ASCII letters and digits are kept and anything else is a '-' (at most 63
-    characters; "" when nothing is left, as of a name in Chinese)."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    letters lose their accents ("Škoda" is `skoda`, "Straße" `strasse`, "Łódź" `lodz`),
+    then lowercase ASCII letters and digits are kept and anything else is a '-' (at
+    most 63 characters; "" when nothing is left, as of a name in Chinese)."""
+    spelled = unicodedata.normalize("NFKD", name.translate(_PLAIN))
+    plain = "".join(c for c in spelled if not unicodedata.combining(c))
     return re.sub(r"[^a-z0-9]+", "-", plain.casefold()).strip("-")[:63].rstrip("-")
 
 
-def derived_id_taken(ledger: Ledger, actor_id: str, option: str) -> Conflict | None:
-    """The refusal when ``actor_id``, made from a new actor's name, is an existing
+def derived_id_taken(ledger: Ledger, actor_id: str, name: str, option: str) -> Conflict | None:
+    """The refusal when ``actor_id``, made from a new actor's ``name``, is an existing
     actor's, or None: a key is granted to an existing actor only when its id is given
-    (as ``option``), never because two names make the same id."""
+    (as ``option``), never because two names make the same id. An actor of that very
+    name under another id (made by an older vinledger: "Škoda Praha" was `koda-praha`)
+    is refused too: a second actor of one name is the operator's to choose."""
+    from sqlalchemy import select
+
+    from ledger.schema import ActorRow
     from ledger.storage import get_actor
 
     with ledger.store.reader() as s:
         actor = get_actor(s, actor_id)
+        named = s.scalars(select(ActorRow).where(ActorRow.name == name).limit(1)).first()
+    if actor is None and named is not None:
+        return Conflict(
+            f"an actor of this name exists as {named.actor_id!r} (entry {named.idx}), not "
+            f"as {actor_id!r}, the id made from the name now; nothing was appended. To grant it "
+            f"another key give {option} {named.actor_id!r}; for a new actor of the same "
+            f"name, choose its id with {option}",
+            field="$.actor_id",
+            index=named.idx,
+        )
     if actor is None:
         return None
     return Conflict(
@@ -191,7 +215,7 @@ class AdminController(Controller):
         actor_id = data.actor_id
         if actor_id is None:
             actor_id = _derived_id(data.name)
-            if taken := derived_id_taken(ledger, actor_id, "`actor_id`"):
+            if taken := derived_id_taken(ledger, actor_id, data.name, "`actor_id`"):
                 raise taken
         appended = ledger.add_actor(
             actor_id, data.name, data.role, data.public_key.encode(), data.upline

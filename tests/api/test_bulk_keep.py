@@ -167,3 +167,69 @@ def test_many_envelopes_in_a_json_file_say_how_to_submit_them(fake, tmp_path):
     r = run(str(array), str(lines), "-q")  # several files: each said, none sent
     assert f"{array}: not sent: this is a JSON array" in r.output
     assert f"{lines}: not sent: this looks like JSON Lines" in r.output
+
+
+@pytest.mark.parametrize("cut", [b"{", b'{"wh', b'{"where"', b'{"where":', b"\0\0\0"])
+def test_a_receipt_cut_in_its_first_bytes_is_dropped(fake, tmp_path, cut):
+    receipts = tmp_path / "r.jsonl"
+    args = (str(_rows(tmp_path)), "--key", str(fake), "--receipts", str(receipts), "-q")
+    run(*args)
+    whole = receipts.read_bytes()
+    receipts.write_bytes(whole + cut)  # a run stopped (or a disk full) a few bytes in
+    assert run(*args).exit_code == 0
+    assert receipts.read_bytes() == whole  # the cut dropped, nothing twice
+    receipts.write_bytes(whole + cut + b"\n")  # a whole line, though: not a receipt
+    r = run(*args)
+    assert r.exit_code == 1 and f"{receipts}:3 is not a receipt" in r.output
+
+
+@pytest.mark.parametrize("held", ["r.jsonl", "r.jsonl.reasons"])
+def test_refused_rows_never_empty_a_file_another_load_writes(fake, tmp_path, held):
+    import fcntl
+
+    receipts = tmp_path / "r.jsonl"
+    run(str(_rows(tmp_path)), "--key", str(fake), "--receipts", str(receipts), "-q")
+    kept = receipts.read_bytes()
+    (tmp_path / "r.jsonl.reasons").write_bytes(b"")
+    with (tmp_path / held).open("ab") as other:  # a load running: it holds the lock
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = run(str(_rows(tmp_path, 1, "t2.jsonl")), "--key", str(fake), "--refused", str(receipts))
+    assert r.exit_code == 1
+    assert f"{tmp_path / held} is being written by another `vinledger submit`" in r.output
+    assert receipts.read_bytes() == kept  # not emptied
+    refused = tmp_path / "refused.jsonl"
+    refused.write_bytes(b"an earlier run's rows\n")
+    run(str(_rows(tmp_path, 1, "t2.jsonl")), "--key", str(fake), "--refused", str(refused))
+    assert refused.read_bytes() == b""  # once locked, written afresh
+
+
+def _with_stdout(fd: int, keep) -> str | None:
+    """What ``keep`` says of its files while standard output is ``fd``."""
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        return keep.check_inputs([])
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def test_receipts_on_the_file_stdout_goes_to_are_refused(tmp_path):
+    from api.submit_files import Keeper
+
+    out = tmp_path / "out.txt"
+    with out.open("wb") as f:  # vinledger submit --receipts /dev/stdout > out.txt
+        said = _with_stdout(f.fileno(), Keeper(Path("/dev/stdout")))
+        also = _with_stdout(f.fileno(), Keeper(None, out))
+    assert said == (
+        "--receipts /dev/stdout is the file standard output is written to: the summary and "
+        "messages would write over it; give --receipts a file of its own and keep standard "
+        "output for the summary"
+    )
+    assert also is not None and also.startswith(f"--refused {out} is the file standard output")
+    reader, writer = os.pipe()  # vinledger submit --receipts /dev/stdout | tee r.jsonl
+    try:
+        assert _with_stdout(writer, Keeper(Path("/dev/stdout"))) is None
+    finally:
+        os.close(reader)
+        os.close(writer)

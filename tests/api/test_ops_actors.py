@@ -49,6 +49,12 @@ def test_a_name_that_makes_no_actor_id_asks_for_one(client, admin, name, said):
         ("Autohaus Straße 5", "autohaus-strasse-5"),
         ("Ｆｕｌｌ Ｗｉｄｔｈ", "full-width"),
         ("Citroën Île-de-France", "citroen-ile-de-france"),
+        ("Łódź Motors", "lodz-motors"),
+        ("Øresund Bil", "oresund-bil"),
+        ("ÆRØ Auto", "aero-auto"),
+        ("Þór Œuvre", "thor-oeuvre"),
+        ("Đà Nẵng Đức", "da-nang-duc"),
+        ("Garðabær ıI", "gardabaer-ii"),
         ("华诚", ""),
     ],
 )
@@ -101,6 +107,32 @@ def test_actors_add_without_id_never_grants_an_existing_actor_a_key(tmp_path, sq
     )
     assert r.exit_code == 0, r.output
     assert log_size(sqlite_ledger) == before + 1
+
+
+def test_a_name_an_actor_has_under_an_older_id_adds_nothing(client, admin, sqlite_ledger):
+    # Added when the id made from "Škoda Praha" lost its Š: it is that actor's name.
+    sqlite_ledger.add_actor("koda-praha", "Škoda Praha", "dealer", pem().encode())
+    before = log_size(sqlite_ledger)
+    body = {"name": "Škoda Praha", "role": "dealer", "public_key": pem()}
+    r = client.post("/admin/actors", json=body, headers=admin)
+    assert r.status_code == 409, r.text
+    problem = r.json()
+    assert "an actor of this name exists as 'koda-praha'" in problem["detail"]
+    assert "give `actor_id` 'koda-praha'" in problem["detail"]
+    assert problem["field"] == "$.actor_id"
+    key = sqlite_ledger.settings.data_dir / "new.pub"
+    key.write_text(pem())
+    data = str(sqlite_ledger.settings.data_dir)
+    args = ["--role", "dealer", "--public-key", str(key), "--data", data]
+    r = CliRunner().invoke(main, ["actors", "add", "Škoda Praha", *args])
+    assert r.exit_code == 1 and "exists as 'koda-praha'" in r.output
+    assert "give --id 'koda-praha'" in r.output
+    assert log_size(sqlite_ledger) == before
+    # Another name, or the id given, is added as asked.
+    r = client.post("/admin/actors", json={**body, "name": "Škoda Brno"}, headers=admin)
+    assert r.status_code == 201 and r.json()["actor_id"] == "skoda-brno"
+    r = CliRunner().invoke(main, ["actors", "add", "Škoda Praha", "--id", "skoda-praha", *args])
+    assert r.exit_code == 0, r.output
 
 
 def test_actors_show_prints_the_revocation_reason(sqlite_ledger):
