@@ -24,16 +24,22 @@ def _day(value: datetime | None) -> date | None:
 def _token(token_file: Path | None) -> str:
     from api.cli import fail
 
+    where = str(token_file) if token_file is not None else "$VINLEDGER_TOKEN"
     if token_file is not None:
-        token = token_file.read_text().strip()
+        raw = token_file.read_bytes().strip()
     else:
-        token = os.environ.get("VINLEDGER_TOKEN", "").strip()
-    if not token:
+        raw = os.environ.get("VINLEDGER_TOKEN", "").strip().encode("utf-8", "replace")
+    if not raw:
         fail(
             "give the API token `vinledger tokens issue ACTOR` printed: in a file "
             "(--token-file FILE, readable by you alone) or in $VINLEDGER_TOKEN"
         )
-    return token
+    if not raw.isascii() or any(c in raw for c in b" \t\r\n"):
+        fail(
+            f"{where} does not hold an API token as `vinledger tokens issue` prints it (one "
+            "word of letters, digits, '-' and '_'): copy it again"
+        )
+    return raw.decode("ascii")
 
 
 @click.command()
@@ -75,7 +81,14 @@ def commissions(
     elif as_json:
         click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
     else:
-        for line in statement_lines(answer, asked[1], asked[2]):
+        try:
+            lines = statement_lines(answer, asked[1], asked[2])
+        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+            fail(
+                f"{url} answered GET /commissions with something that is not a vinledger "
+                f"statement ({type(err).__name__}: {err}); --json shows it as it came"
+            )
+        for line in lines:
             click.echo(line)
 
 

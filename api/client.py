@@ -331,8 +331,10 @@ class VinledgerClient:
         totals), or its rows as CSV text."""
         asked = {"as_of": as_of, "from": sold_from, "to": sold_to, "format": csv and "csv"}
         params = {k: str(v) for k, v in asked.items() if v}
-        r = self._check(self._send("GET", "/commissions", params=params))
-        return r.text if csv else self._json(r)
+        r = self._send("GET", "/commissions", params=params)
+        if csv:
+            return self._check(r).text
+        return self._json(self._check_ledger(r), keys=("as_of", "commissions", "totals"))
 
     # ---- admin (operator token) -------------------------------------------------
 

@@ -79,3 +79,44 @@ def test_without_a_token_or_with_a_wrong_one_it_says_what_to_do(statement, tmp_p
     wrong.write_text("not-a-token")
     r = run("--url", url, "--token-file", str(wrong))
     assert r.exit_code == 1 and "401" in r.output, r.output
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        ({"hello": 1}, "not the ledger's answer"),
+        ([1, 2], "not the ledger's answer"),
+        (
+            {"as_of": "2026-07-01", "commissions": [], "totals": [{"beneficiary": "amy"}]},
+            "not a vinledger statement",
+        ),
+        (
+            {"as_of": "2026-07-01", "commissions": [{"sale": 5}], "totals": []},
+            "not a vinledger statement",
+        ),
+    ],
+)
+def test_an_answer_that_is_no_statement_is_said_in_one_line(monkeypatch, tmp_path, body, said):
+    import httpx
+
+    import api.client
+
+    real = api.client.VinledgerClient
+
+    def answering(url, **kw):
+        reply = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+        return real(url, transport=reply, **kw)
+
+    monkeypatch.setattr(api.client, "VinledgerClient", answering)
+    token = tmp_path / "t"
+    token.write_text("abc")
+    r = run("--url", "http://ledger.example", "--token-file", str(token))
+    assert r.exit_code == 1 and said in r.output and "Traceback" not in r.output, r.output
+
+
+@pytest.mark.parametrize("token", [b"t\xf6k\xe9n", "tökén".encode(), b"two\nlines"])
+def test_a_token_file_that_holds_no_token_is_said_in_one_line(tmp_path, token):
+    path = tmp_path / "t"
+    path.write_bytes(token)
+    r = run("--url", "http://127.0.0.1:9", "--token-file", str(path))
+    assert r.exit_code == 1 and "does not hold an API token" in r.output, r.output
