@@ -136,6 +136,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             "The date of entry {corrects}'s odometer reading ({km}) was corrected: "
             "{from_date} → {to_date}"
         ),
+        "alert_hid_rollback": "; it hid a rollback from {from_km} to {to_km}",
         "alert_finding_withdrawn": (
             "What entry {corrects} reported was withdrawn by a correction ({by}, entry "
             "{corrections}): {withdrawn}"
@@ -497,6 +498,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert_odometer_redated": (
             "记录 {corrects} 的里程读数（{km}）日期已被更正：{from_date} → {to_date}"
         ),
+        "alert_hid_rollback": "；此更正掩盖了从 {from_km} 到 {to_km} 的里程回退",
         "alert_finding_withdrawn": (
             "记录 {corrects} 报告的内容已被更正撤回（{by}，记录 {corrections}）：{withdrawn}"
         ),

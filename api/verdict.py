@@ -70,14 +70,14 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
             corrects=facts["corrects"],
             from_km=t("field_none") if was is None else reading_text(was, t),
             to_km=t("field_removed") if now is None else reading_text(now, t),
-        )
+        ) + _hid(facts, t)
     if kind == "odometer_redated":
         return t(
             "alert_odometer_redated",
             corrects=facts["corrects"],
             km=reading_text(facts["km"], t),
             **_dates(facts["from_time"], facts["to_time"], t),
-        )
+        ) + _hid(facts, t)
     if kind == "finding_withdrawn":
         return t(
             "alert_finding_withdrawn",
@@ -87,6 +87,18 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
             withdrawn=t("items_sep").join(_withdrawn(c, t) for c in facts["withdrawn"]),
         )
     return t(f"alert_{kind}")
+
+
+def _hid(facts: dict[str, Any], t: Words) -> str:
+    """The rollbacks a corrected or redated reading hid (``core.correction_alerts``)."""
+    return "".join(
+        t(
+            "alert_hid_rollback",
+            from_km=reading_text(r["from_km"], t),
+            to_km=reading_text(r["to_km"], t),
+        )
+        for r in facts.get("hid_rollbacks", [])
+    )
 
 
 def _dates(was: Any, now: Any, t: Words) -> dict[str, str]:

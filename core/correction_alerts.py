@@ -18,7 +18,7 @@ from typing import Any
 from core.alerts import alert
 from core.errors import InvalidRecord
 from core.fields import parse_time
-from core.odometer import NOT_READINGS, km_text
+from core.odometer import NOT_READINGS, km_text, odometer_readings, rate_alerts, rollback_alerts
 
 # The damage alerts a record raises, as {(type, severity)}, given its kind and record:
 # ``core.history``'s own, so a withdrawal is judged by what the view said of each state.
@@ -47,12 +47,63 @@ def correction_alerts(
         if "not_applied" in item
     ]
     by_index = {item["index"]: item for item in items}
+    signed = _signed_readings(items)
+    rates = _hidden(rate_alerts, signed, readings, lambda a: tuple(a["entries"]))
     for item in items:
         if "original" not in item:
             continue
-        alerts += _reading_alerts(item, readings, by_index)
+        alerts += _reading_alerts(item, readings, by_index, rates)
         alerts += withdrawn_alerts(item, by_index, raised)
+    _hid_rollbacks(alerts, _hidden(rollback_alerts, signed, readings, lambda a: a["entries"][1]))
     return alerts
+
+
+def _signed_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The odometer readings as signed (each entry's original record); none where a time
+    as signed does not parse (an older log's; the correction that put it right is
+    alerted on its own); a reading that is no number is left out."""
+    try:
+        signed = odometer_readings([{**i, "record": i.get("original", i["record"])} for i in items])
+    except InvalidRecord:
+        return []
+    return _numbers(signed)
+
+
+def _hidden(check: Callable, signed: list[dict], readings: list[dict], key: Callable) -> list[dict]:
+    """The alerts ``check`` (``rollback_alerts``, ``rate_alerts``) raises over the readings
+    as signed that it no longer raises over the readings in force, as ``key`` tells them
+    apart: a rollback by the reading rolled back to (one to entry 41 from another reading
+    is the rollback to entry 41 still shown), a rate by its two readings."""
+    shown = {key(a) for a in check(_numbers(readings))}
+    return [a for a in check(signed) if key(a) not in shown]
+
+
+def _numbers(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The readings that are numbers (an older log may hold a reading that is not)."""
+    return [r for r in readings if isinstance(r["km"], int) and not isinstance(r["km"], bool)]
+
+
+def _hid_rollbacks(alerts: list[dict[str, Any]], hidden: list[dict[str, Any]]) -> None:
+    """Make the ``odometer_corrected`` or ``odometer_redated`` alert of an entry of each
+    ``hidden`` rollback as bad as the rollback it hid (high), naming the other reading
+    and the rollback's readings: a signer cannot launder a rollback into a medium alert
+    by lowering its high reading, raising or removing its low one, or moving either past
+    the other."""
+    for rollback in hidden:
+        pair = rollback["entries"]
+        for a in alerts:
+            idx = a["facts"].get("corrects")
+            if a["type"] not in ("odometer_corrected", "odometer_redated") or idx not in pair:
+                continue
+            other = pair[1] if idx == pair[0] else pair[0]
+            hid = {"from_km": rollback["facts"]["from_km"], "to_km": rollback["facts"]["to_km"]}
+            a["severity"] = "high"
+            a["entries"] = [*a["entries"], *([other] if other not in a["entries"] else [])]
+            a["facts"].setdefault("hid_rollbacks", []).append({**hid, "entries": pair})
+            a["message"] += (
+                f"; it hid a rollback from {km_text(hid['from_km'])} (entry {pair[0]}) "
+                f"to {km_text(hid['to_km'])} (entry {pair[1]})"
+            )
 
 
 def _by(item: dict[str, Any], names: set[str]) -> list[int]:
@@ -61,12 +112,14 @@ def _by(item: dict[str, Any], names: set[str]) -> list[int]:
 
 
 def _reading_alerts(
-    item: dict[str, Any], readings: list[dict[str, Any]], by_index: dict[int, dict]
+    item: dict[str, Any], readings: list[dict], by_index: dict[int, dict], rates: list[dict]
 ) -> list[dict]:
     """A reading a correction changed, removed or gave, and a reading whose order among
     the vehicle's readings a correction changed (its km unchanged, it can now sit on the
-    other side of a higher one). A reading moved where its order stays (a time zone put
-    right, a lone reading's day) changes nothing the readings say: the timeline says it."""
+    other side of a higher one) or whose move took back an ``implausible_rate`` (``rates``,
+    those the readings as signed raised and the readings in force do not). A reading
+    moved where its order stays and no rate changes (a time zone put right, a lone
+    reading's day) changes nothing the readings say: the timeline says it."""
     if item["kind"] in NOT_READINGS:
         return []
     idx, was, now = item["index"], item["original"], item["record"]
@@ -97,7 +150,10 @@ def _reading_alerts(
     if (
         km is not None
         and _moved(was.get("occurred_at"), now.get("occurred_at"))
-        and any(_reordered(item, by_index[r["index"]]) for r in readings if r["index"] != idx)
+        and (
+            any(_reordered(item, by_index[r["index"]]) for r in readings if r["index"] != idx)
+            or any(idx in a["entries"] for a in rates)
+        )
     ):
         found.append(
             alert(
@@ -262,31 +318,38 @@ def _respelled(
     withdrawn: list[dict[str, Any]], on_record: list[dict[str, Any]], now: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """``withdrawn`` less the checklist items a correction only respelled: an item no
-    longer listed, paired with an item listed now under a code no state had before, one
-    nearly the same (``_RESPELLED``, ignoring case and punctuation) and as bad or worse
-    ("brakse: minor" to "brakes: minor"). The finding is still on record, so the
-    timeline's Changes line says it. A code renamed to another item's ("frame: fail" to
-    "wiper: fail") is not paired: the frame's failure was withdrawn."""
-    before = {f for found in on_record[:-1] for f in found}  # the last is the one now
-    new = [f for f in now if f.startswith("items.") and f not in before]
+    longer listed, paired with an item listed now that no state on record listed with it
+    (the two never stood side by side), one nearly the same (``_RESPELLED``, ignoring
+    case and punctuation) and as bad or worse ("brakse: minor" to "brakes: minor"). A code
+    listed now may stand for several dropped ones that never stood side by side either (a
+    code respelled twice). The finding is still on record, so the timeline's Changes line
+    says it. A code renamed to another item's ("frame: fail" to "wiper: fail") is not
+    paired: the frame's failure was withdrawn."""
+
+    def together(a: str, b: str) -> bool:
+        return any(a in found and b in found for found in on_record)
+
+    codes = [f for f in now if f.startswith("items.")]
+    paired: dict[str, list[str]] = {code: [] for code in codes}
     kept = []
     for change in withdrawn:
         field, was = change["field"], change["from"]
         pair = next(
             (
                 code
-                for code in new
+                for code in codes
                 if field.startswith("items.")
                 and change["to"] is None
                 and not _worse(field, was, now[code])
                 and _alike(field, code)
+                and not any(together(field, other) for other in [code, *paired[code]])
             ),
             None,
         )
         if pair is None:
             kept.append(change)
         else:
-            new.remove(pair)
+            paired[pair].append(field)
     return kept
 
 

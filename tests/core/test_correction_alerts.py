@@ -170,12 +170,14 @@ def test_a_reading_moved_in_time_is_said_from_when_to_when():
     view = analyse([*history, fix(42, 41, moved, signer="q", when="2025-08-11T09:00:00Z")])
     assert of_type(view, "odometer_rollback") == []  # the effect ...
     (alert,) = of_type(view, "odometer_redated")  # ... and what caused it
-    assert alert["severity"] == "medium" and alert["entries"] == [41, 42]
+    # As bad as the rollback from 90,000 km (entry 40) it hid, and naming that reading.
+    assert alert["severity"] == "high" and alert["entries"] == [41, 42, 40]
     assert alert["facts"] == {
         "corrects": 41,
         "km": 30_000,
         "from_time": "2025-08-10T09:00:00Z",
         "to_time": "2023-01-10T09:00:00Z",
+        "hid_rollbacks": [{"from_km": 90_000, "to_km": 30_000, "entries": [40, 41]}],
     }
     assert "from 2025-08-10T09:00:00Z to 2023-01-10T09:00:00Z" in alert["message"]
 

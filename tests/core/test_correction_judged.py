@@ -105,6 +105,25 @@ def test_a_code_that_was_on_record_before_is_no_new_spelling():
     assert [w["field"] for w in withdrawn["facts"]["withdrawn"]] == ["items.brakse"]
 
 
+def test_a_respelling_stays_unwithdrawn_after_an_unrelated_later_correction():
+    history = [checked(("brakse", "minor"))]
+    history.append(fix(35, 34, {"items": [{"code": "brakes", "result": "minor"}]}))
+    assert of_type(analyse(history), "finding_withdrawn") == []
+    history.append(fix(36, 34, {"odometer_km": 41_000}))  # nothing to do with the checklist
+    assert of_type(analyse(history), "finding_withdrawn") == []
+
+
+def test_a_code_respelled_twice_withdraws_nothing_but_two_items_made_one_do():
+    history = [checked(("brakes", "fail"))]
+    history.append(fix(35, 34, {"items": [{"code": "brakez", "result": "fail"}]}))
+    history.append(fix(36, 34, {"items": [{"code": "brakeq", "result": "fail"}]}))
+    assert of_type(analyse(history), "finding_withdrawn") == []
+    two = [checked(("brake-fl", "fail"), ("brake-fr", "fail"))]
+    two.append(fix(35, 34, {"items": [{"code": "brake-f", "result": "fail"}]}))
+    (withdrawn,) = of_type(analyse(two), "finding_withdrawn")
+    assert len(withdrawn["facts"]["withdrawn"]) == 1  # one of them was no respelling
+
+
 # ---- a reading moved in time ---------------------------------------------------------------
 
 
@@ -129,7 +148,7 @@ def test_a_reading_moved_past_another_on_the_same_day_is_redated():
     # Entry 41 sat before entry 43 (same time, log order); moved a second on, it is after.
     moved = fix(44, 41, {"occurred_at": "2025-08-10T09:00:01Z"}, signer="q")
     (alert,) = of_type(analyse([*history, same_time, moved]), "odometer_redated")
-    assert alert["entries"] == [41, 44]
+    assert alert["entries"] == [41, 44, 40]  # and the 90,000 km its rollback was from
 
 
 def test_two_readings_swapped_by_two_corrections_are_each_redated():
@@ -143,6 +162,73 @@ def test_two_readings_swapped_by_two_corrections_are_each_redated():
     view = analyse(history)
     assert [a["entries"] for a in of_type(view, "odometer_rollback")] == [[39, 41]]  # not 40
     assert [a["entries"] for a in of_type(view, "odometer_redated")] == [[40, 42], [41, 43]]
+
+
+def test_a_reading_moved_away_from_an_implausible_rate_is_redated():
+    """No reading is passed, but 90,000 km in 4 days became 90,000 km in two years."""
+    slow = item(1, "odometer", "quicklane", "2026-01-01T09:00:00Z", odometer_km=10_000)
+    fast = item(2, "odometer", "acme", "2026-01-05T09:00:00Z", odometer_km=100_000)
+    slow["record"]["source"] = fast["record"]["source"] = "workshop"
+    assert [a["type"] for a in analyse([slow, fast])["alerts"]] == ["implausible_rate"]
+    moved = fix(3, 1, {"occurred_at": "2024-01-01T09:00:00Z"}, signer="quicklane")
+    view = analyse([slow, fast, moved])
+    assert of_type(view, "implausible_rate") == []
+    (redated,) = view["alerts"]
+    assert (redated["type"], redated["severity"], redated["entries"]) == (
+        "odometer_redated",
+        "medium",
+        [1, 3],
+    )
+
+
+# ---- a rollback a correction hid ---------------------------------------------------------
+
+HIGH = item(
+    1, "odometer", "quicklane", "2026-01-01T09:00:00Z", source="workshop", odometer_km=100_000
+)
+LOW = item(2, "odometer", "acme", "2026-03-01T09:00:00Z", source="workshop", odometer_km=50_000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        ({"odometer_km": 40_000}, "odometer_corrected"),  # the high reading lowered
+        ({"occurred_at": "2026-04-01T09:00:00Z"}, "odometer_redated"),  # moved past the low
+    ],
+)
+def test_a_rollback_laundered_by_a_correction_stays_high(fields, kind):
+    assert [a["severity"] for a in analyse([HIGH, LOW])["alerts"]] == ["high"]
+    alerts = analyse([HIGH, LOW, fix(3, 1, fields, signer="quicklane")])["alerts"]
+    assert of_type({"alerts": alerts}, "odometer_rollback") == []
+    (hid,) = alerts
+    assert (hid["type"], hid["severity"]) == (kind, "high")
+    assert hid["facts"]["hid_rollbacks"] == [
+        {"from_km": 100_000, "to_km": 50_000, "entries": [1, 2]}
+    ]
+    assert hid["message"].endswith(
+        "it hid a rollback from 100,000 km (entry 1) to 50,000 km (entry 2)"
+    )
+    for lang, said in [
+        ("en", "it hid a rollback from 100,000 km to 50,000 km"),
+        ("zh", "掩盖了从 100,000 公里 到 50,000 公里 的里程回退"),
+    ]:
+        assert said in alert_text(hid, Words(lang))
+
+
+def test_odometer_redated_names_the_reading_it_moved_past():
+    moved = fix(3, 1, {"occurred_at": "2026-04-01T09:00:00Z"}, signer="quicklane")
+    (redated,) = of_type(analyse([HIGH, LOW, moved]), "odometer_redated")
+    assert redated["entries"] == [1, 3, 2]
+
+
+def test_a_rollback_still_shown_after_a_correction_is_not_said_hidden():
+    """The high reading lowered, but still above the low one: the rollback stays, so the
+    correction stays medium."""
+    view = analyse([HIGH, LOW, fix(3, 1, {"odometer_km": 90_000}, signer="quicklane")])
+    assert [(a["type"], a["severity"]) for a in view["alerts"]] == [
+        ("odometer_rollback", "high"),
+        ("odometer_corrected", "medium"),
+    ]
 
 
 # ---- km said one way -----------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_a_moved_reading_says_from_which_day_to_which():
     (line,) = headline(analyse([*history, moved])["alerts"], Words("en"))
     assert line["text"] == (
         "The date of entry 41's odometer reading (30,000 km) was corrected: "
-        "10 Aug 2025 → 10 Jan 2023"
+        "10 Aug 2025 → 10 Jan 2023; it hid a rollback from 90,000 km to 30,000 km"
     )
     # Moved past a reading logged that morning: the time of day is said too.
     morning = item(43, "odometer", "bay", "2025-08-10T08:00:00Z", odometer_km=29_990)

@@ -126,14 +126,21 @@ def test_a_correction_supersedes_the_reading_and_keeps_the_original():
     history = readings_history([10_000, 30_000, 3_000])  # the last one lost a digit
     assert analyse(history)["alerts"]  # a rollback, until corrected
     fixed = analyse([*history, correction(50, 12, {"odometer_km": 30_500})])
-    # No rollback any more; what stays is that the reading was corrected, and by whom.
+    # No rollback any more; what stays is that the reading was corrected, by whom, and
+    # that the correction took a rollback away (high: a typo fixed and a rollback
+    # laundered look the same in the log; the buyer is told which readings to compare).
     (alert,) = fixed["alerts"]
     assert (alert["type"], alert["severity"], alert["entries"]) == (
         "odometer_corrected",
-        "medium",
-        [12, 50],
+        "high",
+        [12, 50, 11],
     )
-    assert alert["facts"] == {"corrects": 12, "from_km": 3_000, "to_km": 30_500}
+    assert alert["facts"] == {
+        "corrects": 12,
+        "from_km": 3_000,
+        "to_km": 30_500,
+        "hid_rollbacks": [{"from_km": 30_000, "to_km": 3_000, "entries": [11, 12]}],
+    }
     assert fixed["odometer"]["last_km"] == 30_500
     (corrected,) = fixed["corrected"]
     assert corrected["index"] == 12 and corrected["original"]["odometer_km"] == 3_000
