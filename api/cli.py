@@ -12,7 +12,8 @@ import msgspec
 from api.cli_accounts import commissions
 from api.cli_admin import actors, admin_token, data_option
 from api.cli_backup import backup, status
-from api.cli_read import monitor, verify
+from api.cli_monitor import monitor
+from api.cli_read import verify
 from api.cli_receipts import verify_receipt
 from api.cli_submit import echo_decision, sign, submit
 from core.errors import StorageUnavailable, VinledgerError

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from api.cli_read import (
+from api.cli_monitor import (
     BUSY_EXIT,
     INTERRUPTED_EXIT,
     STALE_EXIT,

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from api.cli_read import WATCHED_EXIT
+from api.cli_monitor import WATCHED_EXIT
 from core.errors import InvalidInput
 from core.keys import generate_private_key, key_id, public_key_pem
 from ledger.monitor import Monitor

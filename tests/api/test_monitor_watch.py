@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from api.cli_read import USAGE_EXIT, WATCHED_EXIT
+from api.cli_monitor import USAGE_EXIT, WATCHED_EXIT
 from core.errors import InvalidInput
 from ledger.monitor import Monitor, Watch
 from ledger.sequencer import Appended
