@@ -18,11 +18,13 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.i18n import mark_chinese
+from api.metrics import HTTP as HTTP_METRICS
 from api.openapi import render_plugins
 from api.problems import PROBLEM_JSON, exception_handlers, problem
 from api.routes.admin import AdminController
 from api.routes.dealers import DealersController
 from api.routes.log import LogController
+from api.routes.metrics import metrics
 from api.routes.records import RecordsController
 from api.routes.referrals import ReferralsController
 from api.routes.vehicles import (
@@ -105,6 +107,7 @@ def create_app(ledger: Ledger) -> Litestar:
             DealersController,
             healthz,
             readyz,
+            metrics,
             favicon,
             create_static_files_router(
                 path="/static",
@@ -130,6 +133,7 @@ def create_app(ledger: Ledger) -> Litestar:
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         state=State({"ledger": ledger}),  # the admin token is read per request
         exception_handlers=exception_handlers,
+        middleware=[HTTP_METRICS.middleware],
         on_shutdown=[on_shutdown],
         request_max_body_size=16 * 1024 * 1024,
         openapi_config=OpenAPIConfig(

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from api.config import Settings
+from api.metrics import count_outcomes, observe_batch
 from api.service_checks import SubmissionChecks, _Remembered, _WouldBlock, check_text
 from api.service_dealers import DealersAndReferrals
 from core import dsse
@@ -142,7 +143,7 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
     def _batcher_for_loop(self) -> GroupCommit:
         with self._batcher_lock:  # two threads asking at once must not start two
             if self._batcher is None:
-                self._batcher = GroupCommit(self.sequencer)
+                self._batcher = GroupCommit(self.sequencer, observe=observe_batch)
             return self._batcher
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:
@@ -161,7 +162,9 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
             checked = await asyncio.wrap_future(pool.submit(self._check_all, raws))
         subs = [c for c in checked if isinstance(c, Submission)]
         outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
-        return [next(outcomes) if isinstance(c, Submission) else c for c in checked]
+        answers = [next(outcomes) if isinstance(c, Submission) else c for c in checked]
+        count_outcomes(answers)
+        return answers
 
     def submit_now(self, raws: list[bytes]) -> list[Outcome]:
         """As ``submit``, in the caller's thread (CLI, demo seeding)."""

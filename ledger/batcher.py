@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 
 from core.errors import VinledgerError
@@ -39,8 +40,16 @@ _Waiter = tuple[list[Submission], Future]
 
 
 class GroupCommit:
-    def __init__(self, sequencer: Sequencer, *, max_batch: int = 1000, linger: float = 0.002):
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        *,
+        max_batch: int = 1000,
+        linger: float = 0.002,
+        observe: Callable[[int, float], None] | None = None,
+    ):
         self.sequencer = sequencer
+        self.observe = observe  # (submissions, seconds) of each committed batch
         self.max_batch = max_batch
         self.linger = linger
         self.sizes: list[int] = []  # submitters per batch, the latest few (for tuning)
@@ -125,6 +134,7 @@ class GroupCommit:
 
     def _commit(self, waiting: list[_Waiter]) -> None:
         subs = [s for batch, _ in waiting for s in batch]
+        started = time.perf_counter()
         try:
             outcomes = self.sequencer.sequence(subs)
         except VinledgerError as err:  # nothing was committed: every waiter learns why
@@ -139,6 +149,8 @@ class GroupCommit:
             raise RuntimeError(
                 f"the sequencer answered {got} for {len(subs)} submissions, not as many outcomes"
             )
+        if self.observe is not None:
+            self.observe(len(subs), time.perf_counter() - started)
         at = 0
         for batch, fut in waiting:
             _resolve(fut, outcomes[at : at + len(batch)])

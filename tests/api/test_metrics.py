@@ -1,0 +1,160 @@
+"""GET /metrics: what an operator's Prometheus scrapes, with nothing personal in it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from tests.conftest import VIN, free_port, inspection, onboard, vinledger
+
+
+def scrape(get) -> dict[tuple[str, tuple], float]:
+    """Every sample of a scrape: (name, sorted labels) -> value."""
+    r = get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_submissions_refusals_batches_and_the_log_are_counted(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+    stranger = onboard(sqlite_ledger, "other", "workshop")  # may not file inspections
+    with TestClient(create_app(sqlite_ledger)) as client:
+        before = scrape(client.get)
+        env = inspector.envelope(inspection())
+        assert client.post("/records", content=env).status_code == 201
+        assert client.post("/records", content=env).status_code == 200  # again: its receipt
+        refused = client.post("/records", content=stranger.envelope(inspection(day=5)))
+        assert refused.status_code == 403, refused.text
+        slug = refused.json()["type"].rsplit("/", 1)[-1]
+        assert client.get(f"/vehicles/{VIN}").status_code == 200
+        after = scrape(client.get)
+        size = int(client.get("/log/checkpoint").text.split("\n")[1])
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("vinledger_submissions_total", outcome="appended") == 1
+    assert delta("vinledger_submissions_total", outcome="already_logged") == 1
+    assert delta("vinledger_submissions_total", outcome="refused") == 1
+    assert delta("vinledger_refusals_total", type=slug) == 1
+    assert delta("vinledger_batch_entries_count") >= 1
+    assert delta("vinledger_batch_entries_sum") >= 1
+    assert value(after, "vinledger_database_up") == 1
+    assert value(after, "vinledger_log_entries") == size
+    assert value(after, "vinledger_fork_risk") == 0
+    signed = value(after, "vinledger_checkpoint_timestamp_seconds")
+    assert abs(signed - time.time()) < 300, signed
+    page = {
+        "app_name": "vinledger",
+        "method": "GET",
+        "path": "/vehicles/{vin}",
+        "status_code": "200",
+    }
+    assert delta("vinledger_requests_total", **page) == 1
+
+
+def test_no_vin_actor_or_key_is_a_label(sqlite_ledger):
+    inspector = onboard(sqlite_ledger, "acme-secret-partner", "inspector")
+    with TestClient(create_app(sqlite_ledger)) as client:
+        client.post("/records", content=inspector.envelope(inspection()))
+        client.get(f"/vehicles/{VIN}")
+        client.get(f"/vehicles/{VIN}/bundle")
+        client.get(f"/keys/{inspector.keyid}")
+        body = client.get("/metrics").text
+    for private in (VIN, "acme-secret-partner", inspector.keyid):
+        assert private not in body
+
+
+def test_a_database_that_does_not_answer_is_a_figure_not_a_failed_scrape(sqlite_ledger):
+    with TestClient(create_app(sqlite_ledger)) as client:
+        assert value(scrape(client.get), "vinledger_database_up") == 1
+
+        def down():
+            raise OSError("connection refused")
+
+        sqlite_ledger.store.reader = down
+        samples = scrape(client.get)
+    assert value(samples, "vinledger_database_up") == 0
+    assert ("vinledger_log_entries", ()) not in samples
+
+
+@pytest.mark.slow
+def test_every_worker_is_counted_and_a_restart_starts_from_zero(tmp_path):
+    """``serve --workers 2``: a scrape of either worker adds up both workers' counters;
+    counters of an earlier run are not counted again."""
+    data = tmp_path / "data"
+    vinledger("init", data=data)
+    vinledger("keygen", str(tmp_path / "acme.key"))
+    vinledger(
+        "actors", "add", "Acme", "--role", "inspector",
+        "--public-key", str(tmp_path / "acme.key.pub"), data=data,
+    )  # fmt: skip
+
+    def serve():
+        port = free_port()
+        log = open(tmp_path / f"serve-{port}.log", "ab")  # noqa: SIM115 (the process keeps it)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--data", str(data),
+             "--port", str(port), "--workers", "2"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        proc.kill()
+        pytest.fail("server did not start: " + (tmp_path / f"serve-{port}.log").read_text())
+
+    import json
+
+    from core import dsse
+    from core.keys import load_private_key
+
+    key = load_private_key((tmp_path / "acme.key").read_bytes())
+    envelopes = [
+        dsse.encode_envelope(dsse.sign_envelope(json.dumps(inspection(day=d)).encode(), key))
+        for d in range(1, 13)
+    ]
+    proc, url = serve()
+    try:
+        start = value(scrape(lambda path: httpx.get(url + path)), "vinledger_log_entries")
+        assert start > 0  # the operator, Acme and its key
+        for env in envelopes:  # a new connection each: the workers share them out
+            assert httpx.post(url + "/records", content=env).status_code == 201
+        totals = set()
+        for _ in range(6):
+            samples = scrape(lambda path: httpx.get(url + path))
+            totals.add(value(samples, "vinledger_submissions_total", outcome="appended"))
+        assert totals == {12.0}
+        assert value(samples, "vinledger_log_entries") == start + 12
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    proc, url = serve()
+    try:
+        samples = scrape(lambda path: httpx.get(url + path))
+        assert value(samples, "vinledger_submissions_total", outcome="appended") == 0
+        assert value(samples, "vinledger_log_entries") == start + 12
+    finally:
+        proc.terminate()
+        proc.wait(10)
