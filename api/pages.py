@@ -326,6 +326,17 @@ def _notes(timeline: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
     return notes
 
 
+def logged_words(t: Words) -> dict[str, str]:
+    """The words ``_logged`` and ``_revoked`` say an entry's logging in, as templates
+    (``{date}``, ``{days}``...): the page hands them to its script, which checks what the
+    page shows of each entry against the bundle it verified (api/static/verify.js)."""
+    keys = ("logged_on", "date", "months", "key_revoked_later")
+    counted = ("logged_late", "logged_late_corrected")
+    return {k: t(k) for k in keys} | {
+        f"{k}_{n}": t(f"{k}_{n}") for k in counted for n in ("one", "other")
+    }
+
+
 def last_trusted(odometer: dict[str, Any], t: Words) -> dict[str, Any] | None:
     """The reading a buyer can rely on when the last one is not it (a rollback, an
     "odometer not actual" brand or a dispute came in between); None when it is."""
@@ -444,6 +455,10 @@ def page_model(
         "owners": owners,
         "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
+        # What the script needs to check the logged dates, late notes and revoked-key
+        # marks it sees against the bundle: the one threshold, and the words they are in.
+        "late_days": LATE_LOGGING_DAYS,
+        "logged_words": logged_words(t),
         "terms": terms_shown(entries, view.get("sales", []), first_dispute, as_of, t, policies),
         # Newest first, as buyers read, by when each happened (then by log order): a
         # partner's history loaded late (a registry's migration) falls into its place.

@@ -31,6 +31,12 @@
 //                 damage, insurance claims, both readings of an odometer rollback (entries
 //                 a correction names, and rollbacks once a correction touched a reading, excepted),
 //                 and its headline counts the problems it lists ("No problems reported" for none).
+//   "logged"      each entry the timeline shows says when the ledger logged it (its <time>:
+//                 the bundle's sequenced_at, and that day in the page's words), carries a
+//                 late note exactly when that was more than the page's data-late-days after
+//                 its date in force (corrections applied as api/pages.py does), saying how
+//                 late, and a revoked-key mark exactly when a trust entry of the bundle revokes
+//                 its key later, saying when and why.
 // The script comes from the same server as the page: these checks catch damaged or stale
 // records and a page drawn wrong, not a dishonest server, which could send another script.
 // That takes `vinledger verify` with the log's key from elsewhere (README, "For buyers").
@@ -485,7 +491,9 @@
   // expectedVin: the vehicle the reader asked about. A valid bundle of another vehicle
   // verifies as well as its own, so without it a swapped bundle would pass.
   async function verifyBundle(bundleBytes, vkey, expectedVin = null) {
-    const report = { ok: false, vin: "", size: null, origin: null, entries: [], findings: [], records: new Map() };
+    // logged: index -> {kind, at: its sequenced_at, revoked: the later revocation of its key
+    // ({index, at, reason}) or null}, for each vehicle entry that verified.
+    const report = { ok: false, vin: "", size: null, origin: null, entries: [], findings: [], records: new Map(), logged: new Map() };
     const add = (ok, check, detail, index = null) => report.findings.push({ ok, check, detail, index });
     const failures = () => report.findings.some((f) => !f.ok);
     try {
@@ -547,8 +555,9 @@
       const vehicle = await included(bundle.entries, "vehicle");
       report.entries = vehicle.map((v) => v.index);
 
-      // Trust replay. keys: keyid -> {actor, raw, granted, revoked}; roles: actor id -> role.
-      const keys = new Map(), roles = new Map();
+      // Trust replay. keys: keyid -> {actor, raw, granted, revoked}; roles: actor id -> role;
+      // revocations: keyid -> {index, at: when it was logged, reason}.
+      const keys = new Map(), roles = new Map(), revocations = new Map();
       // Actors and keys as the entry leaves them; refuses what the sequencer refuses.
       const apply = (rec, index) => {
         if (rec.kind === "actor") {
@@ -614,6 +623,7 @@
               await verifyEnvelope(entry.envelope, key.raw);
             }
             apply(rec, index);
+            if (rec.kind === "key_revoke") revocations.set(rec.key_id, { index, at: entry.sequenced_at, reason: rec.reason });
           } catch (err) {
             add(false, "trust", `entry ${index} (${entry.kind}): ${err.message}`, index);
           }
@@ -727,6 +737,9 @@
           check = "reference";
           await checkReferences(rec, index, key.actor, role);
           report.records.set(index, rec);
+          // validKey refused a key revoked before the entry: a revocation here came later.
+          const revoked = key.revoked === null ? null : revocations.get(entry.signer.keyid) || null;
+          report.logged.set(index, { kind: entry.kind, at: entry.sequenced_at, revoked });
           add(true, "signature", `entry ${index} (${entry.kind}) signed by ${key.actor}`, index);
         } catch (err) {
           add(false, err.check || check, `entry ${index} (${entry.kind}): ${err.message}`, index);
@@ -914,6 +927,116 @@
       named: new Set(links.map((a) => Number(a.getAttribute("href").slice("#entry-".length)))) };
   }
 
+  // ---- when each entry was logged (api/pages.py _logged and _revoked) -------------------------
+  // The date in force of each verified entry, as api/pages.py _in_force reads it: the one it
+  // was signed with, or the one the last correction of it (in log order) that names one gives
+  // it: {at: microseconds or null (a time of an older log), by: that correction or null}. A
+  // correction whose occurred_at is no UTC time is one core/corrections.py check_correction
+  // refuses, and it changes nothing. (Python also refuses one whose other values break the
+  // kind's schema; the sequencer never appends such a one, and this does not check them.)
+  const UTC_TIME = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]00:?00)$/; // as parseRecord
+  function datesInForce(records) {
+    const at = (text) => { try { return STR(text) && UTC_TIME.test(text) ? micros(text, "occurred_at") : null; } catch { return null; } };
+    const out = new Map([...records].map(([index, rec]) => [index, { at: at(rec.occurred_at), by: null }]));
+    for (const [index, rec] of [...records].sort((a, b) => a[0] - b[0])) {
+      if (rec.kind !== "correction" || !isObj(rec.fields) || !Object.hasOwn(rec.fields, "occurred_at")) continue;
+      const given = at(rec.fields.occurred_at);
+      if (given !== null && out.has(rec.corrects)) out.set(rec.corrects, { at: given, by: index });
+    }
+    return out;
+  }
+  const DAY = 86400n * 1000000n;
+  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/; // api/verdict.py isolated
+  const isolated = (text) => (BIDI.test(text) ? `\u2068${text}\u2069` : text);
+  const said = (text) => String(text).replace(/\s+/g, " ").trim();
+  const visible = (el) => typeof el.checkVisibility !== "function" ||
+    el.checkVisibility({ opacityProperty: true, visibilityProperty: true, checkOpacity: true, checkVisibilityCSS: true });
+
+  // What each entry of the timeline shows of its logging, against the verified bundle: when
+  // the ledger logged it (its <time>, both the instant and the words a reader sees), a note
+  // exactly when it was logged more than the page's threshold (data-late-days, api/pages.py
+  // LATE_LOGGING_DAYS) of days after its date in force, saying how late and after which
+  // correction's date, and a mark exactly when its key was revoked later, saying when and
+  // why. words: the page's templates for them (data-logged-words, api/pages.py logged_words).
+  function checkLogged(report, timeline) {
+    const add = (ok, detail, index = null) => report.findings.push({ ok, check: "logged", detail, index });
+    let limit = NaN, w = null;
+    if (timeline) {
+      limit = Number(timeline.dataset.lateDays);
+      try { w = JSON.parse(timeline.dataset.loggedWords); } catch { w = null; }
+    }
+    const wordsOk = isObj(w) && ["logged_on", "date", "months", "key_revoked_later", "logged_late_one", "logged_late_other",
+      "logged_late_corrected_one", "logged_late_corrected_other"].every((k) => STR(w[k]));
+    if (!timeline || !Number.isInteger(limit) || limit < 0 || !wordsOk) {
+      add(false, "the timeline does not say after how many days an entry counts as logged late, or in what words it says when entries were logged");
+      return finish(report);
+    }
+    const months = w.months.split(/\s+/).filter(Boolean);
+    const day = (us) => {
+      const [y, m, d] = civilFromDays(Number(us / DAY - (us % DAY < 0n ? 1n : 0n)));
+      return fill(w.date, { day: d, month: months[m - 1], year: y });
+    };
+    const inForce = datesInForce(report.records);
+    let checked = 0, late = 0, revoked = 0;
+    for (const li of timeline.querySelectorAll(":scope > li[data-entry]")) {
+      const index = Number(li.dataset.entry);
+      const fact = report.logged.get(index);
+      if (fact === undefined) continue; // checkShown names an entry the bundle does not hold
+      const problems = [];
+      const logged = micros(fact.at, "sequenced_at");
+      // When it was logged: one <time> a reader sees, at the bundle's instant, in its words.
+      const times = [...li.querySelectorAll(".logged time")].filter(visible);
+      if (times.length !== 1) problems.push(times.length ? `the page shows ${times.length} times it was logged, not one` : `the page does not show when it was logged (${fact.at})`);
+      else {
+        const attr = times[0].getAttribute("datetime");
+        let at = null;
+        try { at = micros(attr, "its logged time"); } catch { /* said below */ }
+        const text = fill(w.logged_on, { date: day(logged) });
+        if (at !== logged) problems.push(`the page says it was logged at ${JSON.stringify(attr)}, but the bundle says ${fact.at}`);
+        else if (said(times[0].textContent) !== said(text)) problems.push(`the page says ${JSON.stringify(said(times[0].textContent))} of when it was logged, but the bundle says ${fact.at} (${JSON.stringify(text)})`);
+      }
+      // Logged late: after the date in force by more than the threshold (api/pages.py _logged).
+      const dated = inForce.get(index);
+      const after = dated.at === null ? 0n : logged - dated.at;
+      const days = after / DAY;
+      const notes = [...li.querySelectorAll(".late-note")].filter(visible);
+      const given = dated.by === null ? "its date" : `the date correction ${dated.by} gives it`;
+      if (after > BigInt(limit) * DAY) {
+        late += 1;
+        const n = String(days).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+        const key = `${dated.by === null ? "logged_late" : "logged_late_corrected"}_${days === 1n ? "one" : "other"}`;
+        const text = fill(w[key], { count: String(days), days: n, index: dated.by });
+        if (!notes.length) problems.push(`it was logged ${n} days after ${given}, more than ${limit}, but the page does not say it was logged late`);
+        else if (notes.length > 1 || said(notes[0].textContent) !== said(text)) {
+          problems.push(`it was logged ${n} days after ${given}, but the page's late note says ${JSON.stringify(notes.map((el) => said(el.textContent)).join(" "))}, not ${JSON.stringify(said(text))}`);
+        }
+      } else if (notes.length) {
+        const when = after < 0n ? "before its date" : `${days} ${days === 1n ? "day" : "days"} after ${given}, not more than ${limit}`;
+        problems.push(`the page says it was logged late (${JSON.stringify(said(notes[0].textContent))}), but it was logged ${when}`);
+      }
+      // A key revoked later: when (the revocation's logging) and the operator's reason.
+      const marks = [...li.querySelectorAll(".revoked-note")].filter(visible);
+      if (fact.revoked !== null) {
+        revoked += 1;
+        const text = fill(w.key_revoked_later, { date: day(micros(fact.revoked.at, "the revocation's sequenced_at")), reason: isolated(String(fact.revoked.reason)) });
+        if (!marks.length) {
+          problems.push(`it is signed with a key entry ${fact.revoked.index} revoked later, but the page does not say so`);
+          report.newer = true; // a revocation logged since the page was drawn: reload once
+        } else if (marks.length > 1 || said(marks[0].textContent) !== said(text)) {
+          problems.push(`its key was revoked at entry ${fact.revoked.index}, but the page's mark says ${JSON.stringify(marks.map((el) => said(el.textContent)).join(" "))}, not ${JSON.stringify(said(text))}`);
+        }
+      } else if (marks.length) {
+        problems.push(`the page says its key was revoked later (${JSON.stringify(said(marks[0].textContent))}), but no trust entry of the bundle revokes it`);
+      }
+      for (const p of problems) add(false, `entry ${index} (${fact.kind}): ${p}`, index);
+      checked += 1;
+    }
+    if (!report.findings.some((f) => f.check === "logged" && !f.ok)) {
+      add(true, `the page shows when each of ${checked} entries was logged, ${late} late-logging ${late === 1 ? "note" : "notes"} and ${revoked} revoked-key ${revoked === 1 ? "mark" : "marks"}, as the bundle proves`);
+    }
+    return finish(report);
+  }
+
   // ---- the page -------------------------------------------------------------------------------
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser\u2026",
@@ -1030,6 +1153,7 @@
         const shown = document.querySelectorAll("#timeline > li[data-entry]");
         report = checkShown(report, new Set(Array.from(shown, (li) => Number(li.dataset.entry))));
         report = checkVerdict(report, verdictSeen(w));
+        report = checkLogged(report, document.getElementById("timeline"));
       }
     } catch (err) {
       report = finish({ ok: false, vin: "", size: null, origin: null,
@@ -1076,7 +1200,7 @@
     }
   }
 
-  window.vinledger = { verifyBundle, mustName, lastReport: null, KINDS_BY_ROLE, CORRECTABLE, FIXED_REFERENCES, SALE_TERMS, DECIDED, repeatedKey };
+  window.vinledger = { verifyBundle, mustName, datesInForce, lastReport: null, KINDS_BY_ROLE, CORRECTABLE, FIXED_REFERENCES, SALE_TERMS, DECIDED, repeatedKey };
   const start = () => {
     const box = document.getElementById("verification");
     if (box && box.dataset.bundleUrl && box.dataset.vkey) run(box);
