@@ -49,7 +49,7 @@ def verify(
     from api.cli import fail
     from api.report import print_report
     from core.vin import normalize_vin
-    from ledger.verify import compare_view, verify_bundle_bytes
+    from ledger.verify import compare_view, read_view, verify_bundle_bytes
 
     vkey = _read_vkey(vkey)
     vin = None if vin is None else normalize_vin(vin)
@@ -95,6 +95,8 @@ def verify(
             report.failed("view", f"could not read {history_url}: {err}")
         else:
             compare_view(report, served)
+    elif report.ok:  # a saved bundle: say what its entries imply
+        read_view(report)
     if monitor_dir is not None and report.checkpoint is not None:
         if not (monitor_dir / "monitor.db").exists():
             fail(f"{monitor_dir} holds no monitor state; run `vinledger monitor` first")

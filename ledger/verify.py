@@ -254,13 +254,21 @@ def compare_view(report: Report, served: dict) -> None:
             "view", f"the server's history view differs from its entries in: {', '.join(differ)}"
         )
     else:
-        alerts = [a["message"] for a in mine["alerts"]]
-        said = (
-            "no alerts"
-            if not alerts
-            else (f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}: " + "; ".join(alerts))
-        )
-        report.passed("view", f"recomputed from the entries: {said}, as served")
+        report.passed("view", f"recomputed from the entries: {_alerts_said(mine)}, as served")
+
+
+def read_view(report: Report) -> None:
+    """What a verified bundle's entries say about the car (a saved bundle has no server
+    view beside it to compare): its alerts, recomputed, so that a verified history of a
+    flooded or rolled-back car does not read as a clean one."""
+    report.passed("view", f"recomputed from the entries: {_alerts_said(recompute_view(report))}")
+
+
+def _alerts_said(view: dict) -> str:
+    alerts = [a["message"] for a in view["alerts"]]
+    if not alerts:
+        return "no alerts"
+    return f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}: " + "; ".join(alerts)
 
 
 def _strip(value):
