@@ -61,16 +61,24 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
     highest: dict[str, Any] | None = None
     for r in readings:
         if highest is not None and r["km"] < highest["km"] - tolerance_km:
+            days = max((_day(r["occurred_at"]) - _day(highest["occurred_at"])).days, 1)
+            miles = _as_miles(r["km"], highest["km"], tolerance_km, days)
             alerts.append(
                 alert(
                     "odometer_rollback",
                     "high",
                     f"odometer went back from {km_text(highest['km'])} (entry {highest['index']}, "
                     f"{highest['signer']}) to {km_text(r['km'])} (entry {r['index']}, "
-                    f"{r['signer']})",
+                    f"{r['signer']})"
+                    + (
+                        f"; a reading in miles? {r['km']:,} mi is {km_text(miles)}"
+                        if miles is not None
+                        else ""
+                    ),
                     [highest["index"], r["index"]],
                     from_km=highest["km"],
                     to_km=r["km"],
+                    **({"as_miles_km": miles} if miles is not None else {}),
                 )
             )
             # The lowered reading is the new baseline: readings that go on from it are
@@ -82,6 +90,22 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
             # back. Disputed as the lower one, it still raises the rollback, marked disputed.
             highest = r
     return alerts
+
+
+KM_PER_MILE = 1.609344
+MILES_WORTH_ASKING = 1_000  # below, any two small readings would fit
+
+
+def _as_miles(km: int, highest_km: int, tolerance_km: int, days: int) -> int | None:
+    """The lower reading in km if it was a reading in miles typed as km, when that would
+    be no rollback and no faster than a car is driven since the higher reading (a car
+    from a country that reads miles, a form that took the dashboard's figure): still a
+    rollback as recorded, but the message can say what to ask."""
+    if km < MILES_WORTH_ASKING:
+        return None
+    as_km = round(km * KM_PER_MILE)
+    fits = highest_km - tolerance_km <= as_km <= highest_km + MAX_KM_PER_DAY * days
+    return as_km if fits else None
 
 
 def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:

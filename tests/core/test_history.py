@@ -55,7 +55,16 @@ def test_an_injected_rollback_always_alerts_naming_both_entries(kms, data):
     assert len(alerts) == 1
     highest = next(h for h in history if h["record"]["odometer_km"] == peak)
     assert alerts[0]["entries"] == [highest["index"], history[-1]["index"]]
-    assert alerts[0]["facts"] == {"from_km": peak, "to_km": rolled}
+    facts = alerts[0]["facts"]
+    assert {"from_km": facts["from_km"], "to_km": facts["to_km"]} == {
+        "from_km": peak,
+        "to_km": rolled,
+    }
+    assert set(facts) <= {
+        "from_km",
+        "to_km",
+        "as_miles_km",
+    }  # miles: tests/core/test_odometer_miles.py
 
 
 @given(st.lists(st.integers(0, 100_000), min_size=1, max_size=20), st.randoms())
