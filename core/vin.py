@@ -118,7 +118,8 @@ def validate_vin(vin: str) -> list[str]:
     if vin[0] in _MANDATORY_CHECK_DIGIT:
         raise InvalidVIN(
             f"{mismatch}; North American and Chinese VINs must carry the right one, so the "
-            "VIN most likely has a typo: compare it with the vehicle's plate",
+            "VIN most likely has a typo: compare it with the VIN on the car (at the base of the "
+            "windscreen, on the door pillar) or on its registration papers",
             field="vin",
         )
     return [f"{mismatch}; the check digit is optional in this region, but look for a typo"]

@@ -79,8 +79,11 @@ def test_published_vins_are_valid(vin):
 
 
 def test_chinese_vin_with_wrong_check_digit_is_refused():
-    with pytest.raises(InvalidVIN, match=r"give 'X'.*Chinese"):
+    with pytest.raises(InvalidVIN, match=r"give 'X'.*Chinese") as err:
         validate_vin(SAIC_VW[:8] + "7" + SAIC_VW[9:])
+    # Where to read the VIN: a "plate" reads as the licence plate, which carries none.
+    assert "plate" not in str(err.value)
+    assert "door pillar" in str(err.value) and "registration papers" in str(err.value)
 
 
 def test_european_vin_with_wrong_check_digit_only_warns():
