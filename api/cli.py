@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from api.cli_accounts import commissions
+from api.cli_accounts import commissions, referrals
 from api.cli_admin import actors, admin_token, data_option
 from api.cli_backup import backup, status
 from api.cli_monitor import monitor
@@ -105,6 +105,7 @@ main.add_command(backup)
 main.add_command(status)
 main.add_command(admin_token)
 main.add_command(commissions)
+main.add_command(referrals)
 
 
 # ---- operator ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``vinledger commissions``: a dealer's or referrer's commission statement, read over
 the API with its own token (``vinledger tokens issue ACTOR``), as text for a person, or
 as CSV or JSON for an accounting system. The amounts are the ledger's decimal strings,
-never converted to floating point on the way."""
+never converted to floating point on the way. ``vinledger referrals``: the terms of
+referral codes, with the same token."""
 
 from __future__ import annotations
 
@@ -112,3 +113,51 @@ def statement_lines(answer: dict, sold_from: date | None, sold_to: date | None) 
         parts = [f"{s} {t[s]}" for s in _STATUSES if s == "payable" or Decimal(t[s])]
         lines.append(f"  {t['beneficiary']}  {t['currency']}: " + ", ".join(parts))
     return lines
+
+
+@click.command()
+@click.argument("code", required=False)
+@click.option("--url", required=True, help="the ledger, e.g. https://ledger.example")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a file holding your API token (or set $VINLEDGER_TOKEN)",
+)
+@click.option("--json", "as_json", is_flag=True, help="the terms as the API answers them")
+def referrals(code: str | None, url: str, token_file: Path | None, as_json: bool) -> None:
+    """The terms of referral code CODE (a dealer: what a sale naming it pays, and to
+    whom), or, with no CODE, of every code your referrer token holds (GET /referrals)."""
+    from api.cli import fail
+    from api.client import ClientError, NoAnswer, VinledgerClient
+
+    try:
+        with VinledgerClient(url, token=_token(token_file)) as client:
+            terms = client.referrals(code)
+    except (ClientError, NoAnswer) as err:
+        fail(str(err))
+    if as_json:
+        click.echo(json.dumps(terms if code is None else terms[0], indent=2, ensure_ascii=False))
+        return
+    if code is None:
+        click.echo(f"Referral codes: {len(terms)}")
+    for t in terms:
+        try:
+            click.echo(terms_line(t))
+        except (KeyError, TypeError, AttributeError) as err:
+            fail(
+                f"{url} answered with something that is not a referral code's terms "
+                f"({type(err).__name__}: {err}); --json shows it as it came"
+            )
+
+
+def terms_line(t: dict) -> str:
+    """A code's terms on one line: "AMY-26  rule flat 1.0 (amount 200.00, currency
+    EUR)  model 1HG/2003  region CN-SH  referrer ref-amy, level 2 ref-boss  since …"."""
+    params = ", ".join(f"{k} {v}" for k, v in sorted(t["params"].items()))
+    version = f" {t['rule_version']}" if t.get("rule_version") else " (its plugin is missing)"
+    paid = t["referrer"] + (f", level 2 {t['upline']}" if t.get("upline") else "")
+    return (
+        f"  {t['code']}  rule {t['rule']}{version}"
+        + (f" ({params})" if params else "")
+        + f"  model {t['model']}  region {t['region']}  referrer {paid}  since {t['created_at']}"
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -335,6 +336,15 @@ class VinledgerClient:
         if csv:
             return self._check(r).text
         return self._json(self._check_ledger(r), keys=("as_of", "commissions", "totals"))
+
+    def referrals(self, code: str | None = None) -> list[dict[str, Any]]:
+        """``GET /referrals`` (the codes this client's referrer token holds) or
+        ``GET /referrals/CODE`` (one code's terms, for a dealer too): a list of terms."""
+        if code is None:
+            r = self._send("GET", "/referrals")
+            return self._json(self._check_ledger(r), keys=("referrals",))["referrals"]
+        r = self._send("GET", f"/referrals/{quote(code, safe='')}")
+        return [self._json(self._check_ledger(r), keys=("code", "rule", "params"))]
 
     # ---- admin (operator token) -------------------------------------------------
 

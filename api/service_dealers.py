@@ -19,7 +19,15 @@ import msgspec
 from sqlalchemy import delete, select
 
 from core import dsse
-from core.errors import Conflict, InvalidInput, KeyRevoked, NotFound, Unauthorized, UnknownKey
+from core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    KeyRevoked,
+    NotFound,
+    Unauthorized,
+    UnknownKey,
+)
 from core.keys import public_key_from_raw
 from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
@@ -196,6 +204,55 @@ class DealersAndReferrals:
         held = row.rule_version if row is not None else None
         return held or self.plugins.rule(referral.rule).version
 
+    def referral_terms(self, token: str, code: str | None = None) -> list[dict[str, Any]]:
+        """The terms of referral codes, private like commissions: ``code``'s, for any
+        dealer (a sale naming it pays by them: read them before recording it), its
+        referrer and the operator; with no code, the codes ``token``'s referrer holds
+        (the operator's token: every code). A code another referrer holds reads as
+        unknown to a referrer."""
+        actor_id = self.actor_for_token(token)
+        with self.store.reader() as s:
+            role = None if actor_id is None else get_actor(s, actor_id).role
+            if code is None:
+                if role == "dealer":
+                    raise Forbidden(
+                        "a dealer reads a referral code's terms by its code (GET "
+                        "/referrals/CODE, the code the buyer gave); the list of codes is "
+                        "their referrers'"
+                    )
+                query = select(ReferralRow).order_by(ReferralRow.created_at, ReferralRow.code)
+                if actor_id is not None:
+                    query = query.where(ReferralRow.referrer == actor_id)
+                rows = list(s.scalars(query))
+            else:
+                row = s.get(ReferralRow, code)
+                if row is None or (role == "referrer" and row.referrer != actor_id):
+                    raise NotFound(
+                        f"no referral code {code!r} on this ledger; a code is written as "
+                        "its referrer made it (letters, digits, '-', case as given)"
+                    )
+                rows = [row]
+            return [
+                {
+                    "code": r.code,
+                    "referrer": r.referrer,
+                    "upline": r.upline,
+                    "rule": r.rule,
+                    "rule_version": r.rule_version or self._installed_version(r.rule),
+                    "params": msgspec.json.decode(r.params),
+                    "model": r.model,
+                    "region": r.region.strip().upper(),
+                    "created_at": _utc_text(r.created_at),
+                }
+                for r in rows
+            ]
+
+    def _installed_version(self, rule_id: str) -> str | None:
+        """A rule's installed version; None when its plugin is gone (its codes' sales
+        are refused until it is back)."""
+        rule = self.plugins.rules.get(rule_id)
+        return None if rule is None else rule.version
+
     def issue_token(self, actor_id: str) -> str:
         """A new API token for ``actor_id``: shown once, stored only as its SHA-256."""
         token = secrets.token_urlsafe(32)
@@ -308,3 +365,9 @@ def commission_totals(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"beneficiary": who, "currency": currency, **{k: str(v) for k, v in row.items()}}
         for (who, currency), row in sorted(sums.items())
     ]
+
+
+def _utc_text(at: datetime) -> str:
+    """A stored time as RFC 3339 UTC (SQLite gives it back without its zone)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,11 +24,11 @@ from api.service_dealers import commission_totals
 from core.errors import Unauthorized
 
 
-def bearer(request: Request) -> str:
+def bearer(request: Request, what: str = "commissions") -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(
-            "commissions are private: send 'Authorization: Bearer <token>' (the operator "
+            f"{what} are private: send 'Authorization: Bearer <token>' (the operator "
             "issues tokens with `vinledger tokens issue ACTOR`)"
         )
     return token.strip()
@@ -69,6 +69,31 @@ class ReferralsController(Controller):
         holds, or the same code with other terms, 409."""
         made = ledger.create_referral(body)
         return Response(made, status_code=201 if made["created"] else 200)
+
+    @get(
+        "/referrals",
+        sync_to_thread=True,
+        summary="Your referral codes and their terms (private)",
+        cache_control=CacheControlHeader(no_store=True),
+    )
+    def referrals(self, request: Request, ledger: Ledger) -> dict:
+        """The codes a referrer's token holds, with their terms (rule, version, params,
+        model, region, the upline paid level 2, when made); the operator's token: every
+        code. A dealer reads one code's terms at /referrals/CODE."""
+        return {"referrals": ledger.referral_terms(bearer(request, "referral terms"))}
+
+    @get(
+        "/referrals/{code:str}",
+        sync_to_thread=True,
+        summary="A referral code's terms (private)",
+        cache_control=CacheControlHeader(no_store=True),
+    )
+    def referral(self, request: Request, ledger: Ledger, code: str) -> dict:
+        """What a sale naming ``code`` pays, and to whom: for any dealer's token (read it
+        before recording the sale), the code's referrer and the operator. 404 for a
+        code this ledger does not hold (or, to a referrer, one another referrer holds)."""
+        [terms] = ledger.referral_terms(bearer(request, "referral terms"), code)
+        return terms
 
     @get(
         "/commissions",

@@ -50,6 +50,8 @@ OPERATIONS = [
     ("GET", "/vehicles/{vin}/bundle"),
     ("GET", "/attachments/{sha256}"),
     ("POST", "/referrals"),
+    ("GET", "/referrals"),
+    ("GET", "/referrals/{code}"),
     ("GET", "/commissions"),
     ("GET", "/dealers"),
     ("GET", "/dealers/{dealer_id}"),
@@ -62,7 +64,11 @@ OPERATIONS = [
 ]
 # Bearer-token operations: fuzzed without a token, with a wrong one and with the admin
 # token (which the admin API requires and which sees every commission).
-TOKEN = {op for op in OPERATIONS if op[1].startswith("/admin/")} | {("GET", "/commissions")}
+TOKEN = {op for op in OPERATIONS if op[1].startswith("/admin/")} | {
+    ("GET", "/commissions"),
+    ("GET", "/referrals"),
+    ("GET", "/referrals/{code}"),
+}
 # Operations whose schema constrains something (a body, an integer), so that
 # schema-violating data exists; a bare string parameter has no negative space.
 NEGATIVE = {
