@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.i18n import mark_chinese
 from api.metrics import HTTP as HTTP_METRICS
+from api.metrics import MULTIPROCESS_ENV
 from api.openapi import render_plugins
 from api.problems import PROBLEM_JSON, exception_handlers, problem
 from api.routes.admin import AdminController
@@ -236,6 +237,14 @@ def app_from_environment() -> Litestar:
     app.state["keeper"] = keeper  # /readyz answers 503 while it finds a fork
     app.on_startup.append(keeper.start)
     app.on_shutdown.insert(0, keeper.stop)  # before the ledger closes
+    if path := os.environ.get(MULTIPROCESS_ENV):  # serve --workers N: one of the workers
+
+        def forget_my_gauges() -> None:  # an in-progress count no one will lower again
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), path)
+
+        app.on_shutdown.append(forget_my_gauges)
     configure_logging(
         os.environ.get("VINLEDGER_LOG_LEVEL", "info"),
         access_log=os.environ.get("VINLEDGER_ACCESS_LOG") == "1",

@@ -190,7 +190,7 @@ def serve(
     import uvicorn
 
     from api.config import loose_permissions, sqlite_path
-    from api.metrics import prepare_workers
+    from api.metrics import worker_counters
 
     ledger = _open_ledger(data_dir)  # fail early, with a clear message, on a bad DIR
     ledger.close()
@@ -205,17 +205,17 @@ def serve(
     # For the app factory, in every worker (api.app.configure_logging).
     os.environ["VINLEDGER_LOG_LEVEL"] = log_level
     os.environ["VINLEDGER_ACCESS_LOG"] = "1" if access_log else "0"
-    prepare_workers(data_dir, workers)  # GET /metrics adds up every worker's counters
     click.echo(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C to stop)")
-    uvicorn.run(
-        "api.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=access_log,
-    )
+    with worker_counters(workers):  # GET /metrics adds up every worker's counters
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=access_log,
+        )
 
 
 @main.group()

@@ -13,14 +13,21 @@ a label value):
   while submissions arrive), whether the database answered, and whether the server
   sees a fork risk (``/readyz`` 503).
 
-With ``vinledger serve --workers N`` (N > 1) each worker writes its counters to
-``DATA/metrics/`` (``PROMETHEUS_MULTIPROC_DIR``, emptied when ``serve`` starts) and a
-scrape of any worker adds them up.
+With ``vinledger serve --workers N`` (N > 1) each worker writes its counters to a
+directory of that ``serve`` process in memory (``/dev/shm/vinledger-metrics-<pid>-*``,
+``PROMETHEUS_MULTIPROC_DIR``, removed when it ends) and a scrape of any worker adds them
+up. Envelopes refused before their checks (a body that is no JSON, too large, a batch
+queue that is full) are in the requests' statuses, not in ``vinledger_submissions``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from litestar.plugins.prometheus import PrometheusConfig
@@ -76,16 +83,60 @@ def observe_batch(entries: int, seconds: float) -> None:
     BATCH_SECONDS.observe(seconds)
 
 
-def prepare_workers(data_dir: os.PathLike[str] | str, workers: int) -> None:
-    """Before ``serve`` starts N > 1 workers: a fresh directory for their counters, named
-    in the environment they inherit (prometheus_client reads it when it is imported)."""
-    import shutil
-    from pathlib import Path
+# Where the workers of one ``serve --workers N`` keep their counters: memory (tmpfs), not
+# the data directory's disk, whose filling up must not kill a worker that touches a
+# counter file (prometheus_client maps them without reserving space), and one directory
+# per ``serve`` process, so that two servers on one data directory count apart.
+RUN_DIRS = ("/dev/shm", tempfile.gettempdir())
+RUN_PREFIX = "vinledger-metrics-"
 
+
+@contextlib.contextmanager
+def worker_counters(workers: int) -> Iterator[None]:
+    """Around ``serve``: with N > 1 workers, a directory of its own for their counters,
+    named in the environment they inherit (prometheus_client reads it on import), and
+    removed when ``serve`` ends; those of ``serve`` processes that died are removed too."""
     os.environ.pop(MULTIPROCESS_ENV, None)
     if workers <= 1:
+        yield
         return
-    path = Path(data_dir) / "metrics"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o700)
-    os.environ[MULTIPROCESS_ENV] = str(path)
+    base = next((d for d in RUN_DIRS if os.access(d, os.W_OK)), None)
+    if base is None:
+        yield  # each worker counts its own requests; a scrape sees one worker's
+        return
+    _remove_dead_runs(base)
+    path = tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=base)
+    os.environ[MULTIPROCESS_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_dead_runs(base: str) -> None:
+    for entry in Path(base).glob(f"{RUN_PREFIX}*"):
+        pid = entry.name[len(RUN_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def forget_dead_workers(path: str) -> None:
+    """A worker that died (killed, restarted by uvicorn) leaves its in-progress gauges
+    counted as if live: drop them (its counters stay, as Prometheus expects)."""
+    from prometheus_client import multiprocess
+
+    for entry in Path(path).glob("gauge_live*_*.db"):
+        pid = entry.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), path)

@@ -161,7 +161,11 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
             pool = self._plugin_checks
             checked = await asyncio.wrap_future(pool.submit(self._check_all, raws))
         subs = [c for c in checked if isinstance(c, Submission)]
-        outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
+        try:
+            outcomes = iter(await asyncio.wrap_future(self._batcher_for_loop().submit(subs)))
+        except VinledgerError as err:  # none appended (503 busy, read-only, fork risk...)
+            count_outcomes([err if isinstance(c, Submission) else c for c in checked])
+            raise
         answers = [next(outcomes) if isinstance(c, Submission) else c for c in checked]
         count_outcomes(answers)
         return answers

@@ -59,10 +59,9 @@ def odometer_readings(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK_TOLERANCE_KM):
     alerts = []
     highest: dict[str, Any] | None = None
-    for r in readings:
+    for at, r in enumerate(readings):
         if highest is not None and r["km"] < highest["km"] - tolerance_km:
-            days = max((_day(r["occurred_at"]) - _day(highest["occurred_at"])).days, 1)
-            miles = _as_miles(r["km"], highest["km"], tolerance_km, days)
+            miles = _as_miles(readings, at, highest, tolerance_km)
             alerts.append(
                 alert(
                     "odometer_rollback",
@@ -94,18 +93,34 @@ def rollback_alerts(readings: list[dict[str, Any]], tolerance_km: int = ROLLBACK
 
 KM_PER_MILE = 1.609344
 MILES_WORTH_ASKING = 1_000  # below, any two small readings would fit
+TYPICAL_KM_PER_DAY = 100  # a car's pace when its readings do not tell it
+MIN_ROOM_KM = 1_000
 
 
-def _as_miles(km: int, highest_km: int, tolerance_km: int, days: int) -> int | None:
-    """The lower reading in km if it was a reading in miles typed as km, when that would
-    be no rollback and no faster than a car is driven since the higher reading (a car
-    from a country that reads miles, a form that took the dashboard's figure): still a
-    rollback as recorded, but the message can say what to ask."""
-    if km < MILES_WORTH_ASKING:
+def _as_miles(
+    readings: list[dict[str, Any]], at: int, highest: dict[str, Any], tolerance_km: int
+) -> int | None:
+    """Reading ``at`` in km if it was a reading in miles typed as km (a car from a country
+    that reads miles, a form that took the dashboard's figure), when that is what fits:
+    read as miles it is no rollback, it is as far past the highest reading as the car
+    is driven (its own pace before, half again, or 100 km a day when that is unknown;
+    at least 1,000 km), and no later reading goes on from the lowered figure. Still a
+    rollback as recorded; the message only says what to ask."""
+    lower = readings[at]
+    if lower["km"] < MILES_WORTH_ASKING:
         return None
-    as_km = round(km * KM_PER_MILE)
-    fits = highest_km - tolerance_km <= as_km <= highest_km + MAX_KM_PER_DAY * days
-    return as_km if fits else None
+    as_km = round(lower["km"] * KM_PER_MILE)
+    days = max((_day(lower["occurred_at"]) - _day(highest["occurred_at"])).days, 1)
+    first = readings[0]
+    driving = (_day(highest["occurred_at"]) - _day(first["occurred_at"])).days
+    pace = (highest["km"] - first["km"]) / driving if driving > 0 else TYPICAL_KM_PER_DAY
+    room = max(MIN_ROOM_KM, 1.5 * max(pace, 0) * days)
+    if not highest["km"] - tolerance_km <= as_km <= highest["km"] + room:
+        return None
+    after = readings[at + 1 :]
+    if after and after[0]["km"] < highest["km"] - tolerance_km:
+        return None  # the next reading goes on from the lowered figure: no unit mix-up
+    return as_km
 
 
 def rate_alerts(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -149,12 +149,16 @@ class GroupCommit:
             raise RuntimeError(
                 f"the sequencer answered {got} for {len(subs)} submissions, not as many outcomes"
             )
-        if self.observe is not None:
-            self.observe(len(subs), time.perf_counter() - started)
+        took = time.perf_counter() - started
         at = 0
         for batch, fut in waiting:
             _resolve(fut, outcomes[at : at + len(batch)])
             at += len(batch)
+        if self.observe is not None:  # after the answers: a figure never costs one
+            try:
+                self.observe(len(subs), took)
+            except Exception:
+                log.exception("recording a batch's figures failed")
 
     def _drain(self) -> None:
         """After the stop marker: answer whatever is still queued (nothing, as ``submit``

@@ -3,8 +3,8 @@ database at each scrape, in Prometheus's text exposition format."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from litestar import Response, get
@@ -18,49 +18,52 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import text
 
-from api.metrics import MULTIPROCESS_ENV
+from api.metrics import MULTIPROCESS_ENV, forget_dead_workers
 from api.service import Ledger
+from ledger.schema import CheckpointRow
 from ledger.storage import latest_checkpoint
 
+# Seconds a scrape waits for the database: an answer within a scrape's own timeout (10 s
+# by Prometheus's default), saying the database is down, rather than none.
+DATABASE_TIMEOUT = 3.0
 
-class LogCollector(Collector):
-    """The log's figures, read from the database at each scrape."""
 
-    def __init__(self, ledger: Ledger, state: State):
-        self.ledger = ledger
-        self.state = state
+def _latest(ledger: Ledger) -> CheckpointRow | None:
+    with ledger.store.reader() as s:
+        if not ledger.store.is_sqlite:
+            s.execute(text(f"SET LOCAL statement_timeout = {int(DATABASE_TIMEOUT * 1000)}"))
+        return latest_checkpoint(s)
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily(
-            "vinledger_database_up", "1 if the ledger's database answered this scrape's read"
+
+class _LogFigures(Collector):
+    def __init__(self, up: bool, latest: CheckpointRow | None, fork_risk: bool):
+        self.up, self.latest, self.fork_risk = up, latest, fork_risk
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "vinledger_database_up",
+            f"1 if the ledger's database answered this scrape's read within "
+            f"{DATABASE_TIMEOUT:g} seconds",
+            value=int(self.up),
         )
-        try:
-            with self.ledger.store.reader() as s:
-                latest = latest_checkpoint(s)
-        except Exception:  # an outage is what this figure reports, not a failed scrape
-            up.add_metric([], 0)
-            latest = None
-        else:
-            up.add_metric([], 1)
-        yield up
-        if latest is not None:
+        if self.latest is not None:
             yield GaugeMetricFamily(
                 "vinledger_log_entries",
                 "Entries in the log (its latest checkpoint's size)",
-                value=latest.size,
+                value=self.latest.size,
             )
             yield GaugeMetricFamily(
                 "vinledger_checkpoint_timestamp_seconds",
                 "When the log's latest checkpoint was signed (Unix time)",
-                value=_utc(latest.created_at).timestamp(),
+                value=_utc(self.latest.created_at).timestamp(),
             )
-        keeper = self.state.get("keeper")
         yield GaugeMetricFamily(
             "vinledger_fork_risk",
             "1 while the database is off the checkpoints this ledger published (submissions "
             "and /readyz answer 503 fork-risk)",
-            value=int(keeper is not None and keeper.problem is not None),
+            value=int(self.fork_risk),
         )
 
 
@@ -71,15 +74,24 @@ def _utc(t: datetime) -> datetime:
 
 def _counters() -> bytes:
     """This process's counters, or every worker's with ``serve --workers N``."""
-    if os.environ.get(MULTIPROCESS_ENV):
+    if path := os.environ.get(MULTIPROCESS_ENV):
+        forget_dead_workers(path)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=True)
-def metrics(ledger: Ledger, state: State) -> Response[bytes]:
+@get("/metrics", include_in_schema=False)
+async def metrics(ledger: Ledger, state: State) -> Response[bytes]:
+    try:
+        latest = await asyncio.wait_for(asyncio.to_thread(_latest, ledger), DATABASE_TIMEOUT)
+    except Exception:  # down, hung or refusing: what this figure reports, not a failed scrape
+        up, latest = False, None
+    else:
+        up = True
+    keeper = state.get("keeper")
     log = CollectorRegistry(auto_describe=False)
-    log.register(LogCollector(ledger, state))
-    return Response(_counters() + generate_latest(log), media_type=CONTENT_TYPE_LATEST)
+    log.register(_LogFigures(up, latest, keeper is not None and keeper.problem is not None))
+    body = await asyncio.to_thread(_counters)
+    return Response(body + generate_latest(log), media_type=CONTENT_TYPE_LATEST)

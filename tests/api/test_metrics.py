@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +14,10 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
+from api.metrics import RUN_DIRS, RUN_PREFIX
 from tests.conftest import VIN, free_port, inspection, onboard, vinledger
+
+RUN_BASE = next(d for d in RUN_DIRS if os.access(d, os.W_OK))  # where serve keeps them
 
 
 def scrape(get) -> dict[tuple[str, tuple], float]:
@@ -94,10 +99,58 @@ def test_a_database_that_does_not_answer_is_a_figure_not_a_failed_scrape(sqlite_
     assert ("vinledger_log_entries", ()) not in samples
 
 
+def test_a_scrape_answers_while_the_database_hangs(sqlite_ledger, monkeypatch):
+    import threading
+
+    monkeypatch.setattr("api.routes.metrics.DATABASE_TIMEOUT", 0.3)
+    hung = threading.Event()
+    real = sqlite_ledger.store.reader
+
+    def stuck():
+        hung.wait(10)
+        return real()
+
+    with TestClient(create_app(sqlite_ledger)) as client:
+        sqlite_ledger.store.reader = stuck
+        started = time.monotonic()
+        samples = scrape(client.get)
+        took = time.monotonic() - started
+        hung.set()
+    assert took < 3, took
+    assert value(samples, "vinledger_database_up") == 0
+
+
+def test_a_batch_the_database_refuses_is_counted_as_refused(sqlite_ledger, monkeypatch):
+    from core.errors import StorageUnavailable
+
+    inspector = onboard(sqlite_ledger, "acme", "inspector")
+
+    def read_only(subs):
+        raise StorageUnavailable("the database is read-only", state="read-only")
+
+    with TestClient(create_app(sqlite_ledger)) as client:
+        before = scrape(client.get)
+        monkeypatch.setattr(sqlite_ledger.sequencer, "sequence", read_only)
+        r = client.post("/records", content=inspector.envelope(inspection()))
+        assert r.status_code == 503, r.text
+        after = scrape(client.get)
+    slug = r.json()["type"].rsplit("/", 1)[-1]
+    assert slug == "storage-unavailable"
+    for name, labels in (
+        ("vinledger_submissions_total", {"outcome": "refused"}),
+        ("vinledger_refusals_total", {"type": slug}),
+    ):
+        assert value(after, name, **labels) - value(before, name, **labels) == 1
+    assert value(after, "vinledger_submissions_total", outcome="appended") == value(
+        before, "vinledger_submissions_total", outcome="appended"
+    )
+
+
 @pytest.mark.slow
-def test_every_worker_is_counted_and_a_restart_starts_from_zero(tmp_path):
+def test_every_worker_is_counted_and_each_server_counts_apart(tmp_path):
     """``serve --workers 2``: a scrape of either worker adds up both workers' counters;
-    counters of an earlier run are not counted again."""
+    a second server on the same data directory counts its own, in memory, not in DATA;
+    the counters go when the server stops."""
     data = tmp_path / "data"
     vinledger("init", data=data)
     vinledger("keygen", str(tmp_path / "acme.key"))
@@ -135,7 +188,8 @@ def test_every_worker_is_counted_and_a_restart_starts_from_zero(tmp_path):
         dsse.encode_envelope(dsse.sign_envelope(json.dumps(inspection(day=d)).encode(), key))
         for d in range(1, 13)
     ]
-    proc, url = serve()
+    a, url = serve()
+    b = None
     try:
         start = value(scrape(lambda path: httpx.get(url + path)), "vinledger_log_entries")
         assert start > 0  # the operator, Acme and its key
@@ -147,14 +201,19 @@ def test_every_worker_is_counted_and_a_restart_starts_from_zero(tmp_path):
             totals.add(value(samples, "vinledger_submissions_total", outcome="appended"))
         assert totals == {12.0}
         assert value(samples, "vinledger_log_entries") == start + 12
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    proc, url = serve()
-    try:
-        samples = scrape(lambda path: httpx.get(url + path))
+        # A second server on the same data directory counts its own requests.
+        b, other = serve()
+        samples = scrape(lambda path: httpx.get(other + path))
         assert value(samples, "vinledger_submissions_total", outcome="appended") == 0
         assert value(samples, "vinledger_log_entries") == start + 12
+        samples = scrape(lambda path: httpx.get(url + path))
+        assert value(samples, "vinledger_submissions_total", outcome="appended") == 12
+        runs = [p for p in Path(RUN_BASE).glob(f"{RUN_PREFIX}{a.pid}-*")]
+        assert len(runs) == 1 and any(runs[0].iterdir())  # in memory, not in DATA
+        assert not (data / "metrics").exists()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc in (a, b):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+    assert not list(Path(RUN_BASE).glob(f"{RUN_PREFIX}{a.pid}-*"))  # removed at exit

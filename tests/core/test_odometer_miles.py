@@ -7,9 +7,10 @@ from hypothesis import strategies as st
 
 from core.odometer import (
     KM_PER_MILE,
-    MAX_KM_PER_DAY,
     MILES_WORTH_ASKING,
+    MIN_ROOM_KM,
     ROLLBACK_TOLERANCE_KM,
+    TYPICAL_KM_PER_DAY,
     rollback_alerts,
 )
 
@@ -37,7 +38,9 @@ def test_the_crossborder_case():
     days=st.integers(1, 3_650),
 )
 def test_miles_that_fit_are_asked_about(higher, driven, days):
-    driven = min(driven, MAX_KM_PER_DAY * days - 1)  # a mile is more than the rounding
+    # Within the pace of a car whose readings do not tell it (two readings): 100 km a day
+    # and half again, at least 1,000 km; a mile is more than the rounding.
+    driven = min(driven, max(MIN_ROOM_KM, 1.5 * TYPICAL_KM_PER_DAY * days) - 2)
     miles = round((higher + driven) / KM_PER_MILE)
     as_km = round(miles * KM_PER_MILE)
     found = rollback_alerts(readings(higher, miles, days))
@@ -63,6 +66,35 @@ def test_a_rollback_that_no_unit_explains_is_not_excused(higher, share, days):
     lower = int(higher * share)  # miles would still be below the higher reading
     [alert] = rollback_alerts(readings(higher, lower, days))
     assert "miles" not in alert["message"] and "as_miles_km" not in alert["facts"]
+
+
+def test_a_common_rollback_is_not_excused_as_miles():
+    # A third off in a month: as miles, 193,121 km, 13,121 km in 30 days: no.
+    [alert] = rollback_alerts(readings(180_000, 120_000, days=30))
+    assert "miles" not in alert["message"]
+
+
+def test_the_cars_own_pace_bounds_the_miles_it_may_have_meant():
+    def three(second_km: int, days: int) -> list[dict]:
+        first = {"index": 0, "occurred_at": "2024-01-01T09:00:00Z", "km": 50_000, "signer": "a"}
+        return [first, *readings(second_km, 37_400, days)]  # 2024 -> 2025: 10 km a day
+
+    # 37,400 read as miles is 60,189 km: 6,539 km past a 2025 reading of 53,650 km, which
+    # at the car's 10 km a day would take almost two years, not 120 days.
+    [alert] = rollback_alerts(three(53_650, 120))
+    assert "miles" not in alert["message"]
+    # A car driven 22 km a day (8,000 km in 2024) may have done 2,189 km in 120 days.
+    [alert] = rollback_alerts(three(58_000, 120))
+    assert "a reading in miles? 37,400 mi is 60,189 km" in alert["message"]
+
+
+def test_readings_that_go_on_from_the_lowered_figure_are_no_unit_mix_up():
+    later = {"index": 3, "occurred_at": "2025-09-01T09:00:00Z", "km": 39_000, "signer": "x"}
+    [alert] = rollback_alerts([*readings(60_000, 37_400, days=120), later])
+    assert "miles" not in alert["message"]
+    back = {**later, "km": 62_000}  # the next reading is back above: a one-off figure
+    [alert] = rollback_alerts([*readings(60_000, 37_400, days=120), back])
+    assert "a reading in miles?" in alert["message"]
 
 
 def test_miles_that_would_mean_impossible_driving_are_not_suggested():
