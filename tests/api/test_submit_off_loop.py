@@ -115,9 +115,9 @@ def test_threads_asking_at_once_share_one_group_commit(sqlite_ledger, monkeypatc
     made = []
     real = api.service.GroupCommit
 
-    def slow(sequencer):
+    def slow(sequencer, **options):
         time.sleep(0.05)  # a window for a second thread to see no group commit yet
-        made.append(real(sequencer))
+        made.append(real(sequencer, **options))
         return made[-1]
 
     monkeypatch.setattr(api.service, "GroupCommit", slow)
