@@ -16,17 +16,48 @@ import segno
 from api.i18n import Words
 from core.fields import parse_time
 
-# One colour per source of readings; the chart's legend says which is which.
+# One colour and one shape per source of readings; the chart's legend says which is
+# which. The shape tells them apart where colours do not (colour-blind readers, a
+# grey print); every colour stands 3:1 or more against white (WCAG 1.4.11).
 SOURCE_COLOURS = {
     "inspection": "#1f6feb",
-    "maintenance": "#2da44e",
-    "sale": "#bf8700",
+    "maintenance": "#1a7f37",
+    "sale": "#9a6700",
     "odometer": "#6e7781",
     "insurance_claim": "#8250df",
     "title_brand": "#6e7781",
     "transfer": "#6e7781",
     "recall": "#6e7781",
 }
+SOURCE_SHAPES = {
+    "inspection": "circle",
+    "maintenance": "square",
+    "sale": "diamond",
+    "odometer": "triangle-down",
+    "insurance_claim": "triangle",
+}
+OTHER_SHAPE = "plus"
+# The line joining the readings: #6e7781 is 4.5:1 against white (WCAG 1.4.11 asks 3:1).
+LINE_COLOUR = "#6e7781"
+
+
+def _marker(kind: str, cx: float, cy: float, attrs: str = "", inner: str = "") -> str:
+    """A reading's mark, about 7 units across, in its source's colour and shape."""
+    colour = SOURCE_COLOURS.get(kind, "#6e7781")
+    shape = SOURCE_SHAPES.get(kind, OTHER_SHAPE)
+    r = 3.8
+    if shape == "circle":
+        return (
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" fill="{colour}" {attrs}>{inner}</circle>'
+        )
+    d = {
+        "square": f"M{cx - 3.3:.1f},{cy - 3.3:.1f}h6.6v6.6h-6.6z",
+        "diamond": f"M{cx:.1f},{cy - 4.6:.1f}l4.6,4.6l-4.6,4.6l-4.6,-4.6z",
+        "triangle": f"M{cx:.1f},{cy - 4.4:.1f}l4.4,7.6h-8.8z",
+        "triangle-down": f"M{cx:.1f},{cy + 4.4:.1f}l4.4,-7.6h-8.8z",
+        "plus": f"M{cx - 1.3:.1f},{cy - 4.2:.1f}h2.6v2.9h2.9v2.6h-2.9v2.9h-2.6v-2.9h-2.9v-2.6h2.9z",
+    }[shape]
+    return f'<path d="{d}" fill="{colour}" data-shape="{shape}" {attrs}>{inner}</path>'
 
 
 def km_text(value: int, t: Words) -> str:
@@ -45,7 +76,8 @@ def odometer_svg(
     said: Sequence[str] = (),
     names: Mapping[str, str] | None = None,
 ) -> str:
-    """Every reading over time, coloured by source; readings that went back are ringed.
+    """Every reading over time, its mark's colour and shape by source; readings that went
+    back are ringed.
     Its label says how many readings over what time, and ``said`` (the rollbacks, in
     words): a screen reader reads that, not the drawing. Each reading's tooltip names
     its signer as the timeline does, by ``names`` (actor ID to name).
@@ -96,9 +128,10 @@ def odometer_svg(
     points = " ".join(
         f"{x(ts):.1f},{y(r['km']):.1f}" for ts, r in zip(times, readings, strict=True)
     )
-    parts.append(f'<polyline points="{points}" fill="none" stroke="#afb8c1" stroke-width="1"/>')
+    parts.append(
+        f'<polyline points="{points}" fill="none" stroke="{LINE_COLOUR}" stroke-width="1"/>'
+    )
     for ts, r in zip(times, readings, strict=True):
-        colour = SOURCE_COLOURS.get(r["kind"], "#6e7781")
         signer = (names or {}).get(r["signer"], r["signer"])
         label = escape(
             f"{r['occurred_at'][:10]} · {km_text(r['km'], t)} · {t('kind_' + r['kind'])} · "
@@ -112,20 +145,23 @@ def odometer_svg(
                 f"<title>{escape(t('odometer_backwards'))}: {label}</title></circle>"
             )
         parts.append(
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}" class="reading" '
-            f'data-entry="{r["index"]}" data-km="{r["km"]}"><title>{label}</title></circle>'
+            _marker(
+                r["kind"],
+                cx,
+                cy,
+                f'class="reading" data-entry="{r["index"]}" data-km="{r["km"]}"',
+                f"<title>{label}</title>",
+            )
         )
     parts.append("</svg>")
     return "".join(parts) + _legend(sorted({r["kind"] for r in readings}), bool(backwards), t)
 
 
 def _legend(sources: list[str], ringed: bool, t: Words) -> str:
-    """The chart's key: a dot in each source's colour, and the red ring if one is drawn."""
+    """The chart's key: each source's mark (its colour and shape), and the red ring if
+    one is drawn."""
     ring = '<circle cx="7" cy="7" r="5.5" fill="none" stroke="#cf222e" stroke-width="2"/>'
-    keys = [
-        (f'<circle cx="7" cy="7" r="4" fill="{SOURCE_COLOURS.get(k, "#6e7781")}"/>', t("kind_" + k))
-        for k in sources
-    ]
+    keys = [(_marker(k, 7, 7), t("kind_" + k)) for k in sources]
     if ringed:
         keys.append((ring, t("odometer_backwards")))
     items = "".join(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from api.drawings import km_text, odometer_svg
 from api.guarantees import decision_said, terms_shown
@@ -18,6 +19,7 @@ from api.i18n import Words
 from api.verdict import alert_text, headline, isolated, reading_text
 from core.errors import InvalidRecord
 from core.fields import parse_time
+from core.inspection_alerts import failed_items
 
 
 def _shown(value: Any, t: Words) -> str:
@@ -72,7 +74,11 @@ _VOCABULARIES = {
     "brand": "brand",
     "policy": "policy",
 }
-_KIND_VOCABULARIES = {("recall", "status"): "status", ("dispute", "status"): "dispute_status"}
+_KIND_VOCABULARIES = {
+    ("recall", "status"): "status",
+    ("dispute", "status"): "dispute_status",
+    ("registration", "event"): "event",
+}
 
 
 def _value(kind: str | None, name: str, value: Any, t: Words) -> str:
@@ -153,7 +159,13 @@ def _details(
         add("provider", actor(rec.get("provider")))
         add("grade", rec.get("grade"))
         flags = [t.term("flag", f) for f, on in rec.get("flags", {}).items() if on]
-        add("flags", t("list_sep").join(flags) or t("field_none"))
+        failed = [isolated(i["code"]) for i in failed_items(rec)]
+        add(
+            "flags",
+            t("list_sep").join(flags)
+            or (t("field_flags_failed", items=t("list_sep").join(failed)) if failed else None)
+            or t("field_none"),
+        )
         findings = [
             f"{isolated(i['code'])}: {t.term('result', i['result'])}"
             + (f" ({isolated(i['note'])})" if i.get("note") else "")
@@ -192,6 +204,11 @@ def _details(
         add("note", rec.get("note"))
     elif kind == "transfer":
         add("jurisdiction", rec.get("jurisdiction"))
+    elif kind == "registration":
+        add("event", t.term("event", rec["event"]) if rec.get("event") else None)
+        add("country", rec.get("country"))
+        add("jurisdiction", rec.get("jurisdiction"))
+        add("first_registered", _day_text(rec.get("first_registered"), t))
     elif kind == "sale":
         add("dealer", actor(rec.get("dealer")))
         if price := rec.get("price"):
@@ -260,8 +277,11 @@ def _in_force(e: dict[str, Any], fixes: list[dict[str, Any]]) -> tuple[dict, int
     return rec, dated
 
 
-def _logged(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> dict[str, Any] | None:
-    """When the ledger logged an entry (its clock, not the signer's word) and, if that
+def _logged(
+    e: dict[str, Any], fixes: list[dict[str, Any]], t: Words, zone: str = "UTC"
+) -> dict[str, Any] | None:
+    """When the ledger logged an entry (its clock, not the signer's word), its day in
+    ``zone`` (the ledger's time zone, as the timeline's dates), and, if that
     was more than ``LATE_LOGGING_DAYS`` after the date in force (the signed one, or the
     one the last of its ``fixes`` to date it gives: back-dating by a correction is
     back-dating too), how late."""
@@ -278,13 +298,60 @@ def _logged(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> dict[st
         said["index"] = dated
     return {
         "at": e["sequenced_at"],
-        "text": t("logged_on", date=t.date(logged.date())),
+        "text": t("logged_on", date=t.date(_local_day(logged, zone))),
         "late": (
             t.count("logged_late" if dated is None else "logged_late_corrected", late.days, **said)
             if late > timedelta(days=LATE_LOGGING_DAYS)
             else None
         ),
     }
+
+
+def _local_day(at: datetime, zone: str) -> date:
+    """The calendar day of ``at`` in ``zone``: the ledger's time zone, the one its
+    guarantees count days in (config.json's ``time_zone``)."""
+    return at.astimezone(ZoneInfo(zone)).date()
+
+
+def _day_said(text: Any, zone: str) -> str:
+    """A record's time as the timeline dates it: its YYYY-MM-DD day in ``zone``; a time an
+    older log holds that does not parse, its first ten characters as written."""
+    try:
+        return _local_day(parse_time(text), zone).isoformat()
+    except InvalidRecord:
+        return str(text)[:10]
+
+
+def _date(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words, zone: str) -> str:
+    """The date an entry's header shows: the one in force, with the signed one beside it
+    when a correction changed it (as ``_km`` does the reading)."""
+    signed = _day_said(e["record"]["occurred_at"], zone)
+    now = _day_said(_in_force(e, fixes)[0]["occurred_at"], zone)
+    return now if now == signed else t("date_corrected", date=now, was=signed)
+
+
+def _marked(
+    now: list[tuple[str, str, str | None]],
+    signed: list[tuple[str, str, str | None]],
+    t: Words,
+) -> list[tuple[str, str, str | None]]:
+    """The lines of a corrected entry in force (``now``), each whose value a correction
+    changed marked with what was signed; a line the correction took away stays, said
+    removed."""
+    was = {label: value for label, value, _ in signed}
+    out = []
+    for label, value, lang in now:
+        if label not in was:
+            out.append((label, t("value_corrected", value=value, was=t("field_none")), lang))
+        elif was[label] != value:
+            out.append((label, t("value_corrected", value=value, was=was[label]), lang))
+        else:
+            out.append((label, value, lang))
+    shown = {label for label, _, _ in now}
+    for label, value, lang in signed:
+        if label not in shown:
+            out.append((label, t("value_corrected", value=t("field_removed"), was=value), lang))
+    return out
 
 
 def _km(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> str:
@@ -300,13 +367,14 @@ def _km(e: dict[str, Any], fixes: list[dict[str, Any]], t: Words) -> str:
     return t("km_corrected", km=reading_text(now, t), was=reading_text(signed, t))
 
 
-def _revoked(e: dict[str, Any], t: Words) -> str | None:
+def _revoked(e: dict[str, Any], t: Words, zone: str = "UTC") -> str | None:
     """What to say of an entry whose key was revoked after it was signed (a stolen key's
-    entries may not be its partner's): when, and the operator's reason."""
+    entries may not be its partner's): when (the day in ``zone``), and the operator's
+    reason."""
     revoked = e.get("key_revoked")
     if not revoked:
         return None
-    on = t.date(parse_time(revoked["at"]).date())
+    on = t.date(_local_day(parse_time(revoked["at"]), zone))
     return t("key_revoked_later", date=on, reason=isolated(revoked["reason"]))
 
 
@@ -337,6 +405,45 @@ def logged_words(t: Words) -> dict[str, str]:
     }
 
 
+def _day_text(text: Any, t: Words) -> str | None:
+    """A YYYY-MM-DD day as the reader writes it; anything else as written."""
+    try:
+        return t.date(date.fromisoformat(text)) if isinstance(text, str) else None
+    except ValueError:
+        return text
+
+
+def registrations_text(registered: dict[str, Any] | None, t: Words) -> str | None:
+    """Where the car is and was registered, for the summary (``core.registrations``):
+    "first registered 10 Mar 2022; in CN from 10 Mar 2022 to 20 Jan 2025 (exported); in
+    DE since 1 Feb 2025". None when no registry recorded a registration."""
+    if not registered or not registered.get("periods"):
+        return None
+    said = []
+    if first := registered.get("first_registered"):
+        said.append(t("registrations_first", date=_day_text(first["date"], t)))
+    for p in registered["periods"]:
+        country = p["country"]
+        if p["until"] is None:
+            said.append(t("registrations_since", country=country, date=_day_text(p["from"], t)))
+            continue
+        ended = t.term("ended", p["ended"])
+        until = _day_text(p["until"], t)
+        if p["from"] is None:
+            said.append(t("registrations_until", country=country, until_date=until, ended=ended))
+        else:
+            said.append(
+                t(
+                    "registrations_from_to",
+                    country=country,
+                    from_date=_day_text(p["from"], t),
+                    until_date=until,
+                    ended=ended,
+                )
+            )
+    return t("items_sep").join(said)
+
+
 def last_trusted(odometer: dict[str, Any], t: Words) -> dict[str, Any] | None:
     """The reading a buyer can rely on when the last one is not it (a rollback, an
     "odometer not actual" brand or a dispute came in between); None when it is."""
@@ -354,10 +461,13 @@ def page_model(
     as_of: datetime | None = None,
     held: Callable[[str], bool] = lambda sha256: False,
     policies: Mapping[str, Any] | None = None,
+    zone: str = "UTC",
 ) -> dict:
     """The page in ``t``'s language; ``held`` says whether an attachment can be downloaded;
     ``policies``: the policy plugins installed, by id (a term whose plugin is not among
-    them is said to decide no claim for now), None when not known."""
+    them is said to decide no claim for now), None when not known; ``zone``: the ledger's
+    time zone (config.json's ``time_zone``), the one its dates are days in, as its
+    guarantees' are."""
     as_of = as_of or datetime.now(UTC)
     view = history["view"]
     entries = history["entries"]
@@ -386,28 +496,45 @@ def page_model(
     kinds = {e["index"]: e["kind"] for e in entries}
     by_index = {e["index"]: e for e in entries}
     timeline = []
-    when = {e["index"]: parse_time(e["record"]["occurred_at"]) for e in entries}
+    # The values in force: a corrected entry reads as the view reads it, what was signed
+    # beside each value a correction changed.
+    in_force = {e["index"]: _in_force(e, applied.get(e["index"], []))[0] for e in entries}
+
+    def dated(index: int) -> datetime:
+        try:
+            return parse_time(in_force[index]["occurred_at"])
+        except InvalidRecord:  # a corrected date an older log holds that does not parse
+            return parse_time(by_index[index]["record"]["occurred_at"])
+
+    when = {e["index"]: dated(e["index"]) for e in entries}
     for e in entries:
-        rec = e["record"]
+        rec = in_force[e["index"]]
+
+        def details(rec: dict[str, Any], e: dict[str, Any] = e) -> list:
+            return _details(
+                e["kind"],
+                rec,
+                t,
+                names,
+                kinds,
+                e["signer"],
+                decision_said(e, by_index, t) if e["kind"] == "claim_decision" else None,
+            )
+
+        shown = details(rec)
+        if applied.get(e["index"]):
+            shown = _marked(shown, details(e["record"]), t)
         timeline.append(
             {
                 "index": e["index"],
-                "date": rec["occurred_at"][:10],
+                "date": _date(e, applied.get(e["index"], []), t, zone),
                 "km": _km(e, applied.get(e["index"], []), t),
                 "kind": e["kind"],
                 "kind_label": t(f"kind_{e['kind']}"),
                 "signer": t(
                     "signed_by", name=e["signer"]["name"], role=t(f"role_{e['signer']['role']}")
                 ),
-                "details": _details(
-                    e["kind"],
-                    rec,
-                    t,
-                    names,
-                    kinds,
-                    e["signer"],
-                    decision_said(e, by_index, t) if e["kind"] == "claim_decision" else None,
-                ),
+                "details": shown,
                 # A provider's reading is the ledger's plugin's, not the partner's words.
                 "converted": (
                     t("converted_by", provider=e["derived"]["provider"])
@@ -436,8 +563,8 @@ def page_model(
                 "backwards": e["index"] in rollback_low,
                 "backwards_note": lower_than.get(e["index"], ""),
                 "disputed": e["index"] in disputed,
-                "logged": _logged(e, applied.get(e["index"], []), t),
-                "revoked": _revoked(e, t),
+                "logged": _logged(e, applied.get(e["index"], []), t, zone),
+                "revoked": _revoked(e, t, zone),
             }
         )
     vehicle = history["vehicle"]
@@ -453,11 +580,18 @@ def page_model(
         "latest_grade_index": latest["index"] if latest else None,
         "last_km": km_text(last_km, t) if last_km is not None else None,
         "owners": owners,
+        "registrations": registrations_text(view.get("registrations"), t),
         "last_trusted": last_trusted(view["odometer"], t),
         "count": len(entries),
         # What the script needs to check the logged dates, late notes and revoked-key
         # marks it sees against the bundle: the one threshold, and the words they are in.
         "late_days": LATE_LOGGING_DAYS,
+        # The zone the timeline's days are in, said once above it, and handed to the
+        # script, which says the days entries were logged in it too.
+        "time_zone": zone,
+        "zone_said": (
+            t("dates_zone_utc") if zone == "UTC" else t("dates_zone", zone=t.term("zone", zone))
+        ),
         "logged_words": logged_words(t),
         "terms": terms_shown(entries, view.get("sales", []), first_dispute, as_of, t, policies),
         # Newest first, as buyers read, by when each happened (then by log order): a

@@ -4,6 +4,9 @@ One handler maps our error hierarchy (``core.errors``) and Litestar's own HTTP
 exceptions to ``application/problem+json``; a database that cannot serve now becomes
 a 503 with ``Retry-After`` and one log line; anything unexpected becomes a 500
 problem that says nothing about the server's insides, and its traceback is logged.
+A browser that asks for a page (``Accept: text/html``) at an address with none, or
+meets a server error, gets the error page in its reader's language instead; every
+other client gets the problem document.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from api.i18n import LANGUAGES, Words, choose_language
 from core.errors import StorageUnavailable, VinledgerError
 from ledger.engines import unavailable
 
@@ -107,8 +112,52 @@ def _too_large(request: Request) -> str:
     )
 
 
+def wants_html(request: Request) -> bool:
+    """A browser asks for text/html first; curl and API clients ask for anything (*/*)."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML
+    )
+
+
+def error_page(request: Request, status: int, what: str, detail: str) -> Response:
+    """The error page (``error.html.j2``) in the reader's language: ``error_{what}``
+    says what happened and ``error_{what}_todo`` what to do, with a link home."""
+    query = request.query_params.get("lang")
+    t = Words(choose_language(query, request.headers.get("accept-language")))
+    configured = request.app.state.ledger.settings.public_url
+    root = (
+        urlsplit(configured).path if configured else str(request.scope.get("root_path", ""))
+    ).rstrip("/")
+    html = request.app.template_engine.get_template("error.html.j2").render(
+        t=t,
+        lang=t.lang,
+        root=root,
+        languages=LANGUAGES,
+        headline=t(f"error_{what}"),
+        note=None,
+        vin=None,
+        lang_query=query and t.lang,
+        todo=t(f"error_{what}_todo"),
+        detail=detail,
+        keep_query="",
+    )
+    return Response(
+        content=html,
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers={
+            "Vary": "Accept, Accept-Language",
+            "Content-Language": t.lang,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
 def handle_http_exception(request: Request, err: HTTPException) -> Response:
     status = err.status_code
+    if status == 404 and wants_html(request):  # a mistyped address, in a browser
+        return error_page(request, 404, "missing", f"404 Not found: {request.url.path}")
     detail = err.detail
     if status == 413:
         detail = _too_large(request)
@@ -181,6 +230,11 @@ def handle_unexpected(request: Request, err: Exception) -> Response:
     if (outage := unavailable(err)) is not None:  # one the engines did not translate
         return handle_storage_unavailable(request, outage)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
+    if wants_html(request):  # a person reading a page: nothing about envelopes
+        try:
+            return error_page(request, 500, "internal", "500 Internal error")
+        except Exception:  # the page itself failed: the problem document below
+            log.exception("the error page failed on %s %s", request.method, request.url.path)
     return _response(
         problem(
             500,

@@ -25,6 +25,7 @@ from api.metrics import count_outcomes, observe_batch
 from api.service_checks import SubmissionChecks, _Remembered, _WouldBlock, check_text
 from api.service_dealers import DealersAndReferrals
 from core import dsse
+from core.corrections import apply_corrections
 from core.errors import (
     Conflict,
     InvalidInput,
@@ -310,7 +311,11 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         validate_vin(vin)
         return build_bundle(self.store, vin)
 
-    def history(self, vin: str) -> dict[str, Any]:
+    def history(self, vin: str, as_of: datetime | None = None) -> dict[str, Any]:
+        """The VIN's entries and the derived view; ``as_of`` (UTC): only the entries that
+        happened by then (by the date each was signed with), and the view as of then.
+        A corrected entry carries ``in_force`` beside ``record`` (as signed): the record
+        with every correction applied, as the view reads it."""
         validate_vin(vin)
         with self.store.reader() as s:
             rows = entries_for_vin(s, vin)
@@ -343,12 +348,19 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 if revoked[keyid] is not None:  # signed before; maybe not by its partner
                     item["key_revoked"] = revoked[keyid]
                 items.append(item)
+        until = None
+        if as_of is not None:
+            until = as_of.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            items = [i for i in items if parse_time(i["record"]["occurred_at"]) <= as_of]
+        for item, applied in zip(items, apply_corrections(items), strict=True):
+            if applied.get("corrections"):
+                item["in_force"] = applied["record"]
         info = decode_vin(vin)
         return {
             "vin": vin,
             "vehicle": msgspec.to_builtins(info),
             "entries": items,
-            "view": analyse(items),
+            "view": analyse(items, until),
         }
 
     def attachment_path(self, sha256: str) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 from api.drawings import km_text, rank
@@ -55,6 +56,16 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
         return t(f"alert_{kind}", severity=t.term("severity", facts["severity"]))
     if kind == "recall_open":
         return t("alert_recall_open", **facts)
+    if kind == "registered_twice":  # core/registrations.py
+        on = facts["on"]
+        return t(
+            "alert_registered_twice",
+            country=facts["country"],
+            still_in=facts["still_in"],
+            on=t.date(date.fromisoformat(on)) if isinstance(on, str) else on,
+        )
+    if kind == "inspection_failed":  # core/inspection_alerts.py
+        return _inspection_failed(facts, t)
     if kind == "implausible_rate":
         return t("alert_implausible_rate", km=f"{facts['km']:,}", days=facts["days"])
     if kind == "accident":
@@ -87,6 +98,30 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
             withdrawn=t("items_sep").join(_withdrawn(c, t) for c in facts["withdrawn"]),
         )
     return t(f"alert_{kind}")
+
+
+def _inspection_failed(facts: dict[str, Any], t: Words) -> str:
+    """The checks an inspection failed, and the later inspections that passed some."""
+    said = t(
+        "alert_inspection_failed",
+        items=t("list_sep").join(
+            t(
+                "alert_failed_item",
+                code=isolated(str(i["code"])),
+                result=t.term("result", i["result"]),
+            )
+            for i in facts["items"]
+        ),
+    )
+    if facts.get("passed_later"):
+        said += t(
+            "alert_passed_later",
+            items=t("list_sep").join(
+                t("alert_passed_item", code=isolated(str(p["code"])), entry=p["entry"])
+                for p in facts["passed_later"]
+            ),
+        )
+    return said
 
 
 def _hid(facts: dict[str, Any], t: Words) -> str:
@@ -129,6 +164,8 @@ def _withdrawn(change: dict[str, Any], t: Words) -> str:
     field, was, now = change["field"], change["from"], change["to"]
     if field.startswith("flags."):
         return t("alert_withdrawn_damage", flag=t.term("flag", field.removeprefix("flags.")))
+    if field.startswith("areas."):  # a damage area a claim no longer names
+        return t("alert_withdrawn_area", area=t.term("area", field.removeprefix("areas.")))
     if isinstance(was, bool):  # a claim's total_loss, structural, airbag_deployed
         return t.term("field", field)
     if field.startswith("items."):  # the item's code, as the partner wrote it
@@ -147,14 +184,35 @@ def _withdrawn(change: dict[str, Any], t: Words) -> str:
     return t("alert_withdrawn_value", field=label, was=said(was), now=said(now))
 
 
+# Reports of one event this many days apart or less are the same event (two insurers'
+# total loss of one crash, each dated by its own file); further apart, another event.
+SAME_EVENT_DAYS = 7
+
+
 def _state(alert: dict[str, Any]) -> bool:
-    """A state of the car (flood damage, a title brand) that later reports repeat; an
-    event (a collision, a hail or vandalism claim an insurer paid, an airbag that went
-    off) happens each time: an insurer's claim alert names its severity."""
+    """A state of the car (flood damage, a title brand, a total loss) that later reports
+    repeat; an event (a collision, a hail or vandalism claim an insurer paid, an airbag
+    that went off) happens each time: an insurer's claim alert names its severity."""
     kind = alert["type"]
     if "severity" in alert.get("facts", {}):
         return False
     return kind.endswith("_damage") or kind.startswith("title_brand_") or kind == "total_loss"
+
+
+def _day(alert: dict[str, Any]) -> date | None:
+    """The day an alert's event happened, where its facts say (a total loss's
+    ``occurred_at``); None where they do not or it does not parse (an older log's)."""
+    at = alert.get("facts", {}).get("occurred_at")
+    try:
+        return parse_time(at).date() if isinstance(at, str) else None
+    except InvalidRecord:
+        return None
+
+
+def _same_event(days: list[date | None], day: date | None) -> bool:
+    """Whether a report on ``day`` is of the event a line's reports (on ``days``) are:
+    within ``SAME_EVENT_DAYS`` of one of them, or either undated."""
+    return day is None or any(d is None or abs((d - day).days) <= SAME_EVENT_DAYS for d in days)
 
 
 def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
@@ -164,27 +222,41 @@ def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
     The same fact reported by several entries (an insurer's flood claim and an
     inspection's flood flag) is one problem with its reports counted, not two: alerts
     of one type with the same facts, each resting on one entry and stating what the car
-    is (damaged, branded), make one line. An event (a collision an insurer paid) and an
-    alert that relates entries (a rollback between two readings, a gap between two
-    services) are each a problem of their own. Each entry keeps its own marking in the timeline.
+    is (damaged, branded), make one line. Only reports of one event: a brand is one per
+    jurisdiction (its facts name it: rebuilt in California and again in Nevada are two
+    lines), a total loss one per crash (reports within ``SAME_EVENT_DAYS`` of each other;
+    two years apart are two). An event (a collision an insurer paid) and an alert that
+    relates entries (a rollback between two readings, a gap between two services) are
+    each a problem of their own. Each entry keeps its own marking in the timeline.
     """
-    lines: dict[Any, dict[str, Any]] = {}
-    for i, a in enumerate(alerts):
-        facts = json.dumps(a.get("facts", {}), sort_keys=True)
-        key = (a["type"], facts) if len(a["entries"]) == 1 and _state(a) else i
-        line = lines.setdefault(
-            key, {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
-        )
+    lines: list[dict[str, Any]] = []
+    states: dict[str, list[dict[str, Any]]] = {}
+    for a in alerts:
+        day = _day(a)
+        line = None
+        if len(a["entries"]) == 1 and _state(a):
+            facts = {k: v for k, v in a.get("facts", {}).items() if k != "occurred_at"}
+            same = states.setdefault(f"{a['type']} {json.dumps(facts, sort_keys=True)}", [])
+            line = next((li for li in same if _same_event(li["days"], day)), None)
+            if line is None:
+                same.append(line := {"alert": a, "severity": a["severity"], "entries": []})
+                line.update(disputed=True, days=[], merges=True)
+                lines.append(line)
+        else:
+            line = {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
+            line.update(days=[], merges=False)
+            lines.append(line)
+        line["days"].append(day)
         line["entries"] += [e for e in a["entries"] if e not in line["entries"]]
         line["disputed"] = line["disputed"] and bool(a.get("disputed"))
         if rank(a["severity"]) < rank(line["severity"]):
             line["severity"] = a["severity"]
     out = []
-    for line in lines.values():
+    for line in lines:
         fact = alert_text(line["alert"], t)
         if line["disputed"]:  # a fact some report still stands behind is not disputed
             fact += f" ({t('disputed')})"
-        reports = len(line["entries"]) if len(line["alert"]["entries"]) == 1 else 1
+        reports = len(line["entries"]) if line["merges"] else 1
         out.append(
             {
                 "text": t("alert_reports", text=fact, count=reports) if reports > 1 else fact,

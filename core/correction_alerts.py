@@ -256,6 +256,8 @@ def _findings(kind: str, rec: dict[str, Any]) -> dict[str, Any]:
         return found
     if kind == "insurance_claim":
         found = {f: rec.get(f) is True for f in _CLAIM_FLAGS}
+        areas = rec.get("areas") if isinstance(rec.get("areas"), list) else []
+        found.update({f"areas.{a}": True for a in areas if isinstance(a, str)})
         return {
             **found,
             "cause": rec.get("cause", "collision"),
@@ -273,9 +275,10 @@ def withdrawn_alerts(
     brand when what the correction leaves reports less than the record did at any point
     (as signed, or as an earlier correction had it): a damage flag turned false, a grade
     raised, a failed item turned ok or dropped, a claim's cause changed (from any but
-    ``other``), its severity lowered, a total loss, structural damage or airbag taken
-    back, a brand changed. Each is named with the worst value on record and the one now
-    in force; the alert names the corrections that changed them and their signers. It
+    ``other``), its severity lowered, a damage area dropped, a total loss, structural
+    damage or airbag taken back, a brand changed. Each is named with the worst value on
+    record and the one now in force; the alert names the corrections that withdrew them
+    (``_withdrew``) and their signers. It
     is high when any state on record raised a high damage alert (``raised``) that the
     record in force no longer raises (a severe collision made minor), medium otherwise.
     A checklist item only respelled (``_respelled``) withdraws nothing."""
@@ -294,7 +297,7 @@ def withdrawn_alerts(
     if not withdrawn:
         return []
     idx = item["index"]
-    fixes = _by(item, {f["field"].split(".")[0] for f in withdrawn})
+    fixes = _withdrew(item, withdrawn, on_record)
     signers = list(dict.fromkeys(by_index[i]["signer"]["id"] for i in fixes))
     gone = set().union(*(raised(kind, s) for s in states)) - raised(kind, item["record"])
     high = any(level == "high" for _, level in gone)
@@ -312,6 +315,29 @@ def withdrawn_alerts(
             withdrawn=withdrawn,
         )
     ]
+
+
+def _withdrew(
+    item: dict[str, Any], withdrawn: list[dict[str, Any]], on_record: list[dict[str, Any]]
+) -> list[int]:
+    """The corrections of ``item`` (log order) that withdrew what ``withdrawn`` names:
+    for each finding, those that lowered it after the last state on record that still
+    reported its worst value (one that lowered it and was undone by a later one withdrew
+    nothing that stands). Any correction naming the field where none did (a record an
+    older log holds, read another way)."""
+    corrections = item["corrections"]
+    fixes: set[int] = set()
+    for change in withdrawn:
+        field = change["field"]
+        values = [found.get(field) for found in on_record]
+        last = max((k for k, v in enumerate(values) if v == change["from"]), default=0)
+        lowered = {
+            corrections[k]["index"]
+            for k in range(last, len(values) - 1)
+            if _worse(field, values[k], values[k + 1])
+        }
+        fixes |= lowered or set(_by(item, {field.split(".")[0]}))
+    return [c["index"] for c in corrections if c["index"] in fixes]
 
 
 def _respelled(
@@ -379,6 +405,8 @@ def _withdrawn_text(change: dict[str, Any]) -> str:
         return f"{field.removeprefix('flags.')} damage"
     if field in _CLAIM_FLAGS:
         return field.replace("_", " ")
+    if field.startswith("areas."):
+        return f"damage to the {field.removeprefix('areas.')} area"
     now = "not listed" if now is None else now
     if field.startswith("items."):
         return f"{field.removeprefix('items.')}: {was} (now {now})"

@@ -9,6 +9,7 @@ finding withdrawn) is ``core.correction_alerts``'s.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime
 from typing import Any, get_args
 
@@ -75,8 +76,13 @@ def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
     try:
         parse_record(_encoder.encode({**corrected, **fields}))
     except InvalidRecord as err:
+        # Named by the field of the correction at fault where it set one (a country no
+        # ISO code), else by `fields` (a rule across fields the correction left alone).
+        path = (err.field or "$").removeprefix("$.")
+        named = re.split(r"[.\[]", path)[0] in fields
         raise InvalidRecord(
-            f"the corrected {kind} would not be a valid record: {err}", field="$.fields"
+            f"the corrected {kind} would not be a valid record: {err}",
+            field=f"$.fields.{path}" if named else "$.fields",
         ) from err
 
 

@@ -20,8 +20,10 @@ The stages (the first two in their own modules):
 2. odometer (``core.odometer``): every reading from every source in time order, rollbacks beyond a
    stated tolerance (naming both entries and their signers), implausible rates,
    the ``odometer_not_actual`` brand, and the last reading that can be trusted;
-3. damage (inspection flags, and every insurance claim by its cause) and brands,
-   owners, service intervals and gaps, recalls, sales and their returns.
+3. damage (inspection flags and failed checklist items, ``core.inspection_alerts``,
+   and every insurance claim by its cause) and brands,
+   owners, registrations by country (``core.registrations``: a car on two countries'
+   registers at once), service intervals and gaps, recalls, sales and their returns.
 
 Times are compared as times (``core.fields.parse_time``), never as text, and
 events are ordered by when they happened; ties keep log order.
@@ -37,6 +39,7 @@ from core.alerts import alert
 from core.correction_alerts import DAMAGE_FLAGS, correction_alerts
 from core.corrections import apply_corrections
 from core.fields import parse_time
+from core.inspection_alerts import inspection_failed
 from core.odometer import (
     MAX_KM_PER_DAY,
     ROLLBACK_TOLERANCE_KM,
@@ -45,6 +48,7 @@ from core.odometer import (
     rate_alerts,
     rollback_alerts,
 )
+from core.registrations import registrations
 
 # Longer than this without a service is a gap worth a buyer's question.
 SERVICE_GAP_DAYS = 450
@@ -76,6 +80,7 @@ def _damage(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
                     f"({rec.get('jurisdiction', '')}), entry {idx}",
                     [idx],
                     brand=rec["brand"],
+                    jurisdiction=rec.get("jurisdiction"),
                 )
             )
         elif kind == "inspection":
@@ -99,6 +104,7 @@ def _raised(kind: str, rec: dict[str, Any]) -> set[tuple[str, str]]:
     """The damage alerts one record raises, as (type, severity): what a correction that
     changed it took back is judged by (``core.correction_alerts``)."""
     alerts, _ = _damage([{"kind": kind, "index": 0, "record": rec}])
+    alerts += inspection_failed([{"kind": kind, "index": 0, "record": rec}])
     return {(a["type"], a["severity"]) for a in alerts}
 
 
@@ -171,7 +177,13 @@ def _claim_alerts(rec: dict[str, Any], idx: int) -> list[dict]:
         )
     if rec.get("total_loss"):
         found.append(
-            alert("total_loss", "high", f"insurer declared a total loss, entry {idx}", [idx])
+            alert(
+                "total_loss",
+                "high",
+                f"insurer declared a total loss, entry {idx}",
+                [idx],
+                occurred_at=rec.get("occurred_at"),
+            )
         )
     if rec.get("airbag_deployed"):
         found.append(
@@ -272,6 +284,7 @@ def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, 
     rollbacks = rollback_alerts(readings)
     damage, brands = _damage(items)
     serviced, gaps = service(items)
+    registered, twice = registrations(items)
     not_actual = min(
         (parse_time(b["since"]) for b in brands if b["brand"] == "odometer_not_actual"),
         default=None,
@@ -279,7 +292,9 @@ def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, 
     alerts = [
         *rollbacks,
         *rate_alerts(readings),
+        *twice,
         *damage,
+        *inspection_failed(items),
         *open_recalls(items),
         *gaps,
         *correction_alerts(items, readings, _raised),
@@ -302,6 +317,7 @@ def analyse(items: list[dict[str, Any]], as_of: str | None = None) -> dict[str, 
         },
         "brands": [{"brand": b["brand"], "index": b["index"]} for b in brands],
         "owners": owners(items),
+        "registrations": registered,
         "service": serviced,
         "recalls": [
             {

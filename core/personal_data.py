@@ -11,8 +11,13 @@ part number), a Chinese resident identity number (a birth date and its check dig
 must hold) or an IBAN (its check digits must hold). Full-width forms count as their
 ASCII selves.
 Names and addresses cannot be told apart from a workshop's or a street's; the docs say
-to leave them out. Structured fields (VIN, hashes, commitments, codes, an insurer's
-claim reference, part numbers) are not free text and are not searched.
+to leave them out. A reference a partner writes as it likes (an insurer's claim
+reference, a recall campaign) is searched for what no reference is: an e-mail address,
+an international phone number, a Chinese mobile number after a word that says it is
+one ("HM-2026-00017", "CLM/2024/0001234" and "2024-555-0123" pass; a reference's groups
+of digits may look like a Chinese mobile number, an identity card number or an IBAN by
+chance). Structured fields (VIN, hashes, commitments, codes, part numbers) are not free
+text and are not searched.
 """
 
 from __future__ import annotations
@@ -157,6 +162,26 @@ _KINDS = (
 
 _SIGNS = {sign for kind in _KINDS for sign in kind[3]}
 
+# The record fields that hold a reference a partner writes as it likes, and what each
+# kind above is searched for as in one of them (None: not searched).
+REFERENCES = frozenset({"claim_ref", "campaign"})
+_CN_MOBILE_SAID = re.compile(_CN_MOBILE.pattern.split("|", 1)[1], re.IGNORECASE)
+_IN_REFERENCES = {
+    _KINDS[0]: _KINDS[0],
+    _KINDS[1]: _KINDS[1],
+    _KINDS[2]: (*_KINDS[2][:2], _CN_MOBILE_SAID.search, _KINDS[2][3]),
+}
+
+
+def _searched(field: object, kinds) -> tuple:
+    """The kinds a string under ``field`` is searched for: all in free text, those a
+    reference cannot hold by chance in a reference, none elsewhere."""
+    if field in FREE_TEXT:
+        return kinds
+    if field in REFERENCES:
+        return tuple(_IN_REFERENCES[k] for k in kinds if k in _IN_REFERENCES)
+    return ()
+
 
 def found_in(text: str, kinds=_KINDS) -> str | None:
     """What kind of personal detail ``text`` holds, or None."""
@@ -171,24 +196,25 @@ def found_in(text: str, kinds=_KINDS) -> str | None:
 def _named(doc: object, kinds) -> tuple[str, str] | None:
     """The path and kind of the first free-text string in ``doc`` holding one."""
     for path, text, field in json_strings(doc):
-        if field in FREE_TEXT and (what := found_in(text, kinds)):
+        if (searched := _searched(field, kinds)) and (what := found_in(text, searched)):
             return path, what
     return None
 
 
-def _free_texts(doc: object) -> list[str]:
-    """Every free-text string in a decoded record, in no particular order: the quick
-    first pass (``json_strings`` builds every path, wanted only once one is found)."""
-    texts, stack = [], [(doc, False)]
+def _free_texts(doc: object, kinds) -> list[tuple[str, tuple]]:
+    """Every free-text or reference string in a decoded record with the kinds it is
+    searched for, in no particular order: the quick first pass (``json_strings`` builds
+    every path, wanted only once one is found)."""
+    texts, stack = [], [(doc, ())]
     while stack:
-        value, free = stack.pop()
+        value, searched = stack.pop()
         if type(value) is str:
-            if free:
-                texts.append(value)
+            if searched:
+                texts.append((value, searched))
         elif type(value) is dict:
-            stack.extend((item, key in FREE_TEXT) for key, item in value.items())
+            stack.extend((item, _searched(key, kinds)) for key, item in value.items())
         elif type(value) is list:
-            stack.extend((item, free) for item in value)
+            stack.extend((item, searched) for item in value)
     return texts
 
 
@@ -208,6 +234,6 @@ def personal_data(payload: bytes) -> tuple[str, str] | None:
         doc = msgspec.json.decode(payload)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
-    if not any(found_in(text, kinds) for text in _free_texts(doc)):
+    if not any(found_in(text, searched) for text, searched in _free_texts(doc, kinds)):
         return None
     return _named(doc, kinds)  # only now the paths, to name the field

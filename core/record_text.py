@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import typing
-from datetime import datetime
+from datetime import date, datetime
 from types import UnionType
 from typing import Annotated, Any, Literal, get_args
 
@@ -141,6 +141,9 @@ def explain(message: str, path: str, root: Any, doc: Any, shown: str) -> str | N
         return f"`{shown}` has {len(value):,} {what}; at most {int(longest[2]):,} are allowed: " + (
             "shorten it" if isinstance(value, str) else "send fewer"
         )
+    if tp is date and message.startswith(("Invalid RFC3339 encoded date", "Expected `date")):
+        # A day as the papers give it (a registration's first_registered), no time.
+        return f"`{shown}`{is_} it must be a date written YYYY-MM-DD, e.g. 2022-03-10"
     if tp is datetime and isinstance(value, str):
         if message.startswith("Expected `datetime` with a timezone"):
             return f"`{shown}` {no_timezone(value)}"

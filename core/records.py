@@ -24,11 +24,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta
 
+from core.countries import Country, country_problem
 from core.errors import InvalidRecord, InvalidVIN
 from core.fields import (
     ActorId,
@@ -225,6 +227,34 @@ class Transfer(_VehicleRecord, tag="transfer", kw_only=True):
     jurisdiction: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 
+RegistrationEvent = Literal["registered", "deregistered", "exported"]
+
+
+class Registration(_VehicleRecord, tag="registration", kw_only=True):
+    """A registry's register changed for the car: ``registered`` (its first registration
+    in ``country``, an import's included), ``deregistered`` (taken off the road or off
+    the register) or ``exported`` (deregistered for export). Never a plate or an owner:
+    plates are personal data in many countries (docs/formats.md, "What is public")."""
+
+    event: RegistrationEvent
+    country: Country
+    jurisdiction: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    # The date the papers give for the car's first registration anywhere.
+    first_registered: date | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if problem := country_problem(self.country):
+            raise FieldError("country", problem)
+        if self.first_registered is not None and self.first_registered > self.occurred_at.date():
+            raise FieldError(
+                "first_registered",
+                f"is {self.first_registered.isoformat()}, after the record's own date "
+                f"({self.occurred_at.date().isoformat()}): a car is first registered no "
+                "later than any registry records it",
+            )
+
+
 class Sale(_VehicleRecord, tag="sale", kw_only=True):
     dealer: ActorId
     price: Money | None = None
@@ -364,6 +394,7 @@ Record = (
     | InsuranceClaim
     | TitleBrand
     | Transfer
+    | Registration
     | Sale
     | Recall
     | Correction

@@ -29,7 +29,9 @@ KINDS_BY_ROLE: dict[str, frozenset[str]] = {
     "inspector": frozenset({"inspection", "odometer", "correction"}),
     "workshop": frozenset({"maintenance", "odometer", "recall", "correction"}),
     "insurer": frozenset({"insurance_claim", "title_brand", "odometer", "correction"}),
-    "registry": frozenset({"title_brand", "transfer", "odometer", "recall", "correction"}),
+    "registry": frozenset(
+        {"title_brand", "transfer", "registration", "odometer", "recall", "correction"}
+    ),
     # A dealer files claims on its own sales; the ledger's policies decide them.
     "dealer": frozenset({"sale", "odometer", "correction", "return_request", "warranty_claim"}),
     # Referrers earn commissions on sales but sign nothing on a vehicle's history.

@@ -333,6 +333,8 @@ def _detail(record) -> dict:
         return {"brand": record.brand}
     if record.kind == "insurance_claim":
         return {"cause": record.cause, "severity": record.severity}
+    if record.kind == "registration":  # where the car is registered, as watchers follow it
+        return {"event": record.event, "country": record.country}
     return {}
 
 

@@ -5,13 +5,14 @@ MESSAGES: dict[str, str] = {
     "title": "Vehicle history {vin}",
     "verdict_clean": "No problems reported",
     "verdict_clean_note": "No odometer rollback, title brand, accident, theft, flood, fire, "
-    "hail, vandalism, structural or airbag damage, total loss or open recall is on record "
+    "hail, vandalism, structural or airbag damage, total loss, failed inspection check or "
+    "open recall is on record "
     "for this vehicle.",
     "verdict_problems_one": "{count} problem reported",
     "verdict_problems_other": "{count} problems reported",
     "vehicle": "Vehicle",
     "make": "Make",
-    "country": "Country",
+    "country": "Made in (from the VIN)",
     "model_year": "Model year",
     "unknown": "unknown",
     "latest_grade": "Latest inspection grade",
@@ -65,7 +66,9 @@ MESSAGES: dict[str, str] = {
     "verifying": "Verifying in your browser…",
     "verified": "Verified in your browser at {time}: {entries} entries against the "
     "log's checkpoint of {size} entries.",
-    "failed": "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
+    "failed_one": "Verification failed: {count} check failed. Do not rely on this history.",
+    "failed_other": "Verification failed: {count} checks failed. Do not rely on this "
+    "history.",
     "unverified": "This history could not be verified in your browser: do not trust "
     "anything on this page, however clean it looks. The details are below.",
     "unsupported": "This browser cannot check the history's signatures. Open this page "
@@ -128,6 +131,15 @@ MESSAGES: dict[str, str] = {
     ),
     "alert_withdrawn_damage": "{flag} damage",
     "alert_withdrawn_value": "{field}: {was} (now {now})",
+    "alert_withdrawn_area": "damage to the {area}",
+    "alert_inspection_failed": "Inspection failed: {items}",
+    "alert_failed_item": "{code} ({result})",
+    "alert_passed_later": "; a later inspection passed {items}",
+    "alert_passed_item": "{code} (entry {entry})",
+    "alert_registered_twice": (
+        "Registered in {country} on {on} while still registered in {still_in}: a cloned "
+        "VIN or an export nobody recorded"
+    ),
     "disputed": "disputed",
     "alert_reports": "{text} — {count} reports",
     # The listing badge names each problem by its alert's type, briefly.
@@ -147,6 +159,8 @@ MESSAGES: dict[str, str] = {
     "problem_odometer_corrected": "odometer corrected",
     "problem_odometer_redated": "odometer redated",
     "problem_finding_withdrawn": "finding withdrawn",
+    "problem_registered_twice": "registered twice",
+    "problem_inspection_failed": "inspection failed",
     "problem_title_brand": "title brand {brand}",
     "problem_damage": "{flag} damage",
     "last_trusted": "Last trusted odometer reading",
@@ -158,6 +172,7 @@ MESSAGES: dict[str, str] = {
     "kind_insurance_claim": "Insurance claim",
     "kind_title_brand": "Title brand",
     "kind_transfer": "Change of owner",
+    "kind_registration": "Registration",
     "kind_sale": "Sale",
     "kind_recall": "Recall",
     "kind_correction": "Correction",
@@ -240,6 +255,7 @@ MESSAGES: dict[str, str] = {
     "field_findings": "Findings",
     "field_flags": "Damage found",
     "field_none": "none",
+    "field_flags_failed": "no damage flag set, but checks failed: {items}",
     "field_removed": "removed",
     "field_yes": "yes",
     "field_no": "no",
@@ -252,6 +268,20 @@ MESSAGES: dict[str, str] = {
     "field_severity": "Severity",
     "field_areas": "Areas",
     "field_jurisdiction": "Jurisdiction",
+    "field_event": "Event",
+    "field_country": "Country",
+    "field_first_registered": "First registered",
+    "event_registered": "registered",
+    "event_deregistered": "deregistered",
+    "event_exported": "deregistered for export",
+    # The summary's line of where the car is and was registered (core/registrations.py).
+    "registrations": "Registered",
+    "registrations_first": "first registered {date}",
+    "registrations_since": "in {country} since {date}",
+    "registrations_from_to": "in {country} from {from_date} to {until_date} ({ended})",
+    "registrations_until": "in {country} until {until_date} ({ended})",
+    "ended_deregistered": "deregistered",
+    "ended_exported": "exported",
     "field_note": "Note",
     "field_dealer": "Dealer",
     "field_price": "Price",
@@ -284,6 +314,10 @@ MESSAGES: dict[str, str] = {
     "logged_late_corrected_other": "Logged {days} days after the date correction {index} gives it",
     "km_corrected": "{km} (corrected from {was})",
     "km_removed": "{was} (removed by a correction)",
+    "date_corrected": "{date} (corrected from {was})",
+    "value_corrected": "{value} (corrected; signed: {was})",
+    "dates_zone": "Dates are days in {zone} time, the ledger's time zone",
+    "dates_zone_utc": "Dates are days in UTC, the ledger's time zone",
     "late_note_one": "{count} entry was logged more than {days} days after its date "
     "(a date is its signer's word; when it was logged, the ledger's)",
     "late_note_other": "{count} entries were logged more than {days} days after their "
@@ -351,6 +385,12 @@ MESSAGES: dict[str, str] = {
     "error_other": "This page cannot be shown",
     "error_other_todo": "Check the address and try again; if it keeps failing, tell the "
     "ledger's operator.",
+    "error_missing": "There is no page at this address",
+    "error_missing_todo": "Check the address for a typing mistake, or look the vehicle up "
+    "by its VIN on the front page.",
+    "error_internal": "Something went wrong on the ledger's side",
+    "error_internal_todo": "This says nothing about the vehicle or its history. Try again in "
+    "a few minutes; if it keeps failing, tell the ledger's operator.",
     "error_detail": "The ledger's answer",
     "vin_wrong_length": "It has {count} characters; a VIN has exactly 17.",
     "vin_lookalike": "Character {position} is the letter {char}, which no VIN contains: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
@@ -20,7 +21,8 @@ from api.pages import page_model
 from api.problems import handle_vinledger_error
 from api.service import Ledger
 from api.verdict import alert_text
-from core.errors import NotFound, VinledgerError
+from core.errors import InvalidInput, InvalidRecord, NotFound, VinledgerError
+from core.fields import parse_time
 from core.vin import (
     CHECK_DIGIT_POSITION,
     LOOKALIKES,
@@ -36,7 +38,8 @@ HTML = MediaType.HTML  # Litestar adds "; charset=utf-8" itself
 # The words the in-browser verifier shows, in the page's language (and "kinds": the kinds
 # of entry by name, for a failure's line), and the verdict's headline it compares.
 VERIFY_WORDS = (
-    *("verifying", "verified", "failed", "entry", "entry_kind", "detail_sep"),
+    *("verifying", "verified", "failed_one", "failed_other", "entry", "entry_kind"),
+    "detail_sep",
     *("unsupported", "unchecked", "retry"),
     *("verdict_clean", "verdict_problems_one", "verdict_problems_other"),
 )
@@ -255,6 +258,7 @@ class VehiclesController(Controller):
             t,
             held=lambda h: ledger.attachment_path(h).is_file(),
             policies=ledger.plugins.policies,
+            zone=ledger.settings.time_zone,
         )
         return Template(
             template_name="vehicle.html.j2",
@@ -297,7 +301,7 @@ class VehiclesController(Controller):
         return Template(
             template_name="sticker.html.j2",
             context={
-                "m": page_model(ledger.history(vin), t),
+                "m": page_model(ledger.history(vin), t, zone=ledger.settings.time_zone),
                 "as_of": _as_of(ledger, t),
                 "t": t,
                 "lang": t.lang,
@@ -353,9 +357,22 @@ class VehiclesController(Controller):
         return Response(svg, media_type=SVG, headers={**said, "Cache-Control": "max-age=300"})
 
     @get("/vehicles/{vin:str}/history", sync_to_thread=True, summary="History as JSON")
-    def history(self, ledger: Ledger, vin: str) -> dict:
-        """Every entry of the VIN's chain with its record and signer, and the derived view."""
-        return ledger.history(vin)
+    def history(
+        self,
+        ledger: Ledger,
+        vin: str,
+        as_of: str | None = Parameter(
+            default=None,
+            description="an RFC 3339 time in UTC written with Z (2026-11-27T00:00:00Z): only "
+            "the entries that happened by then (by the date each was signed with), and the "
+            "view as of then",
+        ),
+    ) -> dict:
+        """Every entry of the VIN's chain with its record (as signed) and signer, and the
+        derived view. A corrected entry also carries ``in_force``: its record with every
+        correction applied, the values the view reads. ``?as_of=`` gives the history as
+        it stood then."""
+        return ledger.history(vin, _utc_time(as_of, "as_of"))
 
     @get(
         "/vehicles/{vin:str}/bundle",
@@ -377,6 +394,27 @@ class VehiclesController(Controller):
         if _etag_matches(request.headers.get("if-none-match"), tag):
             return Response(b"", status_code=304, headers=headers, media_type="application/json")
         return Response(body, media_type="application/json", headers=headers)
+
+
+# What ``?as_of=`` takes: an RFC 3339 time in UTC, written with Z (a "+" in a query
+# reads as a space, so offsets are not taken).
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
+def _utc_time(text: str | None, name: str) -> datetime | None:
+    """A query's time, or InvalidInput saying how to write it."""
+    if text is None:
+        return None
+    try:
+        if _UTC_TIME.fullmatch(text):
+            return parse_time(text)
+    except InvalidRecord:
+        pass
+    raise InvalidInput(
+        f"`{name}` must be an RFC 3339 time in UTC written with Z, e.g. "
+        f"2026-11-27T00:00:00Z, not {text!r}",
+        field=name,
+    )
 
 
 def _etag_matches(header: str | None, tag: str) -> bool:

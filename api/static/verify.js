@@ -28,11 +28,12 @@
 //   "page"        the timeline the server drew shows exactly the bundle's entries.
 //   "verdict"     the verdict the server drew at the top links every entry the verified
 //                 records say a buyer must be told of: title brands, inspections reporting
-//                 damage, insurance claims, both readings of an odometer rollback (entries
+//                 damage or failing checks, insurance claims, both readings of an odometer rollback (entries
 //                 a correction names, and rollbacks once a correction touched a reading, excepted),
 //                 and its headline counts the problems it lists ("No problems reported" for none).
 //   "logged"      each entry the timeline shows says when the ledger logged it (its <time>:
-//                 the bundle's sequenced_at, and that day in the page's words), carries a
+//                 the bundle's sequenced_at, and that day, in the ledger's time zone the
+//                 timeline names (data-time-zone), in the page's words), carries a
 //                 late note exactly when that was more than the page's data-late-days after
 //                 its date in force (corrections applied as api/pages.py does), saying how
 //                 late, and a revoked-key mark exactly when a trust entry of the bundle revokes
@@ -53,7 +54,7 @@
     inspector: ["inspection", "odometer", "correction"],
     workshop: ["maintenance", "odometer", "recall", "correction"],
     insurer: ["insurance_claim", "title_brand", "odometer", "correction"],
-    registry: ["title_brand", "transfer", "odometer", "recall", "correction"],
+    registry: ["title_brand", "transfer", "registration", "odometer", "recall", "correction"],
     dealer: ["sale", "odometer", "correction", "return_request", "warranty_claim"],
     referrer: [],
   };
@@ -70,6 +71,7 @@
     insurance_claim: ["airbag_deployed", "areas", "cause", "claim_ref", "occurred_at", "odometer_km", "severity", "structural", "total_loss", "vin"],
     title_brand: ["brand", "jurisdiction", "note", "occurred_at", "odometer_km", "vin"],
     transfer: ["jurisdiction", "occurred_at", "odometer_km", "owner_commitment", "vin"],
+    registration: ["country", "event", "first_registered", "jurisdiction", "occurred_at", "odometer_km", "vin"],
     sale: ["buyer_commitment", "dealer", "occurred_at", "odometer_km", "policies", "price", "referral_code", "vin"],
     recall: ["campaign", "component", "description", "occurred_at", "odometer_km", "status", "vin"],
     correction: ["corrects", "fields", "occurred_at", "odometer_km", "reason", "vin"],
@@ -815,13 +817,15 @@
 
   // What the verdict at the top must name, from the verified records alone (core/history.py
   // raises an alert for each): a title brand, an inspection's damage flag, an insurance
-  // claim, the two readings of an odometer rollback. Only what holds whatever else the
-  // history says: a correction that clears an inspection's flag raises finding_withdrawn,
-  // which names the inspection (core/correction_alerts.py), so every flag signed is named
+  // claim, the two readings of an odometer rollback, an inspection's checklist item with a
+  // major defect or a fail. Only what holds whatever else the history says: a correction
+  // that clears an inspection's flag or failed item raises finding_withdrawn, which names
+  // the inspection (core/correction_alerts.py), so every flag and failure signed is named
   // either way; rollbacks once a correction changed a reading or its time are left to the
   // server (it raises odometer_corrected or odometer_redated instead).
   // [{index, names: [indexes the verdict must link], why}]
   const DAMAGE_FLAGS = ["accident", "flood", "fire", "structural", "airbag"];
+  const FAILED_RESULTS = ["major", "fail"]; // core/inspection_alerts.py: inspection_failed
   const NOT_READINGS = ["correction", "claim_decision", "dispute", "complaint"]; // core/odometer.py
   const ROLLBACK_TOLERANCE_KM = 50; // core/odometer.py
   function mustName(records) {
@@ -841,7 +845,11 @@
       else if (rec.kind === "insurance_claim") out.push({ index, names: [index], why: `an insurance claim (${rec.cause || "collision"}, ${rec.severity || "minor"})` });
       else if (rec.kind === "inspection") {
         const flags = DAMAGE_FLAGS.filter((f) => isObj(rec.flags) && rec.flags[f] === true);
-        if (flags.length) out.push({ index, names: [index], why: `an inspection reporting ${flags.join(", ")} damage` });
+        const failed = Array.isArray(rec.items) ? rec.items.filter((i) => isObj(i) && STR(i.code) && FAILED_RESULTS.includes(i.result)) : [];
+        const why = [];
+        if (flags.length) why.push(`reporting ${flags.join(", ")} damage`);
+        if (failed.length) why.push(`failing ${[...new Set(failed.map((i) => `${i.code} (${i.result})`))].join(", ")}`);
+        if (why.length) out.push({ index, names: [index], why: `an inspection ${why.join(" and ")}` });
       }
     }
     // A correction that changes a reading or its time, or gives an entry a reading, changes
@@ -971,9 +979,27 @@
       add(false, "the timeline does not say after how many days an entry counts as logged late, or in what words it says when entries were logged");
       return finish(report);
     }
+    // Days are the ledger's time zone's (data-time-zone, api/pages.py _local_day), as the
+    // timeline's dates and the guarantees' last days are.
+    const zone = timeline.dataset.timeZone || "UTC";
+    let inZone = null;
+    if (zone !== "UTC") {
+      try {
+        inZone = new Intl.DateTimeFormat("en-US", { timeZone: zone, year: "numeric", month: "numeric", day: "numeric" });
+      } catch {
+        add(false, `the timeline says its days are in the time zone ${JSON.stringify(zone)}, which this browser does not know`);
+        return finish(report);
+      }
+    }
     const months = w.months.split(/\s+/).filter(Boolean);
     const day = (us) => {
-      const [y, m, d] = civilFromDays(Number(us / DAY - (us % DAY < 0n ? 1n : 0n)));
+      let y, m, d;
+      if (inZone) {
+        const parts = Object.fromEntries(inZone.formatToParts(new Date(Number(us / 1000n))).map((p) => [p.type, p.value]));
+        [y, m, d] = [Number(parts.year), Number(parts.month), Number(parts.day)];
+      } else {
+        [y, m, d] = civilFromDays(Number(us / DAY - (us % DAY < 0n ? 1n : 0n)));
+      }
       return fill(w.date, { day: d, month: months[m - 1], year: y });
     };
     const inForce = datesInForce(report.records);
@@ -1041,7 +1067,8 @@
   const DEFAULT_WORDS = {
     verifying: "Verifying in your browser\u2026",
     verified: "Verified in your browser: {entries} entries against a checkpoint of {size} entries.",
-    failed: "VERIFICATION FAILED: {count} check(s) failed. Do not rely on this history.",
+    failed_one: "Verification failed: {count} check failed. Do not rely on this history.",
+    failed_other: "Verification failed: {count} checks failed. Do not rely on this history.",
     entry: "entry {index}",
     unsupported: "This browser cannot check the history's signatures. Open this page in a current Chrome, Firefox or Safari to verify it.",
     unchecked: "Could not check this history: the proof did not download ({reason}). No check failed; check your connection and try again.",
@@ -1119,7 +1146,14 @@
     unverified(false);
     headline.textContent = w.verifying;
     if (details) details.replaceChildren();
+    // "Try again" goes away while the check runs: if the keyboard was on it, the
+    // headline takes the focus (not <body>), and a new "Try again" takes it back.
     const retry = document.getElementById("verification-retry");
+    const hadFocus = Boolean(retry) && document.activeElement === retry;
+    if (hadFocus) {
+      headline.tabIndex = -1;
+      headline.focus();
+    }
     if (retry) retry.remove();
     if (!(globalThis.crypto && crypto.subtle && (await supported()))) {
       headline.textContent = w.unsupported;
@@ -1141,6 +1175,7 @@
       again.addEventListener("click", () => run(box));
       if (details) details.after(again);
       else box.append(again);
+      if (hadFocus && (document.activeElement === headline || document.activeElement === document.body)) again.focus();
       unverified(true);
       state("unchecked");
       return;
@@ -1178,7 +1213,7 @@
       state("verified");
     } else {
       const failed = report.findings.filter((f) => !f.ok);
-      headline.textContent = fill(w.failed, { count: failed.length });
+      headline.textContent = fill(failed.length === 1 ? w.failed_one : w.failed_other, { count: failed.length });
       const kinds = isObj(w.kinds) ? w.kinds : {};
       const englishPage = /^en\b/i.test(document.documentElement.lang || "en");
       for (const f of failed) {

@@ -262,7 +262,9 @@ def test_a_claims_cause_and_a_corrections_reason_are_different_words_in_chinese(
     }
     (fixed,) = submitted(sqlite_ledger, insurer.envelope(fix))
     zh = page(client, "zh")
-    assert "<dt>出险原因</dt><dd>冰雹</dd>" in entry_block(zh, claimed.index)
+    # In force, with what was signed beside it.
+    in_force = "<dt>出险原因</dt><dd>水淹（已更正；原签署为：冰雹）</dd>"
+    assert in_force in entry_block(zh, claimed.index)
     changes = entry_block(zh, fixed.index)
     assert "<dt>理由</dt><dd>typed the wrong cause</dd>" in changes
     assert "出险原因 → 水淹" in changes

@@ -77,6 +77,9 @@ EXAMPLES = {
     ),
     "title_brand": vehicle("title_brand", brand="flood", jurisdiction="US-TX", note="per insurer"),
     "transfer": vehicle("transfer", owner_commitment=HEX, jurisdiction="CN-SH"),
+    "registration": vehicle(
+        "registration", event="registered", country="DE", first_registered="2022-03-10"
+    ),
     "sale": vehicle(
         "sale",
         odometer_km=48_222,

@@ -24,7 +24,7 @@ EXPECTED = {
     "inspector": {"inspection", "odometer", "correction"},
     "workshop": {"maintenance", "odometer", "recall", "correction"},
     "insurer": {"insurance_claim", "title_brand", "odometer", "correction"},
-    "registry": {"title_brand", "transfer", "odometer", "recall", "correction"},
+    "registry": {"title_brand", "transfer", "registration", "odometer", "recall", "correction"},
     "dealer": {"sale", "odometer", "correction", "return_request", "warranty_claim"},
     "referrer": set(),
 }

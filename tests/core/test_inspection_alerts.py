@@ -1,0 +1,149 @@
+"""An inspection that fails checks raises an alert even when it sets no damage flag: a
+failed brake or a kinked frame rail is never "no problems reported"."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.history import analyse
+from core.inspection_alerts import is_safety_item
+
+VIN = "1HGCM82673A004354"
+CLEAN = {"accident": False, "flood": False, "fire": False, "structural": False, "airbag": False}
+
+
+def inspection(index: int, when: str, *items: tuple[str, str], flags=CLEAN) -> dict:
+    record = {
+        "kind": "inspection",
+        "vin": VIN,
+        "occurred_at": when,
+        "provider": "Acme Inspections",
+        "inspector": "INS-0042",
+        "grade": "B",
+        "items": [{"code": c, "result": r} for c, r in items],
+        "flags": flags,
+    }
+    return {"index": index, "kind": "inspection", "signer": {"id": "acme"}, "record": record}
+
+
+def fix(index: int, corrects: int, fields: dict) -> dict:
+    record = {
+        "kind": "correction",
+        "vin": VIN,
+        "occurred_at": "2026-10-03T09:00:00Z",
+        "corrects": corrects,
+        "reason": "typo",
+        "fields": fields,
+    }
+    return {"index": index, "kind": "correction", "signer": {"id": "acme"}, "record": record}
+
+
+def of_type(view: dict, kind: str) -> list[dict]:
+    return [a for a in view["alerts"] if a["type"] == kind]
+
+
+# The adjuster's car: frame, brakes and airbag failed, every damage flag false.
+FAILED = (("frame-front", "major"), ("brakes", "fail"), ("airbag-module", "fail"))
+
+
+def test_failed_safety_items_with_every_flag_false_raise_one_high_alert_naming_them():
+    view = analyse([inspection(3, "2026-10-01T09:00:00Z", *FAILED, ("wipers", "minor"))])
+    (found,) = view["alerts"]
+    assert found["type"] == "inspection_failed" and found["severity"] == "high"
+    assert found["entries"] == [3]
+    assert found["facts"]["items"] == [{"code": c, "result": r} for c, r in FAILED]
+    assert found["facts"]["safety"] == ["frame-front", "brakes", "airbag-module"]
+    for code in ("frame-front (major)", "brakes (fail)", "airbag-module (fail)"):
+        assert code in found["message"]
+    assert "wipers" not in found["message"]  # a minor defect is no failure
+
+
+@pytest.mark.parametrize(
+    ("items", "severity"),
+    [
+        ((("paint", "major"),), "medium"),
+        ((("electrics", "fail"), ("paint", "major")), "medium"),
+        ((("paint", "major"), ("steering-rack", "major")), "high"),
+        ((("rear_brakes", "fail"),), "high"),
+        ((("seat-belt-rl", "fail"),), "high"),
+        ((("tyres", "fail"),), "high"),
+    ],
+)
+def test_a_failure_is_high_on_a_safety_item_and_medium_otherwise(items, severity):
+    (found,) = analyse([inspection(3, "2026-10-01T09:00:00Z", *items)])["alerts"]
+    assert found["type"] == "inspection_failed" and found["severity"] == severity
+
+
+@pytest.mark.parametrize("result", ["ok", "minor", "not_checked"])
+def test_an_inspection_with_no_major_or_failed_item_raises_nothing(result):
+    assert analyse([inspection(3, "2026-10-01T09:00:00Z", ("brakes", result))])["alerts"] == []
+
+
+def test_a_later_inspection_that_passes_the_items_does_not_erase_the_alert():
+    view = analyse(
+        [
+            inspection(3, "2026-10-01T09:00:00Z", *FAILED),
+            inspection(4, "2026-11-01T09:00:00Z", ("brakes", "ok"), ("frame-front", "ok")),
+        ]
+    )
+    (found,) = of_type(view, "inspection_failed")
+    assert found["entries"] == [3] and found["severity"] == "high"
+    assert found["facts"]["passed_later"] == [
+        {"code": "brakes", "entry": 4},
+        {"code": "frame-front", "entry": 4},
+    ]
+    assert "a later inspection passed brakes (entry 4), frame-front (entry 4)" in found["message"]
+
+
+def test_an_earlier_inspection_that_passed_an_item_says_nothing_of_it():
+    """Event time decides what is later, not log order."""
+    view = analyse(
+        [
+            inspection(3, "2026-10-01T09:00:00Z", *FAILED),
+            inspection(4, "2026-01-01T09:00:00Z", ("brakes", "ok")),
+        ]
+    )
+    (found,) = of_type(view, "inspection_failed")
+    assert found["facts"]["passed_later"] == []
+
+
+def test_a_correction_that_passes_a_failed_brake_is_a_high_withdrawal():
+    view = analyse(
+        [
+            inspection(3, "2026-10-01T09:00:00Z", *FAILED),
+            fix(5, 3, {"items": [{"code": "paint", "result": "major"}]}),
+        ]
+    )
+    (withdrawn,) = of_type(view, "finding_withdrawn")
+    assert withdrawn["severity"] == "high" and withdrawn["entries"] == [3, 5]
+    (found,) = of_type(view, "inspection_failed")  # the record in force: paint only
+    assert found["severity"] == "medium" and found["facts"]["items"] == [
+        {"code": "paint", "result": "major"}
+    ]
+
+
+def test_a_malformed_checklist_of_an_older_log_is_read_without_failing():
+    record = inspection(3, "2026-10-01T09:00:00Z")
+    record["record"]["items"] = ["brakes", {"code": 7, "result": "fail"}, {"code": "x"}]
+    assert analyse([record])["alerts"] == []
+
+
+@pytest.mark.parametrize(
+    ("code", "safety"),
+    [
+        ("frame-front", True),
+        ("subframe", True),
+        ("b-pillar-left", True),
+        ("srs", True),
+        ("abs-sensor", True),
+        ("rocker-sill", True),
+        ("power_steering", True),
+        ("paint", False),
+        ("wipers", False),
+        ("timing-belt", False),  # the engine's, not a seat belt
+        ("absorbent-mat", False),
+        ("radio", False),
+    ],
+)
+def test_safety_items_are_told_by_their_code(code, safety):
+    assert is_safety_item(code) is safety

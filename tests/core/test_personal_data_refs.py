@@ -1,0 +1,85 @@
+"""An insurer's claim reference and a recall's campaign are public for good, like a note:
+an e-mail address or a phone number written there is refused as it is in a note, while
+real references (letters, digits and separators) pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.service_checks import check_text
+from core.errors import InvalidRecord
+from core.personal_data import personal_data
+
+VIN = "1HGCM82633A004352"
+
+
+def claim(ref: str) -> bytes:
+    record = {
+        "kind": "insurance_claim",
+        "vin": VIN,
+        "occurred_at": "2026-11-29T10:00:00Z",
+        "claim_ref": ref,
+        "severity": "minor",
+    }
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize(
+    ("ref", "what"),
+    [
+        ("john.smith@example.com", "an e-mail address"),
+        ("Policyholder +1 415 555 0123", "a phone number"),
+        ("HM-1 +44 20 7946 0958", "a phone number"),
+        ("HM-1 tel 13912345678", "a mobile phone number"),
+    ],
+)
+def test_a_person_s_detail_in_a_claim_reference_is_refused_naming_the_field(ref, what):
+    assert personal_data(claim(ref)) == ("$.claim_ref", what)
+    with pytest.raises(InvalidRecord) as refused:
+        check_text(claim(ref))
+    assert "`$.claim_ref` holds what looks like " + what in str(refused.value)
+
+
+def test_a_correction_that_sets_one_is_refused_too():
+    record = {"kind": "correction", "fields": {"claim_ref": "jane@example.org"}}
+    assert personal_data(json.dumps(record).encode()) == ("$.fields.claim_ref", "an e-mail address")
+
+
+def test_a_recall_campaign_is_searched_as_well():
+    record = {"kind": "recall", "campaign": "call +49 30 1234 5678", "component": "brakes"}
+    assert personal_data(json.dumps(record).encode()) == ("$.campaign", "a phone number")
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["HM-2026-00017", "CLM/2024/0001234", "A1B2C3D4E5", "2024-555-0123", "24V-123.000"],
+)
+def test_real_claim_references_pass(ref):
+    assert personal_data(claim(ref)) is None
+
+
+_REFS = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/.",
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300)
+@given(ref=_REFS)
+def test_reference_like_strings_are_never_refused(ref):
+    """Groups of letters and digits may look like a Chinese mobile or identity number or
+    an IBAN by chance: in a reference only what no reference is counts."""
+    assert personal_data(claim(ref)) is None
+    assert personal_data(json.dumps({"kind": "recall", "campaign": ref}).encode()) is None
+
+
+@settings(max_examples=100)
+@given(before=_REFS, after=_REFS)
+def test_an_e_mail_address_inside_a_reference_is_refused(before, after):
+    ref = f"{before} john.smith@example.com {after}"
+    assert personal_data(claim(ref)) == ("$.claim_ref", "an e-mail address")
