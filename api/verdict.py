@@ -39,9 +39,12 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
     facts = alert.get("facts", {})
     kind = alert["type"]
     if kind == "odometer_rollback":
-        return t(
+        said = t(
             "alert_odometer_rollback", from_km=f"{facts['from_km']:,}", to_km=f"{facts['to_km']:,}"
         )
+        if isinstance(miles := facts.get("as_miles_km"), int):  # core.odometer._as_miles
+            said += t("alert_rollback_miles", miles=f"{facts['to_km']:,}", km=f"{miles:,}")
+        return said
     if kind.startswith("title_brand_"):
         return t("alert_title_brand", brand=t.term("brand", facts["brand"]))
     if kind.endswith("_damage") and "severity" in facts:  # an insurer's hail or vandalism claim

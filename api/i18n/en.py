@@ -103,6 +103,7 @@ MESSAGES: dict[str, str] = {
     "language": "Language",
     "scan": "Scan to see this car's verified history",
     "alert_odometer_rollback": "Odometer went back from {from_km} km to {to_km} km",
+    "alert_rollback_miles": "; a reading in miles? {miles} mi is {km} km",
     "alert_title_brand": "Title branded: {brand}",
     "alert_damage": "{flag} damage reported",
     "alert_claim_damage": "{flag} damage reported by an insurer ({severity})",

@@ -92,6 +92,7 @@ MESSAGES: dict[str, str] = {
     "language": "语言",
     "scan": "扫码查看本车经过验证的历史记录",
     "alert_odometer_rollback": "里程从 {from_km} 公里回退到 {to_km} 公里",
+    "alert_rollback_miles": "；是否为英里读数？{miles} 英里即 {km} 公里",
     "alert_title_brand": "产权标记：{brand}",
     "alert_damage": "报告有{flag}损伤",
     "alert_claim_damage": "保险公司报告{flag}损伤（{severity}）",
