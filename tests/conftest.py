@@ -278,16 +278,20 @@ def vinledger(
     )
 
 
-def start_server(data: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """``vinledger serve --data DATA`` in a child process, once it answers: (process, url).
+def start_server(
+    data: Path, port: int | None = None, *options: str
+) -> tuple[subprocess.Popen, str]:
+    """``vinledger serve --data DATA [OPTIONS]`` in a child process, once it answers:
+    (process, url).
 
     Its output goes to a log file beside the data directory, which a failure shows.
     """
     port = port or free_port()
     log_path = data.parent / f"serve-{port}.log"
+    serve = ["serve", "--data", str(data), "--port", str(port), *options]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--data", str(data), "--port", str(port)],
+            [sys.executable, "-m", "api.cli", *serve],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from api.metrics import RUN_DIRS, RUN_PREFIX
-from tests.conftest import VIN, free_port, inspection, onboard, vinledger
+from tests.conftest import VIN, inspection, onboard, start_server, vinledger
 
 RUN_BASE = next(d for d in RUN_DIRS if os.access(d, os.W_OK))  # where serve keeps them
 
@@ -160,23 +158,7 @@ def test_every_worker_is_counted_and_each_server_counts_apart(tmp_path):
     )  # fmt: skip
 
     def serve():
-        port = free_port()
-        log = open(tmp_path / f"serve-{port}.log", "ab")  # noqa: SIM115 (the process keeps it)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--data", str(data),
-             "--port", str(port), "--workers", "2"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    return proc, url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        proc.kill()
-        pytest.fail("server did not start: " + (tmp_path / f"serve-{port}.log").read_text())
+        return start_server(data, None, "--workers", "2")
 
     import json
 
