@@ -269,16 +269,34 @@ def load_settings(data_dir: Path | None = None) -> Settings:
     )
 
 
+# Names of this machine's zone files that are no IANA zone a browser knows (the buyer's
+# page counts days in the ledger's zone in the browser too): the machine's own setting,
+# and the copies under posix/ and right/ (the latter counting leap seconds).
+_NOT_IANA = frozenset({"localtime", "posixrules"})
+
+
 def _time_zone(name: object, given: str = "config.json's time_zone") -> str:
-    """``name``, if this machine knows it as an IANA time zone."""
+    """``name``, if this machine knows it as an IANA time zone that browsers know too."""
+    from zoneinfo import available_timezones
+
     from plugins.interfaces import zone
 
+    examples = 'give one such as "UTC", "Asia/Shanghai" or "Europe/Berlin"'
+    if isinstance(name, str) and (name in _NOT_IANA or name.startswith(("posix/", "right/"))):
+        plain = name.split("/", 1)[1] if "/" in name else None
+        instead = f'give its IANA name, "{plain}"' if plain else examples
+        raise InvalidInput(
+            f"{given} {name!r} names a file of this machine's time zone database, not an "
+            f"IANA time zone (browsers, which check the buyer's page, do not know it): "
+            f"{instead}"
+        )
     try:
         zone(name)
+        if name not in available_timezones():
+            raise VinledgerError(f"{name!r} is not among the IANA zones")
     except VinledgerError:
         raise InvalidInput(
-            f"{given} {name!r} is no IANA time zone known here: give one such as "
-            '"UTC", "Asia/Shanghai" or "Europe/Berlin"'
+            f"{given} {name!r} is no IANA time zone known here: {examples}"
         ) from None
     return name
 

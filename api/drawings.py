@@ -75,12 +75,14 @@ def odometer_svg(
     t: Words,
     said: Sequence[str] = (),
     names: Mapping[str, str] | None = None,
+    zone: str = "UTC",
 ) -> str:
     """Every reading over time, its mark's colour and shape by source; readings that went
     back are ringed.
     Its label says how many readings over what time, and ``said`` (the rollbacks, in
     words): a screen reader reads that, not the drawing. Each reading's tooltip names
-    its signer as the timeline does, by ``names`` (actor ID to name).
+    its signer as the timeline does, by ``names`` (actor ID to name). Its dates (axis,
+    label, tooltips) are days in ``zone``, the ledger's time zone, as the timeline's are.
 
     The drawing is 320 units wide, about as wide as it shows on a phone, so its
     11-unit labels read at 11 pixels or more there; the legend is HTML under it, where
@@ -88,6 +90,9 @@ def odometer_svg(
     """
     if not readings:
         return ""
+    from api.pages import _day_said  # the timeline's day; api.pages imports this module
+
+    days = [_day_said(r["occurred_at"], zone) for r in readings]
     width, height, left, right, top, bottom = 320, 190, 50, 8, 12, 28
     times = [parse_time(r["occurred_at"]).timestamp() for r in readings]
     t0, t1 = min(times), max(times)
@@ -104,8 +109,8 @@ def odometer_svg(
     summary = t(
         "chart_summary",
         count=len(readings),
-        first=readings[0]["occurred_at"][:10],
-        last=readings[-1]["occurred_at"][:10],
+        first=days[0],
+        last=days[-1],
     )
     label = ". ".join([f"{t('odometer')}: {summary}", *said]) + "."
     parts = [
@@ -121,9 +126,9 @@ def odometer_svg(
             f'<text x="{left - 5}" y="{y(km) + 4:.1f}" text-anchor="end" {_TEXT}>{km:,}</text>'
         )
     parts.append(
-        f'<text x="{left}" y="{height - 8}" {_TEXT}>{readings[0]["occurred_at"][:10]}'
+        f'<text x="{left}" y="{height - 8}" {_TEXT}>{days[0]}'
         f'</text><text x="{width - right}" y="{height - 8}" {_TEXT} '
-        f'text-anchor="end">{readings[-1]["occurred_at"][:10]}</text>'
+        f'text-anchor="end">{days[-1]}</text>'
     )
     points = " ".join(
         f"{x(ts):.1f},{y(r['km']):.1f}" for ts, r in zip(times, readings, strict=True)
@@ -131,10 +136,10 @@ def odometer_svg(
     parts.append(
         f'<polyline points="{points}" fill="none" stroke="{LINE_COLOUR}" stroke-width="1"/>'
     )
-    for ts, r in zip(times, readings, strict=True):
+    for ts, r, day in zip(times, readings, days, strict=True):
         signer = (names or {}).get(r["signer"], r["signer"])
         label = escape(
-            f"{r['occurred_at'][:10]} · {km_text(r['km'], t)} · {t('kind_' + r['kind'])} · "
+            f"{day} · {km_text(r['km'], t)} · {t('kind_' + r['kind'])} · "
             f"{signer} ({t('entry', index=r['index'])})"
         )
         cx, cy = x(ts), y(r["km"])
@@ -158,10 +163,17 @@ def odometer_svg(
 
 
 def _legend(sources: list[str], ringed: bool, t: Words) -> str:
-    """The chart's key: each source's mark (its colour and shape), and the red ring if
-    one is drawn."""
+    """The chart's key: each mark drawn (its colour and shape) once, and the red ring if
+    one is drawn. The sources without a shape of their own share the grey plus, and one
+    entry names them all ("Other records: Change of owner, Recall")."""
     ring = '<circle cx="7" cy="7" r="5.5" fill="none" stroke="#cf222e" stroke-width="2"/>'
-    keys = [(_marker(k, 7, 7), t("kind_" + k)) for k in sources]
+    marks: dict[str, list[str]] = {}
+    for k in sorted(sources, key=lambda k: (k not in SOURCE_SHAPES, k)):  # the plus last
+        marks.setdefault(_marker(k, 7, 7), []).append(t("kind_" + k))
+    keys = [
+        (mark, names[0] if len(names) == 1 else t("chart_other", kinds=t("list_sep").join(names)))
+        for mark, names in marks.items()
+    ]
     if ringed:
         keys.append((ring, t("odometer_backwards")))
     items = "".join(

@@ -127,6 +127,65 @@ COMMISSIONS_SCHEMA: dict[str, Any] = {
     },
 }
 
+# GET /vehicles/{vin}/history (api.service.Ledger.history): the parts a client reads
+# besides each entry's signed record.
+_UTC_TIME = {"type": "string", "format": "date-time"}
+# ?as_of= and ?logged_by= (api.routes.vehicles._utc_time): UTC, written with Z.
+_UTC_QUERY = {**_UTC_TIME, "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"}
+HISTORY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["vin", "vehicle", "entries", "view"],
+    "properties": {
+        "vin": {"type": "string"},
+        "vehicle": {"type": "object", "description": "what the VIN itself encodes"},
+        "entries": {
+            "type": "array",
+            "description": "the VIN's entries in log order (those ?as_of= and ?logged_by= keep)",
+            "items": {
+                "type": "object",
+                "required": ["index", "kind", "sequenced_at", "signer", "record"],
+                "properties": {
+                    "index": {"type": "integer", "description": "its log index"},
+                    "kind": {"type": "string"},
+                    "sequenced_at": {**_UTC_TIME, "description": "when the ledger logged it"},
+                    "signer": {"type": "object"},
+                    "record": {"type": "object", "description": "the record as signed"},
+                    "in_force": {
+                        "type": "object",
+                        "description": "only on an entry a correction changed: its record "
+                        "with every correction applied (in log order, later ones winning "
+                        "field by field), the values the view and the page read",
+                    },
+                    "key_revoked": {
+                        "type": "object",
+                        "description": "the revocation of the key it was signed with, if "
+                        "the operator revoked it: {index, at, reason}",
+                    },
+                },
+            },
+        },
+        "view": {
+            "type": "object",
+            "description": "what the entries imply (alerts, odometer, brands, ...), each "
+            "conclusion naming the entries behind it",
+            "properties": {
+                "as_of": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "?as_of= as given, or null: the view keeps the entries "
+                    "dated (by the date each was signed with) by then",
+                },
+                "logged_by": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "?logged_by= as given, or null: the view keeps the "
+                    "entries the ledger had logged by then",
+                },
+            },
+        },
+    },
+}
+
 # A receipt's `warnings` (api.routes.records.entry_warnings), said for clients.
 RECEIPT_WARNINGS = (
     "what is odd but accepted about the record, each a sentence; so far a VIN whose "
@@ -181,6 +240,14 @@ def documented(schema: dict[str, Any]) -> dict[str, Any]:
                     "description": "not modified: the bundle named by If-None-Match (its "
                     "ETag) is still the VIN's"
                 }
+            elif path == "/vehicles/{vin}/history" and method == "get":
+                responses["200"]["content"] = {"application/json": {"schema": HISTORY_SCHEMA}}
+                for parameter in op.get("parameters", []):
+                    if parameter.get("name") in ("as_of", "logged_by"):
+                        parameter["schema"] = {
+                            **_UTC_QUERY,
+                            "description": parameter.get("description", ""),
+                        }
             elif path == "/commissions" and method == "get":
                 responses["200"]["content"] = {
                     "application/json": {"schema": COMMISSIONS_SCHEMA},

@@ -420,8 +420,10 @@ def registrations_text(registered: dict[str, Any] | None, t: Words) -> str | Non
     if not registered or not registered.get("periods"):
         return None
     said = []
-    if first := registered.get("first_registered"):
+    if (first := registered.get("first_registered")) and first["date"] is not None:
         said.append(t("registrations_first", date=_day_text(first["date"], t)))
+    elif first and first.get("before"):  # an earlier period's start is not on record
+        said.append(t("registrations_first_before", date=_day_text(first["before"], t)))
     for p in registered["periods"]:
         country = p["country"]
         if p["until"] is None:
@@ -607,5 +609,6 @@ def page_model(
             t,
             [alert_text(a, t) for a in rollbacks],
             {actor: isolated(name) for actor, name in names.items()},
+            zone,
         ),
     }

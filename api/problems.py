@@ -5,8 +5,9 @@ exceptions to ``application/problem+json``; a database that cannot serve now bec
 a 503 with ``Retry-After`` and one log line; anything unexpected becomes a 500
 problem that says nothing about the server's insides, and its traceback is logged.
 A browser that asks for a page (``Accept: text/html``) at an address with none, or
-meets a server error, gets the error page in its reader's language instead; every
-other client gets the problem document.
+meets a server error or an outage, gets the error page in its reader's language
+instead; every other client gets the problem document, which then says it varies by
+``Accept`` (a cache must not hand one to the other).
 """
 
 from __future__ import annotations
@@ -120,7 +121,21 @@ def wants_html(request: Request) -> bool:
     )
 
 
-def error_page(request: Request, status: int, what: str, detail: str) -> Response:
+def _by_accept(request: Request) -> dict[str, str]:
+    """The headers of a problem document sent where a browser would have had a page
+    (a GET or HEAD): it depends on ``Accept``, and no cache may keep it."""
+    if request.method in ("GET", "HEAD"):
+        return {"Vary": "Accept", "Cache-Control": "no-cache"}
+    return {}
+
+
+def error_page(
+    request: Request,
+    status: int,
+    what: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """The error page (``error.html.j2``) in the reader's language: ``error_{what}``
     says what happened and ``error_{what}_todo`` what to do, with a link home."""
     query = request.query_params.get("lang")
@@ -150,14 +165,20 @@ def error_page(request: Request, status: int, what: str, detail: str) -> Respons
             "Vary": "Accept, Accept-Language",
             "Content-Language": t.lang,
             "Cache-Control": "no-cache",
+            **(headers or {}),
         },
     )
 
 
 def handle_http_exception(request: Request, err: HTTPException) -> Response:
     status = err.status_code
+    if status >= 500:  # its detail may name the server's insides (a path, a template)
+        return _server_error(request, status, "HTTP exception")
     if status == 404 and wants_html(request):  # a mistyped address, in a browser
-        return error_page(request, 404, "missing", f"404 Not found: {request.url.path}")
+        try:
+            return error_page(request, 404, "missing", f"404 Not found: {request.url.path}")
+        except Exception:  # the page itself failed: the problem document below
+            log.exception("the error page failed on %s %r", request.method, request.url.path)
     detail = err.detail
     if status == 413:
         detail = _too_large(request)
@@ -181,6 +202,8 @@ def handle_http_exception(request: Request, err: HTTPException) -> Response:
     allowed = headers.get("allow", "").split(", ")
     if "GET" in allowed and "HEAD" not in allowed:
         headers["allow"] += ", HEAD"
+    if status == 404:
+        headers.update(_by_accept(request))  # a browser would have had a page
     return _response(body, request, headers)
 
 
@@ -223,21 +246,35 @@ def handle_storage_unavailable(request: Request, err: StorageUnavailable) -> Res
         request.url.path,
         err.cause or "no cause given",
     )
-    return _response(problem_for(err), request, {"Retry-After": str(err.retry_after)})
+    retry = {"Retry-After": str(err.retry_after)}
+    if wants_html(request):  # a person reading a page: nothing about envelopes
+        try:
+            return error_page(request, 503, "unavailable", "503 Service unavailable", retry)
+        except Exception:  # the page itself failed: the problem document below
+            log.exception("the error page failed on %s %r", request.method, request.url.path)
+    return _response(problem_for(err), request, {**retry, **_by_accept(request)})
 
 
 def handle_unexpected(request: Request, err: Exception) -> Response:
     if (outage := unavailable(err)) is not None:  # one the engines did not translate
         return handle_storage_unavailable(request, outage)
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _server_error(request, 500, "unexpected error")
+
+
+def _server_error(request: Request, status: int, what: str) -> Response:
+    """A failure of the server's own (a bug, a framework's 5xx): its traceback in the
+    log, and for the client a fixed answer that says nothing about the server's
+    insides, as a page for a browser."""
+    log.exception("%s on %s %r", what, request.method, request.url.path)
     if wants_html(request):  # a person reading a page: nothing about envelopes
         try:
-            return error_page(request, 500, "internal", "500 Internal error")
+            phrase = "Internal error" if status == 500 else _phrase(status) or "Server error"
+            return error_page(request, status, "internal", f"{status} {phrase}")
         except Exception:  # the page itself failed: the problem document below
-            log.exception("the error page failed on %s %s", request.method, request.url.path)
+            log.exception("the error page failed on %s %r", request.method, request.url.path)
     return _response(
         problem(
-            500,
+            status,
             "Internal error",
             "the server failed to process the request. A submission may or may not have "
             "been appended: send the same envelope again, which answers with its entry "
@@ -245,6 +282,7 @@ def handle_unexpected(request: Request, err: Exception) -> Response:
             "internal",
         ),
         request,
+        _by_accept(request) or None,
     )
 
 

@@ -29,6 +29,7 @@ from core.corrections import apply_corrections
 from core.errors import (
     Conflict,
     InvalidInput,
+    InvalidRecord,
     NotFound,
     VinledgerError,
 )
@@ -86,6 +87,19 @@ def _revocation(s, key_id: str) -> dict[str, Any] | None:
     revoke = decode_entry(row.data)
     reason = msgspec.json.decode(record_bytes(revoke)).get("reason", "")
     return {"index": key.revoked_idx, "at": revoke.sequenced_at, "reason": reason}
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _logged_by(sequenced_at: Any, by: datetime) -> bool:
+    """Whether an entry logged at ``sequenced_at`` (as entries spell it) was by ``by``.
+    A time an older log holds that does not parse counts as logged then."""
+    try:
+        return not isinstance(sequenced_at, str) or parse_time(sequenced_at) <= by
+    except InvalidRecord:
+        return True
 
 
 class Ledger(SubmissionChecks, DealersAndReferrals):
@@ -311,11 +325,17 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
         validate_vin(vin)
         return build_bundle(self.store, vin)
 
-    def history(self, vin: str, as_of: datetime | None = None) -> dict[str, Any]:
+    def history(
+        self, vin: str, as_of: datetime | None = None, logged_by: datetime | None = None
+    ) -> dict[str, Any]:
         """The VIN's entries and the derived view; ``as_of`` (UTC): only the entries that
-        happened by then (by the date each was signed with), and the view as of then.
-        A corrected entry carries ``in_force`` beside ``record`` (as signed): the record
-        with every correction applied, as the view reads it."""
+        happened by then (by the date each was signed with, as the log reads today: an
+        entry or correction logged later counts if it is dated by then), and the view as
+        of then. ``logged_by`` (UTC): only the entries the ledger had logged by then (by
+        ``sequenced_at``, corrections included), and no key revocation logged later:
+        what the ledger held then. A corrected entry carries ``in_force`` beside
+        ``record`` (as signed): the record with every correction applied, as the view
+        reads it."""
         validate_vin(vin)
         with self.store.reader() as s:
             rows = entries_for_vin(s, vin)
@@ -348,19 +368,26 @@ class Ledger(SubmissionChecks, DealersAndReferrals):
                 if revoked[keyid] is not None:  # signed before; maybe not by its partner
                     item["key_revoked"] = revoked[keyid]
                 items.append(item)
+        if logged_by is not None:
+            items = [i for i in items if _logged_by(i["sequenced_at"], logged_by)]
+            for item in items:
+                if "key_revoked" in item and not _logged_by(item["key_revoked"]["at"], logged_by):
+                    del item["key_revoked"]
         until = None
         if as_of is not None:
-            until = as_of.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            until = _utc(as_of)
             items = [i for i in items if parse_time(i["record"]["occurred_at"]) <= as_of]
         for item, applied in zip(items, apply_corrections(items), strict=True):
             if applied.get("corrections"):
                 item["in_force"] = applied["record"]
         info = decode_vin(vin)
+        view = analyse(items, until)
+        view["logged_by"] = None if logged_by is None else _utc(logged_by)
         return {
             "vin": vin,
             "vehicle": msgspec.to_builtins(info),
             "entries": items,
-            "view": analyse(items, until),
+            "view": view,
         }
 
     def attachment_path(self, sha256: str) -> Path:

@@ -103,25 +103,52 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
     return t(f"alert_{kind}")
 
 
+# A failed inspection's line names at most this many safety items and other items; the
+# rest it counts ("and 488 more"): a checklist of 500 failed items is no line to read.
+NAMED_SAFETY = 10
+NAMED_OTHERS = 3
+
+
+def _some(items: list[dict[str, Any]], first: set[str], said, t: Words) -> str:
+    """``items`` as ``said`` words each, listed; where there are more than a line can
+    name, those whose code is in ``first`` (up to ``NAMED_SAFETY``) and a few others (up
+    to ``NAMED_OTHERS``), in their order, and how many more."""
+    named = items
+    if len(items) > NAMED_SAFETY + NAMED_OTHERS:
+        keep = {id(i) for i in [i for i in items if i["code"] in first][:NAMED_SAFETY]}
+        keep |= {id(i) for i in [i for i in items if i["code"] not in first][:NAMED_OTHERS]}
+        named = [i for i in items if id(i) in keep]
+    listed = t("list_sep").join(said(i) for i in named)
+    if len(named) < len(items):
+        listed += t("alert_more_items", count=len(items) - len(named))
+    return listed
+
+
 def _inspection_failed(facts: dict[str, Any], t: Words) -> str:
-    """The checks an inspection failed, and the later inspections that passed some."""
+    """The checks an inspection failed, and the later inspections that passed some:
+    the safety items and a few others when there are many (``_some``)."""
+    safety = {str(code) for code in facts.get("safety", [])}
     said = t(
         "alert_inspection_failed",
-        items=t("list_sep").join(
-            t(
+        items=_some(
+            facts["items"],
+            safety,
+            lambda i: t(
                 "alert_failed_item",
                 code=isolated(str(i["code"])),
                 result=t.term("result", i["result"]),
-            )
-            for i in facts["items"]
+            ),
+            t,
         ),
     )
     if facts.get("passed_later"):
         said += t(
             "alert_passed_later",
-            items=t("list_sep").join(
-                t("alert_passed_item", code=isolated(str(p["code"])), entry=p["entry"])
-                for p in facts["passed_later"]
+            items=_some(
+                facts["passed_later"],
+                safety,
+                lambda p: t("alert_passed_item", code=isolated(str(p["code"])), entry=p["entry"]),
+                t,
             ),
         )
     return said
@@ -212,61 +239,95 @@ def _day(alert: dict[str, Any]) -> date | None:
         return None
 
 
-def _same_event(days: list[date | None], day: date | None) -> bool:
-    """Whether a report on ``day`` is of the event a line's reports (on ``days``) are:
-    within ``SAME_EVENT_DAYS`` of one of them, or either undated."""
-    return day is None or any(d is None or abs((d - day).days) <= SAME_EVENT_DAYS for d in days)
+def _key(alert: dict[str, Any]) -> str:
+    """What reports of one state share: the alert's type and facts but its day, with a
+    jurisdiction as written in any case and spacing ("US-CA", "us-ca", " US-CA")."""
+    facts = {k: v for k, v in alert.get("facts", {}).items() if k != "occurred_at"}
+    if isinstance(facts.get("jurisdiction"), str):
+        facts["jurisdiction"] = facts["jurisdiction"].strip().casefold()
+    return f"{alert['type']} {json.dumps(facts, sort_keys=True)}"
+
+
+def _events(reports: list[int], days: list[date | None]) -> list[list[int]]:
+    """The reports (positions) of one state grouped by event: by day, each group from
+    its first day to ``SAME_EVENT_DAYS`` after it (three reports a week apart each are
+    two events, whatever order the log holds them in); undated reports (an older log's)
+    go with the first event."""
+    dated = sorted((r for r in reports if days[r] is not None), key=lambda r: (days[r], r))
+    groups: list[list[int]] = []
+    for r in dated:
+        if groups and (days[r] - days[groups[-1][0]]).days <= SAME_EVENT_DAYS:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    undated = [r for r in reports if days[r] is None]
+    if undated:
+        groups = [undated + groups[0], *groups[1:]] if groups else [undated]
+    return groups
+
+
+def _told_apart(fact: str, alert: dict[str, Any], days: list[date], t: Words) -> str:
+    """A brand's line with its jurisdiction, a total loss's with its day (or first and
+    last day), so separate events' lines read apart."""
+    where = alert.get("facts", {}).get("jurisdiction")
+    if alert["type"].startswith("title_brand_") and isinstance(where, str) and where.strip():
+        return t("alert_in_jurisdiction", text=fact, jurisdiction=isolated(where.strip()))
+    if alert["type"] == "total_loss" and days:
+        first, last = min(days), max(days)
+        if first == last:
+            return t("alert_on_day", text=fact, day=t.date(first))
+        return t("alert_on_days", text=fact, from_date=t.date(first), to_date=t.date(last))
+    return fact
 
 
 def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
     """The verdict's lines, one per problem, worst first (high, medium, low; lines of
-    one severity in the order their alerts come).
+    one severity in the order their first alerts come).
 
     The same fact reported by several entries (an insurer's flood claim and an
     inspection's flood flag) is one problem with its reports counted, not two: alerts
     of one type with the same facts, each resting on one entry and stating what the car
     is (damaged, branded), make one line. Only reports of one event: a brand is one per
-    jurisdiction (its facts name it: rebuilt in California and again in Nevada are two
-    lines), a total loss one per crash (reports within ``SAME_EVENT_DAYS`` of each other;
-    two years apart are two). An event (a collision an insurer paid) and an alert that
-    relates entries (a rollback between two readings, a gap between two services) are
-    each a problem of their own. Each entry keeps its own marking in the timeline.
+    jurisdiction, however its case and spaces are written (its facts name it: rebuilt in
+    California and again in Nevada are two lines, each naming its jurisdiction), a total
+    loss one per crash (``_events``: reports within ``SAME_EVENT_DAYS`` of the first;
+    two years apart are two lines, each naming its day). An event (a collision an
+    insurer paid) and an alert that relates entries (a rollback between two readings, a
+    gap between two services) are each a problem of their own. Each entry keeps its own
+    marking in the timeline.
     """
-    lines: list[dict[str, Any]] = []
-    states: dict[str, list[dict[str, Any]]] = {}
-    for a in alerts:
-        day = _day(a)
-        line = None
+    days = [_day(a) for a in alerts]
+    states: dict[str, list[int]] = {}
+    alone: list[list[int]] = []
+    for at, a in enumerate(alerts):
         if len(a["entries"]) == 1 and _state(a):
-            facts = {k: v for k, v in a.get("facts", {}).items() if k != "occurred_at"}
-            same = states.setdefault(f"{a['type']} {json.dumps(facts, sort_keys=True)}", [])
-            line = next((li for li in same if _same_event(li["days"], day)), None)
-            if line is None:
-                same.append(line := {"alert": a, "severity": a["severity"], "entries": []})
-                line.update(disputed=True, days=[], merges=True)
-                lines.append(line)
+            states.setdefault(_key(a), []).append(at)
         else:
-            line = {"alert": a, "severity": a["severity"], "entries": [], "disputed": True}
-            line.update(days=[], merges=False)
-            lines.append(line)
-        line["days"].append(day)
-        line["entries"] += [e for e in a["entries"] if e not in line["entries"]]
-        line["disputed"] = line["disputed"] and bool(a.get("disputed"))
-        if rank(a["severity"]) < rank(line["severity"]):
-            line["severity"] = a["severity"]
+            alone.append([at])
+    groups = [g for reports in states.values() for g in _events(reports, days)]
+    merged = {id(g) for g in groups}
     out = []
-    for line in lines:
-        fact = alert_text(line["alert"], t)
-        if line["disputed"]:  # a fact some report still stands behind is not disputed
+    for group in sorted([*groups, *alone], key=min):  # where its first alert comes
+        first = alerts[min(group)]
+        severity, entries = first["severity"], []
+        for at in sorted(group):
+            a = alerts[at]
+            entries += [e for e in a["entries"] if e not in entries]
+            if rank(a["severity"]) < rank(severity):
+                severity = a["severity"]
+        fact = _told_apart(
+            alert_text(first, t), first, sorted(d for at in group if (d := days[at])), t
+        )
+        if all(alerts[at].get("disputed") for at in group):  # one report stands: not disputed
             fact += f" ({t('disputed')})"
-        reports = len(line["entries"]) if line["merges"] else 1
+        reports = len(entries) if id(group) in merged else 1
         out.append(
             {
                 "text": t("alert_reports", text=fact, count=reports) if reports > 1 else fact,
                 "fact": fact,
                 "reports": reports,
-                "severity": line["severity"],
-                "entries": sorted(line["entries"]) if reports > 1 else line["entries"],
+                "severity": severity,
+                "entries": sorted(entries) if reports > 1 else entries,
             }
         )
     return sorted(out, key=lambda line: rank(line["severity"]))  # stable: ties keep order

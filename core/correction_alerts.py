@@ -18,7 +18,9 @@ from typing import Any
 from core.alerts import alert
 from core.errors import InvalidRecord
 from core.fields import parse_time
+from core.inspection_alerts import is_safety_item
 from core.odometer import NOT_READINGS, km_text, odometer_readings, rate_alerts, rollback_alerts
+from core.registrations import registrations
 
 # The damage alerts a record raises, as {(type, severity)}, given its kind and record:
 # ``core.history``'s own, so a withdrawal is judged by what the view said of each state.
@@ -55,6 +57,7 @@ def correction_alerts(
         alerts += _reading_alerts(item, readings, by_index, rates)
         alerts += withdrawn_alerts(item, by_index, raised)
     _hid_rollbacks(alerts, _hidden(rollback_alerts, signed, readings, lambda a: a["entries"][1]))
+    alerts += _hid_registered_twice(items, by_index)
     return alerts
 
 
@@ -104,6 +107,73 @@ def _hid_rollbacks(alerts: list[dict[str, Any]], hidden: list[dict[str, Any]]) -
                 f"; it hid a rollback from {km_text(hid['from_km'])} (entry {pair[0]}) "
                 f"to {km_text(hid['to_km'])} (entry {pair[1]})"
             )
+
+
+# The fields of a registration that place it among the car's registers.
+_PLACES = {"country", "event", "occurred_at"}
+
+
+def _hid_registered_twice(
+    items: list[dict[str, Any]], by_index: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A high ``finding_withdrawn`` for each ``registered_twice`` the registrations as
+    signed raise (``core.registrations``) and the registrations in force do not (told
+    apart by the two entries it names): a correction of a registration's country, event
+    or date that took a car off one of two registers hides a cloned VIN as surely as a
+    rollback laundered by a correction. It names both entries and the corrections of a
+    registration's country, event or date (those of the two entries, else any), and
+    their signers. None where a time as signed does not parse (an older log's)."""
+    regs = [i for i in items if i["kind"] == "registration"]
+    try:
+        _, signed = registrations([{**i, "record": i.get("original", i["record"])} for i in regs])
+        _, now = registrations(regs)
+    except InvalidRecord:
+        return []
+    shown = {tuple(a["entries"]) for a in now}
+    found = []
+    for gone in signed:
+        pair = gone["entries"]
+        if tuple(pair) in shown:
+            continue
+        mine = [(i, c) for i in pair for c in _by_index(by_index[i], _PLACES)]
+        if not mine:
+            mine = [(i["index"], c) for i in regs for c in _by_index(i, _PLACES)]
+        if not mine:
+            continue
+        fixes = sorted({c for _, c in mine})
+        signers = list(dict.fromkeys(by_index[c]["signer"]["id"] for c in fixes))
+        facts = gone["facts"]
+        found.append(
+            alert(
+                "finding_withdrawn",
+                "high",
+                f"a correction by {', '.join(signers)} (entry {', '.join(map(str, fixes))}) "
+                f"withdrew what registration entries {pair[0]} and {pair[-1]} reported as "
+                f"signed: {gone['message']}",
+                sorted({*pair, *fixes}),
+                corrects=mine[0][0],
+                corrections=fixes,
+                by=signers,
+                withdrawn=[
+                    {
+                        "field": "registered_twice",
+                        "from": True,
+                        "to": False,
+                        "entries": pair,
+                        "country": facts["country"],
+                        "on": facts["on"],
+                        "still_in": facts["still_in"],
+                    }
+                ],
+            )
+        )
+    return found
+
+
+def _by_index(item: dict[str, Any], names: set[str]) -> list[int]:
+    """``_by``: the corrections of ``item`` that named any of ``names``; none for an item
+    no correction changed."""
+    return _by(item, names) if "corrections" in item else []
 
 
 def _by(item: dict[str, Any], names: set[str]) -> list[int]:
@@ -350,7 +420,9 @@ def _respelled(
     listed now may stand for several dropped ones that never stood side by side either (a
     code respelled twice). The finding is still on record, so the timeline's Changes line
     says it. A code renamed to another item's ("frame: fail" to "wiper: fail") is not
-    paired: the frame's failure was withdrawn."""
+    paired: the frame's failure was withdrawn; nor is a safety item respelled into a code
+    that names none ("frame-front: fail" to "frme-front: fail"): its failure is no longer
+    a high alert, so it was withdrawn too (``core.inspection_alerts.is_safety_item``)."""
 
     def together(a: str, b: str) -> bool:
         return any(a in found and b in found for found in on_record)
@@ -368,6 +440,7 @@ def _respelled(
                 and change["to"] is None
                 and not _worse(field, was, now[code])
                 and _alike(field, code)
+                and _as_safe(field, code)
                 and not any(together(field, other) for other in [code, *paired[code]])
             ),
             None,
@@ -377,6 +450,13 @@ def _respelled(
         else:
             paired[pair].append(field)
     return kept
+
+
+def _as_safe(was: str, now: str) -> bool:
+    """Whether the item ``now`` names a safety item where the item ``was`` did."""
+    return is_safety_item(now.removeprefix("items.")) or not is_safety_item(
+        was.removeprefix("items.")
+    )
 
 
 def _alike(a: str, b: str) -> bool:

@@ -25,41 +25,72 @@ from core.fields import parse_time
 
 FAILED = ("major", "fail")  # the checklist results that raise an alert, milder first
 
-# A checklist code names a safety item when, lowercased with its separators removed, it
-# holds one of these ("frame-front", "rear_brakes", "srs-airbag-module", "seat-belt-rl")…
-_SAFETY_WORDS = (
-    "structur",
-    "frame",
-    "chassis",
-    "unibody",
-    "monocoque",
-    "pillar",
-    "crumple",
-    "airbag",
-    "brake",
-    "braking",
-    "steer",
-    "suspension",
-    "tyre",
-    "tire",
-    "seatbelt",
-    "pretension",
-    "restraint",
-    "axle",
-    "fuelleak",
+# A checklist code (lowercase letters, digits, "-" and "_") names a safety item when one
+# of its words (the runs of letters between separators and digits: "rear_brakes" is
+# rear, brakes) is a safety word, or a word before an "s" is ("tyres", "rails"), or it
+# holds both words of a safety pair ("tie-rod", "fuel-tank-leak"), and no word says it is
+# a fitting on or beside one ("license-plate-frame", "steering-wheel-trim",
+# "door-sill-plate", "airbag-cover-cosmetic"; a roof's rails carry luggage). Whole words
+# only: "timing-belt" is no seat belt, "absorbent-mat" no ABS, "entire-body-paint" no
+# tyre. Pinyin counts as English does (shache, luntai, anquandai…).
+_SAFETY_WORDS = frozenset(
+    {
+        # structure
+        "structure", "structural", "frame", "subframe", "chassis", "unibody", "monocoque",
+        "pillar", "rail", "sill", "crossmember", "crumple", "jiegou", "chejia", "dipan",
+        "zongliang",
+        # restraints
+        "airbag", "srs", "seatbelt", "pretensioner", "restraint", "anquandai",
+        "anquanqinang", "qinang",
+        # brakes and stability control
+        "brake", "braking", "handbrake", "caliper", "abs", "esc", "esp", "ebd", "shache",
+        "zhidong",
+        # steering
+        "steering", "eps", "tierod", "zhuanxiang", "fangxiangpan",
+        # suspension, wheels and tyres
+        "suspension", "strut", "shock", "absorber", "damper", "balljoint", "controlarm",
+        "wishbone", "axle", "tyre", "tire", "tread", "tpms", "wheelbearing", "lugnut",
+        "luntai", "taiya", "xuangua", "xuanjia",
+        # a fire risk
+        "fuelleak",
+    }
+)  # fmt: skip
+_SAFETY_PAIRS = (
+    ("seat", "belt"),
+    ("tie", "rod"),
+    ("ball", "joint"),
+    ("control", "arm"),
+    ("wheel", "bearing"),
+    ("lug", "nut"),
+    ("wheel", "nut"),
+    ("crumple", "zone"),
+    ("fuel", "leak"),
 )
-# …or one of its parts (between separators) is one of these short words.
-_SAFETY_PARTS = frozenset({"abs", "esc", "srs", "rail", "rails", "sill", "sills"})
+# Words that make a code a fitting, a finish or a part beside the safety item it names.
+_NOT_SAFETY = frozenset(
+    {
+        "trim", "plate", "cover", "seal", "window", "license", "licence", "paint",
+        "cosmetic", "badge", "emblem", "decal", "sticker", "mat", "moulding", "molding",
+        "scuff", "garnish",
+    }
+)  # fmt: skip
+
+
+def _words(code: str) -> set[str]:
+    """The words of a checklist code, each also without a plural "s"."""
+    words = set(re.findall(r"[a-z]+", code.casefold()))
+    return words | {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
 
 
 def is_safety_item(code: str) -> bool:
     """Whether a checklist code names a safety item (structure, frame, airbag, brakes,
-    steering, suspension, tyres, restraints), whose failure is a high alert."""
-    lowered = code.casefold()
-    plain = re.sub(r"[\W_]+", "", lowered)
-    if any(word in plain for word in _SAFETY_WORDS):
-        return True
-    return any(part in _SAFETY_PARTS for part in re.split(r"[\W_]+", lowered))
+    steering, suspension, wheels and tyres, restraints), whose failure is a high alert."""
+    words = _words(code)
+    if "roof" in words:  # roof rails carry luggage; a roof pillar is still structure
+        words.discard("rail")
+    if words & _NOT_SAFETY:
+        return False
+    return bool(words & _SAFETY_WORDS) or any(a in words and b in words for a, b in _SAFETY_PAIRS)
 
 
 def _checklist(rec: dict[str, Any]) -> list[tuple[str, str]]:

@@ -65,11 +65,22 @@ def _email(text: str) -> bool:
 # "+", a country code, then digits in groups: 10 to 15 digits in all (E.164), not an
 # amount ("+125 000.00") nor a clock offset ("GMT +8 2026-06-04").
 _PHONE = re.compile(r"\+[1-9][0-9 ()-]{8,22}[0-9](?![0-9]|[.,][0-9])")
-# A Chinese mobile number: written 3-4-4, or as eleven digits after a word that says it
-# is one (a part number such as BMW's 13717532754 is eleven digits too).
+# A Chinese mobile number: written 3-4-4, or as eleven digits (3-4-4 or not) after a
+# word that says it is one (a part number such as BMW's 13717532754 is eleven digits
+# too); an English word stands alone ("HOTEL13912345678", "RECALL-15012345678" say
+# nothing). In a reference (``_CN_MOBILE_SAID``) the English word is followed by a space
+# or a colon before the number ("tel 139…", "Tel.: 139…"), not joined to it as a
+# reference's prefix is ("TEL-13812345678" passes there; in a note it is refused).
+_SAID_NUMBER = r"(?<![0-9])1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
+_ZH_WORDS = r"(?:手机|电话|联系|微信|致电)\D{0,6}"
+_EN_WORD = r"(?<![A-Za-z0-9])(?:tel|phone|mobile|mob|call)"
 _CN_MOBILE = re.compile(
     r"(?<![0-9])1[3-9][0-9][ -][0-9]{4}[ -][0-9]{4}(?![0-9])"
-    r"|(?:手机|电话|联系|微信|致电|tel|phone|mobile|mob|call)\D{0,6}(?<![0-9])1[3-9][0-9]{9}(?![0-9])",
+    rf"|(?:{_ZH_WORDS}|{_EN_WORD}\D{{0,6}}){_SAID_NUMBER}",
+    re.IGNORECASE,
+)
+_CN_MOBILE_SAID = re.compile(
+    rf"(?:{_ZH_WORDS}|{_EN_WORD}[^\d\s:：]{{0,5}}[\s:：]\D{{0,5}}){_SAID_NUMBER}",
     re.IGNORECASE,
 )
 _CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
@@ -165,7 +176,6 @@ _SIGNS = {sign for kind in _KINDS for sign in kind[3]}
 # The record fields that hold a reference a partner writes as it likes, and what each
 # kind above is searched for as in one of them (None: not searched).
 REFERENCES = frozenset({"claim_ref", "campaign"})
-_CN_MOBILE_SAID = re.compile(_CN_MOBILE.pattern.split("|", 1)[1], re.IGNORECASE)
 _IN_REFERENCES = {
     _KINDS[0]: _KINDS[0],
     _KINDS[1]: _KINDS[1],

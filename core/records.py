@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
@@ -228,6 +228,8 @@ class Transfer(_VehicleRecord, tag="transfer", kw_only=True):
 
 
 RegistrationEvent = Literal["registered", "deregistered", "exported"]
+# A jurisdiction written as an ISO 3166-2 code ("DE-BY", "CN-SH"): its country first.
+_SUBDIVISION = re.compile(r"[A-Za-z]{2}-[A-Za-z0-9]{1,3}")
 
 
 class Registration(_VehicleRecord, tag="registration", kw_only=True):
@@ -246,12 +248,24 @@ class Registration(_VehicleRecord, tag="registration", kw_only=True):
         super().__post_init__()
         if problem := country_problem(self.country):
             raise FieldError("country", problem)
-        if self.first_registered is not None and self.first_registered > self.occurred_at.date():
+        # A registry east of UTC dates its papers a day ahead of the record's UTC date
+        # (midnight in Beijing is 16:00 UTC the day before): a day later is allowed.
+        latest = self.occurred_at.date() + timedelta(days=1)
+        if self.first_registered is not None and self.first_registered > latest:
             raise FieldError(
                 "first_registered",
                 f"is {self.first_registered.isoformat()}, after the record's own date "
-                f"({self.occurred_at.date().isoformat()}): a car is first registered no "
-                "later than any registry records it",
+                f"({self.occurred_at.date().isoformat()} UTC, a day later allowed for a "
+                "registry's local date): a car is first registered no later than any "
+                "registry records it",
+            )
+        region = self.jurisdiction
+        if region and _SUBDIVISION.fullmatch(region) and region[:2].upper() != self.country:
+            raise FieldError(
+                "jurisdiction",
+                f"is {region!r}, an ISO 3166-2 code of {region[:2]}, but `country` is "
+                f'{self.country}: give a region of {self.country} ("{self.country}-…") or '
+                "the country the register is in",
             )
 
 

@@ -136,9 +136,24 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
             field="$.corrects",
         )
     corrected = _record_json(b, record.corrects)
-    check_correction(record.fields, corrected)
     earlier = [(i, _record_of(data)) for i, data in _vin_entries(b, vin, "correction")]
     earlier = [(i, fix) for i, fix in earlier if fix.get("corrects") == record.corrects]
+    # Checked against the record in force, as the view shows it: two corrections each
+    # valid against the record as signed may together break a rule across fields (a
+    # registration's first_registered after its occurred_at), and the view would refuse
+    # the second, leaving an entry logged that the buyer's page cannot apply.
+    in_force, applied = _in_force(corrected, earlier)
+    try:
+        check_correction(record.fields, in_force)
+    except InvalidRecord as err:
+        if not applied:
+            raise
+        which = ", ".join(f"entry {i}" for i in applied)
+        raise InvalidRecord(
+            f"{err} (entry {record.corrects} as its earlier corrections, {which}, "
+            "leave it: give the fields that go together in one correction)",
+            field=err.field,
+        ) from err
     check_correction_time(record.occurred_at, record.fields, corrected, earlier)
     if kind == "dispute" and "occurred_at" in record.fields:
         # When a sale was recorded again is judged by its dispute's date
@@ -153,6 +168,24 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
     if kind == "insurance_claim" and isinstance(record.fields.get("claim_ref"), str):
         # The reference it is given must not be another of its insurer's claims' on the car.
         _check_claim_ref(b, vin, record.fields["claim_ref"], author, but=record.corrects)
+
+
+def _in_force(corrected: dict, earlier: list[tuple[int, dict]]) -> tuple[dict, list[int]]:
+    """The record ``corrected`` as its ``earlier`` corrections (in log order) leave it,
+    applied as ``core.corrections.apply_corrections`` applies them (one it refuses, from
+    an older log, changes nothing), and the indexes of those applied."""
+    record, applied = dict(corrected), []
+    for index, fix in earlier:
+        fields = fix.get("fields")
+        if not isinstance(fields, dict):
+            continue
+        try:
+            check_correction(fields, record)
+        except InvalidRecord:
+            continue
+        record.update(fields)
+        applied.append(index)
+    return record, applied
 
 
 def _record_json(b: Batch, index: int) -> dict:

@@ -67,8 +67,7 @@ MESSAGES: dict[str, str] = {
     "verified": "Verified in your browser at {time}: {entries} entries against the "
     "log's checkpoint of {size} entries.",
     "failed_one": "Verification failed: {count} check failed. Do not rely on this history.",
-    "failed_other": "Verification failed: {count} checks failed. Do not rely on this "
-    "history.",
+    "failed_other": "Verification failed: {count} checks failed. Do not rely on this history.",
     "unverified": "This history could not be verified in your browser: do not trust "
     "anything on this page, however clean it looks. The details are below.",
     "unsupported": "This browser cannot check the history's signatures. Open this page "
@@ -143,6 +142,10 @@ MESSAGES: dict[str, str] = {
     ),
     "disputed": "disputed",
     "alert_reports": "{text} — {count} reports",
+    "alert_in_jurisdiction": "{text} in {jurisdiction}",
+    "alert_on_day": "{text} on {day}",
+    "alert_on_days": "{text} between {from_date} and {to_date}",
+    "alert_more_items": " and {count} more",
     # The listing badge names each problem by its alert's type, briefly.
     "badge_no_records": "no records",
     "badge_not_verified": "NOT VERIFIED",
@@ -278,6 +281,10 @@ MESSAGES: dict[str, str] = {
     # The summary's line of where the car is and was registered (core/registrations.py).
     "registrations": "Registered",
     "registrations_first": "first registered {date}",
+    "registrations_first_before": "first registered before {date}",
+    "field_registered_twice": (
+        "registered in two countries at once (a cloned VIN or an unrecorded export)"
+    ),
     "registrations_since": "in {country} since {date}",
     "registrations_from_to": "in {country} from {from_date} to {until_date} ({ended})",
     "registrations_until": "in {country} until {until_date} ({ended})",
@@ -393,6 +400,10 @@ MESSAGES: dict[str, str] = {
     "error_internal_todo": "This says nothing about the vehicle or its history. Try again in "
     "a few minutes; if it keeps failing, tell the ledger's operator.",
     "error_detail": "The ledger's answer",
+    "error_unavailable": "The history cannot be shown right now",
+    "error_unavailable_todo": "The ledger cannot read its records for the moment. This says "
+    "nothing about the vehicle or its history. Try again in a minute.",
+    "chart_other": "Other records: {kinds}",
     "vin_wrong_length": "It has {count} characters; a VIN has exactly 17.",
     "vin_lookalike": "Character {position} is the letter {char}, which no VIN contains: "
     "it is probably {instead}.",

@@ -364,15 +364,26 @@ class VehiclesController(Controller):
         as_of: str | None = Parameter(
             default=None,
             description="an RFC 3339 time in UTC written with Z (2026-11-27T00:00:00Z): only "
-            "the entries that happened by then (by the date each was signed with), and the "
-            "view as of then",
+            "the entries that happened by then (by the date each was signed with, as the "
+            "log reads today: entries and corrections logged later count if dated by then), "
+            "and the view as of then",
+        ),
+        logged_by: str | None = Parameter(
+            default=None,
+            description="an RFC 3339 time in UTC written with Z (2026-11-27T00:00:00Z): only "
+            "the entries the ledger had logged by then (by sequenced_at, corrections "
+            "included; key revocations logged later not shown): what the ledger held then. "
+            "Combines with as_of",
         ),
     ) -> dict:
         """Every entry of the VIN's chain with its record (as signed) and signer, and the
         derived view. A corrected entry also carries ``in_force``: its record with every
-        correction applied, the values the view reads. ``?as_of=`` gives the history as
-        it stood then."""
-        return ledger.history(vin, _utc_time(as_of, "as_of"))
+        correction applied, the values the view reads. ``?as_of=`` gives the history of
+        what happened by then as the log reads today; ``?logged_by=`` what the ledger
+        had logged by then."""
+        return ledger.history(
+            vin, _utc_time(as_of, "as_of"), logged_by=_utc_time(logged_by, "logged_by")
+        )
 
     @get(
         "/vehicles/{vin:str}/bundle",
@@ -396,8 +407,8 @@ class VehiclesController(Controller):
         return Response(body, media_type="application/json", headers=headers)
 
 
-# What ``?as_of=`` takes: an RFC 3339 time in UTC, written with Z (a "+" in a query
-# reads as a space, so offsets are not taken).
+# What ``?as_of=`` and ``?logged_by=`` take: an RFC 3339 time in UTC, written with Z (a
+# "+" in a query reads as a space, so offsets are not taken).
 _UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 

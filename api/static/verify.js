@@ -33,11 +33,12 @@
 //                 and its headline counts the problems it lists ("No problems reported" for none).
 //   "logged"      each entry the timeline shows says when the ledger logged it (its <time>:
 //                 the bundle's sequenced_at, and that day, in the ledger's time zone the
-//                 timeline names (data-time-zone), in the page's words), carries a
-//                 late note exactly when that was more than the page's data-late-days after
-//                 its date in force (corrections applied as api/pages.py does), saying how
-//                 late, and a revoked-key mark exactly when a trust entry of the bundle revokes
-//                 its key later, saying when and why.
+//                 timeline names (data-time-zone), in the page language's words this script
+//                 carries), carries a late note exactly when that was more than LATE_DAYS
+//                 (90) days after its date in force (corrections applied as api/pages.py
+//                 does), saying how late, and a revoked-key mark exactly when a trust entry
+//                 of the bundle revokes its key later, saying when and why; the notes at the
+//                 top count and link those entries. Only text a reader can read counts.
 // The script comes from the same server as the page: these checks catch damaged or stale
 // records and a page drawn wrong, not a dishonest server, which could send another script.
 // That takes `vinledger verify` with the log's key from elsewhere (README, "For buyers").
@@ -876,7 +877,61 @@
         } else if ((highest === null || r.km > highest.km) && !disputed.has(r.index)) highest = r;
       }
     }
+    out.push(...registeredTwice(records));
     return out.sort((a, b) => a.index - b.index);
+  }
+
+  // core/registrations.py over the signed records: a registration that opens a period in
+  // one country while another country's period is open, unless that one ended within
+  // HANDOVER_DAYS after it, raises registered_twice naming both entries. A correction
+  // that hides one raises finding_withdrawn naming them too (core/correction_alerts.py),
+  // so every signed pair is named either way. [{index, names, why}]
+  const HANDOVER_DAYS = 90; // core/registrations.py
+  const REGISTRATION_ENDS = ["deregistered", "exported"];
+  function registeredTwice(records) {
+    const events = [];
+    for (const [index, rec] of records) {
+      if (rec.kind !== "registration") continue;
+      let at;
+      try { at = micros(rec.occurred_at, "occurred_at"); } catch { return []; } // an older log's time: left to the server
+      events.push({ index, rec, at, day: Number(at / 86400000000n), end: REGISTRATION_ENDS.includes(rec.event) ? 0 : 1 });
+    }
+    events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.end - b.end || a.index - b.index));
+    const periods = [], openIn = new Map(), clashes = [];
+    for (const e of events) {
+      const { country, event } = e.rec;
+      if (event === "registered") {
+        let period = openIn.get(country);
+        if (period !== undefined) period.entries.push(e.index);
+        else {
+          period = { country, from: e.day, fromEntry: e.index, until: null, entries: [e.index] };
+          periods.push(period);
+          openIn.set(country, period);
+        }
+        for (const [c, other] of openIn) if (c !== country) clashes.push({ e, period, other });
+        continue;
+      }
+      let period = openIn.get(country);
+      openIn.delete(country);
+      if (period === undefined) {
+        const ended = periods.filter((p) => p.country === country);
+        if (ended.length && ended[ended.length - 1].until !== null) { ended[ended.length - 1].entries.push(e.index); continue; }
+        period = { country, from: null, fromEntry: null, entries: [] };
+        periods.push(period);
+      }
+      period.until = e.day;
+      period.entries.push(e.index);
+    }
+    const seen = new Map(), out = [];
+    for (const { e, period, other } of clashes) {
+      if (seen.has(period) && seen.get(period).has(other)) continue;
+      if (!seen.has(period)) seen.set(period, new Set());
+      seen.get(period).add(other);
+      if (other.until !== null && other.until - e.day <= HANDOVER_DAYS) continue;
+      const named = other.fromEntry !== null ? other.fromEntry : other.entries[0];
+      out.push({ index: e.index, names: [...new Set([named, e.index])].sort((a, b) => a - b), why: `a registration in ${e.rec.country} while the car was still registered in ${other.country} (entry ${named}): registered twice` });
+    }
+    return out;
   }
 
   // The verdict the server drew at the top names (links to) every entry mustName finds.
@@ -941,7 +996,11 @@
   // it: {at: microseconds or null (a time of an older log), by: that correction or null}. A
   // correction whose occurred_at is no UTC time is one core/corrections.py check_correction
   // refuses, and it changes nothing. (Python also refuses one whose other values break the
-  // kind's schema; the sequencer never appends such a one, and this does not check them.)
+  // kind's schema, or a rule across fields of the record as the earlier corrections of the
+  // same entry leave it; the sequencer checks each correction against that record in force,
+  // in the same order and by the same rules (ledger/trust.py _in_force), so it appends none
+  // such, and this does not check them. An entry a log logged before it did so may be one:
+  // the page names it correction_not_applied.)
   const UTC_TIME = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]00:?00)$/; // as parseRecord
   function datesInForce(records) {
     const at = (text) => { try { return STR(text) && UTC_TIME.test(text) ? micros(text, "occurred_at") : null; } catch { return null; } };
@@ -957,26 +1016,120 @@
   const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/; // api/verdict.py isolated
   const isolated = (text) => (BIDI.test(text) ? `\u2068${text}\u2069` : text);
   const said = (text) => String(text).replace(/\s+/g, " ").trim();
-  const visible = (el) => typeof el.checkVisibility !== "function" ||
-    el.checkVisibility({ opacityProperty: true, visibilityProperty: true, checkOpacity: true, checkVisibilityCSS: true });
+  // Whether a reader can read el: rendered (not display:none, visibility:hidden, opacity 0,
+  // content-visibility, in a closed <details>), with a box of some size inside the document
+  // and inside every ancestor that clips its overflow, no clip-path or clip on it or an
+  // ancestor, and each of its own rendered parts that hold text (el included) in letters of
+  // at least MIN_FONT_PX and a colour that is not transparent. Its text is then read with
+  // innerText (what is rendered, not textContent): text a page hides in it is not read.
+  const MIN_FONT_PX = 8;
+  const alpha = (color) => {
+    const c = String(color || "").trim().toLowerCase();
+    if (!c || c === "transparent") return 0;
+    const slash = /\/\s*([\d.]+)(%?)\s*\)$/.exec(c);
+    if (slash) return Number(slash[1]) / (slash[2] ? 100 : 1);
+    const rgba = /^rgba\(([^)]*)\)$/.exec(c);
+    if (rgba) { const parts = rgba[1].split(","); return parts.length === 4 ? Number(parts[3]) : 1; }
+    return 1;
+  };
+  const rendered = (el) => {
+    if (typeof el.checkVisibility === "function") {
+      return el.checkVisibility({ opacityProperty: true, visibilityProperty: true, checkOpacity: true, checkVisibilityCSS: true, contentVisibilityAuto: false });
+    }
+    // Without checkVisibility: the computed styles of it and its ancestors.
+    const own = getComputedStyle(el);
+    if (own.visibility !== "visible") return false;
+    for (let at = el; at && at.nodeType === 1; at = at.parentElement) {
+      const s = getComputedStyle(at);
+      if (s.display === "none" || Number(s.opacity) === 0 || (at !== el && s.contentVisibility === "hidden")) return false;
+      if (at.parentElement && at.parentElement.localName === "details" && !at.parentElement.open && at.localName !== "summary") return false;
+    }
+    return true;
+  };
+  const lettered = (el) => {
+    const s = getComputedStyle(el);
+    const paint = s.webkitTextFillColor === undefined || s.webkitTextFillColor === "" ? s.color : s.webkitTextFillColor;
+    return parseFloat(s.fontSize) >= MIN_FONT_PX && alpha(s.color) > 0 && alpha(paint) > 0 &&
+      (s.clipPath || "none") === "none";
+  };
+  const ownText = (el) => [...el.childNodes].some((n) => n.nodeType === 3 && /\S/.test(n.data));
+  function readable(el) {
+    if (!el || !el.isConnected || !rendered(el)) return false;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    let box = range.getBoundingClientRect();
+    const own = el.getBoundingClientRect();
+    if (!(own.width > 0 && own.height > 0 && box.width > 0 && box.height > 0)) return false;
+    // Inside the document (not moved off its left or top edge, or past its end) ...
+    const doc = document.documentElement;
+    const [x, y] = [window.scrollX, window.scrollY];
+    const width = Math.max(doc.scrollWidth, doc.clientWidth), height = Math.max(doc.scrollHeight, doc.clientHeight);
+    if (box.right + x <= 0 || box.bottom + y <= 0 || box.left + x >= width || box.top + y >= height) return false;
+    // ... and inside what each ancestor shows of it; no clip-path or clip on the way up.
+    for (let at = el; at && at !== doc; at = at.parentElement) {
+      const s = getComputedStyle(at);
+      if ((s.clipPath || "none") !== "none" || (s.clip && s.clip !== "auto")) return false;
+      if (at !== el && (s.overflowX !== "visible" || s.overflowY !== "visible")) {
+        const r = at.getBoundingClientRect();
+        const left = Math.max(box.left, r.left), right = Math.min(box.right, r.right);
+        const top = Math.max(box.top, r.top), bottom = Math.min(box.bottom, r.bottom);
+        if (!(right > left && bottom > top)) return false;
+        box = { left, right, top, bottom };
+      }
+    }
+    // Every rendered part of it that holds text, in letters a reader can see.
+    for (const part of [el, ...el.querySelectorAll("*")]) {
+      if (ownText(part) && rendered(part) && !lettered(part)) return false;
+    }
+    return true;
+  }
+  const read = (el) => said(el.innerText);
+
+  // After how many days an entry counts as logged late (api/pages.py LATE_LOGGING_DAYS;
+  // tests/api/test_page_logged_hardened.py compares the two), and the words the page says
+  // logging in, by its language (api/i18n, compared by the same test): the check does not
+  // take either from the page it checks, which could say anything with the entries.
+  const LATE_DAYS = 90;
+  const LOGGED_WORDS = {
+    en: {"logged_on": "logged {date}", "date": "{day} {month} {year}", "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", "key_revoked_later": "Signed with a key revoked later, on {date}: {reason}", "logged_late_one": "Logged {days} day after the date it gives", "logged_late_other": "Logged {days} days after the date it gives", "logged_late_corrected_one": "Logged {days} day after the date correction {index} gives it", "logged_late_corrected_other": "Logged {days} days after the date correction {index} gives it", "late_note_one": "{count} entry was logged more than {days} days after its date (a date is its signer's word; when it was logged, the ledger's)", "late_note_other": "{count} entries were logged more than {days} days after their date (a date is its signer's word; when it was logged, the ledger's)", "revoked_note_one": "{count} entry is signed with a key revoked later; why is said beside it", "revoked_note_other": "{count} entries are signed with a key revoked later; why is said beside each"},
+    zh: {"logged_on": "{date}\u5f55\u5165", "date": "{year}\u5e74{month}{day}\u65e5", "months": "1\u6708 2\u6708 3\u6708 4\u6708 5\u6708 6\u6708 7\u6708 8\u6708 9\u6708 10\u6708 11\u6708 12\u6708", "key_revoked_later": "\u7b7e\u540d\u6240\u7528\u7684\u5bc6\u94a5\u540e\u6765\u4e8e {date} \u88ab\u540a\u9500\uff1a{reason}", "logged_late_one": "\u5728\u5176\u6240\u8f7d\u65e5\u671f {days} \u5929\u4e4b\u540e\u624d\u5f55\u5165", "logged_late_other": "\u5728\u5176\u6240\u8f7d\u65e5\u671f {days} \u5929\u4e4b\u540e\u624d\u5f55\u5165", "logged_late_corrected_one": "\u5728\u66f4\u6b63\u8bb0\u5f55 {index} \u6240\u7ed9\u65e5\u671f {days} \u5929\u4e4b\u540e\u624d\u5f55\u5165", "logged_late_corrected_other": "\u5728\u66f4\u6b63\u8bb0\u5f55 {index} \u6240\u7ed9\u65e5\u671f {days} \u5929\u4e4b\u540e\u624d\u5f55\u5165", "late_note_one": "\u6709 {count} \u6761\u8bb0\u5f55\u5728\u5176\u6240\u8f7d\u65e5\u671f {days} \u5929\u4ee5\u540e\u624d\u5f55\u5165\u8d26\u672c\uff08\u65e5\u671f\u7531\u7b7e\u540d\u65b9\u586b\u5199\uff0c\u5f55\u5165\u65f6\u95f4\u7531\u8d26\u672c\u8bb0\u5f55\uff09", "late_note_other": "\u6709 {count} \u6761\u8bb0\u5f55\u5728\u5176\u6240\u8f7d\u65e5\u671f {days} \u5929\u4ee5\u540e\u624d\u5f55\u5165\u8d26\u672c\uff08\u65e5\u671f\u7531\u7b7e\u540d\u65b9\u586b\u5199\uff0c\u5f55\u5165\u65f6\u95f4\u7531\u8d26\u672c\u8bb0\u5f55\uff09", "revoked_note_one": "\u6709 {count} \u6761\u8bb0\u5f55\u7684\u7b7e\u540d\u5bc6\u94a5\u540e\u6765\u88ab\u540a\u9500\uff0c\u539f\u56e0\u89c1\u8be5\u8bb0\u5f55", "revoked_note_other": "\u6709 {count} \u6761\u8bb0\u5f55\u7684\u7b7e\u540d\u5bc6\u94a5\u540e\u6765\u88ab\u540a\u9500\uff0c\u539f\u56e0\u89c1\u5404\u6761\u8bb0\u5f55"},
+  };
+  // What each template must hold, so that words of a page in a language this script does
+  // not carry (read from the page's data-logged-words) cannot say anything but the facts.
+  const PLACEHOLDERS = {
+    logged_on: ["date"], date: ["day", "month", "year"], key_revoked_later: ["date", "reason"],
+    logged_late_one: ["days"], logged_late_other: ["days"],
+    logged_late_corrected_one: ["days", "index"], logged_late_corrected_other: ["days", "index"],
+  };
+  function loggedWords(timeline) {
+    const lang = String(document.documentElement.lang || "en").split("-")[0].toLowerCase();
+    if (Object.hasOwn(LOGGED_WORDS, lang)) return LOGGED_WORDS[lang];
+    let w = null;
+    try { w = JSON.parse(timeline.dataset.loggedWords); } catch { return null; }
+    if (!isObj(w) || !STR(w.months)) return null;
+    const months = w.months.split(/\s+/).filter(Boolean);
+    if (months.length !== 12 || new Set(months).size !== 12) return null;
+    const holds = Object.entries(PLACEHOLDERS).every(([k, names]) => STR(w[k]) && names.every((n) => w[k].includes(`{${n}}`)));
+    return holds ? { ...w, late_note_one: null, late_note_other: null, revoked_note_one: null, revoked_note_other: null } : null;
+  }
 
   // What each entry of the timeline shows of its logging, against the verified bundle: when
   // the ledger logged it (its <time>, both the instant and the words a reader sees), a note
-  // exactly when it was logged more than the page's threshold (data-late-days, api/pages.py
-  // LATE_LOGGING_DAYS) of days after its date in force, saying how late and after which
-  // correction's date, and a mark exactly when its key was revoked later, saying when and
-  // why. words: the page's templates for them (data-logged-words, api/pages.py logged_words).
+  // exactly when it was logged more than LATE_DAYS days after its date in force, saying how
+  // late and after which correction's date, and a mark exactly when its key was revoked
+  // later, saying when and why; and the notes at the top (#notes) counting and linking the
+  // entries logged late and those with a key revoked later. Only what a reader can read
+  // counts (readable), in the words this script carries for the page's language.
   function checkLogged(report, timeline) {
     const add = (ok, detail, index = null) => report.findings.push({ ok, check: "logged", detail, index });
-    let limit = NaN, w = null;
-    if (timeline) {
-      limit = Number(timeline.dataset.lateDays);
-      try { w = JSON.parse(timeline.dataset.loggedWords); } catch { w = null; }
+    const w = timeline ? loggedWords(timeline) : null;
+    if (!timeline || !w) {
+      add(false, "the timeline does not say in what words it says when entries were logged (a date, a day, a month and a year; twelve months; how many days late)");
+      return finish(report);
     }
-    const wordsOk = isObj(w) && ["logged_on", "date", "months", "key_revoked_later", "logged_late_one", "logged_late_other",
-      "logged_late_corrected_one", "logged_late_corrected_other"].every((k) => STR(w[k]));
-    if (!timeline || !Number.isInteger(limit) || limit < 0 || !wordsOk) {
-      add(false, "the timeline does not say after how many days an entry counts as logged late, or in what words it says when entries were logged");
+    const limit = LATE_DAYS;
+    if (timeline.dataset.lateDays !== undefined && timeline.dataset.lateDays !== String(LATE_DAYS)) {
+      add(false, `the timeline says entries count as logged late after ${JSON.stringify(timeline.dataset.lateDays)} days, not after ${LATE_DAYS}`);
       return finish(report);
     }
     // Days are the ledger's time zone's (data-time-zone, api/pages.py _local_day), as the
@@ -1003,61 +1156,103 @@
       return fill(w.date, { day: d, month: months[m - 1], year: y });
     };
     const inForce = datesInForce(report.records);
-    let checked = 0, late = 0, revoked = 0;
+    let checked = 0;
+    const lateOnes = [], revokedOnes = [];
     for (const li of timeline.querySelectorAll(":scope > li[data-entry]")) {
       const index = Number(li.dataset.entry);
       const fact = report.logged.get(index);
       if (fact === undefined) continue; // checkShown names an entry the bundle does not hold
       const problems = [];
       const logged = micros(fact.at, "sequenced_at");
-      // When it was logged: one <time> a reader sees, at the bundle's instant, in its words.
-      const times = [...li.querySelectorAll(".logged time")].filter(visible);
+      // When it was logged: one <time> a reader sees, at the bundle's instant, in its words,
+      // in a .logged that says nothing else (but the brackets around it).
+      const times = [...li.querySelectorAll(".logged time")].filter(readable);
       if (times.length !== 1) problems.push(times.length ? `the page shows ${times.length} times it was logged, not one` : `the page does not show when it was logged (${fact.at})`);
       else {
         const attr = times[0].getAttribute("datetime");
         let at = null;
         try { at = micros(attr, "its logged time"); } catch { /* said below */ }
         const text = fill(w.logged_on, { date: day(logged) });
+        const around = times[0].closest(".logged");
+        const shown = read(times[0]);
         if (at !== logged) problems.push(`the page says it was logged at ${JSON.stringify(attr)}, but the bundle says ${fact.at}`);
-        else if (said(times[0].textContent) !== said(text)) problems.push(`the page says ${JSON.stringify(said(times[0].textContent))} of when it was logged, but the bundle says ${fact.at} (${JSON.stringify(text)})`);
+        else if (shown !== said(text)) problems.push(`the page says ${JSON.stringify(shown)} of when it was logged, but the bundle says ${fact.at} (${JSON.stringify(text)})`);
+        else if (![said(text), said(`(${text})`)].includes(read(around))) {
+          problems.push(`the page says ${JSON.stringify(read(around))} of when it was logged, but the bundle says ${fact.at} (${JSON.stringify(text)})`);
+        }
       }
       // Logged late: after the date in force by more than the threshold (api/pages.py _logged).
       const dated = inForce.get(index);
       const after = dated.at === null ? 0n : logged - dated.at;
       const days = after / DAY;
-      const notes = [...li.querySelectorAll(".late-note")].filter(visible);
+      const notes = [...li.querySelectorAll(".late-note")].filter(readable);
       const given = dated.by === null ? "its date" : `the date correction ${dated.by} gives it`;
       if (after > BigInt(limit) * DAY) {
-        late += 1;
+        lateOnes.push(index);
         const n = String(days).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
         const key = `${dated.by === null ? "logged_late" : "logged_late_corrected"}_${days === 1n ? "one" : "other"}`;
         const text = fill(w[key], { count: String(days), days: n, index: dated.by });
-        if (!notes.length) problems.push(`it was logged ${n} days after ${given}, more than ${limit}, but the page does not say it was logged late`);
-        else if (notes.length > 1 || said(notes[0].textContent) !== said(text)) {
-          problems.push(`it was logged ${n} days after ${given}, but the page's late note says ${JSON.stringify(notes.map((el) => said(el.textContent)).join(" "))}, not ${JSON.stringify(said(text))}`);
+        if (!notes.length) problems.push(`it was logged ${n} days after ${given}, more than ${limit}, but the page does not say it was logged late where a reader can read it`);
+        else if (notes.length > 1 || read(notes[0]) !== said(text)) {
+          problems.push(`it was logged ${n} days after ${given}, but the page's late note says ${JSON.stringify(notes.map(read).join(" "))}, not ${JSON.stringify(said(text))}`);
         }
       } else if (notes.length) {
         const when = after < 0n ? "before its date" : `${days} ${days === 1n ? "day" : "days"} after ${given}, not more than ${limit}`;
-        problems.push(`the page says it was logged late (${JSON.stringify(said(notes[0].textContent))}), but it was logged ${when}`);
+        problems.push(`the page says it was logged late (${JSON.stringify(read(notes[0]))}), but it was logged ${when}`);
       }
       // A key revoked later: when (the revocation's logging) and the operator's reason.
-      const marks = [...li.querySelectorAll(".revoked-note")].filter(visible);
+      const marks = [...li.querySelectorAll(".revoked-note")].filter(readable);
       if (fact.revoked !== null) {
-        revoked += 1;
+        revokedOnes.push(index);
         const text = fill(w.key_revoked_later, { date: day(micros(fact.revoked.at, "the revocation's sequenced_at")), reason: isolated(String(fact.revoked.reason)) });
         if (!marks.length) {
-          problems.push(`it is signed with a key entry ${fact.revoked.index} revoked later, but the page does not say so`);
+          problems.push(`it is signed with a key entry ${fact.revoked.index} revoked later, but the page does not say so where a reader can read it`);
           report.newer = true; // a revocation logged since the page was drawn: reload once
-        } else if (marks.length > 1 || said(marks[0].textContent) !== said(text)) {
-          problems.push(`its key was revoked at entry ${fact.revoked.index}, but the page's mark says ${JSON.stringify(marks.map((el) => said(el.textContent)).join(" "))}, not ${JSON.stringify(said(text))}`);
+        } else if (marks.length > 1 || read(marks[0]) !== said(text)) {
+          problems.push(`its key was revoked at entry ${fact.revoked.index}, but the page's mark says ${JSON.stringify(marks.map(read).join(" "))}, not ${JSON.stringify(said(text))}`);
         }
       } else if (marks.length) {
-        problems.push(`the page says its key was revoked later (${JSON.stringify(said(marks[0].textContent))}), but no trust entry of the bundle revokes it`);
+        problems.push(`the page says its key was revoked later (${JSON.stringify(read(marks[0]))}), but no trust entry of the bundle revokes it`);
       }
       for (const p of problems) add(false, `entry ${index} (${fact.kind}): ${p}`, index);
       checked += 1;
     }
+    // The notes at the top (api/pages.py _notes): one for the entries logged late, one for
+    // those signed with a key revoked later, each present exactly when there are such
+    // entries, counting them in the page's words and linking the first ten, oldest first.
+    const summary = (id, entries, key, params) => {
+      const what = id === "late" ? "logged late" : "signed with a key revoked later";
+      const shown = [...document.querySelectorAll(`[id="note-${id}"]`)].filter(readable);
+      if (!entries.length) {
+        if (shown.length) add(false, `the notes at the top say entries were ${what} (${JSON.stringify(read(shown[0]))}), but the bundle proves none`);
+        return;
+      }
+      if (shown.length !== 1) {
+        add(false, shown.length ? `the page has ${shown.length} notes at the top of the entries ${what}, not one`
+          : `${entries.length} ${entries.length === 1 ? "entry was" : "entries were"} ${what}, but the notes at the top do not say so`);
+        return;
+      }
+      const note = shown[0];
+      const links = [...note.querySelectorAll('a[href^="#entry-"]')].filter(readable).map((a) => Number(a.getAttribute("href").slice("#entry-".length)));
+      const first = entries.slice(0, 10);
+      if (links.length !== first.length || links.some((i, k) => i !== first[k])) {
+        add(false, `the note at the top of the entries ${what} links ${links.length ? `entries ${links.join(", ")}` : "none"}, not ${first.length === 1 ? "entry" : "entries"} ${first.join(", ")}`);
+      }
+      // Its words, then the links in brackets (", ..." after the tenth), and nothing else.
+      const template = w[`${key}_${entries.length === 1 ? "one" : "other"}`];
+      const anchors = [...note.querySelectorAll('a[href^="#entry-"]')].filter(readable);
+      const bracket = said(`(${anchors.map(read).join(", ")}${entries.length > 10 ? ", \u2026" : ""})`);
+      const text = STR(template) ? said(fill(template, { count: entries.length, ...params })) : null;
+      const says = read(note);
+      if (text === null ? !says.endsWith(bracket) : says !== said(`${text} ${bracket}`)) {
+        add(false, `the note at the top of the entries ${what} says ${JSON.stringify(says)}, not ${JSON.stringify(said(`${text === null ? "" : text} ${bracket}`))}`);
+      }
+    };
+    const oldestFirst = (list) => [...list].sort((a, b) => a - b);
+    summary("late", oldestFirst(lateOnes), "late_note", { days: LATE_DAYS });
+    summary("revoked", oldestFirst(revokedOnes), "revoked_note", {});
     if (!report.findings.some((f) => f.check === "logged" && !f.ok)) {
+      const [late, revoked] = [lateOnes.length, revokedOnes.length];
       add(true, `the page shows when each of ${checked} entries was logged, ${late} late-logging ${late === 1 ? "note" : "notes"} and ${revoked} revoked-key ${revoked === 1 ? "mark" : "marks"}, as the bundle proves`);
     }
     return finish(report);

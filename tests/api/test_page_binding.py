@@ -42,7 +42,7 @@ def test_the_bundle_of_another_vehicle_fails_naming_both_vins(demo, page):  # no
     page.goto(f"{url}/vehicles/{vin}?lang=en")
     text = _failed_at_the_top(page)
     assert f"the bundle is for VIN {other}, not {vin}" in text, text
-    assert "FAILED" in text and "Verified" not in text
+    assert "Verification failed" in text and "Verified" not in text
     assert "could not be verified" in page.inner_text("#unverified")
 
 

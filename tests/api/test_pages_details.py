@@ -196,7 +196,7 @@ def test_the_verdict_lists_the_worst_problem_first(client, sqlite_ledger):
     )
     lines = re.findall(r'<li class="alert (\w+)"><bdi>([^<]*)', verdict(page(client)))
     assert [(level, text.strip()) for level, text in lines] == [
-        ("high", "Declared a total loss by an insurer"),
+        ("high", "Declared a total loss by an insurer on 1 Apr 2026"),
         ("medium", "Accident reported by an insurer (moderate)"),
         ("low", "Hail damage reported by an insurer (minor)"),
     ]

@@ -49,16 +49,21 @@ def lines(items: list[dict], lang="en") -> list[dict]:
 
 def test_two_total_losses_years_apart_are_two_problems():
     said = lines([total_loss(19, "2023-02-01T00:00:00Z"), total_loss(28, "2026-03-01T00:00:00Z")])
-    losses = [line for line in said if line["fact"] == "Declared a total loss by an insurer"]
-    assert [(line["reports"], line["entries"]) for line in losses] == [(1, [19]), (1, [28])]
+    losses = [line for line in said if line["fact"].startswith("Declared a total loss")]
+    assert [(line["text"], line["entries"]) for line in losses] == [
+        ("Declared a total loss by an insurer on 1 Feb 2023", [19]),
+        ("Declared a total loss by an insurer on 1 Mar 2026", [28]),
+    ]
     assert not any("2 reports" in line["text"] for line in said)
 
 
 def test_two_insurers_total_loss_of_one_crash_days_apart_is_one_problem():
     said = lines([total_loss(19, "2026-03-01T00:00:00Z"), total_loss(28, "2026-03-04T00:00:00Z")])
-    (loss,) = [line for line in said if line["fact"] == "Declared a total loss by an insurer"]
+    (loss,) = [line for line in said if line["fact"].startswith("Declared a total loss")]
     assert loss["reports"] == 2 and loss["entries"] == [19, 28]
-    assert loss["text"] == "Declared a total loss by an insurer — 2 reports"
+    assert loss["text"] == (
+        "Declared a total loss by an insurer between 1 Mar 2026 and 4 Mar 2026 — 2 reports"
+    )
 
 
 def test_brands_of_two_jurisdictions_are_two_lines_and_of_one_jurisdiction_one():
@@ -70,9 +75,78 @@ def test_brands_of_two_jurisdictions_are_two_lines_and_of_one_jurisdiction_one()
         ]
     )
     assert [(line["text"], line["entries"]) for line in said] == [
-        ("Title branded: rebuilt", [5]),
-        ("Title branded: rebuilt — 2 reports", [9, 12]),
+        ("Title branded: rebuilt in US-CA", [5]),
+        ("Title branded: rebuilt in US-NV — 2 reports", [9, 12]),
     ]
+
+
+def test_one_jurisdiction_written_in_another_case_or_with_spaces_is_one_line():
+    said = lines(
+        [
+            brand(1, "2026-01-01T00:00:00Z", "US-CA"),
+            brand(2, "2026-01-05T00:00:00Z", "us-ca"),
+            brand(3, "2026-01-06T00:00:00Z", " US-CA "),
+        ]
+    )
+    assert [(line["text"], line["entries"]) for line in said] == [
+        ("Title branded: rebuilt in US-CA — 3 reports", [1, 2, 3])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        (
+            "en",
+            [
+                "Title branded: rebuilt in US-CA",
+                "Title branded: rebuilt in US-NV",
+                "Declared a total loss by an insurer on 1 Feb 2023",
+                "Declared a total loss by an insurer on 1 Mar 2026",
+            ],
+        ),
+        (
+            "zh",
+            [
+                "产权标记：修复车（US-CA）",
+                "产权标记：修复车（US-NV）",
+                "保险公司认定全损（2023年2月1日）",
+                "保险公司认定全损（2026年3月1日）",
+            ],
+        ),
+    ],
+)
+def test_lines_of_separate_events_read_apart_in_every_language(lang, said):
+    shown = lines(
+        [
+            brand(1, "2024-01-01T00:00:00Z", "US-CA"),
+            brand(2, "2026-05-01T00:00:00Z", "US-NV"),
+            total_loss(3, "2023-02-01T00:00:00Z"),
+            total_loss(4, "2026-03-01T00:00:00Z"),
+        ],
+        lang,
+    )
+    accident = Words(lang)("alert_accident", severity=Words(lang).term("severity", "severe"))
+    assert [line["text"] for line in shown if line["text"] != accident] == said
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [0, 2, 1], [2, 1, 0], [1, 0, 2]])
+def test_reports_a_week_apart_each_merge_from_the_first_day_whatever_the_log_order(order):
+    """Days 1, 8 and 15: the first two are one event (8 is within 7 days of 1), 15 is
+    another; a chain (1-8, 8-15) is not one event, and the log's order changes nothing."""
+    days = ["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-15T00:00:00Z"]
+    said = lines([total_loss(i + 1, days[d]) for i, d in enumerate(order)])
+    losses = [line for line in said if line["fact"].startswith("Declared a total loss")]
+    by_day = {d: i + 1 for i, d in enumerate(order)}
+    assert sorted((line["fact"], line["entries"]) for line in losses) == sorted(
+        [
+            (
+                "Declared a total loss by an insurer between 1 Mar 2026 and 8 Mar 2026",
+                sorted([by_day[0], by_day[1]]),
+            ),
+            ("Declared a total loss by an insurer on 15 Mar 2026", [by_day[2]]),
+        ]
+    )
 
 
 def test_a_flood_state_reported_by_an_insurer_and_an_inspector_is_still_one_line():
@@ -101,6 +175,27 @@ def test_a_flood_state_reported_by_an_insurer_and_an_inspector_is_still_one_line
         ]
     )
     assert [line["text"] for line in said] == ["Flood damage reported — 2 reports"]
+
+
+@pytest.mark.parametrize(("lang", "more"), [("en", " and 495 more"), ("zh", "等另外 495 项")])
+def test_a_failed_inspection_of_many_items_names_its_safety_items_and_a_few_others(lang, more):
+    items = [{"code": f"item-{n:03d}-{'x' * 50}", "result": "major"} for n in range(500)]
+    items[250] = {"code": "brakes", "result": "fail"}
+    items[499] = {"code": "frame-front", "result": "major"}
+    inspection = entry(
+        1,
+        "inspection",
+        "2026-01-01T00:00:00Z",
+        role="inspector",
+        grade="E",
+        flags=CLEAN,
+        items=items,
+    )
+    (line,) = lines([inspection], lang)
+    assert len(line["text"]) < 1500
+    assert "brakes" in line["text"] and "frame-front" in line["text"]
+    assert "item-000" in line["text"] and "item-003" not in line["text"]
+    assert line["text"].endswith(more)
 
 
 # ---- a failed inspection in the verdict and the timeline -----------------------------------

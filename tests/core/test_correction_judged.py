@@ -117,9 +117,10 @@ def test_a_respelling_stays_unwithdrawn_after_an_unrelated_later_correction():
 
 
 def test_a_code_respelled_twice_withdraws_nothing_but_two_items_made_one_do():
-    history = [checked(("brakes", "fail"))]
-    history.append(fix(35, 34, {"items": [{"code": "brakez", "result": "fail"}]}))
-    history.append(fix(36, 34, {"items": [{"code": "brakeq", "result": "fail"}]}))
+    # (each spelling a safety item: one that is none would lower the alert, a withdrawal)
+    history = [checked(("brake-pads", "fail"))]
+    history.append(fix(35, 34, {"items": [{"code": "brake-padz", "result": "fail"}]}))
+    history.append(fix(36, 34, {"items": [{"code": "brake-padq", "result": "fail"}]}))
     assert of_type(analyse(history), "finding_withdrawn") == []
     two = [checked(("brake-fl", "fail"), ("brake-fr", "fail"))]
     two.append(fix(35, 34, {"items": [{"code": "brake-f", "result": "fail"}]}))

@@ -143,7 +143,79 @@ def test_a_malformed_checklist_of_an_older_log_is_read_without_failing():
         ("timing-belt", False),  # the engine's, not a seat belt
         ("absorbent-mat", False),
         ("radio", False),
+        # whole words: a word on or beside a safety item is no safety item
+        *(
+            (code, False)
+            for code in (
+                "license-plate-frame",
+                "window-frame",
+                "door-frame-seal",
+                "entire-body-paint",
+                "roof-rails",
+                "door-sill-plate",
+                "steering-wheel-trim",
+                "pillar-trim",
+                "airbag-cover-cosmetic",
+                "frame-number-plate",
+            )
+        ),
+        # wheels, suspension, stability control, a fuel leak, pinyin
+        *(
+            (code, True)
+            for code in (
+                "tie-rod",
+                "ball-joint",
+                "control-arm",
+                "shock-absorber",
+                "wheel-bearing",
+                "tread-depth",
+                "lug-nuts",
+                "fuel-tank-leak",
+                "esp-warning-light",
+                "eps-fault",
+                "shache",
+                "zhidong-xitong",
+                "luntai",
+                "zhuanxiang",
+                "anquandai",
+                "anquanqinang",
+                "chejia",
+                "brake-fluid-level",
+                "tire-pressure",
+                "airbag-light",
+                "abs-light",
+                "roof-pillar",
+            )
+        ),
     ],
 )
 def test_safety_items_are_told_by_their_code(code, safety):
     assert is_safety_item(code) is safety
+
+
+def test_a_correction_that_respells_a_safety_item_into_another_item_is_a_high_withdrawal():
+    """ "frame-front: fail" to "frme-front: fail" is nearly a respelling, but it takes the
+    inspection's alert from high to medium: it withdrew the frame's failure."""
+    view = analyse(
+        [
+            inspection(3, "2026-10-01T09:00:00Z", ("frame-front", "fail")),
+            fix(5, 3, {"items": [{"code": "frme-front", "result": "fail"}]}),
+        ]
+    )
+    (found,) = of_type(view, "inspection_failed")
+    assert found["severity"] == "medium"
+    (withdrawn,) = of_type(view, "finding_withdrawn")
+    assert withdrawn["severity"] == "high" and withdrawn["entries"] == [3, 5]
+    assert withdrawn["facts"]["withdrawn"] == [
+        {"field": "items.frame-front", "from": "fail", "to": None}
+    ]
+
+
+def test_a_correction_that_respells_a_safety_item_into_another_safety_code_withdraws_nothing():
+    view = analyse(
+        [
+            inspection(3, "2026-10-01T09:00:00Z", ("brakse", "fail")),
+            fix(5, 3, {"items": [{"code": "brakes", "result": "fail"}]}),
+        ]
+    )
+    assert of_type(view, "finding_withdrawn") == []

@@ -30,6 +30,8 @@ FOUND = [
     ("回电 138-0013-8000", "a mobile phone number"),
     ("车主手机１３８００１３８０００", "a mobile phone number"),
     ("ｍａｘ＠ｅｘａｍｐｌｅ．ｄｅ", "an e-mail address"),
+    ("owner Tel.13800138000", "a mobile phone number"),
+    ("owner tel 138-0013-8000", "a mobile phone number"),
 ]
 NOT_FOUND = [
     "part 04152-YZZA1, 2 pcs",
@@ -43,6 +45,8 @@ NOT_FOUND = [
     "campaign 13800138000A",  # digits inside a code
     "Luftfiltereinsatz 13717532754",  # BMW part numbers are eleven digits
     "更换燃油滤清器 16127233840",
+    "HOTEL13912345678 invoice",  # "tel" inside a word says nothing
+    "RECALL-15012345678 done",  # nor "call"
     "+125 000.00 JPY",
     "+125 000 000.00 JPY",
     "clock set to GMT +8 2026-06-04",

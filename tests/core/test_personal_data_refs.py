@@ -35,6 +35,9 @@ def claim(ref: str) -> bytes:
         ("Policyholder +1 415 555 0123", "a phone number"),
         ("HM-1 +44 20 7946 0958", "a phone number"),
         ("HM-1 tel 13912345678", "a mobile phone number"),
+        ("HM-1 tel 138 1234 5678", "a mobile phone number"),
+        ("HM-1 手机 138-1234-5678", "a mobile phone number"),
+        ("HM-1 Tel.: 13912345678", "a mobile phone number"),
     ],
 )
 def test_a_person_s_detail_in_a_claim_reference_is_refused_naming_the_field(ref, what):
@@ -56,16 +59,34 @@ def test_a_recall_campaign_is_searched_as_well():
 
 @pytest.mark.parametrize(
     "ref",
-    ["HM-2026-00017", "CLM/2024/0001234", "A1B2C3D4E5", "2024-555-0123", "24V-123.000"],
+    [
+        "HM-2026-00017",
+        "CLM/2024/0001234",
+        "A1B2C3D4E5",
+        "2024-555-0123",
+        "24V-123.000",
+        "RECALL-15012345678",  # "call" inside a word says nothing
+        "HOTEL13912345678",
+        "TEL-13812345678",  # a prefix joined to its number, as references are
+    ],
 )
 def test_real_claim_references_pass(ref):
     assert personal_data(claim(ref)) is None
 
 
-_REFS = st.text(
-    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/.",
-    min_size=1,
-    max_size=40,
+_REF_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/."
+# A reference's pieces: random text, words that end in or are the words that say a number
+# is a phone's, and numbers shaped as a Chinese mobile's, joined as references are.
+_PIECES = st.one_of(
+    st.text(alphabet=_REF_CHARS, min_size=1, max_size=12),
+    st.sampled_from(["RECALL", "HOTEL", "TEL", "tel", "Phone", "MOBILE", "mob", "CALL", "HM"]),
+    st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+)
+_REFS = st.one_of(
+    st.text(alphabet=_REF_CHARS, min_size=1, max_size=40),
+    st.tuples(st.lists(_PIECES, min_size=1, max_size=4), st.sampled_from(["", "-", "/", "."])).map(
+        lambda pieces: pieces[1].join(pieces[0])
+    ),
 )
 
 

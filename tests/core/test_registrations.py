@@ -125,6 +125,9 @@ def test_a_car_registered_in_two_countries_at_once_is_flagged_both_ways():
         "on": "2025-06-01",
         "still_in": "DE",
         "since": "2025-02-01",
+        "ended_on": None,
+        "ended_entry": None,
+        "days_later": None,
     }
 
 
@@ -170,6 +173,13 @@ def test_a_correction_that_says_it_was_an_export_clears_the_alert():
     }
     view = analyse(items(*records, fix))
     assert twice(view) == []
+    # Cleared in force, but what was signed stays in the verdict: both entries, the fix.
+    withdrawn = [a for a in view["alerts"] if a["type"] == "finding_withdrawn"]
+    assert [(a["severity"], a["entries"], a["facts"]["corrections"]) for a in withdrawn] == [
+        ("high", [10, 11, 13], [13])
+    ]
+    assert withdrawn[0]["facts"]["withdrawn"][0]["field"] == "registered_twice"
+    assert "registered in DE on 2025-02-01 (entry 11)" in withdrawn[0]["message"]
 
 
 _EVENTS = st.sampled_from(["registered", "deregistered", "exported"])

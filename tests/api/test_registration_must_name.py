@@ -1,0 +1,98 @@
+"""verify.js's mustName names every registered_twice pair the server raises over the
+signed records (core/registrations.py), in Chromium as the buyer's page runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+from core.history import analyse
+from tests.core.test_registrations import items, reg
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCRIPT = pathlib.Path(__file__).parents[2] / "api" / "static" / "verify.js"
+
+HISTORIES = {
+    "clone": [("registered", "CN", "2022-03-10"), ("registered", "DE", "2025-02-01")],
+    "both ways": [
+        ("registered", "CN", "2022-03-10"),
+        ("registered", "DE", "2025-02-01"),
+        ("registered", "CN", "2025-06-01"),
+    ],
+    "handover": [
+        ("registered", "DE", "2019-05-01"),
+        ("registered", "AT", "2025-03-01"),
+        ("exported", "DE", "2025-03-05"),
+    ],
+    "90 days": [
+        ("registered", "DE", "2019-05-01"),
+        ("registered", "AT", "2025-03-01"),
+        ("deregistered", "DE", "2025-05-30"),
+    ],
+    "91 days": [
+        ("registered", "DE", "2019-05-01"),
+        ("registered", "AT", "2025-03-01"),
+        ("deregistered", "DE", "2025-05-31"),
+    ],
+    "same stay twice": [
+        ("registered", "CN", "2022-03-10"),
+        ("registered", "DE", "2025-02-01"),
+        ("registered", "DE", "2025-02-01"),
+    ],
+    "import": [
+        ("registered", "CN", "2022-03-10"),
+        ("exported", "CN", "2025-01-20"),
+        ("registered", "DE", "2025-02-01"),
+    ],
+    "same instant, logged after": [
+        ("registered", "CN", "2022-03-10"),
+        ("registered", "DE", "2025-02-01"),
+        ("exported", "CN", "2025-02-01"),
+    ],
+    "no start, then two": [
+        ("exported", "FR", "2020-01-01"),
+        ("registered", "JP", "2021-01-01"),
+        ("deregistered", "FR", "2021-02-01"),
+        ("registered", "US", "2021-09-01"),
+        ("deregistered", "JP", "2022-01-01"),
+        ("exported", "JP", "2022-02-01"),
+    ],
+    "three at once, out of log order": [
+        ("registered", "JP", "2024-01-01"),
+        ("registered", "CN", "2022-03-10"),
+        ("registered", "DE", "2023-02-01"),
+        ("exported", "CN", "2023-03-01"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page()
+        pg.set_content("<!doctype html><html><body></body></html>")
+        pg.add_script_tag(content=SCRIPT.read_text())
+        yield pg
+        browser.close()
+
+
+@pytest.mark.parametrize("name", list(HISTORIES))
+def test_must_name_finds_the_pairs_python_raises(page, name):
+    records = [reg(e, c, f"{d}T00:00:00Z") for e, c, d in HISTORIES[name]]
+    python = sorted(
+        a["entries"] for a in analyse(items(*records))["alerts"] if a["type"] == "registered_twice"
+    )
+    js = page.evaluate(
+        """(recs) => window.vinledger.mustName(new Map(recs.map((r, i) => [i + 10, r])))
+            .map((m) => m.names)""",
+        json.loads(json.dumps(records)),
+    )
+    assert sorted(js) == python
