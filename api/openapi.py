@@ -153,8 +153,10 @@ HISTORY_SCHEMA: dict[str, Any] = {
                     "in_force": {
                         "type": "object",
                         "description": "only on an entry a correction changed: its record "
-                        "with every correction applied (in log order, later ones winning "
-                        "field by field), the values the view and the page read",
+                        "with its corrections applied (in log order, later ones winning "
+                        "field by field; one an older log holds that the view refuses, "
+                        "named in the view's correction_not_applied, is left out), the "
+                        "values the view and the page read",
                     },
                     "key_revoked": {
                         "type": "object",
@@ -172,14 +174,14 @@ HISTORY_SCHEMA: dict[str, Any] = {
                 "as_of": {
                     "type": ["string", "null"],
                     "format": "date-time",
-                    "description": "?as_of= as given, or null: the view keeps the entries "
-                    "dated (by the date each was signed with) by then",
+                    "description": "?as_of= as an RFC 3339 UTC time, or null: the view keeps "
+                    "the entries dated (by the date each was signed with) by then",
                 },
                 "logged_by": {
                     "type": ["string", "null"],
                     "format": "date-time",
-                    "description": "?logged_by= as given, or null: the view keeps the "
-                    "entries the ledger had logged by then",
+                    "description": "?logged_by= as an RFC 3339 UTC time, or null: the view "
+                    "keeps the entries the ledger had logged by then",
                 },
             },
         },

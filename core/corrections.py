@@ -52,8 +52,10 @@ _DECIDED = {
 
 def check_correction(fields: dict[str, Any], corrected: dict[str, Any]) -> None:
     """Raises InvalidRecord unless a correction's ``fields`` may apply to ``corrected``,
-    the corrected entry's record as JSON (as signed, or as earlier corrections left it:
-    since values replace whole, the answer is the same).
+    the corrected entry's record as JSON. The sequencer and the view pass the record as
+    the entry's earlier corrections leave it (in force): a rule across fields (a
+    registration's ``first_registered`` not after its ``occurred_at``) can refuse there
+    what the record as signed would take, or the other way round.
 
     A correction replaces each field it names, whole: a nested object (an inspection's
     ``flags``, a ``price`` or ``cost``) is given complete, as the record itself would

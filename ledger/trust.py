@@ -146,8 +146,8 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
     try:
         check_correction(record.fields, in_force)
     except InvalidRecord as err:
-        if not applied:
-            raise
+        if not applied or not _fits(record.fields, corrected):
+            raise  # its own fault, whatever came before: say only that
         which = ", ".join(f"entry {i}" for i in applied)
         raise InvalidRecord(
             f"{err} (entry {record.corrects} as its earlier corrections, {which}, "
@@ -168,6 +168,16 @@ def _check_correction(b: Batch, record, key: SigningKey) -> None:
     if kind == "insurance_claim" and isinstance(record.fields.get("claim_ref"), str):
         # The reference it is given must not be another of its insurer's claims' on the car.
         _check_claim_ref(b, vin, record.fields["claim_ref"], author, but=record.corrects)
+
+
+def _fits(fields: dict, record: dict) -> bool:
+    """Whether ``fields`` would correct ``record`` as signed (the earlier corrections are
+    to blame only for a refusal they cause)."""
+    try:
+        check_correction(fields, record)
+    except InvalidRecord:
+        return False
+    return True
 
 
 def _in_force(corrected: dict, earlier: list[tuple[int, dict]]) -> tuple[dict, list[int]]:
