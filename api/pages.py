@@ -576,7 +576,7 @@ def page_model(
     return {
         "vin": history["vin"],
         "vehicle": {**vehicle, "country": vehicle["country"] and t.country(vehicle["country"])},
-        "alerts": headline(view["alerts"], t),
+        "alerts": headline(view["alerts"], t, zone),
         "notes": _notes(timeline, t),
         "latest_grade": latest["grade"] if latest else None,
         "latest_grade_index": latest["index"] if latest else None,

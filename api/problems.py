@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import MediaType, Request, Response
+from litestar.datastructures.headers import MediaTypeHeader
 from litestar.exceptions import HTTPException, ValidationException
 
 from api.i18n import LANGUAGES, Words, choose_language
@@ -114,11 +115,28 @@ def _too_large(request: Request) -> str:
 
 
 def wants_html(request: Request) -> bool:
-    """A browser asks for text/html first; curl and API clients ask for anything (*/*)."""
-    return (
-        request.method in ("GET", "HEAD")
-        and request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML
-    )
+    """A browser asks for text/html first; curl and API clients ask for anything (*/*)
+    or for JSON: application/json, application/problem+json or any other ``+json``. The
+    page is answered only when HTML wins: the first type in ``Accept``'s order (quality,
+    then the more specific) that one of the two answers is HTML; a type of quality 0 is
+    refused, not asked for."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    for accepted in request.accept:  # best first
+        asked = MediaTypeHeader(accepted)
+        try:
+            refused = float(asked.params.get("q", "1")) <= 0
+        except ValueError:
+            refused = False
+        if refused:
+            continue
+        if asked.maintype == "application" and asked.subtype.endswith("+json"):
+            return False
+        if MediaTypeHeader(MediaType.JSON).match(asked):
+            return False
+        if MediaTypeHeader(MediaType.HTML).match(asked):
+            return True
+    return False
 
 
 def _by_accept(request: Request) -> dict[str, str]:

@@ -11,6 +11,7 @@ import json
 import re
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from api.drawings import km_text, rank
 from api.i18n import Words
@@ -60,13 +61,19 @@ def alert_text(alert: dict[str, Any], t: Words) -> str:
     if kind == "recall_open":
         return t("alert_recall_open", **facts)
     if kind == "registered_twice":  # core/registrations.py
-        on = facts["on"]
-        return t(
-            "alert_registered_twice",
-            country=facts["country"],
-            still_in=facts["still_in"],
-            on=t.date(date.fromisoformat(on)) if isinstance(on, str) else on,
-        )
+        on, ended = facts["on"], facts.get("ended_on")
+        words = {
+            "country": facts["country"],
+            "still_in": facts["still_in"],
+            "on": t.date(date.fromisoformat(on)) if isinstance(on, str) else on,
+        }
+        if not isinstance(ended, str) or not isinstance(facts.get("days_later"), int):
+            return t("alert_registered_twice", **words)
+        words.update(ended_on=t.date(date.fromisoformat(ended)), days=facts["days_later"])
+        logged = facts.get("logged_days_later")
+        if isinstance(logged, int):  # ended in time, logged late
+            return t("alert_registered_twice_logged_late", logged=logged, **words)
+        return t("alert_registered_twice_ended_late", **words)
     if kind == "inspection_failed":  # core/inspection_alerts.py
         return _inspection_failed(facts, t)
     if kind == "implausible_rate":
@@ -229,12 +236,13 @@ def _state(alert: dict[str, Any]) -> bool:
     return kind.endswith("_damage") or kind.startswith("title_brand_") or kind == "total_loss"
 
 
-def _day(alert: dict[str, Any]) -> date | None:
-    """The day an alert's event happened, where its facts say (a total loss's
-    ``occurred_at``); None where they do not or it does not parse (an older log's)."""
+def _day(alert: dict[str, Any], zone: str = "UTC") -> date | None:
+    """The day in ``zone`` (the ledger's time zone, the timeline's days) an alert's
+    event happened, where its facts say (a total loss's ``occurred_at``); None where they
+    do not or it does not parse (an older log's)."""
     at = alert.get("facts", {}).get("occurred_at")
     try:
-        return parse_time(at).date() if isinstance(at, str) else None
+        return parse_time(at).astimezone(ZoneInfo(zone)).date() if isinstance(at, str) else None
     except InvalidRecord:
         return None
 
@@ -268,7 +276,8 @@ def _events(reports: list[int], days: list[date | None]) -> list[list[int]]:
 
 def _told_apart(fact: str, alert: dict[str, Any], days: list[date], t: Words) -> str:
     """A brand's line with its jurisdiction, a total loss's with its day (or first and
-    last day), so separate events' lines read apart."""
+    last day, days in the ledger's time zone as the timeline's), so separate events'
+    lines read apart."""
     where = alert.get("facts", {}).get("jurisdiction")
     if alert["type"].startswith("title_brand_") and isinstance(where, str) and where.strip():
         return t("alert_in_jurisdiction", text=fact, jurisdiction=isolated(where.strip()))
@@ -280,7 +289,7 @@ def _told_apart(fact: str, alert: dict[str, Any], days: list[date], t: Words) ->
     return fact
 
 
-def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
+def headline(alerts: list[dict[str, Any]], t: Words, zone: str = "UTC") -> list[dict[str, Any]]:
     """The verdict's lines, one per problem, worst first (high, medium, low; lines of
     one severity in the order their first alerts come).
 
@@ -291,12 +300,13 @@ def headline(alerts: list[dict[str, Any]], t: Words) -> list[dict[str, Any]]:
     jurisdiction, however its case and spaces are written (its facts name it: rebuilt in
     California and again in Nevada are two lines, each naming its jurisdiction), a total
     loss one per crash (``_events``: reports within ``SAME_EVENT_DAYS`` of the first;
-    two years apart are two lines, each naming its day). An event (a collision an
+    two years apart are two lines, each naming its day: days in ``zone``, the ledger's
+    time zone, as the timeline dates the entries). An event (a collision an
     insurer paid) and an alert that relates entries (a rollback between two readings, a
     gap between two services) are each a problem of their own. Each entry keeps its own
     marking in the timeline.
     """
-    days = [_day(a) for a in alerts]
+    days = [_day(a, zone) for a in alerts]
     states: dict[str, list[int]] = {}
     alone: list[list[int]] = []
     for at, a in enumerate(alerts):

@@ -20,7 +20,7 @@ from core.errors import InvalidRecord
 from core.fields import parse_time
 from core.inspection_alerts import is_safety_item
 from core.odometer import NOT_READINGS, km_text, odometer_readings, rate_alerts, rollback_alerts
-from core.registrations import registrations
+from core.registrations import as_signed, stays_twice
 
 # The damage alerts a record raises, as {(type, severity)}, given its kind and record:
 # ``core.history``'s own, so a withdrawal is judged by what the view said of each state.
@@ -117,23 +117,25 @@ def _hid_registered_twice(
     items: list[dict[str, Any]], by_index: dict[int, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """A high ``finding_withdrawn`` for each ``registered_twice`` the registrations as
-    signed raise (``core.registrations``) and the registrations in force do not (told
-    apart by the two entries it names): a correction of a registration's country, event
-    or date that took a car off one of two registers hides a cloned VIN as surely as a
-    rollback laundered by a correction. It names both entries and the corrections of a
-    registration's country, event or date (those of the two entries, else any), and
-    their signers. None where a time as signed does not parse (an older log's)."""
+    signed raise (``core.registrations``) and the registrations in force do not: a
+    correction of a registration's country, event or date that took a car off one of two
+    registers hides a cloned VIN as surely as a rollback laundered by a correction. It
+    names both entries and the corrections of a registration's country, event or date
+    (those of the two entries, else any), and their signers. None where a time as signed
+    does not parse (an older log's). An alert is told apart by the pair of stays it is
+    about (country and how many stays there came before), not by its entries: a date
+    fixed inside a stay withdraws nothing, and the alert in force names the entries as
+    signed too (``core.registrations``)."""
     regs = [i for i in items if i["kind"] == "registration"]
     try:
-        _, signed = registrations([{**i, "record": i.get("original", i["record"])} for i in regs])
-        _, now = registrations(regs)
+        _, signed = stays_twice(as_signed(regs))
+        _, now = stays_twice(regs)
     except InvalidRecord:
         return []
-    shown = {tuple(a["entries"]) for a in now}
     found = []
-    for gone in signed:
+    for stays, gone in signed.items():
         pair = gone["entries"]
-        if tuple(pair) in shown:
+        if stays in now:
             continue
         mine = [(i, c) for i in pair for c in _by_index(by_index[i], _PLACES)]
         if not mine:

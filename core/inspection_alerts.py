@@ -27,12 +27,27 @@ FAILED = ("major", "fail")  # the checklist results that raise an alert, milder 
 
 # A checklist code (lowercase letters, digits, "-" and "_") names a safety item when one
 # of its words (the runs of letters between separators and digits: "rear_brakes" is
-# rear, brakes) is a safety word, or a word before an "s" is ("tyres", "rails"), or it
-# holds both words of a safety pair ("tie-rod", "fuel-tank-leak"), and no word says it is
-# a fitting on or beside one ("license-plate-frame", "steering-wheel-trim",
-# "door-sill-plate", "airbag-cover-cosmetic"; a roof's rails carry luggage). Whole words
-# only: "timing-belt" is no seat belt, "absorbent-mat" no ABS, "entire-body-paint" no
-# tyre. Pinyin counts as English does (shache, luntai, anquandai…).
+# rear, brakes; each also without a plural "s") is a safety word or holds one joined to
+# another word ("frontbrakes", "srsairbag", "tyrepressure", "shachepian": a safety word
+# of five letters or more at either end of a word, of four at its start; "abs", "esp",
+# "srs", "eps"… only as words of their own: "absorbent-mat" is no ABS, "entire" no
+# tyre), or it holds both words of a safety pair ("tie-rod", "fuel-tank-leak"). Whole
+# words only: "timing-belt" is no seat belt. Pinyin counts as English does (shache,
+# luntai, anquandai…).
+#
+# What is not the safety item it names:
+# - a finish on one ("steering-wheel-trim", "airbag-cover-cosmetic", "frame-paint"):
+#   a code with a finish word names no safety item;
+# - a fitting on or beside the structure ("license-plate-frame", "window-frame",
+#   "door-sill-plate", "pillar-trim", "frame-number-plate"): a fitting word in a code
+#   takes the structural words (frame, sill, pillar, rail) away, and only those: a
+#   brake's, steering's, suspension's or airbag's own seal, cover or plate is the item
+#   ("brake-caliper-seal", "steering-column-cover", "brake-backing-plate",
+#   "airbag-cover"), and so is the chassis's ("chassis-plate");
+# - a roof's rails carry luggage (a roof pillar is still structure);
+# - a lid's gas strut ("bonnet-strut", "tailgate-struts", "boot-lid-damper",
+#   "hood-shocks"): a lid word before a strut, shock, damper or absorber takes it away
+#   ("strut-boot" is the suspension strut's).
 _SAFETY_WORDS = frozenset(
     {
         # structure
@@ -40,24 +55,35 @@ _SAFETY_WORDS = frozenset(
         "pillar", "rail", "sill", "crossmember", "crumple", "jiegou", "chejia", "dipan",
         "zongliang",
         # restraints
-        "airbag", "srs", "seatbelt", "pretensioner", "restraint", "anquandai",
+        "airbag", "srs", "seatbelt", "pretension", "pretensioner", "restraint", "anquandai",
         "anquanqinang", "qinang",
         # brakes and stability control
         "brake", "braking", "handbrake", "caliper", "abs", "esc", "esp", "ebd", "shache",
         "zhidong",
         # steering
-        "steering", "eps", "tierod", "zhuanxiang", "fangxiangpan",
+        "steering", "eps", "tierod", "trackrod", "draglink", "kingpin", "zhuanxiang",
+        "fangxiangpan",
         # suspension, wheels and tyres
         "suspension", "strut", "shock", "absorber", "damper", "balljoint", "controlarm",
-        "wishbone", "axle", "tyre", "tire", "tread", "tpms", "wheelbearing", "lugnut",
-        "luntai", "taiya", "xuangua", "xuanjia",
+        "wishbone", "rollbar", "swaybar", "axle", "tyre", "tire", "tread", "tpms",
+        "wheelbearing", "lugnut", "luntai", "taiya", "xuangua", "xuanjia",
         # a fire risk
         "fuelleak",
     }
 )  # fmt: skip
+# Safety words found inside a longer word: at either end (five letters or more), at its
+# start (four letters); the longest first.
+_AT_EITHER_END = sorted((w for w in _SAFETY_WORDS if len(w) >= 5), key=len, reverse=True)
+_AT_START = tuple(w for w in _SAFETY_WORDS if len(w) == 4)
 _SAFETY_PAIRS = (
     ("seat", "belt"),
     ("tie", "rod"),
+    ("track", "rod"),
+    ("drag", "link"),
+    ("king", "pin"),
+    ("roll", "bar"),
+    ("sway", "bar"),
+    ("disc", "rotor"),
     ("ball", "joint"),
     ("control", "arm"),
     ("wheel", "bearing"),
@@ -66,31 +92,70 @@ _SAFETY_PAIRS = (
     ("crumple", "zone"),
     ("fuel", "leak"),
 )
-# Words that make a code a fitting, a finish or a part beside the safety item it names.
-_NOT_SAFETY = frozenset(
+_STRUCTURE = frozenset({"frame", "sill", "pillar", "rail"})
+# Words that make a code a finish on a safety item: it names no safety item.
+_FINISH = frozenset(
     {
-        "trim", "plate", "cover", "seal", "window", "license", "licence", "paint",
-        "cosmetic", "badge", "emblem", "decal", "sticker", "mat", "moulding", "molding",
-        "scuff", "garnish",
+        "trim", "paint", "cosmetic", "badge", "emblem", "decal", "sticker", "moulding",
+        "molding", "garnish",
     }
 )  # fmt: skip
+# Words that make a code a fitting on or beside the structure.
+_FITTING = frozenset({"plate", "cover", "seal", "window", "license", "licence", "mat", "scuff"})
+_LIDS = frozenset({"bonnet", "hood", "boot", "trunk", "tailgate", "liftgate", "hatch", "lid"})
+_LID_PROPS = frozenset({"strut", "shock", "damper", "absorber"})
 
 
-def _words(code: str) -> set[str]:
-    """The words of a checklist code, each also without a plural "s"."""
-    words = set(re.findall(r"[a-z]+", code.casefold()))
-    return words | {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
+def _single(word: str) -> str:
+    """A word without its plural "s"."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _split(word: str) -> list[str]:
+    """A word, or the two words a safety word joined to another makes ("frontbrakes" is
+    front, brake; "tyrepressure" tyre, pressure), each without a plural "s"."""
+    if word in _SAFETY_WORDS:  # "chassis" is no plural
+        return [word]
+    word = _single(word)
+    if word in _SAFETY_WORDS:
+        return [word]
+    for safety in _AT_EITHER_END:
+        if word.startswith(safety):
+            return [safety, _single(word[len(safety) :])]
+        if word.endswith(safety):
+            return [word[: -len(safety)], safety]
+    for safety in _AT_START:
+        if word.startswith(safety):
+            return [safety, _single(word[len(safety) :])]
+    return [word]
+
+
+def _words(code: str) -> list[str]:
+    """The words of a checklist code in order, joined ones split (``_split``)."""
+    return [part for word in re.findall(r"[a-z]+", code.casefold()) for part in _split(word)]
 
 
 def is_safety_item(code: str) -> bool:
     """Whether a checklist code names a safety item (structure, frame, airbag, brakes,
     steering, suspension, wheels and tyres, restraints), whose failure is a high alert."""
     words = _words(code)
-    if "roof" in words:  # roof rails carry luggage; a roof pillar is still structure
-        words.discard("rail")
-    if words & _NOT_SAFETY:
+    present = set(words) | {w for w in re.findall(r"[a-z]+", code.casefold())}
+    if present & _FINISH:
         return False
-    return bool(words & _SAFETY_WORDS) or any(a in words and b in words for a, b in _SAFETY_PAIRS)
+    safety = set()
+    lid_before = False
+    for word in words:
+        lid_before = lid_before or word in _LIDS
+        if word not in _SAFETY_WORDS:
+            continue
+        if word in _LID_PROPS and lid_before:
+            continue  # a lid's gas strut
+        if word == "rail" and "roof" in present:
+            continue  # roof rails carry luggage
+        if word in _STRUCTURE and present & _FITTING:
+            continue  # a fitting on or beside the structure
+        safety.add(word)
+    return bool(safety) or any(a in present and b in present for a, b in _SAFETY_PAIRS)
 
 
 def _checklist(rec: dict[str, Any]) -> list[tuple[str, str]]:

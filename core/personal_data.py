@@ -67,20 +67,25 @@ def _email(text: str) -> bool:
 _PHONE = re.compile(r"\+[1-9][0-9 ()-]{8,22}[0-9](?![0-9]|[.,][0-9])")
 # A Chinese mobile number: written 3-4-4, or as eleven digits (3-4-4 or not) after a
 # word that says it is one (a part number such as BMW's 13717532754 is eleven digits
-# too); an English word stands alone ("HOTEL13912345678", "RECALL-15012345678" say
-# nothing). In a reference (``_CN_MOBILE_SAID``) the English word is followed by a space
-# or a colon before the number ("tel 139…", "Tel.: 139…"), not joined to it as a
-# reference's prefix is ("TEL-13812345678" passes there; in a note it is refused).
+# too). An English word starts a word of its own, "phone" also after what makes a phone
+# of it ("Telephone", "cellphone", "Handphone", "smartphone", "mobilephone"):
+# "HOTEL13912345678" and "RECALL-15012345678" say nothing. In a reference
+# (``_CN_MOBILE_SAID``) one form is a reference's prefix, not a phone's: "TEL" joined to
+# its number by a single "-" ("TEL-13812345678" passes there; in a note it is refused);
+# every other ("phone13812345678", "Tel/139…", "Mobile#139…", "TEL.139…", "telno139…",
+# "Tel.: 139…") is refused as in a note.
 _SAID_NUMBER = r"(?<![0-9])1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
 _ZH_WORDS = r"(?:手机|电话|联系|微信|致电)\D{0,6}"
-_EN_WORD = r"(?<![A-Za-z0-9])(?:tel|phone|mobile|mob|call)"
+_EN_WORD = (
+    r"(?<![A-Za-z0-9])(?:(?:tele|cell|hand|smart|mobile|mob)?phone|tel(?:ephone)?|mobile|mob|call)"
+)
 _CN_MOBILE = re.compile(
     r"(?<![0-9])1[3-9][0-9][ -][0-9]{4}[ -][0-9]{4}(?![0-9])"
     rf"|(?:{_ZH_WORDS}|{_EN_WORD}\D{{0,6}}){_SAID_NUMBER}",
     re.IGNORECASE,
 )
 _CN_MOBILE_SAID = re.compile(
-    rf"(?:{_ZH_WORDS}|{_EN_WORD}[^\d\s:：]{{0,5}}[\s:：]\D{{0,5}}){_SAID_NUMBER}",
+    rf"(?:{_ZH_WORDS}|(?!tel-[0-9]){_EN_WORD}\D{{0,6}}){_SAID_NUMBER}",
     re.IGNORECASE,
 )
 _CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")

@@ -228,8 +228,6 @@ class Transfer(_VehicleRecord, tag="transfer", kw_only=True):
 
 
 RegistrationEvent = Literal["registered", "deregistered", "exported"]
-# A jurisdiction written as an ISO 3166-2 code ("DE-BY", "CN-SH"): its country first.
-_SUBDIVISION = re.compile(r"[A-Za-z]{2}-[A-Za-z0-9]{1,3}")
 
 
 class Registration(_VehicleRecord, tag="registration", kw_only=True):
@@ -258,14 +256,6 @@ class Registration(_VehicleRecord, tag="registration", kw_only=True):
                 f"({self.occurred_at.date().isoformat()} UTC, a day later allowed for a "
                 "registry's local date): a car is first registered no later than any "
                 "registry records it",
-            )
-        region = self.jurisdiction
-        if region and _SUBDIVISION.fullmatch(region) and region[:2].upper() != self.country:
-            raise FieldError(
-                "jurisdiction",
-                f"is {region!r}, an ISO 3166-2 code of {region[:2]}, but `country` is "
-                f'{self.country}: give a region of {self.country} ("{self.country}-…") or '
-                "the country the register is in",
             )
 
 

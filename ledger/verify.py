@@ -236,6 +236,7 @@ def recompute_view(report: Report) -> dict:
         {
             "index": e.index,
             "kind": e.kind,
+            "sequenced_at": e.sequenced_at,  # when an end was logged (core/registrations.py)
             "signer": {"id": e.signer.actor_id},
             "record": msgspec.json.decode(record_bytes(e)),
         }

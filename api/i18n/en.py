@@ -140,6 +140,16 @@ MESSAGES: dict[str, str] = {
         "Registered in {country} on {on} while still registered in {still_in}: a cloned "
         "VIN or an export nobody recorded"
     ),
+    "alert_registered_twice_ended_late": (
+        "Registered in {country} on {on} while still registered in {still_in}, whose "
+        "registration ended only {days} days later, on {ended_on}: a cloned VIN or an "
+        "export recorded late"
+    ),
+    "alert_registered_twice_logged_late": (
+        "Registered in {country} on {on} while still registered in {still_in}; the end "
+        "there dated {ended_on} was logged only {logged} days after that date: a cloned "
+        "VIN or an export recorded late"
+    ),
     "disputed": "disputed",
     "alert_reports": "{text} — {count} reports",
     "alert_in_jurisdiction": "{text} in {jurisdiction}",

@@ -123,6 +123,14 @@ MESSAGES: dict[str, str] = {
     "alert_registered_twice": (
         "{on}在 {country} 登记时仍在 {still_in} 登记：可能是克隆车架号，或出口未经记录"
     ),
+    "alert_registered_twice_ended_late": (
+        "{on}在 {country} 登记时仍在 {still_in} 登记，{days} 天后（{ended_on}）才在 "
+        "{still_in} 注销：可能是克隆车架号，或出口记录迟报"
+    ),
+    "alert_registered_twice_logged_late": (
+        "{on}在 {country} 登记时仍在 {still_in} 登记；{still_in} 日期为 {ended_on} 的注销"
+        "在该日期 {logged} 天后才记入账本：可能是克隆车架号，或出口记录迟报"
+    ),
     "disputed": "有争议",
     "alert_reports": "{text}（{count} 份报告）",
     "alert_in_jurisdiction": "{text}（{jurisdiction}）",

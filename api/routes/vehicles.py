@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from api.drawings import badge_svg, qr_svg
 from api.i18n import LANGUAGES, MESSAGES, Words, choose_language
 from api.pages import page_model
-from api.problems import handle_vinledger_error
+from api.problems import handle_vinledger_error, wants_html
 from api.service import Ledger
 from api.verdict import alert_text
 from core.errors import InvalidInput, InvalidRecord, NotFound, VinledgerError
@@ -56,8 +56,9 @@ def _words(request: Request, lang: str | None) -> Words:
 
 
 def _wants_html(request: Request) -> bool:
-    """A browser asks for text/html first; curl and API clients ask for anything (*/*)."""
-    return request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML
+    """A browser asks for text/html first; curl and API clients ask for anything (*/*)
+    or for JSON of any kind (``api.problems.wants_html``, which every answer follows)."""
+    return wants_html(request)
 
 
 def page_error(request: Request, err: VinledgerError) -> Response:

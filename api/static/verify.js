@@ -829,7 +829,7 @@
   const FAILED_RESULTS = ["major", "fail"]; // core/inspection_alerts.py: inspection_failed
   const NOT_READINGS = ["correction", "claim_decision", "dispute", "complaint"]; // core/odometer.py
   const ROLLBACK_TOLERANCE_KM = 50; // core/odometer.py
-  function mustName(records) {
+  function mustName(records, logged) {
     const corrections = [...records.values()].filter((r) => r.kind === "correction" && isObj(r.fields));
     const names = (c, field) => Object.hasOwn(c.fields, field);
     const isReading = (rec) => rec !== undefined && rec.odometer_km !== null && rec.odometer_km !== undefined && !NOT_READINGS.includes(rec.kind);
@@ -877,24 +877,29 @@
         } else if ((highest === null || r.km > highest.km) && !disputed.has(r.index)) highest = r;
       }
     }
-    out.push(...registeredTwice(records));
+    out.push(...registeredTwice(records, logged));
     return out.sort((a, b) => a.index - b.index);
   }
 
-  // core/registrations.py over the signed records: a registration that opens a period in
-  // one country while another country's period is open, unless that one ended within
-  // HANDOVER_DAYS after it, raises registered_twice naming both entries. A correction
-  // that hides one raises finding_withdrawn naming them too (core/correction_alerts.py),
-  // so every signed pair is named either way. [{index, names, why}]
-  const HANDOVER_DAYS = 90; // core/registrations.py
+  // core/registrations.py over the signed records: a registration in one country while
+  // another country's stay is open, unless that one ended within HANDOVER_DAYS after it
+  // and its end was logged (sequenced_at, in logged) within HANDOVER_DAYS of its date,
+  // raises registered_twice naming both entries; each pair of stays once, judged at the
+  // later stay's first registration. A correction that hides one raises
+  // finding_withdrawn naming them too, and one that keeps the pair of stays clashing
+  // names them in the alert in force (core/correction_alerts.py), so every signed pair
+  // is named either way. [{index, names, why}]
+  const HANDOVER_DAYS = 90n; // core/registrations.py
   const REGISTRATION_ENDS = ["deregistered", "exported"];
-  function registeredTwice(records) {
+  const DAY_US = 86400000000n;
+  const floorDay = (us) => us / DAY_US - (us % DAY_US < 0n ? 1n : 0n); // as Python's date()
+  function registeredTwice(records, logged = new Map()) {
     const events = [];
     for (const [index, rec] of records) {
       if (rec.kind !== "registration") continue;
       let at;
       try { at = micros(rec.occurred_at, "occurred_at"); } catch { return []; } // an older log's time: left to the server
-      events.push({ index, rec, at, day: Number(at / 86400000000n), end: REGISTRATION_ENDS.includes(rec.event) ? 0 : 1 });
+      events.push({ index, rec, at, day: floorDay(at), end: REGISTRATION_ENDS.includes(rec.event) ? 0 : 1 });
     }
     events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.end - b.end || a.index - b.index));
     const periods = [], openIn = new Map(), clashes = [];
@@ -904,7 +909,7 @@
         let period = openIn.get(country);
         if (period !== undefined) period.entries.push(e.index);
         else {
-          period = { country, from: e.day, fromEntry: e.index, until: null, entries: [e.index] };
+          period = { country, from: e.day, fromEntry: e.index, until: null, endEntry: null, entries: [e.index] };
           periods.push(period);
           openIn.set(country, period);
         }
@@ -920,16 +925,25 @@
         periods.push(period);
       }
       period.until = e.day;
+      period.endEntry = e.index;
       period.entries.push(e.index);
     }
-    const seen = new Map(), out = [];
+    // An end logged more than HANDOVER_DAYS after its date clears nothing.
+    const loggedLate = (p) => {
+      const fact = logged.get(p.endEntry);
+      let at;
+      try { at = micros(fact && fact.at, "sequenced_at"); } catch { return false; } // not known
+      return floorDay(at) - p.until > HANDOVER_DAYS;
+    };
+    const seen = new Set(), out = [];
     for (const { e, period, other } of clashes) {
-      if (seen.has(period) && seen.get(period).has(other)) continue;
-      if (!seen.has(period)) seen.set(period, new Set());
-      seen.get(period).add(other);
-      if (other.until !== null && other.until - e.day <= HANDOVER_DAYS) continue;
+      const a = periods.indexOf(period), b = periods.indexOf(other);
+      const pair = a < b ? `${a} ${b}` : `${b} ${a}`;
+      if (seen.has(pair)) continue; // the same pair of stays: judged at the later one's first registration
+      seen.add(pair);
+      if (other.until !== null && other.until - e.day <= HANDOVER_DAYS && !loggedLate(other)) continue;
       const named = other.fromEntry !== null ? other.fromEntry : other.entries[0];
-      out.push({ index: e.index, names: [...new Set([named, e.index])].sort((a, b) => a - b), why: `a registration in ${e.rec.country} while the car was still registered in ${other.country} (entry ${named}): registered twice` });
+      out.push({ index: e.index, names: [...new Set([named, e.index])].sort((x, y) => x - y), why: `a registration in ${e.rec.country} while the car was still registered in ${other.country} (entry ${named}): registered twice` });
     }
     return out;
   }
@@ -945,7 +959,7 @@
     const named = seen.named;
     let required;
     try {
-      required = mustName(report.records);
+      required = mustName(report.records, report.logged);
     } catch (err) {
       report.findings.push({ ok: false, check: "verdict", detail: `the verified records could not be read: ${err.message}`, index: null });
       return finish(report);
@@ -1022,7 +1036,9 @@
   // ancestor, and each of its own rendered parts that hold text (el included) in letters of
   // at least MIN_FONT_PX and a colour that is not transparent. Its text is then read with
   // innerText (what is rendered, not textContent): text a page hides in it is not read.
-  const MIN_FONT_PX = 8;
+  // 4 px: a reader's own smallest text setting (8 px: the muted .9rem dates at 7.2 px)
+  // must not fail an honest page; text hidden in 0-2 px letters still does.
+  const MIN_FONT_PX = 4;
   const alpha = (color) => {
     const c = String(color || "").trim().toLowerCase();
     if (!c || c === "transparent") return 0;

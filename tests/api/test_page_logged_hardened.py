@@ -188,6 +188,36 @@ def test_an_honest_page_verifies(world, page, lang):  # noqa: F811
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_honest_page_verifies_at_the_readers_smallest_text_size(world, page, lang):  # noqa: F811
+    """A reader's own default of 8 px puts the muted logged dates at 7.2 px: still read."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 8, "fixed": 8}})
+    url, at = world
+    state, failed = _opened(page, url, lang)
+    assert state == "verified", failed
+    small = page.eval_on_selector(
+        f"#entry-{at['back_dated']} .logged", "e => parseFloat(getComputedStyle(e).fontSize)"
+    )
+    assert small < 8  # the case this is about
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_checked_words_are_not_for_a_translator(world, page, lang):  # noqa: F811
+    """A browser's translator rewriting them would fail an honest page."""
+    url, at = world
+    page.goto(f"{url}/vehicles/{VIN}?lang={lang}")
+    back, old = f"#entry-{at['back_dated']}", f"#entry-{at['old_key']}"
+    every_word_kept = """e => {
+        const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+        let n, all = true;
+        while ((n = walk.nextNode())) if (n.textContent.trim()) all &&= !n.parentElement.translate;
+        return all;
+    }"""
+    for css in (f"{back} .logged", f"{back} .late-note", f"{old} .revoked-note", "#note-late"):
+        assert page.eval_on_selector(css, every_word_kept), css
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_honest_page_of_a_berlin_ledger_verifies(berlin, page, lang):  # noqa: F811
     url, _ = berlin
     state, failed = _opened(page, url, lang)

@@ -61,6 +61,37 @@ HISTORIES = {
         ("deregistered", "JP", "2022-01-01"),
         ("exported", "JP", "2022-02-01"),
     ],
+    "before 1970, ended within the handover": [
+        ("registered", "DE", "1960-05-01"),
+        ("registered", "AT", "1969-09-01T00:00:00Z"),
+        ("exported", "DE", "1969-11-30T01:00:00Z"),
+    ],
+    "before 1970, ended later": [
+        ("registered", "DE", "1960-05-01"),
+        ("registered", "AT", "1969-09-01T00:00:00Z"),
+        ("exported", "DE", "1969-12-01T01:00:00Z"),
+    ],
+    "registered again in the old stay": [
+        ("registered", "DE", "2019-05-01"),
+        ("registered", "AT", "2025-03-01"),
+        ("registered", "DE", "2025-03-10"),
+        ("deregistered", "DE", "2025-03-20"),
+    ],
+    "registered again in the old stay, no end": [
+        ("registered", "DE", "2019-05-01"),
+        ("registered", "AT", "2025-03-01"),
+        ("registered", "DE", "2025-03-10"),
+    ],
+    "end logged in time": [
+        ("registered", "CN", "2022-03-10", "2022-03-10T01:00:00Z"),
+        ("registered", "DE", "2025-02-01", "2025-02-01T01:00:00Z"),
+        ("exported", "CN", "2025-04-30", "2025-07-29T00:00:00Z"),
+    ],
+    "end logged late": [
+        ("registered", "CN", "2022-03-10", "2022-03-10T01:00:00Z"),
+        ("registered", "DE", "2025-02-01", "2025-02-01T01:00:00Z"),
+        ("exported", "CN", "2025-04-30", "2025-07-30T00:00:00Z"),
+    ],
     "three at once, out of log order": [
         ("registered", "JP", "2024-01-01"),
         ("registered", "CN", "2022-03-10"),
@@ -84,15 +115,27 @@ def page():
         browser.close()
 
 
+def _when(day: str) -> str:
+    return day if "T" in day else f"{day}T00:00:00Z"
+
+
 @pytest.mark.parametrize("name", list(HISTORIES))
 def test_must_name_finds_the_pairs_python_raises(page, name):
-    records = [reg(e, c, f"{d}T00:00:00Z") for e, c, d in HISTORIES[name]]
+    rows = HISTORIES[name]
+    records = [reg(e, c, _when(d)) for e, c, d, *_ in rows]
+    logged = {i: row[3] for i, row in enumerate(rows, start=10) if len(row) > 3}
+    found = items(*records)
+    for item in found:
+        if item["index"] in logged:
+            item["sequenced_at"] = logged[item["index"]]
     python = sorted(
-        a["entries"] for a in analyse(items(*records))["alerts"] if a["type"] == "registered_twice"
+        a["entries"] for a in analyse(found)["alerts"] if a["type"] == "registered_twice"
     )
     js = page.evaluate(
-        """(recs) => window.vinledger.mustName(new Map(recs.map((r, i) => [i + 10, r])))
+        """([recs, logged]) => window.vinledger.mustName(
+              new Map(recs.map((r, i) => [i + 10, r])),
+              new Map(logged.map(([i, at]) => [i, { at }])))
             .map((m) => m.names)""",
-        json.loads(json.dumps(records)),
+        [json.loads(json.dumps(records)), [[i, at] for i, at in logged.items()]],
     )
     assert sorted(js) == python

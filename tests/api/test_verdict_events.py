@@ -295,3 +295,24 @@ def test_damage_areas_withdrawn_are_said_in_the_page_s_words(lang, said):
     shown = model([claim, fix], lang)
     (line,) = [a for a in shown["alerts"] if "21" in a["text"]]
     assert line["text"].endswith(said), line["text"]
+
+
+def test_a_total_loss_is_dated_and_grouped_in_the_ledger_s_time_zone_as_the_timeline():
+    """20:00 UTC on 1 March is 2 March in Shanghai: the verdict says the day the timeline
+    says; and reports 7 days apart there (8 in UTC) are reports of one crash."""
+    history = {
+        "vin": VIN,
+        "vehicle": msgspec.to_builtins(decode_vin(VIN)),
+        "entries": [total_loss(19, "2026-03-01T20:00:00Z")],
+    }
+    history["view"] = analyse(copy.deepcopy(history["entries"]))
+    page = page_model(history, Words("en"), zone="Asia/Shanghai")
+    (loss,) = [line for line in page["alerts"] if line["fact"].startswith("Declared a total loss")]
+    assert loss["text"] == "Declared a total loss by an insurer on 2 Mar 2026"
+    assert [e["date"] for e in page["timeline"] if e["index"] == 19] == ["2026-03-02"]
+    two = [total_loss(19, "2026-03-01T20:00:00Z"), total_loss(28, "2026-03-09T03:00:00Z")]
+    said = headline(analyse(copy.deepcopy(two))["alerts"], Words("zh"), "Asia/Shanghai")
+    (loss,) = [line for line in said if line["severity"] == "high" and line["reports"] == 2]
+    assert "2026年3月2日" in loss["text"] and "2026年3月9日" in loss["text"]
+    utc = [line for line in lines(two) if line["fact"].startswith("Declared a total loss")]
+    assert [line["entries"] for line in utc] == [[19], [28]]  # in UTC 8 days apart: two

@@ -187,6 +187,62 @@ def test_a_malformed_checklist_of_an_older_log_is_read_without_failing():
                 "roof-pillar",
             )
         ),
+        # a brake's, steering's, suspension's or airbag's own seal, cover or plate
+        *(
+            (code, True)
+            for code in (
+                "brake-caliper-seal",
+                "steering-rack-seal",
+                "power-steering-seal",
+                "shock-absorber-seal",
+                "ball-joint-dust-cover",
+                "brake-backing-plate",
+                "brake-dust-cover",
+                "airbag-cover",
+                "srs-airbag-cover",
+                "steering-column-cover",
+                "chassis-plate",
+                "chassis-alignment",
+                "strut-boot",
+            )
+        ),
+        # a fitting or a finish takes the structure away; a finish any safety item
+        *((code, False) for code in ("frame-paint", "windowframe", "sill-cover")),
+        # a lid's gas strut
+        *(
+            (code, False)
+            for code in (
+                "bonnet-strut",
+                "tailgate-struts",
+                "boot-struts",
+                "liftgate-struts",
+                "hood-shocks",
+                "boot-lid-damper",
+                "tailgatestruts",
+            )
+        ),
+        # a safety word joined to another; more steering and suspension parts
+        *(
+            (code, True)
+            for code in (
+                "brakepads",
+                "frontbrakes",
+                "tyrepressure",
+                "srsairbag",
+                "steeringrack",
+                "shachepian",
+                "zhidongpan",
+                "apillar",
+                "belt-pretension",
+                "track-rod-end",
+                "anti-roll-bar",
+                "drag-link",
+                "kingpin",
+                "disc-rotor",
+            )
+        ),
+        # short words stand alone
+        *((code, False) for code in ("espresso-maker", "absorbent-pad", "entire-trim-set")),
     ],
 )
 def test_safety_items_are_told_by_their_code(code, safety):
