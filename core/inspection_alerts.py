@@ -92,7 +92,7 @@ _SAFETY_PAIRS = (
     ("crumple", "zone"),
     ("fuel", "leak"),
 )
-_STRUCTURE = frozenset({"frame", "sill", "pillar", "rail"})
+_STRUCTURE = frozenset({"frame", "sill", "pillar", "rail", "chassis"})  # chassis-number-plate
 # Words that make a code a finish on a safety item: it names no safety item.
 _FINISH = frozenset(
     {
@@ -104,6 +104,10 @@ _FINISH = frozenset(
 _FITTING = frozenset({"plate", "cover", "seal", "window", "license", "licence", "mat", "scuff"})
 _LIDS = frozenset({"bonnet", "hood", "boot", "trunk", "tailgate", "liftgate", "hatch", "lid"})
 _LID_PROPS = frozenset({"strut", "shock", "damper", "absorber"})
+# A cover of something in the cabin or the boot (a steering wheel's, a seat belt's, the
+# handbrake lever's, the spare tyre's) is a trim, not the safety item under it.
+_CABIN = frozenset({"wheel", "spare", "seat", "handbrake", "lever", "gear"})
+_COVERS = frozenset({"cover", "gaiter", "sleeve"})
 
 
 def _single(word: str) -> str:
@@ -124,8 +128,8 @@ def _split(word: str) -> list[str]:
             return [safety, _single(word[len(safety) :])]
         if word.endswith(safety):
             return [word[: -len(safety)], safety]
-    for safety in _AT_START:
-        if word.startswith(safety):
+    for safety in _AT_START:  # "tyrepressure", not "railway"
+        if word.startswith(safety) and len(word) - len(safety) >= 4:
             return [safety, _single(word[len(safety) :])]
     return [word]
 
@@ -140,7 +144,7 @@ def is_safety_item(code: str) -> bool:
     steering, suspension, wheels and tyres, restraints), whose failure is a high alert."""
     words = _words(code)
     present = set(words) | {w for w in re.findall(r"[a-z]+", code.casefold())}
-    if present & _FINISH:
+    if present & _FINISH or (present & _COVERS and present & _CABIN):
         return False
     safety = set()
     lid_before = False

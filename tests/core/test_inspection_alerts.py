@@ -201,13 +201,27 @@ def test_a_malformed_checklist_of_an_older_log_is_read_without_failing():
                 "airbag-cover",
                 "srs-airbag-cover",
                 "steering-column-cover",
-                "chassis-plate",
                 "chassis-alignment",
                 "strut-boot",
             )
         ),
         # a fitting or a finish takes the structure away; a finish any safety item
         *((code, False) for code in ("frame-paint", "windowframe", "sill-cover")),
+        # the chassis' number plate (the VIN plate), a cover in the cabin or the boot, a
+        # word that only starts like a safety word
+        *(
+            (code, False)
+            for code in (
+                "chassis-plate",
+                "chassis-number-plate",
+                "steering-wheel-cover",
+                "spare-tyre-cover",
+                "seat-belt-cover",
+                "handbrake-cover",
+                "gear-lever-gaiter",
+                "railway",
+            )
+        ),
         # a lid's gas strut
         *(
             (code, False)
