@@ -129,7 +129,7 @@ def _hid_registered_twice(
     regs = [i for i in items if i["kind"] == "registration"]
     try:
         _, signed = stays_twice(as_signed(regs))
-        _, now = stays_twice(regs)
+        _, now = stays_twice(items)  # as registrations() does: with corrections' logging times
     except InvalidRecord:
         return []
     found = []

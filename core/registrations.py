@@ -18,7 +18,10 @@ weeks later (an EU re-registration). Later than that, the alert stays and says w
 end came. An end counts toward the handover only when it was logged (its entry's
 ``sequenced_at``, or a correction's that moved it) within ``HANDOVER_DAYS`` of its date:
 any registry may sign an end in any country, and one logged years later to clear a
-clone keeps the alert, which names it. An export from A and then a registration in B
+clone keeps the alert, which names it. For the same reason an end logged later than
+``HANDOVER_DAYS`` after its date holds the car on its register, for judging clashes,
+until the day it was logged: one dated before the clone's registration clears nothing
+either, and the alert names it. An export from A and then a registration in B
 is the normal import, and raises nothing; so does anything that happens within one
 country (a second ``registered`` there is the same stay). Each pair of stays raises it
 at most once, judged at the later stay's first registration: a registry of A
@@ -72,10 +75,10 @@ def _days_later(item: dict[str, Any], other: dict[str, Any]) -> int | None:
     return (date.fromisoformat(other["until"]) - date.fromisoformat(_day(item))).days
 
 
-def _logged_late(end: dict[str, Any], logged_at: dict[int, Any]) -> int | None:
-    """How many days after its date ``end`` (an end item) was logged: its entry's
+def _logged_on(end: dict[str, Any], logged_at: dict[int, Any]) -> date | None:
+    """The day ``end`` (an end item) was logged as it stands: its entry's
     ``sequenced_at``, or a later one of a correction of its country, event or date; None
-    when that is within ``HANDOVER_DAYS`` or not known (an item with no ``sequenced_at``)."""
+    when not known (an item with no ``sequenced_at``)."""
     times = [end.get("sequenced_at")]
     for c in end.get("corrections", ()):
         if _PLACES & set(c["fields"]):
@@ -83,10 +86,17 @@ def _logged_late(end: dict[str, Any], logged_at: dict[int, Any]) -> int | None:
     days = []
     for at in times:
         try:
-            days.append((parse_time(at).date() - date.fromisoformat(_day(end))).days)
+            days.append(parse_time(at).date())
         except (InvalidRecord, TypeError, ValueError):  # not known
             continue
-    late = max(days, default=None)
+    return max(days, default=None)
+
+
+def _logged_late(end: dict[str, Any], logged_at: dict[int, Any]) -> int | None:
+    """How many days after its date ``end`` (an end item) was logged (``_logged_on``);
+    None when that is within ``HANDOVER_DAYS`` or not known."""
+    on = _logged_on(end, logged_at)
+    late = None if on is None else (on - date.fromisoformat(_day(end))).days
     return late if late is not None and late > HANDOVER_DAYS else None
 
 
@@ -170,6 +180,9 @@ def stays_twice(
     stay: dict[int, tuple[str, int]] = {}  # id(period) -> (country, stays there before)
     ends: dict[int, dict[str, Any]] = {}  # id(period) -> the item that ended it
     open_in: dict[str, dict[str, Any]] = {}  # country -> its open period
+    # country -> (a period whose end was logged late, the day that end was logged): for
+    # judging clashes it holds the car until then (a backdated end clears no clone)
+    late_in: dict[str, tuple[dict[str, Any], date]] = {}
     # (a registration, its period, a period open elsewhere then), in event order
     clashes: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
     for item in events:
@@ -193,7 +206,13 @@ def stays_twice(
                 stay[id(period)] = (country, sum(p["country"] == country for p in periods))
                 periods.append(period)
                 open_in[country] = period
+            late_in.pop(country, None)  # its new stay holds the car there now
             clashes += [(item, period, p) for c, p in open_in.items() if c != country]
+            clashes += [
+                (item, period, p)
+                for c, (p, on) in late_in.items()
+                if c != country and date.fromisoformat(_day(item)) < on
+            ]
             continue
         period = open_in.pop(country, None)
         if period is None:
@@ -215,6 +234,8 @@ def stays_twice(
         period.update(until=_day(item), until_entry=idx, ended=event)
         period["entries"].append(idx)
         ends[id(period)] = item
+        if period["from"] is not None and _logged_late(item, logged_at) is not None:
+            late_in[country] = (period, _logged_on(item, logged_at))
     first_in: dict[str, dict[str, Any]] = {}
     for p in periods:
         if p["from"] is not None:

@@ -884,7 +884,9 @@
   // core/registrations.py over the signed records: a registration in one country while
   // another country's stay is open, unless that one ended within HANDOVER_DAYS after it
   // and its end was logged (sequenced_at, in logged) within HANDOVER_DAYS of its date,
-  // raises registered_twice naming both entries; each pair of stays once, judged at the
+  // raises registered_twice naming both entries; an end logged later than that holds the
+  // car on its register until the day it was logged, so one dated before a registration
+  // elsewhere clears nothing either; each pair of stays once, judged at the
   // later stay's first registration. A correction that hides one raises
   // finding_withdrawn naming them too, and one that keeps the pair of stays clashing
   // names them in the alert in force (core/correction_alerts.py), so every signed pair
@@ -902,7 +904,18 @@
       events.push({ index, rec, at, day: floorDay(at), end: REGISTRATION_ENDS.includes(rec.event) ? 0 : 1 });
     }
     events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.end - b.end || a.index - b.index));
-    const periods = [], openIn = new Map(), clashes = [];
+    // An end logged more than HANDOVER_DAYS after its date clears nothing: the day it was
+    // logged, or null when not known.
+    const loggedDay = (index) => {
+      const fact = logged.get(index);
+      try { return floorDay(micros(fact && fact.at, "sequenced_at")); } catch { return null; } // not known
+    };
+    const loggedLate = (p) => {
+      const on = loggedDay(p.endEntry);
+      return on !== null && on - p.until > HANDOVER_DAYS;
+    };
+    // country -> {period, on}: a stay whose end was logged late holds the car there until on
+    const periods = [], openIn = new Map(), lateIn = new Map(), clashes = [];
     for (const e of events) {
       const { country, event } = e.rec;
       if (event === "registered") {
@@ -913,7 +926,9 @@
           periods.push(period);
           openIn.set(country, period);
         }
+        lateIn.delete(country); // its new stay holds the car there now
         for (const [c, other] of openIn) if (c !== country) clashes.push({ e, period, other });
+        for (const [c, late] of lateIn) if (c !== country && e.day < late.on) clashes.push({ e, period, other: late.period });
         continue;
       }
       let period = openIn.get(country);
@@ -927,14 +942,8 @@
       period.until = e.day;
       period.endEntry = e.index;
       period.entries.push(e.index);
+      if (period.from !== null && loggedLate(period)) lateIn.set(country, { period, on: loggedDay(e.index) });
     }
-    // An end logged more than HANDOVER_DAYS after its date clears nothing.
-    const loggedLate = (p) => {
-      const fact = logged.get(p.endEntry);
-      let at;
-      try { at = micros(fact && fact.at, "sequenced_at"); } catch { return false; } // not known
-      return floorDay(at) - p.until > HANDOVER_DAYS;
-    };
     const seen = new Set(), out = [];
     for (const { e, period, other } of clashes) {
       const a = periods.indexOf(period), b = periods.indexOf(other);

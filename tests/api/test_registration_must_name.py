@@ -92,6 +92,23 @@ HISTORIES = {
         ("registered", "DE", "2025-02-01", "2025-02-01T01:00:00Z"),
         ("exported", "CN", "2025-04-30", "2025-07-30T00:00:00Z"),
     ],
+    "end dated before, logged late": [
+        ("registered", "DE", "2019-05-01", "2019-05-01T01:00:00Z"),
+        ("registered", "AT", "2024-01-01", "2024-01-01T01:00:00Z"),
+        ("exported", "DE", "2023-12-31", "2026-11-01T00:00:00Z"),
+    ],
+    "end logged late, before the registration elsewhere": [
+        ("registered", "DE", "2019-05-01", "2019-05-01T01:00:00Z"),
+        ("exported", "DE", "2023-01-01", "2023-06-01T00:00:00Z"),
+        ("registered", "AT", "2024-01-01", "2024-01-01T01:00:00Z"),
+    ],
+    "end logged late, registered again there": [
+        ("registered", "DE", "2019-05-01", "2019-05-01T01:00:00Z"),
+        ("exported", "DE", "2023-01-01", "2026-11-01T00:00:00Z"),
+        ("registered", "DE", "2023-06-01", "2023-06-01T01:00:00Z"),
+        ("exported", "DE", "2023-12-01", "2023-12-01T01:00:00Z"),
+        ("registered", "AT", "2024-01-01", "2024-01-01T01:00:00Z"),
+    ],
     "three at once, out of log order": [
         ("registered", "JP", "2024-01-01"),
         ("registered", "CN", "2022-03-10"),
@@ -139,3 +156,16 @@ def test_must_name_finds_the_pairs_python_raises(page, name):
         [json.loads(json.dumps(records)), [[i, at] for i, at in logged.items()]],
     )
     assert sorted(js) == python
+
+
+def test_an_end_dated_before_the_clone_but_logged_late_is_named(page):
+    rows = HISTORIES["end dated before, logged late"]
+    records = [reg(e, c, _when(d)) for e, c, d, _ in rows]
+    js = page.evaluate(
+        """([recs, logged]) => window.vinledger.mustName(
+              new Map(recs.map((r, i) => [i + 10, r])),
+              new Map(logged.map((at, i) => [i + 10, { at }])))
+            .map((m) => m.names)""",
+        [json.loads(json.dumps(records)), [row[3] for row in rows]],
+    )
+    assert js == [[10, 11]]

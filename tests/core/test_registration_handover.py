@@ -194,6 +194,50 @@ def test_an_end_logged_long_after_its_date_clears_no_clone():
     assert "1000" in alert_text(found[0], Words("zh"))
 
 
+def test_an_end_dated_before_the_clone_but_logged_years_later_clears_nothing():
+    records = [
+        reg("registered", "DE", "2019-05-01T00:00:00Z"),
+        reg("registered", "AT", "2024-01-01T00:00:00Z"),
+        reg("exported", "DE", "2023-12-31T00:00:00Z"),  # a day before AT's
+    ]
+    found = twice(
+        analyse(
+            _logged(records, "2019-05-01T00:00:01Z", "2024-01-01T00:00:01Z", "2026-11-01T00:00:00Z")
+        )
+    )
+    assert [(a["severity"], a["entries"]) for a in found] == [("high", [10, 11])]
+    assert found[0]["facts"]["logged_days_later"] == 1036
+    said = "the export from DE (entry 12) on 2023-12-31 was logged 1036 days after its date"
+    assert said in found[0]["message"]
+    # logged late, but before the car was registered elsewhere: an import
+    on = _logged(records, "2019-05-01T00:00:01Z", "2024-01-01T00:00:01Z", "2023-12-31T12:00:00Z")
+    assert twice(analyse(on)) == []
+    early = [*records[:2], reg("exported", "DE", "2023-01-01T00:00:00Z")]
+    logged = ("2019-05-01T00:00:01Z", "2024-01-01T00:00:01Z", "2023-12-01T00:00:00Z")
+    assert twice(analyse(_logged(early, *logged))) == []  # logged 334 days late, still before
+
+
+def test_a_late_correction_of_an_end_keeps_the_alert_and_withdraws_nothing():
+    its = _logged(
+        [
+            reg("registered", "DE", "2019-05-01T00:00:00Z"),
+            reg("registered", "AT", "2024-01-01T00:00:00Z"),
+            reg("deregistered", "DE", "2024-01-10T00:00:00Z"),  # logged 112 days late
+            {
+                **_correction(12, occurred_at="2024-03-01T00:00:00Z"),
+                "occurred_at": "2024-08-01T00:00:00Z",
+            },
+        ],
+        "2019-05-01T00:00:01Z",
+        "2024-01-01T00:00:01Z",
+        "2024-05-01T00:00:00Z",
+        "2024-08-01T00:00:00Z",  # 153 days after the date it gives the end
+    )
+    alerts = analyse(its)["alerts"]
+    assert [a["entries"] for a in alerts if a["type"] == "registered_twice"] == [[10, 11]]
+    assert [a for a in alerts if a["type"] == "finding_withdrawn"] == []
+
+
 def test_the_page_says_how_much_later_the_old_country_ended():
     from api.verdict import alert_text
 
