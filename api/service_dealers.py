@@ -33,7 +33,7 @@ from core.reputation import RANKING_RULE, dealer_figures, rank
 from core.roles import article
 from ledger.entry import decode_entry, record_bytes
 from ledger.schema import ActorRow, EntryRow, KeyRow, ReferralRow, TokenRow
-from ledger.storage import get_actor, log_size, signing_key
+from ledger.storage import get_actor, log_size, signing_key, stored_utc
 from plugins.commission_settling import settle_on_read
 from plugins.commission_status import commissions
 from plugins.currency import minor_units
@@ -242,7 +242,7 @@ class DealersAndReferrals:
                     "params": msgspec.json.decode(r.params),
                     "model": r.model,
                     "region": r.region.strip().upper(),
-                    "created_at": _utc_text(r.created_at),
+                    "created_at": stored_utc(r.created_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
                 for r in rows
             ]
@@ -365,9 +365,3 @@ def commission_totals(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"beneficiary": who, "currency": currency, **{k: str(v) for k, v in row.items()}}
         for (who, currency), row in sorted(sums.items())
     ]
-
-
-def _utc_text(at: datetime) -> str:
-    """A stored time as RFC 3339 UTC (SQLite gives it back without its zone)."""
-    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

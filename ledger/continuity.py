@@ -29,7 +29,7 @@ from core.note import parse_note, parse_verifier_key
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.signing import open_checkpoint
-from ledger.storage import Store, latest_checkpoint, log_size, read_nodes
+from ledger.storage import Store, latest_checkpoint, log_size, read_nodes, stored_utc
 
 MARK = "published-checkpoint"
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _signed_since(mark: Path, published: Checkpoint, row) -> ForkRisk | None:
         written = datetime.fromtimestamp(mark.stat().st_mtime, UTC)
     except OSError:
         return None
-    at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    at = stored_utc(row.created_at)
     if at <= written + SKEW:  # a standby a batch behind, or clocks that disagree a little
         return None
     return ForkRisk(

@@ -48,6 +48,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_utc(at: datetime) -> datetime:
+    """A time read back from a timestamp column, aware and in UTC (SQLite gives back the
+    stored UTC time without its zone; PostgreSQL in the session's)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 class Store:
     """The two engines of one database: one for the sequencer, one for readers.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime
 
 from litestar import Response, get
 from litestar.datastructures import State
@@ -23,7 +22,7 @@ from sqlalchemy import text
 from api.metrics import MULTIPROCESS_ENV, forget_dead_workers
 from api.service import Ledger
 from ledger.schema import CheckpointRow
-from ledger.storage import latest_checkpoint
+from ledger.storage import latest_checkpoint, stored_utc
 
 # Seconds a scrape waits for the database: an answer within a scrape's own timeout (10 s
 # by Prometheus's default), saying the database is down, rather than none.
@@ -57,7 +56,7 @@ class _LogFigures(Collector):
             yield GaugeMetricFamily(
                 "vinledger_checkpoint_timestamp_seconds",
                 "When the log's latest checkpoint was signed (Unix time)",
-                value=_utc(self.latest.created_at).timestamp(),
+                value=stored_utc(self.latest.created_at).timestamp(),
             )
         yield GaugeMetricFamily(
             "vinledger_fork_risk",
@@ -65,11 +64,6 @@ class _LogFigures(Collector):
             "and /readyz answer 503 fork-risk)",
             value=int(self.fork_risk),
         )
-
-
-def _utc(t: datetime) -> datetime:
-    """SQLite gives back the stored UTC time without its zone."""
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def _counters() -> bytes:
